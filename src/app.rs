@@ -1,0 +1,200 @@
+//! Runs one invocation: picks the applet, parses its command line, loads the configuration
+//! and calls the mode. Returns an error whose `Exit` (if any) decides the exit code.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+
+use crate::applet::{make_links, Applet};
+use crate::cli::{
+    BootstrapCli, CacheCommand, Command, ConfigCommand, LogsCli, MainCli, ServeArgs, StatusCli,
+    TriggerCli,
+};
+use crate::config::{self, Flag, FlagValue, Inputs};
+use crate::exit::usage;
+use crate::process::Process;
+use crate::{cache, serve_command};
+
+pub fn run(mut process: Process) -> Result<()> {
+    let argv0 = process
+        .args
+        .first()
+        .map(|a| a.to_string_lossy().into_owned());
+    let applet = Applet::detect(
+        argv0.as_deref(),
+        process.var("ATUIN_BOOTSTRAP_ARGV0").as_deref(),
+    );
+    let args = process.args.clone();
+    match applet {
+        Applet::Main => {
+            let cli = parse::<MainCli>(&mut process, args)?;
+            run_main(process, cli)
+        }
+        Applet::Trigger => {
+            parse::<TriggerCli>(&mut process, args)?;
+            not_yet(applet)
+        }
+        Applet::Status => {
+            parse::<StatusCli>(&mut process, args)?;
+            not_yet(applet)
+        }
+        Applet::Logs => {
+            parse::<LogsCli>(&mut process, args)?;
+            not_yet(applet)
+        }
+        Applet::Bootstrap => {
+            parse::<BootstrapCli>(&mut process, args)?;
+            not_yet(applet)
+        }
+    }
+}
+
+/// Parses the command line; `--help` and `--version` print and end the run successfully.
+fn parse<T: Parser>(process: &mut Process, args: Vec<std::ffi::OsString>) -> Result<T> {
+    match T::try_parse_from(args) {
+        Ok(cli) => Ok(cli),
+        Err(e) if !e.use_stderr() => {
+            write!(process.stdout, "{}", e.render())?;
+            Err(crate::exit::Exit {
+                code: 0,
+                message: String::new(),
+            }
+            .into())
+        }
+        Err(e) => Err(usage(e.render().to_string().trim_end().to_string())),
+    }
+}
+
+fn not_yet(applet: Applet) -> Result<()> {
+    Err(usage(format!(
+        "`{}` is not yet available in this version",
+        applet.name()
+    )))
+}
+
+fn load_config(
+    process: &Process,
+    config_flag: Option<PathBuf>,
+    flags: Vec<Flag>,
+) -> Result<config::Config> {
+    config::load(Inputs {
+        config_flag,
+        vars: &process.vars,
+        flags,
+        user_config_dir: process.user_config_dir.clone(),
+        user_data_dir: process.user_data_dir.clone(),
+    })
+}
+
+fn state_dir_flag(dir: Option<PathBuf>) -> Vec<Flag> {
+    dir.map(|d| {
+        (
+            "server.state_dir",
+            "--state-dir",
+            FlagValue::One(d.display().to_string()),
+        )
+    })
+    .into_iter()
+    .collect()
+}
+
+fn run_main(mut process: Process, cli: MainCli) -> Result<()> {
+    let config_flag = cli.global.config;
+    match cli.command {
+        Command::Serve(args) => {
+            let flags = serve_flags(&args);
+            let config = load_config(&process, config_flag, flags)?;
+            serve_command::run(&process, config)
+        }
+        Command::Config(ConfigCommand::Show { json }) => {
+            let config = load_config(&process, config_flag, Vec::new())?;
+            write!(process.stdout, "{}", config::show(&config, json))?;
+            Ok(())
+        }
+        Command::Cache(CacheCommand::PublicKey {
+            cache_key_files,
+            state,
+        }) => {
+            let mut flags = state_dir_flag(state.state_dir);
+            if !cache_key_files.is_empty() {
+                flags.push((
+                    "cache.secret_key_files",
+                    "--cache-key-file",
+                    FlagValue::Many(
+                        cache_key_files
+                            .iter()
+                            .map(|p| p.display().to_string())
+                            .collect(),
+                    ),
+                ));
+            }
+            let config = load_config(&process, config_flag, flags)?;
+            let state = crate::state_dir::StateDir::new(config.state_dir.value.clone());
+            let keys = cache::keys::resolve(&config.secret_key_files.value, &state, false)
+                .map_err(|e| usage(format!("{e:#}")))?;
+            for key in keys {
+                writeln!(process.stdout, "{}", key.public_key())?;
+            }
+            Ok(())
+        }
+        Command::Cache(CacheCommand::GenerateKey { name, file }) => {
+            let key =
+                cache::keys::generate_into(&name, &file).map_err(|e| usage(format!("{e:#}")))?;
+            writeln!(process.stdout, "{}", key.public_key())?;
+            Ok(())
+        }
+        Command::Links(args) => {
+            let exe = process
+                .current_exe
+                .clone()
+                .context("cannot tell where this executable is")?;
+            for link in make_links(&exe, &args.dir)? {
+                writeln!(process.stdout, "{}", link.display())?;
+            }
+            Ok(())
+        }
+        Command::Trigger(_) => not_yet(Applet::Trigger),
+        Command::Status(_) => not_yet(Applet::Status),
+        Command::Logs(_) => not_yet(Applet::Logs),
+        Command::Bootstrap(_) => not_yet(Applet::Bootstrap),
+        Command::Cancel(_) => Err(usage(
+            "`atuin-bootstrap cancel` is not yet available in this version",
+        )),
+        Command::Token(_) => Err(usage(
+            "`atuin-bootstrap token` is not yet available in this version",
+        )),
+        Command::Gc(_) => Err(usage(
+            "`atuin-bootstrap gc` is not yet available in this version",
+        )),
+        Command::Completions(_) => Err(usage(
+            "`atuin-bootstrap completions` is not yet available in this version",
+        )),
+    }
+}
+
+fn serve_flags(args: &ServeArgs) -> Vec<Flag> {
+    let mut flags = state_dir_flag(args.state.state_dir.clone());
+    let mut one = |key: &'static str, flag: &'static str, value: &Option<String>| {
+        if let Some(v) = value {
+            flags.push((key, flag, FlagValue::One(v.clone())));
+        }
+    };
+    one("server.listen", "--listen", &args.listen);
+    one("repo.url", "--repo", &args.repo);
+    one("repo.branch", "--branch", &args.branch);
+    one("repo.poll_interval", "--poll-interval", &args.poll_interval);
+    if !args.cache_key_files.is_empty() {
+        flags.push((
+            "cache.secret_key_files",
+            "--cache-key-file",
+            FlagValue::Many(
+                args.cache_key_files
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect(),
+            ),
+        ));
+    }
+    flags
+}

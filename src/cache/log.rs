@@ -1,0 +1,32 @@
+//! `GET|HEAD /log/<derivation base name>`: the build log Nix kept for a derivation, as plain
+//! text.
+
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Response, StatusCode};
+
+use super::Cache;
+use crate::nix::build_logs;
+use crate::server::body;
+use crate::server::response::{HttpError, HttpResult};
+
+pub fn respond(cache: &Cache, drv: &str, head: bool) -> HttpResult {
+    let opened = build_logs::open(&cache.location.log_dir, drv)
+        .map_err(|e| anyhow::anyhow!("failed to open the build log of {drv}: {e}"))?;
+    let Some(mut reader) = opened else {
+        return Err(HttpError::NotFound(
+            "no build log for that derivation".into(),
+        ));
+    };
+    let body = if head {
+        body::empty()
+    } else {
+        body::streamed(None, move |out| std::io::copy(&mut reader, out).map(|_| ()))
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = StatusCode::OK;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    Ok(response)
+}

@@ -1,0 +1,140 @@
+//! `GET|HEAD /nar/<hash part>-<NAR hash>.nar[.zst]`: serialises the path from the filesystem
+//! as it streams, plain with its exact Content-Length, or zstd-compressed on the fly (when the
+//! URL asks for `.zst`, or the client accepts `Content-Encoding: zstd`).
+
+use hyper::header::{
+    HeaderMap, HeaderValue, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE,
+};
+use hyper::{Response, StatusCode};
+
+use super::narinfo::lookup;
+use super::Cache;
+use crate::nix::base32;
+use crate::nix::nar;
+use crate::nix::store_path::{is_valid_hash_part, HASH_PART_LEN};
+use crate::server::body;
+use crate::server::response::{HttpError, HttpResult};
+
+/// zstd level for on-the-fly compression: fast enough to keep up with a LAN.
+const ZSTD_LEVEL: i32 = 3;
+
+pub async fn respond(cache: &Cache, name: &str, headers: &HeaderMap, head: bool) -> HttpResult {
+    let (hash_part, nar_hash, url_zstd) =
+        parse_name(name).ok_or_else(|| HttpError::BadRequest("malformed NAR URL".into()))?;
+    let Some(found) = lookup(cache, hash_part).await? else {
+        return Err(HttpError::NotFound("no such path in this cache".into()));
+    };
+    if base32::encode(&found.info.nar_hash) != nar_hash {
+        return Err(HttpError::NotFound(
+            "this NAR is no longer in the cache (the path changed)".into(),
+        ));
+    }
+    let basename = cache
+        .location
+        .store_dir
+        .basename_of(&found.info.path)
+        .ok_or_else(|| anyhow::anyhow!("store returned a foreign path {}", found.info.path))?;
+    let path = cache.location.store_dir.join(basename);
+    let nar_size = found.info.nar_size;
+    let transfer_zstd = !url_zstd && accepts_zstd(headers);
+
+    let mut response = Response::new(body::empty());
+    *response.status_mut() = StatusCode::OK;
+    let out = response.headers_mut();
+    out.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/x-nix-nar"),
+    );
+    if transfer_zstd {
+        out.insert(CONTENT_ENCODING, HeaderValue::from_static("zstd"));
+    }
+    if !url_zstd && !transfer_zstd {
+        out.insert(CONTENT_LENGTH, HeaderValue::from(nar_size));
+    }
+    if head {
+        return Ok(response);
+    }
+    *response.body_mut() = if url_zstd || transfer_zstd {
+        body::streamed(None, move |out| {
+            let mut encoder = zstd::stream::write::Encoder::new(out, ZSTD_LEVEL)?;
+            let written = nar::dump(&path, &mut encoder)?;
+            check_size(written, nar_size)?;
+            encoder.finish()?.flush()
+        })
+    } else {
+        body::streamed(Some(nar_size), move |out| nar::dump(&path, out).map(|_| ()))
+    };
+    Ok(response)
+}
+
+/// `<hash part>-<52-char NAR hash>.nar` or `….nar.zst` → its parts and whether zstd was asked.
+fn parse_name(name: &str) -> Option<(&str, &str, bool)> {
+    let (stem, zstd) = match name.strip_suffix(".nar.zst") {
+        Some(stem) => (stem, true),
+        None => (name.strip_suffix(".nar")?, false),
+    };
+    let (hash_part, rest) = stem.split_at_checked(HASH_PART_LEN)?;
+    let nar_hash = rest.strip_prefix('-')?;
+    (is_valid_hash_part(hash_part)
+        && nar_hash.len() == base32::encoded_len(32)
+        && nar_hash.bytes().all(base32::is_digit))
+    .then_some((hash_part, nar_hash, zstd))
+}
+
+fn accepts_zstd(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';');
+            let name = parts.next().unwrap_or("").trim();
+            let refused = parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
+            name.eq_ignore_ascii_case("zstd") && !refused
+        })
+}
+
+fn check_size(written: u64, expected: u64) -> std::io::Result<()> {
+    if written == expected {
+        Ok(())
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("the NAR has {written} bytes where the store says {expected}"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        let hash = "nqlm07bgzi39r04yqlan58b7csfb2ywj";
+        let nar = "0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73";
+        assert_eq!(
+            parse_name(&format!("{hash}-{nar}.nar")),
+            Some((hash, nar, false))
+        );
+        assert_eq!(
+            parse_name(&format!("{hash}-{nar}.nar.zst")),
+            Some((hash, nar, true))
+        );
+        assert_eq!(parse_name("../../etc/passwd"), None);
+        assert_eq!(parse_name(&format!("{hash}-{nar}.nar.xz")), None);
+    }
+
+    #[test]
+    fn accept_encoding() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            ACCEPT_ENCODING,
+            HeaderValue::from_static("gzip, zstd;q=0.5"),
+        );
+        assert!(accepts_zstd(&headers));
+        headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("zstd;q=0, gzip"));
+        assert!(!accepts_zstd(&headers));
+    }
+}

@@ -1,0 +1,82 @@
+//! `GET|HEAD /<hash>.narinfo`: looks the path up in the store, signs it with every key and
+//! renders the narinfo; also the lookup the NAR endpoint shares.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hyper::StatusCode;
+
+use super::memo::{CachedPath, Lookup};
+use super::Cache;
+use crate::nix::narinfo::{self, Compression};
+use crate::nix::path_info::PathInfo;
+use crate::nix::signing;
+use crate::nix::store_path::is_valid_hash_part;
+use crate::server::response::{with_type, HttpError, HttpResult};
+
+pub async fn respond(cache: &Cache, hash_part: &str) -> HttpResult {
+    if !is_valid_hash_part(hash_part) {
+        return Err(HttpError::BadRequest("malformed store path hash".into()));
+    }
+    match lookup(cache, hash_part).await? {
+        Some(path) => Ok(with_type(
+            StatusCode::OK,
+            "text/x-nix-narinfo",
+            path.narinfo.clone(),
+        )),
+        None => Err(HttpError::NotFound("no such path in this cache".into())),
+    }
+}
+
+/// The path with this hash part and its narinfo, from the memo or the store.
+pub async fn lookup(cache: &Cache, hash_part: &str) -> anyhow::Result<Lookup> {
+    let marker = cache.store.change_marker();
+    if let Some(found) = cache.memo.get(marker, hash_part) {
+        return Ok(found);
+    }
+    let info = cache
+        .store
+        .path_info_by_hash(&cache.location.store_dir, hash_part)
+        .await?;
+    let found = info.map(|info| {
+        let narinfo = render(cache, &info);
+        Arc::new(CachedPath { info, narinfo })
+    });
+    cache.memo.put(marker, hash_part, found.clone());
+    Ok(found)
+}
+
+/// `nar/<hash part>-<NAR hash>.nar[.zst]`: names the exact contents, so a path rebuilt with
+/// other contents never gets served under an old narinfo.
+pub fn nar_url(info: &PathInfo, hash_part: &str, compression: Compression) -> String {
+    let nar_hash = crate::nix::base32::encode(&info.nar_hash);
+    match compression {
+        Compression::None => format!("nar/{hash_part}-{nar_hash}.nar"),
+        Compression::Zstd => format!("nar/{hash_part}-{nar_hash}.nar.zst"),
+    }
+}
+
+fn render(cache: &Cache, info: &PathInfo) -> Bytes {
+    let fingerprint = signing::fingerprint(info);
+    let mut signatures = info.signatures.clone();
+    for key in &cache.keys {
+        let signature = key.sign(&fingerprint);
+        if !signatures.contains(&signature) {
+            signatures.push(signature);
+        }
+    }
+    let hash_part = cache
+        .location
+        .store_dir
+        .basename_of(&info.path)
+        .map(|base| &base[..crate::nix::store_path::HASH_PART_LEN])
+        .unwrap_or_default();
+    let url = nar_url(info, hash_part, cache.compression);
+    Bytes::from(narinfo::render(
+        &cache.location.store_dir,
+        info,
+        &url,
+        cache.compression,
+        &signatures,
+    ))
+}

@@ -1,0 +1,341 @@
+//! The command line, as clap types only: the main command with its subcommands, and the
+//! applets (`bt`, `bs`, `bl`, `bootstrap-new-machine`) that share their argument sets.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "atuin-bootstrap",
+    version,
+    about = "Build server, signed Nix binary cache and bootstrap wizard for a NixOS fleet"
+)]
+pub struct MainCli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Configuration file (default: $XDG_CONFIG_HOME/atuin-bootstrap/config.toml, then
+    /// /etc/atuin-bootstrap/config.toml)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the build server and binary cache
+    Serve(ServeArgs),
+    /// Queue builds on the server (also `bt`)
+    Trigger(TriggerArgs),
+    /// Show server or job status (also `bs`)
+    Status(StatusArgs),
+    /// Show build logs (also `bl`)
+    Logs(LogsArgs),
+    /// Join this machine to the fleet (also `bootstrap-new-machine`)
+    Bootstrap(Box<BootstrapArgs>),
+    /// Cancel a queued or running job
+    Cancel(CancelArgs),
+    /// Binary-cache signing keys
+    #[command(subcommand)]
+    Cache(CacheCommand),
+    /// API tokens for writes
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Drop old GC roots of builds and optionally collect garbage
+    Gc(GcArgs),
+    /// Create the bt, bs, bl and bootstrap-new-machine symlinks in DIR
+    Links(LinksArgs),
+    /// Inspect the configuration
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print shell completions
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args, Default)]
+pub struct StateDirArg {
+    /// State directory of the server (default: server.state_dir)
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (server.listen)
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    #[command(flatten)]
+    pub state: StateDirArg,
+    /// Secret key file to sign with, in Nix's format; repeatable (cache.secret_key_files)
+    #[arg(long = "cache-key-file", value_name = "FILE")]
+    pub cache_key_files: Vec<PathBuf>,
+    /// Git URL or local path of the fleet flake (repo.url)
+    #[arg(long, value_name = "URL")]
+    pub repo: Option<String>,
+    /// Branch to watch (repo.branch)
+    #[arg(long, value_name = "BRANCH")]
+    pub branch: Option<String>,
+    /// How often to poll the repository, e.g. 60s or 5m (repo.poll_interval)
+    #[arg(long, value_name = "DURATION")]
+    pub poll_interval: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    /// Server URL (client.server, ATUIN_BOOTSTRAP_SERVER)
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// API token (client.token, ATUIN_BOOTSTRAP_TOKEN)
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TriggerArgs {
+    /// Hosts, flake attribute paths or package names (default: build.default_targets)
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// Git revision to build (default: the newest commit of the watched branch)
+    #[arg(long, value_name = "REV")]
+    pub rev: Option<String>,
+    /// Wait until the job ends
+    #[arg(long, conflicts_with = "follow")]
+    pub wait: bool,
+    /// Stream the log until the job ends
+    #[arg(long)]
+    pub follow: bool,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+    /// Print only the job id
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Job id (default: the server overview)
+    #[arg(value_name = "JOB")]
+    pub job: Option<u64>,
+    /// Print the API's JSON
+    #[arg(long)]
+    pub json: bool,
+    /// Refresh in place
+    #[arg(long)]
+    pub watch: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Job id (default: the newest job)
+    #[arg(value_name = "JOB")]
+    pub job: Option<u64>,
+    /// Stream the log until the job ends
+    #[arg(short, long)]
+    pub follow: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    #[arg(value_name = "JOB")]
+    pub job: u64,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Profile {
+    Laptop,
+    Desktop,
+    Server,
+    Wsl,
+}
+
+#[derive(Debug, Args)]
+pub struct BootstrapArgs {
+    /// Build server URL
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// Host name of this machine in the fleet
+    #[arg(long, value_name = "NAME")]
+    pub hostname: Option<String>,
+    /// Machine profile
+    #[arg(long, value_enum)]
+    pub profile: Option<Profile>,
+    /// Fleet repository checkout
+    #[arg(long, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+    /// Nix configuration file to add the cache to (non-NixOS machines)
+    #[arg(long, value_name = "FILE")]
+    pub nix_conf: Option<PathBuf>,
+    /// Atuin configuration directory
+    #[arg(long, value_name = "DIR")]
+    pub atuin_config_dir: Option<PathBuf>,
+    /// File with the build server's API token
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Atuin sync server URL (default: the build server's host, port 8888)
+    #[arg(long, value_name = "URL")]
+    pub atuin_server: Option<String>,
+    /// Atuin account name
+    #[arg(long, value_name = "NAME")]
+    pub atuin_user: Option<String>,
+    /// File with the Atuin password
+    #[arg(long, value_name = "FILE")]
+    pub atuin_password_file: Option<PathBuf>,
+    /// File with the Atuin key (base64 or the 24-word mnemonic)
+    #[arg(long, value_name = "FILE")]
+    pub atuin_key_file: Option<PathBuf>,
+    /// Create the Atuin account (first machine)
+    #[arg(long)]
+    pub atuin_register: bool,
+    /// File with a Tailscale auth key
+    #[arg(long, value_name = "FILE")]
+    pub tailscale_auth_key_file: Option<PathBuf>,
+    /// Accept every default and ask nothing
+    #[arg(long)]
+    pub yes: bool,
+    /// Print the plan and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Print the public key(s), one a line
+    PublicKey {
+        /// Secret key file; repeatable (default: the configured keys)
+        #[arg(long = "cache-key-file", value_name = "FILE")]
+        cache_key_files: Vec<PathBuf>,
+        #[command(flatten)]
+        state: StateDirArg,
+    },
+    /// Write a new secret key to FILE and print its public key
+    GenerateKey {
+        /// Key name, e.g. buildbox-1
+        name: String,
+        /// Where to write the secret key (must not exist)
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it once
+    Create {
+        name: String,
+        #[command(flatten)]
+        state: StateDirArg,
+    },
+    /// List token names
+    List {
+        #[command(flatten)]
+        state: StateDirArg,
+    },
+    /// Revoke a token
+    Revoke {
+        name: String,
+        #[command(flatten)]
+        state: StateDirArg,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    #[command(flatten)]
+    pub state: StateDirArg,
+    /// Also run Nix's garbage collector
+    #[arg(long)]
+    pub collect: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LinksArgs {
+    /// Directory to create the links in
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration and where each value came from
+    Show {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    pub shell: Shell,
+}
+
+/// `bt`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "bt",
+    version,
+    about = "Queue builds on the atuin-bootstrap server"
+)]
+pub struct TriggerCli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(flatten)]
+    pub args: TriggerArgs,
+}
+
+/// `bs`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "bs",
+    version,
+    about = "Show atuin-bootstrap server and job status"
+)]
+pub struct StatusCli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(flatten)]
+    pub args: StatusArgs,
+}
+
+/// `bl`.
+#[derive(Debug, Parser)]
+#[command(name = "bl", version, about = "Show atuin-bootstrap build logs")]
+pub struct LogsCli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(flatten)]
+    pub args: LogsArgs,
+}
+
+/// `bootstrap-new-machine`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "bootstrap-new-machine",
+    version,
+    about = "Join this machine to the atuin-bootstrap fleet"
+)]
+pub struct BootstrapCli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(flatten)]
+    pub args: BootstrapArgs,
+}

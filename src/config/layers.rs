@@ -1,0 +1,226 @@
+//! Finds each key's value in its layers — flag, environment, file, built-in default — and
+//! parses it by the key's kind. Every error names the key and where its value came from.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use super::schema::{self, KeyDef, Kind};
+
+/// Where a value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Default,
+    File(PathBuf),
+    Env(String),
+    Flag(String),
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Default => write!(f, "default"),
+            Source::File(path) => write!(f, "file {}", path.display()),
+            Source::Env(var) => write!(f, "env {var}"),
+            Source::Flag(flag) => write!(f, "flag {flag}"),
+        }
+    }
+}
+
+/// A parsed value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Text(String),
+    Count(u64),
+    Duration(Duration),
+    List(Vec<String>),
+}
+
+/// A value given on the command line.
+#[derive(Debug, Clone)]
+pub enum FlagValue {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// A command-line flag that sets a key: (`section.key`, flag name, value).
+pub type Flag = (&'static str, &'static str, FlagValue);
+
+/// The layers of one resolution.
+pub struct Layers<'a> {
+    pub file: Option<(PathBuf, toml::Table)>,
+    pub vars: &'a BTreeMap<String, String>,
+    pub flags: &'a [Flag],
+}
+
+impl Layers<'_> {
+    /// The value of `key` and its source, or `None` when it is set nowhere and has no default.
+    pub fn resolve(&self, key: &KeyDef) -> Result<Option<(Value, Source)>> {
+        let dotted = key.dotted();
+        if let Some((_, flag, value)) = self.flags.iter().find(|(k, _, _)| *k == dotted) {
+            let source = Source::Flag(flag.to_string());
+            let value = match value {
+                FlagValue::One(text) => parse_text(key, text),
+                FlagValue::Many(items) => Ok(Value::List(items.clone())),
+            }
+            .with_context(|| format!("bad value for {dotted} from {source}"))?;
+            return Ok(Some((value, source)));
+        }
+        let short = schema::SHORT_ENV
+            .iter()
+            .find(|(_, k)| *k == dotted)
+            .map(|(v, _)| *v);
+        for var in short.into_iter().map(str::to_string).chain([key.env_var()]) {
+            if let Some(text) = self.vars.get(&var) {
+                let source = Source::Env(var);
+                let value = parse_text(key, text)
+                    .with_context(|| format!("bad value for {dotted} from {source}"))?;
+                return Ok(Some((value, source)));
+            }
+        }
+        if let Some((path, table)) = &self.file {
+            let found = table
+                .get(key.section)
+                .and_then(|s| s.as_table())
+                .and_then(|s| s.get(key.name));
+            if let Some(raw) = found {
+                let value = parse_toml(key, raw)
+                    .with_context(|| format!("bad value for {dotted} in {}", path.display()))?;
+                return Ok(Some((value, Source::File(path.clone()))));
+            }
+        }
+        match key.default {
+            Some(text) => Ok(Some((parse_text(key, text)?, Source::Default))),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Reads and checks a config file: TOML, only known sections and keys.
+pub fn read_file(path: &Path) -> Result<toml::Table> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read the config file {}", path.display()))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| anyhow::anyhow!("{}", e.message()))
+        .with_context(|| format!("the config file {} is not valid TOML", path.display()))?;
+    for (section, content) in &table {
+        let Some(keys) = content.as_table() else {
+            if schema::is_section(section) {
+                bail!(
+                    "`{section}` in {} must be a table ([{section}])",
+                    path.display()
+                );
+            }
+            bail!("unknown key `{section}` in {}", path.display());
+        };
+        if !schema::is_section(section) {
+            bail!("unknown section `[{section}]` in {}", path.display());
+        }
+        for name in keys.keys() {
+            if schema::find(section, name).is_none() {
+                bail!("unknown key `{section}.{name}` in {}", path.display());
+            }
+        }
+    }
+    Ok(table)
+}
+
+/// Environment variables that look like config keys (`ATUIN_BOOTSTRAP_X__Y`) but name none.
+pub fn check_env(vars: &BTreeMap<String, String>) -> Result<()> {
+    for var in vars.keys() {
+        let Some(rest) = var.strip_prefix("ATUIN_BOOTSTRAP_") else {
+            continue;
+        };
+        let Some((section, name)) = rest.split_once("__") else {
+            continue;
+        };
+        let known = schema::find(&section.to_ascii_lowercase(), &name.to_ascii_lowercase())
+            .is_some_and(|k| k.env_var() == *var);
+        if !known {
+            bail!("unknown config key in the environment variable {var}");
+        }
+    }
+    Ok(())
+}
+
+fn parse_text(key: &KeyDef, text: &str) -> Result<Value> {
+    Ok(match key.kind {
+        Kind::Text => Value::Text(text.to_string()),
+        Kind::Count => Value::Count(
+            text.trim()
+                .parse()
+                .with_context(|| format!("expected a whole number, got {text:?}"))?,
+        ),
+        Kind::Duration => Value::Duration(parse_duration(text)?),
+        Kind::List => Value::List(
+            text.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+        ),
+    })
+}
+
+fn parse_toml(key: &KeyDef, raw: &toml::Value) -> Result<Value> {
+    Ok(match (key.kind, raw) {
+        (Kind::Text, toml::Value::String(s)) => Value::Text(s.clone()),
+        (Kind::Count, toml::Value::Integer(n)) if *n >= 0 => Value::Count(*n as u64),
+        (Kind::Duration, toml::Value::Integer(n)) if *n >= 0 => {
+            Value::Duration(Duration::from_secs(*n as u64))
+        }
+        (Kind::Duration, toml::Value::String(s)) => Value::Duration(parse_duration(s)?),
+        (Kind::List, toml::Value::Array(items)) => Value::List(
+            items
+                .iter()
+                .map(|item| item.as_str().map(str::to_string))
+                .collect::<Option<_>>()
+                .context("expected a list of strings")?,
+        ),
+        (Kind::Text, _) => bail!("expected a string"),
+        (Kind::Count, _) => bail!("expected a whole number"),
+        (Kind::Duration, _) => bail!("expected a duration such as \"90s\", \"5m\" or 60"),
+        (Kind::List, _) => bail!("expected a list of strings"),
+    })
+}
+
+/// `90s`, `5m`, `1h`, `1h30m` or a plain number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration> {
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(seconds));
+    }
+    humantime::parse_duration(text).with_context(|| {
+        format!("expected a duration such as \"90s\", \"5m\" or \"1h\", got {text:?}")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn unknown_env_keys() {
+        let mut vars = BTreeMap::new();
+        vars.insert("ATUIN_BOOTSTRAP_SERVER".into(), "http://x".into());
+        vars.insert("ATUIN_BOOTSTRAP_SERVER__LISTEN".into(), "0.0.0.0:1".into());
+        assert!(check_env(&vars).is_ok());
+        vars.insert("ATUIN_BOOTSTRAP_SERVER__NOPE".into(), "1".into());
+        assert!(check_env(&vars)
+            .unwrap_err()
+            .to_string()
+            .contains("SERVER__NOPE"));
+    }
+}

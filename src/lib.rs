@@ -1,0 +1,14 @@
+//! atuin-bootstrap: a build server, signed Nix binary cache, clients and bootstrap wizard for
+//! a personal NixOS fleet. `main.rs` gathers the process environment and calls `app::run`.
+
+pub mod app;
+pub mod applet;
+pub mod cache;
+pub mod cli;
+pub mod config;
+pub mod exit;
+pub mod nix;
+pub mod process;
+pub mod serve_command;
+pub mod server;
+pub mod state_dir;

@@ -1,0 +1,59 @@
+//! Entry point: gathers the process environment, sets up logging, runs the invocation and maps
+//! its outcome to an exit code. The only place that reads `std::env` or touches stdio.
+
+use std::io::Write;
+
+use atuin_bootstrap::{app, exit, process::Process};
+
+fn main() {
+    let vars: std::collections::BTreeMap<String, String> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    let filter = vars
+        .get("ATUIN_BOOTSTRAP_LOG")
+        .cloned()
+        .unwrap_or_else(|| "info".to_string());
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let dirs = directories::ProjectDirs::from("", "", "atuin-bootstrap");
+    let debug = filter.contains("debug") || filter.contains("trace");
+    let process = Process {
+        args: std::env::args_os().collect(),
+        vars,
+        user_config_dir: dirs.as_ref().map(|d| d.config_dir().to_path_buf()),
+        user_data_dir: dirs.as_ref().map(|d| d.data_dir().to_path_buf()),
+        current_exe: std::env::current_exe().ok(),
+        stdout: Box::new(std::io::stdout()),
+        stderr: Box::new(std::io::stderr()),
+    };
+    let code = match app::run(process) {
+        Ok(()) => 0,
+        Err(error) => {
+            let code = exit::code_of(&error);
+            let broken_pipe = error.chain().any(|cause| {
+                cause
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            });
+            if code != 0 && !broken_pipe {
+                let mut stderr = std::io::stderr();
+                if debug {
+                    let _ = writeln!(stderr, "error: {error:?}");
+                } else {
+                    let _ = writeln!(stderr, "error: {error:#}");
+                }
+            }
+            if broken_pipe {
+                0
+            } else {
+                code
+            }
+        }
+    };
+    std::process::exit(code);
+}

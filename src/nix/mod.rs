@@ -1,0 +1,11 @@
+//! Everything that knows how Nix works: store paths, hashes, NAR serialisation, narinfo text,
+//! signing keys, and reading the store's metadata. Knows nothing of HTTP.
+
+pub mod base32;
+pub mod build_logs;
+pub mod nar;
+pub mod narinfo;
+pub mod path_info;
+pub mod signing;
+pub mod store;
+pub mod store_path;

@@ -1,0 +1,122 @@
+//! Read access to the local Nix store's metadata, through whichever door this process may
+//! use: Nix's database directly (root, single-user) or the daemon socket (an unprivileged
+//! service user on NixOS). Chosen the way Nix's own `auto` store chooses.
+
+pub mod daemon;
+pub mod db;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use super::path_info::PathInfo;
+use super::store_path::StoreDir;
+use daemon::DaemonStore;
+use db::DbStore;
+
+/// Where the store's parts live; Nix's defaults unless Nix's environment variables say
+/// otherwise.
+#[derive(Debug, Clone)]
+pub struct StoreLocation {
+    pub store_dir: StoreDir,
+    pub state_dir: PathBuf,
+    pub log_dir: PathBuf,
+    pub daemon_socket: PathBuf,
+    /// `NIX_REMOTE` as given (`daemon`, `unix://…`, `local`, or empty).
+    pub remote: String,
+}
+
+impl StoreLocation {
+    /// Reads `NIX_STORE_DIR`, `NIX_STATE_DIR`, `NIX_LOG_DIR`, `NIX_DAEMON_SOCKET_PATH` and
+    /// `NIX_REMOTE` through `var`.
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> StoreLocation {
+        let state_dir = PathBuf::from(var("NIX_STATE_DIR").unwrap_or("/nix/var/nix".into()));
+        StoreLocation {
+            store_dir: StoreDir::new(var("NIX_STORE_DIR").unwrap_or("/nix/store".into())),
+            log_dir: var("NIX_LOG_DIR")
+                .map(PathBuf::from)
+                .unwrap_or("/nix/var/log/nix".into()),
+            daemon_socket: var("NIX_DAEMON_SOCKET_PATH")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| state_dir.join("daemon-socket/socket")),
+            remote: var("NIX_REMOTE").unwrap_or_default(),
+            state_dir,
+        }
+    }
+
+    fn db_path(&self) -> PathBuf {
+        self.state_dir.join("db/db.sqlite")
+    }
+}
+
+/// The store back-end in use.
+pub enum StoreAccess {
+    Database(DbStore),
+    Daemon(DaemonStore),
+}
+
+impl StoreAccess {
+    /// `NIX_REMOTE=daemon` or `unix://…` means the daemon; otherwise the database when this
+    /// process may write its directory (SQLite needs that even to read a WAL database), else
+    /// the daemon.
+    pub fn choose(location: &StoreLocation) -> StoreAccess {
+        let remote = location.remote.as_str();
+        if remote == "daemon" {
+            return StoreAccess::Daemon(DaemonStore::new(location.daemon_socket.clone()));
+        }
+        if let Some(socket) = remote.strip_prefix("unix://") {
+            let socket = socket.split('?').next().unwrap_or(socket);
+            return StoreAccess::Daemon(DaemonStore::new(PathBuf::from(socket)));
+        }
+        let db = location.db_path();
+        let db_dir = db.parent().unwrap_or(Path::new("/"));
+        if remote == "local" || is_writable(db_dir) || (!db_dir.exists() && is_root()) {
+            StoreAccess::Database(DbStore::new(db))
+        } else {
+            StoreAccess::Daemon(DaemonStore::new(location.daemon_socket.clone()))
+        }
+    }
+
+    /// A one-line description for logs and `config show`.
+    pub fn describe(&self) -> String {
+        match self {
+            StoreAccess::Database(db) => format!("database {}", db.db_path().display()),
+            StoreAccess::Daemon(d) => format!("daemon {}", d.socket().display()),
+        }
+    }
+
+    /// The valid path with this hash part, with its metadata; `None` when the store lacks it.
+    pub async fn path_info_by_hash(
+        &self,
+        store_dir: &StoreDir,
+        hash_part: &str,
+    ) -> Result<Option<PathInfo>> {
+        match self {
+            StoreAccess::Database(db) => db.path_info_by_hash(store_dir.as_str(), hash_part),
+            StoreAccess::Daemon(daemon) => daemon.path_info_by_hash(hash_part).await,
+        }
+    }
+
+    /// Changes whenever the store's metadata may have changed; `None` when that cannot be
+    /// known cheaply (the daemon), in which case nothing may be cached.
+    pub fn change_marker(&self) -> Option<u64> {
+        match self {
+            StoreAccess::Database(db) => db.data_version().ok().flatten(),
+            StoreAccess::Daemon(_) => None,
+        }
+    }
+}
+
+fn is_writable(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c_path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: access() reads a NUL-terminated path and touches no memory of ours.
+    unsafe { libc::access(c_path.as_ptr(), libc::W_OK) == 0 }
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid() has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}

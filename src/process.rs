@@ -1,0 +1,26 @@
+//! The process's environment, gathered once by `main` and passed down: arguments, environment
+//! variables, platform directories, the executable's path and the output streams. Nothing
+//! below `main` reads `std::env` or touches stdio by itself.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+
+pub struct Process {
+    pub args: Vec<OsString>,
+    pub vars: BTreeMap<String, String>,
+    /// `~/.config/atuin-bootstrap` (or `$XDG_CONFIG_HOME/atuin-bootstrap`).
+    pub user_config_dir: Option<PathBuf>,
+    /// `~/.local/share/atuin-bootstrap` (or `$XDG_DATA_HOME/atuin-bootstrap`).
+    pub user_data_dir: Option<PathBuf>,
+    pub current_exe: Option<PathBuf>,
+    pub stdout: Box<dyn Write + Send>,
+    pub stderr: Box<dyn Write + Send>,
+}
+
+impl Process {
+    pub fn var(&self, name: &str) -> Option<String> {
+        self.vars.get(name).cloned()
+    }
+}

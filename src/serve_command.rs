@@ -1,0 +1,37 @@
+//! `atuin-bootstrap serve`: binds the configured address, starts the runtime and runs the
+//! server until SIGTERM or SIGINT. The server itself takes its listener (see `server::serve`).
+
+use anyhow::{Context, Result};
+
+use crate::config::Config;
+use crate::nix::store::StoreLocation;
+use crate::process::Process;
+use crate::server::{self, Settings};
+
+pub fn run(process: &Process, config: Config) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("atuin-bootstrap")
+        .build()
+        .context("failed to start the async runtime")?;
+    let store = StoreLocation::from_env(|name| process.var(name));
+    runtime.block_on(async move {
+        let address = config.listen.value;
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("failed to listen on {address}"))?;
+        tracing::info!("listening on http://{}", listener.local_addr()?);
+        server::serve(Settings { config, store }, listener, shutdown_signal()).await
+    })
+}
+
+/// Resolves on the first SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+}

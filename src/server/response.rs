@@ -1,0 +1,95 @@
+//! Turning outcomes into HTTP responses: the one place where an error becomes a status code.
+//! Messages sent to clients never carry filesystem paths; internal details go to the log.
+
+use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::{Response, StatusCode};
+use serde::Serialize;
+
+use super::body::{self, Body};
+
+/// An error a handler answers with.
+#[derive(Debug)]
+pub enum HttpError {
+    BadRequest(String),
+    Unauthorized(String),
+    NotFound(String),
+    MethodNotAllowed,
+    PayloadTooLarge,
+    Unprocessable(String),
+    /// Logged in full, answered with a generic message.
+    Internal(anyhow::Error),
+}
+
+impl HttpError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            HttpError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            HttpError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            HttpError::NotFound(_) => StatusCode::NOT_FOUND,
+            HttpError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            HttpError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            HttpError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            HttpError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            HttpError::BadRequest(m)
+            | HttpError::Unauthorized(m)
+            | HttpError::NotFound(m)
+            | HttpError::Unprocessable(m) => m.clone(),
+            HttpError::MethodNotAllowed => "method not allowed".into(),
+            HttpError::PayloadTooLarge => "request body is larger than 1 MiB".into(),
+            HttpError::Internal(_) => "internal server error (see the server's log)".into(),
+        }
+    }
+}
+
+impl From<anyhow::Error> for HttpError {
+    fn from(e: anyhow::Error) -> Self {
+        HttpError::Internal(e)
+    }
+}
+
+pub type HttpResult = Result<Response<Body>, HttpError>;
+
+/// A plain-text error for the cache endpoints, a JSON one for the API.
+pub fn error_response(error: &HttpError, as_json: bool) -> Response<Body> {
+    if let HttpError::Internal(e) = error {
+        tracing::error!("request failed: {e:#}");
+    }
+    if as_json {
+        json(
+            error.status(),
+            &serde_json::json!({ "error": error.message() }),
+        )
+    } else {
+        text(error.status(), format!("{}\n", error.message()))
+    }
+}
+
+pub fn text(status: StatusCode, text: String) -> Response<Body> {
+    with_type(status, "text/plain; charset=utf-8", text.into_bytes())
+}
+
+pub fn json(status: StatusCode, value: &impl Serialize) -> Response<Body> {
+    let mut bytes = serde_json::to_vec(value).expect("serialisable value");
+    bytes.push(b'\n');
+    with_type(status, "application/json", bytes)
+}
+
+/// A whole body with its type and length.
+pub fn with_type(
+    status: StatusCode,
+    content_type: &'static str,
+    bytes: impl Into<bytes::Bytes>,
+) -> Response<Body> {
+    let bytes = bytes.into();
+    let mut response = Response::new(body::full(bytes.clone()));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    response
+}
