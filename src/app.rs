@@ -25,7 +25,11 @@ pub fn run(mut process: Process) -> Result<()> {
         argv0.as_deref(),
         process.var("ATUIN_BOOTSTRAP_ARGV0").as_deref(),
     );
-    let args = process.args.clone();
+    // Help and errors name the applet, also when it was chosen by ATUIN_BOOTSTRAP_ARGV0.
+    let mut args = process.args.clone();
+    if let Some(first) = args.first_mut() {
+        *first = applet.name().into();
+    }
     match applet {
         Applet::Main => {
             let cli = parse::<MainCli>(&mut process, args)?;

@@ -90,19 +90,19 @@ fn resolve(inputs: Inputs<'_>) -> Result<Config> {
             .find(|(k, _)| k.dotted() == dotted)
             .and_then(|(_, v)| v.clone())
     };
-    let default_state = inputs
-        .user_data_dir
-        .clone()
-        .context("no state directory: set server.state_dir (HOME is not set)")?;
     let mut config = Config {
         file,
         listen: required(get("server.listen"), "server.listen", parse_listen)?,
-        state_dir: optional(get("server.state_dir"), "server.state_dir", text_path)?.unwrap_or(
-            Sourced {
-                value: default_state,
+        state_dir: match optional(get("server.state_dir"), "server.state_dir", text_path)? {
+            Some(dir) => dir,
+            None => Sourced {
+                value: inputs
+                    .user_data_dir
+                    .clone()
+                    .context("no state directory: set server.state_dir (HOME is not set)")?,
                 source: Source::Default,
             },
-        ),
+        },
         secret_key_files: required(
             get("cache.secret_key_files"),
             "cache.secret_key_files",

@@ -1,0 +1,86 @@
+//! Fixture flakes with no inputs, built by real `nix build`. Each call makes new store paths
+//! (a nonce goes into every derivation), so tests may delete or sign them freely.
+
+use std::path::Path;
+
+use super::nix;
+
+/// Paths of the standard fixture: `tree` has executables, symlinks, nested and empty
+/// directories and depends on `lib`, which depends on `base`.
+pub struct Fixture {
+    pub _dir: tempfile::TempDir,
+    pub tree: String,
+    pub lib: String,
+    pub base: String,
+}
+
+impl Fixture {
+    pub fn build() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        write_flake(dir.path(), &super::nonce());
+        let tree = nix::build(dir.path(), "tree");
+        let closure = nix::closure(&tree);
+        let find = |suffix: &str| {
+            closure
+                .iter()
+                .find(|p| p.ends_with(suffix))
+                .unwrap_or_else(|| panic!("no {suffix} in {closure:?}"))
+                .clone()
+        };
+        Fixture {
+            lib: find("-fixture-lib"),
+            base: find("-fixture-base"),
+            tree,
+            _dir: dir,
+        }
+    }
+
+    /// The `.drv` of `tree`, whose build log says "building the fixture tree".
+    pub fn tree_drv(&self) -> String {
+        nix::path_info(&self.tree)["deriver"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+}
+
+fn write_flake(dir: &Path, nonce: &str) {
+    let flake = r#"{
+  outputs = { self }: let
+    mk = name: script: extra: derivation ({
+      inherit name;
+      system = "x86_64-linux";
+      builder = "/bin/sh";
+      nonce = "@NONCE@";
+      args = [ "-c" ("PATH=/bin:/usr/bin\n" + script) ];
+    } // extra);
+    base = mk "fixture-base" ''
+      echo "building the fixture base"
+      mkdir -p $out
+      echo base > $out/base.txt
+    '' {};
+    lib = mk "fixture-lib" ''
+      mkdir -p $out/lib
+      echo "$base" > $out/lib/base-path
+      printf 'x%.0s' $(seq 1 5000) > $out/lib/big.txt
+    '' { inherit base; };
+    tree = mk "fixture-tree" ''
+      echo "building the fixture tree"
+      mkdir -p $out/bin $out/share/empty $out/share/deep/er/still
+      printf '#!/bin/sh\necho hello\n' > $out/bin/hello
+      chmod +x $out/bin/hello
+      ln -s hello $out/bin/hi
+      ln -s /nonexistent/target $out/dangling
+      echo "$lib" > $out/share/lib-path
+      : > $out/share/empty-file
+      printf 'abc' > $out/share/deep/er/still/odd-length
+      head -c 70000 /dev/zero > $out/share/zeros
+    '' { inherit lib; };
+  in {
+    packages.x86_64-linux = { inherit base lib tree; };
+    tree = tree;
+  };
+}
+"#;
+    std::fs::write(dir.join("flake.nix"), flake.replace("@NONCE@", nonce)).unwrap();
+}

@@ -1,0 +1,41 @@
+//! Shared test helpers: Nix fixtures, servers (in-process and spawned), HTTP.
+
+pub mod fixtures;
+pub mod http;
+pub mod nix;
+pub mod server;
+
+use std::path::PathBuf;
+
+/// The binary under test.
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_atuin-bootstrap"))
+}
+
+/// A unique string per call, so fixture paths never collide across tests or runs.
+pub fn nonce() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{}-{}-{}",
+        std::process::id(),
+        nanos,
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// The binary with a clean environment: only PATH, and HOME/XDG dirs inside `home`.
+pub fn command_in(home: &std::path::Path) -> std::process::Command {
+    let mut command = std::process::Command::new(binary());
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_DATA_HOME", home.join(".local/share"));
+    command
+}

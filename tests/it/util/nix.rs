@@ -1,0 +1,64 @@
+//! Running real Nix for tests: flakes enabled, no substituters (the machine has no network,
+//! and the default one makes every build wait for a time-out).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+pub const NIX_CONFIG: &str = "experimental-features = nix-command flakes\nsubstituters =\n";
+
+/// A `nix` command with the test configuration, plus extra config lines.
+pub fn nix(extra_config: &str) -> Command {
+    let mut command = Command::new("nix");
+    command.env("NIX_CONFIG", format!("{NIX_CONFIG}{extra_config}"));
+    command
+}
+
+/// Runs a command and returns its output, failing the test with its stderr when it fails.
+pub fn run_ok(command: &mut Command) -> Output {
+    let output = command.output().expect("failed to start a command");
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// `nix build --json` of `flake#attr`; returns the `out` path.
+pub fn build(flake_dir: &Path, attr: &str) -> String {
+    let output = run_ok(nix("").args([
+        "build",
+        "--no-link",
+        "--json",
+        &format!("path:{}#{attr}", flake_dir.display()),
+    ]));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    json[0]["outputs"]["out"].as_str().unwrap().to_string()
+}
+
+/// `nix-store --dump PATH`.
+pub fn dump(path: &str) -> Vec<u8> {
+    run_ok(Command::new("nix-store").args(["--dump", path])).stdout
+}
+
+/// The hash part of a store path.
+pub fn hash_part(path: &str) -> String {
+    Path::new(path).file_name().unwrap().to_str().unwrap()[..32].to_string()
+}
+
+/// `nix path-info --json` of one path.
+pub fn path_info(path: &str) -> serde_json::Value {
+    let output = run_ok(nix("").args(["path-info", "--json", path]));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    json[0].clone()
+}
+
+/// The full closure of a path.
+pub fn closure(path: &str) -> Vec<String> {
+    let output = run_ok(Command::new("nix-store").args(["-qR", path]));
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
