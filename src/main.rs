@@ -18,6 +18,9 @@ fn main() {
             tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr()) && !vars.contains_key("NO_COLOR"),
+        )
         .with_target(false)
         .init();
     let dirs = directories::ProjectDirs::from("", "", "atuin-bootstrap");

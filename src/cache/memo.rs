@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use crate::nix::path_info::PathInfo;
 
-/// Entries kept at most; past that the memo starts over.
+/// Entries kept at most (in each memo); past that the memo starts over.
 const MAX_ENTRIES: usize = 200_000;
 
 /// A valid path's facts with its rendered, signed narinfo.
@@ -57,5 +57,31 @@ impl PathMemo {
             state.entries.clear();
         }
         state.entries.insert(hash_part.to_string(), lookup);
+    }
+}
+
+/// Our signatures by fingerprint. A fingerprint fixes the signature (ed25519 is
+/// deterministic), so these never go stale; they spare the daemon path a signing per request.
+#[derive(Default)]
+pub struct SignatureMemo {
+    entries: Mutex<HashMap<String, Arc<[String]>>>,
+}
+
+impl SignatureMemo {
+    pub fn get_or_sign(
+        &self,
+        fingerprint: &str,
+        sign: impl FnOnce() -> Vec<String>,
+    ) -> Arc<[String]> {
+        if let Some(found) = self.entries.lock().expect("memo lock").get(fingerprint) {
+            return found.clone();
+        }
+        let signatures: Arc<[String]> = sign().into();
+        let mut entries = self.entries.lock().expect("memo lock");
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(fingerprint.to_string(), signatures.clone());
+        signatures
     }
 }

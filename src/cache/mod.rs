@@ -15,7 +15,7 @@ use crate::nix::narinfo::Compression;
 use crate::nix::signing::SecretKey;
 use crate::nix::store::{StoreAccess, StoreLocation};
 use crate::server::response::{HttpError, HttpResult};
-use memo::PathMemo;
+use memo::{PathMemo, SignatureMemo};
 
 /// Everything the cache endpoints need, built once when the server starts.
 pub struct Cache {
@@ -25,6 +25,7 @@ pub struct Cache {
     priority: u32,
     compression: Compression,
     memo: PathMemo,
+    signatures: SignatureMemo,
 }
 
 impl Cache {
@@ -43,6 +44,7 @@ impl Cache {
             priority,
             compression,
             memo: PathMemo::default(),
+            signatures: SignatureMemo::default(),
         }
     }
 

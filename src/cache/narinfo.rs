@@ -58,11 +58,17 @@ pub fn nar_url(info: &PathInfo, hash_part: &str, compression: Compression) -> St
 
 fn render(cache: &Cache, info: &PathInfo) -> Bytes {
     let fingerprint = signing::fingerprint(info);
+    let ours = cache.signatures.get_or_sign(&fingerprint, || {
+        cache
+            .keys
+            .iter()
+            .map(|key| key.sign(&fingerprint))
+            .collect()
+    });
     let mut signatures = info.signatures.clone();
-    for key in &cache.keys {
-        let signature = key.sign(&fingerprint);
-        if !signatures.contains(&signature) {
-            signatures.push(signature);
+    for signature in ours.iter() {
+        if !signatures.contains(signature) {
+            signatures.push(signature.clone());
         }
     }
     let hash_part = cache

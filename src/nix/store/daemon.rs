@@ -32,7 +32,8 @@ const STDERR_RESULT: u64 = 0x5253_4c54;
 
 /// Longest string we accept from the daemon; a larger length means a broken stream.
 const MAX_STRING: u64 = 64 * 1024 * 1024;
-const MAX_IDLE_CONNECTIONS: usize = 16;
+/// Each daemon connection is a forked nix-daemon process: keep enough for a busy client.
+const MAX_IDLE_CONNECTIONS: usize = 64;
 
 pub struct DaemonStore {
     socket: PathBuf,

@@ -79,7 +79,9 @@ impl DbStore {
         let Some(conn) = watcher.as_ref() else {
             return Ok(None);
         };
-        let version: i64 = conn.query_row("PRAGMA data_version", [], |row| row.get(0))?;
+        let version: i64 = conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |row| row.get(0))?;
         Ok(Some(version as u64))
     }
 
