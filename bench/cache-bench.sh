@@ -9,7 +9,7 @@
 # ~200-path closure into a fresh chroot store (median of N), and the server's peak RSS (VmHWM).
 # Prints a markdown table with ratios against the targets.
 #
-# Run from anywhere (needs nix, nginx, wrk, curl, jq; root or a single-user Nix install):
+# Run from anywhere (needs cargo, nix, nginx, wrk, curl; root or a single-user Nix install):
 #   bench/cache-bench.sh                 # full: 10 s wrk, 256 MiB NAR, 200 small paths
 #   BENCH_QUICK=1 bench/cache-bench.sh   # smoke test: 3 s wrk, 64 MiB NAR, 50 small paths
 # Overrides: BENCH_WRK_SECONDS, BENCH_NAR_MIB, BENCH_PATHS, BENCH_RUNS (default 3),
@@ -31,7 +31,7 @@ seed=${BENCH_SEED:-1}
 
 log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
-for tool in nix nix-build nix-store nginx wrk curl jq awk; do
+for tool in cargo nix nix-build nix-store nginx wrk curl awk sha256sum; do
     command -v "$tool" >/dev/null || die "$tool not found"
 done
 
@@ -51,6 +51,7 @@ cleanup() {
     if ((status != 0)) && [[ -s $tmp/server.log ]]; then
         log "failed; last lines of $tmp/server.log:"
         tail -n 40 "$tmp/server.log" >&2
+        [[ ${BENCH_KEEP:-0} == 1 ]] || log "(rerun with BENCH_KEEP=1 to keep $tmp and its logs)"
     fi
     if [[ ${BENCH_KEEP:-0} == 1 ]]; then
         log "kept $tmp"
@@ -165,18 +166,24 @@ nginx -c "$tmp/nginx.conf" -p "$tmp/nginx" 2>>"$tmp/nginx/error.log" &
 nginx_pid=$!
 wait_http "$nginx/nix-cache-info" nginx "$nginx_pid"
 
-# --- sanity: every narinfo answers on both, and the NAR URLs ----------------------------------
+# --- sanity: both serve the same facts for every path, and the same bytes for the big NAR ---
 narinfo_field() { curl -sf "$1/$2.narinfo" | awk -v k="$3:" '$1 == k { print $2 }'; }
+# The fields both must agree on (nix copy's file cache differs in URL, FileHash, Sig, ...).
+facts() { curl -sf "$1/$2.narinfo" | grep -E '^(StorePath|NarHash|NarSize|References|Deriver):' | sort; }
 for p in "${closure[@]}" "$blob_path"; do
     h=$(hash_of "$p")
-    for base in "$ours" "$nginx"; do
-        [[ $(narinfo_field "$base" "$h" StorePath) == "$p" ]] || die "$base/$h.narinfo is missing or wrong"
-    done
+    ours_facts=$(facts "$ours" "$h") || die "$ours/$h.narinfo: request failed"
+    grep -qxF "StorePath: $p" <<<"$ours_facts" || die "$ours/$h.narinfo names the wrong path"
+    [[ $ours_facts == "$(facts "$nginx" "$h")" ]] ||
+        die "$h.narinfo differs: ours vs nginx:"$'\n'"$ours_facts"$'\n---\n'"$(facts "$nginx" "$h")"
 done
 curl -sf "$ours/$blob_hash.narinfo" | grep -q '^Sig: ' || die "our narinfo carries no signature"
 nar_size=$(narinfo_field "$ours" "$blob_hash" NarSize)
 ours_nar=$ours/$(narinfo_field "$ours" "$blob_hash" URL)
 nginx_nar=$nginx/$(narinfo_field "$nginx" "$blob_hash" URL)
+# This also warms both up (page cache) for the throughput runs.
+[[ $(curl -sf "$ours_nar" | sha256sum) == "$(curl -sf "$nginx_nar" | sha256sum)" ]] ||
+    die "the ${nar_mib} MiB NAR differs between ours ($ours_nar) and nginx ($nginx_nar)"
 
 # --- narinfo requests/s ------------------------------------------------------------------------
 {
@@ -222,9 +229,7 @@ copy_once() { # BASE NAME RUN EXTRA-NIX-CONFIG → seconds
     awk -v ns=$((end - start)) 'BEGIN { printf "%.3f\n", ns / 1e9 }'
 }
 
-log "NAR: ${nar_mib} MiB, $runs runs each (after one warm-up)"
-curl -sf -o /dev/null "$ours_nar" || die "ours: NAR warm-up download failed"
-curl -sf -o /dev/null "$nginx_nar" || die "nginx: NAR warm-up download failed"
+log "NAR: ${nar_mib} MiB, $runs runs each"
 ours_nar_runs=() nginx_nar_runs=()
 for ((i = 0; i < runs; i++)); do
     v=$(nar_once "$ours_nar" ours)
@@ -258,6 +263,10 @@ rss_mib=$(awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$server_pid/status
 if grep -Eiq 'error|panic|warn' "$tmp/server.log"; then
     log "WARNING: our server logged errors or warnings:"
     grep -Ei 'error|panic|warn' "$tmp/server.log" | head -n 20 >&2
+fi
+if grep -Eq '\[(error|crit|alert|emerg)\]' "$tmp/nginx/error.log"; then
+    log "WARNING: nginx logged errors:"
+    grep -E '\[(error|crit|alert|emerg)\]' "$tmp/nginx/error.log" | head -n 20 >&2
 fi
 
 # --- table -------------------------------------------------------------------------------------
