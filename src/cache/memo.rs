@@ -1,7 +1,7 @@
 //! Remembers rendered narinfos (and misses) between requests, valid only while the store's
 //! change marker stays the same: any commit Nix makes to its database (a build, a delete, a
 //! `nix store sign`) empties it, so an answer is never staler than the database. Without a
-//! marker (the daemon) nothing is remembered.
+//! marker nothing is remembered.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

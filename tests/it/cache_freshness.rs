@@ -91,3 +91,31 @@ fn a_path_vanishing_mid_stream_ends_that_response_not_the_server() {
         404
     );
 }
+
+#[test]
+fn a_path_built_after_a_miss_is_found_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let flake = format!(
+        r#"{{ outputs = {{ self }}: {{ packages.x86_64-linux.later = derivation {{
+  name = "built-later"; system = "x86_64-linux"; builder = "/bin/sh"; nonce = "{}";
+  args = [ "-c" "PATH=/bin:/usr/bin; echo later > $out" ];
+}}; }}; }}"#,
+        crate::util::nonce()
+    );
+    std::fs::write(dir.path().join("flake.nix"), flake).unwrap();
+    let planned = String::from_utf8(
+        run_ok(nix::nix("").args([
+            "eval",
+            "--raw",
+            &format!("path:{}#later.outPath", dir.path().display()),
+        ]))
+        .stdout,
+    )
+    .unwrap();
+    let server = InProcess::start("");
+    let url = format!("{}/{}.narinfo", server.url, nix::hash_part(&planned));
+    assert_eq!(get(&url).status, 404);
+    assert_eq!(get(&url).status, 404);
+    assert_eq!(nix::build(dir.path(), "later"), planned);
+    assert_eq!(get(&url).status, 200);
+}

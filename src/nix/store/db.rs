@@ -17,9 +17,6 @@ const MAX_IDLE_CONNECTIONS: usize = 8;
 pub struct DbStore {
     db_path: PathBuf,
     idle: Mutex<Vec<Connection>>,
-    /// A connection kept only to ask `PRAGMA data_version`, which changes whenever another
-    /// connection (Nix) commits.
-    watcher: Mutex<Option<Connection>>,
 }
 
 impl DbStore {
@@ -27,7 +24,6 @@ impl DbStore {
         DbStore {
             db_path,
             idle: Mutex::new(Vec::new()),
-            watcher: Mutex::new(None),
         }
     }
 
@@ -68,21 +64,6 @@ impl DbStore {
             idle.push(conn);
         }
         result.map(Some)
-    }
-
-    /// A number that changes whenever Nix commits to its database; `None` while there is none.
-    pub fn data_version(&self) -> Result<Option<u64>> {
-        let mut watcher = self.watcher.lock().expect("watcher lock");
-        if watcher.is_none() {
-            *watcher = self.open()?;
-        }
-        let Some(conn) = watcher.as_ref() else {
-            return Ok(None);
-        };
-        let version: i64 = conn
-            .prepare_cached("PRAGMA data_version")?
-            .query_row([], |row| row.get(0))?;
-        Ok(Some(version as u64))
     }
 
     /// The valid path whose base name starts with `hash_part`, with its metadata.

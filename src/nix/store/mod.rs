@@ -2,6 +2,7 @@
 //! use: Nix's database directly (root, single-user) or the daemon socket (an unprivileged
 //! service user on NixOS). Chosen the way Nix's own `auto` store chooses.
 
+mod change_watch;
 pub mod daemon;
 pub mod db;
 
@@ -11,6 +12,7 @@ use anyhow::Result;
 
 use super::path_info::PathInfo;
 use super::store_path::StoreDir;
+use change_watch::ChangeWatch;
 use daemon::DaemonStore;
 use db::DbStore;
 
@@ -50,9 +52,15 @@ impl StoreLocation {
 }
 
 /// The store back-end in use.
-pub enum StoreAccess {
+pub enum Backend {
     Database(DbStore),
     Daemon(DaemonStore),
+}
+
+/// Reads store metadata through a back-end, and tells when it may have changed.
+pub struct StoreAccess {
+    backend: Backend,
+    watch: Option<ChangeWatch>,
 }
 
 impl StoreAccess {
@@ -60,28 +68,24 @@ impl StoreAccess {
     /// process may write its directory (SQLite needs that even to read a WAL database), else
     /// the daemon.
     pub fn choose(location: &StoreLocation) -> StoreAccess {
-        let remote = location.remote.as_str();
-        if remote == "daemon" {
-            return StoreAccess::Daemon(DaemonStore::new(location.daemon_socket.clone()));
-        }
-        if let Some(socket) = remote.strip_prefix("unix://") {
-            let socket = socket.split('?').next().unwrap_or(socket);
-            return StoreAccess::Daemon(DaemonStore::new(PathBuf::from(socket)));
-        }
+        let backend = Backend::choose(location);
+        // A daemon on another socket may serve another store, whose database we cannot see.
+        let same_machine_db = match &backend {
+            Backend::Database(_) => true,
+            Backend::Daemon(daemon) => daemon.socket() == location.daemon_socket,
+        };
         let db = location.db_path();
-        let db_dir = db.parent().unwrap_or(Path::new("/"));
-        if remote == "local" || is_writable(db_dir) || (!db_dir.exists() && is_root()) {
-            StoreAccess::Database(DbStore::new(db))
-        } else {
-            StoreAccess::Daemon(DaemonStore::new(location.daemon_socket.clone()))
-        }
+        let watch = same_machine_db
+            .then(|| ChangeWatch::new(db.parent().unwrap_or(Path::new("/"))))
+            .flatten();
+        StoreAccess { backend, watch }
     }
 
-    /// A one-line description for logs and `config show`.
+    /// A one-line description for logs.
     pub fn describe(&self) -> String {
-        match self {
-            StoreAccess::Database(db) => format!("database {}", db.db_path().display()),
-            StoreAccess::Daemon(d) => format!("daemon {}", d.socket().display()),
+        match &self.backend {
+            Backend::Database(db) => format!("database {}", db.db_path().display()),
+            Backend::Daemon(d) => format!("daemon {}", d.socket().display()),
         }
     }
 
@@ -91,18 +95,35 @@ impl StoreAccess {
         store_dir: &StoreDir,
         hash_part: &str,
     ) -> Result<Option<PathInfo>> {
-        match self {
-            StoreAccess::Database(db) => db.path_info_by_hash(store_dir.as_str(), hash_part),
-            StoreAccess::Daemon(daemon) => daemon.path_info_by_hash(hash_part).await,
+        match &self.backend {
+            Backend::Database(db) => db.path_info_by_hash(store_dir.as_str(), hash_part),
+            Backend::Daemon(daemon) => daemon.path_info_by_hash(hash_part).await,
         }
     }
 
     /// Changes whenever the store's metadata may have changed; `None` when that cannot be
-    /// known cheaply (the daemon), in which case nothing may be cached.
+    /// told, in which case nothing may be remembered.
     pub fn change_marker(&self) -> Option<u64> {
-        match self {
-            StoreAccess::Database(db) => db.data_version().ok().flatten(),
-            StoreAccess::Daemon(_) => None,
+        self.watch.as_ref().and_then(ChangeWatch::marker)
+    }
+}
+
+impl Backend {
+    fn choose(location: &StoreLocation) -> Backend {
+        let remote = location.remote.as_str();
+        if remote == "daemon" {
+            return Backend::Daemon(DaemonStore::new(location.daemon_socket.clone()));
+        }
+        if let Some(socket) = remote.strip_prefix("unix://") {
+            let socket = socket.split('?').next().unwrap_or(socket);
+            return Backend::Daemon(DaemonStore::new(PathBuf::from(socket)));
+        }
+        let db = location.db_path();
+        let db_dir = db.parent().unwrap_or(Path::new("/"));
+        if remote == "local" || is_writable(db_dir) || (!db_dir.exists() && is_root()) {
+            Backend::Database(DbStore::new(db))
+        } else {
+            Backend::Daemon(DaemonStore::new(location.daemon_socket.clone()))
         }
     }
 }
