@@ -20,7 +20,11 @@ pub fn respond(cache: &Cache, drv: &str, head: bool) -> HttpResult {
     let body = if head {
         body::empty()
     } else {
-        body::streamed(None, move |out| std::io::copy(&mut reader, out).map(|_| ()))
+        body::streamed(None, move |chunks| {
+            let mut out = chunks.writer();
+            std::io::copy(&mut reader, &mut out)?;
+            std::io::Write::flush(&mut out)
+        })
     };
     let mut response = Response::new(body);
     *response.status_mut() = StatusCode::OK;

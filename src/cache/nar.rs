@@ -2,6 +2,8 @@
 //! as it streams, plain with its exact Content-Length, or zstd-compressed on the fly (when the
 //! URL asks for `.zst`, or the client accepts `Content-Encoding: zstd`).
 
+use std::io::Write;
+
 use hyper::header::{
     HeaderMap, HeaderValue, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE,
 };
@@ -55,14 +57,20 @@ pub async fn respond(cache: &Cache, name: &str, headers: &HeaderMap, head: bool)
         return Ok(response);
     }
     *response.body_mut() = if url_zstd || transfer_zstd {
-        body::streamed(None, move |out| {
-            let mut encoder = zstd::stream::write::Encoder::new(out, ZSTD_LEVEL)?;
-            let written = nar::dump(&path, &mut encoder)?;
+        body::streamed(None, move |chunks| {
+            let mut out = chunks.writer();
+            let mut encoder = zstd::stream::write::Encoder::new(&mut out, ZSTD_LEVEL)?;
+            let written = nar::dump_to_writer(&path, &mut encoder)?;
             check_size(written, nar_size)?;
-            encoder.finish()?.flush()
+            encoder.finish()?;
+            out.flush()
         })
     } else {
-        body::streamed(Some(nar_size), move |out| nar::dump(&path, out).map(|_| ()))
+        body::streamed(Some(nar_size), move |chunks| {
+            let mut sink = nar::ChunkSink::new(|chunk| chunks.send(chunk));
+            nar::dump(&path, &mut sink)?;
+            sink.finish()
+        })
     };
     Ok(response)
 }

@@ -1,6 +1,8 @@
-//! The NAR (Nix ARchive) serialisation of a filesystem tree, written to any `Write` as it
-//! walks, so an archive of any size passes through a small buffer. Byte-for-byte what
-//! `nix-store --dump` prints. Not for the HTTP side (compression, streaming); see `cache::nar`.
+//! The NAR (Nix ARchive) serialisation of a filesystem tree, produced as it walks, so an
+//! archive of any size passes through a few small buffers. Byte-for-byte what
+//! `nix-store --dump` prints. Two sinks: any `Write` (copies file contents through a buffer),
+//! and a stream of `Bytes` chunks that hands large files over as memory-mapped windows, so
+//! their bytes are copied once, into the socket. Not for HTTP; see `cache::nar`.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -8,29 +10,173 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-const READ_CHUNK: usize = 256 * 1024;
+use bytes::{Bytes, BytesMut};
 
-/// Writes the NAR of `path` to `out`; returns the number of bytes written.
-pub fn dump(path: &Path, out: &mut dyn Write) -> io::Result<u64> {
-    let mut writer = NarWriter {
-        out,
-        written: 0,
-        buffer: Vec::new(),
-    };
+const READ_CHUNK: usize = 256 * 1024;
+/// Files at least this large are mapped rather than read.
+const MAP_THRESHOLD: u64 = 1024 * 1024;
+/// Mapped windows: small enough that the few in flight stay a few MiB of resident memory.
+const MAP_WINDOW: u64 = 2 * 1024 * 1024;
+/// Small pieces are gathered into chunks of about this size.
+const CHUNK: usize = 256 * 1024;
+
+/// Where a NAR goes.
+pub trait NarSink {
+    fn bytes(&mut self, data: &[u8]) -> io::Result<()>;
+    /// Exactly `len` bytes of `file`, from its start.
+    fn file_contents(&mut self, file: &mut File, len: u64) -> io::Result<()>;
+}
+
+/// Writes the NAR of `path` to `sink`; returns the number of bytes written.
+pub fn dump(path: &Path, sink: &mut dyn NarSink) -> io::Result<u64> {
+    let mut writer = NarWriter { sink, written: 0 };
     writer.string(b"nix-archive-1")?;
     writer.node(path)?;
     Ok(writer.written)
 }
 
-struct NarWriter<'a> {
+/// Writes the NAR of `path` to a `Write`.
+pub fn dump_to_writer(path: &Path, out: &mut dyn Write) -> io::Result<u64> {
+    dump(
+        path,
+        &mut WriteSink {
+            out,
+            buffer: Vec::new(),
+        },
+    )
+}
+
+/// A sink over any `Write`: file contents are read through one reused buffer.
+pub struct WriteSink<'a> {
     out: &'a mut dyn Write,
-    written: u64,
     buffer: Vec<u8>,
+}
+
+impl NarSink for WriteSink<'_> {
+    fn bytes(&mut self, data: &[u8]) -> io::Result<()> {
+        self.out.write_all(data)
+    }
+
+    fn file_contents(&mut self, file: &mut File, len: u64) -> io::Result<()> {
+        if self.buffer.is_empty() {
+            self.buffer = vec![0u8; READ_CHUNK];
+        }
+        let mut remaining = len;
+        while remaining > 0 {
+            let want = remaining.min(READ_CHUNK as u64) as usize;
+            let got = file.read(&mut self.buffer[..want])?;
+            if got == 0 {
+                return Err(shrank());
+            }
+            self.out.write_all(&self.buffer[..got])?;
+            remaining -= got as u64;
+        }
+        Ok(())
+    }
+}
+
+/// A sink that emits `Bytes` chunks: small pieces gathered, large files as mapped windows.
+pub struct ChunkSink<F: FnMut(Bytes) -> io::Result<()>> {
+    emit: F,
+    pending: BytesMut,
+}
+
+impl<F: FnMut(Bytes) -> io::Result<()>> ChunkSink<F> {
+    pub fn new(emit: F) -> Self {
+        ChunkSink {
+            emit,
+            pending: BytesMut::with_capacity(CHUNK),
+        }
+    }
+
+    /// Emits what is still gathered; call once the dump is done.
+    pub fn finish(&mut self) -> io::Result<()> {
+        self.flush_pending()
+    }
+
+    fn flush_pending(&mut self) -> io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let chunk = self.pending.split().freeze();
+        self.pending.reserve(CHUNK);
+        (self.emit)(chunk)
+    }
+
+    fn read_into_pending(&mut self, file: &mut File, len: u64) -> io::Result<()> {
+        let mut remaining = len;
+        while remaining > 0 {
+            if self.pending.len() >= CHUNK {
+                self.flush_pending()?;
+            }
+            let room = (CHUNK - self.pending.len().min(CHUNK)).max(4096);
+            let want = remaining.min(room as u64) as usize;
+            let start = self.pending.len();
+            self.pending.resize(start + want, 0);
+            let got = file.read(&mut self.pending[start..])?;
+            self.pending.truncate(start + got);
+            if got == 0 {
+                return Err(shrank());
+            }
+            remaining -= got as u64;
+        }
+        Ok(())
+    }
+}
+
+impl<F: FnMut(Bytes) -> io::Result<()>> NarSink for ChunkSink<F> {
+    fn bytes(&mut self, data: &[u8]) -> io::Result<()> {
+        self.pending.extend_from_slice(data);
+        if self.pending.len() >= CHUNK {
+            self.flush_pending()?;
+        }
+        Ok(())
+    }
+
+    fn file_contents(&mut self, file: &mut File, len: u64) -> io::Result<()> {
+        if len < MAP_THRESHOLD {
+            return self.read_into_pending(file, len);
+        }
+        // Mapping past the end of a file that shrank would fault: check the size first.
+        // Store files are read-only, so they do not shrink after this.
+        if file.metadata()?.len() < len {
+            return Err(shrank());
+        }
+        self.flush_pending()?;
+        let mut offset = 0;
+        while offset < len {
+            let window = (len - offset).min(MAP_WINDOW);
+            // SAFETY: the map is read-only and within the file's checked size; store files
+            // are immutable, and unlinking one (a deleted path) keeps its pages valid.
+            let map = unsafe {
+                memmap2::MmapOptions::new()
+                    .offset(offset)
+                    .len(window as usize)
+                    .populate()
+                    .map(&*file)?
+            };
+            (self.emit)(Bytes::from_owner(map))?;
+            offset += window;
+        }
+        Ok(())
+    }
+}
+
+fn shrank() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "a file in the store path shrank while it was being read",
+    )
+}
+
+struct NarWriter<'a> {
+    sink: &'a mut dyn NarSink,
+    written: u64,
 }
 
 impl NarWriter<'_> {
     fn raw(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.out.write_all(bytes)?;
+        self.sink.bytes(bytes)?;
         self.written += bytes.len() as u64;
         Ok(())
     }
@@ -63,7 +209,12 @@ impl NarWriter<'_> {
                 self.string(b"")?;
             }
             self.string(b"contents")?;
-            self.contents(path, meta.len())?;
+            let len = meta.len();
+            self.raw(&len.to_le_bytes())?;
+            let mut file = File::open(path)?;
+            self.sink.file_contents(&mut file, len)?;
+            self.written += len;
+            self.padding(len)?;
         } else if kind.is_dir() {
             self.string(b"directory")?;
             let mut names: Vec<_> = fs::read_dir(path)?
@@ -87,33 +238,6 @@ impl NarWriter<'_> {
         }
         self.string(b")")
     }
-
-    /// File contents, exactly `len` bytes: a file that shrank while being read is an error
-    /// (the archive would not match its header), never a short archive.
-    fn contents(&mut self, path: &Path, len: u64) -> io::Result<()> {
-        self.raw(&len.to_le_bytes())?;
-        let mut file = File::open(path)?;
-        if self.buffer.is_empty() {
-            self.buffer = vec![0u8; READ_CHUNK];
-        }
-        let mut remaining = len;
-        while remaining > 0 {
-            let want = remaining.min(READ_CHUNK as u64) as usize;
-            let got = file.read(&mut self.buffer[..want])?;
-            if got == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "a file in the store path shrank while it was being read",
-                ));
-            }
-            let buffer = std::mem::take(&mut self.buffer);
-            let result = self.raw(&buffer[..got]);
-            self.buffer = buffer;
-            result?;
-            remaining -= got as u64;
-        }
-        self.padding(len)
-    }
 }
 
 #[cfg(test)]
@@ -127,7 +251,7 @@ mod tests {
         fs::write(&file, b"hi").unwrap();
         fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
         let mut out = Vec::new();
-        let n = dump(&file, &mut out).unwrap();
+        let n = dump_to_writer(&file, &mut out).unwrap();
         assert_eq!(n as usize, out.len());
         let mut expected = Vec::new();
         for s in [
@@ -144,5 +268,33 @@ mod tests {
             expected.resize(expected.len().div_ceil(8) * 8, 0);
         }
         assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn both_sinks_agree_on_large_and_small_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("tree");
+        fs::create_dir_all(root.join("sub/empty")).unwrap();
+        let big: Vec<u8> = (0..(5 * MAP_WINDOW + 12_345))
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
+        fs::write(root.join("big"), &big).unwrap();
+        fs::write(root.join("sub/small"), b"tiny").unwrap();
+        fs::write(root.join("sub/medium"), vec![3u8; 700_000]).unwrap();
+        std::os::unix::fs::symlink("big", root.join("link")).unwrap();
+
+        let mut copied = Vec::new();
+        let n = dump_to_writer(&root, &mut copied).unwrap();
+        let mut chunked = Vec::new();
+        let mut sink = ChunkSink::new(|chunk: Bytes| {
+            chunked.extend_from_slice(&chunk);
+            Ok(())
+        });
+        let m = dump(&root, &mut sink).unwrap();
+        sink.finish().unwrap();
+        drop(sink);
+        assert_eq!(n, m);
+        assert_eq!(copied.len() as u64, n);
+        assert!(copied == chunked);
     }
 }

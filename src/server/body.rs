@@ -27,25 +27,25 @@ pub fn empty() -> Body {
     Empty::new().map_err(|never| match never {}).boxed()
 }
 
-/// A body produced by `produce` on a blocking thread. With `exact_len`, the body announces
-/// that length and anything else the producer writes, more or less, aborts the response
-/// instead of sending a body that contradicts its header. A producer error aborts it too.
+/// A body produced by `produce` on a blocking thread, chunk by chunk. With `exact_len`, the
+/// body announces that length and anything else the producer sends, more or less, aborts the
+/// response instead of sending a body that contradicts its header. A producer error aborts it
+/// too.
 pub fn streamed<F>(exact_len: Option<u64>, produce: F) -> Body
 where
-    F: FnOnce(&mut dyn Write) -> io::Result<()> + Send + 'static,
+    F: FnOnce(&mut ChunkSender) -> io::Result<()> + Send + 'static,
 {
     let (sender, receiver) = mpsc::channel(CHUNKS_IN_FLIGHT);
     tokio::task::spawn_blocking(move || {
-        let mut writer = ChannelWriter {
+        let mut chunks = ChunkSender {
             sender,
-            buffer: BytesMut::with_capacity(CHUNK),
             written: 0,
             limit: exact_len,
         };
-        let result = produce(&mut writer).and_then(|()| writer.finish());
+        let result = produce(&mut chunks).and_then(|()| chunks.check_complete());
         if let Err(e) = result {
             tracing::debug!("streamed response aborted: {e}");
-            let _ = writer.sender.blocking_send(Err(e));
+            let _ = chunks.sender.blocking_send(Err(e));
         }
     });
     ChannelBody {
@@ -55,59 +55,72 @@ where
     .boxed()
 }
 
-struct ChannelWriter {
+/// The producer's end of a streamed body.
+pub struct ChunkSender {
     sender: mpsc::Sender<io::Result<Bytes>>,
-    buffer: BytesMut,
     written: u64,
     limit: Option<u64>,
 }
 
-impl ChannelWriter {
-    fn send_buffer(&mut self) -> io::Result<()> {
-        if self.buffer.is_empty() {
-            return Ok(());
-        }
-        let chunk = self.buffer.split().freeze();
-        self.buffer.reserve(CHUNK);
-        self.sender
-            .blocking_send(Ok(chunk))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))
-    }
-
-    fn finish(&mut self) -> io::Result<()> {
-        if let Some(limit) = self.limit {
-            if self.written != limit {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!(
-                        "produced {} bytes where {limit} were announced",
-                        self.written
-                    ),
-                ));
-            }
-        }
-        self.send_buffer()
-    }
-}
-
-impl Write for ChannelWriter {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.written += data.len() as u64;
+impl ChunkSender {
+    /// Sends one chunk, waiting while the client is slower than the producer.
+    pub fn send(&mut self, chunk: Bytes) -> io::Result<()> {
+        self.written += chunk.len() as u64;
         if self.limit.is_some_and(|limit| self.written > limit) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "produced more bytes than announced",
             ));
         }
+        self.sender
+            .blocking_send(Ok(chunk))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))
+    }
+
+    /// A buffered `Write` into this body; `flush` sends what it holds.
+    pub fn writer(&mut self) -> ChunkWriter<'_> {
+        ChunkWriter {
+            chunks: self,
+            buffer: BytesMut::with_capacity(CHUNK),
+        }
+    }
+
+    fn check_complete(&self) -> io::Result<()> {
+        match self.limit {
+            Some(limit) if self.written != limit => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "produced {} bytes where {limit} were announced",
+                    self.written
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// `Write` over a `ChunkSender`, gathering small writes into chunks.
+pub struct ChunkWriter<'a> {
+    chunks: &'a mut ChunkSender,
+    buffer: BytesMut,
+}
+
+impl Write for ChunkWriter<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         self.buffer.extend_from_slice(data);
         if self.buffer.len() >= CHUNK {
-            self.send_buffer()?;
+            self.flush()?;
         }
         Ok(data.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let chunk = self.buffer.split().freeze();
+        self.buffer.reserve(CHUNK);
+        self.chunks.send(chunk)
     }
 }
 

@@ -75,6 +75,7 @@ fn write_flake(dir: &Path, nonce: &str) {
       : > $out/share/empty-file
       printf 'abc' > $out/share/deep/er/still/odd-length
       head -c 70000 /dev/zero > $out/share/zeros
+      head -c 3145739 /dev/urandom > $out/share/large.bin
     '' { inherit lib; };
   in {
     packages.x86_64-linux = { inherit base lib tree; };
