@@ -8,8 +8,8 @@ use clap::Parser;
 
 use crate::applet::{make_links, Applet};
 use crate::cli::{
-    BootstrapCli, CacheCommand, Command, ConfigCommand, LogsCli, MainCli, ServeArgs, StatusCli,
-    TriggerCli,
+    BootstrapCli, CacheArgs, CacheCommand, Command, ConfigCommand, LogsCli, MainCli, ServeArgs,
+    StatusCli, TriggerCli,
 };
 use crate::config::{self, Flag, FlagValue, Inputs};
 use crate::exit::usage;
@@ -66,8 +66,21 @@ fn parse<T: Parser>(process: &mut Process, args: Vec<std::ffi::OsString>) -> Res
             }
             .into())
         }
-        Err(e) => Err(usage(e.render().to_string().trim_end().to_string())),
+        Err(e) => Err(usage(one_line(&e.render().to_string()))),
     }
+}
+
+/// clap's error as one sentence: its lines before the usage block, joined, with the hint.
+fn one_line(rendered: &str) -> String {
+    let text: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .take_while(|line| !line.starts_with("Usage:"))
+        .filter(|line| !line.is_empty())
+        .collect();
+    let joined = text.join(" ");
+    let sentence = joined.strip_prefix("error: ").unwrap_or(&joined);
+    format!("{sentence} (see --help)")
 }
 
 fn not_yet(applet: Applet) -> Result<()> {
@@ -116,9 +129,9 @@ fn run_main(mut process: Process, cli: MainCli) -> Result<()> {
             write!(process.stdout, "{}", config::show(&config, json))?;
             Ok(())
         }
-        Command::Cache(CacheCommand::PublicKey {
-            cache_key_files,
+        Command::Cache(CacheArgs {
             state,
+            command: CacheCommand::PublicKey { cache_key_files },
         }) => {
             let mut flags = state_dir_flag(state.state_dir);
             if !cache_key_files.is_empty() {
@@ -142,7 +155,10 @@ fn run_main(mut process: Process, cli: MainCli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Cache(CacheCommand::GenerateKey { name, file }) => {
+        Command::Cache(CacheArgs {
+            command: CacheCommand::GenerateKey { name, file },
+            ..
+        }) => {
             let key =
                 cache::keys::generate_into(&name, &file).map_err(|e| usage(format!("{e:#}")))?;
             writeln!(process.stdout, "{}", key.public_key())?;

@@ -41,11 +41,9 @@ pub enum Command {
     /// Cancel a queued or running job
     Cancel(CancelArgs),
     /// Binary-cache signing keys
-    #[command(subcommand)]
-    Cache(CacheCommand),
+    Cache(CacheArgs),
     /// API tokens for writes
-    #[command(subcommand)]
-    Token(TokenCommand),
+    Token(TokenArgs),
     /// Drop old GC roots of builds and optionally collect garbage
     Gc(GcArgs),
     /// Create the bt, bs, bl and bootstrap-new-machine symlinks in DIR
@@ -211,6 +209,30 @@ pub struct BootstrapArgs {
     pub dry_run: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    #[command(flatten)]
+    pub state: GlobalStateDirArg,
+    #[command(subcommand)]
+    pub command: CacheCommand,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    #[command(flatten)]
+    pub state: GlobalStateDirArg,
+    #[command(subcommand)]
+    pub command: TokenCommand,
+}
+
+/// `--state-dir`, accepted before or after the subcommand.
+#[derive(Debug, Args, Default)]
+pub struct GlobalStateDirArg {
+    /// State directory of the server (default: server.state_dir)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum CacheCommand {
     /// Print the public key(s), one a line
@@ -218,8 +240,6 @@ pub enum CacheCommand {
         /// Secret key file; repeatable (default: the configured keys)
         #[arg(long = "cache-key-file", value_name = "FILE")]
         cache_key_files: Vec<PathBuf>,
-        #[command(flatten)]
-        state: StateDirArg,
     },
     /// Write a new secret key to FILE and print its public key
     GenerateKey {
@@ -233,22 +253,11 @@ pub enum CacheCommand {
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Create a token and print it once
-    Create {
-        name: String,
-        #[command(flatten)]
-        state: StateDirArg,
-    },
+    Create { name: String },
     /// List token names
-    List {
-        #[command(flatten)]
-        state: StateDirArg,
-    },
+    List,
     /// Revoke a token
-    Revoke {
-        name: String,
-        #[command(flatten)]
-        state: StateDirArg,
-    },
+    Revoke { name: String },
 }
 
 #[derive(Debug, Args)]

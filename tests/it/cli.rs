@@ -131,13 +131,13 @@ fn generate_key_writes_a_private_key_nix_understands() {
 #[test]
 fn serve_starts_with_the_client_variable_set_and_stops_on_sigterm() {
     let home = tempfile::tempdir().unwrap();
-    let state = home.path().join("state");
+    // No config file and no --state-dir: the platform data dir holds the state.
+    let state = home.path().join(".local/share/atuin-bootstrap");
     let mut command = command_in(home.path());
     command
         .env("ATUIN_BOOTSTRAP_SERVER", "http://buildbox:8780")
         .env("ATUIN_BOOTSTRAP_TOKEN", "secret")
-        .args(["serve", "--listen", "127.0.0.1:0", "--state-dir"])
-        .arg(&state)
+        .args(["serve", "--listen", "127.0.0.1:0"])
         .stdin(Stdio::null());
     let mut server = Spawned::start(command, &home.path().join("server.log"));
     let health = crate::util::http::get_json(&format!("{}/api/v1/health", server.url));
@@ -150,8 +150,9 @@ fn serve_starts_with_the_client_variable_set_and_stops_on_sigterm() {
     );
     let status = crate::util::http::get_json(&format!("{}/api/v1/status", server.url));
     let public = command_in(home.path())
-        .args(["cache", "public-key", "--state-dir"])
+        .args(["cache", "--state-dir"])
         .arg(&state)
+        .arg("public-key")
         .output()
         .unwrap();
     assert_eq!(
