@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use crate::util::fixtures::Fixture;
+use crate::util::fixtures::{single_package_flake, Fixture};
 use crate::util::http::{field, get, narinfo_fields};
 use crate::util::nix::{self, run_ok};
 use crate::util::server::InProcess;
@@ -50,15 +50,10 @@ fn a_signature_added_with_nix_store_sign_shows_at_once() {
 #[test]
 fn a_path_vanishing_mid_stream_ends_that_response_not_the_server() {
     // Many files, so the archive is still being written when the path disappears.
-    let dir = tempfile::tempdir().unwrap();
-    let flake = format!(
-        r#"{{ outputs = {{ self }}: {{ packages.x86_64-linux.many = derivation {{
-  name = "many-files"; system = "x86_64-linux"; builder = "/bin/sh"; nonce = "{}";
-  args = [ "-c" "PATH=/bin:/usr/bin; mkdir -p $out; for i in $(seq 1 400); do head -c 262144 /dev/urandom > $out/f$i; done" ];
-}}; }}; }}"#,
-        crate::util::nonce()
+    let dir = single_package_flake(
+        "many",
+        "mkdir -p $out; for i in $(seq 1 400); do head -c 262144 /dev/urandom > $out/f$i; done",
     );
-    std::fs::write(dir.path().join("flake.nix"), flake).unwrap();
     let path = nix::build(dir.path(), "many");
     let server = InProcess::start("");
     let fields =
@@ -94,15 +89,7 @@ fn a_path_vanishing_mid_stream_ends_that_response_not_the_server() {
 
 #[test]
 fn a_path_built_after_a_miss_is_found_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let flake = format!(
-        r#"{{ outputs = {{ self }}: {{ packages.x86_64-linux.later = derivation {{
-  name = "built-later"; system = "x86_64-linux"; builder = "/bin/sh"; nonce = "{}";
-  args = [ "-c" "PATH=/bin:/usr/bin; echo later > $out" ];
-}}; }}; }}"#,
-        crate::util::nonce()
-    );
-    std::fs::write(dir.path().join("flake.nix"), flake).unwrap();
+    let dir = single_package_flake("later", "echo later > $out");
     let planned = String::from_utf8(
         run_ok(nix::nix("").args([
             "eval",

@@ -85,3 +85,18 @@ fn write_flake(dir: &Path, nonce: &str) {
 "#;
     std::fs::write(dir.join("flake.nix"), flake.replace("@NONCE@", nonce)).unwrap();
 }
+
+/// A flake with one package `attr` whose builder runs `script` (with PATH set); new paths on
+/// every call.
+pub fn single_package_flake(attr: &str, script: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let flake = format!(
+        r#"{{ outputs = {{ self }}: {{ packages.x86_64-linux.{attr} = derivation {{
+  name = "{attr}"; system = "x86_64-linux"; builder = "/bin/sh"; nonce = "{}";
+  args = [ "-c" "PATH=/bin:/usr/bin; {script}" ];
+}}; }}; }}"#,
+        super::nonce()
+    );
+    std::fs::write(dir.path().join("flake.nix"), flake).unwrap();
+    dir
+}
