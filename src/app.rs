@@ -9,12 +9,12 @@ use clap::Parser;
 use crate::applet::{make_links, Applet};
 use crate::cli::{
     BootstrapCli, CacheArgs, CacheCommand, Command, ConfigCommand, LogsCli, MainCli, ServeArgs,
-    StatusCli, TriggerCli,
+    StatusCli, TokenArgs, TriggerCli,
 };
 use crate::config::{self, Flag, FlagValue, Inputs};
 use crate::exit::usage;
 use crate::process::Process;
-use crate::{cache, serve_command};
+use crate::{commands, serve_command};
 
 pub fn run(mut process: Process) -> Result<()> {
     let argv0 = process
@@ -129,40 +129,23 @@ fn run_main(mut process: Process, cli: MainCli) -> Result<()> {
             write!(process.stdout, "{}", config::show(&config, json))?;
             Ok(())
         }
-        Command::Cache(CacheArgs {
-            state,
-            command: CacheCommand::PublicKey { cache_key_files },
-        }) => {
+        Command::Cache(CacheArgs { state, command }) => {
             let mut flags = state_dir_flag(state.state_dir);
-            if !cache_key_files.is_empty() {
-                flags.push((
-                    "cache.secret_key_files",
-                    "--cache-key-file",
-                    FlagValue::Many(
-                        cache_key_files
-                            .iter()
-                            .map(|p| p.display().to_string())
-                            .collect(),
-                    ),
-                ));
+            if let CacheCommand::PublicKey { cache_key_files } = &command {
+                if !cache_key_files.is_empty() {
+                    flags.push(key_files_flag(cache_key_files));
+                }
             }
             let config = load_config(&process, config_flag, flags)?;
-            let state = crate::state_dir::StateDir::new(config.state_dir.value.clone());
-            let keys = cache::keys::resolve(&config.secret_key_files.value, &state, false)
-                .map_err(|e| usage(format!("{e:#}")))?;
-            for key in keys {
-                writeln!(process.stdout, "{}", key.public_key())?;
-            }
-            Ok(())
+            commands::cache::run(&config, command, &mut process.stdout)
         }
-        Command::Cache(CacheArgs {
-            command: CacheCommand::GenerateKey { name, file },
-            ..
-        }) => {
-            let key =
-                cache::keys::generate_into(&name, &file).map_err(|e| usage(format!("{e:#}")))?;
-            writeln!(process.stdout, "{}", key.public_key())?;
-            Ok(())
+        Command::Token(TokenArgs { state, command }) => {
+            let config = load_config(&process, config_flag, state_dir_flag(state.state_dir))?;
+            commands::token::run(&config, command, &mut process.stdout)
+        }
+        Command::Gc(args) => {
+            let config = load_config(&process, config_flag, state_dir_flag(args.state.state_dir))?;
+            commands::gc::run(&config, args.collect, &mut process.stdout)
         }
         Command::Links(args) => {
             let exe = process
@@ -180,12 +163,6 @@ fn run_main(mut process: Process, cli: MainCli) -> Result<()> {
         Command::Bootstrap(_) => not_yet(Applet::Bootstrap),
         Command::Cancel(_) => Err(usage(
             "`atuin-bootstrap cancel` is not yet available in this version",
-        )),
-        Command::Token(_) => Err(usage(
-            "`atuin-bootstrap token` is not yet available in this version",
-        )),
-        Command::Gc(_) => Err(usage(
-            "`atuin-bootstrap gc` is not yet available in this version",
         )),
         Command::Completions(_) => Err(usage(
             "`atuin-bootstrap completions` is not yet available in this version",
@@ -205,16 +182,15 @@ fn serve_flags(args: &ServeArgs) -> Vec<Flag> {
     one("repo.branch", "--branch", &args.branch);
     one("repo.poll_interval", "--poll-interval", &args.poll_interval);
     if !args.cache_key_files.is_empty() {
-        flags.push((
-            "cache.secret_key_files",
-            "--cache-key-file",
-            FlagValue::Many(
-                args.cache_key_files
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect(),
-            ),
-        ));
+        flags.push(key_files_flag(&args.cache_key_files));
     }
     flags
+}
+
+fn key_files_flag(files: &[PathBuf]) -> Flag {
+    (
+        "cache.secret_key_files",
+        "--cache-key-file",
+        FlagValue::Many(files.iter().map(|p| p.display().to_string()).collect()),
+    )
 }

@@ -3,12 +3,18 @@
 
 pub mod app;
 pub mod applet;
+pub mod build_server;
 pub mod cache;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod exit;
+pub mod jobs;
 pub mod nix;
 pub mod process;
+pub mod repo;
 pub mod serve_command;
 pub mod server;
 pub mod state_dir;
+pub mod tokens;
+pub mod webhooks;

@@ -27,6 +27,16 @@ pub fn empty() -> Body {
     Empty::new().map_err(|never| match never {}).boxed()
 }
 
+/// A body fed by an async task through the returned sender; an `Err` sent aborts it.
+pub fn channel() -> (mpsc::Sender<io::Result<Bytes>>, Body) {
+    let (sender, receiver) = mpsc::channel(CHUNKS_IN_FLIGHT);
+    let body = ChannelBody {
+        receiver,
+        remaining: None,
+    };
+    (sender, body.boxed())
+}
+
 /// A body produced by `produce` on a blocking thread, chunk by chunk. With `exact_len`, the
 /// body announces that length and anything else the producer sends, more or less, aborts the
 /// response instead of sending a body that contradicts its header. A producer error aborts it

@@ -20,10 +20,12 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
+use crate::build_server::BuildServer;
 use crate::cache::{keys, Cache};
 use crate::config::Config;
 use crate::nix::store::StoreLocation;
 use crate::state_dir::StateDir;
+use crate::tokens::TokenStore;
 use body::Body;
 use response::{error_response, HttpError};
 
@@ -40,6 +42,8 @@ pub struct Settings {
 pub struct AppState {
     pub config: Config,
     pub cache: Cache,
+    pub builds: Arc<BuildServer>,
+    pub tokens: TokenStore,
 }
 
 impl AppState {
@@ -56,7 +60,14 @@ impl AppState {
             config.priority.value,
             config.compression.value,
         );
-        Ok(AppState { config, cache })
+        let builds = BuildServer::start(&config)?;
+        let tokens = TokenStore::new(state.path());
+        Ok(AppState {
+            config,
+            cache,
+            builds,
+            tokens,
+        })
     }
 }
 
@@ -99,6 +110,8 @@ pub async fn serve(
         }
     }
     drop(listener);
+    // Builds first: their jobs go back to the queue, and followed logs then end.
+    state.builds.shutdown().await;
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("gave up waiting for open requests"),

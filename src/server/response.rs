@@ -15,6 +15,7 @@ pub enum HttpError {
     NotFound(String),
     MethodNotAllowed,
     PayloadTooLarge,
+    Conflict(String),
     Unprocessable(String),
     /// Logged in full, answered with a generic message.
     Internal(anyhow::Error),
@@ -28,6 +29,7 @@ impl HttpError {
             HttpError::NotFound(_) => StatusCode::NOT_FOUND,
             HttpError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             HttpError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            HttpError::Conflict(_) => StatusCode::CONFLICT,
             HttpError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             HttpError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -38,6 +40,7 @@ impl HttpError {
             HttpError::BadRequest(m)
             | HttpError::Unauthorized(m)
             | HttpError::NotFound(m)
+            | HttpError::Conflict(m)
             | HttpError::Unprocessable(m) => m.clone(),
             HttpError::MethodNotAllowed => "method not allowed".into(),
             HttpError::PayloadTooLarge => "request body is larger than 1 MiB".into(),

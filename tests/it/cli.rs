@@ -72,7 +72,10 @@ fn argv0_override_and_unavailable_modes_exit_2() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
-    let output = command_in(home.path()).arg("gc").output().unwrap();
+    let output = command_in(home.path())
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(2));
 }
 

@@ -1,0 +1,245 @@
+//! The build server's core, between the HTTP API and the parts: turns a request (targets and
+//! a revision, from the API, a poll or a webhook) into a job — revision resolved on the
+//! watched branch, targets resolved to flake attributes — and owns the watcher and the job
+//! service for the server's lifetime.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Result;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::jobs::model::{Job, NewJob, Trigger};
+use crate::jobs::roots::Roots;
+use crate::jobs::runner::RunContext;
+use crate::jobs::service::JobService;
+use crate::jobs::store::JobStore;
+use crate::jobs::targets;
+use crate::repo::mirror::{Mirror, RevisionError};
+use crate::repo::watcher::{NewTip, RepoStatus, Watcher};
+
+/// Why a job could not be made (the job is not recorded).
+#[derive(Debug)]
+pub enum RequestError {
+    /// Bad input: a target that is no name at all.
+    BadRequest(String),
+    /// No repository, an unknown or unreachable revision, nothing fetched yet.
+    Unprocessable(String),
+    Internal(anyhow::Error),
+}
+
+pub struct BuildServer {
+    jobs: Arc<JobService>,
+    watcher: Option<Arc<Watcher>>,
+    default_targets: Vec<String>,
+    system: String,
+    pub webhook_secret_file: Option<PathBuf>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl BuildServer {
+    /// Opens the job database, queues again what was running, and starts the dispatcher and
+    /// (with `repo.url`) the watcher. Must run inside the async runtime.
+    pub fn start(config: &Config) -> Result<Arc<BuildServer>> {
+        let state_dir = config.state_dir.value.clone();
+        let store = JobStore::open(&state_dir.join("jobs.sqlite"))?;
+        let watcher = config.repo_url.as_ref().map(|url| {
+            let mirror = Arc::new(Mirror::new(
+                state_dir.join("repo.git"),
+                url.value.clone(),
+                config.repo_branch.value.clone(),
+            ));
+            Arc::new(Watcher::new(
+                mirror,
+                url.value.clone(),
+                config.repo_branch.value.clone(),
+                config.poll_interval.value,
+            ))
+        });
+        let mirror_for_jobs = watcher.as_ref().map(|w| w.mirror().clone());
+        let context = RunContext {
+            log_dir: state_dir.join("logs"),
+            roots: Roots::new(&state_dir),
+            keep_per_target: config.keep_per_target.value as usize,
+        };
+        let jobs = JobService::open(
+            store,
+            context,
+            config.max_parallel_jobs.value as usize,
+            Box::new(move |rev| mirror_for_jobs.as_ref().map(|m| m.flake_ref(rev))),
+        )?;
+        let server = Arc::new(BuildServer {
+            jobs: jobs.clone(),
+            watcher: watcher.clone(),
+            default_targets: config.default_targets.value.clone(),
+            system: targets::current_system(),
+            webhook_secret_file: config.webhook_secret_file.as_ref().map(|f| f.value.clone()),
+            tasks: Mutex::new(Vec::new()),
+        });
+        let mut tasks = vec![tokio::spawn(jobs.dispatch())];
+        let (tips_tx, tips_rx) = mpsc::channel(16);
+        if let Some(watcher) = watcher {
+            tasks.push(tokio::spawn(watcher.run(tips_tx)));
+        }
+        tasks.push(tokio::spawn(build_new_tips(
+            Arc::downgrade(&server),
+            tips_rx,
+        )));
+        *server.tasks.lock().expect("tasks lock") = tasks;
+        Ok(server)
+    }
+
+    pub fn jobs(&self) -> &JobService {
+        &self.jobs
+    }
+
+    pub fn repo_status(&self) -> Option<RepoStatus> {
+        self.watcher.as_ref().map(|w| w.status())
+    }
+
+    /// Makes a job (or finds its duplicate); `true` when new.
+    pub async fn request_job(
+        &self,
+        requested: Vec<String>,
+        rev: Option<String>,
+        trigger: Trigger,
+    ) -> Result<(Job, bool), RequestError> {
+        for target in &requested {
+            check_target(target)?;
+        }
+        let watcher = self.watcher.as_ref().ok_or_else(|| {
+            RequestError::Unprocessable("no fleet repository is configured (repo.url)".into())
+        })?;
+        let mirror = watcher.mirror().clone();
+        let rev = match rev {
+            Some(rev) => {
+                let mirror = mirror.clone();
+                tokio::task::spawn_blocking(move || mirror.resolve_on_branch(&rev))
+                    .await
+                    .map_err(|e| RequestError::Internal(e.into()))?
+                    .map_err(revision_error)?
+            }
+            None => self.newest_commit(watcher).await?,
+        };
+        let flake_ref = mirror.flake_ref(&rev);
+        let new =
+            match targets::resolve(&flake_ref, &self.system, &requested, &self.default_targets)
+                .await
+            {
+                Ok(resolved) => NewJob {
+                    targets: resolved.targets,
+                    attrs: resolved.attrs,
+                    rev,
+                    trigger,
+                    failed: None,
+                },
+                Err(unresolved) => NewJob {
+                    attrs: unresolved.targets.clone(),
+                    targets: unresolved.targets,
+                    rev,
+                    trigger,
+                    failed: Some(unresolved.error),
+                },
+            };
+        let (job, created) = self.jobs.submit(&new).map_err(RequestError::Internal)?;
+        if let (true, Some(error)) = (created, &new.failed) {
+            let log = self.jobs.log_path(job.id);
+            if let Some(dir) = log.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            let _ = std::fs::write(&log, format!("error: {error}\n"));
+        }
+        Ok((job, created))
+    }
+
+    /// A push to `branch` (from a webhook): fetch now and build the new tip.
+    pub async fn on_push(&self, branch: &str) -> Result<Option<(Job, bool)>, RequestError> {
+        let Some(watcher) = &self.watcher else {
+            return Err(RequestError::Unprocessable(
+                "no fleet repository is configured (repo.url)".into(),
+            ));
+        };
+        if branch != watcher.status().branch {
+            return Ok(None);
+        }
+        let (_, tip) = watcher.fetch().await.map_err(|e| {
+            RequestError::Unprocessable(format!("fetching the pushed branch failed: {e:#}"))
+        })?;
+        self.request_job(Vec::new(), Some(tip), Trigger::Webhook)
+            .await
+            .map(Some)
+    }
+
+    async fn newest_commit(&self, watcher: &Watcher) -> Result<String, RequestError> {
+        if let Some(rev) = watcher.status().rev {
+            return Ok(rev);
+        }
+        // Nothing fetched yet (the server just started): fetch now.
+        match watcher.fetch().await {
+            Ok((_, tip)) => Ok(tip),
+            Err(e) => Err(RequestError::Unprocessable(format!(
+                "the fleet repository has not been fetched yet: {e:#}"
+            ))),
+        }
+    }
+
+    /// Stops the watcher and the dispatcher; running builds are stopped and queued again.
+    pub async fn shutdown(&self) {
+        for task in self.tasks.lock().expect("tasks lock").drain(..) {
+            task.abort();
+        }
+        self.jobs.shutdown().await;
+    }
+}
+
+/// Builds each new tip the watcher finds, with the default targets.
+async fn build_new_tips(server: std::sync::Weak<BuildServer>, mut tips: mpsc::Receiver<NewTip>) {
+    while let Some(tip) = tips.recv().await {
+        let Some(server) = server.upgrade() else {
+            return;
+        };
+        match server
+            .request_job(Vec::new(), Some(tip.rev.clone()), tip.trigger)
+            .await
+        {
+            Ok((job, _)) => tracing::info!("job {} queued for {}", job.id, tip.rev),
+            Err(e) => tracing::warn!("could not queue a build of {}: {e:?}", tip.rev),
+        }
+    }
+}
+
+fn check_target(target: &str) -> Result<(), RequestError> {
+    let fine = !target.is_empty()
+        && target.len() <= 512
+        && !target.starts_with('.')
+        && !target.ends_with('.')
+        && !target.contains("..")
+        && target
+            .chars()
+            .all(|c| !c.is_control() && !c.is_whitespace() && c != '#' && c != '?');
+    if fine {
+        Ok(())
+    } else {
+        Err(RequestError::BadRequest(format!(
+            "{target:?} is not a target name"
+        )))
+    }
+}
+
+fn revision_error(error: RevisionError) -> RequestError {
+    match error {
+        RevisionError::Other(e) => RequestError::Internal(e),
+        other => RequestError::Unprocessable(other.to_string()),
+    }
+}
+
+impl std::fmt::Display for RequestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RequestError::BadRequest(m) | RequestError::Unprocessable(m) => f.write_str(m),
+            RequestError::Internal(e) => write!(f, "{e:#}"),
+        }
+    }
+}

@@ -1,0 +1,334 @@
+//! Runs one job: `nix build` of its attributes at its revision, with Nix's structured log
+//! turned into the job's plain-text log file and its live progress; outputs rooted against
+//! GC on success. A stop request sends nix SIGTERM (nix then kills its builders, which run in
+//! their own sessions), and SIGKILL after a grace period.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::watch;
+
+use super::model::{Job, JobState, Progress};
+use super::nix_log::{strip_ansi, NixLog};
+use super::roots::Roots;
+use super::store::Ending;
+
+/// How long nix gets to stop its builders after SIGTERM before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Why a running job is asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    Cancel,
+    /// The server is shutting down: the job goes back to the queue.
+    Shutdown,
+}
+
+/// What the runner needs besides the job.
+pub struct RunContext {
+    pub log_dir: PathBuf,
+    pub roots: Roots,
+    pub keep_per_target: usize,
+}
+
+pub enum Outcome {
+    Ended(Ending),
+    Requeue,
+}
+
+pub fn log_path(log_dir: &Path, job: u64) -> PathBuf {
+    log_dir.join(format!("{job}.log"))
+}
+
+/// Runs `job` from `flake_ref`, keeping `progress` current, until it ends or `stop` says.
+pub async fn run(
+    job: &Job,
+    flake_ref: &str,
+    context: &RunContext,
+    progress: Arc<Mutex<Option<Progress>>>,
+    mut stop: watch::Receiver<Option<StopReason>>,
+) -> Outcome {
+    let mut log = match open_log(&context.log_dir, job.id).await {
+        Ok(log) => log,
+        Err(e) => return failed(format!("{e:#}"), None),
+    };
+    let mut attrs: Vec<String> = job.attrs.clone();
+    attrs.sort();
+    attrs.dedup();
+    let installables: Vec<String> = attrs.iter().map(|a| format!("{flake_ref}#{a}")).collect();
+    let build_link = context.roots.build_link(job.id);
+    if let Some(parent) = build_link.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    let mut command = Command::new("nix");
+    command
+        .args([
+            "build",
+            "--extra-experimental-features",
+            "nix-command flakes",
+        ])
+        .args(["--log-format", "internal-json", "--json", "--out-link"])
+        .arg(&build_link)
+        .args(&installables)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    // If the server dies, even by SIGKILL, nix gets SIGTERM and stops its builders instead of
+    // building on as an orphan. (The signal follows the spawning thread, a runtime worker
+    // that lives as long as the server.)
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            let message = format!("failed to start nix build: {e}");
+            let _ = log.write_all(format!("{message}\n").as_bytes()).await;
+            return failed(message, None);
+        }
+    };
+    let stderr = child.stderr.take().expect("piped stderr");
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let log_task = tokio::spawn(follow_nix_log(stderr, log, progress.clone()));
+    let stdout_task = tokio::spawn(async move {
+        let mut bytes = Vec::new();
+        let _ = stdout.read_to_end(&mut bytes).await;
+        bytes
+    });
+
+    let mut stopped: Option<StopReason> = None;
+    let status = tokio::select! {
+        status = child.wait() => status,
+        reason = wait_for_stop(&mut stop) => {
+            stopped = Some(reason);
+            terminate(&mut child).await
+        }
+    };
+    let (nix_log, mut log) = match log_task.await {
+        Ok(done) => done,
+        Err(e) => return failed(format!("the log reader failed: {e}"), None),
+    };
+    let stdout = stdout_task.await.unwrap_or_default();
+    let final_progress = nix_log.progress();
+    let outcome = match (stopped, status) {
+        (Some(StopReason::Shutdown), _) => {
+            let _ = log
+                .write_all(b"(the server stopped; the job will run again)\n")
+                .await;
+            context.roots.clear_build_links(job.id);
+            return Outcome::Requeue;
+        }
+        (Some(StopReason::Cancel), _) => {
+            let _ = log.write_all(b"cancelled\n").await;
+            Ending {
+                state: JobState::Cancelled,
+                outputs: BTreeMap::new(),
+                error: Some("cancelled".into()),
+                progress: final_progress,
+            }
+        }
+        (None, Ok(status)) if status.success() => {
+            match root_outputs(job, flake_ref, &attrs, &stdout, context).await {
+                Ok(outputs) => Ending {
+                    state: JobState::Succeeded,
+                    outputs,
+                    error: None,
+                    progress: final_progress,
+                },
+                Err(e) => {
+                    let message = format!("{e:#}");
+                    let _ = log
+                        .write_all(format!("error: {message}\n").as_bytes())
+                        .await;
+                    Ending {
+                        state: JobState::Failed,
+                        outputs: BTreeMap::new(),
+                        error: Some(message),
+                        progress: final_progress,
+                    }
+                }
+            }
+        }
+        (None, status) => {
+            let error = nix_log.error_summary().unwrap_or_else(|| match status {
+                Ok(status) => format!("nix build failed ({status})"),
+                Err(e) => format!("nix build could not be waited for: {e}"),
+            });
+            Ending {
+                state: JobState::Failed,
+                outputs: BTreeMap::new(),
+                error: Some(error),
+                progress: final_progress,
+            }
+        }
+    };
+    let _ = log.flush().await;
+    context.roots.clear_build_links(job.id);
+    Outcome::Ended(outcome)
+}
+
+fn failed(error: String, progress: Option<Progress>) -> Outcome {
+    Outcome::Ended(Ending {
+        state: JobState::Failed,
+        outputs: BTreeMap::new(),
+        error: Some(error),
+        progress,
+    })
+}
+
+async fn open_log(log_dir: &Path, job: u64) -> Result<tokio::fs::File> {
+    tokio::fs::create_dir_all(log_dir)
+        .await
+        .with_context(|| format!("failed to create {}", log_dir.display()))?;
+    let path = log_path(log_dir, job);
+    tokio::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .await
+        .with_context(|| format!("failed to open the job log {}", path.display()))
+}
+
+async fn wait_for_stop(stop: &mut watch::Receiver<Option<StopReason>>) -> StopReason {
+    loop {
+        if let Some(reason) = *stop.borrow_and_update() {
+            return reason;
+        }
+        if stop.changed().await.is_err() {
+            // Nobody can ask any more: never stop.
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// SIGTERM, then SIGKILL after the grace period; returns nix's exit status.
+async fn terminate(child: &mut Child) -> std::io::Result<std::process::ExitStatus> {
+    if let Some(pid) = child.id() {
+        // SAFETY: kill() with our child's pid and a signal number.
+        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    }
+    match tokio::time::timeout(STOP_GRACE, child.wait()).await {
+        Ok(status) => status,
+        Err(_) => {
+            tracing::warn!("nix did not stop within {STOP_GRACE:?}; killing it");
+            let _ = child.start_kill();
+            child.wait().await
+        }
+    }
+}
+
+/// Writes the plain-text lines of Nix's structured log to the job log as they come.
+async fn follow_nix_log(
+    stderr: tokio::process::ChildStderr,
+    mut log: tokio::fs::File,
+    progress: Arc<Mutex<Option<Progress>>>,
+) -> (NixLog, tokio::fs::File) {
+    let mut reader = BufReader::new(stderr);
+    let mut nix_log = NixLog::default();
+    let mut raw = Vec::new();
+    loop {
+        raw.clear();
+        match reader.read_until(b'\n', &mut raw).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let line = String::from_utf8_lossy(&raw);
+        let line = line.trim_end_matches(['\n', '\r']);
+        let mut text = String::new();
+        for shown in nix_log.feed(line) {
+            text.push_str(&shown);
+            text.push('\n');
+        }
+        if !text.is_empty() {
+            let _ = log.write_all(text.as_bytes()).await;
+        }
+        *progress.lock().expect("progress lock") = nix_log.progress();
+    }
+    let _ = log.flush().await;
+    (nix_log, log)
+}
+
+/// Maps `nix build --json` back to the job's targets and roots each output.
+async fn root_outputs(
+    job: &Job,
+    flake_ref: &str,
+    attrs: &[String],
+    stdout: &[u8],
+    context: &RunContext,
+) -> Result<BTreeMap<String, String>> {
+    let built: serde_json::Value =
+        serde_json::from_slice(stdout).context("nix build printed no JSON result")?;
+    let built = built
+        .as_array()
+        .context("nix build's JSON result is not a list")?;
+    // nix prints results in store-path order, not installable order: match by derivation.
+    let mut output_of_attr = BTreeMap::new();
+    for attr in attrs {
+        let drv = if attrs.len() == 1 {
+            built
+                .first()
+                .and_then(|b| b["drvPath"].as_str())
+                .unwrap_or_default()
+                .to_string()
+        } else {
+            derivation_of(flake_ref, attr).await?
+        };
+        let entry = built
+            .iter()
+            .find(|b| b["drvPath"].as_str() == Some(drv.as_str()))
+            .with_context(|| format!("nix build reported no result for {attr}"))?;
+        let outputs = entry["outputs"]
+            .as_object()
+            .context("a result without outputs")?;
+        let path = outputs
+            .get("out")
+            .or_else(|| outputs.values().next())
+            .and_then(|p| p.as_str())
+            .with_context(|| format!("{attr} has no output path"))?;
+        output_of_attr.insert(attr.clone(), path.to_string());
+    }
+    let mut outputs = BTreeMap::new();
+    for (target, attr) in job.targets.iter().zip(&job.attrs) {
+        let path = output_of_attr[attr].clone();
+        context.roots.add(target, job.id, &path).await?;
+        outputs.insert(target.clone(), path);
+    }
+    if let Err(e) = context.roots.retain(context.keep_per_target) {
+        tracing::warn!("dropping old GC roots failed: {e:#}");
+    }
+    Ok(outputs)
+}
+
+/// The derivation of `attr`, from Nix's evaluation cache of the build that just ran.
+async fn derivation_of(flake_ref: &str, attr: &str) -> Result<String> {
+    let output = Command::new("nix")
+        .args([
+            "eval",
+            "--raw",
+            "--extra-experimental-features",
+            "nix-command flakes",
+        ])
+        .arg(format!("{flake_ref}#{attr}.drvPath"))
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .context("failed to run nix eval")?;
+    if !output.status.success() {
+        bail!(
+            "cannot tell the derivation of {attr}: {}",
+            strip_ansi(String::from_utf8_lossy(&output.stderr).trim())
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}

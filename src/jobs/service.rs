@@ -1,0 +1,220 @@
+//! The job service: the queue's front (submit, look up, list, cancel) and its dispatcher,
+//! which runs up to `build.max_parallel_jobs` jobs at once. Jobs left running by a server
+//! that stopped are queued again when it opens. On shutdown, running builds are stopped and
+//! their jobs go back to the queue.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Result;
+use tokio::sync::{watch, Notify};
+
+use super::model::{Job, JobState, NewJob, Progress};
+use super::runner::{self, Outcome, RunContext, StopReason};
+use super::store::{Ending, JobStore};
+
+/// Gives the flake reference a job builds from, for its revision.
+pub type FlakeRefOf = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+pub struct JobService {
+    store: JobStore,
+    context: RunContext,
+    max_parallel: usize,
+    flake_ref_of: FlakeRefOf,
+    running: Mutex<HashMap<u64, RunningJob>>,
+    wake: Notify,
+    idle: Notify,
+    stopping: AtomicBool,
+}
+
+struct RunningJob {
+    progress: Arc<Mutex<Option<Progress>>>,
+    stop: watch::Sender<Option<StopReason>>,
+}
+
+/// What cancelling did.
+pub enum Cancelled {
+    Now(Job),
+    /// Running: nix was told to stop; the job ends as cancelled shortly.
+    Stopping(Job),
+    AlreadyFinished(Job),
+    NoSuchJob,
+}
+
+impl JobService {
+    pub fn open(
+        store: JobStore,
+        context: RunContext,
+        max_parallel: usize,
+        flake_ref_of: FlakeRefOf,
+    ) -> Result<Arc<JobService>> {
+        let requeued = store.requeue_all_running()?;
+        if !requeued.is_empty() {
+            tracing::info!("queued again after a restart: jobs {requeued:?}");
+        }
+        Ok(Arc::new(JobService {
+            store,
+            context,
+            max_parallel: max_parallel.max(1),
+            flake_ref_of,
+            running: Mutex::new(HashMap::new()),
+            wake: Notify::new(),
+            idle: Notify::new(),
+            stopping: AtomicBool::new(false),
+        }))
+    }
+
+    /// Records a job (or finds its duplicate) and wakes the dispatcher.
+    pub fn submit(&self, new: &NewJob) -> Result<(Job, bool)> {
+        let created = self.store.create(new)?;
+        self.wake.notify_one();
+        Ok(created)
+    }
+
+    /// The job, with live progress while it runs.
+    pub fn get(&self, id: u64) -> Result<Option<Job>> {
+        Ok(self.store.get(id)?.map(|job| self.with_live_progress(job)))
+    }
+
+    pub fn list(&self, limit: usize, state: Option<JobState>) -> Result<Vec<Job>> {
+        Ok(self
+            .store
+            .list(limit, state)?
+            .into_iter()
+            .map(|job| self.with_live_progress(job))
+            .collect())
+    }
+
+    pub fn queue_length(&self) -> Result<u64> {
+        self.store.count_in_state(JobState::Queued)
+    }
+
+    pub fn running_ids(&self) -> Vec<u64> {
+        let mut ids: Vec<u64> = self
+            .running
+            .lock()
+            .expect("running lock")
+            .keys()
+            .copied()
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    pub fn log_path(&self, id: u64) -> std::path::PathBuf {
+        runner::log_path(&self.context.log_dir, id)
+    }
+
+    pub fn cancel(&self, id: u64) -> Result<Cancelled> {
+        if self.store.cancel_queued(id)? {
+            let job = self.store.get(id)?.expect("a job just cancelled exists");
+            return Ok(Cancelled::Now(job));
+        }
+        if let Some(running) = self.running.lock().expect("running lock").get(&id) {
+            let _ = running.stop.send(Some(StopReason::Cancel));
+        }
+        Ok(match self.store.get(id)? {
+            None => Cancelled::NoSuchJob,
+            Some(job) if job.state.is_finished() => Cancelled::AlreadyFinished(job),
+            Some(job) => Cancelled::Stopping(self.with_live_progress(job)),
+        })
+    }
+
+    fn with_live_progress(&self, mut job: Job) -> Job {
+        if job.state == JobState::Running {
+            if let Some(running) = self.running.lock().expect("running lock").get(&job.id) {
+                job.progress = running.progress.lock().expect("progress lock").clone();
+            }
+        }
+        job
+    }
+
+    /// Runs queued jobs until `shutdown` is called.
+    pub async fn dispatch(self: Arc<Self>) {
+        loop {
+            if self.stopping.load(Ordering::SeqCst) {
+                return;
+            }
+            while self.running.lock().expect("running lock").len() < self.max_parallel {
+                match self.store.claim_next() {
+                    Ok(Some(job)) => self.start(job),
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::error!("reading the job queue failed: {e:#}");
+                        break;
+                    }
+                }
+            }
+            self.wake.notified().await;
+        }
+    }
+
+    fn start(self: &Arc<Self>, job: Job) {
+        let progress = Arc::new(Mutex::new(None));
+        let (stop, stop_rx) = watch::channel(None);
+        self.running.lock().expect("running lock").insert(
+            job.id,
+            RunningJob {
+                progress: progress.clone(),
+                stop,
+            },
+        );
+        tracing::info!("job {} started: {}", job.id, job.targets.join(", "));
+        let service = self.clone();
+        tokio::spawn(async move {
+            let outcome = match (service.flake_ref_of)(&job.rev) {
+                Some(flake_ref) => {
+                    runner::run(&job, &flake_ref, &service.context, progress, stop_rx).await
+                }
+                None => Outcome::Ended(Ending {
+                    state: JobState::Failed,
+                    outputs: Default::default(),
+                    error: Some("no fleet repository is configured (repo.url)".into()),
+                    progress: None,
+                }),
+            };
+            let recorded = match &outcome {
+                Outcome::Ended(ending) => {
+                    tracing::info!("job {} {}", job.id, ending.state.as_str());
+                    service.store.finish(job.id, ending)
+                }
+                Outcome::Requeue => service.store.requeue(job.id),
+            };
+            if let Err(e) = recorded {
+                tracing::error!("recording the end of job {} failed: {e:#}", job.id);
+            }
+            service
+                .running
+                .lock()
+                .expect("running lock")
+                .remove(&job.id);
+            service.wake.notify_one();
+            service.idle.notify_waiters();
+        });
+    }
+
+    /// True once `shutdown` was called.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Stops dispatching, stops running builds and waits until their jobs are back in the queue.
+    pub async fn shutdown(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+        loop {
+            let idle = self.idle.notified();
+            {
+                let running = self.running.lock().expect("running lock");
+                if running.is_empty() {
+                    return;
+                }
+                for job in running.values() {
+                    let _ = job.stop.send(Some(StopReason::Shutdown));
+                }
+            }
+            idle.await;
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! The durable job queue and history: one SQLite database in the state directory (WAL, so a
+//! crash loses nothing that was committed). Only the server process opens it. Not for logs
+//! (plain files, see `logs`) or GC roots (symlinks, see `roots`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::model::{now, Job, JobState, NewJob, Progress, Trigger};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    state TEXT NOT NULL,
+    targets TEXT NOT NULL,
+    attrs TEXT NOT NULL,
+    dedupe_key TEXT NOT NULL,
+    rev TEXT NOT NULL,
+    trigger TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    outputs TEXT NOT NULL DEFAULT '{}',
+    error TEXT,
+    progress TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, id);
+";
+
+const COLUMNS: &str = "id, state, targets, attrs, rev, trigger, created_at, started_at, \
+                       finished_at, outputs, error, progress";
+
+pub struct JobStore {
+    conn: Mutex<Connection>,
+}
+
+/// How a job ended.
+#[derive(Debug, Clone)]
+pub struct Ending {
+    pub state: JobState,
+    pub outputs: BTreeMap<String, String>,
+    pub error: Option<String>,
+    pub progress: Option<Progress>,
+}
+
+impl JobStore {
+    pub fn open(path: &Path) -> Result<JobStore> {
+        let conn = Connection::open(path)
+            .with_context(|| format!("failed to open the job database {}", path.display()))?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "wal")?;
+        conn.pragma_update(None, "synchronous", "normal")?;
+        conn.execute_batch(SCHEMA)
+            .with_context(|| format!("failed to set up the job database {}", path.display()))?;
+        Ok(JobStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().expect("job database lock")
+    }
+
+    /// Records a job, or returns the queued or running job with the same attributes at the
+    /// same revision; `true` when the job is new.
+    pub fn create(&self, new: &NewJob) -> Result<(Job, bool)> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let key = new.dedupe_key();
+        if new.failed.is_none() {
+            let existing = tx
+                .query_row(
+                    &format!(
+                        "SELECT {COLUMNS} FROM jobs WHERE dedupe_key = ?1 \
+                         AND state IN ('queued', 'running') ORDER BY id LIMIT 1"
+                    ),
+                    [&key],
+                    job_from_row,
+                )
+                .optional()?;
+            if let Some(job) = existing {
+                return Ok((job, false));
+            }
+        }
+        let created = now();
+        let (state, finished, error) = match &new.failed {
+            Some(error) => (JobState::Failed, Some(created.clone()), Some(error.clone())),
+            None => (JobState::Queued, None, None),
+        };
+        tx.execute(
+            "INSERT INTO jobs (state, targets, attrs, dedupe_key, rev, trigger, created_at, \
+             finished_at, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                state.as_str(),
+                serde_json::to_string(&new.targets)?,
+                serde_json::to_string(&new.attrs)?,
+                key,
+                new.rev,
+                new.trigger.as_str(),
+                created,
+                finished,
+                error,
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        let job = tx.query_row(
+            &format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"),
+            [id],
+            job_from_row,
+        )?;
+        tx.commit()?;
+        Ok((job, true))
+    }
+
+    pub fn get(&self, id: u64) -> Result<Option<Job>> {
+        Ok(self
+            .lock()
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"),
+                [id as i64],
+                job_from_row,
+            )
+            .optional()?)
+    }
+
+    /// Newest first.
+    pub fn list(&self, limit: usize, state: Option<JobState>) -> Result<Vec<Job>> {
+        let conn = self.lock();
+        let jobs = match state {
+            Some(state) => conn
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM jobs WHERE state = ?1 ORDER BY id DESC LIMIT ?2"
+                ))?
+                .query_map(params![state.as_str(), limit as i64], job_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?,
+            None => conn
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM jobs ORDER BY id DESC LIMIT ?1"
+                ))?
+                .query_map([limit as i64], job_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?,
+        };
+        Ok(jobs)
+    }
+
+    pub fn count_in_state(&self, state: JobState) -> Result<u64> {
+        let n: i64 = self.lock().query_row(
+            "SELECT COUNT(*) FROM jobs WHERE state = ?1",
+            [state.as_str()],
+            |row| row.get(0),
+        )?;
+        Ok(n as u64)
+    }
+
+    /// Takes the oldest queued job and marks it running.
+    pub fn claim_next(&self) -> Result<Option<Job>> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let next: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1",
+                [],
+                |row| row.get(0),
+            )
+            .optional()?;
+        let Some(id) = next else {
+            return Ok(None);
+        };
+        tx.execute(
+            "UPDATE jobs SET state = 'running', started_at = ?2, progress = NULL WHERE id = ?1",
+            params![id, now()],
+        )?;
+        let job = tx.query_row(
+            &format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"),
+            [id],
+            job_from_row,
+        )?;
+        tx.commit()?;
+        Ok(Some(job))
+    }
+
+    /// Records how a running job ended.
+    pub fn finish(&self, id: u64, ending: &Ending) -> Result<()> {
+        self.lock().execute(
+            "UPDATE jobs SET state = ?2, finished_at = ?3, outputs = ?4, error = ?5, \
+             progress = ?6 WHERE id = ?1",
+            params![
+                id as i64,
+                ending.state.as_str(),
+                now(),
+                serde_json::to_string(&ending.outputs)?,
+                ending.error,
+                ending
+                    .progress
+                    .as_ref()
+                    .map(serde_json::to_string)
+                    .transpose()?,
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Cancels a job that is still queued; `false` when it was not queued (any more).
+    pub fn cancel_queued(&self, id: u64) -> Result<bool> {
+        let changed = self.lock().execute(
+            "UPDATE jobs SET state = 'cancelled', finished_at = ?2, error = 'cancelled before it started' \
+             WHERE id = ?1 AND state = 'queued'",
+            params![id as i64, now()],
+        )?;
+        Ok(changed == 1)
+    }
+
+    /// Puts a running job back in the queue (the server stopped while it ran).
+    pub fn requeue(&self, id: u64) -> Result<()> {
+        self.lock().execute(
+            "UPDATE jobs SET state = 'queued', started_at = NULL, progress = NULL \
+             WHERE id = ?1 AND state = 'running'",
+            [id as i64],
+        )?;
+        Ok(())
+    }
+
+    /// Queues again every job left running by a server that stopped; returns their ids.
+    pub fn requeue_all_running(&self) -> Result<Vec<u64>> {
+        let conn = self.lock();
+        let ids: Vec<i64> = conn
+            .prepare("SELECT id FROM jobs WHERE state = 'running' ORDER BY id")?
+            .query_map([], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        conn.execute(
+            "UPDATE jobs SET state = 'queued', started_at = NULL, progress = NULL \
+             WHERE state = 'running'",
+            [],
+        )?;
+        Ok(ids.into_iter().map(|id| id as u64).collect())
+    }
+}
+
+fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
+    let json = |index: usize| -> rusqlite::Result<String> { row.get(index) };
+    let parse_err = |index: usize, e: serde_json::Error| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e))
+    };
+    let state: String = row.get(1)?;
+    let trigger: String = row.get(5)?;
+    let progress: Option<String> = row.get(11)?;
+    Ok(Job {
+        id: row.get::<_, i64>(0)? as u64,
+        state: JobState::parse(&state).unwrap_or(JobState::Failed),
+        targets: serde_json::from_str(&json(2)?).map_err(|e| parse_err(2, e))?,
+        attrs: serde_json::from_str(&json(3)?).map_err(|e| parse_err(3, e))?,
+        rev: row.get(4)?,
+        trigger: Trigger::parse(&trigger).unwrap_or(Trigger::Api),
+        created_at: row.get(6)?,
+        started_at: row.get(7)?,
+        finished_at: row.get(8)?,
+        outputs: serde_json::from_str(&json(9)?).map_err(|e| parse_err(9, e))?,
+        error: row.get(10)?,
+        progress: progress
+            .map(|p| serde_json::from_str(&p))
+            .transpose()
+            .map_err(|e| parse_err(11, e))?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_job(attrs: &[&str], rev: &str) -> NewJob {
+        NewJob {
+            targets: attrs.iter().map(|s| s.to_string()).collect(),
+            attrs: attrs.iter().map(|s| s.to_string()).collect(),
+            rev: rev.into(),
+            trigger: Trigger::Api,
+            failed: None,
+        }
+    }
+
+    #[test]
+    fn queue_dedupe_claim_finish_and_requeue() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = JobStore::open(&dir.path().join("jobs.sqlite")).unwrap();
+        let (first, new) = store.create(&new_job(&["a", "b"], "r1")).unwrap();
+        assert!(new);
+        assert_eq!(first.state, JobState::Queued);
+        let (again, new) = store.create(&new_job(&["b", "a"], "r1")).unwrap();
+        assert!(!new);
+        assert_eq!(again.id, first.id);
+        let (other, new) = store.create(&new_job(&["a", "b"], "r2")).unwrap();
+        assert!(new);
+
+        let claimed = store.claim_next().unwrap().unwrap();
+        assert_eq!(claimed.id, first.id);
+        assert_eq!(claimed.state, JobState::Running);
+        assert!(claimed.started_at.is_some());
+
+        // A restart puts it back.
+        assert_eq!(store.requeue_all_running().unwrap(), vec![first.id]);
+        let claimed = store.claim_next().unwrap().unwrap();
+        assert_eq!(claimed.id, first.id);
+        let mut outputs = BTreeMap::new();
+        outputs.insert("a".to_string(), "/nix/store/x-a".to_string());
+        store
+            .finish(
+                first.id,
+                &Ending {
+                    state: JobState::Succeeded,
+                    outputs,
+                    error: None,
+                    progress: Some(Progress {
+                        done: 2,
+                        total: 2,
+                        current: None,
+                    }),
+                },
+            )
+            .unwrap();
+        let done = store.get(first.id).unwrap().unwrap();
+        assert_eq!(done.state, JobState::Succeeded);
+        assert_eq!(done.outputs["a"], "/nix/store/x-a");
+        assert_eq!(done.progress.unwrap().done, 2);
+
+        // Finished jobs do not absorb new requests.
+        let (fresh, new) = store.create(&new_job(&["a", "b"], "r1")).unwrap();
+        assert!(new);
+        assert!(store.cancel_queued(fresh.id).unwrap());
+        assert!(!store.cancel_queued(fresh.id).unwrap());
+
+        let listed = store.list(10, None).unwrap();
+        assert_eq!(listed[0].id, fresh.id);
+        assert_eq!(
+            store.list(10, Some(JobState::Queued)).unwrap()[0].id,
+            other.id
+        );
+        assert_eq!(store.count_in_state(JobState::Queued).unwrap(), 1);
+    }
+}

@@ -1,0 +1,198 @@
+//! Resolves what a job builds: targets as given (host names, flake attribute paths, other
+//! names) to flake attributes, as `nix build .#NAME` would, by one `nix eval` of the fleet
+//! flake at the job's revision. No targets means `build.default_targets`, or else every host.
+
+use anyhow::{bail, Context, Result};
+use tokio::process::Command;
+
+use super::nix_log::strip_ansi;
+
+/// What a job will build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub targets: Vec<String>,
+    pub attrs: Vec<String>,
+}
+
+/// A resolution that could not be made: the job is recorded as failed with this message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unresolved {
+    pub targets: Vec<String>,
+    pub error: String,
+}
+
+/// `nixosConfigurations.<host>.config.system.build.toplevel`.
+pub fn host_attr(host: &str) -> String {
+    format!("nixosConfigurations.{host}.config.system.build.toplevel")
+}
+
+/// The Nix system this server builds for, e.g. `x86_64-linux`.
+pub fn current_system() -> String {
+    format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS)
+}
+
+pub async fn resolve(
+    flake_ref: &str,
+    system: &str,
+    requested: &[String],
+    default_targets: &[String],
+) -> Result<Resolved, Unresolved> {
+    let chosen: Vec<String> = if !requested.is_empty() {
+        requested.to_vec()
+    } else {
+        default_targets.to_vec()
+    };
+    let names: Vec<&String> = chosen.iter().filter(|t| !t.contains('.')).collect();
+    let evaluated = evaluate(flake_ref, system, &names)
+        .await
+        .map_err(|e| Unresolved {
+            targets: chosen.clone(),
+            error: format!("{e:#}"),
+        })?;
+    if chosen.is_empty() {
+        if evaluated.hosts.is_empty() {
+            return Err(Unresolved {
+                targets: Vec::new(),
+                error: "nothing to build: the flake has no nixosConfigurations and \
+                        build.default_targets is empty"
+                    .into(),
+            });
+        }
+        return Ok(Resolved {
+            attrs: evaluated.hosts.iter().map(|h| host_attr(h)).collect(),
+            targets: evaluated.hosts,
+        });
+    }
+    let mut by_name = evaluated.attrs.into_iter();
+    let mut attrs = Vec::new();
+    let mut unknown = Vec::new();
+    for target in &chosen {
+        if target.contains('.') {
+            attrs.push(target.clone());
+            continue;
+        }
+        match by_name.next().flatten() {
+            Some(attr) => attrs.push(attr),
+            None => unknown.push(target.clone()),
+        }
+    }
+    if !unknown.is_empty() {
+        let hosts = if evaluated.hosts.is_empty() {
+            "none".to_string()
+        } else {
+            evaluated.hosts.join(", ")
+        };
+        return Err(Unresolved {
+            targets: chosen,
+            error: format!(
+                "unknown target{} {}: not a host, nor a package of {system}, nor a flake output (valid hosts: {hosts})",
+                if unknown.len() == 1 { "" } else { "s" },
+                unknown.join(", ")
+            ),
+        });
+    }
+    Ok(Resolved {
+        targets: chosen,
+        attrs,
+    })
+}
+
+struct Evaluated {
+    hosts: Vec<String>,
+    /// One per name, `None` for a name that is nothing.
+    attrs: Vec<Option<String>>,
+}
+
+async fn evaluate(flake_ref: &str, system: &str, names: &[&String]) -> Result<Evaluated> {
+    let expression = EXPRESSION
+        .replace("@FLAKE@", &nix_string(flake_ref))
+        .replace("@SYSTEM@", &nix_string(system))
+        .replace(
+            "@NAMES@",
+            &names
+                .iter()
+                .map(|n| nix_string(n))
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+    let output = Command::new("nix")
+        .args([
+            "eval",
+            "--json",
+            "--extra-experimental-features",
+            "nix-command flakes",
+            "--expr",
+            &expression,
+        ])
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .context("failed to run nix eval (is Nix installed and on PATH?)")?;
+    if !output.status.success() {
+        let stderr = strip_ansi(&String::from_utf8_lossy(&output.stderr));
+        let message: Vec<&str> = stderr
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .take(6)
+            .collect();
+        bail!("the fleet flake does not evaluate: {}", message.join(" "));
+    }
+    let value: serde_json::Value =
+        serde_json::from_slice(&output.stdout).context("nix eval printed no JSON")?;
+    let strings = |v: &serde_json::Value| -> Vec<Option<String>> {
+        v.as_array()
+            .map(|a| a.iter().map(|x| x.as_str().map(str::to_string)).collect())
+            .unwrap_or_default()
+    };
+    Ok(Evaluated {
+        hosts: strings(&value["hosts"]).into_iter().flatten().collect(),
+        attrs: strings(&value["attrs"]),
+    })
+}
+
+/// A Nix string literal of `text`.
+fn nix_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '$' => out.push_str("\\$"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Resolves names as `nix build .#NAME` does: a host first (our addition), then
+/// `packages.<system>`, `legacyPackages.<system>`, then a top-level output.
+const EXPRESSION: &str = r#"
+let
+  flake = builtins.getFlake @FLAKE@;
+  system = @SYSTEM@;
+  hosts = builtins.attrNames (flake.nixosConfigurations or { });
+  packages = flake.packages.${system} or { };
+  legacy = flake.legacyPackages.${system} or { };
+  resolve = name:
+    if builtins.elem name hosts then "nixosConfigurations.${name}.config.system.build.toplevel"
+    else if builtins.hasAttr name packages then "packages.${system}.${name}"
+    else if builtins.hasAttr name legacy then "legacyPackages.${system}.${name}"
+    else if builtins.hasAttr name flake then name
+    else null;
+in { inherit hosts; attrs = map resolve [ @NAMES@ ]; }
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nix_strings_escape_what_nix_interprets() {
+        assert_eq!(nix_string("a\"b\\c${d}"), r#""a\"b\\c\${d}""#);
+    }
+}

@@ -1,0 +1,4 @@
+//! The fleet repository: a bare mirror in the state directory, fetched with gix, that builds read at exact revisions.
+
+pub mod mirror;
+pub mod watcher;

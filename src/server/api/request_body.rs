@@ -1,0 +1,47 @@
+//! Reading request bodies: at most 1 MiB, JSON with unknown fields refused.
+
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::CONTENT_LENGTH;
+use hyper::Request;
+use serde::de::DeserializeOwned;
+
+use crate::server::response::HttpError;
+
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// The whole body, refusing more than 1 MiB.
+pub async fn read(request: Request<Incoming>) -> Result<bytes::Bytes, HttpError> {
+    let announced = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(HttpError::PayloadTooLarge);
+    }
+    match Limited::new(request.into_body(), MAX_BODY).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(HttpError::PayloadTooLarge)
+        }
+        Err(e) => Err(HttpError::BadRequest(format!(
+            "could not read the request body: {e}"
+        ))),
+    }
+}
+
+/// The body as `T`; an empty body is `T`'s default.
+pub async fn json<T: DeserializeOwned + Default>(
+    request: Request<Incoming>,
+) -> Result<T, HttpError> {
+    let bytes = read(request).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| HttpError::BadRequest(format!("malformed request body: {e}")))
+}

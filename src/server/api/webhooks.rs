@@ -1,0 +1,58 @@
+//! `POST /api/v1/webhooks/{github,forgejo}`: a forge's push event, authenticated by its
+//! HMAC-SHA256 signature with `repo.webhook_secret_file` (no API token). A push to the watched
+//! branch fetches at once and builds the new tip; other events are acknowledged and ignored.
+
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde_json::json;
+
+use super::jobs::http_error;
+use super::request_body;
+use crate::server::response::{self, HttpError, HttpResult};
+use crate::server::AppState;
+use crate::webhooks::{self, Forge, WebhookError};
+
+pub async fn handle(state: &AppState, forge: Forge, request: Request<Incoming>) -> HttpResult {
+    let Some(secret_file) = state.builds.webhook_secret_file.clone() else {
+        return Err(HttpError::NotFound(
+            "webhooks are not enabled on this server (set repo.webhook_secret_file)".into(),
+        ));
+    };
+    let secret = webhooks::read_secret(&secret_file)?;
+    let headers = request.headers().clone();
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let body = request_body::read(request).await?;
+    webhooks::verify(forge, &secret, header, &body).map_err(|e| match e {
+        WebhookError::MissingSignature | WebhookError::BadSignature => {
+            HttpError::Unauthorized(e.to_string())
+        }
+        WebhookError::Malformed(_) => HttpError::BadRequest(e.to_string()),
+    })?;
+    let event = webhooks::event_kind(forge, header).unwrap_or_else(|| "push".into());
+    if event == "ping" {
+        return Ok(response::json(StatusCode::OK, &json!({ "status": "pong" })));
+    }
+    if event != "push" {
+        return Ok(ignored(&format!("{event} events are not built")));
+    }
+    let push = webhooks::parse_push(&body).map_err(|e| HttpError::BadRequest(e.to_string()))?;
+    let Some(branch) = push.branch else {
+        return Ok(ignored("the push is not to a branch"));
+    };
+    if push.after.is_none() {
+        return Ok(ignored("the branch was deleted"));
+    }
+    match state.builds.on_push(&branch).await.map_err(http_error)? {
+        Some((job, _)) => Ok(response::json(StatusCode::ACCEPTED, &job)),
+        None => Ok(ignored(&format!("{branch} is not the watched branch"))),
+    }
+}
+
+fn ignored(reason: &str) -> hyper::Response<crate::server::body::Body> {
+    response::json(StatusCode::ACCEPTED, &json!({ "ignored": reason }))
+}

@@ -1,0 +1,392 @@
+//! API tokens: `token create`, `token list`, `token revoke`, and the server's check of a
+//! presented bearer token. Tokens live in `<state dir>/tokens.json` as SHA-256 hashes only, so
+//! the file never holds a usable secret. Every question reads the file afresh, so a token made
+//! or revoked by another process (an admin on the box) counts at once, without a restart.
+//!
+//! This module knows nothing of HTTP: extracting `Authorization: Bearer …` and answering `401`
+//! belong to the server, printing tokens to the command.
+
+use std::fs::File;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::{Choice, ConstantTimeEq};
+
+use crate::state_dir::{write_private_file, StateDir};
+
+const TOKENS_FILE_NAME: &str = "tokens.json";
+const TOKEN_PREFIX: &str = "abt_";
+const TOKEN_RANDOM_BYTES: usize = 32;
+const MAX_NAME_LENGTH: usize = 64;
+
+/// The tokens of one state directory.
+#[derive(Debug, Clone)]
+pub struct TokenStore {
+    state_dir: PathBuf,
+}
+
+/// What `token list` shows of a token: never the token or its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenInfo {
+    pub name: String,
+    /// RFC 3339, UTC, whole seconds (`2026-11-26T06:00:00Z`).
+    pub created_at: String,
+}
+
+/// One entry of `tokens.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredToken {
+    name: String,
+    /// Lowercase hex of the SHA-256 of the token.
+    sha256: String,
+    created_at: String,
+}
+
+impl TokenStore {
+    pub fn new(state_dir: &Path) -> TokenStore {
+        TokenStore {
+            state_dir: state_dir.to_path_buf(),
+        }
+    }
+
+    fn tokens_file(&self) -> PathBuf {
+        self.state_dir.join(TOKENS_FILE_NAME)
+    }
+
+    /// Makes a new random token, stores its hash under `name` and returns the token, which is
+    /// never shown again. A name already in use is an error.
+    pub fn create(&self, name: &str) -> Result<String> {
+        check_name(name)?;
+        StateDir::new(self.state_dir.clone()).ensure()?;
+        let _lock = self.lock()?;
+        let mut tokens = self.load()?;
+        if tokens.iter().any(|t| t.name == name) {
+            bail!("a token named {name:?} already exists; revoke it first (token revoke {name})");
+        }
+        let token = new_token()?;
+        tokens.push(StoredToken {
+            name: name.to_owned(),
+            sha256: hex::encode(Sha256::digest(token.as_bytes())),
+            created_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        });
+        self.save(&tokens)?;
+        Ok(token)
+    }
+
+    /// Names with creation times, oldest first.
+    pub fn list(&self) -> Result<Vec<TokenInfo>> {
+        let mut tokens: Vec<TokenInfo> = self
+            .load()?
+            .into_iter()
+            .map(|t| TokenInfo {
+                name: t.name,
+                created_at: t.created_at,
+            })
+            .collect();
+        // RFC 3339 UTC timestamps of one format sort as text; the stable sort keeps file order
+        // for tokens made within the same second.
+        tokens.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+        Ok(tokens)
+    }
+
+    /// Removes the token called `name`; there must be one.
+    pub fn revoke(&self, name: &str) -> Result<()> {
+        let no_such_token = || {
+            anyhow!(
+                "no token named {name:?} in {}",
+                self.tokens_file().display()
+            )
+        };
+        if !self.state_dir.is_dir() {
+            return Err(no_such_token());
+        }
+        let _lock = self.lock()?;
+        let mut tokens = self.load()?;
+        let before = tokens.len();
+        tokens.retain(|t| t.name != name);
+        if tokens.len() == before {
+            return Err(no_such_token());
+        }
+        self.save(&tokens)
+    }
+
+    /// Whether any token exists, that is whether the API's `POST`s need one.
+    pub fn any(&self) -> Result<bool> {
+        Ok(!self.load()?.is_empty())
+    }
+
+    /// Whether `presented` is one of the stored tokens. Every stored hash is compared, in
+    /// constant time, so the answer's timing tells nothing about which hash came close.
+    pub fn verify(&self, presented: &str) -> Result<bool> {
+        let tokens = self.load()?;
+        let presented_hash = Sha256::digest(presented.as_bytes());
+        let mut matched = Choice::from(0);
+        for token in &tokens {
+            // load() has checked that every hash is 64 hex digits.
+            let stored_hash = hex::decode(&token.sha256).unwrap_or_default();
+            matched |= stored_hash.as_slice().ct_eq(presented_hash.as_slice());
+        }
+        Ok(bool::from(matched))
+    }
+
+    /// The stored tokens; a missing file means none.
+    fn load(&self) -> Result<Vec<StoredToken>> {
+        let path = self.tokens_file();
+        let text = match std::fs::read(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e).with_context(|| format!("failed to read {}", path.display())),
+        };
+        let tokens: Vec<StoredToken> = serde_json::from_slice(&text)
+            .with_context(|| format!("{} is not a valid token list", path.display()))?;
+        for token in &tokens {
+            let is_sha256_hex =
+                token.sha256.len() == 64 && token.sha256.bytes().all(|b| b.is_ascii_hexdigit());
+            if !is_sha256_hex {
+                bail!(
+                    "{} is not a valid token list: the hash of token {:?} is not 64 hex digits",
+                    path.display(),
+                    token.name
+                );
+            }
+        }
+        Ok(tokens)
+    }
+
+    fn save(&self, tokens: &[StoredToken]) -> Result<()> {
+        let path = self.tokens_file();
+        let mut text = serde_json::to_vec_pretty(tokens)
+            .with_context(|| format!("failed to serialise {}", path.display()))?;
+        text.push(b'\n');
+        write_private_file(&path, &text, false)
+    }
+
+    /// Holds an exclusive lock on the state directory while a change reads and rewrites the
+    /// file, so two `token create`s at once cannot lose one of the tokens. The directory itself
+    /// is locked, not a lock file, so no extra file (with its owner to get right) appears.
+    fn lock(&self) -> Result<File> {
+        let directory = File::open(&self.state_dir).with_context(|| {
+            format!(
+                "failed to open the state directory {}",
+                self.state_dir.display()
+            )
+        })?;
+        directory.lock().with_context(|| {
+            format!(
+                "failed to lock the state directory {}",
+                self.state_dir.display()
+            )
+        })?;
+        Ok(directory)
+    }
+}
+
+/// 1 to 64 characters of `A-Z a-z 0-9 . _ -`: safe on a command line and in a log line.
+fn check_name(name: &str) -> Result<()> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if name.is_empty() || name.len() > MAX_NAME_LENGTH || !name.chars().all(allowed) {
+        bail!(
+            "invalid token name {name:?}: use 1 to {MAX_NAME_LENGTH} letters, digits, '.', '_' or '-'"
+        );
+    }
+    Ok(())
+}
+
+/// `abt_` and 64 lowercase hex digits of fresh randomness; the prefix makes a leaked token easy
+/// to recognise (and to grep for).
+fn new_token() -> Result<String> {
+    let mut random = [0u8; TOKEN_RANDOM_BYTES];
+    getrandom::getrandom(&mut random)
+        .map_err(|e| anyhow!("failed to get random bytes for a new token: {e}"))?;
+    Ok(format!("{TOKEN_PREFIX}{}", hex::encode(random)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn store() -> (tempfile::TempDir, TokenStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TokenStore::new(dir.path());
+        (dir, store)
+    }
+
+    #[test]
+    fn created_token_verifies_and_others_do_not() {
+        let (_dir, store) = store();
+        let token = store.create("laptop").unwrap();
+        assert!(token.starts_with("abt_"));
+        assert_eq!(token.len(), 4 + 64);
+        assert!(store.verify(&token).unwrap());
+        assert!(!store.verify("abt_wrong").unwrap());
+        assert!(!store.verify("").unwrap());
+        assert!(!store.verify(&token[..token.len() - 1]).unwrap());
+    }
+
+    #[test]
+    fn every_token_verifies_not_only_the_first() {
+        let (_dir, store) = store();
+        let first = store.create("first").unwrap();
+        let second = store.create("second").unwrap();
+        assert_ne!(first, second);
+        assert!(store.verify(&first).unwrap());
+        assert!(store.verify(&second).unwrap());
+    }
+
+    #[test]
+    fn no_file_means_no_tokens() {
+        let (dir, store) = store();
+        assert!(!dir.path().join("tokens.json").exists());
+        assert!(!store.any().unwrap());
+        assert!(store.list().unwrap().is_empty());
+        assert!(!store.verify("abt_anything").unwrap());
+    }
+
+    #[test]
+    fn list_shows_names_and_times_oldest_first() {
+        let (_dir, store) = store();
+        store.create("one").unwrap();
+        store.create("two").unwrap();
+        let listed = store.list().unwrap();
+        let names: Vec<&str> = listed.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["one", "two"]);
+        for token in &listed {
+            humantime::parse_rfc3339(&token.created_at).unwrap();
+            assert!(token.created_at.ends_with('Z'), "{}", token.created_at);
+        }
+    }
+
+    #[test]
+    fn list_sorts_by_creation_time_not_file_order() {
+        let (dir, store) = store();
+        std::fs::write(
+            dir.path().join("tokens.json"),
+            format!(
+                r#"[{{"name":"newer","sha256":"{h}","created_at":"2026-02-01T00:00:00Z"}},
+                    {{"name":"older","sha256":"{h}","created_at":"2025-12-31T23:59:59Z"}}]"#,
+                h = "ab".repeat(32)
+            ),
+        )
+        .unwrap();
+        let names: Vec<String> = store.list().unwrap().into_iter().map(|t| t.name).collect();
+        assert_eq!(names, ["older", "newer"]);
+    }
+
+    #[test]
+    fn revoked_token_no_longer_verifies() {
+        let (_dir, store) = store();
+        let kept = store.create("kept").unwrap();
+        let revoked = store.create("gone").unwrap();
+        store.revoke("gone").unwrap();
+        assert!(!store.verify(&revoked).unwrap());
+        assert!(store.verify(&kept).unwrap());
+        store.revoke("kept").unwrap();
+        assert!(!store.any().unwrap());
+    }
+
+    #[test]
+    fn revoking_an_unknown_name_is_an_error() {
+        let (dir, store) = store();
+        store.create("real").unwrap();
+        let error = store.revoke("imaginary").unwrap_err().to_string();
+        assert!(error.contains("no token named \"imaginary\""), "{error}");
+        let missing_dir = TokenStore::new(&dir.path().join("absent"));
+        let error = missing_dir.revoke("real").unwrap_err().to_string();
+        assert!(error.contains("no token named \"real\""), "{error}");
+    }
+
+    #[test]
+    fn duplicate_name_is_an_error_and_keeps_the_first_token() {
+        let (_dir, store) = store();
+        let first = store.create("laptop").unwrap();
+        let error = store.create("laptop").unwrap_err().to_string();
+        assert!(error.contains("already exists"), "{error}");
+        assert!(error.contains("revoke it first"), "{error}");
+        assert!(store.verify(&first).unwrap());
+        assert_eq!(store.list().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn bad_names_are_refused() {
+        let (dir, store) = store();
+        let too_long = "a".repeat(65);
+        for name in [
+            "",
+            "has space",
+            "slash/y",
+            "ünïcode",
+            "new\nline",
+            too_long.as_str(),
+        ] {
+            let error = store.create(name).unwrap_err().to_string();
+            assert!(error.contains("invalid token name"), "{name:?}: {error}");
+        }
+        assert!(!dir.path().join("tokens.json").exists());
+        store.create(&"a".repeat(64)).unwrap();
+        store.create("ci-runner_2.example").unwrap();
+    }
+
+    #[test]
+    fn file_is_private_and_holds_no_token() {
+        let (dir, store) = store();
+        let token = store.create("laptop").unwrap();
+        let path = dir.path().join("tokens.json");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains(&token));
+        assert!(!text.contains(token.trim_start_matches("abt_")));
+        assert!(text.contains(&hex::encode(Sha256::digest(token.as_bytes()))));
+    }
+
+    #[test]
+    fn another_store_on_the_same_dir_sees_changes_at_once() {
+        let (dir, server_view) = store();
+        let admin_view = TokenStore::new(dir.path());
+        assert!(!server_view.any().unwrap());
+        let token = admin_view.create("admin").unwrap();
+        assert!(server_view.any().unwrap());
+        assert!(server_view.verify(&token).unwrap());
+        admin_view.revoke("admin").unwrap();
+        assert!(!server_view.verify(&token).unwrap());
+        assert!(!server_view.any().unwrap());
+    }
+
+    #[test]
+    fn create_makes_a_missing_state_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let state_dir = dir.path().join("state");
+        let store = TokenStore::new(&state_dir);
+        let token = store.create("first").unwrap();
+        assert!(store.verify(&token).unwrap());
+        let mode = std::fs::metadata(&state_dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+
+    #[test]
+    fn corrupt_file_is_an_error_naming_it() {
+        let (dir, store) = store();
+        let path = dir.path().join("tokens.json");
+        std::fs::write(&path, "{not json").unwrap();
+        for error in [
+            store.any().unwrap_err(),
+            store.verify("abt_x").unwrap_err(),
+            store.create("new").unwrap_err(),
+        ] {
+            let message = format!("{error:#}");
+            assert!(message.contains(&path.display().to_string()), "{message}");
+        }
+        std::fs::write(
+            &path,
+            r#"[{"name":"x","sha256":"not-hex","created_at":"2026-01-01T00:00:00Z"}]"#,
+        )
+        .unwrap();
+        let message = format!("{:#}", store.verify("abt_x").unwrap_err());
+        assert!(message.contains("64 hex digits"), "{message}");
+    }
+}

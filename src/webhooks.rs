@@ -1,0 +1,437 @@
+//! Forge push webhooks (GitHub, Forgejo/Gitea): checking the HMAC-SHA256 signature over the
+//! exact body bytes, naming the event, reading the pushed branch and commit, and reading the
+//! shared secret from its file.
+//!
+//! Pure functions only: no HTTP server, no git. The router takes the body and headers, calls
+//! these, and decides what a push means (a fetch and a build when it hits the watched branch).
+
+use std::fmt;
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use hmac::{Hmac, KeyInit, Mac};
+use serde::Deserialize;
+use sha2::Sha256;
+
+/// The forge that sent a webhook; each names its headers differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forge {
+    GitHub,
+    /// Forgejo and Gitea: Forgejo sends both its own headers and Gitea's.
+    Forgejo,
+}
+
+/// What the server needs from a push event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Push {
+    /// `main` for `refs/heads/main`; `None` for tags and other refs.
+    pub branch: Option<String>,
+    /// The commit the ref now points at; `None` when the body has none, or when the ref was
+    /// deleted (the forges then send forty zeros, which is no commit).
+    pub after: Option<String>,
+}
+
+/// Why a webhook was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookError {
+    MissingSignature,
+    BadSignature,
+    Malformed(String),
+}
+
+impl fmt::Display for WebhookError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WebhookError::MissingSignature => f.write_str("the webhook has no signature header"),
+            WebhookError::BadSignature => {
+                f.write_str("the webhook signature does not match the body and the shared secret")
+            }
+            WebhookError::Malformed(reason) => write!(f, "malformed webhook body: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for WebhookError {}
+
+const GITHUB_SIGNATURE_HEADER: &str = "x-hub-signature-256";
+const GITHUB_SIGNATURE_PREFIX: &str = "sha256=";
+const FORGEJO_SIGNATURE_HEADERS: [&str; 2] = ["x-forgejo-signature", "x-gitea-signature"];
+const GITHUB_EVENT_HEADER: &str = "x-github-event";
+const FORGEJO_EVENT_HEADERS: [&str; 2] = ["x-forgejo-event", "x-gitea-event"];
+
+/// Checks the webhook's signature, an HMAC-SHA256 of `body` keyed with `secret`:
+/// GitHub sends `X-Hub-Signature-256: sha256=<hex>`, Forgejo/Gitea `X-Forgejo-Signature: <hex>`
+/// or `X-Gitea-Signature: <hex>`. `header` looks a header up by its lowercase name. The
+/// comparison takes constant time. An empty secret never verifies: it would let anyone sign.
+pub fn verify(
+    forge: Forge,
+    secret: &[u8],
+    header: impl Fn(&str) -> Option<String>,
+    body: &[u8],
+) -> Result<(), WebhookError> {
+    let signature_hex = match forge {
+        Forge::GitHub => {
+            let value = first_header(&header, &[GITHUB_SIGNATURE_HEADER])
+                .ok_or(WebhookError::MissingSignature)?;
+            value
+                .strip_prefix(GITHUB_SIGNATURE_PREFIX)
+                .ok_or(WebhookError::BadSignature)?
+                .to_owned()
+        }
+        Forge::Forgejo => first_header(&header, &FORGEJO_SIGNATURE_HEADERS)
+            .ok_or(WebhookError::MissingSignature)?,
+    };
+    let signature = hex::decode(signature_hex).map_err(|_| WebhookError::BadSignature)?;
+    if secret.is_empty() {
+        return Err(WebhookError::BadSignature);
+    }
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|_| WebhookError::BadSignature)?;
+    mac.update(body);
+    mac.verify_slice(&signature)
+        .map_err(|_| WebhookError::BadSignature)
+}
+
+/// The event kind (`push`, `ping`, …) from `X-GitHub-Event`, or `X-Forgejo-Event` /
+/// `X-Gitea-Event`; `None` when the header is absent.
+pub fn event_kind(forge: Forge, header: impl Fn(&str) -> Option<String>) -> Option<String> {
+    match forge {
+        Forge::GitHub => first_header(&header, &[GITHUB_EVENT_HEADER]),
+        Forge::Forgejo => first_header(&header, &FORGEJO_EVENT_HEADERS),
+    }
+}
+
+/// The branch and commit of a push event body. Both forges send `ref` and `after` at the top
+/// level; every other field is ignored.
+pub fn parse_push(body: &[u8]) -> Result<Push, WebhookError> {
+    #[derive(Deserialize)]
+    struct PushBody {
+        #[serde(rename = "ref")]
+        git_ref: Option<String>,
+        after: Option<String>,
+    }
+
+    let parsed: PushBody = serde_json::from_slice(body)
+        .map_err(|e| WebhookError::Malformed(format!("not a push event: {e}")))?;
+    let git_ref = parsed
+        .git_ref
+        .ok_or_else(|| WebhookError::Malformed("the push event has no \"ref\"".to_owned()))?;
+    let branch = git_ref
+        .strip_prefix("refs/heads/")
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned);
+    let after = parsed
+        .after
+        .filter(|commit| !commit.is_empty() && !commit.bytes().all(|b| b == b'0'));
+    Ok(Push { branch, after })
+}
+
+/// The shared webhook secret: the file's contents without surrounding whitespace (so a
+/// trailing newline from `echo` does not become part of the key). An empty file is an error.
+pub fn read_secret(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let contents = std::fs::read(path)
+        .with_context(|| format!("failed to read the webhook secret file {}", path.display()))?;
+    let secret = contents.trim_ascii();
+    if secret.is_empty() {
+        bail!("the webhook secret file {} is empty", path.display());
+    }
+    Ok(secret.to_vec())
+}
+
+/// The first of `names` that is present, trimmed; a header with an empty value counts as absent.
+fn first_header(header: &impl Fn(&str) -> Option<String>, names: &[&str]) -> Option<String> {
+    names
+        .iter()
+        .filter_map(|name| header(name))
+        .map(|value| value.trim().to_owned())
+        .find(|value| !value.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // GitHub's documented example, checked with
+    // `printf '%s' 'Hello, World!' | openssl dgst -sha256 -hmac "It's a Secret to Everybody"`.
+    const SECRET: &[u8] = b"It's a Secret to Everybody";
+    const BODY: &[u8] = b"Hello, World!";
+    const BODY_HMAC_HEX: &str = "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+
+    /// A header lookup over fixed pairs; names compare case-insensitively, as hyper's do.
+    fn headers(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        move |name| {
+            pairs
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+        }
+    }
+
+    fn sign(secret: &[u8], body: &[u8]) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret).unwrap();
+        mac.update(body);
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    #[test]
+    fn github_known_vector_verifies() {
+        let signature = format!("sha256={BODY_HMAC_HEX}");
+        let header = headers(&[("X-Hub-Signature-256", &signature)]);
+        assert_eq!(verify(Forge::GitHub, SECRET, header, BODY), Ok(()));
+    }
+
+    #[test]
+    fn hex_case_does_not_matter() {
+        let signature = format!("sha256={}", BODY_HMAC_HEX.to_uppercase());
+        let header = headers(&[("x-hub-signature-256", &signature)]);
+        assert_eq!(verify(Forge::GitHub, SECRET, header, BODY), Ok(()));
+    }
+
+    #[test]
+    fn signature_round_trips_for_a_push_body() {
+        let body =
+            br#"{"ref":"refs/heads/main","after":"0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c"}"#;
+        let hex = sign(b"fleet secret", body);
+        assert_eq!(hex.len(), 64);
+        let github = format!("sha256={hex}");
+        assert_eq!(
+            verify(
+                Forge::GitHub,
+                b"fleet secret",
+                headers(&[("X-Hub-Signature-256", &github)]),
+                body
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            verify(
+                Forge::Forgejo,
+                b"fleet secret",
+                headers(&[("X-Forgejo-Signature", &hex)]),
+                body
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn wrong_secret_is_bad_signature() {
+        let signature = format!("sha256={BODY_HMAC_HEX}");
+        let header = headers(&[("X-Hub-Signature-256", &signature)]);
+        assert_eq!(
+            verify(Forge::GitHub, b"not the secret", header, BODY),
+            Err(WebhookError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn changed_body_is_bad_signature() {
+        let header = headers(&[("X-Gitea-Signature", BODY_HMAC_HEX)]);
+        assert_eq!(
+            verify(Forge::Forgejo, SECRET, header, b"Hello, World?"),
+            Err(WebhookError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn missing_header_is_missing_signature() {
+        assert_eq!(
+            verify(Forge::GitHub, SECRET, headers(&[]), BODY),
+            Err(WebhookError::MissingSignature)
+        );
+        assert_eq!(
+            verify(Forge::Forgejo, SECRET, headers(&[]), BODY),
+            Err(WebhookError::MissingSignature)
+        );
+        // A GitHub signature does not stand in for a Forgejo one, nor the other way round.
+        let github = format!("sha256={BODY_HMAC_HEX}");
+        assert_eq!(
+            verify(
+                Forge::Forgejo,
+                SECRET,
+                headers(&[("X-Hub-Signature-256", &github)]),
+                BODY
+            ),
+            Err(WebhookError::MissingSignature)
+        );
+        assert_eq!(
+            verify(
+                Forge::GitHub,
+                SECRET,
+                headers(&[("X-Forgejo-Signature", BODY_HMAC_HEX)]),
+                BODY
+            ),
+            Err(WebhookError::MissingSignature)
+        );
+    }
+
+    #[test]
+    fn github_needs_the_sha256_prefix() {
+        let bare = headers(&[("X-Hub-Signature-256", BODY_HMAC_HEX)]);
+        assert_eq!(
+            verify(Forge::GitHub, SECRET, bare, BODY),
+            Err(WebhookError::BadSignature)
+        );
+        let sha1_style = format!("sha1={BODY_HMAC_HEX}");
+        let other = headers(&[("X-Hub-Signature-256", &sha1_style)]);
+        assert_eq!(
+            verify(Forge::GitHub, SECRET, other, BODY),
+            Err(WebhookError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn forgejo_and_gitea_header_names_both_work() {
+        for name in [
+            "X-Forgejo-Signature",
+            "X-Gitea-Signature",
+            "x-gitea-signature",
+        ] {
+            let header = headers(&[(name, BODY_HMAC_HEX)]);
+            assert_eq!(
+                verify(Forge::Forgejo, SECRET, header, BODY),
+                Ok(()),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn garbage_or_truncated_signature_is_bad_signature() {
+        for value in ["zz", "", "sha256=", &BODY_HMAC_HEX[..62]] {
+            let header = headers(&[("X-Forgejo-Signature", value)]);
+            let result = verify(Forge::Forgejo, SECRET, header, BODY);
+            assert!(result.is_err(), "{value:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn empty_secret_never_verifies() {
+        let hex = sign(b"", BODY);
+        let header = headers(&[("X-Forgejo-Signature", &hex)]);
+        assert_eq!(
+            verify(Forge::Forgejo, b"", header, BODY),
+            Err(WebhookError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn event_kind_reads_each_forges_header() {
+        let github = headers(&[("X-GitHub-Event", "push")]);
+        assert_eq!(event_kind(Forge::GitHub, github).as_deref(), Some("push"));
+        let forgejo = headers(&[("X-Forgejo-Event", "push")]);
+        assert_eq!(event_kind(Forge::Forgejo, forgejo).as_deref(), Some("push"));
+        let gitea = headers(&[("X-Gitea-Event", "ping")]);
+        assert_eq!(event_kind(Forge::Forgejo, gitea).as_deref(), Some("ping"));
+        assert_eq!(event_kind(Forge::GitHub, headers(&[])), None);
+        let wrong_forge = headers(&[("X-GitHub-Event", "push")]);
+        assert_eq!(event_kind(Forge::Forgejo, wrong_forge), None);
+    }
+
+    #[test]
+    fn github_branch_push_gives_branch_and_commit() {
+        let body = br#"{
+          "ref": "refs/heads/main",
+          "before": "6113728f27ae82c7b1a177c8d03f9e96e0adf246",
+          "after": "59b20b8d5c6ff8d09518454d4dd8b7b30f095ab5",
+          "repository": {"id": 1296269, "full_name": "octocat/fleet", "default_branch": "main"},
+          "pusher": {"name": "octocat", "email": "octocat@example.com"},
+          "created": false, "deleted": false, "forced": false,
+          "compare": "https://github.com/octocat/fleet/compare/6113728f27ae...59b20b8d5c6f",
+          "commits": [{"id": "59b20b8d5c6ff8d09518454d4dd8b7b30f095ab5", "message": "laptop: 24.11"}],
+          "head_commit": {"id": "59b20b8d5c6ff8d09518454d4dd8b7b30f095ab5"}
+        }"#;
+        assert_eq!(
+            parse_push(body).unwrap(),
+            Push {
+                branch: Some("main".to_owned()),
+                after: Some("59b20b8d5c6ff8d09518454d4dd8b7b30f095ab5".to_owned()),
+            }
+        );
+    }
+
+    #[test]
+    fn branch_names_with_slashes_are_kept_whole() {
+        let push = parse_push(br#"{"ref":"refs/heads/release/24.11","after":"abc"}"#).unwrap();
+        assert_eq!(push.branch.as_deref(), Some("release/24.11"));
+    }
+
+    #[test]
+    fn tag_push_has_no_branch() {
+        let push = parse_push(
+            br#"{"ref":"refs/tags/v1","after":"59b20b8d5c6ff8d09518454d4dd8b7b30f095ab5"}"#,
+        )
+        .unwrap();
+        assert_eq!(push.branch, None);
+        assert!(push.after.is_some());
+    }
+
+    #[test]
+    fn deleted_branch_has_no_commit() {
+        let body = br#"{"ref":"refs/heads/main","after":"0000000000000000000000000000000000000000","deleted":true}"#;
+        let push = parse_push(body).unwrap();
+        assert_eq!(push.branch.as_deref(), Some("main"));
+        assert_eq!(push.after, None);
+    }
+
+    #[test]
+    fn missing_after_is_none() {
+        let push = parse_push(br#"{"ref":"refs/heads/main"}"#).unwrap();
+        assert_eq!(push.after, None);
+    }
+
+    #[test]
+    fn malformed_bodies_are_malformed() {
+        for body in [
+            &b"{not json"[..],
+            b"",
+            b"[]",
+            b"{\"after\":\"abc\"}",
+            b"{\"ref\":42}",
+        ] {
+            match parse_push(body) {
+                Err(WebhookError::Malformed(reason)) => assert!(!reason.is_empty()),
+                other => panic!("{:?}: {other:?}", String::from_utf8_lossy(body)),
+            }
+        }
+    }
+
+    #[test]
+    fn error_messages_are_one_line() {
+        for error in [
+            WebhookError::MissingSignature,
+            WebhookError::BadSignature,
+            WebhookError::Malformed("the push event has no \"ref\"".to_owned()),
+        ] {
+            let message = error.to_string();
+            assert!(!message.contains('\n') && !message.is_empty(), "{message}");
+        }
+    }
+
+    #[test]
+    fn secret_file_is_trimmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("webhook-secret");
+        std::fs::write(&path, "  fleet secret\n").unwrap();
+        assert_eq!(read_secret(&path).unwrap(), b"fleet secret");
+    }
+
+    #[test]
+    fn empty_or_missing_secret_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("webhook-secret");
+        std::fs::write(&path, " \n\t\n").unwrap();
+        let message = format!("{:#}", read_secret(&path).unwrap_err());
+        assert!(message.contains("is empty"), "{message}");
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        let missing = dir.path().join("absent");
+        let message = format!("{:#}", read_secret(&missing).unwrap_err());
+        assert!(
+            message.contains(&missing.display().to_string()),
+            "{message}"
+        );
+    }
+}
