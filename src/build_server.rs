@@ -45,6 +45,7 @@ impl BuildServer {
     pub fn start(config: &Config) -> Result<Arc<BuildServer>> {
         let state_dir = config.state_dir.value.clone();
         let store = JobStore::open(&state_dir.join("jobs.sqlite"))?;
+        let (tips_tx, tips_rx) = mpsc::channel(16);
         let watcher = config.repo_url.as_ref().map(|url| {
             let mirror = Arc::new(Mirror::new(
                 state_dir.join("repo.git"),
@@ -56,6 +57,7 @@ impl BuildServer {
                 url.value.clone(),
                 config.repo_branch.value.clone(),
                 config.poll_interval.value,
+                tips_tx,
             ))
         });
         let mirror_for_jobs = watcher.as_ref().map(|w| w.mirror().clone());
@@ -79,9 +81,8 @@ impl BuildServer {
             tasks: Mutex::new(Vec::new()),
         });
         let mut tasks = vec![tokio::spawn(jobs.dispatch())];
-        let (tips_tx, tips_rx) = mpsc::channel(16);
         if let Some(watcher) = watcher {
-            tasks.push(tokio::spawn(watcher.run(tips_tx)));
+            tasks.push(tokio::spawn(watcher.run()));
         }
         tasks.push(tokio::spawn(build_new_tips(
             Arc::downgrade(&server),
@@ -114,13 +115,7 @@ impl BuildServer {
         })?;
         let mirror = watcher.mirror().clone();
         let rev = match rev {
-            Some(rev) => {
-                let mirror = mirror.clone();
-                tokio::task::spawn_blocking(move || mirror.resolve_on_branch(&rev))
-                    .await
-                    .map_err(|e| RequestError::Internal(e.into()))?
-                    .map_err(revision_error)?
-            }
+            Some(rev) => self.resolve_revision(watcher, rev).await?,
             None => self.newest_commit(watcher).await?,
         };
         let flake_ref = mirror.flake_ref(&rev);
@@ -164,7 +159,7 @@ impl BuildServer {
         if branch != watcher.status().branch {
             return Ok(None);
         }
-        let (_, tip) = watcher.fetch().await.map_err(|e| {
+        let tip = watcher.fetch(Trigger::Webhook).await.map_err(|e| {
             RequestError::Unprocessable(format!("fetching the pushed branch failed: {e:#}"))
         })?;
         self.request_job(Vec::new(), Some(tip), Trigger::Webhook)
@@ -172,16 +167,45 @@ impl BuildServer {
             .map(Some)
     }
 
+    /// The branch's newest commit: fetched now, or the mirror's tip when the remote cannot
+    /// be reached.
     async fn newest_commit(&self, watcher: &Watcher) -> Result<String, RequestError> {
-        if let Some(rev) = watcher.status().rev {
-            return Ok(rev);
+        match watcher.fetch(Trigger::Poll).await {
+            Ok(tip) => Ok(tip),
+            Err(e) => watcher.status().rev.ok_or_else(|| {
+                RequestError::Unprocessable(format!(
+                    "the fleet repository has not been fetched yet: {e:#}"
+                ))
+            }),
         }
-        // Nothing fetched yet (the server just started): fetch now.
-        match watcher.fetch().await {
-            Ok((_, tip)) => Ok(tip),
-            Err(e) => Err(RequestError::Unprocessable(format!(
-                "the fleet repository has not been fetched yet: {e:#}"
-            ))),
+    }
+
+    /// A full or short commit id on the watched branch; fetches once when the mirror does
+    /// not know it yet (it may have just been pushed).
+    async fn resolve_revision(
+        &self,
+        watcher: &Watcher,
+        rev: String,
+    ) -> Result<String, RequestError> {
+        let resolve = |rev: String| {
+            let mirror = watcher.mirror().clone();
+            async move {
+                tokio::task::spawn_blocking(move || mirror.resolve_on_branch(&rev))
+                    .await
+                    .map_err(|e| RequestError::Internal(e.into()))
+            }
+        };
+        match resolve(rev.clone()).await? {
+            Ok(full) => Ok(full),
+            Err(
+                RevisionError::NotFound(_)
+                | RevisionError::NotOnBranch { .. }
+                | RevisionError::NotFetched,
+            ) => {
+                let _ = watcher.fetch(Trigger::Poll).await;
+                resolve(rev).await?.map_err(revision_error)
+            }
+            Err(other) => Err(revision_error(other)),
         }
     }
 

@@ -1,13 +1,14 @@
-//! Keeps the mirror current: fetches every `repo.poll_interval` (or at once when a webhook
-//! asks), reports each new branch tip, and records what the last fetch did for
-//! `/api/v1/status`. Failed fetches are retried with backoff and never stop the server.
+//! Keeps the mirror current: fetches every `repo.poll_interval` (and whenever a request or a
+//! webhook asks), announces each new branch tip once to be built, and records what the last
+//! fetch did for `/api/v1/status`. Failed fetches are retried with backoff and never stop
+//! the server.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc;
 
 use super::mirror::Mirror;
 use crate::jobs::model::{now, Trigger};
@@ -36,17 +37,27 @@ pub struct Watcher {
     mirror: Arc<Mirror>,
     interval: Duration,
     status: Mutex<RepoStatus>,
+    /// The last tip handed to `tips`; whoever fetches, a move of the branch is announced once.
+    announced: Mutex<Option<String>>,
+    tips: mpsc::Sender<NewTip>,
     /// One fetch at a time: the poll loop and webhooks share the mirror.
     fetching: tokio::sync::Mutex<()>,
-    poke: Notify,
 }
 
 impl Watcher {
-    pub fn new(mirror: Arc<Mirror>, url: String, branch: String, interval: Duration) -> Watcher {
+    pub fn new(
+        mirror: Arc<Mirror>,
+        url: String,
+        branch: String,
+        interval: Duration,
+        tips: mpsc::Sender<NewTip>,
+    ) -> Watcher {
         let rev = mirror.tip().ok().flatten();
         Watcher {
             mirror,
             interval: interval.max(Duration::from_secs(1)),
+            announced: Mutex::new(rev.clone()),
+            tips,
             status: Mutex::new(RepoStatus {
                 url,
                 branch,
@@ -55,7 +66,6 @@ impl Watcher {
                 last_error: None,
             }),
             fetching: tokio::sync::Mutex::new(()),
-            poke: Notify::new(),
         }
     }
 
@@ -67,45 +77,52 @@ impl Watcher {
         self.status.lock().expect("status lock").clone()
     }
 
-    /// Fetches now; returns the tip before and after.
-    pub async fn fetch(&self) -> Result<(Option<String>, String)> {
+    /// Fetches now and returns the branch tip; a tip not seen before is announced as found
+    /// by `trigger`.
+    pub async fn fetch(&self, trigger: Trigger) -> Result<String> {
         let _one_at_a_time = self.fetching.lock().await;
         let mirror = self.mirror.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            let before = mirror.tip().ok().flatten();
-            mirror.fetch().map(|after| (before, after))
-        })
-        .await
-        .context("the fetch task failed")?;
-        let mut status = self.status.lock().expect("status lock");
-        status.last_poll = Some(now());
-        match &result {
-            Ok((_, after)) => {
-                status.rev = Some(after.clone());
-                status.last_error = None;
+        let result = tokio::task::spawn_blocking(move || mirror.fetch())
+            .await
+            .context("the fetch task failed")?;
+        {
+            let mut status = self.status.lock().expect("status lock");
+            status.last_poll = Some(now());
+            match &result {
+                Ok(tip) => {
+                    status.rev = Some(tip.clone());
+                    status.last_error = None;
+                }
+                Err(e) => status.last_error = Some(format!("{e:#}")),
             }
-            Err(e) => status.last_error = Some(format!("{e:#}")),
         }
-        result
+        let tip = result?;
+        let moved = {
+            let mut announced = self.announced.lock().expect("announced lock");
+            let moved = announced.as_deref() != Some(tip.as_str());
+            *announced = Some(tip.clone());
+            moved
+        };
+        if moved {
+            tracing::info!("branch moved to {tip}");
+            let _ = self
+                .tips
+                .send(NewTip {
+                    rev: tip.clone(),
+                    trigger,
+                })
+                .await;
+        }
+        Ok(tip)
     }
 
-    /// Polls until the process ends, sending every new tip to `tips`.
-    pub async fn run(self: Arc<Self>, tips: mpsc::Sender<NewTip>) {
+    /// Polls until the process ends.
+    pub async fn run(self: Arc<Self>) {
         let mut failures: u32 = 0;
         loop {
-            let delay = match self.fetch().await {
-                Ok((before, after)) => {
+            let delay = match self.fetch(Trigger::Poll).await {
+                Ok(_) => {
                     failures = 0;
-                    if before.as_deref() != Some(after.as_str()) {
-                        tracing::info!("branch moved to {after}");
-                        let tip = NewTip {
-                            rev: after,
-                            trigger: Trigger::Poll,
-                        };
-                        if tips.send(tip).await.is_err() {
-                            return;
-                        }
-                    }
                     self.interval
                 }
                 Err(e) => {
@@ -118,15 +135,7 @@ impl Watcher {
                     delay
                 }
             };
-            tokio::select! {
-                () = tokio::time::sleep(delay) => {}
-                () = self.poke.notified() => {}
-            }
+            tokio::time::sleep(delay).await;
         }
-    }
-
-    /// Makes the poll loop fetch now instead of waiting out its interval.
-    pub fn poke(&self) {
-        self.poke.notify_one();
     }
 }

@@ -9,3 +9,8 @@ mod cache_nar;
 mod cli;
 mod config;
 mod daemon;
+mod jobs_auth;
+mod jobs_build;
+mod jobs_control;
+mod jobs_gc;
+mod jobs_repo;

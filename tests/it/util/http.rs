@@ -28,11 +28,24 @@ fn agent() -> ureq::Agent {
 }
 
 pub fn request(method: &str, url: &str, headers: &[(&str, &str)]) -> Reply {
+    send(method, url, headers, None)
+}
+
+/// A POST with a body.
+pub fn post(url: &str, body: &str, headers: &[(&str, &str)]) -> Reply {
+    send("POST", url, headers, Some(body.as_bytes()))
+}
+
+fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Reply {
     let mut request = agent().request(method, url);
     for (k, v) in headers {
         request = request.set(k, v);
     }
-    let response = match request.call() {
+    let result = match body {
+        Some(body) => request.send_bytes(body),
+        None => request.call(),
+    };
+    let response = match result {
         Ok(r) => r,
         Err(ureq::Error::Status(_, r)) => r,
         Err(e) => panic!("{method} {url} failed: {e}"),
@@ -117,4 +130,11 @@ pub fn raw_status(answer: &str) -> u16 {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0)
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
 }

@@ -1,6 +1,8 @@
 //! Shared test helpers: Nix fixtures, servers (in-process and spawned), HTTP.
 
+pub mod build_server;
 pub mod fixtures;
+pub mod fleet;
 pub mod http;
 pub mod nix;
 pub mod server;

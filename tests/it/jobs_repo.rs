@@ -1,0 +1,170 @@
+//! Watching the fleet repository: a new commit is built without anyone asking, webhooks
+//! with a good signature build at once and bad ones are refused, and fetch errors show in
+//! the status without stopping the server.
+
+use std::time::Duration;
+
+use hmac::{KeyInit, Mac};
+
+use crate::util::build_server::{wait_for, BuildBox};
+use crate::util::fleet::Fleet;
+use crate::util::http::{get_json, post};
+
+fn jobs(build: &BuildBox) -> Vec<serde_json::Value> {
+    get_json(&build.url("/api/v1/jobs?limit=100"))["jobs"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn a_new_commit_is_built_without_anyone_asking() {
+    let fleet = Fleet::new();
+    let work = tempfile::tempdir().unwrap();
+    let build = BuildBox::with_poll(&fleet.path().display().to_string(), work.path(), "1s", "");
+
+    let first = fleet.head();
+    let initial = wait_for(Duration::from_secs(30), || {
+        jobs(&build)
+            .into_iter()
+            .find(|j| j["rev"] == first.as_str())
+    })
+    .expect("the first tip was not built");
+    assert_eq!(initial["trigger"], "poll");
+    let status = get_json(&build.url("/api/v1/status"));
+    assert_eq!(status["repo"]["rev"], first);
+    assert!(status["repo"]["last_poll"].is_string());
+    assert!(status["repo"]["last_error"].is_null());
+
+    let second = fleet.bump();
+    let job = wait_for(Duration::from_secs(30), || {
+        jobs(&build)
+            .into_iter()
+            .find(|j| j["rev"] == second.as_str())
+    })
+    .expect("the new commit was not built");
+    assert_eq!(job["trigger"], "poll");
+    assert_eq!(job["targets"], serde_json::json!(["desktop", "laptop"]));
+    let done = build.wait_finished(job["id"].as_u64().unwrap());
+    assert_eq!(done["state"], "succeeded");
+}
+
+fn sign(secret: &str, body: &str) -> String {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+#[test]
+fn webhooks_with_a_good_signature_build_and_bad_ones_get_401() {
+    let fleet = Fleet::new();
+    let work = tempfile::tempdir().unwrap();
+    let secret_file = work.path().join("webhook.secret");
+    std::fs::write(&secret_file, "s3cret\n").unwrap();
+    let build = BuildBox::start(
+        &fleet,
+        work.path(),
+        &format!(
+            "webhook_secret_file = {:?}\n",
+            secret_file.display().to_string()
+        ),
+    );
+    build.wait_first_fetch();
+    let rev = fleet.bump();
+    let body = format!(
+        r#"{{"ref": "refs/heads/main", "after": "{rev}", "repository": {{"name": "fleet"}}}}"#
+    );
+
+    let forged = post(
+        &build.url("/api/v1/webhooks/github"),
+        &body,
+        &[
+            ("X-GitHub-Event", "push"),
+            (
+                "X-Hub-Signature-256",
+                &format!("sha256={}", sign("wrong", &body)),
+            ),
+        ],
+    );
+    assert_eq!(forged.status, 401);
+    let unsigned = post(
+        &build.url("/api/v1/webhooks/forgejo"),
+        &body,
+        &[("X-Forgejo-Event", "push")],
+    );
+    assert_eq!(unsigned.status, 401);
+    assert!(jobs(&build).iter().all(|j| j["rev"] != rev.as_str()));
+
+    let good = post(
+        &build.url("/api/v1/webhooks/github"),
+        &body,
+        &[
+            ("X-GitHub-Event", "push"),
+            (
+                "X-Hub-Signature-256",
+                &format!("sha256={}", sign("s3cret", &body)),
+            ),
+        ],
+    );
+    assert_eq!(good.status, 202, "{}", good.text());
+    let job = good.json();
+    assert_eq!(job["rev"], rev);
+    assert_eq!(job["trigger"], "webhook");
+    assert_eq!(
+        build.wait_finished(job["id"].as_u64().unwrap())["state"],
+        "succeeded"
+    );
+
+    // Forgejo/Gitea: hex signature without prefix.
+    let rev2 = fleet.bump();
+    let body2 = format!(r#"{{"ref": "refs/heads/main", "after": "{rev2}"}}"#);
+    let gitea = post(
+        &build.url("/api/v1/webhooks/forgejo"),
+        &body2,
+        &[
+            ("X-Gitea-Event", "push"),
+            ("X-Gitea-Signature", &sign("s3cret", &body2)),
+        ],
+    );
+    assert_eq!(gitea.status, 202, "{}", gitea.text());
+    assert_eq!(gitea.json()["rev"], rev2);
+
+    // Another branch is acknowledged and not built.
+    let other =
+        r#"{"ref": "refs/heads/feature", "after": "1111111111111111111111111111111111111111"}"#;
+    let ignored = post(
+        &build.url("/api/v1/webhooks/github"),
+        other,
+        &[
+            ("X-GitHub-Event", "push"),
+            (
+                "X-Hub-Signature-256",
+                &format!("sha256={}", sign("s3cret", other)),
+            ),
+        ],
+    );
+    assert_eq!(ignored.status, 202);
+    assert!(ignored.json()["ignored"].is_string());
+}
+
+#[test]
+fn fetch_errors_show_in_status_and_the_server_keeps_serving() {
+    let work = tempfile::tempdir().unwrap();
+    let broken = BuildBox::with_poll("/nonexistent/fleet", work.path(), "1s", "");
+    let status = wait_for(Duration::from_secs(20), || {
+        let status = get_json(&broken.url("/api/v1/status"));
+        status["repo"]["last_error"].is_string().then_some(status)
+    })
+    .expect("no fetch error reported");
+    assert!(
+        status["repo"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent/fleet"),
+        "{status}"
+    );
+    assert!(status["repo"]["rev"].is_null());
+    let (code, reply) = broken.request("{}");
+    assert_eq!(code, 422, "{reply}");
+    assert_eq!(get_json(&broken.url("/api/v1/health"))["status"], "ok");
+}

@@ -1,0 +1,132 @@
+//! A spawned build server over a test fleet, and waiting for its jobs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::fleet::Fleet;
+use super::http::{get_json, post};
+use super::nix::NIX_CONFIG;
+use super::server::Spawned;
+
+pub struct BuildBox {
+    pub server: Spawned,
+    pub home: PathBuf,
+    pub state: PathBuf,
+    pub config: PathBuf,
+}
+
+impl BuildBox {
+    /// Starts `serve` with the fleet as its repository, polling hourly (so only the first
+    /// fetch happens by itself); `extra` is appended to the config, inside `[repo]` unless it
+    /// opens a table.
+    pub fn start(fleet: &Fleet, work: &Path, extra: &str) -> BuildBox {
+        Self::with_poll(&fleet.path().display().to_string(), work, "1h", extra)
+    }
+
+    /// Starts `serve` on repository `url`, polling every `poll`.
+    pub fn with_poll(url: &str, work: &Path, poll: &str, extra: &str) -> BuildBox {
+        let home = work.join("home");
+        let state = work.join("state");
+        std::fs::create_dir_all(&home).unwrap();
+        let config = work.join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nstate_dir = {:?}\n[repo]\nurl = {url:?}\npoll_interval = {poll:?}\n{extra}\n",
+                state.display().to_string(),
+            ),
+        )
+        .unwrap();
+        let server = Self::spawn(&home, &config, &work.join("server.log"));
+        BuildBox {
+            server,
+            home,
+            state,
+            config,
+        }
+    }
+
+    fn spawn(home: &Path, config: &Path, log: &Path) -> Spawned {
+        let mut command = Command::new(super::binary());
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", home)
+            .env("NIX_CONFIG", NIX_CONFIG)
+            .arg("--config")
+            .arg(config)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdin(Stdio::null());
+        Spawned::start(command, log)
+    }
+
+    /// Starts the server again on the same state (after it was killed).
+    pub fn restart(&mut self, work: &Path) {
+        self.server = Self::spawn(&self.home, &self.config, &work.join("server-2.log"));
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.server.url)
+    }
+
+    /// POSTs a job request; returns (status, job JSON).
+    pub fn request(&self, body: &str) -> (u16, serde_json::Value) {
+        let reply = post(&self.url("/api/v1/jobs"), body, &[]);
+        (reply.status, reply.json())
+    }
+
+    pub fn job(&self, id: u64) -> serde_json::Value {
+        get_json(&self.url(&format!("/api/v1/jobs/{id}")))
+    }
+
+    /// Waits until job `id` has ended (or `timeout`), returning it.
+    pub fn wait_finished(&self, id: u64) -> serde_json::Value {
+        self.wait_job(id, |job| {
+            matches!(
+                job["state"].as_str(),
+                Some("succeeded" | "failed" | "cancelled")
+            )
+        })
+    }
+
+    pub fn wait_job(
+        &self,
+        id: u64,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        wait_for(Duration::from_secs(60), || {
+            let job = self.job(id);
+            done(&job).then_some(job)
+        })
+        .unwrap_or_else(|| panic!("job {id} never got there: {}", self.job(id)))
+    }
+
+    /// Waits until the server's first fetch of the fleet repository is done.
+    pub fn wait_first_fetch(&self) {
+        wait_for(Duration::from_secs(30), || {
+            get_json(&self.url("/api/v1/status"))["repo"]["rev"]
+                .is_string()
+                .then_some(())
+        })
+        .expect("the server never fetched the fleet repository");
+    }
+
+    pub fn log(&self, id: u64) -> String {
+        super::http::get(&self.url(&format!("/api/v1/jobs/{id}/log"))).text()
+    }
+}
+
+/// Polls `check` every 50 ms until it gives a value or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
