@@ -112,3 +112,32 @@ fn a_server_killed_mid_build_queues_the_job_again_and_keeps_history() {
     assert_eq!(build.job(done_id)["state"], "succeeded");
     post(&build.url(&format!("/api/v1/jobs/{id}/cancel")), "", &[]);
 }
+
+#[test]
+fn a_followed_log_streams_until_the_job_ends() {
+    let fleet = Fleet::new();
+    let work = tempfile::tempdir().unwrap();
+    let build = BuildBox::start(&fleet, work.path(), "");
+    let (_, job) = build.request(r#"{"targets": ["hang"]}"#);
+    let id = job["id"].as_u64().unwrap();
+    builder_pid(&fleet);
+    let url = build.url(&format!("/api/v1/jobs/{id}/log?follow=true"));
+    let follower = std::thread::spawn(move || crate::util::http::get(&url));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !follower.is_finished(),
+        "the followed log ended while the job ran"
+    );
+    post(&build.url(&format!("/api/v1/jobs/{id}/cancel")), "", &[]);
+    let reply = follower.join().unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    let text = reply.text();
+    assert!(
+        text.contains("hanging") && text.contains("cancelled"),
+        "{text}"
+    );
+}
