@@ -8,13 +8,13 @@ use clap::Parser;
 
 use crate::applet::{make_links, Applet};
 use crate::cli::{
-    BootstrapCli, CacheArgs, CacheCommand, Command, ConfigCommand, LogsCli, MainCli, ServeArgs,
-    StatusCli, TokenArgs, TriggerCli,
+    BootstrapCli, CacheArgs, CacheCommand, ClientArgs, Command, ConfigCommand, LogsCli, MainCli,
+    ServeArgs, StatusCli, TokenArgs, TriggerCli,
 };
 use crate::config::{self, Flag, FlagValue, Inputs};
 use crate::exit::usage;
 use crate::process::Process;
-use crate::{commands, serve_command};
+use crate::{client, commands, serve_command};
 
 pub fn run(mut process: Process) -> Result<()> {
     let argv0 = process
@@ -36,16 +36,19 @@ pub fn run(mut process: Process) -> Result<()> {
             run_main(process, cli)
         }
         Applet::Trigger => {
-            parse::<TriggerCli>(&mut process, args)?;
-            not_yet(applet)
+            let cli = parse::<TriggerCli>(&mut process, args)?;
+            let client = client_for(&process, cli.global.config, &cli.args.client)?;
+            client::trigger::run(&mut process, &client, cli.args)
         }
         Applet::Status => {
-            parse::<StatusCli>(&mut process, args)?;
-            not_yet(applet)
+            let cli = parse::<StatusCli>(&mut process, args)?;
+            let client = client_for(&process, cli.global.config, &cli.args.client)?;
+            client::status::run(&mut process, &client, cli.args)
         }
         Applet::Logs => {
-            parse::<LogsCli>(&mut process, args)?;
-            not_yet(applet)
+            let cli = parse::<LogsCli>(&mut process, args)?;
+            let client = client_for(&process, cli.global.config, &cli.args.client)?;
+            client::logs::run(&mut process, &client, cli.args)
         }
         Applet::Bootstrap => {
             parse::<BootstrapCli>(&mut process, args)?;
@@ -157,17 +160,43 @@ fn run_main(mut process: Process, cli: MainCli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Trigger(_) => not_yet(Applet::Trigger),
-        Command::Status(_) => not_yet(Applet::Status),
-        Command::Logs(_) => not_yet(Applet::Logs),
+        Command::Trigger(args) => {
+            let client = client_for(&process, config_flag, &args.client)?;
+            client::trigger::run(&mut process, &client, args)
+        }
+        Command::Status(args) => {
+            let client = client_for(&process, config_flag, &args.client)?;
+            client::status::run(&mut process, &client, args)
+        }
+        Command::Logs(args) => {
+            let client = client_for(&process, config_flag, &args.client)?;
+            client::logs::run(&mut process, &client, args)
+        }
+        Command::Cancel(args) => {
+            let client = client_for(&process, config_flag, &args.client)?;
+            client::cancel::run(&mut process, &client, args.job, args.json)
+        }
         Command::Bootstrap(_) => not_yet(Applet::Bootstrap),
-        Command::Cancel(_) => Err(usage(
-            "`atuin-bootstrap cancel` is not yet available in this version",
-        )),
-        Command::Completions(_) => Err(usage(
-            "`atuin-bootstrap completions` is not yet available in this version",
-        )),
+        Command::Completions(args) => commands::completions::run(args.shell, &mut process.stdout),
+        Command::Man => commands::completions::man(&mut process.stdout),
     }
+}
+
+/// The API client for a client mode: `--server`/`--token` over the environment and the file.
+fn client_for(
+    process: &Process,
+    config_flag: Option<PathBuf>,
+    args: &ClientArgs,
+) -> Result<client::ApiClient> {
+    let mut flags = Vec::new();
+    if let Some(server) = &args.server {
+        flags.push(("client.server", "--server", FlagValue::One(server.clone())));
+    }
+    if let Some(token) = &args.token {
+        flags.push(("client.token", "--token", FlagValue::One(token.clone())));
+    }
+    let config = load_config(process, config_flag, flags)?;
+    client::connect(&config)
 }
 
 fn serve_flags(args: &ServeArgs) -> Vec<Flag> {

@@ -51,8 +51,11 @@ pub enum Command {
     /// Inspect the configuration
     #[command(subcommand)]
     Config(ConfigCommand),
-    /// Print shell completions
+    /// Print shell completions (for atuin-bootstrap and its applets)
     Completions(CompletionsArgs),
+    /// Print the man page (roff)
+    #[command(hide = true)]
+    Man,
 }
 
 #[derive(Debug, Args, Default)]
@@ -148,6 +151,9 @@ pub struct LogsArgs {
 pub struct CancelArgs {
     #[arg(value_name = "JOB")]
     pub job: u64,
+    /// Print the job's JSON
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub client: ClientArgs,
 }

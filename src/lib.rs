@@ -6,6 +6,7 @@ pub mod applet;
 pub mod build_server;
 pub mod cache;
 pub mod cli;
+pub mod client;
 pub mod commands;
 pub mod config;
 pub mod exit;

@@ -33,6 +33,8 @@ fn main() {
         current_exe: std::env::current_exe().ok(),
         stdout: Box::new(std::io::stdout()),
         stderr: Box::new(std::io::stderr()),
+        stdout_is_terminal: std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        stderr_is_terminal: std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
     let code = match app::run(process) {
         Ok(()) => 0,

@@ -17,10 +17,19 @@ pub struct Process {
     pub current_exe: Option<PathBuf>,
     pub stdout: Box<dyn Write + Send>,
     pub stderr: Box<dyn Write + Send>,
+    pub stdout_is_terminal: bool,
+    pub stderr_is_terminal: bool,
 }
 
 impl Process {
     pub fn var(&self, name: &str) -> Option<String> {
         self.vars.get(name).cloned()
+    }
+
+    /// Colour on a terminal unless `NO_COLOR` is set (to anything) or `TERM=dumb`.
+    pub fn colour(&self) -> bool {
+        self.stdout_is_terminal
+            && !self.vars.contains_key("NO_COLOR")
+            && self.var("TERM").as_deref() != Some("dumb")
     }
 }

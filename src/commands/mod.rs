@@ -2,5 +2,6 @@
 //! Each works on the state directory the server uses (`--state-dir` or `server.state_dir`).
 
 pub mod cache;
+pub mod completions;
 pub mod gc;
 pub mod token;

@@ -60,12 +60,21 @@ fn argv0_override_and_unavailable_modes_exit_2() {
     assert!(String::from_utf8_lossy(&output.stdout).contains("Usage: bs"));
 
     let output = command_in(home.path())
+        .env("ATUIN_BOOTSTRAP_ARGV0", "bootstrap-new-machine")
+        .arg("--yes")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not yet available"));
+
+    // A client with no server URL anywhere: a configuration error.
+    let output = command_in(home.path())
         .env("ATUIN_BOOTSTRAP_ARGV0", "bt")
         .arg("laptop")
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("not yet available"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no server URL"));
 
     let output = command_in(home.path())
         .arg("--no-such-flag")
@@ -73,7 +82,7 @@ fn argv0_override_and_unavailable_modes_exit_2() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let output = command_in(home.path())
-        .args(["completions", "bash"])
+        .args(["completions", "tcsh"])
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));

@@ -1,0 +1,131 @@
+//! One HTTP client for the server's API (blocking: a client does one thing at a time). Every
+//! failure becomes a sentence a person can act on, with the contract's exit code 3: which URL
+//! was tried and where it came from, how to set a token, which job is unknown.
+
+use std::io::Read;
+use std::time::Duration;
+
+use anyhow::Result;
+use serde_json::Value;
+
+use crate::config::Source;
+use crate::exit::{Exit, SERVER};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// For ordinary requests; a cancel may wait for nix to stop.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct ApiClient {
+    base: String,
+    source: Source,
+    token: Option<String>,
+    agent: ureq::Agent,
+}
+
+impl ApiClient {
+    pub fn new(base: String, source: Source, token: Option<String>) -> ApiClient {
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(CONNECT_TIMEOUT)
+            .user_agent(concat!("atuin-bootstrap/", env!("CARGO_PKG_VERSION")))
+            .build();
+        ApiClient {
+            base,
+            source,
+            token,
+            agent,
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub fn get_json(&self, path: &str) -> Result<Value> {
+        let response = self.call(
+            self.agent.get(&self.url(path)).timeout(REQUEST_TIMEOUT),
+            None,
+        )?;
+        parse_json(response)
+    }
+
+    /// A POST with an optional JSON body; returns the status and the JSON answer.
+    pub fn post_json(&self, path: &str, body: Option<&Value>) -> Result<(u16, Value)> {
+        let mut request = self.agent.post(&self.url(path)).timeout(REQUEST_TIMEOUT);
+        if let Some(token) = &self.token {
+            request = request.set("Authorization", &format!("Bearer {token}"));
+        }
+        let response = self.call(request, body)?;
+        let status = response.status();
+        Ok((status, parse_json(response)?))
+    }
+
+    /// A streamed text body (a log), read as it arrives, with no overall time limit.
+    pub fn stream(&self, path: &str) -> Result<Box<dyn Read + Send + Sync>> {
+        let response = self.call(self.agent.get(&self.url(path)), None)?;
+        Ok(response.into_reader())
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn call(&self, request: ureq::Request, body: Option<&Value>) -> Result<ureq::Response> {
+        let result = match body {
+            Some(body) => request.send_json(body),
+            None => request.call(),
+        };
+        match result {
+            Ok(response) => Ok(response),
+            Err(ureq::Error::Status(status, response)) => Err(self.refused(status, response)),
+            Err(ureq::Error::Transport(transport)) => Err(Exit {
+                code: SERVER,
+                message: format!(
+                    "cannot reach the build server at {} (set by {}): {}; check that the server \
+                     is running and that this machine is on the tailnet (`tailscale status`)",
+                    self.base,
+                    self.source,
+                    transport_reason(&transport)
+                ),
+            }
+            .into()),
+        }
+    }
+
+    fn refused(&self, status: u16, response: ureq::Response) -> anyhow::Error {
+        let said = response
+            .into_json::<Value>()
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_string))
+            .unwrap_or_else(|| "no explanation".to_string());
+        let message = match status {
+            401 => format!(
+                "the server refused the request (401): {said}; give a token with --token, \
+                 ATUIN_BOOTSTRAP_TOKEN or client.token_file (an admin makes one on the server \
+                 with `atuin-bootstrap token create NAME`)"
+            ),
+            404 => said,
+            _ => format!("the server answered {status}: {said}"),
+        };
+        Exit {
+            code: SERVER,
+            message,
+        }
+        .into()
+    }
+}
+
+fn parse_json(response: ureq::Response) -> Result<Value> {
+    response.into_json::<Value>().map_err(|e| {
+        Exit {
+            code: SERVER,
+            message: format!("the server's answer is not JSON: {e}"),
+        }
+        .into()
+    })
+}
+
+fn transport_reason(transport: &ureq::Transport) -> String {
+    let text = transport.to_string();
+    // ureq repeats the URL; keep the reason.
+    text.rsplit(": ").next().unwrap_or(&text).to_string()
+}

@@ -1,0 +1,57 @@
+//! The clients `bt`, `bs`, `bl` and `atuin-bootstrap cancel`: one HTTP client for the API,
+//! rendering for people (tables, colour) and the JSON for scripts, waiting and following with
+//! a progress bar. Exit codes follow the contract (see `exit`).
+
+mod api;
+pub mod cancel;
+mod follow;
+pub mod logs;
+mod render;
+pub mod status;
+pub mod trigger;
+
+pub use api::ApiClient;
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::config::{Config, Source};
+use crate::exit::usage;
+
+/// Finds the server (`--server` > `ATUIN_BOOTSTRAP_SERVER` > `client.server`) and the token
+/// (`--token` > `ATUIN_BOOTSTRAP_TOKEN` > `client.token` > `client.token_file`).
+pub fn connect(config: &Config) -> Result<ApiClient> {
+    let Some(server) = &config.client_server else {
+        let file = config.file.as_ref().map_or(
+            "$XDG_CONFIG_HOME/atuin-bootstrap/config.toml".to_string(),
+            |f| f.display().to_string(),
+        );
+        return Err(usage(format!(
+            "no server URL: pass --server URL, set ATUIN_BOOTSTRAP_SERVER, or set client.server in {file}"
+        )));
+    };
+    let url = server.value.trim_end_matches('/').to_string();
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(usage(format!(
+            "the server URL {url:?} (from {}) must start with http:// or https://",
+            server.source
+        )));
+    }
+    let token = match (&config.client_token, &config.client_token_file) {
+        (Some(token), _) => Some(token.value.trim().to_string()),
+        (None, Some(file)) => Some(read_token_file(&file.value, &file.source)?),
+        (None, None) => None,
+    };
+    Ok(ApiClient::new(url, server.source.clone(), token))
+}
+
+fn read_token_file(path: &Path, source: &Source) -> Result<String> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        usage(format!(
+            "cannot read the token file {} (client.token_file, from {source}): {e}",
+            path.display()
+        ))
+    })?;
+    Ok(text.trim().to_string())
+}

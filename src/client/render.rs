@@ -1,0 +1,230 @@
+//! How jobs and the server look to a person: state colours (only on a terminal, never under
+//! `NO_COLOR`), aligned tables, durations and ages. Scripts use `--json` instead.
+
+use std::time::SystemTime;
+
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    pub colour: bool,
+}
+
+impl Style {
+    fn paint(self, code: &str, text: &str) -> String {
+        if self.colour {
+            format!("\u{1b}[{code}m{text}\u{1b}[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    pub fn bold(self, text: &str) -> String {
+        self.paint("1", text)
+    }
+
+    pub fn dim(self, text: &str) -> String {
+        self.paint("2", text)
+    }
+
+    pub fn red(self, text: &str) -> String {
+        self.paint("31", text)
+    }
+
+    pub fn state(self, state: &str) -> String {
+        let code = match state {
+            "succeeded" => "32",
+            "failed" => "31",
+            "running" => "33",
+            "queued" => "36",
+            _ => "35",
+        };
+        self.paint(code, state)
+    }
+}
+
+/// `12 succeeded laptop, hello @ 0b1c2d3 (api)`.
+pub fn job_line(job: &Value, style: Style) -> String {
+    format!(
+        "job {} {} {} @ {} ({})",
+        job["id"],
+        style.state(text(&job["state"])),
+        targets(job),
+        short_rev(text(&job["rev"])),
+        text(&job["trigger"])
+    )
+}
+
+/// The job in detail, one fact a line.
+pub fn job_detail(job: &Value, style: Style) -> String {
+    let mut out = String::new();
+    let mut row = |key: &str, value: String| {
+        out.push_str(&format!("{:<10} {value}\n", style.bold(key)));
+    };
+    row("job", job["id"].to_string());
+    row("state", style.state(text(&job["state"])));
+    row("targets", targets(job));
+    row("rev", text(&job["rev"]).to_string());
+    row("trigger", text(&job["trigger"]).to_string());
+    row("created", text(&job["created_at"]).to_string());
+    if let Some(started) = job["started_at"].as_str() {
+        row("started", started.to_string());
+    }
+    if let Some(duration) = duration(job) {
+        row("duration", duration);
+    }
+    if let Some(progress) = progress(job) {
+        row("progress", progress);
+    }
+    if let Some(error) = job["error"].as_str() {
+        row("error", error.to_string());
+    }
+    if let Some(outputs) = job["outputs"].as_object() {
+        for (target, path) in outputs {
+            row("output", format!("{target}: {}", text(path)));
+        }
+    }
+    out
+}
+
+/// An aligned table: a header and rows of cells (cells may hold colour codes).
+pub fn table(header: &[&str], rows: &[Vec<String>], style: Style) -> String {
+    let width = |cell: &str| strip_codes(cell).chars().count();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(width(cell));
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: Vec<String>, out: &mut String| {
+        let last = cells.len() - 1;
+        for (i, cell) in cells.iter().enumerate() {
+            out.push_str(cell);
+            if i < last {
+                out.push_str(&" ".repeat(widths[i] - width(cell) + 2));
+            }
+        }
+        out.push('\n');
+    };
+    line(header.iter().map(|h| style.bold(h)).collect(), &mut out);
+    for row in rows {
+        line(row.clone(), &mut out);
+    }
+    out
+}
+
+/// Rows for a list of jobs: id, state, targets, rev, trigger, age, duration.
+pub fn job_rows(jobs: &[Value], style: Style) -> Vec<Vec<String>> {
+    jobs.iter()
+        .map(|job| {
+            let mut state = style.state(text(&job["state"]));
+            if let Some(progress) = progress(job).filter(|_| job["state"] == "running") {
+                state = format!("{state} {progress}");
+            }
+            vec![
+                job["id"].to_string(),
+                state,
+                targets(job),
+                short_rev(text(&job["rev"])).to_string(),
+                text(&job["trigger"]).to_string(),
+                age(text(&job["created_at"])),
+                duration(job).unwrap_or_default(),
+            ]
+        })
+        .collect()
+}
+
+pub fn targets(job: &Value) -> String {
+    job["targets"]
+        .as_array()
+        .map(|t| {
+            t.iter()
+                .map(|x| text(x).to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| "(default)".to_string())
+}
+
+pub fn short_rev(rev: &str) -> &str {
+    &rev[..rev.len().min(8)]
+}
+
+fn progress(job: &Value) -> Option<String> {
+    let progress = job.get("progress").filter(|p| p.is_object())?;
+    let mut text = format!("{}/{}", progress["done"], progress["total"]);
+    if let Some(current) = progress["current"].as_str() {
+        text.push_str(&format!(" {current}"));
+    }
+    Some(text)
+}
+
+/// Wall time from start to end (or now, while running).
+pub fn duration(job: &Value) -> Option<String> {
+    let started = parse_time(job["started_at"].as_str()?)?;
+    let ended = job["finished_at"]
+        .as_str()
+        .and_then(parse_time)
+        .unwrap_or_else(SystemTime::now);
+    Some(human(
+        ended.duration_since(started).unwrap_or_default().as_secs(),
+    ))
+}
+
+/// `3m ago`.
+pub fn age(at: &str) -> String {
+    match parse_time(at).and_then(|t| SystemTime::now().duration_since(t).ok()) {
+        Some(elapsed) => format!("{} ago", human(elapsed.as_secs())),
+        None => at.to_string(),
+    }
+}
+
+fn human(seconds: u64) -> String {
+    match seconds {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
+        s if s < 86400 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+        s => format!("{}d{:02}h", s / 86400, (s % 86400) / 3600),
+    }
+}
+
+fn parse_time(text: &str) -> Option<SystemTime> {
+    humantime::parse_rfc3339(text).ok()
+}
+
+pub fn text(value: &Value) -> &str {
+    value.as_str().unwrap_or("")
+}
+
+fn strip_codes(cell: &str) -> String {
+    crate::jobs::nix_log::strip_ansi(cell)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align_around_colour_codes() {
+        let style = Style { colour: true };
+        let rows = vec![
+            vec!["1".into(), style.state("succeeded"), "laptop".into()],
+            vec!["12".into(), style.state("failed"), "hello".into()],
+        ];
+        let plain = strip_codes(&table(&["ID", "STATE", "TARGETS"], &rows, style));
+        let lines: Vec<&str> = plain.lines().collect();
+        assert_eq!(lines[0], "ID  STATE      TARGETS");
+        assert_eq!(lines[1], "1   succeeded  laptop");
+        assert_eq!(lines[2], "12  failed     hello");
+    }
+
+    #[test]
+    fn no_colour_means_no_codes() {
+        assert_eq!(Style { colour: false }.state("failed"), "failed");
+        assert_eq!(human(59), "59s");
+        assert_eq!(human(61), "1m01s");
+        assert_eq!(human(3700), "1h01m");
+    }
+}

@@ -1,0 +1,129 @@
+//! `bs [JOB] [--json] [--watch]`: the server overview (repo, queue, running and recent jobs,
+//! cache key) or one job in detail; `--json` prints the API's JSON as it is; `--watch`
+//! redraws in place on a terminal until Ctrl-C.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::Result;
+use serde_json::Value;
+
+use super::render::{age, job_detail, job_rows, short_rev, table, text, Style};
+use super::ApiClient;
+use crate::cli::StatusArgs;
+use crate::process::Process;
+
+const RECENT_JOBS: usize = 10;
+const WATCH_EVERY: Duration = Duration::from_secs(2);
+
+pub fn run(process: &mut Process, client: &ApiClient, args: StatusArgs) -> Result<()> {
+    let style = Style {
+        colour: process.colour(),
+    };
+    let render = |client: &ApiClient| -> Result<String> {
+        if args.json {
+            let value = match args.job {
+                Some(id) => client.get_json(&format!("/api/v1/jobs/{id}"))?,
+                None => client.get_json("/api/v1/status")?,
+            };
+            return Ok(format!("{value}\n"));
+        }
+        match args.job {
+            Some(id) => Ok(job_detail(
+                &client.get_json(&format!("/api/v1/jobs/{id}"))?,
+                style,
+            )),
+            None => overview(client, style),
+        }
+    };
+    if !(args.watch && process.stdout_is_terminal) {
+        let text = render(client)?;
+        process.stdout.write_all(text.as_bytes())?;
+        return Ok(());
+    }
+    let _ = ctrlc::set_handler(|| std::process::exit(crate::exit::INTERRUPTED));
+    loop {
+        let text = render(client)?;
+        // Home, draw, clear what the last frame left below.
+        write!(process.stdout, "\u{1b}[H\u{1b}[2J{text}")?;
+        process.stdout.flush()?;
+        std::thread::sleep(WATCH_EVERY);
+    }
+}
+
+fn overview(client: &ApiClient, style: Style) -> Result<String> {
+    let status = client.get_json("/api/v1/status")?;
+    let jobs = client.get_json(&format!("/api/v1/jobs?limit={RECENT_JOBS}"))?;
+    let mut out = String::new();
+    let mut row =
+        |key: &str, value: String| out.push_str(&format!("{:<8} {value}\n", style.bold(key)));
+    row(
+        "server",
+        format!(
+            "{} (atuin-bootstrap {})",
+            client.base(),
+            text(&status["version"])
+        ),
+    );
+    row("repo", repo_line(&status["repo"], style));
+    let running: Vec<String> = status["running"]
+        .as_array()
+        .map(|r| r.iter().map(Value::to_string).collect())
+        .unwrap_or_default();
+    row(
+        "queue",
+        format!(
+            "{} queued, {} running{}",
+            status["queue"],
+            running.len(),
+            if running.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", running.join(", "))
+            }
+        ),
+    );
+    let keys: Vec<&str> = status["cache"]["public_keys"]
+        .as_array()
+        .map(|k| k.iter().map(text).collect())
+        .unwrap_or_default();
+    row(
+        "cache",
+        format!(
+            "{} (priority {})",
+            keys.join(" "),
+            status["cache"]["priority"]
+        ),
+    );
+    let jobs = jobs["jobs"].as_array().cloned().unwrap_or_default();
+    out.push('\n');
+    if jobs.is_empty() {
+        out.push_str("no jobs yet\n");
+    } else {
+        out.push_str(&table(
+            &[
+                "ID", "STATE", "TARGETS", "REV", "TRIGGER", "CREATED", "DURATION",
+            ],
+            &job_rows(&jobs, style),
+            style,
+        ));
+    }
+    Ok(out)
+}
+
+fn repo_line(repo: &Value, style: Style) -> String {
+    let Some(url) = repo["url"].as_str() else {
+        return style.dim("none configured (repo.url)");
+    };
+    let mut line = format!("{url} {}", text(&repo["branch"]));
+    if let Some(rev) = repo["rev"].as_str() {
+        line.push_str(&format!(" @ {}", short_rev(rev)));
+    }
+    if let Some(polled) = repo["last_poll"].as_str() {
+        line.push_str(&format!(", fetched {}", age(polled)));
+    }
+    if let Some(error) = repo["last_error"].as_str() {
+        line.push_str(&format!(", last error: {}", style.red(error)));
+    }
+    line
+}

@@ -1,0 +1,65 @@
+//! `bt [TARGET…] [--rev REV] [--wait | --follow] [--json] [-q]`: queues a job and prints its
+//! id; waits or follows on request and then exits with the job's result.
+
+use std::io::Write;
+
+use anyhow::Result;
+use serde_json::json;
+
+use super::follow::{self, leave_running_on_interrupt};
+use super::render::{job_line, Style};
+use super::ApiClient;
+use crate::cli::TriggerArgs;
+use crate::process::Process;
+
+pub fn run(process: &mut Process, client: &ApiClient, args: TriggerArgs) -> Result<()> {
+    let mut body = json!({ "targets": args.targets });
+    if let Some(rev) = &args.rev {
+        body["rev"] = json!(rev);
+    }
+    let (status, job) = client.post_json("/api/v1/jobs", Some(&body))?;
+    let id = job["id"].as_u64().unwrap_or_default();
+    let style = Style {
+        colour: process.colour(),
+    };
+    let waiting = args.wait || args.follow;
+    if args.quiet {
+        writeln!(process.stdout, "{id}")?;
+    } else if args.json {
+        if !waiting {
+            writeln!(process.stdout, "{job}")?;
+        }
+    } else if process.stdout_is_terminal {
+        let how = if status == 200 {
+            "already queued: "
+        } else {
+            ""
+        };
+        writeln!(process.stdout, "{how}{}", job_line(&job, style))?;
+    } else {
+        writeln!(process.stdout, "{id}")?;
+    }
+    if !waiting {
+        return Ok(());
+    }
+    process.stdout.flush()?;
+    leave_running_on_interrupt(id);
+    let ended = if args.follow {
+        let with_bar = process.stderr_is_terminal && (process.stdout_is_terminal || args.json);
+        // With --json, stdout carries only JSON: the log goes to stderr.
+        let lines: &mut dyn std::io::Write = if args.json || args.quiet {
+            &mut process.stderr
+        } else {
+            &mut process.stdout
+        };
+        follow::follow(client, id, lines, with_bar)?
+    } else {
+        follow::wait(client, id)?
+    };
+    if args.json && !args.quiet {
+        writeln!(process.stdout, "{ended}")?;
+    } else if !args.quiet && process.stdout_is_terminal {
+        writeln!(process.stdout, "{}", job_line(&ended, style))?;
+    }
+    follow::result_of(&ended)
+}

@@ -1,0 +1,34 @@
+//! `atuin-bootstrap completions SHELL` and the man page, both generated from the clap
+//! definitions. Completions cover the main command and every applet name (`bt`, `bs`, `bl`,
+//! `bootstrap-new-machine`), one after the other, ready to be sourced.
+
+use std::io::Write;
+
+use anyhow::Result;
+use clap::CommandFactory;
+
+use crate::cli::{BootstrapCli, LogsCli, MainCli, Shell, StatusCli, TriggerCli};
+
+pub fn run(shell: Shell, out: &mut dyn Write) -> Result<()> {
+    let generator = match shell {
+        Shell::Bash => clap_complete::Shell::Bash,
+        Shell::Zsh => clap_complete::Shell::Zsh,
+        Shell::Fish => clap_complete::Shell::Fish,
+    };
+    for (mut command, name) in [
+        (MainCli::command(), "atuin-bootstrap"),
+        (TriggerCli::command(), "bt"),
+        (StatusCli::command(), "bs"),
+        (LogsCli::command(), "bl"),
+        (BootstrapCli::command(), "bootstrap-new-machine"),
+    ] {
+        clap_complete::generate(generator, &mut command, name, out);
+    }
+    Ok(())
+}
+
+/// `atuin-bootstrap.1`, with the applets' pages after it.
+pub fn man(out: &mut dyn Write) -> Result<()> {
+    clap_mangen::Man::new(MainCli::command()).render(out)?;
+    Ok(())
+}
