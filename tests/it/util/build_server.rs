@@ -112,6 +112,27 @@ impl BuildBox {
         .expect("the server never fetched the fleet repository");
     }
 
+    /// Waits until the build of the first fetched tip (and anything else) has ended.
+    pub fn settle(&self) {
+        self.wait_first_fetch();
+        let rev = get_json(&self.url("/api/v1/status"))["repo"]["rev"].clone();
+        wait_for(Duration::from_secs(60), || {
+            let jobs = get_json(&self.url("/api/v1/jobs?limit=100"))["jobs"].clone();
+            let jobs = jobs.as_array()?.clone();
+            let tip_built = jobs
+                .iter()
+                .any(|j| j["rev"] == rev && j["trigger"] == "poll");
+            let all_ended = jobs.iter().all(|j| {
+                matches!(
+                    j["state"].as_str(),
+                    Some("succeeded" | "failed" | "cancelled")
+                )
+            });
+            (tip_built && all_ended).then_some(())
+        })
+        .expect("the first tip was never built, or jobs kept running");
+    }
+
     pub fn log(&self, id: u64) -> String {
         super::http::get(&self.url(&format!("/api/v1/jobs/{id}/log"))).text()
     }

@@ -94,6 +94,7 @@ impl Fleet {
     nixosConfigurations.desktop = host "desktop";
     packages.x86_64-linux = rec {
       hello = mk "hello" [ ] "echo hello from the builder";
+      greet = mk "greet" [ ] "echo greetings from the builder";
       step1 = mk "step1" [ ] "echo step one";
       step2 = mk "step2" [ step1 ] "echo step two";
       chain = mk "chain" [ step2 ] "echo step three";
