@@ -17,5 +17,6 @@ pub mod repo;
 pub mod serve_command;
 pub mod server;
 pub mod state_dir;
+pub mod templates;
 pub mod tokens;
 pub mod webhooks;

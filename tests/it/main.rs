@@ -16,4 +16,5 @@ mod jobs_build;
 mod jobs_control;
 mod jobs_gc;
 mod jobs_repo;
+mod nix_files;
 mod terminal;

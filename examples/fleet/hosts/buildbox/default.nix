@@ -1,0 +1,42 @@
+# Host "buildbox" from the wsl profile: NixOS-WSL on a Windows PC as the fleet's build box
+# (build server, binary cache and Atuin sync server), written by bootstrap-new-machine.
+# Placeholders are plain strings, so this file parses as it is; secrets are runtime paths
+# ("/home/me/fleet/secrets/…"), never Nix path literals.
+#
+# WSL notes:
+# - Windows stops an idle WSL VM, and the box with it: in %UserProfile%\.wslconfig put
+#   [wsl2]
+#   vmIdleTimeout=-1
+#   and start the distribution at logon (Task Scheduler: `wsl -d NixOS --exec true`).
+# - There is no NixOS firewall here: Windows' firewall and Tailscale decide who gets in.
+{ lib, inputs, ... }:
+{
+  imports = [ inputs.nixos-wsl.nixosModules.default ];
+
+  wsl.enable = true;
+  wsl.defaultUser = "me";
+
+  networking.hostName = "buildbox";
+  nixpkgs.hostPlatform = lib.mkDefault "x86_64-linux";
+  system.stateVersion = lib.mkDefault "24.11";
+  networking.firewall.enable = false;
+
+  services.atuin-bootstrap.server = {
+    enable = true;
+    settings.repo.url = "https://git.example.org/me/fleet.git";
+    settings.repo.webhook_secret_file = "/home/me/fleet/secrets/webhook-secret";
+    # The first machine opens Atuin registration once, makes the account, then closes it.
+    atuin.openRegistration = false;
+  };
+
+  services.atuin-bootstrap.client = {
+    enable = true;
+    serverUrl = "http://buildbox:8780";
+    publicKey = "buildbox-1:QGfEw8W0HiHTcKQuRlP9RyqHcaDWYB7fAT8BxXkaEsE=";
+    atuinSyncAddress = "http://buildbox:8888";
+    user = "me";
+    tailscale.authKeyFile = "/home/me/fleet/secrets/tailscale-auth-key";
+    syncthing.keyFile = "/home/me/fleet/secrets/syncthing/key.pem";
+    syncthing.certFile = "/home/me/fleet/secrets/syncthing/cert.pem";
+  };
+}

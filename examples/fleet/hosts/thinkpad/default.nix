@@ -1,0 +1,31 @@
+# Host "thinkpad" from the laptop profile, written by bootstrap-new-machine.
+# Placeholders are plain strings, so this file parses as it is; secrets are runtime paths
+# ("/home/me/fleet/secrets/…"), never Nix path literals that would copy them into the store.
+{ lib, ... }:
+{
+  imports = lib.optional (builtins.pathExists ./hardware-configuration.nix) ./hardware-configuration.nix;
+
+  networking.hostName = "thinkpad";
+  nixpkgs.hostPlatform = lib.mkDefault "x86_64-linux";
+  system.stateVersion = lib.mkDefault "24.11";
+
+  services.atuin-bootstrap.client = {
+    enable = true;
+    serverUrl = "http://buildbox:8780";
+    publicKey = "buildbox-1:QGfEw8W0HiHTcKQuRlP9RyqHcaDWYB7fAT8BxXkaEsE=";
+    atuinSyncAddress = "http://buildbox:8888";
+    user = "me";
+    tailscale.authKeyFile = "/home/me/fleet/secrets/tailscale-auth-key";
+    syncthing.keyFile = "/home/me/fleet/secrets/syncthing/key.pem";
+    syncthing.certFile = "/home/me/fleet/secrets/syncthing/cert.pem";
+  };
+
+  users.users."me" = {
+    isNormalUser = true;
+    extraGroups = [ "wheel" "networkmanager" ];
+  };
+
+  # A laptop: wifi, power management, sleep on lid close.
+  networking.networkmanager.enable = lib.mkDefault true;
+  services.power-profiles-daemon.enable = lib.mkDefault true;
+}

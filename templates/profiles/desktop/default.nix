@@ -1,0 +1,30 @@
+# Host "@hostName@" from the desktop profile, written by bootstrap-new-machine.
+# Placeholders are plain strings, so this file parses as it is; secrets are runtime paths
+# ("@secretsDir@/…"), never Nix path literals that would copy them into the store.
+{ lib, ... }:
+{
+  imports = lib.optional (builtins.pathExists ./hardware-configuration.nix) ./hardware-configuration.nix;
+
+  networking.hostName = "@hostName@";
+  nixpkgs.hostPlatform = lib.mkDefault "@system@";
+  system.stateVersion = lib.mkDefault "24.11";
+
+  services.atuin-bootstrap.client = {
+    enable = true;
+    serverUrl = "@serverUrl@";
+    publicKey = "@publicKey@";
+    atuinSyncAddress = "@atuinServer@";
+    user = "@userName@";
+    tailscale.authKeyFile = "@secretsDir@/tailscale-auth-key";
+    syncthing.keyFile = "@secretsDir@/syncthing/key.pem";
+    syncthing.certFile = "@secretsDir@/syncthing/cert.pem";
+  };
+
+  users.users."@userName@" = {
+    isNormalUser = true;
+    extraGroups = [ "wheel" "networkmanager" ];
+  };
+
+  # A desktop: always on the wired network; a graphical session is the user's choice here.
+  networking.networkmanager.enable = lib.mkDefault true;
+}

@@ -1,0 +1,39 @@
+# Host "@hostName@" from the server profile (a headless machine), written by
+# bootstrap-new-machine. Placeholders are plain strings, so this file parses as it is; secrets
+# are runtime paths ("@secretsDir@/…"), never Nix path literals.
+{ lib, ... }:
+{
+  imports = lib.optional (builtins.pathExists ./hardware-configuration.nix) ./hardware-configuration.nix;
+
+  networking.hostName = "@hostName@";
+  nixpkgs.hostPlatform = lib.mkDefault "@system@";
+  system.stateVersion = lib.mkDefault "24.11";
+
+  services.atuin-bootstrap.client = {
+    enable = true;
+    serverUrl = "@serverUrl@";
+    publicKey = "@publicKey@";
+    atuinSyncAddress = "@atuinServer@";
+    user = "@userName@";
+    tailscale.authKeyFile = "@secretsDir@/tailscale-auth-key";
+    syncthing.keyFile = "@secretsDir@/syncthing/key.pem";
+    syncthing.certFile = "@secretsDir@/syncthing/cert.pem";
+  };
+
+  users.users."@userName@" = {
+    isNormalUser = true;
+    extraGroups = [ "wheel" ];
+  };
+
+  # Headless: reachable over SSH (on the tailnet), never asleep.
+  services.openssh.enable = lib.mkDefault true;
+  services.openssh.settings.PasswordAuthentication = lib.mkDefault false;
+  systemd.targets.sleep.enable = false;
+  systemd.targets.suspend.enable = false;
+  systemd.targets.hibernate.enable = false;
+
+  # To make this machine the build box, enable the server (see the wsl profile for a full
+  # example):
+  # services.atuin-bootstrap.server.enable = true;
+  # services.atuin-bootstrap.server.settings.repo.url = "https://…/fleet.git";
+}

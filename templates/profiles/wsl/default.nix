@@ -1,0 +1,42 @@
+# Host "@hostName@" from the wsl profile: NixOS-WSL on a Windows PC as the fleet's build box
+# (build server, binary cache and Atuin sync server), written by bootstrap-new-machine.
+# Placeholders are plain strings, so this file parses as it is; secrets are runtime paths
+# ("@secretsDir@/…"), never Nix path literals.
+#
+# WSL notes:
+# - Windows stops an idle WSL VM, and the box with it: in %UserProfile%\.wslconfig put
+#   [wsl2]
+#   vmIdleTimeout=-1
+#   and start the distribution at logon (Task Scheduler: `wsl -d NixOS --exec true`).
+# - There is no NixOS firewall here: Windows' firewall and Tailscale decide who gets in.
+{ lib, inputs, ... }:
+{
+  imports = [ inputs.nixos-wsl.nixosModules.default ];
+
+  wsl.enable = true;
+  wsl.defaultUser = "@userName@";
+
+  networking.hostName = "@hostName@";
+  nixpkgs.hostPlatform = lib.mkDefault "@system@";
+  system.stateVersion = lib.mkDefault "24.11";
+  networking.firewall.enable = false;
+
+  services.atuin-bootstrap.server = {
+    enable = true;
+    settings.repo.url = "@fleetRepoUrl@";
+    settings.repo.webhook_secret_file = "@secretsDir@/webhook-secret";
+    # The first machine opens Atuin registration once, makes the account, then closes it.
+    atuin.openRegistration = false;
+  };
+
+  services.atuin-bootstrap.client = {
+    enable = true;
+    serverUrl = "@serverUrl@";
+    publicKey = "@publicKey@";
+    atuinSyncAddress = "@atuinServer@";
+    user = "@userName@";
+    tailscale.authKeyFile = "@secretsDir@/tailscale-auth-key";
+    syncthing.keyFile = "@secretsDir@/syncthing/key.pem";
+    syncthing.certFile = "@secretsDir@/syncthing/cert.pem";
+  };
+}

@@ -1,0 +1,192 @@
+//! The Nix side, checked offline (nixpkgs cannot be fetched here): every .nix file parses, the
+//! pure helpers in nix/lib pass their tests, the TOML they render is accepted by the binary
+//! (which rejects unknown keys, so module and binary cannot drift apart), and the example
+//! fleet is exactly what the templates render.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::util::nix::run_ok;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn nix_files(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name == "target" || name.starts_with('.') {
+            continue;
+        }
+        if path.is_dir() {
+            nix_files(&path, found);
+        } else if name.ends_with(".nix") {
+            found.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_nix_file_parses() {
+    let mut files = Vec::new();
+    nix_files(&root(), &mut files);
+    assert!(files.len() >= 10, "{files:?}");
+    for file in files {
+        let output = Command::new("nix-instantiate")
+            .arg("--parse")
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{} does not parse: {}",
+            file.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+#[test]
+fn the_pure_nix_helpers_pass_their_tests() {
+    let output = run_ok(
+        Command::new("nix-instantiate")
+            .args(["--eval", "--strict"])
+            .arg(root().join("nix/tests/lib.nix")),
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "true");
+}
+
+fn eval_json(expression: &str) -> serde_json::Value {
+    let output = run_ok(
+        Command::new("nix-instantiate")
+            .args(["--eval", "--strict", "--json", "--expr", expression])
+            .current_dir(root()),
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn config_show(file: &Path) -> serde_json::Value {
+    let home = tempfile::tempdir().unwrap();
+    let output = crate::util::command_in(home.path())
+        .args(["config", "show", "--json", "--config"])
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{} was refused: {}",
+        file.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn rendered_server_settings_are_accepted_by_the_binary() {
+    let toml = eval_json(
+        r#"(import ./nix/lib).renderServerConfig {
+          server = { listen = "0.0.0.0:8780"; state_dir = "/var/lib/atuin-bootstrap"; };
+          cache = { secret_key_files = [ "/run/secrets/cache.sec" ]; priority = 41; compression = "zstd"; };
+          repo = { url = "https://git.example.org/fleet.git"; branch = "main"; poll_interval = "5m";
+                   webhook_secret_file = "/run/secrets/webhook"; };
+          build = { max_parallel_jobs = 2; default_targets = [ "laptop" ]; keep_per_target = 3; };
+          client = { server = null; };
+        }"#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.toml");
+    std::fs::write(&file, toml.as_str().unwrap()).unwrap();
+    let shown = config_show(&file);
+    let keys = &shown["keys"];
+    assert_eq!(keys["server.listen"]["value"], "0.0.0.0:8780");
+    assert_eq!(keys["cache.priority"]["value"], 41);
+    assert_eq!(keys["cache.compression"]["value"], "zstd");
+    assert_eq!(keys["repo.poll_interval"]["value"], 300);
+    assert_eq!(
+        keys["build.default_targets"]["value"],
+        serde_json::json!(["laptop"])
+    );
+    assert_eq!(
+        keys["build.keep_per_target"]["source"],
+        format!("file {}", file.display())
+    );
+
+    // An unknown key rendered by a module would be refused, not ignored.
+    let bad =
+        eval_json(r#"(import ./nix/lib).renderServerConfig { cache = { colour = "blue"; }; }"#);
+    std::fs::write(&file, bad.as_str().unwrap()).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let refused = crate::util::command_in(home.path())
+        .args(["config", "show", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+}
+
+#[test]
+fn the_example_configs_are_accepted() {
+    for name in ["server-config.toml", "client-config.toml"] {
+        config_show(&root().join("examples").join(name));
+    }
+}
+
+/// The values the example fleet was rendered with.
+fn example_values(host: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("hostName", host.to_string()),
+        ("system", "x86_64-linux".to_string()),
+        ("serverUrl", "http://buildbox:8780".to_string()),
+        (
+            "publicKey",
+            "buildbox-1:QGfEw8W0HiHTcKQuRlP9RyqHcaDWYB7fAT8BxXkaEsE=".to_string(),
+        ),
+        ("atuinServer", "http://buildbox:8888".to_string()),
+        ("userName", "me".to_string()),
+        ("secretsDir", "/home/me/fleet/secrets".to_string()),
+        (
+            "fleetRepoUrl",
+            "https://git.example.org/me/fleet.git".to_string(),
+        ),
+    ]
+}
+
+#[test]
+fn the_example_fleet_is_what_the_templates_render() {
+    use atuin_bootstrap::templates;
+    let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some();
+    let fleet = root().join("examples/fleet");
+    for (path, text) in templates::FLEET {
+        assert_eq!(
+            std::fs::read_to_string(fleet.join(path)).unwrap(),
+            *text,
+            "{path}"
+        );
+    }
+    for (host, profile) in [("thinkpad", "laptop"), ("buildbox", "wsl")] {
+        let values = example_values(host);
+        let values: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let rendered = templates::render(templates::profile(profile).unwrap(), &values).unwrap();
+        let file = fleet.join("hosts").join(host).join("default.nix");
+        if update {
+            std::fs::write(&file, &rendered).unwrap();
+        }
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            rendered,
+            "{} is stale (UPDATE_SNAPSHOTS=1 cargo test)",
+            file.display()
+        );
+    }
+    let mesh = eval_json(
+        r#"let lib = import ./nix/lib; hosts = ./examples/fleet/hosts; in
+           { names = builtins.attrNames (lib.discoverHosts hosts);
+             thinkpadSees = lib.syncthingDevices hosts "thinkpad"; }"#,
+    );
+    assert_eq!(mesh["names"], serde_json::json!(["buildbox", "thinkpad"]));
+    assert_eq!(
+        mesh["thinkpadSees"]["buildbox"]["id"],
+        "P56IOI7-MZJNU2Y-IQGDREY-DM2MGTI-MGL3BXN-PQ6W5BM-TBBZ4TJ-XZWICQ2"
+    );
+}
