@@ -51,8 +51,9 @@ pub fn run(mut process: Process) -> Result<()> {
             client::logs::run(&mut process, &client, cli.args)
         }
         Applet::Bootstrap => {
-            parse::<BootstrapCli>(&mut process, args)?;
-            not_yet(applet)
+            let cli = parse::<BootstrapCli>(&mut process, args)?;
+            let config = load_config(&process, cli.global.config, Vec::new())?;
+            crate::wizard::run(&mut process, cli.args, &config)
         }
     }
 }
@@ -84,13 +85,6 @@ fn one_line(rendered: &str) -> String {
     let joined = text.join(" ");
     let sentence = joined.strip_prefix("error: ").unwrap_or(&joined);
     format!("{sentence} (see --help)")
-}
-
-fn not_yet(applet: Applet) -> Result<()> {
-    Err(usage(format!(
-        "`{}` is not yet available in this version",
-        applet.name()
-    )))
 }
 
 fn load_config(
@@ -176,7 +170,10 @@ fn run_main(mut process: Process, cli: MainCli) -> Result<()> {
             let client = client_for(&process, config_flag, &args.client)?;
             client::cancel::run(&mut process, &client, args.job, args.json)
         }
-        Command::Bootstrap(_) => not_yet(Applet::Bootstrap),
+        Command::Bootstrap(args) => {
+            let config = load_config(&process, config_flag, Vec::new())?;
+            crate::wizard::run(&mut process, *args, &config)
+        }
         Command::Completions(args) => commands::completions::run(args.shell, &mut process.stdout),
         Command::Man => commands::completions::man(&mut process.stdout),
     }

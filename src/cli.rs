@@ -207,6 +207,12 @@ pub struct BootstrapArgs {
     /// File with a Tailscale auth key
     #[arg(long, value_name = "FILE")]
     pub tailscale_auth_key_file: Option<PathBuf>,
+    /// The cache key to expect from the server (name:base64), instead of trusting it on first use
+    #[arg(long, value_name = "KEY")]
+    pub trust_key: Option<String>,
+    /// On NixOS, also run the printed nixos-rebuild command
+    #[arg(long)]
+    pub apply: bool,
     /// Accept every default and ask nothing
     #[arg(long)]
     pub yes: bool,

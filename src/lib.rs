@@ -20,3 +20,4 @@ pub mod state_dir;
 pub mod templates;
 pub mod tokens;
 pub mod webhooks;
+pub mod wizard;

@@ -1,0 +1,114 @@
+//! What the wizard can tell about the machine it runs on, before asking anything: host name,
+//! Nix system, NixOS or not, WSL or not, the user and shell, and which tools are installed.
+
+use std::path::{Path, PathBuf};
+
+use crate::process::Process;
+
+#[derive(Debug, Clone)]
+pub struct Machine {
+    pub hostname: String,
+    /// e.g. `x86_64-linux`.
+    pub system: String,
+    pub is_nixos: bool,
+    pub is_wsl: bool,
+    pub has_battery: bool,
+    pub user: String,
+    pub home: PathBuf,
+    pub shell: Option<String>,
+    pub has_atuin: bool,
+    pub has_syncthing: bool,
+    pub has_tailscale: bool,
+    pub has_nixos_generate_config: bool,
+    /// This binary lives in the Nix store (installed by Nix): no links needed.
+    pub installed_by_nix: bool,
+}
+
+impl Machine {
+    pub fn detect(process: &Process) -> Machine {
+        let path_var = process.var("PATH").unwrap_or_default();
+        let has = |tool: &str| find_in_path(&path_var, tool).is_some();
+        let home = process
+            .var("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/"));
+        Machine {
+            hostname: hostname(),
+            system: crate::jobs::targets::current_system(),
+            is_nixos: Path::new("/etc/NIXOS").exists(),
+            is_wsl: process.var("WSL_DISTRO_NAME").is_some()
+                || std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                    .map(|r| r.to_lowercase().contains("microsoft"))
+                    .unwrap_or(false),
+            has_battery: std::fs::read_dir("/sys/class/power_supply")
+                .map(|dir| {
+                    dir.flatten()
+                        .any(|e| e.file_name().to_string_lossy().starts_with("BAT"))
+                })
+                .unwrap_or(false),
+            user: process
+                .var("USER")
+                .or_else(|| process.var("LOGNAME"))
+                .unwrap_or_else(|| "root".into()),
+            home,
+            shell: process.var("SHELL"),
+            has_atuin: has("atuin"),
+            has_syncthing: has("syncthing"),
+            has_tailscale: has("tailscale"),
+            has_nixos_generate_config: has("nixos-generate-config"),
+            installed_by_nix: process
+                .current_exe
+                .as_ref()
+                .is_some_and(|exe| exe.starts_with("/nix/store")),
+        }
+    }
+
+    /// One line for the user: what was found.
+    pub fn summary(&self) -> String {
+        let yes = |b: bool| if b { "yes" } else { "no" };
+        format!(
+            "this machine: {} ({}{}{}), user {}, shell {}; atuin {}, syncthing {}, tailscale {}",
+            self.hostname,
+            self.system,
+            if self.is_nixos { ", NixOS" } else { "" },
+            if self.is_wsl { ", WSL" } else { "" },
+            self.user,
+            self.shell.as_deref().unwrap_or("unknown"),
+            yes(self.has_atuin),
+            yes(self.has_syncthing),
+            yes(self.has_tailscale)
+        )
+    }
+
+    /// The profile to suggest: wsl on WSL, laptop with a battery, desktop otherwise.
+    pub fn suggested_profile(&self) -> &'static str {
+        if self.is_wsl {
+            "wsl"
+        } else if self.has_battery {
+            "laptop"
+        } else {
+            "desktop"
+        }
+    }
+}
+
+pub fn find_in_path(path_var: &str, tool: &str) -> Option<PathBuf> {
+    path_var
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .map(|dir| Path::new(dir).join(tool))
+        .find(|candidate| candidate.is_file())
+}
+
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into buf.
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(0);
+    let name = String::from_utf8_lossy(&buf[..end]).trim().to_string();
+    if ok && !name.is_empty() {
+        name.split('.').next().unwrap_or(&name).to_string()
+    } else {
+        "nixos".into()
+    }
+}
