@@ -98,6 +98,7 @@ pub fn run(process: &mut Process, args: BootstrapArgs, config: &Config) -> Resul
         return Ok(());
     }
     fleet_repo::ensure_git_repository(&answers.repo)?;
+    let notes = plan.notes.clone();
     let done = plan.apply()?;
     if done.is_empty() {
         writeln!(
@@ -109,6 +110,9 @@ pub fn run(process: &mut Process, args: BootstrapArgs, config: &Config) -> Resul
         for line in &done {
             writeln!(process.stdout, "{line}")?;
         }
+    }
+    for note in notes.iter().filter(|n| !n.starts_with("atuin: ")) {
+        writeln!(process.stdout, "note: {note}")?;
     }
     writeln!(process.stdout)?;
     if machine.is_nixos && !args.apply {

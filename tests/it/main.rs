@@ -18,3 +18,4 @@ mod jobs_gc;
 mod jobs_repo;
 mod nix_files;
 mod terminal;
+mod wizard;

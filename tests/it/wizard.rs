@@ -1,0 +1,365 @@
+//! `bootstrap-new-machine` in a temporary HOME and fleet repository against a real server:
+//! the files it writes (comments kept), a second run changing nothing, `--dry-run` changing
+//! nothing, backups, offline setup, key checks, and the Nix config it writes really making
+//! Nix substitute from the server.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use crate::util::fixtures::single_package_flake;
+use crate::util::nix;
+use crate::util::server::InProcess;
+
+struct Machine {
+    dir: tempfile::TempDir,
+}
+
+impl Machine {
+    fn new() -> Machine {
+        let machine = Machine {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        std::fs::create_dir_all(machine.home()).unwrap();
+        machine
+    }
+
+    fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    fn repo(&self) -> PathBuf {
+        self.dir.path().join("fleet")
+    }
+
+    fn nix_conf(&self) -> PathBuf {
+        self.dir.path().join("nix.conf")
+    }
+
+    fn atuin_config(&self) -> PathBuf {
+        self.home().join(".config/atuin/config.toml")
+    }
+
+    fn client_config(&self) -> PathBuf {
+        self.home().join(".config/atuin-bootstrap/config.toml")
+    }
+
+    fn wizard(&self) -> Command {
+        let mut command = Command::new(crate::util::binary());
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.home())
+            .env("USER", "me")
+            .env("ATUIN_BOOTSTRAP_ARGV0", "bootstrap-new-machine")
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// The wizard with every answer given.
+    fn run(&self, server: &str, extra: &[&str]) -> Output {
+        self.wizard()
+            .args([
+                "--server",
+                server,
+                "--hostname",
+                "thinkpad",
+                "--profile",
+                "laptop",
+                "--repo",
+            ])
+            .arg(self.repo())
+            .arg("--nix-conf")
+            .arg(self.nix_conf())
+            .arg("--yes")
+            .args(extra)
+            .output()
+            .unwrap()
+    }
+}
+
+fn text(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn ok(output: &Output) -> String {
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                if !path.ends_with(".git") {
+                    stack.push(path);
+                }
+            } else {
+                files.push((path.clone(), std::fs::read(&path).unwrap_or_default()));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn writes_everything_keeps_comments_and_a_second_run_changes_nothing() {
+    let server = InProcess::start("");
+    let key = server.public_key();
+    let machine = Machine::new();
+    std::fs::write(
+        machine.nix_conf(),
+        "# my own nix settings\nsubstituters = https://cache.nixos.org\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(machine.atuin_config().parent().unwrap()).unwrap();
+    std::fs::write(machine.atuin_config(), "# my atuin\nstyle = \"compact\"\n").unwrap();
+    let token = machine.dir.path().join("token");
+    std::fs::write(&token, "abt_secret\n").unwrap();
+
+    let printed = ok(&machine.run(&server.url, &["--token-file", token.to_str().unwrap()]));
+    assert!(
+        printed.contains("git commit"),
+        "prints the commit-and-push step: {printed}"
+    );
+
+    let repo = machine.repo();
+    assert!(text(&repo.join("flake.nix")).contains("discoverHosts"));
+    let host = text(&repo.join("hosts/thinkpad/default.nix"));
+    assert!(
+        host.contains(&format!("serverUrl = \"{}\"", server.url)),
+        "{host}"
+    );
+    assert!(host.contains(&format!("publicKey = \"{key}\"")), "{host}");
+    assert!(!host.contains('@'), "every placeholder filled: {host}");
+    let parsed = Command::new("nix-instantiate")
+        .arg("--parse")
+        .arg(repo.join("hosts/thinkpad/default.nix"))
+        .output()
+        .unwrap();
+    assert!(parsed.status.success());
+    assert!(text(&repo.join(".gitignore"))
+        .lines()
+        .any(|l| l == "secrets/"));
+    let status = String::from_utf8(
+        Command::new("git")
+            .arg("-C")
+            .arg(&repo)
+            .args(["status", "--porcelain"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert!(
+        status.contains("A  hosts/thinkpad/default.nix")
+            || status.contains(" A hosts/thinkpad/default.nix"),
+        "{status}"
+    );
+    assert!(
+        !status.contains("secrets"),
+        "secrets must stay out of git: {status}"
+    );
+
+    let secret = repo.join("secrets/atuin-bootstrap-token");
+    assert_eq!(text(&secret), "abt_secret\n");
+    assert_eq!(
+        std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    let nix_conf = text(&machine.nix_conf());
+    assert!(
+        nix_conf.starts_with("# my own nix settings\nsubstituters = https://cache.nixos.org\n"),
+        "{nix_conf}"
+    );
+    assert!(nix_conf.contains(&format!("extra-substituters = {}", server.url)));
+    assert!(nix_conf.contains(&format!("extra-trusted-public-keys = {key}")));
+    assert!(
+        machine
+            .dir
+            .path()
+            .join("nix.conf.atuin-bootstrap-backup")
+            .exists(),
+        "no backup"
+    );
+
+    let atuin = text(&machine.atuin_config());
+    assert!(
+        atuin.contains("# my atuin") && atuin.contains("style = \"compact\""),
+        "{atuin}"
+    );
+    let host_only = server
+        .url
+        .trim_start_matches("http://")
+        .split(':')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        atuin.contains(&format!("sync_address = \"http://{host_only}:8888\"")),
+        "{atuin}"
+    );
+
+    let client = text(&machine.client_config());
+    assert!(
+        client.contains(&format!("server = \"{}\"", server.url)),
+        "{client}"
+    );
+    assert!(
+        client.contains(&format!("token_file = \"{}\"", secret.display())),
+        "{client}"
+    );
+    assert_eq!(
+        std::fs::read_link(machine.home().join(".local/bin/bt")).unwrap(),
+        crate::util::binary()
+    );
+
+    // The second run with the same answers: nothing changes, no new backups.
+    let before = (snapshot(machine.dir.path()), text(&machine.nix_conf()));
+    let again = ok(&machine.run(&server.url, &["--token-file", token.to_str().unwrap()]));
+    assert!(again.contains("nothing to change"), "{again}");
+    assert_eq!(
+        (snapshot(machine.dir.path()), text(&machine.nix_conf())),
+        before
+    );
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_changes_nothing() {
+    let server = InProcess::start("");
+    let machine = Machine::new();
+    std::fs::write(machine.nix_conf(), "# mine\n").unwrap();
+    let before = snapshot(machine.dir.path());
+    let printed = ok(&machine.run(&server.url, &["--dry-run"]));
+    assert!(printed.contains("nothing changed"), "{printed}");
+    assert!(
+        printed.contains(&format!(
+            "create {}",
+            machine.repo().join("hosts/thinkpad/default.nix").display()
+        )),
+        "{printed}"
+    );
+    assert!(
+        printed.contains(&format!("change {}", machine.nix_conf().display())),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("+extra-substituters"),
+        "diffs are shown: {printed}"
+    );
+    assert_eq!(snapshot(machine.dir.path()), before);
+    assert!(!machine.repo().exists());
+}
+
+#[test]
+fn without_a_terminal_or_yes_the_missing_answers_are_named() {
+    let machine = Machine::new();
+    let output = machine.wizard().output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for flag in ["--server", "--hostname", "--profile", "--repo"] {
+        assert!(stderr.contains(flag), "{flag} not named: {stderr}");
+    }
+    assert!(!machine.repo().exists());
+}
+
+#[test]
+fn an_unreachable_server_still_gives_a_complete_offline_setup() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let machine = Machine::new();
+    let output = machine.run(&url, &[]);
+    ok(&output);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot reach the build server"));
+    assert!(machine.repo().join("hosts/thinkpad/default.nix").exists());
+    assert!(
+        !machine.nix_conf().exists(),
+        "no cache trust without the server's key"
+    );
+    assert!(text(&machine.client_config()).contains(&url));
+
+    // With --trust-key the cache is trusted offline too.
+    let key = atuin_bootstrap::nix::signing::SecretKey::generate("box-1")
+        .unwrap()
+        .public_key();
+    ok(&machine.run(&url, &["--trust-key", &key]));
+    assert!(text(&machine.nix_conf()).contains(&key));
+}
+
+#[test]
+fn a_trust_key_the_server_does_not_have_is_refused() {
+    let server = InProcess::start("");
+    let machine = Machine::new();
+    let other = atuin_bootstrap::nix::signing::SecretKey::generate("evil-1")
+        .unwrap()
+        .public_key();
+    let output = machine.run(&server.url, &["--trust-key", &other]);
+    assert_eq!(output.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("refusing"));
+    assert!(!machine.repo().exists(), "nothing may be written");
+}
+
+#[test]
+fn a_config_that_nix_manages_is_reported_not_edited() {
+    let server = InProcess::start("");
+    let machine = Machine::new();
+    let dir = single_package_flake("atuinconf", "echo sync_address=x > $out");
+    let store_file = nix::build(dir.path(), "atuinconf");
+    std::fs::create_dir_all(machine.atuin_config().parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(&store_file, machine.atuin_config()).unwrap();
+    let printed = ok(&machine.run(&server.url, &[]));
+    assert_eq!(
+        std::fs::read_link(machine.atuin_config()).unwrap().to_str(),
+        Some(store_file.as_str())
+    );
+    assert!(printed.contains("managed by Nix"), "{printed}");
+    assert_eq!(text(&machine.atuin_config()), "sync_address=x\n");
+}
+
+#[test]
+fn the_nix_config_it_writes_makes_nix_substitute_from_the_server() {
+    let dir = single_package_flake("fromcache", "echo substituted > $out");
+    let path = nix::build(dir.path(), "fromcache");
+    let server = InProcess::start("");
+    let machine = Machine::new();
+    ok(&machine.run(&server.url, &[]));
+
+    let client_root = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    // The written file is the only configuration of this Nix (the default substituter is
+    // unreachable here and only slows it down).
+    let realised = Command::new("nix-store")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .env("NIX_USER_CONF_FILES", machine.nix_conf())
+        .args(["--store"])
+        .arg(client_root.path())
+        .args(["--realise", &path])
+        .output()
+        .unwrap();
+    assert!(
+        realised.status.success(),
+        "nix did not substitute from the server: {}",
+        String::from_utf8_lossy(&realised.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(client_root.path().join(path.trim_start_matches('/'))).unwrap(),
+        "substituted\n"
+    );
+}
