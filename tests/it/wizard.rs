@@ -363,3 +363,66 @@ fn the_nix_config_it_writes_makes_nix_substitute_from_the_server() {
         "substituted\n"
     );
 }
+
+#[test]
+fn the_questions_on_a_terminal_take_answers_and_defaults() {
+    use crate::util::tmux::Tmux;
+    let server = InProcess::start("");
+    let machine = Machine::new();
+    let command = format!(
+        "env -i PATH={path} HOME={home} USER=me TERM=xterm-256color ATUIN_BOOTSTRAP_ARGV0=bootstrap-new-machine \
+         bash -c '{binary} --nix-conf {nix_conf}; echo EXIT=$?; sleep 60'",
+        path = std::env::var("PATH").unwrap(),
+        home = machine.home().display(),
+        binary = crate::util::binary().display(),
+        nix_conf = machine.nix_conf().display(),
+    );
+    let tmux = Tmux::start(&command);
+    tmux.wait_screen("Build server URL");
+    tmux.keys(&server.url);
+    tmux.keys("Enter");
+    tmux.wait_screen("Host name in the fleet");
+    tmux.keys("C-u");
+    tmux.keys("asked-host");
+    tmux.keys("Enter");
+    tmux.wait_screen("Machine profile");
+    tmux.keys("Down");
+    tmux.keys("Enter");
+    tmux.wait_screen("Fleet repository checkout");
+    tmux.keys("Enter"); // the default: ~/fleet
+    tmux.wait_screen("Trust this key");
+    tmux.keys("y");
+    let screen = tmux.wait_screen("EXIT=");
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    let host = text(&machine.home().join("fleet/hosts/asked-host/default.nix"));
+    // Desktop is suggested on a machine without a battery; one down is "server".
+    assert!(
+        host.contains("Host \"asked-host\" from the server profile"),
+        "{host}"
+    );
+    assert!(host.contains(&server.url));
+    assert!(text(&machine.nix_conf()).contains(&server.public_key()));
+}
+
+#[test]
+fn ctrl_c_at_a_question_leaves_everything_as_it_was() {
+    use crate::util::tmux::Tmux;
+    let machine = Machine::new();
+    let before = snapshot(machine.dir.path());
+    let command = format!(
+        "env -i PATH={path} HOME={home} USER=me TERM=xterm-256color ATUIN_BOOTSTRAP_ARGV0=bootstrap-new-machine \
+         bash -c '{binary} --nix-conf {nix_conf}; echo EXIT=$?; sleep 60'",
+        path = std::env::var("PATH").unwrap(),
+        home = machine.home().display(),
+        binary = crate::util::binary().display(),
+        nix_conf = machine.nix_conf().display(),
+    );
+    let tmux = Tmux::start(&command);
+    tmux.wait_screen("Build server URL");
+    tmux.keys("http://127.0.0.1:9");
+    tmux.keys("Enter");
+    tmux.wait_screen("Host name in the fleet");
+    tmux.keys("C-c");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(snapshot(machine.dir.path()), before);
+}

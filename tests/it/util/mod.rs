@@ -6,6 +6,7 @@ pub mod fleet;
 pub mod http;
 pub mod nix;
 pub mod server;
+pub mod tmux;
 
 use std::path::PathBuf;
 
