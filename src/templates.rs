@@ -88,6 +88,7 @@ mod tests {
             "atuinServer",
             "hostName",
             "publicKey",
+            "repoDir",
             "secretsDir",
             "serverUrl",
             "system",

@@ -22,13 +22,18 @@ pub fn run(shell: Shell, out: &mut dyn Write) -> Result<()> {
         (LogsCli::command(), "bl"),
         (BootstrapCli::command(), "bootstrap-new-machine"),
     ] {
-        clap_complete::generate(generator, &mut command, name, out);
+        // Generated into memory first: clap_complete panics on a failed write (a closed pipe).
+        let mut script = Vec::new();
+        clap_complete::generate(generator, &mut command, name, &mut script);
+        out.write_all(&script)?;
     }
     Ok(())
 }
 
 /// `atuin-bootstrap.1`, with the applets' pages after it.
 pub fn man(out: &mut dyn Write) -> Result<()> {
-    clap_mangen::Man::new(MainCli::command()).render(out)?;
+    let mut page = Vec::new();
+    clap_mangen::Man::new(MainCli::command()).render(&mut page)?;
+    out.write_all(&page)?;
     Ok(())
 }

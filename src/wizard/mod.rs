@@ -49,6 +49,7 @@ pub fn run(process: &mut Process, args: BootstrapArgs, config: &Config) -> Resul
         .unwrap_or_else(|| default_atuin_server(&answers.server));
     let fleet_url = fleet_repo::origin_url(&answers.repo);
     let secrets_text = secrets.display().to_string();
+    let repo_text = answers.repo.display().to_string();
     let values: Vec<(&str, &str)> = vec![
         ("hostName", &answers.hostname),
         ("system", &machine.system),
@@ -57,6 +58,7 @@ pub fn run(process: &mut Process, args: BootstrapArgs, config: &Config) -> Resul
         ("atuinServer", &atuin_server),
         ("userName", &machine.user),
         ("secretsDir", &secrets_text),
+        ("repoDir", &repo_text),
         ("fleetRepoUrl", &fleet_url),
     ];
 

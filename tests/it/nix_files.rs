@@ -145,6 +145,7 @@ fn example_values(host: &str) -> Vec<(&'static str, String)> {
         ("atuinServer", "http://buildbox:8888".to_string()),
         ("userName", "me".to_string()),
         ("secretsDir", "/home/me/fleet/secrets".to_string()),
+        ("repoDir", "/home/me/fleet".to_string()),
         (
             "fleetRepoUrl",
             "https://git.example.org/me/fleet.git".to_string(),

@@ -15,6 +15,7 @@
     publicKey = "@publicKey@";
     atuinSyncAddress = "@atuinServer@";
     user = "@userName@";
+    fleet.flake = "@repoDir@";
     tailscale.authKeyFile = "@secretsDir@/tailscale-auth-key";
     syncthing.keyFile = "@secretsDir@/syncthing/key.pem";
     syncthing.certFile = "@secretsDir@/syncthing/cert.pem";

@@ -15,6 +15,7 @@
     publicKey = "buildbox-1:QGfEw8W0HiHTcKQuRlP9RyqHcaDWYB7fAT8BxXkaEsE=";
     atuinSyncAddress = "http://buildbox:8888";
     user = "me";
+    fleet.flake = "/home/me/fleet";
     tailscale.authKeyFile = "/home/me/fleet/secrets/tailscale-auth-key";
     syncthing.keyFile = "/home/me/fleet/secrets/syncthing/key.pem";
     syncthing.certFile = "/home/me/fleet/secrets/syncthing/cert.pem";

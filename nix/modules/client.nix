@@ -1,0 +1,276 @@
+# services.atuin-bootstrap.client: a machine of the fleet — the build box's binary cache as a
+# substituter that never blocks a rebuild, the clients (bt, bs, bl) pointed at the box, Atuin
+# syncing to the box, the fleet's aliases, and Tailscale and Syncthing on, with every host
+# knowing every other host's Syncthing device.
+#
+# Importing it also declares the server's options (services.atuin-bootstrap.server, off until
+# enabled), so one module serves every host and any host can be made the build box.
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+
+let
+  inherit (lib)
+    literalExpression
+    mapAttrs
+    mkDefault
+    mkEnableOption
+    mkIf
+    mkMerge
+    mkOption
+    types
+    ;
+
+  common = import ./common.nix { inherit lib; };
+  inherit (common) abLib;
+
+  cfg = config.services.atuin-bootstrap.client;
+  serverHere = config.services.atuin-bootstrap.server.enable or false;
+  terminalHere = config.programs.atuin-bootstrap.terminal.enable or false;
+
+  # Every attribute a default (mkDefault), so that a host's own value wins field by field.
+  defaults = mapAttrs (_: mkDefault);
+
+  home =
+    if cfg.user == null then null else config.users.users.${cfg.user}.home or "/home/${cfg.user}";
+
+  # Every other host of the fleet that has published its Syncthing device id, reached by its
+  # tailnet (MagicDNS) name first.
+  devices = lib.optionalAttrs (cfg.fleet.hostsDir != null) (
+    mapAttrs (name: device: device // {
+      addresses = [
+        "tcp://${name}:22000"
+        "dynamic"
+      ];
+    }) (abLib.syncthingDevices cfg.fleet.hostsDir cfg.hostName)
+  );
+in
+{
+  imports = [ ./server.nix ];
+
+  options.services.atuin-bootstrap.client = {
+    enable = mkEnableOption ''
+      this machine's membership in the fleet: the build box's binary cache, the
+      atuin-bootstrap clients, Atuin sync, Tailscale and Syncthing'';
+
+    package = mkOption {
+      type = types.package;
+      default = common.defaultPackage pkgs;
+      defaultText = common.defaultPackageText;
+      description = "The atuin-bootstrap package (bt, bs, bl, bootstrap-new-machine).";
+    };
+
+    serverUrl = mkOption {
+      type = common.urlType;
+      example = "http://buildbox:8780";
+      description = ''
+        The build server: its binary cache (a substituter) and its API (`client.server` of
+        /etc/atuin-bootstrap/config.toml).
+      '';
+    };
+
+    publicKey = mkOption {
+      type = common.publicKeyType;
+      example = "buildbox-1:QGfEw8W0HiHTcKQuRlP9RyqHcaDWYB7fAT8BxXkaEsE=";
+      description = ''
+        The cache's public key, as `atuin-bootstrap cache public-key` prints it on the box
+        (added to `nix.settings.extra-trusted-public-keys`).
+      '';
+    };
+
+    useCache = mkOption {
+      type = types.bool;
+      default = true;
+      description = ''
+        Use the box's cache: `nix.settings.extra-substituters` and
+        `extra-trusted-public-keys` (next to the official cache, never instead of it), with
+        `fallback = true`, `connect-timeout = 3` and `narinfo-cache-negative-ttl = 60`, so a
+        sleeping box never blocks a rebuild. Skipped on the box itself.
+      '';
+    };
+
+    tokenFile = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "/home/me/fleet/secrets/atuin-bootstrap-token";
+      description = ''
+        File holding an API token (`atuin-bootstrap token create NAME` on the box), as a
+        runtime path readable by the users who run `bt` (`client.token_file`). Never a Nix
+        path: that would copy the secret into the world-readable store.
+      '';
+    };
+
+    atuinSyncAddress = mkOption {
+      type = types.nullOr types.str;
+      default = common.atuinSyncAddressFor cfg.serverUrl;
+      defaultText = literalExpression ''"http://<host of serverUrl>:8888"'';
+      example = "http://buildbox:8888";
+      description = ''
+        The Atuin sync server (the box runs one on port 8888), set as ATUIN_SYNC_ADDRESS in
+        every shell: the default for users whose own ~/.config/atuin/config.toml does not name
+        one (bootstrap-new-machine writes the same address there). `null`: not set.
+      '';
+    };
+
+    user = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "me";
+      description = ''
+        The person who uses this machine: Syncthing runs as this user, in their home
+        directory. `null`: Syncthing keeps its own system user.
+      '';
+    };
+
+    hostName = mkOption {
+      type = types.str;
+      default = config.networking.hostName;
+      defaultText = literalExpression "config.networking.hostName";
+      description = "This machine's name in the fleet (its folder under hosts/).";
+    };
+
+    fleet = {
+      hostsDir = mkOption {
+        type = types.nullOr types.path;
+        default = null;
+        example = literalExpression "./hosts";
+        description = ''
+          The fleet flake's hosts/ directory. Every other host's
+          `hosts/<name>/syncthing-device-id` becomes a Syncthing device of this one.
+        '';
+      };
+      flake = mkOption {
+        type = types.str;
+        default = "/etc/nixos";
+        example = "/home/me/fleet";
+        description = ''
+          Where the fleet flake is checked out on this machine, for the `rebuild` aliases
+          (`sudo nixos-rebuild switch --flake <flake>#$(hostname)`).
+        '';
+      };
+    };
+
+    tailscale = {
+      authKeyFile = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "/home/me/fleet/secrets/tailscale-auth-key";
+        description = ''
+          A Tailscale auth key file (runtime path) to join the tailnet unattended
+          (`services.tailscale.authKeyFile`).
+        '';
+      };
+      interface = mkOption {
+        type = types.str;
+        default = "tailscale0";
+        description = "The Tailscale interface Syncthing's ports are opened on.";
+      };
+    };
+
+    syncthing = {
+      keyFile = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "/home/me/fleet/secrets/syncthing/key.pem";
+        description = ''
+          This machine's Syncthing key (runtime path); with `certFile` it fixes the device id
+          that hosts/<name>/syncthing-device-id publishes to the other hosts.
+        '';
+      };
+      certFile = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "/home/me/fleet/secrets/syncthing/cert.pem";
+        description = "This machine's Syncthing certificate (runtime path).";
+      };
+      folderPath = mkOption {
+        type = types.nullOr types.str;
+        default = if home == null then null else "${home}/Sync";
+        defaultText = literalExpression ''"<home of user>/Sync", or null without a user'';
+        description = ''
+          A folder shared with every other host of the fleet (Syncthing folder id `fleet`).
+          `null`: none.
+        '';
+      };
+    };
+  };
+
+  config = mkIf cfg.enable (mkMerge [
+    {
+      assertions = [
+        (common.notInStore "services.atuin-bootstrap.client.tokenFile" cfg.tokenFile)
+        (common.notInStore "services.atuin-bootstrap.client.tailscale.authKeyFile" cfg.tailscale.authKeyFile)
+        (common.notInStore "services.atuin-bootstrap.client.syncthing.keyFile" cfg.syncthing.keyFile)
+        (common.notInStore "services.atuin-bootstrap.client.syncthing.certFile" cfg.syncthing.certFile)
+      ];
+
+      environment.systemPackages = [
+        cfg.package
+        pkgs.atuin
+      ];
+      environment.variables.ATUIN_SYNC_ADDRESS = mkIf (cfg.atuinSyncAddress != null) (
+        mkDefault cfg.atuinSyncAddress
+      );
+
+      # Tailscale: on, joining with the auth key when one is given.
+      services.tailscale.enable = mkDefault true;
+      services.tailscale.authKeyFile = mkIf (cfg.tailscale.authKeyFile != null) (
+        mkDefault cfg.tailscale.authKeyFile
+      );
+
+      # Syncthing: on, as the machine's user, knowing every other host of the fleet. Every
+      # field of each device and of the shared folder is a default, so a host file can change
+      # one (services.syncthing.settings.devices.<host>.addresses = …), replace a whole entry
+      # (… = lib.mkForce { … }) or add its own, without forking this module.
+      services.syncthing = {
+        enable = mkDefault true;
+        user = mkIf (cfg.user != null) (mkDefault cfg.user);
+        group = mkIf (cfg.user != null) (mkDefault "users");
+        dataDir = mkIf (home != null) (mkDefault home);
+        key = mkIf (cfg.syncthing.keyFile != null) (mkDefault cfg.syncthing.keyFile);
+        cert = mkIf (cfg.syncthing.certFile != null) (mkDefault cfg.syncthing.certFile);
+        settings.devices = mapAttrs (_: defaults) devices;
+        settings.folders = mkIf (cfg.syncthing.folderPath != null && devices != { }) {
+          fleet = defaults {
+            id = "fleet";
+            label = "Fleet";
+            path = cfg.syncthing.folderPath;
+            devices = lib.attrNames devices;
+          };
+        };
+      };
+      # Syncthing's sync (TCP and QUIC) and local discovery ports, on the tailnet only.
+      networking.firewall.interfaces = mkIf config.services.syncthing.enable {
+        ${cfg.tailscale.interface} = {
+          allowedTCPPorts = [ 22000 ];
+          allowedUDPPorts = [
+            22000
+            21027
+          ];
+        };
+      };
+    }
+
+    # The box itself builds and serves; its clients are configured by the server module
+    # (its /etc/atuin-bootstrap/config.toml), and it has no use for its own cache.
+    (mkIf (!serverHere) {
+      nix.settings = mkIf cfg.useCache (common.substituterSettings {
+        inherit (cfg) serverUrl publicKey;
+      });
+      environment.etc."atuin-bootstrap/config.toml".text = common.clientConfig {
+        server = cfg.serverUrl;
+        inherit (cfg) tokenFile;
+      };
+    })
+
+    # The fleet's aliases (the terminal module sets the same ones when it is on).
+    (mkIf (!terminalHere) {
+      environment.shellAliases = mapAttrs (_: mkDefault) (
+        import ./aliases.nix { fleetFlake = cfg.fleet.flake; }
+      );
+    })
+  ]);
+}

@@ -1,0 +1,82 @@
+# programs.atuin-bootstrap.terminal (home-manager): the same terminal as the NixOS module, for
+# one user — zsh, Atuin syncing through the build box, neovim as the editor, and the fleet's
+# aliases (the very list the NixOS modules use). On as soon as the module is imported; every
+# setting is a default a user's configuration can override.
+{
+  config,
+  lib,
+  ...
+}:
+
+let
+  inherit (lib)
+    literalExpression
+    mapAttrs
+    mkDefault
+    mkIf
+    mkOption
+    types
+    ;
+
+  cfg = config.programs.atuin-bootstrap.terminal;
+  clientCfg = config.services.atuin-bootstrap.client or { enable = false; };
+in
+{
+  options.programs.atuin-bootstrap.terminal = {
+    enable = mkOption {
+      type = types.bool;
+      default = true;
+      example = false;
+      description = ''
+        The fleet's terminal: zsh, Atuin with sync through the build box, neovim as the
+        default editor, and the fleet's shell aliases. On by default: importing the module is
+        the choice.
+      '';
+    };
+
+    fleetFlake = mkOption {
+      type = types.str;
+      default = "/etc/nixos";
+      example = "/home/me/fleet";
+      description = "Where the fleet flake is checked out, for the `rebuild` aliases.";
+    };
+
+    atuinSyncAddress = mkOption {
+      type = types.nullOr types.str;
+      default = if clientCfg.enable then clientCfg.atuinSyncAddress else null;
+      defaultText = literalExpression "config.services.atuin-bootstrap.client.atuinSyncAddress (when the client is on), else null";
+      example = "http://buildbox:8888";
+      description = ''
+        Atuin's `sync_address`: the Atuin server on the build box. `null` leaves Atuin's own
+        default (or the user's setting).
+      '';
+    };
+  };
+
+  config = mkIf cfg.enable {
+    programs.zsh.enable = mkDefault true;
+
+    # Atuin's settings become ~/.config/atuin/config.toml (a link into the store, which
+    # bootstrap-new-machine then reports instead of editing).
+    programs.atuin = {
+      enable = mkDefault true;
+      enableZshIntegration = mkDefault true;
+      settings = {
+        sync_address = mkIf (cfg.atuinSyncAddress != null) (mkDefault cfg.atuinSyncAddress);
+        auto_sync = mkDefault true;
+        sync_frequency = mkDefault "5m";
+      };
+    };
+
+    programs.neovim = {
+      enable = mkDefault true;
+      defaultEditor = mkDefault true;
+      viAlias = mkDefault true;
+      vimAlias = mkDefault true;
+    };
+
+    home.shellAliases = mapAttrs (_: mkDefault) (
+      import ./aliases.nix { inherit (cfg) fleetFlake; }
+    );
+  };
+}

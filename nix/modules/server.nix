@@ -1,0 +1,421 @@
+# services.atuin-bootstrap.server: the fleet's build box — `atuin-bootstrap serve` (build
+# server and signed binary cache, one port) and the Atuin sync server, both reachable over
+# Tailscale only.
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+
+let
+  inherit (lib)
+    literalExpression
+    mkDefault
+    mkEnableOption
+    mkIf
+    mkOption
+    types
+    ;
+
+  common = import ./common.nix { inherit lib; };
+  inherit (common) abLib;
+
+  cfg = config.services.atuin-bootstrap.server;
+  clientCfg = config.services.atuin-bootstrap.client or { enable = false; };
+
+  stateDir = "/var/lib/atuin-bootstrap";
+  # systemd hands the secrets to the service here (LoadCredential=, below).
+  credentialsDir = "/run/credentials/atuin-bootstrap.service";
+
+  # The port of server.listen ("0.0.0.0:8780", "[::]:8780").
+  listenPort = lib.toInt (lib.last (lib.splitString ":" cfg.settings.server.listen));
+
+  # A value the server's config accepts: text, a whole number, a list of text (and true/false
+  # for keys to come); null leaves the key out of the file.
+  valueType = types.nullOr (
+    types.oneOf [
+      types.bool
+      types.int
+      types.str
+      (types.listOf types.str)
+    ]
+  );
+  sectionOptions = options: types.submodule {
+    freeformType = types.attrsOf valueType;
+    inherit options;
+  };
+  section = description: options: mkOption {
+    type = sectionOptions options;
+    default = { };
+    inherit description;
+  };
+  duration = types.either (types.strMatching "([0-9]+ ?[a-z]*)+") types.ints.unsigned;
+
+  # The secret files are read by systemd (as root, before the service starts) and handed to
+  # the service as credentials, so they may live anywhere — in an admin's home directory,
+  # mode 0600 — while the service itself runs unprivileged with ProtectHome. The config file
+  # the service reads names the credentials.
+  keyCredentials = lib.imap0 (i: file: {
+    name = "cache-key-${toString i}";
+    inherit file;
+  }) cfg.settings.cache.secret_key_files;
+  webhookCredential = lib.optional (cfg.settings.repo.webhook_secret_file != null) {
+    name = "webhook-secret";
+    file = cfg.settings.repo.webhook_secret_file;
+  };
+  credentials = keyCredentials ++ webhookCredential;
+  credentialPath = c: "${credentialsDir}/${c.name}";
+
+  serviceSettings = lib.recursiveUpdate cfg.settings {
+    cache.secret_key_files = map credentialPath keyCredentials;
+    repo.webhook_secret_file =
+      if webhookCredential == [ ] then null else credentialPath (lib.head webhookCredential);
+  };
+
+  # The file the service runs with, and the one admins' commands read (below): same settings,
+  # except that the service's names the credentials and the admins' the original files.
+  serviceConfigFile = pkgs.writeText "atuin-bootstrap-server.toml" (
+    abLib.renderServerConfig serviceSettings
+  );
+  adminConfigFile = pkgs.writeText "atuin-bootstrap.toml" (abLib.renderServerConfig cfg.settings);
+  adminConfigPath = "/etc/atuin-bootstrap/config.toml";
+in
+{
+  options.services.atuin-bootstrap.server = {
+    enable = mkEnableOption ''
+      the atuin-bootstrap build server and binary cache (`atuin-bootstrap serve`): it watches
+      the fleet flake, builds every host on each new commit and serves the Nix store as a
+      signed binary cache; with the Atuin sync server next to it'';
+
+    package = mkOption {
+      type = types.package;
+      default = common.defaultPackage pkgs;
+      defaultText = common.defaultPackageText;
+      description = "The atuin-bootstrap package the service runs.";
+    };
+
+    settings = mkOption {
+      description = ''
+        The server's configuration, written to its `config.toml` (sections `server`, `cache`,
+        `repo`, `build` and `client`; see the contract and `examples/server-config.toml`).
+        The keys below are typed; any other key of the file may be set too (it is passed
+        through as it is, and the server refuses keys it does not know). `null` leaves a key
+        out. Secret files are runtime paths as strings, never Nix paths.
+      '';
+      default = { };
+      example = literalExpression ''
+        {
+          repo.url = "https://git.example.org/me/fleet.git";
+          repo.webhook_secret_file = "/var/lib/atuin-bootstrap/secrets/webhook-secret";
+          cache.compression = "zstd";
+          build.default_targets = [ "laptop" "desktop" ];
+        }
+      '';
+      type = types.submodule {
+        freeformType = types.attrsOf (types.attrsOf valueType);
+        options = {
+          server = section "The `[server]` section." {
+            listen = mkOption {
+              type = types.str;
+              default = "0.0.0.0:8780";
+              example = "127.0.0.1:8780";
+              description = ''
+                Address and port of the API and the binary cache. All addresses by default:
+                the firewall opens the port on the Tailscale interface only (see
+                `openFirewall`).
+              '';
+            };
+            state_dir = mkOption {
+              type = types.str;
+              default = stateDir;
+              readOnly = true;
+              description = ''
+                The server's state: job history, logs, GC roots, tokens, the repository
+                mirror and the generated cache key. Fixed to systemd's StateDirectory.
+              '';
+            };
+          };
+
+          cache = section "The `[cache]` section." {
+            secret_key_files = mkOption {
+              type = types.listOf types.str;
+              default = [ ];
+              example = [ "/var/lib/atuin-bootstrap/secrets/cache-key.sec" ];
+              description = ''
+                Secret keys to sign the cache with (Nix's format: `nix key generate-secret`,
+                `atuin-bootstrap cache generate-key NAME FILE`), as runtime paths. Empty: the
+                server generates a key in its state directory on first start.
+
+                systemd reads each file as root and hands it to the service as a credential
+                (`LoadCredential=`), so the files may be owned by root or an admin, mode 0600,
+                anywhere (also under /home). Never a Nix path: that would copy the secret
+                into the world-readable store (a store path is refused).
+              '';
+            };
+            priority = mkOption {
+              type = types.ints.unsigned;
+              default = 30;
+              description = "Priority in /nix-cache-info (lower wins; cache.nixos.org is 40).";
+            };
+            compression = mkOption {
+              type = types.enum [
+                "none"
+                "zstd"
+              ];
+              default = "none";
+              description = ''
+                `none` (fastest on a LAN or a tailnet) or `zstd` (NARs compressed on the fly,
+                for machines on slow links).
+              '';
+            };
+          };
+
+          repo = section "The `[repo]` section." {
+            url = mkOption {
+              type = types.nullOr types.str;
+              default = null;
+              example = "https://git.example.org/me/fleet.git";
+              description = ''
+                The fleet flake to watch and build: a git URL (https, ssh) or a local path
+                the service can read. `null`: no repository is watched (cache only). For ssh,
+                the service's key is `${stateDir}/.ssh/` (its home directory).
+              '';
+            };
+            branch = mkOption {
+              type = types.str;
+              default = "main";
+              description = "The branch to watch and build.";
+            };
+            poll_interval = mkOption {
+              type = duration;
+              default = "60s";
+              example = "5m";
+              description = ''How often to fetch: "90s", "5m", "1h", or a number of seconds.'';
+            };
+            webhook_secret_file = mkOption {
+              type = types.nullOr types.str;
+              default = null;
+              example = "/var/lib/atuin-bootstrap/secrets/webhook-secret";
+              description = ''
+                File holding the shared secret of the webhook endpoints
+                (`/api/v1/webhooks/{github,forgejo}`, HMAC-SHA256), as a runtime path; `null`
+                turns webhooks off. Handed to the service as a credential like the cache keys.
+              '';
+            };
+          };
+
+          build = section "The `[build]` section." {
+            max_parallel_jobs = mkOption {
+              type = types.ints.positive;
+              default = 1;
+              description = "Jobs built at the same time.";
+            };
+            default_targets = mkOption {
+              type = types.listOf types.str;
+              default = [ ];
+              example = [
+                "laptop"
+                "packages.x86_64-linux.hello"
+              ];
+              description = ''
+                Targets of a job that names none; empty: every host in nixosConfigurations.
+              '';
+            };
+            keep_per_target = mkOption {
+              type = types.ints.positive;
+              default = 5;
+              description = ''
+                Successful builds per target kept alive against Nix's garbage collector.
+              '';
+            };
+          };
+
+          client = section ''
+            The `[client]` section, for `bt`, `bs`, `bl` and `token` run on the box itself
+            (admins' shells get this file through ATUIN_BOOTSTRAP_CONFIG).
+          '' {
+            server = mkOption {
+              type = types.nullOr types.str;
+              default = "http://127.0.0.1:${toString listenPort}";
+              defaultText = literalExpression ''"http://127.0.0.1:''${port of settings.server.listen}"'';
+              description = "The server as the box's own clients reach it.";
+            };
+            token_file = mkOption {
+              type = types.nullOr types.str;
+              default = if clientCfg.enable then clientCfg.tokenFile else null;
+              defaultText = literalExpression "config.services.atuin-bootstrap.client.tokenFile (when the client is enabled)";
+              description = "API token file (a runtime path) for `bt` and `cancel` on the box.";
+            };
+          };
+        };
+      };
+    };
+
+    openFirewall = mkOption {
+      type = types.bool;
+      default = true;
+      description = ''
+        Open the server's port (and Atuin's, when enabled) on the Tailscale interface only;
+        every other interface stays closed. To reach the box from a LAN without Tailscale, add
+        the port to `networking.firewall.allowedTCPPorts` yourself.
+      '';
+    };
+
+    tailscaleInterface = mkOption {
+      type = types.str;
+      default = "tailscale0";
+      description = "The Tailscale network interface the ports are opened on.";
+    };
+
+    atuin = {
+      enable = mkOption {
+        type = types.bool;
+        default = true;
+        description = ''
+          Run the Atuin sync server (`services.atuin`) on the box too, on port
+          `services.atuin.port` (8888), with its database in SQLite under /var/lib/atuin.
+        '';
+      };
+      openRegistration = mkOption {
+        type = types.bool;
+        default = false;
+        example = true;
+        description = ''
+          Let anyone who reaches the Atuin server register an account. Open it for the first
+          account (`bootstrap-new-machine --atuin-register`), then close it again.
+        '';
+      };
+    };
+  };
+
+  config = mkIf cfg.enable {
+    assertions =
+      map (common.notInStore "services.atuin-bootstrap.server.settings.cache.secret_key_files")
+        cfg.settings.cache.secret_key_files
+      ++ [
+        (common.notInStore "services.atuin-bootstrap.server.settings.repo.webhook_secret_file" cfg.settings.repo.webhook_secret_file)
+        (common.notInStore "services.atuin-bootstrap.server.settings.client.token_file" cfg.settings.client.token_file)
+        {
+          assertion = (cfg.settings.client.token or null) == null;
+          message = ''
+            services.atuin-bootstrap.server.settings.client.token would be written into the
+            world-readable Nix store; use settings.client.token_file (a runtime path) instead.
+          '';
+        }
+      ];
+
+    users.users.atuin-bootstrap = {
+      isSystemUser = true;
+      group = "atuin-bootstrap";
+      home = stateDir;
+      description = "atuin-bootstrap build server";
+    };
+    users.groups.atuin-bootstrap = { };
+
+    systemd.services.atuin-bootstrap = {
+      description = "atuin-bootstrap build server and binary cache";
+      wantedBy = [ "multi-user.target" ];
+      wants = [
+        "network-online.target"
+        "nix-daemon.socket"
+      ];
+      after = [
+        "network-online.target"
+        "nix-daemon.socket"
+      ];
+      # nix for the builds and the store, git for Nix's git fetcher (the mirror is read as
+      # git+file://), ssh for ssh:// repository URLs.
+      path = [
+        config.nix.package
+        pkgs.git
+        pkgs.openssh
+      ];
+      environment = {
+        # Everything goes through the nix-daemon as an ordinary, untrusted user: builds,
+        # GC roots, store queries. nix.settings.trusted-users is not widened.
+        NIX_REMOTE = "daemon";
+        HOME = stateDir;
+      };
+      serviceConfig = {
+        ExecStart = "${cfg.package}/bin/atuin-bootstrap --config ${serviceConfigFile} serve";
+        User = "atuin-bootstrap";
+        Group = "atuin-bootstrap";
+        StateDirectory = "atuin-bootstrap";
+        StateDirectoryMode = "0750";
+        WorkingDirectory = stateDir;
+        LoadCredential = map (c: "${c.name}:${c.file}") credentials;
+        Restart = "on-failure";
+        RestartSec = "5s";
+
+        # Hardening. The service writes only its state directory; it reaches the store
+        # through the nix-daemon's socket (AF_UNIX), so it needs no privilege at all.
+        ReadWritePaths = [ stateDir ];
+        ProtectSystem = "strict";
+        ProtectHome = true;
+        PrivateTmp = true;
+        PrivateDevices = true;
+        NoNewPrivileges = true;
+        CapabilityBoundingSet = "";
+        ProtectKernelTunables = true;
+        ProtectKernelModules = true;
+        ProtectKernelLogs = true;
+        ProtectControlGroups = true;
+        ProtectClock = true;
+        ProtectHostname = true;
+        RestrictAddressFamilies = [
+          "AF_UNIX"
+          "AF_INET"
+          "AF_INET6"
+        ];
+        RestrictNamespaces = true;
+        RestrictRealtime = true;
+        RestrictSUIDSGID = true;
+        LockPersonality = true;
+        RemoveIPC = true;
+        SystemCallArchitectures = "native";
+        SystemCallFilter = [ "@system-service" ];
+        SystemCallErrorNumber = "EPERM";
+        UMask = "0077";
+      };
+    };
+
+    # Admins' commands on the box (`token create`, `cache public-key`, `gc`, and `bt`/`bs`
+    # through the [client] section) read the server's own configuration, so they reach its
+    # state directory: through ATUIN_BOOTSTRAP_CONFIG in login shells, and through the
+    # /etc file, the last place looked, under sudo (which drops that variable). Writing to
+    # the state needs root: `sudo atuin-bootstrap token create NAME` (files it creates are
+    # handed to the service's user).
+    environment.etc."atuin-bootstrap/config.toml".source = adminConfigFile;
+    environment.variables.ATUIN_BOOTSTRAP_CONFIG = adminConfigPath;
+    environment.systemPackages = [ cfg.package ];
+
+    # Reachable over the tailnet only.
+    networking.firewall.interfaces = mkIf cfg.openFirewall {
+      ${cfg.tailscaleInterface}.allowedTCPPorts =
+        [ listenPort ] ++ lib.optional cfg.atuin.enable config.services.atuin.port;
+    };
+
+    # Keep the box's disk in check. The server's GC roots (<state_dir>/gcroots/<target>/<job>)
+    # are indirect roots registered with the nix-daemon, so Nix's collector keeps every build
+    # the server still wants (the newest build.keep_per_target per target); the server lets
+    # the older ones go itself. --delete-older-than only prunes old profile generations.
+    nix.gc = {
+      automatic = mkDefault true;
+      options = mkDefault "--delete-older-than 30d";
+    };
+
+    # The Atuin sync server, on the same box: SQLite, no PostgreSQL to run.
+    services.atuin = mkIf cfg.atuin.enable {
+      enable = true;
+      host = mkDefault "0.0.0.0";
+      port = mkDefault 8888;
+      openRegistration = cfg.atuin.openRegistration;
+      database.createLocally = mkDefault false;
+      database.uri = mkDefault "sqlite:///var/lib/atuin/atuin.db";
+    };
+    # The upstream unit runs with DynamicUser (a read-only file system but for its state
+    # directory): give it one for the SQLite database.
+    systemd.services.atuin.serviceConfig.StateDirectory = mkIf cfg.atuin.enable "atuin";
+  };
+}
