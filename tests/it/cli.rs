@@ -50,7 +50,7 @@ fn links_make_applets_that_pick_their_mode_by_name() {
 }
 
 #[test]
-fn argv0_override_and_unavailable_modes_exit_2() {
+fn argv0_override_and_usage_errors_exit_2() {
     let home = tempfile::tempdir().unwrap();
     let output = command_in(home.path())
         .env("ATUIN_BOOTSTRAP_ARGV0", "bs")
@@ -65,7 +65,7 @@ fn argv0_override_and_unavailable_modes_exit_2() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("not yet available"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--server"));
 
     // A client with no server URL anywhere: a configuration error.
     let output = command_in(home.path())

@@ -19,3 +19,4 @@ mod jobs_repo;
 mod nix_files;
 mod terminal;
 mod wizard;
+mod wizard_atuin;
