@@ -512,3 +512,82 @@ fn registering_with_a_mnemonic_and_refusing_a_wrong_account() {
         .to_string();
     assert!(error.contains("neither base64"), "{error}");
 }
+
+/// The wizard binary itself joining two fake machines: the first registers the account, the
+/// second logs in with its key; each then finds the other's shell history.
+#[test]
+fn the_wizard_joins_machines_to_the_fleets_history() {
+    require_atuin_client();
+    let sync = SyncServer::start();
+    let build = crate::util::server::InProcess::start("");
+    let id = nonce().replace('-', "");
+    let user = format!("wiz{}", &id[id.len() - 12..]);
+    let (key, _) = atuin_generated_key();
+    let alpha_command = format!("echo wizard-alpha-{id}");
+    let bravo_command = format!("echo wizard-bravo-{id}");
+
+    let run_wizard = |machine: &Machine, host: &str, register: bool| {
+        let secrets = machine.home().join("given");
+        std::fs::create_dir_all(&secrets).unwrap();
+        std::fs::write(secrets.join("password"), format!("pw-{id}\n")).unwrap();
+        std::fs::write(secrets.join("key"), format!("{key}\n")).unwrap();
+        let mut command = Command::new(crate::util::binary());
+        command
+            .env_clear()
+            .envs(machine.env())
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("USER", "me")
+            .env("ATUIN_BOOTSTRAP_ARGV0", "bootstrap-new-machine")
+            .args([
+                "--server",
+                &build.url,
+                "--hostname",
+                host,
+                "--profile",
+                "server",
+                "--repo",
+            ])
+            .arg(machine.home().join("fleet"))
+            .arg("--nix-conf")
+            .arg(machine.home().join("nix.conf"))
+            .args(["--atuin-server", &sync.url, "--atuin-user", &user])
+            .arg("--atuin-password-file")
+            .arg(secrets.join("password"))
+            .arg("--atuin-key-file")
+            .arg(secrets.join("key"))
+            .arg("--yes")
+            .stdin(Stdio::null());
+        if register {
+            command.arg("--atuin-register");
+        }
+        let output = command.output().unwrap();
+        assert!(
+            output.status.success(),
+            "the wizard failed on {host}: {}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let printed = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            !printed.contains(&format!("pw-{id}")),
+            "the password was printed: {printed}"
+        );
+        printed
+    };
+
+    let alpha = Machine::new(&sync.url, &[&alpha_command]);
+    run_wizard(&alpha, "alpha", true);
+    let bravo = Machine::new(&sync.url, &[&bravo_command]);
+    run_wizard(&bravo, "bravo", false);
+
+    assert_eq!(bravo.search(&alpha_command), [alpha_command.as_str()]);
+    alpha.atuin_ok(&["sync"]);
+    assert_eq!(alpha.search(&bravo_command), [bravo_command.as_str()]);
+    // The key went to the machine's secrets, 0600.
+    let stored = bravo.home().join("fleet/secrets/atuin-key");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&stored).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}
