@@ -29,6 +29,15 @@ use plan::{FileChange, Plan, PlannedCommand};
 use server_probe::Probe;
 
 pub fn run(process: &mut Process, args: BootstrapArgs, config: &Config) -> Result<()> {
+    // SAFETY: geteuid() has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        if let Some(user) = process.var("SUDO_USER").filter(|u| u != "root") {
+            return Err(usage(format!(
+                "run bootstrap-new-machine as {user}, without sudo: it sets up {user}'s files and \
+                 asks for sudo itself, only to write root-owned files such as /etc/nix/nix.conf"
+            )));
+        }
+    }
     let machine = Machine::detect(process);
     let asker = if args.yes {
         Asker::Defaults

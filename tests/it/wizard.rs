@@ -426,3 +426,19 @@ fn ctrl_c_at_a_question_leaves_everything_as_it_was() {
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert_eq!(snapshot(machine.dir.path()), before);
 }
+
+#[test]
+fn under_sudo_it_asks_to_be_run_as_the_user() {
+    let machine = Machine::new();
+    let output = machine
+        .wizard()
+        .env("SUDO_USER", "me")
+        .arg("--yes")
+        .output()
+        .unwrap();
+    if unsafe { libc::geteuid() } == 0 {
+        assert_eq!(output.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&output.stderr).contains("without sudo"));
+    }
+    assert!(!machine.repo().exists());
+}
