@@ -12,6 +12,7 @@ pub mod config;
 pub mod exit;
 pub mod jobs;
 pub mod nix;
+pub mod os;
 pub mod process;
 pub mod repo;
 pub mod serve_command;

@@ -100,8 +100,7 @@ pub fn write_private_file(target: &Path, contents: &[u8], must_be_new: bool) -> 
 
 /// Hands a file we (root) created to `uid:gid`; a no-op for anyone else or the same owner.
 fn give_to(path: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
-    // SAFETY: geteuid() has no preconditions.
-    if unsafe { libc::geteuid() } != 0 || uid == 0 {
+    if !crate::os::is_root() || uid == 0 {
         return Ok(());
     }
     std::os::unix::fs::chown(path, Some(uid), Some(gid))

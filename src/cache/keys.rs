@@ -48,14 +48,8 @@ pub fn generate_into(name: &str, path: &Path) -> Result<SecretKey> {
 
 /// `<hostname>-1`, in the style of `cache.nixos.org-1`.
 fn default_key_name() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most buf.len() bytes into buf.
-    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(0);
-    let host = String::from_utf8_lossy(&buf[..end]).trim().to_string();
-    if ok && !host.is_empty() && !host.contains(':') {
-        format!("{host}-1")
-    } else {
-        "atuin-bootstrap-1".to_string()
+    match crate::os::hostname().filter(|host| !host.contains(':')) {
+        Some(host) => format!("{host}-1"),
+        None => "atuin-bootstrap-1".to_string(),
     }
 }

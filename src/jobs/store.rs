@@ -106,25 +106,13 @@ impl JobStore {
                 error,
             ],
         )?;
-        let id = tx.last_insert_rowid();
-        let job = tx.query_row(
-            &format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"),
-            [id],
-            job_from_row,
-        )?;
+        let job = job_by_id(&tx, tx.last_insert_rowid())?;
         tx.commit()?;
         Ok((job, true))
     }
 
     pub fn get(&self, id: u64) -> Result<Option<Job>> {
-        Ok(self
-            .lock()
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"),
-                [id as i64],
-                job_from_row,
-            )
-            .optional()?)
+        Ok(job_by_id(&self.lock(), id as i64).optional()?)
     }
 
     /// Newest first.
@@ -174,11 +162,7 @@ impl JobStore {
             "UPDATE jobs SET state = 'running', started_at = ?2, progress = NULL WHERE id = ?1",
             params![id, now()],
         )?;
-        let job = tx.query_row(
-            &format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"),
-            [id],
-            job_from_row,
-        )?;
+        let job = job_by_id(&tx, id)?;
         tx.commit()?;
         Ok(Some(job))
     }
@@ -238,6 +222,11 @@ impl JobStore {
         )?;
         Ok(ids.into_iter().map(|id| id as u64).collect())
     }
+}
+
+fn job_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Job> {
+    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"))?
+        .query_row([id], job_from_row)
 }
 
 fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {

@@ -36,45 +36,45 @@ pub fn resolve(
 ) -> Result<Answers> {
     let default_repo = machine.home.join("fleet");
     let mut missing = Vec::new();
-    let server = match (&args.server, asker) {
-        (Some(server), _) => Some(server.clone()),
-        (None, Asker::Terminal) => Some(ask("Build server URL", configured_server.as_deref())?),
-        (None, Asker::Defaults) => configured_server.clone(),
-        (None, Asker::Nobody) => None,
-    };
-    if server.is_none() {
-        missing.push("--server URL");
-    }
-    let hostname = match (&args.hostname, asker) {
-        (Some(name), _) => Some(name.clone()),
-        (None, Asker::Terminal) => Some(ask("Host name in the fleet", Some(&machine.hostname))?),
-        (None, Asker::Defaults) => Some(machine.hostname.clone()),
-        (None, Asker::Nobody) => None,
-    };
-    if hostname.is_none() {
-        missing.push("--hostname NAME");
-    }
-    let profile = match (args.profile, asker) {
-        (Some(profile), _) => Some(profile_name(profile)),
-        (None, Asker::Terminal) => Some(ask_profile(machine.suggested_profile())?),
-        (None, Asker::Defaults) => Some(machine.suggested_profile()),
-        (None, Asker::Nobody) => None,
-    };
-    if profile.is_none() {
-        missing.push("--profile laptop|desktop|server|wsl");
-    }
-    let repo = match (&args.repo, asker) {
-        (Some(repo), _) => Some(repo.clone()),
-        (None, Asker::Terminal) => Some(PathBuf::from(ask(
-            "Fleet repository checkout",
-            Some(&default_repo.display().to_string()),
-        )?)),
-        (None, Asker::Defaults) => Some(default_repo),
-        (None, Asker::Nobody) => None,
-    };
-    if repo.is_none() {
-        missing.push("--repo DIR");
-    }
+    let server = answer(
+        args.server.clone(),
+        asker,
+        configured_server.clone(),
+        "--server URL",
+        &mut missing,
+        || ask("Build server URL", configured_server.as_deref()),
+    )?;
+    let hostname = answer(
+        args.hostname.clone(),
+        asker,
+        Some(machine.hostname.clone()),
+        "--hostname NAME",
+        &mut missing,
+        || ask("Host name in the fleet", Some(&machine.hostname)),
+    )?;
+    let suggested = machine.suggested_profile();
+    let profile = answer(
+        args.profile.map(profile_name),
+        asker,
+        Some(suggested),
+        "--profile laptop|desktop|server|wsl",
+        &mut missing,
+        || ask_profile(suggested),
+    )?;
+    let repo = answer(
+        args.repo.clone(),
+        asker,
+        Some(default_repo.clone()),
+        "--repo DIR",
+        &mut missing,
+        || {
+            ask(
+                "Fleet repository checkout",
+                Some(&default_repo.display().to_string()),
+            )
+            .map(PathBuf::from)
+        },
+    )?;
     if !missing.is_empty() {
         let how = match asker {
             Asker::Nobody => "not a terminal, so nothing can be asked: pass ",
@@ -102,6 +102,28 @@ pub fn resolve(
         profile: profile.expect("checked above"),
         repo: absolute(repo.expect("checked above"), machine),
     })
+}
+
+/// One answer: its flag, else a question on a terminal, else (with `--yes`) the default;
+/// `None` (and `flag` added to `missing`) when none of those gives one.
+fn answer<T>(
+    flag: Option<T>,
+    asker: &Asker,
+    default: Option<T>,
+    flag_usage: &'static str,
+    missing: &mut Vec<&'static str>,
+    question: impl FnOnce() -> Result<T>,
+) -> Result<Option<T>> {
+    let given = match (flag, asker) {
+        (Some(value), _) => Some(value),
+        (None, Asker::Terminal) => Some(question()?),
+        (None, Asker::Defaults) => default,
+        (None, Asker::Nobody) => None,
+    };
+    if given.is_none() {
+        missing.push(flag_usage);
+    }
+    Ok(given)
 }
 
 fn absolute(path: PathBuf, machine: &Machine) -> PathBuf {

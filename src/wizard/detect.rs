@@ -100,15 +100,10 @@ pub fn find_in_path(path_var: &str, tool: &str) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
+/// The short host name (before the first dot), the fleet's name for this machine.
 fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most buf.len() bytes into buf.
-    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(0);
-    let name = String::from_utf8_lossy(&buf[..end]).trim().to_string();
-    if ok && !name.is_empty() {
-        name.split('.').next().unwrap_or(&name).to_string()
-    } else {
-        "nixos".into()
+    match crate::os::hostname() {
+        Some(name) => name.split('.').next().unwrap_or(&name).to_string(),
+        None => "nixos".into(),
     }
 }

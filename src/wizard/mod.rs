@@ -29,8 +29,7 @@ use plan::{FileChange, Plan, PlannedCommand};
 use server_probe::Probe;
 
 pub fn run(process: &mut Process, args: BootstrapArgs, config: &Config) -> Result<()> {
-    // SAFETY: geteuid() has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
+    if crate::os::is_root() {
         if let Some(user) = process.var("SUDO_USER").filter(|u| u != "root") {
             return Err(usage(format!(
                 "run bootstrap-new-machine as {user}, without sudo: it sets up {user}'s files and \
@@ -290,18 +289,14 @@ fn plan_nix_conf(
     Ok(())
 }
 
+/// A file we may write, or may create in its directory.
 fn writable(path: &Path) -> bool {
-    use std::os::unix::ffi::OsStrExt;
     let probe = if path.exists() {
         path
     } else {
         path.parent().unwrap_or(Path::new("/"))
     };
-    let Ok(c_path) = std::ffi::CString::new(probe.as_os_str().as_bytes()) else {
-        return false;
-    };
-    // SAFETY: access() reads a NUL-terminated path.
-    unsafe { libc::access(c_path.as_ptr(), libc::W_OK) == 0 }
+    crate::os::is_writable(probe)
 }
 
 fn xdg_config_home(process: &Process) -> PathBuf {

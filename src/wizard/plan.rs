@@ -147,11 +147,6 @@ fn mode_of(path: &Path) -> Option<u32> {
         .map(|m| m.permissions().mode() & 0o777)
 }
 
-fn is_root() -> bool {
-    // SAFETY: geteuid() has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
 /// Backs up an existing file (`<name>.atuin-bootstrap-backup`, numbered when taken), then
 /// writes the new contents atomically.
 fn write_file(file: &FileChange) -> Result<()> {
@@ -159,7 +154,7 @@ fn write_file(file: &FileChange) -> Result<()> {
         .path
         .parent()
         .context("a file path without a directory")?;
-    let as_root = file.needs_root && !is_root();
+    let as_root = file.needs_root && !crate::os::is_root();
     if as_root {
         return write_with_sudo(file);
     }

@@ -12,6 +12,7 @@ use anyhow::Result;
 
 use super::path_info::PathInfo;
 use super::store_path::StoreDir;
+use crate::os::{is_root, is_writable};
 use change_watch::ChangeWatch;
 use daemon::DaemonStore;
 use db::DbStore;
@@ -126,18 +127,4 @@ impl Backend {
             Backend::Daemon(DaemonStore::new(location.daemon_socket.clone()))
         }
     }
-}
-
-fn is_writable(dir: &Path) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(c_path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
-        return false;
-    };
-    // SAFETY: access() reads a NUL-terminated path and touches no memory of ours.
-    unsafe { libc::access(c_path.as_ptr(), libc::W_OK) == 0 }
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid() has no preconditions.
-    unsafe { libc::geteuid() == 0 }
 }

@@ -180,13 +180,8 @@ pub(super) fn email_of(account: &Account) -> String {
     match account.email {
         Some(email) => email.to_string(),
         None => {
-            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-            let host = host.trim();
-            format!(
-                "{}@{}.invalid",
-                account.user,
-                if host.is_empty() { "localhost" } else { host }
-            )
+            let host = crate::os::hostname().unwrap_or_else(|| "localhost".into());
+            format!("{}@{host}.invalid", account.user)
         }
     }
 }

@@ -1,0 +1,30 @@
+//! What the operating system says about this process and machine: whether we are root,
+//! whether a path is writable for us, the host name. The few `libc` calls, in one place.
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// Running as root (effective uid 0).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid() has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Whether this process may write `path` (by `access(2)`, which honours the real uid).
+pub fn is_writable(path: &Path) -> bool {
+    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: access() reads a NUL-terminated path and touches no memory of ours.
+    unsafe { libc::access(c_path.as_ptr(), libc::W_OK) == 0 }
+}
+
+/// The machine's host name as the kernel has it; `None` when it has none.
+pub fn hostname() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into buf.
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(0);
+    let name = String::from_utf8_lossy(&buf[..end]).trim().to_string();
+    (ok && !name.is_empty()).then_some(name)
+}
