@@ -59,8 +59,50 @@ pub struct Config {
     pub client_server: Option<Sourced<String>>,
     pub client_token: Option<Sourced<String>>,
     pub client_token_file: Option<Sourced<PathBuf>>,
+    pub deploy: DeploySettings,
     /// Every key as resolved, for `config show`.
     pub entries: Vec<(&'static schema::KeyDef, Option<(Value, Source)>)>,
+}
+
+/// The `[deploy]` keys: how this host takes its system from the box.
+#[derive(Debug, Clone)]
+pub struct DeploySettings {
+    pub host: Option<Sourced<String>>,
+    pub mode: Sourced<DeployMode>,
+    pub interval: Sourced<Duration>,
+    pub health_checks: Sourced<Vec<String>>,
+    pub health_timeout: Sourced<Duration>,
+    pub profile: Sourced<PathBuf>,
+    pub current_system: Sourced<PathBuf>,
+    /// `None`: the default, which depends on who runs the deploy (root or not).
+    pub state_dir: Option<Sourced<PathBuf>>,
+}
+
+/// How a new system is activated: `switch-to-configuration MODE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeployMode {
+    /// Now, and as the boot default.
+    Switch,
+    /// Only as the boot default, from the next boot.
+    Boot,
+    /// Now, without making it the boot default.
+    Test,
+}
+
+impl DeployMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeployMode::Switch => "switch",
+            DeployMode::Boot => "boot",
+            DeployMode::Test => "test",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<DeployMode> {
+        [DeployMode::Switch, DeployMode::Boot, DeployMode::Test]
+            .into_iter()
+            .find(|m| m.as_str() == text)
+    }
 }
 
 /// Reads and layers the configuration. Every error here is a configuration error (exit 2).
@@ -116,14 +158,7 @@ fn resolve(inputs: Inputs<'_>) -> Result<Config> {
         })?,
         repo_url: optional(get("repo.url"), "repo.url", |v| Ok(text(v)))?,
         repo_branch: required(get("repo.branch"), "repo.branch", |v| Ok(text(v)))?,
-        poll_interval: required(
-            get("repo.poll_interval"),
-            "repo.poll_interval",
-            |v| match v {
-                Value::Duration(d) => Ok(d),
-                _ => bail!("expected a duration"),
-            },
-        )?,
+        poll_interval: required(get("repo.poll_interval"), "repo.poll_interval", duration)?,
         webhook_secret_file: optional(
             get("repo.webhook_secret_file"),
             "repo.webhook_secret_file",
@@ -145,6 +180,31 @@ fn resolve(inputs: Inputs<'_>) -> Result<Config> {
         client_server: optional(get("client.server"), "client.server", |v| Ok(text(v)))?,
         client_token: optional(get("client.token"), "client.token", |v| Ok(text(v)))?,
         client_token_file: optional(get("client.token_file"), "client.token_file", text_path)?,
+        deploy: DeploySettings {
+            host: optional(get("deploy.host"), "deploy.host", |v| Ok(text(v)))?,
+            mode: required(get("deploy.mode"), "deploy.mode", |v| {
+                let text = text(v);
+                DeployMode::parse(&text).with_context(|| {
+                    format!("expected \"switch\", \"boot\" or \"test\", got {text:?}")
+                })
+            })?,
+            interval: required(get("deploy.interval"), "deploy.interval", duration)?,
+            health_checks: required(get("deploy.health_checks"), "deploy.health_checks", |v| {
+                Ok(list(v))
+            })?,
+            health_timeout: required(
+                get("deploy.health_timeout"),
+                "deploy.health_timeout",
+                duration,
+            )?,
+            profile: required(get("deploy.profile"), "deploy.profile", text_path)?,
+            current_system: required(
+                get("deploy.current_system"),
+                "deploy.current_system",
+                text_path,
+            )?,
+            state_dir: optional(get("deploy.state_dir"), "deploy.state_dir", text_path)?,
+        },
         entries: Vec::new(),
     };
     if config.max_parallel_jobs.value == 0 {
@@ -230,6 +290,13 @@ fn list(value: Value) -> Vec<String> {
         Value::List(items) => items,
         Value::Text(s) => vec![s],
         _ => Vec::new(),
+    }
+}
+
+fn duration(value: Value) -> Result<Duration> {
+    match value {
+        Value::Duration(d) => Ok(d),
+        _ => bail!("expected a duration"),
     }
 }
 

@@ -79,6 +79,19 @@ pub const KEYS: &[KeyDef] = &[
         secret: true,
     },
     key("client", "token_file", Kind::Text, None),
+    key("deploy", "host", Kind::Text, None),
+    key("deploy", "mode", Kind::Text, Some("switch")),
+    key("deploy", "interval", Kind::Duration, Some("60s")),
+    key("deploy", "health_checks", Kind::List, Some("")),
+    key("deploy", "health_timeout", Kind::Duration, Some("120s")),
+    key(
+        "deploy",
+        "profile",
+        Kind::Text,
+        Some("/nix/var/nix/profiles/system"),
+    ),
+    key("deploy", "current_system", Kind::Text, Some("/run/current-system")),
+    key("deploy", "state_dir", Kind::Text, None),
 ];
 
 pub fn find(section: &str, name: &str) -> Option<&'static KeyDef> {
