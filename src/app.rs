@@ -174,6 +174,21 @@ fn run_main(mut process: Process, cli: MainCli) -> Result<()> {
             let config = load_config(&process, config_flag, Vec::new())?;
             crate::wizard::run(&mut process, *args, &config)
         }
+        Command::Deploy(args) => {
+            let mut flags = client_flags(&args.client);
+            if let Some(host) = &args.host {
+                flags.push(("deploy.host", "--host", FlagValue::One(host.clone())));
+            }
+            if let Some(mode) = args.mode {
+                flags.push((
+                    "deploy.mode",
+                    "--mode",
+                    FlagValue::One(mode.as_str().to_string()),
+                ));
+            }
+            let config = load_config(&process, config_flag, flags)?;
+            crate::deploy::run(&mut process, &config, &args)
+        }
         Command::Completions(args) => commands::completions::run(args.shell, &mut process.stdout),
         Command::Man => commands::completions::man(&mut process.stdout),
     }
@@ -185,6 +200,12 @@ fn client_for(
     config_flag: Option<PathBuf>,
     args: &ClientArgs,
 ) -> Result<client::ApiClient> {
+    let config = load_config(process, config_flag, client_flags(args))?;
+    client::connect(&config)
+}
+
+/// `--server` and `--token`, as the keys they set.
+fn client_flags(args: &ClientArgs) -> Vec<Flag> {
     let mut flags = Vec::new();
     if let Some(server) = &args.server {
         flags.push(("client.server", "--server", FlagValue::One(server.clone())));
@@ -192,8 +213,7 @@ fn client_for(
     if let Some(token) = &args.token {
         flags.push(("client.token", "--token", FlagValue::One(token.clone())));
     }
-    let config = load_config(process, config_flag, flags)?;
-    client::connect(&config)
+    flags
 }
 
 fn serve_flags(args: &ServeArgs) -> Vec<Flag> {

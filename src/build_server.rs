@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::Result;
 use tokio::sync::mpsc;
@@ -37,7 +38,17 @@ pub struct BuildServer {
     system: String,
     pub webhook_secret_file: Option<PathBuf>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// The flake's host names at a revision: evaluated once per new tip.
+    hosts_at: tokio::sync::Mutex<Option<HostsAt>>,
 }
+
+struct HostsAt {
+    rev: String,
+    names: Vec<String>,
+}
+
+/// How long listing the flake's hosts may take before the last list is used instead.
+const HOST_NAMES_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl BuildServer {
     /// Opens the job database, queues again what was running, and starts the dispatcher and
@@ -79,6 +90,7 @@ impl BuildServer {
             system: targets::current_system(),
             webhook_secret_file: config.webhook_secret_file.as_ref().map(|f| f.value.clone()),
             tasks: Mutex::new(Vec::new()),
+            hosts_at: tokio::sync::Mutex::new(None),
         });
         let mut tasks = vec![tokio::spawn(jobs.dispatch())];
         if let Some(watcher) = watcher {
@@ -98,6 +110,40 @@ impl BuildServer {
 
     pub fn repo_status(&self) -> Option<RepoStatus> {
         self.watcher.as_ref().map(|w| w.status())
+    }
+
+    /// The hosts of the flake's `nixosConfigurations` at the newest fetched revision (none
+    /// without a repository). Evaluated once per revision; while a revision does not evaluate,
+    /// the hosts of the last one that did.
+    pub async fn host_names(&self) -> Vec<String> {
+        let Some(watcher) = &self.watcher else {
+            return Vec::new();
+        };
+        let Some(rev) = watcher.status().rev else {
+            return Vec::new();
+        };
+        let mut memo = self.hosts_at.lock().await;
+        if let Some(known) = memo.as_ref().filter(|m| m.rev == rev) {
+            return known.names.clone();
+        }
+        let flake_ref = watcher.mirror().flake_ref(&rev);
+        let names =
+            match tokio::time::timeout(HOST_NAMES_TIMEOUT, targets::host_names(&flake_ref)).await {
+                Ok(Ok(names)) => names,
+                Ok(Err(e)) => {
+                    tracing::warn!("cannot list the hosts at {rev}: {e:#}");
+                    memo.as_ref().map(|m| m.names.clone()).unwrap_or_default()
+                }
+                Err(_) => {
+                    tracing::warn!("listing the hosts at {rev} took too long");
+                    memo.as_ref().map(|m| m.names.clone()).unwrap_or_default()
+                }
+            };
+        *memo = Some(HostsAt {
+            rev,
+            names: names.clone(),
+        });
+        names
     }
 
     /// Makes a job (or finds its duplicate); `true` when new.

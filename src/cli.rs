@@ -40,6 +40,8 @@ pub enum Command {
     Bootstrap(Box<BootstrapArgs>),
     /// Cancel a queued or running job
     Cancel(CancelArgs),
+    /// Take this host's newest system from the box: switch, check, roll back on failure
+    Deploy(DeployArgs),
     /// Binary-cache signing keys
     Cache(CacheArgs),
     /// API tokens for writes
@@ -156,6 +158,47 @@ pub struct CancelArgs {
     pub json: bool,
     #[command(flatten)]
     pub client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// This host's name in the fleet (deploy.host; default: the machine's host name)
+    #[arg(long, value_name = "NAME")]
+    pub host: Option<String>,
+    /// How to activate: now and at boot, only at next boot, or now only (deploy.mode)
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub mode: Option<DeployModeArg>,
+    /// Print the plan and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Keep going: ask the box every deploy.interval
+    #[arg(long, conflicts_with_all = ["dry_run", "rollback"])]
+    pub watch: bool,
+    /// Go back one generation by hand (and never return to the one left)
+    #[arg(long)]
+    pub rollback: bool,
+    /// Print the report sent to the box as JSON
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DeployModeArg {
+    Switch,
+    Boot,
+    Test,
+}
+
+impl DeployModeArg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeployModeArg::Switch => "switch",
+            DeployModeArg::Boot => "boot",
+            DeployModeArg::Test => "test",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

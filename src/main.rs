@@ -45,7 +45,9 @@ fn main() {
                     .downcast_ref::<std::io::Error>()
                     .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
             });
-            if code != 0 && !broken_pipe {
+            // An empty message: the mode has already said what happened (deploy's summary).
+            let said = error.to_string().is_empty();
+            if code != 0 && !broken_pipe && !said {
                 let mut stderr = std::io::stderr();
                 if debug {
                     let _ = writeln!(stderr, "error: {error:?}");

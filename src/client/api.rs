@@ -59,6 +59,15 @@ impl ApiClient {
         Ok((status, parse_json(response)?))
     }
 
+    /// Whether the server answers its health check within `within`.
+    pub fn answers(&self, within: Duration) -> bool {
+        self.agent
+            .get(&self.url("/api/v1/health"))
+            .timeout(within)
+            .call()
+            .is_ok()
+    }
+
     /// A streamed text body (a log), read as it arrives, with no overall time limit.
     pub fn stream(&self, path: &str) -> Result<Box<dyn Read + Send + Sync>> {
         let response = self.call(self.agent.get(&self.url(path)), None)?;

@@ -5,6 +5,8 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
+use crate::fleet::model::{Host, HostState};
+
 #[derive(Debug, Clone, Copy)]
 pub struct Style {
     pub colour: bool,
@@ -29,6 +31,18 @@ impl Style {
 
     pub fn red(self, text: &str) -> String {
         self.paint("31", text)
+    }
+
+    /// A host's state in words, coloured: green up to date, yellow behind or deploying, red
+    /// rolled back or failed.
+    pub fn host_state(self, state: HostState) -> String {
+        let code = match state {
+            HostState::UpToDate => "32",
+            HostState::Behind | HostState::Deploying => "33",
+            HostState::RolledBack | HostState::Failed => "31",
+            HostState::NeverSeen => "2",
+        };
+        self.paint(code, state.words())
     }
 
     pub fn state(self, state: &str) -> String {
@@ -130,6 +144,37 @@ pub fn job_rows(jobs: &[Value], style: Style) -> Vec<Vec<String>> {
                 text(&job["trigger"]).to_string(),
                 age(text(&job["created_at"])),
                 duration(job).unwrap_or_default(),
+            ]
+        })
+        .collect()
+}
+
+/// Rows for the fleet: host, what it runs (revision and since when), the newest green
+/// revision, state, last seen.
+pub fn host_rows(hosts: &[Host], style: Style) -> Vec<Vec<String>> {
+    hosts
+        .iter()
+        .map(|host| {
+            let running = match &host.running {
+                None => "-".to_string(),
+                Some(running) => {
+                    let what = match &running.rev {
+                        Some(rev) => short_rev(rev).to_string(),
+                        None => "unknown build".to_string(),
+                    };
+                    format!("{what} (since {})", age(&running.since))
+                }
+            };
+            let newest = host
+                .latest
+                .as_ref()
+                .map_or("-".to_string(), |l| short_rev(&l.rev).to_string());
+            vec![
+                host.name.clone(),
+                running,
+                newest,
+                style.host_state(host.state),
+                host.last_seen.as_deref().map_or("never".to_string(), age),
             ]
         })
         .collect()

@@ -1,5 +1,5 @@
 //! `bs [JOB] [--json] [--watch]`: the server overview (repo, queue, running and recent jobs,
-//! cache key) or one job in detail; `--json` prints the API's JSON as it is; `--watch`
+//! cache key, the fleet) or one job in detail; `--json` prints the API's JSON as it is; `--watch`
 //! redraws in place on a terminal until Ctrl-C.
 
 use std::io::Write;
@@ -8,9 +8,10 @@ use std::time::Duration;
 use anyhow::Result;
 use serde_json::Value;
 
-use super::render::{age, job_detail, job_rows, short_rev, table, text, Style};
+use super::render::{age, host_rows, job_detail, job_rows, short_rev, table, text, Style};
 use super::ApiClient;
 use crate::cli::StatusArgs;
+use crate::fleet::model::Host;
 use crate::process::Process;
 
 const RECENT_JOBS: usize = 10;
@@ -105,6 +106,19 @@ fn overview(client: &ApiClient, style: Style) -> Result<String> {
                 "ID", "STATE", "TARGETS", "REV", "TRIGGER", "CREATED", "DURATION",
             ],
             &job_rows(&jobs, style),
+            style,
+        ));
+    }
+    let hosts: Vec<Host> = serde_json::from_value(status["hosts"].clone()).unwrap_or_default();
+    out.push('\n');
+    if hosts.is_empty() {
+        out.push_str(
+            "no hosts yet (the fleet flake's nixosConfigurations, and hosts that report)\n",
+        );
+    } else {
+        out.push_str(&table(
+            &["HOST", "RUNNING", "NEWEST", "STATE", "LAST SEEN"],
+            &host_rows(&hosts, style),
             style,
         ));
     }

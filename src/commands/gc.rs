@@ -1,25 +1,39 @@
 //! `atuin-bootstrap gc [--collect]`: drops the GC roots of builds beyond
 //! `build.keep_per_target` per target, then optionally runs Nix's garbage collector.
 
+use std::collections::BTreeSet;
 use std::io::Write;
+use std::path::Path;
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
 use crate::config::Config;
 use crate::jobs::roots::Roots;
+use crate::jobs::service::protected_jobs;
+use crate::jobs::store::JobStore;
+
+/// Each host's newest succeeded system job, from the server's job history (none without one).
+fn hosts_newest_jobs(state_dir: &Path) -> Result<BTreeSet<u64>> {
+    let database = state_dir.join("jobs.sqlite");
+    if !database.exists() {
+        return Ok(BTreeSet::new());
+    }
+    protected_jobs(&JobStore::open(&database)?)
+}
 
 pub fn run(config: &Config, collect: bool, out: &mut dyn Write) -> Result<()> {
     let roots = Roots::new(&config.state_dir.value);
     let keep = config.keep_per_target.value as usize;
-    let dropped = roots.retain(keep)?;
+    let protected = hosts_newest_jobs(&config.state_dir.value)?;
+    let dropped = roots.retain(keep, &protected)?;
     for root in &dropped {
         writeln!(out, "dropped root of {} from job {}", root.target, root.job)?;
     }
     let kept = roots.list()?.len();
     writeln!(
         out,
-        "{} root(s) dropped, {kept} kept (newest {keep} per target)",
+        "{} root(s) dropped, {kept} kept (newest {keep} per target, and each host's newest system)",
         dropped.len()
     )?;
     if collect {

@@ -90,7 +90,12 @@ pub const KEYS: &[KeyDef] = &[
         Kind::Text,
         Some("/nix/var/nix/profiles/system"),
     ),
-    key("deploy", "current_system", Kind::Text, Some("/run/current-system")),
+    key(
+        "deploy",
+        "current_system",
+        Kind::Text,
+        Some("/run/current-system"),
+    ),
     key("deploy", "state_dir", Kind::Text, None),
 ];
 

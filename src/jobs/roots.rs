@@ -4,6 +4,7 @@
 //! builds per target; dropping a root is removing its link. The layout alone says which job
 //! and target a root belongs to, so `atuin-bootstrap gc` needs nothing but this directory.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -98,8 +99,10 @@ impl Roots {
         Ok(roots)
     }
 
-    /// Drops all but the newest `keep` roots of every target; returns what it dropped.
-    pub fn retain(&self, keep: usize) -> Result<Vec<Root>> {
+    /// Drops all but the newest `keep` roots of every target, and never a root of a job in
+    /// `protected` (a host's newest successful system, which its deploy may still fetch);
+    /// returns what it dropped.
+    pub fn retain(&self, keep: usize, protected: &BTreeSet<u64>) -> Result<Vec<Root>> {
         let mut roots = self.list()?;
         roots.sort_by(|a, b| a.target.cmp(&b.target).then(b.job.cmp(&a.job)));
         let mut dropped = Vec::new();
@@ -115,7 +118,7 @@ impl Roots {
                     1
                 }
             };
-            if count > keep {
+            if count > keep && !protected.contains(&root.job) {
                 std::fs::remove_file(&root.link).with_context(|| {
                     format!("failed to remove the root {}", root.link.display())
                 })?;
@@ -179,7 +182,7 @@ mod tests {
                 std::os::unix::fs::symlink("/nix/store/x", dir.join(job.to_string())).unwrap();
             }
         }
-        let dropped = roots.retain(2).unwrap();
+        let dropped = roots.retain(2, &BTreeSet::new()).unwrap();
         let mut dropped: Vec<_> = dropped.iter().map(|r| (r.target.as_str(), r.job)).collect();
         dropped.sort();
         assert_eq!(dropped, vec![("laptop", 1), ("laptop", 3)]);
@@ -199,5 +202,10 @@ mod tests {
                 ("laptop".into(), 7)
             ]
         );
+        // A protected root outlives the count, even with nothing else kept.
+        let dropped = roots.retain(0, &BTreeSet::from([5])).unwrap();
+        assert_eq!(dropped.len(), 3);
+        let left: Vec<_> = roots.list().unwrap().into_iter().map(|r| r.job).collect();
+        assert_eq!(left, vec![5]);
     }
 }

@@ -304,9 +304,6 @@ async fn root_outputs(
         context.roots.add(target, job.id, &path).await?;
         outputs.insert(target.clone(), path);
     }
-    if let Err(e) = context.roots.retain(context.keep_per_target) {
-        tracing::warn!("dropping old GC roots failed: {e:#}");
-    }
     Ok(outputs)
 }
 

@@ -3,7 +3,7 @@
 //! that stopped are queued again when it opens. On shutdown, running builds are stopped and
 //! their jobs go back to the queue.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -12,7 +12,7 @@ use tokio::sync::{watch, Notify};
 
 use super::model::{Job, JobState, NewJob, Progress};
 use super::runner::{self, Outcome, RunContext, StopReason};
-use super::store::{Ending, JobStore};
+use super::store::{Ending, HostBuild, JobStore};
 
 /// Gives the flake reference a job builds from, for its revision.
 pub type FlakeRefOf = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -184,6 +184,11 @@ impl JobService {
             if let Err(e) = recorded {
                 tracing::error!("recording the end of job {} failed: {e:#}", job.id);
             }
+            if matches!(&outcome, Outcome::Ended(e) if e.state == JobState::Succeeded) {
+                if let Err(e) = service.drop_old_roots() {
+                    tracing::warn!("dropping old GC roots failed: {e:#}");
+                }
+            }
             service
                 .running
                 .lock()
@@ -192,6 +197,26 @@ impl JobService {
             service.wake.notify_one();
             service.idle.notify_waiters();
         });
+    }
+
+    /// The newest succeeded build of each host's system, by host name.
+    pub fn newest_host_builds(&self) -> Result<BTreeMap<String, HostBuild>> {
+        self.store.newest_host_builds()
+    }
+
+    /// The newest succeeded job that built `path`: (job id, revision).
+    pub fn job_that_built(&self, path: &str) -> Result<Option<(u64, String)>> {
+        self.store.job_that_built(path)
+    }
+
+    /// Retention: the newest `build.keep_per_target` roots of each target, and every host's
+    /// newest system, which a host's deploy may still ask for.
+    fn drop_old_roots(&self) -> Result<()> {
+        let protected = protected_jobs(&self.store)?;
+        self.context
+            .roots
+            .retain(self.context.keep_per_target, &protected)?;
+        Ok(())
     }
 
     /// True once `shutdown` was called.
@@ -217,4 +242,13 @@ impl JobService {
             idle.await;
         }
     }
+}
+
+/// The jobs whose roots retention must keep: each host's newest succeeded system.
+pub fn protected_jobs(store: &JobStore) -> Result<BTreeSet<u64>> {
+    Ok(store
+        .newest_host_builds()?
+        .values()
+        .map(|build| build.job)
+        .collect())
 }

@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::model::{now, Job, JobState, NewJob, Progress, Trigger};
+use super::targets::host_of_attr;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS jobs (
@@ -36,6 +37,15 @@ const COLUMNS: &str = "id, state, targets, attrs, rev, trigger, created_at, star
 
 pub struct JobStore {
     conn: Mutex<Connection>,
+}
+
+/// What a succeeded job built for one host: its system.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostBuild {
+    pub job: u64,
+    pub rev: String,
+    pub path: String,
+    pub finished_at: Option<String>,
 }
 
 /// How a job ended.
@@ -208,6 +218,46 @@ impl JobStore {
         Ok(())
     }
 
+    /// The newest succeeded build of each host's system (`nixosConfigurations.<host>…toplevel`,
+    /// whatever the target was called), by host name.
+    pub fn newest_host_builds(&self) -> Result<BTreeMap<String, HostBuild>> {
+        let conn = self.lock();
+        let mut statement = conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM jobs WHERE state = 'succeeded' \
+             AND instr(attrs, 'nixosConfigurations.') > 0 ORDER BY id DESC"
+        ))?;
+        let mut newest = BTreeMap::new();
+        for job in statement.query_map([], job_from_row)? {
+            let job = job?;
+            for (host, path) in host_outputs(&job) {
+                newest.entry(host.to_string()).or_insert_with(|| HostBuild {
+                    job: job.id,
+                    rev: job.rev.clone(),
+                    path: path.to_string(),
+                    finished_at: job.finished_at.clone(),
+                });
+            }
+        }
+        Ok(newest)
+    }
+
+    /// The newest succeeded job with `path` among its outputs: (job id, revision).
+    pub fn job_that_built(&self, path: &str) -> Result<Option<(u64, String)>> {
+        let conn = self.lock();
+        let mut statement = conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM jobs WHERE state = 'succeeded' \
+             AND instr(outputs, ?1) > 0 ORDER BY id DESC"
+        ))?;
+        let quoted = serde_json::to_string(path)?;
+        for job in statement.query_map([&quoted], job_from_row)? {
+            let job = job?;
+            if job.outputs.values().any(|p| p == path) {
+                return Ok(Some((job.id, job.rev)));
+            }
+        }
+        Ok(None)
+    }
+
     /// Queues again every job left running by a server that stopped; returns their ids.
     pub fn requeue_all_running(&self) -> Result<Vec<u64>> {
         let conn = self.lock();
@@ -222,6 +272,18 @@ impl JobStore {
         )?;
         Ok(ids.into_iter().map(|id| id as u64).collect())
     }
+}
+
+/// The hosts whose system `job` built, with the output of each.
+fn host_outputs(job: &Job) -> impl Iterator<Item = (&str, &str)> {
+    job.targets
+        .iter()
+        .zip(&job.attrs)
+        .filter_map(|(target, attr)| {
+            let host = host_of_attr(attr)?;
+            let path = job.outputs.get(target)?;
+            Some((host, path.as_str()))
+        })
 }
 
 fn job_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Job> {
@@ -327,5 +389,92 @@ mod tests {
             other.id
         );
         assert_eq!(store.count_in_state(JobState::Queued).unwrap(), 1);
+    }
+
+    fn succeed(store: &JobStore, targets: &[(&str, &str)], rev: &str) -> u64 {
+        let new = NewJob {
+            targets: targets.iter().map(|(t, _)| t.to_string()).collect(),
+            attrs: targets
+                .iter()
+                .map(|(t, _)| {
+                    if t.contains('.') {
+                        t.to_string()
+                    } else {
+                        crate::jobs::targets::host_attr(t)
+                    }
+                })
+                .collect(),
+            rev: rev.into(),
+            trigger: Trigger::Api,
+            failed: None,
+        };
+        let (job, _) = store.create(&new).unwrap();
+        store.claim_next().unwrap();
+        let outputs = targets
+            .iter()
+            .map(|(t, p)| (t.to_string(), p.to_string()))
+            .collect();
+        store
+            .finish(
+                job.id,
+                &Ending {
+                    state: JobState::Succeeded,
+                    outputs,
+                    error: None,
+                    progress: None,
+                },
+            )
+            .unwrap();
+        job.id
+    }
+
+    #[test]
+    fn newest_host_builds_and_who_built_a_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = JobStore::open(&dir.path().join("jobs.sqlite")).unwrap();
+        let first = succeed(
+            &store,
+            &[
+                ("laptop", "/nix/store/a-l1"),
+                ("desktop", "/nix/store/a-d1"),
+            ],
+            "r1",
+        );
+        let second = succeed(&store, &[("laptop", "/nix/store/b-l2")], "r2");
+        let full = "nixosConfigurations.desktop.config.system.build.toplevel";
+        let third = succeed(&store, &[(full, "/nix/store/c-d3")], "r3");
+        succeed(
+            &store,
+            &[("packages.x86_64-linux.hello", "/nix/store/h")],
+            "r4",
+        );
+        // A failed job never counts.
+        let (failed, _) = store.create(&new_job(&["x"], "r5")).unwrap();
+        store.claim_next().unwrap();
+        store
+            .finish(
+                failed.id,
+                &Ending {
+                    state: JobState::Failed,
+                    outputs: BTreeMap::new(),
+                    error: Some("no".into()),
+                    progress: None,
+                },
+            )
+            .unwrap();
+
+        let newest = store.newest_host_builds().unwrap();
+        assert_eq!(newest.len(), 2);
+        assert_eq!(newest["laptop"].job, second);
+        assert_eq!(newest["laptop"].path, "/nix/store/b-l2");
+        assert_eq!(newest["desktop"].job, third);
+        assert_eq!(newest["desktop"].rev, "r3");
+
+        assert_eq!(
+            store.job_that_built("/nix/store/a-d1").unwrap(),
+            Some((first, "r1".to_string()))
+        );
+        assert_eq!(store.job_that_built("/nix/store/a").unwrap(), None);
+        assert_eq!(store.job_that_built("/nix/store/nope").unwrap(), None);
     }
 }

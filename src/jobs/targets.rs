@@ -26,6 +26,32 @@ pub fn host_attr(host: &str) -> String {
     format!("nixosConfigurations.{host}.config.system.build.toplevel")
 }
 
+/// The host whose system `attr` is, for `nixosConfigurations.<host>.config.system.build.toplevel`.
+pub fn host_of_attr(attr: &str) -> Option<&str> {
+    let host = attr
+        .strip_prefix("nixosConfigurations.")?
+        .strip_suffix(".config.system.build.toplevel")?;
+    (!host.is_empty()).then_some(host)
+}
+
+/// The names of the flake's `nixosConfigurations` (without evaluating any of them).
+pub async fn host_names(flake_ref: &str) -> Result<Vec<String>> {
+    let expression = format!(
+        "builtins.attrNames ((builtins.getFlake {}).nixosConfigurations or {{ }})",
+        nix_string(flake_ref)
+    );
+    let value = nix_eval_json(&expression).await?;
+    Ok(value
+        .as_array()
+        .map(|names| {
+            names
+                .iter()
+                .filter_map(|n| n.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
 /// The Nix system this server builds for, e.g. `x86_64-linux`.
 pub fn current_system() -> String {
     format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS)
@@ -115,6 +141,20 @@ async fn evaluate(flake_ref: &str, system: &str, names: &[&String]) -> Result<Ev
                 .collect::<Vec<_>>()
                 .join(" "),
         );
+    let value = nix_eval_json(&expression).await?;
+    let strings = |v: &serde_json::Value| -> Vec<Option<String>> {
+        v.as_array()
+            .map(|a| a.iter().map(|x| x.as_str().map(str::to_string)).collect())
+            .unwrap_or_default()
+    };
+    Ok(Evaluated {
+        hosts: strings(&value["hosts"]).into_iter().flatten().collect(),
+        attrs: strings(&value["attrs"]),
+    })
+}
+
+/// `nix eval --json --expr EXPRESSION`, with Nix's error as one line.
+async fn nix_eval_json(expression: &str) -> Result<serde_json::Value> {
     let output = Command::new("nix")
         .args([
             "eval",
@@ -122,7 +162,7 @@ async fn evaluate(flake_ref: &str, system: &str, names: &[&String]) -> Result<Ev
             "--extra-experimental-features",
             "nix-command flakes",
             "--expr",
-            &expression,
+            expression,
         ])
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true)
@@ -139,17 +179,7 @@ async fn evaluate(flake_ref: &str, system: &str, names: &[&String]) -> Result<Ev
             .collect();
         bail!("the fleet flake does not evaluate: {}", message.join(" "));
     }
-    let value: serde_json::Value =
-        serde_json::from_slice(&output.stdout).context("nix eval printed no JSON")?;
-    let strings = |v: &serde_json::Value| -> Vec<Option<String>> {
-        v.as_array()
-            .map(|a| a.iter().map(|x| x.as_str().map(str::to_string)).collect())
-            .unwrap_or_default()
-    };
-    Ok(Evaluated {
-        hosts: strings(&value["hosts"]).into_iter().flatten().collect(),
-        attrs: strings(&value["attrs"]),
-    })
+    serde_json::from_slice(&output.stdout).context("nix eval printed no JSON")
 }
 
 /// A Nix string literal of `text`.
@@ -190,6 +220,16 @@ in { inherit hosts; attrs = map resolve [ @NAMES@ ]; }
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_attrs_name_their_host() {
+        assert_eq!(host_of_attr(&host_attr("laptop")), Some("laptop"));
+        assert_eq!(host_of_attr("packages.x86_64-linux.hello"), None);
+        assert_eq!(
+            host_of_attr("nixosConfigurations..config.system.build.toplevel"),
+            None
+        );
+    }
 
     #[test]
     fn nix_strings_escape_what_nix_interprets() {

@@ -23,6 +23,7 @@ use tokio::net::TcpListener;
 use crate::build_server::BuildServer;
 use crate::cache::{keys, Cache};
 use crate::config::Config;
+use crate::fleet::Fleet;
 use crate::nix::store::StoreLocation;
 use crate::state_dir::StateDir;
 use crate::tokens::TokenStore;
@@ -43,6 +44,7 @@ pub struct AppState {
     pub config: Config,
     pub cache: Cache,
     pub builds: Arc<BuildServer>,
+    pub fleet: Fleet,
     pub tokens: TokenStore,
 }
 
@@ -61,11 +63,13 @@ impl AppState {
             config.compression.value,
         );
         let builds = BuildServer::start(&config)?;
+        let fleet = Fleet::open(state.path())?;
         let tokens = TokenStore::new(state.path());
         Ok(AppState {
             config,
             cache,
             builds,
+            fleet,
             tokens,
         })
     }

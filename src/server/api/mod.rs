@@ -2,6 +2,7 @@
 //! POST but the webhooks needs a token once any exists (see `auth`).
 
 mod auth;
+mod hosts;
 mod jobs;
 mod request_body;
 mod webhooks;
@@ -24,7 +25,7 @@ pub async fn handle(state: &AppState, request: Request<Incoming>) -> HttpResult 
             StatusCode::OK,
             &json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }),
         )),
-        (&Method::GET, ["status"]) => Ok(json(StatusCode::OK, &status(state)?)),
+        (&Method::GET, ["status"]) => Ok(json(StatusCode::OK, &status(state).await?)),
         (&Method::GET, ["jobs"]) => jobs::list(state, request.uri().query()),
         (&Method::POST, ["jobs"]) => {
             auth::require_token(state, &request)?;
@@ -36,6 +37,12 @@ pub async fn handle(state: &AppState, request: Request<Incoming>) -> HttpResult 
             auth::require_token(state, &request)?;
             jobs::cancel(state, id).await
         }
+        (&Method::GET, ["hosts"]) => hosts::list(state).await,
+        (&Method::GET, ["hosts", name]) => hosts::get(state, name).await,
+        (&Method::POST, ["hosts", name, "report"]) => {
+            auth::require_token(state, &request)?;
+            hosts::report(state, name, request).await
+        }
         (&Method::POST, ["webhooks", "github"]) => {
             webhooks::handle(state, Forge::GitHub, request).await
         }
@@ -45,12 +52,15 @@ pub async fn handle(state: &AppState, request: Request<Incoming>) -> HttpResult 
         (_, ["health" | "status" | "jobs"])
         | (_, ["jobs", _])
         | (_, ["jobs", _, "log" | "cancel"])
-        | (_, ["webhooks", "github" | "forgejo"]) => Err(HttpError::MethodNotAllowed),
+        | (_, ["webhooks", "github" | "forgejo"])
+        | (_, ["hosts"])
+        | (_, ["hosts", _])
+        | (_, ["hosts", _, "report"]) => Err(HttpError::MethodNotAllowed),
         _ => Err(HttpError::NotFound("no such API endpoint".into())),
     }
 }
 
-fn status(state: &AppState) -> Result<serde_json::Value, HttpError> {
+async fn status(state: &AppState) -> Result<serde_json::Value, HttpError> {
     let config = &state.config;
     let builds = &state.builds;
     let repo = builds.repo_status().map_or_else(
@@ -74,5 +84,6 @@ fn status(state: &AppState) -> Result<serde_json::Value, HttpError> {
             "public_keys": state.cache.public_keys(),
             "priority": state.cache.priority(),
         },
+        "hosts": state.fleet.hosts(builds).await?,
     }))
 }

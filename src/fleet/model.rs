@@ -1,0 +1,287 @@
+//! The fleet's shapes, as the contract fixes them and as both sides use them: the report a
+//! host's deploy sends, the host object the box answers with, and the rule that works out a
+//! host's state. Pure: no database, no HTTP.
+
+use serde::{Deserialize, Serialize};
+
+/// What a host's deploy says happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportState {
+    /// Switching now (download, activation, health checks).
+    Deploying,
+    /// The newest build runs and passed its health checks.
+    Deployed,
+    /// Nothing to do: the newest build already runs.
+    UpToDate,
+    /// Activation or a health check failed; the previous generation runs again.
+    RolledBack,
+    /// The deploy could not even start (download refused, no space).
+    Failed,
+}
+
+impl ReportState {
+    pub const ALL: [ReportState; 5] = [
+        ReportState::Deploying,
+        ReportState::Deployed,
+        ReportState::UpToDate,
+        ReportState::RolledBack,
+        ReportState::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportState::Deploying => "deploying",
+            ReportState::Deployed => "deployed",
+            ReportState::UpToDate => "up_to_date",
+            ReportState::RolledBack => "rolled_back",
+            ReportState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ReportState> {
+        ReportState::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// The body of `POST /api/v1/hosts/{name}/report`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    pub state: ReportState,
+    /// The system the host runs now.
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The build this report is about (the one being deployed, or that failed); the box
+    /// takes its own newest build of the host when it is missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wanted: Option<String>,
+}
+
+/// A host as the box sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Host {
+    pub name: String,
+    /// The newest succeeded job that built this host's system.
+    pub latest: Option<Latest>,
+    /// What the host last reported running.
+    pub running: Option<Running>,
+    pub state: HostState,
+    pub last_report: Option<LastReport>,
+    pub last_seen: Option<String>,
+    /// `running.path` is not `latest.path`.
+    pub behind: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Latest {
+    pub job: u64,
+    pub rev: String,
+    pub path: String,
+    pub finished_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Running {
+    pub path: String,
+    /// `None` when the box never built this path.
+    pub rev: Option<String>,
+    pub job: Option<u64>,
+    /// When the host first reported running this path (in its latest stretch of reports).
+    pub since: String,
+    /// Whether the box built this path.
+    pub known: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastReport {
+    pub state: ReportState,
+    pub path: String,
+    pub message: Option<String>,
+    pub at: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostState {
+    NeverSeen,
+    UpToDate,
+    Behind,
+    Deploying,
+    RolledBack,
+    Failed,
+}
+
+impl HostState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostState::NeverSeen => "never_seen",
+            HostState::UpToDate => "up_to_date",
+            HostState::Behind => "behind",
+            HostState::Deploying => "deploying",
+            HostState::RolledBack => "rolled_back",
+            HostState::Failed => "failed",
+        }
+    }
+
+    /// For people: `up to date`, `rolled back`, …
+    pub fn words(self) -> &'static str {
+        match self {
+            HostState::NeverSeen => "never seen",
+            HostState::UpToDate => "up to date",
+            HostState::Behind => "behind",
+            HostState::Deploying => "deploying",
+            HostState::RolledBack => "rolled back",
+            HostState::Failed => "failed",
+        }
+    }
+}
+
+/// The last report as the box keeps it: what it said and which build it was about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredReport {
+    pub state: ReportState,
+    pub path: String,
+    pub message: Option<String>,
+    /// The build the report was about (`None`: the box had no build of the host then).
+    pub about: Option<String>,
+    /// When it was last sent (a repeated report only moves this).
+    pub at: String,
+    /// When the host first reported running `path` in its latest stretch of reports.
+    pub running_since: String,
+}
+
+/// The contract's order: `never_seen` without a report; the last report's `deploying`,
+/// `rolled_back` or `failed` while the newest build is still the one it was about; else
+/// `behind` when the running path is not the newest build's; else `up_to_date`.
+pub fn host_state(last: Option<&StoredReport>, latest: Option<&Latest>) -> HostState {
+    let Some(last) = last else {
+        return HostState::NeverSeen;
+    };
+    let latest_path = latest.map(|l| l.path.as_str());
+    if last.about.as_deref() == latest_path {
+        match last.state {
+            ReportState::Deploying => return HostState::Deploying,
+            ReportState::RolledBack => return HostState::RolledBack,
+            ReportState::Failed => return HostState::Failed,
+            ReportState::Deployed | ReportState::UpToDate => {}
+        }
+    }
+    if is_behind(Some(last.path.as_str()), latest) {
+        HostState::Behind
+    } else {
+        HostState::UpToDate
+    }
+}
+
+/// A host is behind when the box has a build of it that the host does not run.
+pub fn is_behind(running: Option<&str>, latest: Option<&Latest>) -> bool {
+    latest.is_some_and(|latest| running != Some(latest.path.as_str()))
+}
+
+/// A host name the box accepts: what NixOS allows for `networking.hostName`, and
+/// nothing that could name a file or escape a URL.
+pub fn is_valid_host_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && !name.starts_with(['-', '.'])
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn latest(path: &str) -> Latest {
+        Latest {
+            job: 1,
+            rev: "r".into(),
+            path: path.into(),
+            finished_at: None,
+        }
+    }
+
+    fn report(state: ReportState, path: &str, about: Option<&str>) -> StoredReport {
+        StoredReport {
+            state,
+            path: path.into(),
+            message: None,
+            about: about.map(str::to_string),
+            at: "t".into(),
+            running_since: "t".into(),
+        }
+    }
+
+    #[test]
+    fn state_follows_the_contracts_order() {
+        let new = latest("/nix/store/new");
+        assert_eq!(host_state(None, Some(&new)), HostState::NeverSeen);
+        let up = report(
+            ReportState::Deployed,
+            "/nix/store/new",
+            Some("/nix/store/new"),
+        );
+        assert_eq!(host_state(Some(&up), Some(&new)), HostState::UpToDate);
+        // A failure about the newest build shows as long as that build is the newest …
+        let rolled = report(
+            ReportState::RolledBack,
+            "/nix/store/old",
+            Some("/nix/store/new"),
+        );
+        assert_eq!(host_state(Some(&rolled), Some(&new)), HostState::RolledBack);
+        // … and a newer build makes the host merely behind.
+        let newer = latest("/nix/store/newer");
+        assert_eq!(host_state(Some(&rolled), Some(&newer)), HostState::Behind);
+        let deploying = report(
+            ReportState::Deploying,
+            "/nix/store/old",
+            Some("/nix/store/new"),
+        );
+        assert_eq!(
+            host_state(Some(&deploying), Some(&new)),
+            HostState::Deploying
+        );
+        let failed = report(
+            ReportState::Failed,
+            "/nix/store/old",
+            Some("/nix/store/new"),
+        );
+        assert_eq!(host_state(Some(&failed), Some(&new)), HostState::Failed);
+        // Running something the box never built, with nothing built: up to date.
+        let own = report(ReportState::UpToDate, "/nix/store/own", None);
+        assert_eq!(host_state(Some(&own), None), HostState::UpToDate);
+        assert_eq!(host_state(Some(&own), Some(&new)), HostState::Behind);
+    }
+
+    #[test]
+    fn report_bodies_parse_strictly() {
+        let report: Report =
+            serde_json::from_str(r#"{"state":"rolled_back","path":"/nix/store/x","message":"m"}"#)
+                .unwrap();
+        assert_eq!(report.state, ReportState::RolledBack);
+        assert!(serde_json::from_str::<Report>(r#"{"state":"nope","path":"/x"}"#).is_err());
+        assert!(serde_json::from_str::<Report>(r#"{"state":"deployed"}"#).is_err());
+        assert!(
+            serde_json::from_str::<Report>(r#"{"state":"deployed","path":"/x","extra":1}"#)
+                .is_err()
+        );
+        for state in ReportState::ALL {
+            assert_eq!(ReportState::parse(state.as_str()), Some(state));
+            let json = serde_json::to_string(&state).unwrap();
+            assert_eq!(json, format!("\"{}\"", state.as_str()));
+        }
+    }
+
+    #[test]
+    fn host_names() {
+        for good in ["laptop", "web-1", "a.b", "x_y"] {
+            assert!(is_valid_host_name(good), "{good}");
+        }
+        for bad in ["", "-x", ".x", "a/b", "a b", "a%2F", &"x".repeat(64)] {
+            assert!(!is_valid_host_name(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! `/api/v1/hosts…`: the fleet view, one host, and a host's deploy report.
+
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde_json::json;
+
+use super::request_body;
+use crate::fleet::model::{is_valid_host_name, Report};
+use crate::fleet::HostLookup;
+use crate::nix::store_path::is_valid_basename;
+use crate::server::response::{self, HttpError, HttpResult};
+use crate::server::AppState;
+
+/// Longest message a report may carry; longer ones are cut (the host keeps the full text).
+const MAX_MESSAGE: usize = 16 * 1024;
+
+pub async fn list(state: &AppState) -> HttpResult {
+    let hosts = state.fleet.hosts(&state.builds).await?;
+    Ok(response::json(StatusCode::OK, &json!({ "hosts": hosts })))
+}
+
+pub async fn get(state: &AppState, name: &str) -> HttpResult {
+    check_name(name)?;
+    match state.fleet.lookup(&state.builds, name).await? {
+        HostLookup::Found(host) => Ok(response::json(StatusCode::OK, &host)),
+        HostLookup::Unknown(known) => Err(unknown_host(name, &known)),
+    }
+}
+
+pub async fn report(state: &AppState, name: &str, request: Request<Incoming>) -> HttpResult {
+    check_name(name)?;
+    let Some(mut report) = request_body::json::<Option<Report>>(request).await? else {
+        return Err(HttpError::BadRequest(
+            "a report needs a body: {\"state\": …, \"path\": \"/nix/store/…\"}".into(),
+        ));
+    };
+    check_store_path(&report.path, "path")?;
+    if let Some(wanted) = &report.wanted {
+        check_store_path(wanted, "wanted")?;
+    }
+    if let Some(message) = &mut report.message {
+        if message.len() > MAX_MESSAGE {
+            let mut end = MAX_MESSAGE;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+            message.push('…');
+        }
+    }
+    let host = state.fleet.report(&state.builds, name, &report).await?;
+    Ok(response::json(StatusCode::OK, &host))
+}
+
+fn check_name(name: &str) -> Result<(), HttpError> {
+    if is_valid_host_name(name) {
+        Ok(())
+    } else {
+        Err(HttpError::BadRequest(format!(
+            "{name:?} is not a host name (letters, digits, '-', '_' and '.')"
+        )))
+    }
+}
+
+fn check_store_path(path: &str, field: &str) -> Result<(), HttpError> {
+    let fine = path
+        .strip_prefix("/nix/store/")
+        .is_some_and(is_valid_basename);
+    if fine {
+        Ok(())
+    } else {
+        Err(HttpError::BadRequest(format!(
+            "the report's {field} must be a store path (/nix/store/<hash>-<name>), not {path:?}"
+        )))
+    }
+}
+
+fn unknown_host(name: &str, known: &[String]) -> HttpError {
+    let known = if known.is_empty() {
+        "none yet".to_string()
+    } else {
+        known.join(", ")
+    };
+    HttpError::NotFound(format!(
+        "no host named {name:?} in the fleet (known hosts: {known})"
+    ))
+}
