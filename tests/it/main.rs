@@ -10,6 +10,7 @@ mod cli;
 mod clients;
 mod config;
 mod daemon;
+mod deploy;
 mod help_snapshots;
 mod jobs_auth;
 mod jobs_build;

@@ -38,7 +38,7 @@ impl BuildBox {
             ),
         )
         .unwrap();
-        let server = Self::spawn(&home, &config, &work.join("server.log"));
+        let server = Self::spawn(&home, &config, &work.join("server.log"), "127.0.0.1:0");
         BuildBox {
             server,
             home,
@@ -47,7 +47,7 @@ impl BuildBox {
         }
     }
 
-    fn spawn(home: &Path, config: &Path, log: &Path) -> Spawned {
+    fn spawn(home: &Path, config: &Path, log: &Path, listen: &str) -> Spawned {
         let mut command = Command::new(super::binary());
         command
             .env_clear()
@@ -56,14 +56,31 @@ impl BuildBox {
             .env("NIX_CONFIG", NIX_CONFIG)
             .arg("--config")
             .arg(config)
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["serve", "--listen", listen])
             .stdin(Stdio::null());
         Spawned::start(command, log)
     }
 
     /// Starts the server again on the same state (after it was killed).
     pub fn restart(&mut self, work: &Path) {
-        self.server = Self::spawn(&self.home, &self.config, &work.join("server-2.log"));
+        self.server = Self::spawn(
+            &self.home,
+            &self.config,
+            &work.join("server-2.log"),
+            "127.0.0.1:0",
+        );
+    }
+
+    /// Stops the server (SIGKILL), leaving its state.
+    pub fn stop(&mut self) {
+        let _ = self.server.child.kill();
+        let _ = self.server.child.wait();
+    }
+
+    /// Starts the server again on the same state, on the address `url` names.
+    pub fn restart_on(&mut self, work: &Path, url: &str) {
+        let listen = url.trim_start_matches("http://");
+        self.server = Self::spawn(&self.home, &self.config, &work.join("server-3.log"), listen);
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,6 +1,7 @@
 //! Shared test helpers: Nix fixtures, servers (in-process and spawned), HTTP.
 
 pub mod build_server;
+pub mod deploy_fleet;
 pub mod fixtures;
 pub mod fleet;
 pub mod http;

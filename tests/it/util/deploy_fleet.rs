@@ -1,0 +1,298 @@
+//! A fleet whose hosts are deployable for tests: each `nixosConfigurations.<host>` toplevel is
+//! a plain derivation carrying `bin/switch-to-configuration`, which records `<path> <mode>`
+//! in `$DEPLOY_TEST_RECORD`, points `$DEPLOY_TEST_CURRENT` at itself (as NixOS's activation
+//! points /run/current-system), and can be made to fail or hang per host and commit. Also a
+//! host's side: its profile, current system, deploy state and config, and `deploy` runs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use super::nix::{run_ok, NIX_CONFIG};
+
+/// What a host's activation does at a commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    Works,
+    Fails,
+    Hangs,
+}
+
+impl Activation {
+    fn word(self) -> &'static str {
+        match self {
+            Activation::Works => "ok",
+            Activation::Fails => "fail",
+            Activation::Hangs => "hang",
+        }
+    }
+}
+
+pub struct DeployFleet {
+    pub dir: tempfile::TempDir,
+    nonce: String,
+    version: u32,
+    hosts: BTreeMap<String, Activation>,
+}
+
+impl DeployFleet {
+    /// A repository with these hosts, all working, committed once.
+    pub fn new(hosts: &[&str]) -> DeployFleet {
+        let mut fleet = DeployFleet {
+            dir: tempfile::tempdir().unwrap(),
+            nonce: super::nonce(),
+            version: 1,
+            hosts: hosts
+                .iter()
+                .map(|h| (h.to_string(), Activation::Works))
+                .collect(),
+        };
+        git(fleet.path(), &["init", "-q", "-b", "main"]);
+        fleet.commit();
+        fleet
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A new commit in which every host's system changes and `host` activates as `how`.
+    pub fn bump(&mut self, host: &str, how: Activation) -> String {
+        self.hosts.insert(host.to_string(), how);
+        self.version += 1;
+        self.commit()
+    }
+
+    /// A new commit that changes every host's system.
+    pub fn bump_all(&mut self) -> String {
+        self.version += 1;
+        self.commit()
+    }
+
+    fn commit(&mut self) -> String {
+        let hosts: String = self
+            .hosts
+            .iter()
+            .map(|(name, how)| {
+                format!(
+                    "    nixosConfigurations.{name}.config.system.build.toplevel = system \"{name}\" \"{}\";\n",
+                    how.word()
+                )
+            })
+            .collect();
+        let flake = FLAKE
+            .replace("@VERSION@", &self.version.to_string())
+            .replace("@NONCE@", &self.nonce)
+            .replace("@HOSTS@", &hosts);
+        std::fs::write(self.path().join("flake.nix"), flake).unwrap();
+        git(self.path(), &["add", "-A"]);
+        git(
+            self.path(),
+            &[
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "commit",
+                "-q",
+                "-m",
+                &format!("v{}", self.version),
+            ],
+        );
+        let out = run_ok(
+            Command::new("git")
+                .arg("-C")
+                .arg(self.path())
+                .args(["rev-parse", "HEAD"]),
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+}
+
+const FLAKE: &str = r#"{
+  outputs = { self }: let
+    version = "@VERSION@";
+    system = name: behaviour: derivation {
+      name = "nixos-system-${name}-${version}";
+      nonce = "@NONCE@";
+      system = "x86_64-linux";
+      builder = "/bin/sh";
+      args = [ "-c" ''
+        PATH=/bin:/usr/bin
+        mkdir -p $out/bin
+        cat > $out/bin/switch-to-configuration <<EOF
+        #!/bin/sh
+        echo "$out \$1" >> "\$DEPLOY_TEST_RECORD"
+        case ${behaviour} in
+          fail) echo "activation broke on purpose" >&2; exit 4 ;;
+          hang) echo \$\$ > "\$DEPLOY_TEST_RECORD.hanging"; exec sleep 3000 ;;
+        esac
+        if [ "\$1" != boot ]; then ln -sfn $out "\$DEPLOY_TEST_CURRENT"; fi
+        EOF
+        chmod +x $out/bin/switch-to-configuration
+      '' ];
+    };
+  in {
+@HOSTS@    packages.x86_64-linux.hello = derivation {
+      name = "hello-${version}";
+      nonce = "@NONCE@";
+      system = "x86_64-linux";
+      builder = "/bin/sh";
+      args = [ "-c" "echo hello > $out" ];
+    };
+  };
+}
+"#;
+
+/// One host of the fleet, on this machine: its profile, current system and deploy state live
+/// in a temporary directory, and `deploy` runs as the real binary with them.
+pub struct FleetHost {
+    pub name: String,
+    pub dir: tempfile::TempDir,
+    pub server: String,
+    /// Extra lines for the `[deploy]` section.
+    pub deploy_settings: String,
+    /// Extra lines of Nix configuration (a store, trusted keys).
+    pub nix_config: String,
+}
+
+impl FleetHost {
+    pub fn new(name: &str, server: &str) -> FleetHost {
+        let host = FleetHost {
+            name: name.to_string(),
+            dir: tempfile::tempdir().unwrap(),
+            server: server.to_string(),
+            deploy_settings: "health_timeout = \"20s\"\n".to_string(),
+            nix_config: String::new(),
+        };
+        std::fs::create_dir_all(host.dir.path().join("home")).unwrap();
+        host
+    }
+
+    pub fn profile(&self) -> PathBuf {
+        self.dir.path().join("profiles/system")
+    }
+
+    pub fn current_system(&self) -> PathBuf {
+        self.dir.path().join("current-system")
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("deploy-state")
+    }
+
+    /// The activations so far: `(path, mode)`.
+    pub fn activations(&self) -> Vec<(String, String)> {
+        std::fs::read_to_string(self.dir.path().join("record"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let (path, mode) = l.split_once(' ').unwrap();
+                (path.to_string(), mode.to_string())
+            })
+            .collect()
+    }
+
+    /// The pid of an activation that hangs, once it runs.
+    pub fn hanging_pid(&self) -> Option<i32> {
+        std::fs::read_to_string(self.dir.path().join("record.hanging"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Where the current system points (a store path), if anywhere.
+    pub fn running(&self) -> Option<String> {
+        std::fs::read_link(self.current_system())
+            .ok()
+            .map(|p| p.display().to_string())
+    }
+
+    /// The profile's current generation: (number, path).
+    pub fn generation(&self) -> Option<(u64, String)> {
+        let link = std::fs::read_link(self.profile()).ok()?;
+        let name = link.file_name()?.to_string_lossy().into_owned();
+        let number = name
+            .strip_prefix("system-")?
+            .strip_suffix("-link")?
+            .parse()
+            .ok()?;
+        let path = std::fs::read_link(self.dir.path().join("profiles").join(&name)).ok()?;
+        Some((number, path.display().to_string()))
+    }
+
+    /// Every generation number of the profile.
+    pub fn generations(&self) -> Vec<u64> {
+        let mut numbers: Vec<u64> = std::fs::read_dir(self.dir.path().join("profiles"))
+            .map(|entries| {
+                entries
+                    .filter_map(|e| {
+                        let name = e.ok()?.file_name().to_string_lossy().into_owned();
+                        name.strip_prefix("system-")?
+                            .strip_suffix("-link")?
+                            .parse()
+                            .ok()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        numbers.sort();
+        numbers
+    }
+
+    fn write_config(&self) -> PathBuf {
+        let config = self.dir.path().join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[client]\nserver = {:?}\n[deploy]\nhost = {:?}\nprofile = {:?}\ncurrent_system = {:?}\nstate_dir = {:?}\n{}",
+                self.server,
+                self.name,
+                self.profile().display().to_string(),
+                self.current_system().display().to_string(),
+                self.state_dir().display().to_string(),
+                self.deploy_settings,
+            ),
+        )
+        .unwrap();
+        config
+    }
+
+    /// `atuin-bootstrap deploy ARGS` as this host, ready to run.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let config = self.write_config();
+        let home = self.dir.path().join("home");
+        let mut command = super::command_in(&home);
+        command
+            .env("NIX_CONFIG", format!("{NIX_CONFIG}{}", self.nix_config))
+            .env("DEPLOY_TEST_RECORD", self.dir.path().join("record"))
+            .env("DEPLOY_TEST_CURRENT", self.current_system())
+            .env("XDG_CACHE_HOME", home.join(".cache"))
+            .arg("--config")
+            .arg(config)
+            .arg("deploy")
+            .args(args);
+        command
+    }
+
+    /// Runs `deploy ARGS` to its end.
+    pub fn deploy(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+}
+
+/// The report a `deploy --json` printed.
+pub fn report_of(output: &Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "deploy printed no JSON ({e}): {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    run_ok(Command::new("git").arg("-C").arg(dir).args(args));
+}
