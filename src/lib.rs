@@ -1,9 +1,11 @@
 //! atuin-bootstrap: a build server, signed Nix binary cache, clients and bootstrap wizard for
 //! a personal NixOS fleet. `main.rs` gathers the process environment and calls `app::run`.
 
+pub mod ansi;
+pub mod api;
 pub mod app;
 pub mod applet;
-pub mod build_server;
+pub mod build;
 pub mod cache;
 pub mod cli;
 pub mod client;
@@ -12,15 +14,14 @@ pub mod config;
 pub mod deploy;
 pub mod exit;
 pub mod fleet;
-pub mod jobs;
+pub mod http;
 pub mod nix;
 pub mod os;
 pub mod process;
-pub mod repo;
 pub mod serve_command;
 pub mod server;
 pub mod state_dir;
 pub mod templates;
+pub mod timestamp;
 pub mod tokens;
-pub mod webhooks;
 pub mod wizard;

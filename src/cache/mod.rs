@@ -1,20 +1,19 @@
-//! The Nix binary cache served from the local store: routes the cache's URLs to one handler
-//! each and holds what they share (store access, signing keys, the narinfo memo). Knows
-//! nothing of the build API.
+//! The Nix binary cache served from the local store: one file per endpoint (`get_*`, each
+//! knowing nothing of routing, which is the server's), the lookup they share, and what they
+//! hold in common (store access, signing keys, the narinfo memo). Knows nothing of the build
+//! API.
 
-mod cache_info;
+pub mod get_cache_info;
+pub mod get_log;
+pub mod get_nar;
+pub mod get_narinfo;
 pub mod keys;
-mod log;
+mod lookup;
 mod memo;
-mod nar;
-mod narinfo;
-
-use hyper::{Method, Request};
 
 use crate::nix::narinfo::Compression;
 use crate::nix::signing::SecretKey;
 use crate::nix::store::{StoreAccess, StoreLocation};
-use crate::server::response::{HttpError, HttpResult};
 use memo::{PathMemo, SignatureMemo};
 
 /// Everything the cache endpoints need, built once when the server starts.
@@ -55,41 +54,4 @@ impl Cache {
     pub fn priority(&self) -> u32 {
         self.priority
     }
-
-    /// Answers a request for one of the cache's URLs; `None` when the path is not one.
-    pub async fn handle<B>(&self, request: &Request<B>) -> Option<HttpResult> {
-        let path = request.uri().path();
-        let route = if path == "/nix-cache-info" {
-            Route::CacheInfo
-        } else if let Some(name) = path.strip_prefix("/nar/") {
-            Route::Nar(name)
-        } else if let Some(name) = path.strip_prefix("/log/") {
-            Route::Log(name)
-        } else if let Some(hash) = path
-            .strip_prefix('/')
-            .and_then(|p| p.strip_suffix(".narinfo"))
-        {
-            Route::Narinfo(hash)
-        } else {
-            return None;
-        };
-        let head = match *request.method() {
-            Method::GET => false,
-            Method::HEAD => true,
-            _ => return Some(Err(HttpError::MethodNotAllowed)),
-        };
-        Some(match route {
-            Route::CacheInfo => Ok(cache_info::respond(self)),
-            Route::Narinfo(hash) => narinfo::respond(self, hash).await,
-            Route::Nar(name) => nar::respond(self, name, request.headers(), head).await,
-            Route::Log(name) => log::respond(self, name, head),
-        })
-    }
-}
-
-enum Route<'a> {
-    CacheInfo,
-    Narinfo(&'a str),
-    Nar(&'a str),
-    Log(&'a str),
 }

@@ -244,7 +244,7 @@ pub fn text(value: &Value) -> &str {
 }
 
 fn strip_codes(cell: &str) -> String {
-    crate::jobs::nix_log::strip_ansi(cell)
+    crate::ansi::strip(cell)
 }
 
 #[cfg(test)]

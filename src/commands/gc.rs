@@ -8,10 +8,10 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+use crate::build::jobs::roots::Roots;
+use crate::build::jobs::service::protected_jobs;
+use crate::build::jobs::store::JobStore;
 use crate::config::Config;
-use crate::jobs::roots::Roots;
-use crate::jobs::service::protected_jobs;
-use crate::jobs::store::JobStore;
 
 /// Each host's newest succeeded system job, from the server's job history (none without one).
 fn hosts_newest_jobs(state_dir: &Path) -> Result<BTreeSet<u64>> {

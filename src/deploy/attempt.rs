@@ -19,7 +19,7 @@ use super::Agent;
 use crate::config::DeployMode;
 use crate::exit::SERVER;
 use crate::fleet::model::{Host, Report, ReportState};
-use crate::jobs::model::now;
+use crate::timestamp::now;
 
 /// A download has no deadline of its own; this only stops one that hangs forever.
 const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(24 * 3600);

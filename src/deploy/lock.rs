@@ -10,7 +10,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::jobs::model::now;
+use crate::timestamp::now;
 
 const LOCK_FILE: &str = "deploy.lock";
 

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::jobs::model::now;
 use crate::state_dir::{write_private_file, StateDir};
+use crate::timestamp::now;
 
 const FAILED: &str = "failed.json";
 const UNDER_WAY: &str = "deploy-under-way.json";

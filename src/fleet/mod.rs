@@ -11,8 +11,8 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::build_server::BuildServer;
-use crate::jobs::store::HostBuild;
+use crate::build::jobs::store::HostBuild;
+use crate::build::BuildServer;
 use model::{host_state, is_behind, Host, LastReport, Latest, Report, Running, StoredReport};
 use store::ReportStore;
 

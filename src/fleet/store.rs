@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::model::{ReportState, StoredReport};
-use crate::jobs::model::now;
+use crate::timestamp::now;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS reports (

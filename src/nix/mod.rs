@@ -9,3 +9,8 @@ pub mod path_info;
 pub mod signing;
 pub mod store;
 pub mod store_path;
+
+/// The Nix system of this machine, e.g. `x86_64-linux`.
+pub fn current_system() -> String {
+    format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS)
+}

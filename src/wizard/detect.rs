@@ -34,7 +34,7 @@ impl Machine {
             .unwrap_or_else(|| PathBuf::from("/"));
         Machine {
             hostname: hostname(),
-            system: crate::jobs::targets::current_system(),
+            system: crate::nix::current_system(),
             is_nixos: Path::new("/etc/NIXOS").exists(),
             is_wsl: process.var("WSL_DISTRO_NAME").is_some()
                 || std::fs::read_to_string("/proc/sys/kernel/osrelease")

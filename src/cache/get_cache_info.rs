@@ -3,8 +3,8 @@
 use hyper::{Response, StatusCode};
 
 use super::Cache;
-use crate::server::body::Body;
-use crate::server::response::with_type;
+use crate::http::body::Body;
+use crate::http::response::with_type;
 
 pub fn respond(cache: &Cache) -> Response<Body> {
     let text = format!(

@@ -11,7 +11,8 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::mirror::Mirror;
-use crate::jobs::model::{now, Trigger};
+use crate::build::jobs::model::Trigger;
+use crate::timestamp::now;
 
 /// First retry after a failed fetch; doubled on each failure up to the poll interval.
 const FIRST_RETRY: Duration = Duration::from_secs(5);

@@ -7,10 +7,10 @@ use hyper::{Request, StatusCode};
 use serde_json::json;
 
 use super::jobs::http_error;
-use super::request_body;
-use crate::server::response::{self, HttpError, HttpResult};
-use crate::server::AppState;
-use crate::webhooks::{self, Forge, WebhookError};
+use crate::api::AppState;
+use crate::build::webhooks::{self, Forge, WebhookError};
+use crate::http::request_body;
+use crate::http::response::{self, HttpError, HttpResult};
 
 pub async fn handle(state: &AppState, forge: Forge, request: Request<Incoming>) -> HttpResult {
     let Some(secret_file) = state.builds.webhook_secret_file.clone() else {
@@ -53,6 +53,6 @@ pub async fn handle(state: &AppState, forge: Forge, request: Request<Incoming>) 
     }
 }
 
-fn ignored(reason: &str) -> hyper::Response<crate::server::body::Body> {
+fn ignored(reason: &str) -> hyper::Response<crate::http::body::Body> {
     response::json(StatusCode::ACCEPTED, &json!({ "ignored": reason }))
 }

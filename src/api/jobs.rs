@@ -10,13 +10,13 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::io::AsyncReadExt;
 
-use super::request_body;
-use crate::build_server::RequestError;
-use crate::jobs::model::{Job, JobState, Trigger};
-use crate::jobs::service::Cancelled;
-use crate::server::body;
-use crate::server::response::{self, HttpError, HttpResult};
-use crate::server::AppState;
+use crate::api::AppState;
+use crate::build::jobs::model::{Job, JobState, Trigger};
+use crate::build::jobs::service::Cancelled;
+use crate::build::RequestError;
+use crate::http::body;
+use crate::http::request_body;
+use crate::http::response::{self, HttpError, HttpResult};
 
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 1000;
@@ -159,7 +159,7 @@ pub fn log(state: &AppState, id: &str, query: Option<&str>) -> HttpResult {
 
 /// Streams the log as it grows, until the job has ended and every line is sent.
 fn follow_log(
-    builds: std::sync::Arc<crate::build_server::BuildServer>,
+    builds: std::sync::Arc<crate::build::BuildServer>,
     id: u64,
     path: std::path::PathBuf,
 ) -> body::Body {

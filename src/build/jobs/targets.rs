@@ -5,7 +5,7 @@
 use anyhow::{bail, Context, Result};
 use tokio::process::Command;
 
-use super::nix_log::strip_ansi;
+use crate::ansi::strip as strip_ansi;
 
 /// What a job will build.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,11 +50,6 @@ pub async fn host_names(flake_ref: &str) -> Result<Vec<String>> {
                 .collect()
         })
         .unwrap_or_default())
-}
-
-/// The Nix system this server builds for, e.g. `x86_64-linux`.
-pub fn current_system() -> String {
-    format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS)
 }
 
 pub async fn resolve(

@@ -3,10 +3,12 @@
 //! and into the job's progress (derivations built of those to build, the one building now).
 //! Pure: the runner feeds it lines.
 
-use serde_json::Value;
 use std::collections::HashMap;
 
+use serde_json::Value;
+
 use super::model::Progress;
+use crate::ansi::strip as strip_ansi;
 
 /// Nix's activity and result type numbers (`ActivityType`, `ResultType` in Nix's logging.hh).
 const ACT_BUILDS: u64 = 104;
@@ -119,27 +121,6 @@ fn derivation_name(drv: &str) -> String {
         Some((hash, name)) if hash.len() == 32 => name.to_string(),
         _ => base.to_string(),
     }
-}
-
-/// Removes terminal escape sequences (`ESC [ … letter`) that Nix puts in its messages.
-pub fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            if chars.peek() == Some(&'[') {
-                chars.next();
-                for c in chars.by_ref() {
-                    if c.is_ascii_alphabetic() {
-                        break;
-                    }
-                }
-            }
-            continue;
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]

@@ -15,9 +15,10 @@ use tokio::process::{Child, Command};
 use tokio::sync::watch;
 
 use super::model::{Job, JobState, Progress};
-use super::nix_log::{strip_ansi, NixLog};
+use super::nix_log::NixLog;
 use super::roots::Roots;
 use super::store::Ending;
+use crate::ansi::strip as strip_ansi;
 
 /// How long nix gets to stop its builders after SIGTERM before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(10);

@@ -6,7 +6,7 @@ use hyper::header::CONTENT_LENGTH;
 use hyper::Request;
 use serde::de::DeserializeOwned;
 
-use crate::server::response::HttpError;
+use super::response::HttpError;
 
 pub const MAX_BODY: usize = 1024 * 1024;
 

@@ -2,7 +2,6 @@
 //! the contract fixes it. Pure: no database, no processes.
 
 use std::collections::BTreeMap;
-use std::time::SystemTime;
 
 use serde::Serialize;
 
@@ -121,15 +120,6 @@ impl NewJob {
         attrs.dedup();
         format!("{}\n{}", self.rev, attrs.join("\n"))
     }
-}
-
-/// `2026-11-26T06:00:00Z`.
-pub fn timestamp(at: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(at).to_string()
-}
-
-pub fn now() -> String {
-    timestamp(SystemTime::now())
 }
 
 #[cfg(test)]

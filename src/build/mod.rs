@@ -1,7 +1,12 @@
-//! The build server's core, between the HTTP API and the parts: turns a request (targets and
-//! a revision, from the API, a poll or a webhook) into a job — revision resolved on the
-//! watched branch, targets resolved to flake attributes — and owns the watcher and the job
-//! service for the server's lifetime.
+//! The build side: jobs (model, history, runner, GC roots), the fleet repository (mirror and
+//! watcher), forge webhooks, and here the build server's core between the HTTP API and those
+//! parts: turns a request (targets and a revision, from the API, a poll or a webhook) into a
+//! job — revision resolved on the watched branch, targets resolved to flake attributes — and
+//! owns the watcher and the job service for the server's lifetime.
+
+pub mod jobs;
+pub mod repo;
+pub mod webhooks;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -12,14 +17,14 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
-use crate::jobs::model::{Job, NewJob, Trigger};
-use crate::jobs::roots::Roots;
-use crate::jobs::runner::RunContext;
-use crate::jobs::service::JobService;
-use crate::jobs::store::JobStore;
-use crate::jobs::targets;
-use crate::repo::mirror::{Mirror, RevisionError};
-use crate::repo::watcher::{NewTip, RepoStatus, Watcher};
+use jobs::model::{Job, NewJob, Trigger};
+use jobs::roots::Roots;
+use jobs::runner::RunContext;
+use jobs::service::JobService;
+use jobs::store::JobStore;
+use jobs::targets;
+use repo::mirror::{Mirror, RevisionError};
+use repo::watcher::{NewTip, RepoStatus, Watcher};
 
 /// Why a job could not be made (the job is not recorded).
 #[derive(Debug)]
@@ -87,7 +92,7 @@ impl BuildServer {
             jobs: jobs.clone(),
             watcher: watcher.clone(),
             default_targets: config.default_targets.value.clone(),
-            system: targets::current_system(),
+            system: crate::nix::current_system(),
             webhook_secret_file: config.webhook_secret_file.as_ref().map(|f| f.value.clone()),
             tasks: Mutex::new(Vec::new()),
             hosts_at: tokio::sync::Mutex::new(None),

@@ -10,8 +10,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::model::{now, Job, JobState, NewJob, Progress, Trigger};
+use super::model::{Job, JobState, NewJob, Progress, Trigger};
 use super::targets::host_of_attr;
+use crate::timestamp::now;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS jobs (
@@ -400,7 +401,7 @@ mod tests {
                     if t.contains('.') {
                         t.to_string()
                     } else {
-                        crate::jobs::targets::host_attr(t)
+                        crate::build::jobs::targets::host_attr(t)
                     }
                 })
                 .collect(),

@@ -1,32 +1,16 @@
-//! `GET|HEAD /<hash>.narinfo`: looks the path up in the store, signs it with every key and
-//! renders the narinfo; also the lookup the NAR endpoint shares.
+//! Finding a path by its hash part, with its narinfo rendered and signed with every key:
+//! remembered in the memo while the store does not change. Shared by the narinfo and NAR
+//! endpoints; knows no URL but the NAR URL it puts in the narinfo.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use hyper::StatusCode;
 
 use super::memo::{CachedPath, Lookup};
 use super::Cache;
 use crate::nix::narinfo::{self, Compression};
 use crate::nix::path_info::PathInfo;
 use crate::nix::signing;
-use crate::nix::store_path::is_valid_hash_part;
-use crate::server::response::{with_type, HttpError, HttpResult};
-
-pub async fn respond(cache: &Cache, hash_part: &str) -> HttpResult {
-    if !is_valid_hash_part(hash_part) {
-        return Err(HttpError::BadRequest("malformed store path hash".into()));
-    }
-    match lookup(cache, hash_part).await? {
-        Some(path) => Ok(with_type(
-            StatusCode::OK,
-            "text/x-nix-narinfo",
-            path.narinfo.clone(),
-        )),
-        None => Err(HttpError::NotFound("no such path in this cache".into())),
-    }
-}
 
 /// The path with this hash part and its narinfo, from the memo or the store.
 pub async fn lookup(cache: &Cache, hash_part: &str) -> anyhow::Result<Lookup> {
@@ -48,7 +32,7 @@ pub async fn lookup(cache: &Cache, hash_part: &str) -> anyhow::Result<Lookup> {
 
 /// `nar/<hash part>-<NAR hash>.nar[.zst]`: names the exact contents, so a path rebuilt with
 /// other contents never gets served under an old narinfo.
-pub fn nar_url(info: &PathInfo, hash_part: &str, compression: Compression) -> String {
+fn nar_url(info: &PathInfo, hash_part: &str, compression: Compression) -> String {
     let nar_hash = crate::nix::base32::encode(&info.nar_hash);
     match compression {
         Compression::None => format!("nar/{hash_part}-{nar_hash}.nar"),

@@ -5,8 +5,8 @@
 use hyper::header::AUTHORIZATION;
 use hyper::Request;
 
-use crate::server::response::HttpError;
-use crate::server::AppState;
+use crate::api::AppState;
+use crate::http::response::HttpError;
 
 pub fn require_token<B>(state: &AppState, request: &Request<B>) -> Result<(), HttpError> {
     if !state.tokens.any()? {

@@ -5,9 +5,9 @@ use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
 
 use super::Cache;
+use crate::http::body;
+use crate::http::response::{HttpError, HttpResult};
 use crate::nix::build_logs;
-use crate::server::body;
-use crate::server::response::{HttpError, HttpResult};
 
 pub fn respond(cache: &Cache, drv: &str, head: bool) -> HttpResult {
     let opened = build_logs::open(&cache.location.log_dir, drv)

@@ -9,13 +9,13 @@ use hyper::header::{
 };
 use hyper::{Response, StatusCode};
 
-use super::narinfo::lookup;
+use super::lookup::lookup;
 use super::Cache;
+use crate::http::body;
+use crate::http::response::{HttpError, HttpResult};
 use crate::nix::base32;
 use crate::nix::nar;
 use crate::nix::store_path::{is_valid_hash_part, HASH_PART_LEN};
-use crate::server::body;
-use crate::server::response::{HttpError, HttpResult};
 
 /// zstd level for on-the-fly compression: fast enough to keep up with a LAN.
 const ZSTD_LEVEL: i32 = 3;

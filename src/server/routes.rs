@@ -1,0 +1,181 @@
+//! Every path the server answers, in one table: the binary cache at the root, the JSON API
+//! under `/api/v1/`, and the front page. A path is parsed into a `Route` once; the table then
+//! picks the handler by route and method (a known path with another method is `405`). API
+//! errors are JSON, the others plain text. Handlers know nothing of routing.
+
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+
+use crate::api::{self, AppState};
+use crate::build::webhooks::Forge;
+use crate::cache::{get_cache_info, get_log, get_nar, get_narinfo};
+use crate::http::body::Body;
+use crate::http::response::{self, error_response, HttpError, HttpResult};
+
+/// A path the server knows, with what it names.
+#[derive(Debug, PartialEq, Eq)]
+enum Route<'a> {
+    Home,
+    CacheInfo,
+    Narinfo(&'a str),
+    Nar(&'a str),
+    Log(&'a str),
+    Health,
+    Status,
+    Jobs,
+    Job(&'a str),
+    JobLog(&'a str),
+    JobCancel(&'a str),
+    Hosts,
+    Host(&'a str),
+    HostReport(&'a str),
+    Webhook(Forge),
+    /// No such path (`api`: under `/api/`, answered in JSON).
+    Unknown {
+        api: bool,
+    },
+}
+
+impl Route<'_> {
+    fn parse(path: &str) -> Route<'_> {
+        if let Some(api) = path.strip_prefix("/api/") {
+            let segments: Vec<&str> = api.strip_prefix("v1/").unwrap_or("").split('/').collect();
+            return match segments.as_slice() {
+                ["health"] => Route::Health,
+                ["status"] => Route::Status,
+                ["jobs"] => Route::Jobs,
+                ["jobs", id] => Route::Job(id),
+                ["jobs", id, "log"] => Route::JobLog(id),
+                ["jobs", id, "cancel"] => Route::JobCancel(id),
+                ["hosts"] => Route::Hosts,
+                ["hosts", name] => Route::Host(name),
+                ["hosts", name, "report"] => Route::HostReport(name),
+                ["webhooks", "github"] => Route::Webhook(Forge::GitHub),
+                ["webhooks", "forgejo"] => Route::Webhook(Forge::Forgejo),
+                _ => Route::Unknown { api: true },
+            };
+        }
+        if path == "/" {
+            Route::Home
+        } else if path == "/nix-cache-info" {
+            Route::CacheInfo
+        } else if let Some(name) = path.strip_prefix("/nar/") {
+            Route::Nar(name)
+        } else if let Some(name) = path.strip_prefix("/log/") {
+            Route::Log(name)
+        } else if let Some(hash) = path
+            .strip_prefix('/')
+            .and_then(|p| p.strip_suffix(".narinfo"))
+        {
+            Route::Narinfo(hash)
+        } else {
+            Route::Unknown { api: false }
+        }
+    }
+
+    fn is_api(&self) -> bool {
+        matches!(
+            self,
+            Route::Health
+                | Route::Status
+                | Route::Jobs
+                | Route::Job(_)
+                | Route::JobLog(_)
+                | Route::JobCancel(_)
+                | Route::Hosts
+                | Route::Host(_)
+                | Route::HostReport(_)
+                | Route::Webhook(_)
+                | Route::Unknown { api: true }
+        )
+    }
+}
+
+/// Answers one request.
+pub async fn route(state: &AppState, request: Request<Incoming>) -> Response<Body> {
+    let path = request.uri().path().to_string();
+    tracing::debug!("{} {path}", request.method());
+    let route = Route::parse(&path);
+    let api = route.is_api();
+    dispatch(state, route, request)
+        .await
+        .unwrap_or_else(|e| error_response(&e, api))
+}
+
+async fn dispatch(state: &AppState, route: Route<'_>, request: Request<Incoming>) -> HttpResult {
+    let method = request.method().clone();
+    let get_or_head = method == Method::GET || method == Method::HEAD;
+    let head = method == Method::HEAD;
+    let query = request.uri().query().map(str::to_string);
+    let query = query.as_deref();
+    let cache = &state.cache;
+    match (route, method) {
+        (Route::CacheInfo, _) if get_or_head => Ok(get_cache_info::respond(cache)),
+        (Route::Narinfo(hash), _) if get_or_head => get_narinfo::respond(cache, hash).await,
+        (Route::Nar(name), _) if get_or_head => {
+            get_nar::respond(cache, name, request.headers(), head).await
+        }
+        (Route::Log(drv), _) if get_or_head => get_log::respond(cache, drv, head),
+        (Route::Home, _) if get_or_head => Ok(home()),
+        (Route::Health, Method::GET) => api::status::health(),
+        (Route::Status, Method::GET) => api::status::status(state).await,
+        (Route::Jobs, Method::GET) => api::jobs::list(state, query),
+        (Route::Jobs, Method::POST) => {
+            api::auth::require_token(state, &request)?;
+            api::jobs::create(state, request).await
+        }
+        (Route::Job(id), Method::GET) => api::jobs::get(state, id),
+        (Route::JobLog(id), Method::GET) => api::jobs::log(state, id, query),
+        (Route::JobCancel(id), Method::POST) => {
+            api::auth::require_token(state, &request)?;
+            api::jobs::cancel(state, id).await
+        }
+        (Route::Hosts, Method::GET) => api::hosts::list(state).await,
+        (Route::Host(name), Method::GET) => api::hosts::get(state, name).await,
+        (Route::HostReport(name), Method::POST) => {
+            api::auth::require_token(state, &request)?;
+            api::hosts::report(state, name, request).await
+        }
+        (Route::Webhook(forge), Method::POST) => api::webhooks::handle(state, forge, request).await,
+        (Route::Unknown { api: true }, _) => {
+            Err(HttpError::NotFound("no such API endpoint".into()))
+        }
+        (Route::Unknown { api: false }, _) => Err(HttpError::NotFound("not found".into())),
+        _ => Err(HttpError::MethodNotAllowed),
+    }
+}
+
+fn home() -> Response<Body> {
+    let text = format!(
+        "atuin-bootstrap {}\nNix binary cache: add this URL as a substituter, with the key from /api/v1/status\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    response::text(StatusCode::OK, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_parse_into_routes() {
+        assert_eq!(Route::parse("/"), Route::Home);
+        assert_eq!(Route::parse("/nix-cache-info"), Route::CacheInfo);
+        assert_eq!(Route::parse("/abc.narinfo"), Route::Narinfo("abc"));
+        assert_eq!(Route::parse("/nar/x.nar"), Route::Nar("x.nar"));
+        assert_eq!(Route::parse("/log/x.drv"), Route::Log("x.drv"));
+        assert_eq!(Route::parse("/api/v1/jobs/3/log"), Route::JobLog("3"));
+        assert_eq!(
+            Route::parse("/api/v1/hosts/laptop/report"),
+            Route::HostReport("laptop")
+        );
+        assert_eq!(
+            Route::parse("/api/v1/webhooks/forgejo"),
+            Route::Webhook(Forge::Forgejo)
+        );
+        assert_eq!(Route::parse("/api/v2/jobs"), Route::Unknown { api: true });
+        assert_eq!(Route::parse("/elsewhere"), Route::Unknown { api: false });
+        assert!(Route::parse("/api/v1/nope").is_api());
+        assert!(!Route::parse("/nar/x").is_api());
+    }
+}
