@@ -164,9 +164,17 @@ in
         '';
       };
       interface = mkOption {
-        type = types.str;
-        default = "tailscale0";
-        description = "The Tailscale interface Syncthing's ports are opened on.";
+        type = types.nullOr types.str;
+        default = common.tailscaleInterface config;
+        defaultText = common.tailscaleInterfaceText;
+        example = "ts-fleet";
+        description = ''
+          The Tailscale interface Syncthing's ports are opened on: the one Tailscale uses
+          (`services.tailscale.interfaceName`, `tailscale0` unless renamed). `null` opens
+          nothing, the default with `interfaceName = "userspace-networking"`: there is no
+          interface then, and tailscaled hands tailnet connections to Syncthing over
+          loopback, which the firewall always accepts.
+        '';
       };
     };
 
@@ -243,7 +251,7 @@ in
         };
       };
       # Syncthing's sync (TCP and QUIC) and local discovery ports, on the tailnet only.
-      networking.firewall.interfaces = mkIf config.services.syncthing.enable {
+      networking.firewall.interfaces = mkIf (config.services.syncthing.enable && cfg.tailscale.interface != null) {
         ${cfg.tailscale.interface} = {
           allowedTCPPorts = [ 22000 ];
           allowedUDPPorts = [

@@ -50,7 +50,7 @@ let
     default = { };
     inherit description;
   };
-  duration = types.either (types.strMatching "([0-9]+ ?[a-z]*)+") types.ints.unsigned;
+  duration = common.durationType;
 
   # The secret files are read by systemd (as root, before the service starts) and handed to
   # the service as credentials, so they may live anywhere — in an admin's home directory,
@@ -263,9 +263,17 @@ in
     };
 
     tailscaleInterface = mkOption {
-      type = types.str;
-      default = "tailscale0";
-      description = "The Tailscale network interface the ports are opened on.";
+      type = types.nullOr types.str;
+      default = common.tailscaleInterface config;
+      defaultText = common.tailscaleInterfaceText;
+      example = "ts-fleet";
+      description = ''
+        The Tailscale network interface the ports are opened on: the one Tailscale uses
+        (`services.tailscale.interfaceName`, `tailscale0` unless renamed). `null` opens
+        nothing, the default with `interfaceName = "userspace-networking"`: there is no
+        interface then, and tailscaled hands tailnet connections to the server over loopback,
+        which the firewall always accepts.
+      '';
     };
 
     atuin = {
@@ -391,7 +399,7 @@ in
     environment.systemPackages = [ cfg.package ];
 
     # Reachable over the tailnet only.
-    networking.firewall.interfaces = mkIf cfg.openFirewall {
+    networking.firewall.interfaces = mkIf (cfg.openFirewall && cfg.tailscaleInterface != null) {
       ${cfg.tailscaleInterface}.allowedTCPPorts =
         [ listenPort ] ++ lib.optional cfg.atuin.enable config.services.atuin.port;
     };
