@@ -92,6 +92,9 @@ fn rendered_server_settings_are_accepted_by_the_binary() {
                    webhook_secret_file = "/run/secrets/webhook"; };
           build = { max_parallel_jobs = 2; default_targets = [ "laptop" ]; keep_per_target = 3; };
           client = { server = null; };
+          deploy = { host = "laptop"; mode = "boot"; interval = "5m";
+                     health_checks = [ "systemctl is-active --quiet sshd.service" "true" ];
+                     health_timeout = "90s"; };
         }"#,
     );
     let dir = tempfile::tempdir().unwrap();
@@ -111,6 +114,14 @@ fn rendered_server_settings_are_accepted_by_the_binary() {
         keys["build.keep_per_target"]["source"],
         format!("file {}", file.display())
     );
+    assert_eq!(keys["deploy.host"]["value"], "laptop");
+    assert_eq!(keys["deploy.mode"]["value"], "boot");
+    assert_eq!(keys["deploy.interval"]["value"], 300);
+    assert_eq!(
+        keys["deploy.health_checks"]["value"],
+        serde_json::json!(["systemctl is-active --quiet sshd.service", "true"])
+    );
+    assert_eq!(keys["deploy.health_timeout"]["value"], 90);
 
     // An unknown key rendered by a module would be refused, not ignored.
     let bad =

@@ -19,6 +19,12 @@
     tailscale.authKeyFile = "@secretsDir@/tailscale-auth-key";
     syncthing.keyFile = "@secretsDir@/syncthing/key.pem";
     syncthing.certFile = "@secretsDir@/syncthing/cert.pem";
+    # Follow the box: switch to each new build of this host it finishes, and roll back when
+    # activation or a health check fails (`atuin-bootstrap deploy --watch`, as root). The
+    # box takes its reports with an API token that has the report scope, e.g.
+    # tokenFile = "@secretsDir@/atuin-bootstrap-token";
+    # deploy.enable = true;
+    # deploy.healthChecks = [ "systemctl is-active --quiet sshd.service" ];
   };
 
   users.users."@userName@" = {

@@ -39,5 +39,11 @@
     tailscale.authKeyFile = "/home/me/fleet/secrets/tailscale-auth-key";
     syncthing.keyFile = "/home/me/fleet/secrets/syncthing/key.pem";
     syncthing.certFile = "/home/me/fleet/secrets/syncthing/cert.pem";
+    # Follow the box: switch to each new build of this host it finishes, and roll back when
+    # activation or a health check fails (`atuin-bootstrap deploy --watch`, as root). The
+    # box takes its reports with an API token that has the report scope, e.g.
+    # tokenFile = "/home/me/fleet/secrets/atuin-bootstrap-token";
+    # deploy.enable = true;
+    # deploy.healthChecks = [ "systemctl is-active --quiet atuin-bootstrap.service" ];
   };
 }
