@@ -3,7 +3,13 @@
 # ("@secretsDir@/…"), never Nix path literals that would copy them into the store.
 { lib, ... }:
 {
-  imports = lib.optional (builtins.pathExists ./hardware-configuration.nix) ./hardware-configuration.nix;
+  # This machine's own files, written by bootstrap-new-machine on NixOS: its hardware
+  # (nixos-generate-config --show-hardware-config) and the boot loader it boots with. NixOS
+  # refuses the host without them (no root file system, no boot loader).
+  imports = lib.filter builtins.pathExists [
+    ./hardware-configuration.nix
+    ./boot-loader.nix
+  ];
 
   networking.hostName = "@hostName@";
   nixpkgs.hostPlatform = lib.mkDefault "@system@";

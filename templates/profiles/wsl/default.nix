@@ -23,6 +23,9 @@
 
   services.atuin-bootstrap.server = {
     enable = true;
+    # The fleet repository the box builds: a URL its service can fetch (a git remote, or a
+    # bare repository outside /home: the service runs as its own user, without access to
+    # home directories).
     settings.repo.url = "@fleetRepoUrl@";
     settings.repo.webhook_secret_file = "@secretsDir@/webhook-secret";
     # The first machine opens Atuin registration once, makes the account, then closes it.
