@@ -405,6 +405,16 @@ fn plan_client_config(
         .clone()
         .unwrap_or_else(|| xdg_config_home(process).join("atuin-bootstrap"));
     let file = dir.join("config.toml");
+    if atuin::is_nix_managed(&file) {
+        let token = token_file
+            .map(|t| format!(" and tokenFile = {t:?}"))
+            .unwrap_or_default();
+        plan.notes.push(format!(
+            "{} is managed by Nix (home-manager?): set services.atuin-bootstrap.client.serverUrl = {server:?}{token} there",
+            file.display()
+        ));
+        return Ok(());
+    }
     let existing = std::fs::read_to_string(&file).ok();
     if let Some(merged) = client_config::merge(existing.as_deref(), server, token_file)
         .with_context(|| format!("cannot update {}", file.display()))?
