@@ -66,7 +66,7 @@ fn eval_json(expression: &str) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
-fn config_show(file: &Path) -> serde_json::Value {
+pub fn config_show(file: &Path) -> serde_json::Value {
     let home = tempfile::tempdir().unwrap();
     let output = crate::util::command_in(home.path())
         .args(["config", "show", "--json", "--config"])
@@ -144,7 +144,7 @@ fn the_example_configs_are_accepted() {
 }
 
 /// The values the example fleet was rendered with.
-fn example_values(host: &str) -> Vec<(&'static str, String)> {
+pub fn example_values(host: &str) -> Vec<(&'static str, String)> {
     vec![
         ("hostName", host.to_string()),
         ("system", "x86_64-linux".to_string()),
