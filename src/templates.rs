@@ -47,6 +47,29 @@ pub fn render(template: &str, values: &[(&str, &str)]) -> Result<String, String>
     }
 }
 
+/// `render`, with every line that holds a placeholder named in `unset` commented out (`# `
+/// after its indentation) and `…` for the value: a setting left for the user to fill in.
+pub fn render_leaving_out(
+    template: &str,
+    values: &[(&str, &str)],
+    unset: &[&str],
+) -> Result<String, String> {
+    let mut text = String::with_capacity(template.len());
+    for line in template.split_inclusive('\n') {
+        if unset.iter().any(|key| line.contains(&format!("@{key}@"))) {
+            let indent = line.len() - line.trim_start().len();
+            let mut commented = format!("{}# {}", &line[..indent], &line[indent..]);
+            for key in unset {
+                commented = commented.replace(&format!("@{key}@"), "…");
+            }
+            text.push_str(&commented);
+        } else {
+            text.push_str(line);
+        }
+    }
+    render(&text, values)
+}
+
 /// The `@name@` placeholders a text still has.
 pub fn placeholders(text: &str) -> Vec<String> {
     let mut found = Vec::new();
@@ -106,5 +129,16 @@ mod tests {
             assert!(rendered.contains(r#"x\"\${y}"#), "{name}");
         }
         assert!(render("\"@a@\"", &[]).unwrap_err().contains("@a@"));
+    }
+
+    #[test]
+    fn unset_placeholders_comment_their_lines_out() {
+        let rendered = render_leaving_out(
+            "{\n  a = \"@a@\";\n  url = \"@url@\";\n}\n",
+            &[("a", "1")],
+            &["url"],
+        )
+        .unwrap();
+        assert_eq!(rendered, "{\n  a = \"1\";\n  # url = \"…\";\n}\n");
     }
 }

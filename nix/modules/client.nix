@@ -31,6 +31,14 @@ let
   serverHere = config.services.atuin-bootstrap.server.enable or false;
   terminalHere = config.programs.atuin-bootstrap.terminal.enable or false;
 
+  # The [deploy] section of the config file the deploy unit reads.
+  deploySettings = {
+    host = cfg.hostName;
+    inherit (cfg.deploy) mode interval;
+    health_checks = cfg.deploy.healthChecks;
+    health_timeout = cfg.deploy.healthTimeout;
+  };
+
   # Every attribute a default (mkDefault), so that a host's own value wins field by field.
   defaults = mapAttrs (_: mkDefault);
 
@@ -164,9 +172,67 @@ in
         '';
       };
       interface = mkOption {
-        type = types.str;
-        default = "tailscale0";
-        description = "The Tailscale interface Syncthing's ports are opened on.";
+        type = types.nullOr types.str;
+        default = common.tailscaleInterface config;
+        defaultText = common.tailscaleInterfaceText;
+        example = "ts-fleet";
+        description = ''
+          The Tailscale interface Syncthing's ports are opened on: the one Tailscale uses
+          (`services.tailscale.interfaceName`, `tailscale0` unless renamed). `null` opens
+          nothing, the default with `interfaceName = "userspace-networking"`: there is no
+          interface then, and tailscaled hands tailnet connections to Syncthing over
+          loopback, which the firewall always accepts.
+        '';
+      };
+    };
+
+    deploy = {
+      enable = mkEnableOption ''
+        following the build box: `atuin-bootstrap deploy --watch` runs as root (unit
+        `atuin-bootstrap-deploy`), asks the box every `interval` for its newest build of this
+        host (`hostName`), downloads it through the cache, activates it, runs the health
+        checks, rolls back when activation or a check fails, and reports to the box (with
+        `tokenFile`, a token with the `report` scope). Activation never restarts or stops
+        the unit, so a switch is never cut off halfway'';
+
+      mode = mkOption {
+        type = types.enum [
+          "switch"
+          "boot"
+          "test"
+        ];
+        default = "switch";
+        description = ''
+          How a new build is activated (`bin/switch-to-configuration MODE`): `switch` (now
+          and at boot), `boot` (at the next boot only) or `test` (now, not at boot).
+        '';
+      };
+
+      interval = mkOption {
+        type = common.durationType;
+        default = "60s";
+        example = "5m";
+        description = ''How often the box is asked for a new build: "90s", "5m", "1h", or seconds.'';
+      };
+
+      healthChecks = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        example = [
+          "systemctl is-active --quiet sshd.service"
+          "curl -fsS http://127.0.0.1:8080/health"
+        ];
+        description = ''
+          Shell commands (`sh -c`, as root, with nix, coreutils and systemd on the PATH) that
+          must each exit 0 after activation, else the host rolls back to the generation it
+          ran before. Reaching the box again is always checked.
+        '';
+      };
+
+      healthTimeout = mkOption {
+        type = common.durationType;
+        default = "120s";
+        description = "Time for activation and every health check to pass.";
       };
     };
 
@@ -243,7 +309,7 @@ in
         };
       };
       # Syncthing's sync (TCP and QUIC) and local discovery ports, on the tailnet only.
-      networking.firewall.interfaces = mkIf config.services.syncthing.enable {
+      networking.firewall.interfaces = mkIf (config.services.syncthing.enable && cfg.tailscale.interface != null) {
         ${cfg.tailscale.interface} = {
           allowedTCPPorts = [ 22000 ];
           allowedUDPPorts = [
@@ -263,6 +329,55 @@ in
       environment.etc."atuin-bootstrap/config.toml".text = common.clientConfig {
         server = cfg.serverUrl;
         inherit (cfg) tokenFile;
+        deploy = if cfg.deploy.enable then deploySettings else null;
+      };
+    })
+
+    # On the box its own configuration file (the server module's) carries [deploy].
+    (mkIf (serverHere && cfg.deploy.enable) {
+      services.atuin-bootstrap.server.settings.deploy = deploySettings;
+    })
+
+    (mkIf cfg.deploy.enable {
+      warnings = lib.optional (cfg.tokenFile == null) ''
+        services.atuin-bootstrap.client.deploy is on without
+        services.atuin-bootstrap.client.tokenFile: once the box has an API token it refuses
+        this host's deploy reports; give a token with the report scope.
+      '';
+
+      # The settings come from /etc/atuin-bootstrap/config.toml ([client] and [deploy]), the
+      # same file `sudo atuin-bootstrap deploy --dry-run` reads by hand.
+      systemd.services.atuin-bootstrap-deploy = {
+        description = "atuin-bootstrap deploy: this host follows the build box's newest build";
+        wantedBy = [ "multi-user.target" ];
+        wants = [
+          "network-online.target"
+          "nix-daemon.socket"
+        ];
+        after = [
+          "network-online.target"
+          "nix-daemon.socket"
+        ];
+        # nix to download and set the profile, sh for the health checks, systemd for
+        # switch-to-configuration and checks like `systemctl is-active`.
+        path = [
+          config.nix.package
+          pkgs.bash
+          pkgs.coreutils
+          config.systemd.package
+        ];
+        # switch-to-configuration runs inside this unit. If activation restarted or stopped
+        # it, the deploy would kill itself halfway through a switch (and could not roll back):
+        # the unit is left running across switches, and across its own removal. A new unit
+        # definition takes effect when the process next starts (Restart below).
+        restartIfChanged = false;
+        stopIfChanged = false;
+        unitConfig.X-StopOnRemoval = false;
+        serviceConfig = {
+          ExecStart = "${cfg.package}/bin/atuin-bootstrap --config /etc/atuin-bootstrap/config.toml deploy --watch";
+          Restart = "always";
+          RestartSec = "10s";
+        };
       };
     })
 

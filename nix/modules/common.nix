@@ -35,14 +35,29 @@ rec {
     let host = hostOfUrl serverUrl;
     in if host == null then null else "http://${host}:8888";
 
-  # The [client] section of atuin-bootstrap's config.toml.
-  clientConfig = { server, tokenFile }:
+  # atuin-bootstrap's config.toml for a client: the [client] section, and [deploy] when this
+  # host follows the box (`deploy` is that section's attributes, or null).
+  clientConfig = { server, tokenFile, deploy ? null }:
     abLib.toTOML {
       client = {
         inherit server;
         token_file = tokenFile;
       };
+      inherit deploy;
     };
+
+  # A duration as the config file takes it: "90s", "5m", "1h", or a number of seconds.
+  durationType = lib.types.either (lib.types.strMatching "([0-9]+ ?[a-z]*)+") lib.types.ints.unsigned;
+
+  # The network interface tailnet traffic arrives on: services.tailscale.interfaceName, which a
+  # host may rename. With userspace networking there is none: tailscaled hands each tailnet
+  # connection to the local service over loopback, which the NixOS firewall always accepts,
+  # so no port needs opening (null).
+  tailscaleInterface = config:
+    let name = config.services.tailscale.interfaceName or "tailscale0";
+    in if name == "userspace-networking" then null else name;
+  tailscaleInterfaceText = lib.literalExpression
+    ''config.services.tailscale.interfaceName, or null for "userspace-networking"'';
 
   # Cache key "name:base64" (what `atuin-bootstrap cache public-key` prints).
   publicKeyType = lib.types.strMatching "[^:[:space:]]+:[A-Za-z0-9+/]+={0,2}";

@@ -18,6 +18,7 @@
 let
   inherit (lib)
     literalExpression
+    mkDefault
     mkEnableOption
     mkIf
     mkOption
@@ -103,10 +104,16 @@ in
 
     home.packages = [ cfg.package ];
 
-    # A link into the store: bootstrap-new-machine reports it and leaves it alone.
-    xdg.configFile."atuin-bootstrap/config.toml".text = common.clientConfig {
-      server = cfg.serverUrl;
-      inherit (cfg) tokenFile;
+    # A link into the store, which bootstrap-new-machine then reports instead of editing. The
+    # file it wrote before home-manager took over is a regular file, which activation would
+    # refuse to replace ("Existing file … would be clobbered"): replace it by default (a
+    # backup stays the user's choice: home-manager's `-b EXT`).
+    xdg.configFile."atuin-bootstrap/config.toml" = {
+      text = common.clientConfig {
+        server = cfg.serverUrl;
+        inherit (cfg) tokenFile;
+      };
+      force = mkDefault true;
     };
 
     nix.settings = mkIf (cfg.configureNix && cfg.publicKey != null) (common.substituterSettings {

@@ -5,6 +5,7 @@
 {
   config,
   lib,
+  options,
   ...
 }:
 
@@ -14,6 +15,7 @@ let
     mapAttrs
     mkDefault
     mkIf
+    mkMerge
     mkOption
     types
     ;
@@ -53,30 +55,48 @@ in
     };
   };
 
-  config = mkIf cfg.enable {
-    programs.zsh.enable = mkDefault true;
+  config = mkIf cfg.enable (mkMerge [
+    {
+      programs.zsh.enable = mkDefault true;
 
-    # Atuin's settings become ~/.config/atuin/config.toml (a link into the store, which
-    # bootstrap-new-machine then reports instead of editing).
-    programs.atuin = {
-      enable = mkDefault true;
-      enableZshIntegration = mkDefault true;
-      settings = {
-        sync_address = mkIf (cfg.atuinSyncAddress != null) (mkDefault cfg.atuinSyncAddress);
-        auto_sync = mkDefault true;
-        sync_frequency = mkDefault "5m";
+      # Atuin's settings become ~/.config/atuin/config.toml (a link into the store, which
+      # bootstrap-new-machine then reports instead of editing).
+      programs.atuin = {
+        enable = mkDefault true;
+        enableZshIntegration = mkDefault true;
+        settings = {
+          sync_address = mkIf (cfg.atuinSyncAddress != null) (mkDefault cfg.atuinSyncAddress);
+          auto_sync = mkDefault true;
+          sync_frequency = mkDefault "5m";
+        };
       };
-    };
 
-    programs.neovim = {
-      enable = mkDefault true;
-      defaultEditor = mkDefault true;
-      viAlias = mkDefault true;
-      vimAlias = mkDefault true;
-    };
+      programs.neovim = {
+        enable = mkDefault true;
+        defaultEditor = mkDefault true;
+        viAlias = mkDefault true;
+        vimAlias = mkDefault true;
+      };
 
-    home.shellAliases = mapAttrs (_: mkDefault) (
-      import ./aliases.nix { inherit (cfg) fleetFlake; }
-    );
-  };
+      home.shellAliases = mapAttrs (_: mkDefault) (
+        import ./aliases.nix { inherit (cfg) fleetFlake; }
+      );
+    }
+
+    # Atuin writes a default ~/.config/atuin/config.toml on its first run (bootstrap-new-machine
+    # merges into it too), and home-manager will not replace a file it did not make: activation
+    # stops with "Existing file … would be clobbered". Replace it by default; a backup of it is
+    # the user's choice, through home-manager's own `-b EXT`, which still applies to forced
+    # files. home-manager 25.11 has an option for this; older releases take the file's `force`.
+    (
+      if options.programs.atuin ? forceOverwriteSettings then
+        { programs.atuin.forceOverwriteSettings = mkDefault true; }
+      else
+        {
+          xdg.configFile."atuin/config.toml".force = mkIf (
+            config.programs.atuin.enable && config.programs.atuin.settings != { }
+          ) (mkDefault true);
+        }
+    )
+  ]);
 }

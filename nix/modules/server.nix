@@ -50,7 +50,7 @@ let
     default = { };
     inherit description;
   };
-  duration = types.either (types.strMatching "([0-9]+ ?[a-z]*)+") types.ints.unsigned;
+  duration = common.durationType;
 
   # The secret files are read by systemd (as root, before the service starts) and handed to
   # the service as credentials, so they may live anywhere — in an admin's home directory,
@@ -80,6 +80,18 @@ let
   );
   adminConfigFile = pkgs.writeText "atuin-bootstrap.toml" (abLib.renderServerConfig cfg.settings);
   adminConfigPath = "/etc/atuin-bootstrap/config.toml";
+
+  # A repository path (also as a file:// URL) inside a home directory: the one of
+  # /home, /root and /run/user it is under, else null. The service cannot read those.
+  repoInHome =
+    let
+      url = cfg.settings.repo.url;
+      path = lib.removePrefix "file://" (lib.removePrefix "git+" url);
+      under = dir: path == dir || lib.hasPrefix "${dir}/" path;
+      homes = lib.filter under [ "/home" "/root" "/run/user" ];
+    in
+    if url == null || homes == [ ] then null else lib.head homes;
+  serviceConfig = config.systemd.services.atuin-bootstrap.serviceConfig;
 in
 {
   options.services.atuin-bootstrap.server = {
@@ -178,8 +190,10 @@ in
               example = "https://git.example.org/me/fleet.git";
               description = ''
                 The fleet flake to watch and build: a git URL (https, ssh) or a local path
-                the service can read. `null`: no repository is watched (cache only). For ssh,
-                the service's key is `${stateDir}/.ssh/` (its home directory).
+                the service can read — never a checkout under /home, /root or /run/user
+                (refused): the service runs as its own user with systemd's ProtectHome.
+                `null`: no repository is watched (cache only). For ssh, the service's key is
+                `${stateDir}/.ssh/` (its home directory).
               '';
             };
             branch = mkOption {
@@ -263,9 +277,17 @@ in
     };
 
     tailscaleInterface = mkOption {
-      type = types.str;
-      default = "tailscale0";
-      description = "The Tailscale network interface the ports are opened on.";
+      type = types.nullOr types.str;
+      default = common.tailscaleInterface config;
+      defaultText = common.tailscaleInterfaceText;
+      example = "ts-fleet";
+      description = ''
+        The Tailscale network interface the ports are opened on: the one Tailscale uses
+        (`services.tailscale.interfaceName`, `tailscale0` unless renamed). `null` opens
+        nothing, the default with `interfaceName = "userspace-networking"`: there is no
+        interface then, and tailscaled hands tailnet connections to the server over loopback,
+        which the firewall always accepts.
+      '';
     };
 
     atuin = {
@@ -296,6 +318,17 @@ in
       ++ [
         (common.notInStore "services.atuin-bootstrap.server.settings.repo.webhook_secret_file" cfg.settings.repo.webhook_secret_file)
         (common.notInStore "services.atuin-bootstrap.server.settings.client.token_file" cfg.settings.client.token_file)
+        {
+          assertion = repoInHome == null || serviceConfig.ProtectHome == false;
+          message = ''
+            services.atuin-bootstrap.server.settings.repo.url = "${cfg.settings.repo.url}" is
+            under ${repoInHome}, which the build server cannot read: it runs as its own user
+            with systemd's ProtectHome, and home directories are private. Give it a URL it can
+            fetch: the fleet's git remote (https://…, ssh://…, git@host:…), or a bare
+            repository outside the home directories that you push to (e.g. /srv/fleet.git,
+            readable by the atuin-bootstrap user).
+          '';
+        }
         {
           assertion = (cfg.settings.client.token or null) == null;
           message = ''
@@ -391,7 +424,7 @@ in
     environment.systemPackages = [ cfg.package ];
 
     # Reachable over the tailnet only.
-    networking.firewall.interfaces = mkIf cfg.openFirewall {
+    networking.firewall.interfaces = mkIf (cfg.openFirewall && cfg.tailscaleInterface != null) {
       ${cfg.tailscaleInterface}.allowedTCPPorts =
         [ listenPort ] ++ lib.optional cfg.atuin.enable config.services.atuin.port;
     };

@@ -1,8 +1,10 @@
 //! What the wizard can tell about the machine it runs on, before asking anything: host name,
-//! Nix system, NixOS or not, WSL or not, the user and shell, and which tools are installed.
+//! Nix system, NixOS or not (and then how it boots), WSL or not, the user and shell, and which
+//! tools are installed.
 
 use std::path::{Path, PathBuf};
 
+use super::boot_loader;
 use crate::process::Process;
 
 #[derive(Debug, Clone)]
@@ -11,6 +13,8 @@ pub struct Machine {
     /// e.g. `x86_64-linux`.
     pub system: String,
     pub is_nixos: bool,
+    /// How a NixOS machine boots (firmware, disks, its configuration.nix); `None` elsewhere.
+    pub boot: Option<boot_loader::Facts>,
     pub is_wsl: bool,
     pub has_battery: bool,
     pub user: String,
@@ -32,10 +36,12 @@ impl Machine {
             .var("HOME")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("/"));
+        let is_nixos = Path::new("/etc/NIXOS").exists();
         Machine {
             hostname: hostname(),
             system: crate::nix::current_system(),
-            is_nixos: Path::new("/etc/NIXOS").exists(),
+            is_nixos,
+            boot: is_nixos.then(|| boot_loader::Facts::gather(Path::new("/"))),
             is_wsl: process.var("WSL_DISTRO_NAME").is_some()
                 || std::fs::read_to_string("/proc/sys/kernel/osrelease")
                     .map(|r| r.to_lowercase().contains("microsoft"))

@@ -1,27 +1,30 @@
 //! The wizard's changes to the fleet repository: the fleet flake when the repository has
-//! none, this machine's `hosts/<name>/default.nix` from its profile, its hardware
-//! configuration on NixOS, and the `.gitignore` lines that keep `secrets/` out of git. New
-//! files are added to git with `--intent-to-add`, so the flake sees them at once.
+//! none, this machine's host files (`hosts/<name>/default.nix` from its profile, and on NixOS
+//! its hardware configuration and boot loader), and the `.gitignore` lines that keep
+//! `secrets/` out of git. New files are added to git with `--intent-to-add`, so the flake sees
+//! them at once. It also tells the URL the build server can fetch the fleet from.
 
 use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, Result};
 
+use super::host;
 use super::plan::{FileChange, Plan};
 use crate::templates;
 
 /// Lines every fleet's `.gitignore` must have.
 const IGNORED: &[&str] = &["secrets/", "hosts/*/secrets/"];
 
-/// Adds the fleet repository's files to `plan`.
+/// Adds the fleet repository's files to `plan`. `boot_problem` says why this NixOS machine got
+/// no boot loader; `on_nixos`, whether the machine's own files could be known here.
 pub fn plan(
     plan: &mut Plan,
     repo: &Path,
     host: &str,
-    profile: &str,
-    values: &[(&str, &str)],
-    hardware_config: Option<String>,
+    inputs: &host::Inputs,
+    boot_problem: Option<String>,
+    on_nixos: bool,
 ) -> Result<()> {
     if !repo.join(".git").exists() {
         plan.notes.push(format!(
@@ -64,27 +67,50 @@ pub fn plan(
     }
 
     let host_dir = repo.join("hosts").join(host);
-    let host_file = host_dir.join("default.nix");
-    let template =
-        templates::profile(profile).with_context(|| format!("no profile {profile:?}"))?;
-    let rendered = templates::render(template, values).map_err(anyhow::Error::msg)?;
-    match std::fs::read_to_string(&host_file) {
-        Ok(existing) if existing != rendered => plan.notes.push(format!(
-            "{} exists and differs from the {profile} profile: left as it is (move it away to render it again)",
-            host_file.display()
-        )),
-        _ => plan.files.push(
-            FileChange::new(host_file, rendered, &format!("host {host} ({profile} profile)"))
-                .tracked_in(repo),
-        ),
+    let profile = inputs.profile;
+    for (name, text) in host::render(inputs).map_err(anyhow::Error::msg)? {
+        let file = host_dir.join(name);
+        let purpose = match name {
+            host::DEFAULT => format!("host {host} ({profile} profile)"),
+            host::HARDWARE => "hardware (nixos-generate-config)".to_string(),
+            _ => match inputs.boot_loader {
+                Some(boot_loader) => format!("boot loader: {}", boot_loader.describe()),
+                None => "boot loader".to_string(),
+            },
+        };
+        match std::fs::read_to_string(&file) {
+            Ok(existing) if existing == text => {}
+            // The machine's own files may have been edited since: never replaced.
+            Ok(_) if name != host::DEFAULT => continue,
+            Ok(_) => {
+                plan.notes.push(format!(
+                    "{} exists and differs from the {profile} profile: left as it is (move it away to render it again)",
+                    file.display()
+                ));
+                continue;
+            }
+            Err(_) => {}
+        }
+        plan.files
+            .push(FileChange::new(file, text, &purpose).tracked_in(repo));
     }
-    if let Some(hardware) = hardware_config {
-        let file = host_dir.join("hardware-configuration.nix");
-        if !file.exists() {
-            plan.files.push(
-                FileChange::new(file, hardware, "hardware (nixos-generate-config)")
-                    .tracked_in(repo),
-            );
+    if host::needs_machine_files(profile) {
+        let boot_file = host_dir.join(host::BOOT_LOADER);
+        if let (Some(why), false) = (boot_problem, boot_file.exists()) {
+            plan.notes.push(format!(
+                "no boot loader for {host}: {why}; write it into {} (NixOS refuses a host without one)",
+                boot_file.display()
+            ));
+        }
+        let hardware_file = host_dir.join(host::HARDWARE);
+        if !on_nixos && !hardware_file.exists() {
+            plan.notes.push(format!(
+                "this machine does not run NixOS, so {host} has no {} or {} yet and the box \
+                 cannot build it: run bootstrap-new-machine again once it runs NixOS, or add them \
+                 from its nixos-generate-config",
+                host::HARDWARE,
+                host::BOOT_LOADER
+            ));
         }
     }
     Ok(())
@@ -102,18 +128,40 @@ pub fn hardware_config() -> Option<String> {
         .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
-/// The repository's `origin` URL, for the build box's `repo.url`; else its path.
-pub fn origin_url(repo: &Path) -> String {
-    Command::new("git")
+/// The URL the build server fetches the fleet from (the box's `repo.url`): the repository's
+/// `origin`, when the server's service can reach it. `None` without a remote, or when the
+/// remote is a path in a home directory or a relative one: the service runs as its own user,
+/// without access to /home, /root or /run/user.
+pub fn server_fetch_url(repo: &Path) -> Option<String> {
+    let output = Command::new("git")
         .arg("-C")
         .arg(repo)
         .args(["remote", "get-url", "origin"])
         .output()
         .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .filter(|url| !url.is_empty())
-        .unwrap_or_else(|| repo.display().to_string())
+        .filter(|o| o.status.success())?;
+    let url = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    (!url.is_empty() && reachable_by_service(&url)).then_some(url)
+}
+
+fn reachable_by_service(url: &str) -> bool {
+    let path = if let Some(path) = url.strip_prefix("file://") {
+        path
+    } else if url.contains("://") {
+        return true;
+    } else if url.starts_with('/') {
+        url
+    } else {
+        // `host:path` is ssh (git's scp-like form); anything else is a relative path.
+        return match (url.find(':'), url.find('/')) {
+            (Some(colon), Some(slash)) => colon < slash,
+            (Some(_), None) => true,
+            _ => false,
+        };
+    };
+    !["/home", "/root", "/run/user"]
+        .iter()
+        .any(|home| path == *home || path.starts_with(&format!("{home}/")))
 }
 
 /// Makes `repo` a git repository when it is not one (before files are added to it).
@@ -155,6 +203,30 @@ fn ensure_lines(text: &str, lines: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_server_fetches_from_remotes_and_paths_outside_home_directories() {
+        for url in [
+            "https://git.example.org/me/fleet.git",
+            "ssh://git@example.org/me/fleet.git",
+            "git@github.com:me/fleet.git",
+            "/srv/fleet.git",
+            "file:///srv/fleet.git",
+        ] {
+            assert!(reachable_by_service(url), "{url}");
+        }
+        for url in [
+            "/home/me/fleet",
+            "/home/me/fleet.git",
+            "file:///home/me/fleet",
+            "/root/fleet",
+            "/run/user/1000/fleet",
+            "../fleet.git",
+            "fleet",
+        ] {
+            assert!(!reachable_by_service(url), "{url}");
+        }
+    }
 
     #[test]
     fn gitignore_lines_are_added_once() {

@@ -7,9 +7,11 @@
 
 mod answers;
 pub mod atuin;
+pub mod boot_loader;
 mod client_config;
 mod detect;
 mod fleet_repo;
+pub mod host;
 mod nix_conf;
 mod plan;
 mod server_probe;
@@ -55,10 +57,10 @@ pub fn run(process: &mut Process, args: BootstrapArgs, config: &Config) -> Resul
         .atuin_server
         .clone()
         .unwrap_or_else(|| default_atuin_server(&answers.server));
-    let fleet_url = fleet_repo::origin_url(&answers.repo);
+    let fleet_url = fleet_repo::server_fetch_url(&answers.repo);
     let secrets_text = secrets.display().to_string();
     let repo_text = answers.repo.display().to_string();
-    let values: Vec<(&str, &str)> = vec![
+    let mut values: Vec<(&str, &str)> = vec![
         ("hostName", &answers.hostname),
         ("system", &machine.system),
         ("serverUrl", &answers.server),
@@ -67,20 +69,43 @@ pub fn run(process: &mut Process, args: BootstrapArgs, config: &Config) -> Resul
         ("userName", &machine.user),
         ("secretsDir", &secrets_text),
         ("repoDir", &repo_text),
-        ("fleetRepoUrl", &fleet_url),
     ];
+    let mut unset = Vec::new();
+    match &fleet_url {
+        Some(url) => values.push(("fleetRepoUrl", url)),
+        None => unset.push("fleetRepoUrl"),
+    }
 
     let mut plan = Plan::default();
-    let hardware = (machine.is_nixos && machine.has_nixos_generate_config)
+    if answers.profile == "wsl" && fleet_url.is_none() {
+        plan.notes.push(no_fleet_url_note(&answers));
+    }
+    // The machine's own files, from a NixOS machine whose profile boots NixOS itself.
+    let machine_files = machine.is_nixos && host::needs_machine_files(answers.profile);
+    let hardware = (machine_files && machine.has_nixos_generate_config)
         .then(fleet_repo::hardware_config)
         .flatten();
+    let (boot_loader, boot_problem) = match machine.boot.as_ref().filter(|_| machine_files) {
+        Some(facts) => match boot_loader::choose(facts) {
+            Ok(chosen) => (Some(chosen), None),
+            Err(why) => (None, Some(why)),
+        },
+        None => (None, None),
+    };
+    let inputs = host::Inputs {
+        profile: answers.profile,
+        values: &values,
+        unset: &unset,
+        hardware: hardware.as_deref(),
+        boot_loader: boot_loader.as_ref(),
+    };
     fleet_repo::plan(
         &mut plan,
         &answers.repo,
         &answers.hostname,
-        answers.profile,
-        &values,
-        hardware,
+        &inputs,
+        boot_problem,
+        machine.is_nixos,
     )?;
     let token_secret = plan_secrets(&mut plan, &args, &secrets)?;
     plan_nix_conf(&mut plan, &args, &machine, &answers.server, key.as_deref())?;
@@ -199,6 +224,20 @@ fn cache_key(
             Ok(args.trust_key.clone())
         }
     }
+}
+
+/// What to do when the build box (wsl profile) has no repository URL its service can fetch.
+fn no_fleet_url_note(answers: &answers::Answers) -> String {
+    let repo = answers.repo.display();
+    format!(
+        "the build server cannot fetch the fleet from {repo}: it has no remote the server can \
+         reach, and the server runs as its own user, without access to home directories. Push \
+         the fleet to a git remote (git -C {repo} remote add origin URL && git -C {repo} push -u \
+         origin main) or to a bare repository outside /home (e.g. /srv/fleet.git), then set \
+         settings.repo.url in hosts/{}/default.nix (commented out until then: the box serves \
+         its cache and Atuin, but builds nothing by itself)",
+        answers.hostname
+    )
 }
 
 fn default_atuin_server(server: &str) -> String {
@@ -366,6 +405,16 @@ fn plan_client_config(
         .clone()
         .unwrap_or_else(|| xdg_config_home(process).join("atuin-bootstrap"));
     let file = dir.join("config.toml");
+    if atuin::is_nix_managed(&file) {
+        let token = token_file
+            .map(|t| format!(" and tokenFile = {t:?}"))
+            .unwrap_or_default();
+        plan.notes.push(format!(
+            "{} is managed by Nix (home-manager?): set services.atuin-bootstrap.client.serverUrl = {server:?}{token} there",
+            file.display()
+        ));
+        return Ok(());
+    }
     let existing = std::fs::read_to_string(&file).ok();
     if let Some(merged) = client_config::merge(existing.as_deref(), server, token_file)
         .with_context(|| format!("cannot update {}", file.display()))?

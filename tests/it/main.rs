@@ -18,6 +18,7 @@ mod jobs_control;
 mod jobs_gc;
 mod jobs_repo;
 mod nix_files;
+mod nixos_eval;
 mod terminal;
 mod wizard;
 mod wizard_atuin;

@@ -66,7 +66,7 @@ fn eval_json(expression: &str) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
-fn config_show(file: &Path) -> serde_json::Value {
+pub fn config_show(file: &Path) -> serde_json::Value {
     let home = tempfile::tempdir().unwrap();
     let output = crate::util::command_in(home.path())
         .args(["config", "show", "--json", "--config"])
@@ -92,6 +92,9 @@ fn rendered_server_settings_are_accepted_by_the_binary() {
                    webhook_secret_file = "/run/secrets/webhook"; };
           build = { max_parallel_jobs = 2; default_targets = [ "laptop" ]; keep_per_target = 3; };
           client = { server = null; };
+          deploy = { host = "laptop"; mode = "boot"; interval = "5m";
+                     health_checks = [ "systemctl is-active --quiet sshd.service" "true" ];
+                     health_timeout = "90s"; };
         }"#,
     );
     let dir = tempfile::tempdir().unwrap();
@@ -111,6 +114,14 @@ fn rendered_server_settings_are_accepted_by_the_binary() {
         keys["build.keep_per_target"]["source"],
         format!("file {}", file.display())
     );
+    assert_eq!(keys["deploy.host"]["value"], "laptop");
+    assert_eq!(keys["deploy.mode"]["value"], "boot");
+    assert_eq!(keys["deploy.interval"]["value"], 300);
+    assert_eq!(
+        keys["deploy.health_checks"]["value"],
+        serde_json::json!(["systemctl is-active --quiet sshd.service", "true"])
+    );
+    assert_eq!(keys["deploy.health_timeout"]["value"], 90);
 
     // An unknown key rendered by a module would be refused, not ignored.
     let bad =
@@ -133,7 +144,7 @@ fn the_example_configs_are_accepted() {
 }
 
 /// The values the example fleet was rendered with.
-fn example_values(host: &str) -> Vec<(&'static str, String)> {
+pub fn example_values(host: &str) -> Vec<(&'static str, String)> {
     vec![
         ("hostName", host.to_string()),
         ("system", "x86_64-linux".to_string()),
@@ -156,6 +167,7 @@ fn example_values(host: &str) -> Vec<(&'static str, String)> {
 #[test]
 fn the_example_fleet_is_what_the_templates_render() {
     use atuin_bootstrap::templates;
+    use atuin_bootstrap::wizard::boot_loader::BootLoader;
     let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some();
     let fleet = root().join("examples/fleet");
     for (path, text) in templates::FLEET {
@@ -165,21 +177,41 @@ fn the_example_fleet_is_what_the_templates_render() {
             "{path}"
         );
     }
-    for (host, profile) in [("thinkpad", "laptop"), ("buildbox", "wsl")] {
+    // thinkpad as the wizard renders a laptop on an EFI machine (its hardware file is a
+    // hand-written stub, kept as it is); buildbox as a wsl build box with a remote.
+    let efi = BootLoader::SystemdBoot {
+        esp: "/boot".into(),
+    };
+    for (host, profile, boot_loader) in [
+        ("thinkpad", "laptop", Some(&efi)),
+        ("buildbox", "wsl", None),
+    ] {
         let values = example_values(host);
         let values: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let rendered = templates::render(templates::profile(profile).unwrap(), &values).unwrap();
-        let file = fleet.join("hosts").join(host).join("default.nix");
-        if update {
-            std::fs::write(&file, &rendered).unwrap();
+        let files = atuin_bootstrap::wizard::host::render(&atuin_bootstrap::wizard::host::Inputs {
+            profile,
+            values: &values,
+            unset: &[],
+            hardware: None,
+            boot_loader,
+        })
+        .unwrap();
+        for (name, rendered) in files {
+            let file = fleet.join("hosts").join(host).join(name);
+            if update {
+                std::fs::write(&file, &rendered).unwrap();
+            }
+            assert_eq!(
+                std::fs::read_to_string(&file).unwrap_or_default(),
+                rendered,
+                "{} is stale (UPDATE_SNAPSHOTS=1 cargo test)",
+                file.display()
+            );
         }
-        assert_eq!(
-            std::fs::read_to_string(&file).unwrap(),
-            rendered,
-            "{} is stale (UPDATE_SNAPSHOTS=1 cargo test)",
-            file.display()
-        );
     }
+    assert!(fleet
+        .join("hosts/thinkpad/hardware-configuration.nix")
+        .exists());
     let mesh = eval_json(
         r#"let lib = import ./nix/lib; hosts = ./examples/fleet/hosts; in
            { names = builtins.attrNames (lib.discoverHosts hosts);

@@ -331,6 +331,114 @@ fn a_config_that_nix_manages_is_reported_not_edited() {
     assert_eq!(text(&machine.atuin_config()), "sync_address=x\n");
 }
 
+/// A server URL nothing listens on: the wizard sets up offline, quickly.
+fn closed_server_url() -> String {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    url
+}
+
+#[test]
+fn a_client_config_that_nix_manages_is_reported_not_edited() {
+    let url = closed_server_url();
+    let dir = single_package_flake("clientconf", "echo '[client]' > $out");
+    let built = nix::build(dir.path(), "clientconf");
+    // A link into the store as home-manager makes it: one that does not resolve here (a made-up
+    // store path), and a real, read-only store file.
+    let made_up = "/nix/store/00000000000000000000000000000000-hm_atuin-bootstrapconfig.toml";
+    for target in [made_up, built.as_str()] {
+        let machine = Machine::new();
+        let file = machine.client_config();
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(target, &file).unwrap();
+        let printed = ok(&machine.run(&url, &[]));
+        assert_eq!(
+            std::fs::read_link(&file).unwrap().to_str(),
+            Some(target),
+            "the link was replaced"
+        );
+        assert!(
+            !file
+                .with_file_name("config.toml.atuin-bootstrap-backup")
+                .exists(),
+            "nothing to back up: nothing was written"
+        );
+        assert!(
+            printed.contains(&format!("{} is managed by Nix", file.display()))
+                && printed.contains(&format!("serverUrl = \"{url}\"")),
+            "{printed}"
+        );
+    }
+}
+
+#[test]
+fn a_build_box_gets_its_fleet_remote_and_never_a_home_directory_path() {
+    let url = closed_server_url();
+    let wsl_box = |machine: &Machine| {
+        machine
+            .wizard()
+            .args([
+                "--server",
+                &url,
+                "--hostname",
+                "box",
+                "--profile",
+                "wsl",
+                "--repo",
+            ])
+            .arg(machine.repo())
+            .arg("--nix-conf")
+            .arg(machine.nix_conf())
+            .arg("--yes")
+            .output()
+            .unwrap()
+    };
+    let host_file = |machine: &Machine| text(&machine.repo().join("hosts/box/default.nix"));
+
+    // No remote: the checkout itself is no URL the server's service could read.
+    let machine = Machine::new();
+    let printed = ok(&wsl_box(&machine));
+    let host = host_file(&machine);
+    assert!(
+        host.contains("    # settings.repo.url = \"…\";\n"),
+        "{host}"
+    );
+    assert!(!host.contains("settings.repo.url = \"/"), "{host}");
+    assert!(
+        printed.contains("the build server cannot fetch the fleet from")
+            && printed.contains("remote add origin"),
+        "{printed}"
+    );
+
+    // A remote in a home directory is no better; a real remote is the box's URL.
+    for (remote, usable) in [
+        ("/home/me/fleet.git", false),
+        ("https://git.example.org/me/fleet.git", true),
+    ] {
+        let machine = Machine::new();
+        std::fs::create_dir_all(machine.repo()).unwrap();
+        for args in [
+            &["init", "-q", "-b", "main"][..],
+            &["remote", "add", "origin", remote][..],
+        ] {
+            nix::run_ok(Command::new("git").arg("-C").arg(machine.repo()).args(args));
+        }
+        ok(&wsl_box(&machine));
+        let host = host_file(&machine);
+        assert_eq!(
+            host.contains(&format!("    settings.repo.url = \"{remote}\";\n")),
+            usable,
+            "{remote}: {host}"
+        );
+        assert_eq!(
+            !usable,
+            host.contains("# settings.repo.url = \"…\";"),
+            "{host}"
+        );
+    }
+}
+
 #[test]
 fn the_nix_config_it_writes_makes_nix_substitute_from_the_server() {
     let dir = single_package_flake("fromcache", "echo substituted > $out");

@@ -3,7 +3,13 @@
 # ("@secretsDir@/…"), never Nix path literals that would copy them into the store.
 { lib, ... }:
 {
-  imports = lib.optional (builtins.pathExists ./hardware-configuration.nix) ./hardware-configuration.nix;
+  # This machine's own files, written by bootstrap-new-machine on NixOS: its hardware
+  # (nixos-generate-config --show-hardware-config) and the boot loader it boots with. NixOS
+  # refuses the host without them (no root file system, no boot loader).
+  imports = lib.filter builtins.pathExists [
+    ./hardware-configuration.nix
+    ./boot-loader.nix
+  ];
 
   networking.hostName = "@hostName@";
   nixpkgs.hostPlatform = lib.mkDefault "@system@";
@@ -19,6 +25,12 @@
     tailscale.authKeyFile = "@secretsDir@/tailscale-auth-key";
     syncthing.keyFile = "@secretsDir@/syncthing/key.pem";
     syncthing.certFile = "@secretsDir@/syncthing/cert.pem";
+    # Follow the box: switch to each new build of this host it finishes, and roll back when
+    # activation or a health check fails (`atuin-bootstrap deploy --watch`, as root). The
+    # box takes its reports with an API token that has the report scope, e.g.
+    # tokenFile = "@secretsDir@/atuin-bootstrap-token";
+    # deploy.enable = true;
+    # deploy.healthChecks = [ "systemctl is-active --quiet NetworkManager.service" ];
   };
 
   users.users."@userName@" = {

@@ -23,6 +23,9 @@
 
   services.atuin-bootstrap.server = {
     enable = true;
+    # The fleet repository the box builds: a URL its service can fetch (a git remote, or a
+    # bare repository outside /home: the service runs as its own user, without access to
+    # home directories).
     settings.repo.url = "https://git.example.org/me/fleet.git";
     settings.repo.webhook_secret_file = "/home/me/fleet/secrets/webhook-secret";
     # The first machine opens Atuin registration once, makes the account, then closes it.
@@ -39,5 +42,11 @@
     tailscale.authKeyFile = "/home/me/fleet/secrets/tailscale-auth-key";
     syncthing.keyFile = "/home/me/fleet/secrets/syncthing/key.pem";
     syncthing.certFile = "/home/me/fleet/secrets/syncthing/cert.pem";
+    # Follow the box: switch to each new build of this host it finishes, and roll back when
+    # activation or a health check fails (`atuin-bootstrap deploy --watch`, as root). The
+    # box takes its reports with an API token that has the report scope, e.g.
+    # tokenFile = "/home/me/fleet/secrets/atuin-bootstrap-token";
+    # deploy.enable = true;
+    # deploy.healthChecks = [ "systemctl is-active --quiet atuin-bootstrap.service" ];
   };
 }

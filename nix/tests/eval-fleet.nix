@@ -1,0 +1,97 @@
+# Evaluates every host of a fleet flake as its flake.nix builds them — nixpkgs.lib.nixosSystem
+# with this project's modules and the host's files — against the NixOS stand-ins in
+# ./nixos-stubs (nixpkgs cannot be fetched here; its lib can). For each host: the NixOS
+# assertions that fail, the warnings, and the facts the tests check (boot loader, firewall,
+# the deploy unit, the atuin-bootstrap config file in /etc).
+#
+#   nix-instantiate --eval --strict --json nix/tests/eval-fleet.nix \
+#     --argstr lib /path/to/nixpkgs/lib --argstr fleet /path/to/fleet
+{
+  # nixpkgs' lib directory (the vendored nixpkgs.lib, unpacked).
+  lib,
+  # The fleet flake's directory (flake.nix and hosts/).
+  fleet,
+}:
+let
+  nixpkgsLib = import (/. + lib);
+  stubs = import ./nixos-stubs { lib = nixpkgsLib; };
+
+  nixpkgs = {
+    lib = nixpkgsLib // {
+      inherit (stubs) nixosSystem;
+    };
+    legacyPackages = nixpkgsLib.genAttrs [ "x86_64-linux" "aarch64-linux" ] (_: stubs.pkgs);
+  };
+
+  # This project's flake, its outputs evaluated with the stand-in nixpkgs.
+  atuin-bootstrap =
+    let
+      self = (import ../../flake.nix).outputs {
+        inherit self nixpkgs;
+      };
+    in
+    self // { outPath = ../..; };
+
+  inputs = {
+    inherit nixpkgs atuin-bootstrap;
+    nixos-wsl.nixosModules.default = ./nixos-stubs/nixos-wsl.nix;
+  };
+
+  fleetDir = /. + fleet;
+  outputs = (import (fleetDir + "/flake.nix")).outputs (inputs // { self = outputs // { outPath = fleetDir; }; });
+
+  report =
+    system:
+    let
+      c = system.config;
+      etcConfig = c.environment.etc."atuin-bootstrap/config.toml" or null;
+      deploy = c.systemd.services.atuin-bootstrap-deploy or null;
+    in
+    {
+      failedAssertions = map (a: a.message) (builtins.filter (a: !a.assertion) c.assertions);
+      inherit (c) warnings;
+      hostName = c.networking.hostName;
+      system = c.nixpkgs.hostPlatform.system;
+      bootLoader = {
+        grub = c.boot.loader.grub.enable;
+        grubDevices = c.boot.loader.grub.devices;
+        systemdBoot = c.boot.loader.systemd-boot.enable;
+        canTouchEfiVariables = c.boot.loader.efi.canTouchEfiVariables;
+        efiSysMountPoint = c.boot.loader.efi.efiSysMountPoint;
+      };
+      rootFileSystem = c.fileSystems."/".device or null;
+      firewallInterfaces = builtins.mapAttrs (_: i: {
+        tcp = i.allowedTCPPorts;
+        udp = i.allowedUDPPorts;
+      }) c.networking.firewall.interfaces;
+      tailscaleInterface = c.services.tailscale.interfaceName;
+      serverEnabled = c.services.atuin-bootstrap.server.enable;
+      repoUrl = c.services.atuin-bootstrap.server.settings.repo.url;
+      # The file `atuin-bootstrap` reads on this host (/etc/atuin-bootstrap/config.toml).
+      configToml =
+        if etcConfig == null then
+          null
+        else if etcConfig.text != null then
+          etcConfig.text
+        else
+          etcConfig.source.text;
+      deployUnit =
+        if deploy == null then
+          null
+        else
+          {
+            inherit (deploy)
+              wantedBy
+              wants
+              after
+              restartIfChanged
+              stopIfChanged
+              unitConfig
+              serviceConfig
+              environment
+              ;
+            path = map (p: p.name) deploy.path;
+          };
+    };
+in
+builtins.mapAttrs (_: report) outputs.nixosConfigurations

@@ -1,0 +1,429 @@
+//! The NixOS and home-manager modules evaluated offline, the way a NixOS machine evaluates
+//! them: every example host and every host the wizard renders on a NixOS machine (laptop,
+//! desktop and server booting through EFI and through BIOS, a carried-over boot loader, the
+//! wsl build box) goes through its fleet flake and `lib.evalModules` with nixpkgs' real lib
+//! (the vendored nixpkgs.lib tarball) against nix/tests/nixos-stubs, which declare the NixOS
+//! options with NixOS's types and carry its root-file-system, boot-loader and user assertions.
+//! A failed assertion fails the test, and a host without a boot loader or root file system is
+//! shown to be caught. Nixpkgs itself cannot be fetched here: what only a real NixOS shows is
+//! listed in the README.
+//!
+//! Without the tarball (a clone without ../shared) these tests say so loudly and pass.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+use atuin_bootstrap::wizard::boot_loader::BootLoader;
+use atuin_bootstrap::wizard::host;
+
+use crate::nix_files::{config_show, example_values};
+use crate::util::nix::{run_ok, NIX_CONFIG};
+
+const ROOT_FS: &str = "The ‘fileSystems’ option does not specify your root file system.";
+const NO_GRUB_DEVICE: &str = "You must set the option ‘boot.loader.grub.devices’ or \
+                              'boot.loader.grub.mirroredBoots' to make the system bootable.";
+
+/// What `nixos-generate-config --show-hardware-config` prints on an EFI laptop…
+const EFI_HARDWARE: &str = include_str!("../../nix/tests/fixtures/hardware/efi.nix");
+
+/// …and on a BIOS machine (no EFI system partition).
+const BIOS_HARDWARE: &str = include_str!("../../nix/tests/fixtures/hardware/bios.nix");
+
+const BIOS_DISK: &str = "/dev/disk/by-id/ata-SAMSUNG_SSD_870_EVO_1TB_S6PUNX0R123456";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// nixpkgs' lib, unpacked from the vendored tarball; `None` (after a note on the real stderr,
+/// which the test harness does not swallow) when the tarball is not there.
+fn nixpkgs_lib() -> Option<tempfile::TempDir> {
+    let tarball = root().join("../shared/vendor/nixpkgs-lib.tar.gz");
+    if !tarball.exists() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n!!! NOTE: {} is missing: the NixOS and home-manager module evaluation is SKIPPED.\n\
+             !!! Only CI (with ../shared/vendor) shows that every host evaluates without a failed assertion.\n",
+            tarball.display()
+        );
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    run_ok(
+        Command::new("tar")
+            .arg("-xzf")
+            .arg(&tarball)
+            .arg("-C")
+            .arg(dir.path()),
+    );
+    assert!(dir.path().join("lib/default.nix").exists());
+    Some(dir)
+}
+
+fn evaluate(harness: &str, args: &[(&str, &Path)]) -> Value {
+    let mut command = Command::new("nix-instantiate");
+    command
+        .env("NIX_CONFIG", NIX_CONFIG)
+        .args(["--eval", "--strict", "--json"])
+        .arg(root().join("nix/tests").join(harness));
+    for (name, value) in args {
+        command.arg("--argstr").arg(name).arg(value);
+    }
+    serde_json::from_slice(&run_ok(&mut command).stdout).unwrap()
+}
+
+/// A fleet repository made from the fleet template, with hosts added by `add`.
+struct Fleet {
+    dir: tempfile::TempDir,
+}
+
+impl Fleet {
+    fn new() -> Fleet {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in atuin_bootstrap::templates::FLEET {
+            std::fs::write(dir.path().join(path), text).unwrap();
+        }
+        Fleet { dir }
+    }
+
+    /// A host as the wizard renders it: `profile` with the example values (host name `name`),
+    /// the machine's hardware file and boot loader; `extra` is a module (attribute set body)
+    /// the host adds on top of the rendered file.
+    fn add(
+        &self,
+        name: &str,
+        profile: &str,
+        hardware: Option<&str>,
+        boot_loader: Option<&BootLoader>,
+        extra: &str,
+    ) {
+        let values = example_values(name);
+        let values: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let files = host::render(&host::Inputs {
+            profile,
+            values: &values,
+            unset: &[],
+            hardware,
+            boot_loader,
+        })
+        .unwrap();
+        let dir = self.dir.path().join("hosts").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (file, text) in files {
+            let file = if file == host::DEFAULT && !extra.is_empty() {
+                "rendered.nix"
+            } else {
+                file
+            };
+            std::fs::write(dir.join(file), text).unwrap();
+        }
+        if !extra.is_empty() {
+            std::fs::write(
+                dir.join(host::DEFAULT),
+                format!("{{ lib, ... }}:\n{{\n  imports = [ ./rendered.nix ];\n{extra}\n}}\n"),
+            )
+            .unwrap();
+        }
+    }
+
+    fn evaluate(&self, lib: &Path) -> Value {
+        evaluate(
+            "eval-fleet.nix",
+            &[("lib", &lib.join("lib")), ("fleet", self.dir.path())],
+        )
+    }
+}
+
+fn failed(host: &Value) -> Vec<String> {
+    host["failedAssertions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// No failed assertion, no warning, and the config file the host's `atuin-bootstrap` reads
+/// is accepted by the binary (which refuses unknown keys).
+fn assert_builds(name: &str, host: &Value) {
+    assert_eq!(failed(host), Vec::<String>::new(), "{name} would not build");
+    assert_eq!(host["warnings"], json!([]), "{name}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.toml");
+    std::fs::write(&file, host["configToml"].as_str().unwrap()).unwrap();
+    config_show(&file);
+}
+
+#[test]
+fn every_example_host_builds_on_nixos() {
+    let Some(lib) = nixpkgs_lib() else { return };
+    let hosts = evaluate(
+        "eval-fleet.nix",
+        &[
+            ("lib", &lib.path().join("lib")),
+            ("fleet", &root().join("examples/fleet")),
+        ],
+    );
+    let names: Vec<&String> = hosts.as_object().unwrap().keys().collect();
+    assert_eq!(names, ["buildbox", "thinkpad"]);
+    for (name, host) in hosts.as_object().unwrap() {
+        assert_builds(name, host);
+    }
+    let thinkpad = &hosts["thinkpad"];
+    assert_eq!(thinkpad["bootLoader"]["systemdBoot"], true);
+    assert_eq!(thinkpad["bootLoader"]["grub"], false);
+    assert_eq!(thinkpad["rootFileSystem"], "/dev/disk/by-label/nixos");
+    // NixOS-WSL: no boot loader of its own, no root file system to declare.
+    assert_eq!(hosts["buildbox"]["bootLoader"]["grub"], false);
+    assert_eq!(hosts["buildbox"]["serverEnabled"], true);
+}
+
+#[test]
+fn every_profile_the_wizard_renders_on_nixos_builds() {
+    let Some(lib) = nixpkgs_lib() else { return };
+    let fleet = Fleet::new();
+    let efi = BootLoader::SystemdBoot {
+        esp: "/boot".into(),
+    };
+    let bios = BootLoader::Grub {
+        device: BIOS_DISK.into(),
+    };
+    // From a machine's own configuration.nix: GRUB for EFI, as nixos-generate-config suggests.
+    let carried = BootLoader::Configured {
+        statements: "boot.loader.grub = {\n  enable = true;\n  efiSupport = true;\n  device = \"nodev\";\n};\nboot.loader.efi.canTouchEfiVariables = true;".into(),
+    };
+    for profile in ["laptop", "desktop", "server"] {
+        fleet.add(
+            &format!("{profile}-efi"),
+            profile,
+            Some(EFI_HARDWARE),
+            Some(&efi),
+            "",
+        );
+        fleet.add(
+            &format!("{profile}-bios"),
+            profile,
+            Some(BIOS_HARDWARE),
+            Some(&bios),
+            "",
+        );
+    }
+    fleet.add(
+        "laptop-carried",
+        "laptop",
+        Some(EFI_HARDWARE),
+        Some(&carried),
+        "",
+    );
+    fleet.add("wsl", "wsl", Some(EFI_HARDWARE), Some(&efi), "");
+    let hosts = fleet.evaluate(lib.path());
+    assert_eq!(hosts.as_object().unwrap().len(), 8);
+    for (name, host) in hosts.as_object().unwrap() {
+        assert_builds(name, host);
+        assert_eq!(host["hostName"], name.as_str());
+        assert_eq!(host["system"], "x86_64-linux");
+        let boot = &host["bootLoader"];
+        if name.ends_with("-efi") {
+            assert_eq!(boot["systemdBoot"], true, "{name}");
+            assert_eq!(boot["grub"], false, "{name}");
+            assert_eq!(boot["canTouchEfiVariables"], true, "{name}");
+        } else if name.ends_with("-bios") {
+            assert_eq!(boot["systemdBoot"], false, "{name}");
+            assert_eq!(boot["grubDevices"], json!([BIOS_DISK]), "{name}");
+        }
+    }
+    assert_eq!(
+        hosts["laptop-carried"]["bootLoader"]["grubDevices"],
+        json!(["nodev"])
+    );
+    // The wsl profile takes neither file: NixOS-WSL boots it.
+    assert_eq!(hosts["wsl"]["bootLoader"]["grub"], false);
+    assert!(!fleet.dir.path().join("hosts/wsl/boot-loader.nix").exists());
+}
+
+#[test]
+fn a_host_without_a_boot_loader_or_root_file_system_is_caught() {
+    let Some(lib) = nixpkgs_lib() else { return };
+    let fleet = Fleet::new();
+    let efi = BootLoader::SystemdBoot {
+        esp: "/boot".into(),
+    };
+    fleet.add("bare", "laptop", None, None, "");
+    fleet.add("no-boot-loader", "desktop", Some(BIOS_HARDWARE), None, "");
+    fleet.add("no-hardware", "server", None, Some(&efi), "");
+    let hosts = fleet.evaluate(lib.path());
+    assert_eq!(failed(&hosts["bare"]), [NO_GRUB_DEVICE, ROOT_FS]);
+    assert_eq!(failed(&hosts["no-boot-loader"]), [NO_GRUB_DEVICE]);
+    assert_eq!(failed(&hosts["no-hardware"]), [ROOT_FS]);
+}
+
+#[test]
+fn firewall_ports_open_on_the_interface_tailscale_uses() {
+    let Some(lib) = nixpkgs_lib() else { return };
+    let fleet = Fleet::new();
+    fleet.add("plain", "wsl", None, None, "");
+    fleet.add(
+        "renamed",
+        "wsl",
+        None,
+        None,
+        r#"  services.tailscale.interfaceName = "ts-fleet";"#,
+    );
+    fleet.add(
+        "userspace",
+        "wsl",
+        None,
+        None,
+        r#"  services.tailscale.interfaceName = "userspace-networking";"#,
+    );
+    let hosts = fleet.evaluate(lib.path());
+    let box_ports = json!({"tcp": [22000, 8780, 8888], "udp": [22000, 21027]});
+    assert_eq!(
+        hosts["plain"]["firewallInterfaces"],
+        json!({ "tailscale0": box_ports })
+    );
+    assert_eq!(
+        hosts["renamed"]["firewallInterfaces"],
+        json!({ "ts-fleet": box_ports })
+    );
+    // No interface at all: tailscaled delivers over loopback, which the firewall accepts.
+    assert_eq!(hosts["userspace"]["firewallInterfaces"], json!({}));
+    for (name, host) in hosts.as_object().unwrap() {
+        assert_builds(name, host);
+    }
+}
+
+#[test]
+fn a_repository_in_a_home_directory_is_refused() {
+    let Some(lib) = nixpkgs_lib() else { return };
+    let fleet = Fleet::new();
+    let url = |url: &str| {
+        format!(r#"  services.atuin-bootstrap.server.settings.repo.url = lib.mkForce "{url}";"#)
+    };
+    fleet.add("home", "wsl", None, None, &url("/home/me/fleet"));
+    fleet.add("root", "wsl", None, None, &url("file:///root/fleet"));
+    fleet.add("srv", "wsl", None, None, &url("/srv/fleet.git"));
+    fleet.add(
+        "unprotected",
+        "wsl",
+        None,
+        None,
+        &(url("/home/me/fleet")
+            + "\n  systemd.services.atuin-bootstrap.serviceConfig.ProtectHome = lib.mkForce false;"),
+    );
+    let hosts = fleet.evaluate(lib.path());
+    for (name, path, under) in [
+        ("home", "/home/me/fleet", "/home"),
+        ("root", "file:///root/fleet", "/root"),
+    ] {
+        let messages = failed(&hosts[name]);
+        assert_eq!(messages.len(), 1, "{name}: {messages:?}");
+        let message = messages[0].split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            message.contains(&format!(
+                "repo.url = \"{path}\" is under {under}, which the build server cannot read"
+            )) && message.contains("bare repository outside the home directories"),
+            "{message}"
+        );
+    }
+    assert_builds("srv", &hosts["srv"]);
+    assert_builds("unprotected", &hosts["unprotected"]);
+}
+
+#[test]
+fn the_deploy_unit_is_there_only_when_enabled_and_activation_never_stops_it() {
+    let Some(lib) = nixpkgs_lib() else { return };
+    let fleet = Fleet::new();
+    let efi = BootLoader::SystemdBoot {
+        esp: "/boot".into(),
+    };
+    let deploy = r#"  services.atuin-bootstrap.client.tokenFile = "/home/me/fleet/secrets/atuin-bootstrap-token";
+  services.atuin-bootstrap.client.deploy = {
+    enable = true;
+    mode = "boot";
+    healthChecks = [ "systemctl is-active --quiet sshd.service" "true" ];
+  };"#;
+    fleet.add("off", "server", Some(EFI_HARDWARE), Some(&efi), "");
+    fleet.add("follows", "server", Some(EFI_HARDWARE), Some(&efi), deploy);
+    fleet.add("box", "wsl", None, None, deploy);
+    fleet.add(
+        "no-token",
+        "laptop",
+        Some(EFI_HARDWARE),
+        Some(&efi),
+        "  services.atuin-bootstrap.client.deploy.enable = true;",
+    );
+    let hosts = fleet.evaluate(lib.path());
+
+    assert_eq!(hosts["off"]["deployUnit"], Value::Null);
+    assert_builds("off", &hosts["off"]);
+    for name in ["follows", "box"] {
+        let host = &hosts[name];
+        assert_builds(name, host);
+        let unit = &host["deployUnit"];
+        assert_eq!(unit["restartIfChanged"], false, "{name}");
+        assert_eq!(unit["stopIfChanged"], false, "{name}");
+        assert_eq!(unit["unitConfig"]["X-StopOnRemoval"], false, "{name}");
+        assert_eq!(unit["serviceConfig"]["Restart"], "always", "{name}");
+        assert!(unit["serviceConfig"].get("User").is_none(), "runs as root");
+        let exec = unit["serviceConfig"]["ExecStart"].as_str().unwrap();
+        assert!(
+            exec.ends_with(
+                "/bin/atuin-bootstrap --config /etc/atuin-bootstrap/config.toml deploy --watch"
+            ),
+            "{exec}"
+        );
+        assert_eq!(unit["path"], json!(["nix", "bash", "coreutils", "systemd"]));
+        assert_eq!(unit["wantedBy"], json!(["multi-user.target"]));
+        assert!(unit["after"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("network-online.target")));
+
+        // The settings it runs with, as the binary reads them.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.toml");
+        std::fs::write(&file, host["configToml"].as_str().unwrap()).unwrap();
+        let keys = &config_show(&file)["keys"];
+        assert_eq!(keys["deploy.host"]["value"], name);
+        assert_eq!(keys["deploy.mode"]["value"], "boot");
+        assert_eq!(keys["deploy.interval"]["value"], 60);
+        assert_eq!(keys["deploy.health_timeout"]["value"], 120);
+        assert_eq!(
+            keys["deploy.health_checks"]["value"],
+            json!(["systemctl is-active --quiet sshd.service", "true"])
+        );
+        assert_eq!(
+            keys["client.token_file"]["value"],
+            "/home/me/fleet/secrets/atuin-bootstrap-token"
+        );
+    }
+    assert_eq!(failed(&hosts["no-token"]), Vec::<String>::new());
+    let warnings = hosts["no-token"]["warnings"].to_string();
+    assert!(warnings.contains("without"), "{warnings}");
+}
+
+#[test]
+fn home_manager_replaces_the_files_atuin_and_the_wizard_leave_behind() {
+    let Some(lib) = nixpkgs_lib() else { return };
+    let homes = evaluate("eval-home.nix", &[("lib", &lib.path().join("lib"))]);
+    // home-manager from 25.11 (programs.atuin.forceOverwriteSettings) and before it.
+    for release in ["current", "before-25-11"] {
+        let home = &homes[release];
+        assert_eq!(home["failedAssertions"], json!([]), "{release}");
+        assert_eq!(home["warnings"], json!([]), "{release}");
+        assert_eq!(home["atuinConfigForced"], true, "{release}");
+        assert_eq!(home["clientConfigForced"], true, "{release}");
+        assert_eq!(home["atuinSyncAddress"], "http://buildbox:8888");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.toml");
+        std::fs::write(&file, home["clientConfigText"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            config_show(&file)["keys"]["client.server"]["value"],
+            "http://buildbox:8780"
+        );
+    }
+}
