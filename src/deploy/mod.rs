@@ -83,9 +83,19 @@ pub fn run(process: &mut Process, config: &Config, args: &DeployArgs) -> Result<
         api: &api,
         log: Log::new(stderr),
     };
+    // Under systemd (as the NixOS module runs it), a switch that worked ends the agent, so
+    // the service manager starts the new system's agent and settings (activation itself never
+    // restarts the unit, which would kill the agent mid-switch).
+    let under_service_manager = process.vars.contains_key("INVOCATION_ID");
     let out = &mut process.stdout;
     if args.watch {
-        return watch(&agent, settings.interval.value, args.json, out);
+        return watch(
+            &agent,
+            settings.interval.value,
+            args.json,
+            under_service_manager,
+            out,
+        );
     }
     let outcome = if args.dry_run {
         attempt::run(&agent, true)?
@@ -115,7 +125,13 @@ pub fn run(process: &mut Process, config: &Config, args: &DeployArgs) -> Result<
 
 /// `--watch`: a deploy every `interval`, each ask also the host's heartbeat. An unreachable
 /// box is waited for with backoff (the host keeps what it runs); a held lock skips a turn.
-fn watch(agent: &Agent<'_>, interval: Duration, json: bool, out: &mut dyn Write) -> Result<()> {
+fn watch(
+    agent: &Agent<'_>,
+    interval: Duration,
+    json: bool,
+    restart_after_switch: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
     agent.memory.ensure()?;
     agent.log.line(&format!(
         "watching {} for new builds of {} every {}",
@@ -130,13 +146,20 @@ fn watch(agent: &Agent<'_>, interval: Duration, json: bool, out: &mut dyn Write)
                 agent
                     .log
                     .line(&format!("skipping a turn: {holder} holds the deploy lock"));
-                Ok(0)
+                Ok(false)
             }
-            lock::Taken::Ours(_lock) => {
-                attempt::run(agent, false).and_then(|outcome| agent.finish(&outcome, json, out))
-            }
+            lock::Taken::Ours(_lock) => attempt::run(agent, false).and_then(|outcome| {
+                agent.finish(&outcome, json, out)?;
+                Ok(matches!(outcome, Outcome::Deployed(_)) && agent.mode != DeployMode::Boot)
+            }),
         };
         wait = match turn {
+            Ok(true) if restart_after_switch => {
+                agent
+                    .log
+                    .line("the new system runs; ending so that its own agent takes over");
+                return Ok(());
+            }
             Ok(_) => interval,
             Err(e) if code_of(&e) == SERVER => {
                 let next = (wait * 2).min(MAX_BACKOFF.max(interval));

@@ -471,6 +471,25 @@ fn watch_follows_new_builds_and_waits_out_the_box() {
     assert_eq!(host_view(&build_box, "laptop")["state"], "up_to_date");
     watcher.kill().unwrap();
     watcher.wait().unwrap();
+
+    // Under systemd, a switch that worked ends the agent, so that the new system's agent (and
+    // its settings) takes over when the service manager starts it again.
+    fleet.bump_all();
+    let third = build_newest(&build_box)["outputs"]["laptop"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut service = laptop
+        .command(&["--watch"])
+        .env("INVOCATION_ID", "0123456789abcdef")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let status = wait_for(Duration::from_secs(30), || service.try_wait().unwrap())
+        .expect("the agent under systemd kept running after its switch");
+    assert!(status.success());
+    assert_eq!(laptop.running().as_deref(), Some(third.as_str()));
 }
 
 #[test]
