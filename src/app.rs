@@ -11,6 +11,7 @@ use crate::cli::{
     BootstrapCli, CacheArgs, CacheCommand, ClientArgs, Command, ConfigCommand, LogsCli, MainCli,
     ServeArgs, StatusCli, TokenArgs, TriggerCli,
 };
+use crate::config::schema::{self as keys, KeyDef};
 use crate::config::{self, Flag, FlagValue, Inputs};
 use crate::exit::usage;
 use crate::process::Process;
@@ -30,32 +31,40 @@ pub fn run(mut process: Process) -> Result<()> {
     if let Some(first) = args.first_mut() {
         *first = applet.name().into();
     }
-    match applet {
-        Applet::Main => {
-            let cli = parse::<MainCli>(&mut process, args)?;
-            run_main(process, cli)
-        }
+    // Each applet is its subcommand under another name: parsed by its own clap type (for its
+    // help and errors), then run as that subcommand.
+    let cli = match applet {
+        Applet::Main => parse::<MainCli>(&mut process, args)?,
         Applet::Trigger => {
             let cli = parse::<TriggerCli>(&mut process, args)?;
-            let client = client_for(&process, cli.global.config, &cli.args.client)?;
-            client::trigger::run(&mut process, &client, cli.args)
+            MainCli {
+                global: cli.global,
+                command: Command::Trigger(cli.args),
+            }
         }
         Applet::Status => {
             let cli = parse::<StatusCli>(&mut process, args)?;
-            let client = client_for(&process, cli.global.config, &cli.args.client)?;
-            client::status::run(&mut process, &client, cli.args)
+            MainCli {
+                global: cli.global,
+                command: Command::Status(cli.args),
+            }
         }
         Applet::Logs => {
             let cli = parse::<LogsCli>(&mut process, args)?;
-            let client = client_for(&process, cli.global.config, &cli.args.client)?;
-            client::logs::run(&mut process, &client, cli.args)
+            MainCli {
+                global: cli.global,
+                command: Command::Logs(cli.args),
+            }
         }
         Applet::Bootstrap => {
             let cli = parse::<BootstrapCli>(&mut process, args)?;
-            let config = load_config(&process, cli.global.config, Vec::new())?;
-            crate::wizard::run(&mut process, cli.args, &config)
+            MainCli {
+                global: cli.global,
+                command: Command::Bootstrap(Box::new(cli.args)),
+            }
         }
-    }
+    };
+    run_main(process, cli)
 }
 
 /// Parses the command line; `--help` and `--version` print and end the run successfully.
@@ -104,7 +113,7 @@ fn load_config(
 fn state_dir_flag(dir: Option<PathBuf>) -> Vec<Flag> {
     dir.map(|d| {
         (
-            "server.state_dir",
+            &keys::SERVER_STATE_DIR,
             "--state-dir",
             FlagValue::One(d.display().to_string()),
         )
@@ -177,11 +186,11 @@ fn run_main(mut process: Process, cli: MainCli) -> Result<()> {
         Command::Deploy(args) => {
             let mut flags = client_flags(&args.client);
             if let Some(host) = &args.host {
-                flags.push(("deploy.host", "--host", FlagValue::One(host.clone())));
+                flags.push((&keys::DEPLOY_HOST, "--host", FlagValue::One(host.clone())));
             }
             if let Some(mode) = args.mode {
                 flags.push((
-                    "deploy.mode",
+                    &keys::DEPLOY_MODE,
                     "--mode",
                     FlagValue::One(mode.as_str().to_string()),
                 ));
@@ -208,25 +217,37 @@ fn client_for(
 fn client_flags(args: &ClientArgs) -> Vec<Flag> {
     let mut flags = Vec::new();
     if let Some(server) = &args.server {
-        flags.push(("client.server", "--server", FlagValue::One(server.clone())));
+        flags.push((
+            &keys::CLIENT_SERVER,
+            "--server",
+            FlagValue::One(server.clone()),
+        ));
     }
     if let Some(token) = &args.token {
-        flags.push(("client.token", "--token", FlagValue::One(token.clone())));
+        flags.push((
+            &keys::CLIENT_TOKEN,
+            "--token",
+            FlagValue::One(token.clone()),
+        ));
     }
     flags
 }
 
 fn serve_flags(args: &ServeArgs) -> Vec<Flag> {
     let mut flags = state_dir_flag(args.state.state_dir.clone());
-    let mut one = |key: &'static str, flag: &'static str, value: &Option<String>| {
+    let mut one = |key: &'static KeyDef, flag: &'static str, value: &Option<String>| {
         if let Some(v) = value {
             flags.push((key, flag, FlagValue::One(v.clone())));
         }
     };
-    one("server.listen", "--listen", &args.listen);
-    one("repo.url", "--repo", &args.repo);
-    one("repo.branch", "--branch", &args.branch);
-    one("repo.poll_interval", "--poll-interval", &args.poll_interval);
+    one(&keys::SERVER_LISTEN, "--listen", &args.listen);
+    one(&keys::REPO_URL, "--repo", &args.repo);
+    one(&keys::REPO_BRANCH, "--branch", &args.branch);
+    one(
+        &keys::REPO_POLL_INTERVAL,
+        "--poll-interval",
+        &args.poll_interval,
+    );
     if !args.cache_key_files.is_empty() {
         flags.push(key_files_flag(&args.cache_key_files));
     }
@@ -235,7 +256,7 @@ fn serve_flags(args: &ServeArgs) -> Vec<Flag> {
 
 fn key_files_flag(files: &[PathBuf]) -> Flag {
     (
-        "cache.secret_key_files",
+        &keys::CACHE_SECRET_KEY_FILES,
         "--cache-key-file",
         FlagValue::Many(files.iter().map(|p| p.display().to_string()).collect()),
     )

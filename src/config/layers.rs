@@ -45,8 +45,8 @@ pub enum FlagValue {
     Many(Vec<String>),
 }
 
-/// A command-line flag that sets a key: (`section.key`, flag name, value).
-pub type Flag = (&'static str, &'static str, FlagValue);
+/// A command-line flag that sets a key: (the key, flag name, value).
+pub type Flag = (&'static KeyDef, &'static str, FlagValue);
 
 /// The layers of one resolution.
 pub struct Layers<'a> {
@@ -59,7 +59,7 @@ impl Layers<'_> {
     /// The value of `key` and its source, or `None` when it is set nowhere and has no default.
     pub fn resolve(&self, key: &KeyDef) -> Result<Option<(Value, Source)>> {
         let dotted = key.dotted();
-        if let Some((_, flag, value)) = self.flags.iter().find(|(k, _, _)| *k == dotted) {
+        if let Some((_, flag, value)) = self.flags.iter().find(|(k, _, _)| k.is(key)) {
             let source = Source::Flag(flag.to_string());
             let value = match value {
                 FlagValue::One(text) => parse_text(key, text),
@@ -70,7 +70,7 @@ impl Layers<'_> {
         }
         let short = schema::SHORT_ENV
             .iter()
-            .find(|(_, k)| *k == dotted)
+            .find(|(_, k)| k.is(key))
             .map(|(v, _)| *v);
         for var in short.into_iter().map(str::to_string).chain([key.env_var()]) {
             if let Some(text) = self.vars.get(&var) {

@@ -61,7 +61,7 @@ pub struct Config {
     pub client_token_file: Option<Sourced<PathBuf>>,
     pub deploy: DeploySettings,
     /// Every key as resolved, for `config show`.
-    pub entries: Vec<(&'static schema::KeyDef, Option<(Value, Source)>)>,
+    pub entries: Vec<Entry>,
 }
 
 /// The `[deploy]` keys: how this host takes its system from the box.
@@ -123,19 +123,14 @@ fn resolve(inputs: Inputs<'_>) -> Result<Config> {
         flags: &inputs.flags,
     };
     let mut entries = Vec::new();
-    for key in schema::KEYS {
+    for key in schema::KEYS.iter().copied() {
         entries.push((key, layers.resolve(key)?));
     }
-    let get = |dotted: &str| -> Option<(Value, Source)> {
-        entries
-            .iter()
-            .find(|(k, _)| k.dotted() == dotted)
-            .and_then(|(_, v)| v.clone())
-    };
+    let found = Found { entries: &entries };
     let mut config = Config {
         file,
-        listen: required(get("server.listen"), "server.listen", parse_listen)?,
-        state_dir: match optional(get("server.state_dir"), "server.state_dir", text_path)? {
+        listen: found.required(&schema::SERVER_LISTEN, parse_listen)?,
+        state_dir: match found.optional(&schema::SERVER_STATE_DIR, text_path)? {
             Some(dir) => dir,
             None => Sourced {
                 value: inputs
@@ -145,65 +140,39 @@ fn resolve(inputs: Inputs<'_>) -> Result<Config> {
                 source: Source::Default,
             },
         },
-        secret_key_files: required(
-            get("cache.secret_key_files"),
-            "cache.secret_key_files",
-            |v| Ok(list(v).into_iter().map(PathBuf::from).collect()),
-        )?,
-        priority: required(get("cache.priority"), "cache.priority", small_count)?,
-        compression: required(get("cache.compression"), "cache.compression", |v| {
+        secret_key_files: found.required(&schema::CACHE_SECRET_KEY_FILES, |v| {
+            Ok(list(v).into_iter().map(PathBuf::from).collect())
+        })?,
+        priority: found.required(&schema::CACHE_PRIORITY, small_count)?,
+        compression: found.required(&schema::CACHE_COMPRESSION, |v| {
             let text = text(v);
             Compression::parse(&text)
                 .with_context(|| format!("expected \"none\" or \"zstd\", got {text:?}"))
         })?,
-        repo_url: optional(get("repo.url"), "repo.url", |v| Ok(text(v)))?,
-        repo_branch: required(get("repo.branch"), "repo.branch", |v| Ok(text(v)))?,
-        poll_interval: required(get("repo.poll_interval"), "repo.poll_interval", duration)?,
-        webhook_secret_file: optional(
-            get("repo.webhook_secret_file"),
-            "repo.webhook_secret_file",
-            text_path,
-        )?,
-        max_parallel_jobs: required(
-            get("build.max_parallel_jobs"),
-            "build.max_parallel_jobs",
-            small_count,
-        )?,
-        default_targets: required(get("build.default_targets"), "build.default_targets", |v| {
-            Ok(list(v))
-        })?,
-        keep_per_target: required(
-            get("build.keep_per_target"),
-            "build.keep_per_target",
-            small_count,
-        )?,
-        client_server: optional(get("client.server"), "client.server", |v| Ok(text(v)))?,
-        client_token: optional(get("client.token"), "client.token", |v| Ok(text(v)))?,
-        client_token_file: optional(get("client.token_file"), "client.token_file", text_path)?,
+        repo_url: found.optional(&schema::REPO_URL, |v| Ok(text(v)))?,
+        repo_branch: found.required(&schema::REPO_BRANCH, |v| Ok(text(v)))?,
+        poll_interval: found.required(&schema::REPO_POLL_INTERVAL, duration)?,
+        webhook_secret_file: found.optional(&schema::REPO_WEBHOOK_SECRET_FILE, text_path)?,
+        max_parallel_jobs: found.required(&schema::BUILD_MAX_PARALLEL_JOBS, small_count)?,
+        default_targets: found.required(&schema::BUILD_DEFAULT_TARGETS, |v| Ok(list(v)))?,
+        keep_per_target: found.required(&schema::BUILD_KEEP_PER_TARGET, small_count)?,
+        client_server: found.optional(&schema::CLIENT_SERVER, |v| Ok(text(v)))?,
+        client_token: found.optional(&schema::CLIENT_TOKEN, |v| Ok(text(v)))?,
+        client_token_file: found.optional(&schema::CLIENT_TOKEN_FILE, text_path)?,
         deploy: DeploySettings {
-            host: optional(get("deploy.host"), "deploy.host", |v| Ok(text(v)))?,
-            mode: required(get("deploy.mode"), "deploy.mode", |v| {
+            host: found.optional(&schema::DEPLOY_HOST, |v| Ok(text(v)))?,
+            mode: found.required(&schema::DEPLOY_MODE, |v| {
                 let text = text(v);
                 DeployMode::parse(&text).with_context(|| {
                     format!("expected \"switch\", \"boot\" or \"test\", got {text:?}")
                 })
             })?,
-            interval: required(get("deploy.interval"), "deploy.interval", duration)?,
-            health_checks: required(get("deploy.health_checks"), "deploy.health_checks", |v| {
-                Ok(list(v))
-            })?,
-            health_timeout: required(
-                get("deploy.health_timeout"),
-                "deploy.health_timeout",
-                duration,
-            )?,
-            profile: required(get("deploy.profile"), "deploy.profile", text_path)?,
-            current_system: required(
-                get("deploy.current_system"),
-                "deploy.current_system",
-                text_path,
-            )?,
-            state_dir: optional(get("deploy.state_dir"), "deploy.state_dir", text_path)?,
+            interval: found.required(&schema::DEPLOY_INTERVAL, duration)?,
+            health_checks: found.required(&schema::DEPLOY_HEALTH_CHECKS, |v| Ok(list(v)))?,
+            health_timeout: found.required(&schema::DEPLOY_HEALTH_TIMEOUT, duration)?,
+            profile: found.required(&schema::DEPLOY_PROFILE, text_path)?,
+            current_system: found.required(&schema::DEPLOY_CURRENT_SYSTEM, text_path)?,
+            state_dir: found.optional(&schema::DEPLOY_STATE_DIR, text_path)?,
         },
         entries: Vec::new(),
     };
@@ -250,24 +219,40 @@ fn find_file(inputs: &Inputs<'_>) -> Result<Option<PathBuf>> {
     Ok(None)
 }
 
-fn required<T>(
-    found: Option<(Value, Source)>,
-    key: &str,
-    convert: impl FnOnce(Value) -> Result<T>,
-) -> Result<Sourced<T>> {
-    optional(found, key, convert)?.with_context(|| format!("{key} has no value"))
+/// Every key's resolved value, read by key.
+struct Found<'a> {
+    entries: &'a [Entry],
 }
 
-fn optional<T>(
-    found: Option<(Value, Source)>,
-    key: &str,
-    convert: impl FnOnce(Value) -> Result<T>,
-) -> Result<Option<Sourced<T>>> {
-    let Some((value, source)) = found else {
-        return Ok(None);
-    };
-    let value = convert(value).with_context(|| format!("bad value for {key} from {source}"))?;
-    Ok(Some(Sourced { value, source }))
+type Entry = (&'static schema::KeyDef, Option<(Value, Source)>);
+
+impl Found<'_> {
+    fn required<T>(
+        &self,
+        key: &schema::KeyDef,
+        convert: impl FnOnce(Value) -> Result<T>,
+    ) -> Result<Sourced<T>> {
+        self.optional(key, convert)?
+            .with_context(|| format!("{} has no value", key.dotted()))
+    }
+
+    fn optional<T>(
+        &self,
+        key: &schema::KeyDef,
+        convert: impl FnOnce(Value) -> Result<T>,
+    ) -> Result<Option<Sourced<T>>> {
+        let found = self
+            .entries
+            .iter()
+            .find(|(k, _)| k.is(key))
+            .and_then(|(_, v)| v.clone());
+        let Some((value, source)) = found else {
+            return Ok(None);
+        };
+        let value = convert(value)
+            .with_context(|| format!("bad value for {} from {source}", key.dotted()))?;
+        Ok(Some(Sourced { value, source }))
+    }
 }
 
 fn text(value: Value) -> String {

@@ -1,6 +1,7 @@
-//! Every configuration key: its section, name, kind and built-in default. The file, the
-//! environment and `config show` all go by this one table, so a key cannot be known to one
-//! and unknown to another.
+//! Every configuration key, defined once as a constant: its section, name, kind and built-in
+//! default. The file, the environment, the flags that set keys and `config show` all go by
+//! these constants, so a key cannot be known to one and unknown to another, and a misspelt
+//! key is a compile error.
 
 /// How a key's value is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +28,11 @@ pub struct KeyDef {
 }
 
 impl KeyDef {
+    /// The same key (keys are compared by name, not by address).
+    pub fn is(&self, other: &KeyDef) -> bool {
+        self.section == other.section && self.name == other.name
+    }
+
     /// `section.name`.
     pub fn dotted(&self) -> String {
         format!("{}.{}", self.section, self.name)
@@ -57,55 +63,80 @@ const fn key(
     }
 }
 
-pub const KEYS: &[KeyDef] = &[
-    key("server", "listen", Kind::Text, Some("127.0.0.1:8780")),
-    key("server", "state_dir", Kind::Text, None),
-    key("cache", "secret_key_files", Kind::List, Some("")),
-    key("cache", "priority", Kind::Count, Some("30")),
-    key("cache", "compression", Kind::Text, Some("none")),
-    key("repo", "url", Kind::Text, None),
-    key("repo", "branch", Kind::Text, Some("main")),
-    key("repo", "poll_interval", Kind::Duration, Some("60s")),
-    key("repo", "webhook_secret_file", Kind::Text, None),
-    key("build", "max_parallel_jobs", Kind::Count, Some("1")),
-    key("build", "default_targets", Kind::List, Some("")),
-    key("build", "keep_per_target", Kind::Count, Some("5")),
-    key("client", "server", Kind::Text, None),
-    KeyDef {
-        section: "client",
-        name: "token",
-        kind: Kind::Text,
-        default: None,
-        secret: true,
-    },
-    key("client", "token_file", Kind::Text, None),
-    key("deploy", "host", Kind::Text, None),
-    key("deploy", "mode", Kind::Text, Some("switch")),
-    key("deploy", "interval", Kind::Duration, Some("60s")),
-    key("deploy", "health_checks", Kind::List, Some("")),
-    key("deploy", "health_timeout", Kind::Duration, Some("120s")),
-    key(
-        "deploy",
-        "profile",
-        Kind::Text,
-        Some("/nix/var/nix/profiles/system"),
-    ),
-    key(
-        "deploy",
-        "current_system",
-        Kind::Text,
-        Some("/run/current-system"),
-    ),
-    key("deploy", "state_dir", Kind::Text, None),
+pub static SERVER_LISTEN: KeyDef = key("server", "listen", Kind::Text, Some("127.0.0.1:8780"));
+pub static SERVER_STATE_DIR: KeyDef = key("server", "state_dir", Kind::Text, None);
+pub static CACHE_SECRET_KEY_FILES: KeyDef = key("cache", "secret_key_files", Kind::List, Some(""));
+pub static CACHE_PRIORITY: KeyDef = key("cache", "priority", Kind::Count, Some("30"));
+pub static CACHE_COMPRESSION: KeyDef = key("cache", "compression", Kind::Text, Some("none"));
+pub static REPO_URL: KeyDef = key("repo", "url", Kind::Text, None);
+pub static REPO_BRANCH: KeyDef = key("repo", "branch", Kind::Text, Some("main"));
+pub static REPO_POLL_INTERVAL: KeyDef = key("repo", "poll_interval", Kind::Duration, Some("60s"));
+pub static REPO_WEBHOOK_SECRET_FILE: KeyDef = key("repo", "webhook_secret_file", Kind::Text, None);
+pub static BUILD_MAX_PARALLEL_JOBS: KeyDef =
+    key("build", "max_parallel_jobs", Kind::Count, Some("1"));
+pub static BUILD_DEFAULT_TARGETS: KeyDef = key("build", "default_targets", Kind::List, Some(""));
+pub static BUILD_KEEP_PER_TARGET: KeyDef = key("build", "keep_per_target", Kind::Count, Some("5"));
+pub static CLIENT_SERVER: KeyDef = key("client", "server", Kind::Text, None);
+/// Shown masked.
+pub static CLIENT_TOKEN: KeyDef = KeyDef {
+    section: "client",
+    name: "token",
+    kind: Kind::Text,
+    default: None,
+    secret: true,
+};
+pub static CLIENT_TOKEN_FILE: KeyDef = key("client", "token_file", Kind::Text, None);
+pub static DEPLOY_HOST: KeyDef = key("deploy", "host", Kind::Text, None);
+pub static DEPLOY_MODE: KeyDef = key("deploy", "mode", Kind::Text, Some("switch"));
+pub static DEPLOY_INTERVAL: KeyDef = key("deploy", "interval", Kind::Duration, Some("60s"));
+pub static DEPLOY_HEALTH_CHECKS: KeyDef = key("deploy", "health_checks", Kind::List, Some(""));
+pub static DEPLOY_HEALTH_TIMEOUT: KeyDef =
+    key("deploy", "health_timeout", Kind::Duration, Some("120s"));
+pub static DEPLOY_PROFILE: KeyDef = key(
+    "deploy",
+    "profile",
+    Kind::Text,
+    Some("/nix/var/nix/profiles/system"),
+);
+pub static DEPLOY_CURRENT_SYSTEM: KeyDef = key(
+    "deploy",
+    "current_system",
+    Kind::Text,
+    Some("/run/current-system"),
+);
+pub static DEPLOY_STATE_DIR: KeyDef = key("deploy", "state_dir", Kind::Text, None);
+
+/// Every key, in the order `config show` lists them.
+pub static KEYS: &[&KeyDef] = &[
+    &SERVER_LISTEN,
+    &SERVER_STATE_DIR,
+    &CACHE_SECRET_KEY_FILES,
+    &CACHE_PRIORITY,
+    &CACHE_COMPRESSION,
+    &REPO_URL,
+    &REPO_BRANCH,
+    &REPO_POLL_INTERVAL,
+    &REPO_WEBHOOK_SECRET_FILE,
+    &BUILD_MAX_PARALLEL_JOBS,
+    &BUILD_DEFAULT_TARGETS,
+    &BUILD_KEEP_PER_TARGET,
+    &CLIENT_SERVER,
+    &CLIENT_TOKEN,
+    &CLIENT_TOKEN_FILE,
+    &DEPLOY_HOST,
+    &DEPLOY_MODE,
+    &DEPLOY_INTERVAL,
+    &DEPLOY_HEALTH_CHECKS,
+    &DEPLOY_HEALTH_TIMEOUT,
+    &DEPLOY_PROFILE,
+    &DEPLOY_CURRENT_SYSTEM,
+    &DEPLOY_STATE_DIR,
 ];
 
 pub fn find(section: &str, name: &str) -> Option<&'static KeyDef> {
-    KEYS.iter().find(|k| k.section == section && k.name == name)
-}
-
-pub fn find_dotted(dotted: &str) -> Option<&'static KeyDef> {
-    let (section, name) = dotted.split_once('.')?;
-    find(section, name)
+    KEYS.iter()
+        .copied()
+        .find(|k| k.section == section && k.name == name)
 }
 
 pub fn is_section(section: &str) -> bool {
@@ -113,7 +144,7 @@ pub fn is_section(section: &str) -> bool {
 }
 
 /// Short environment forms that win over their long forms.
-pub const SHORT_ENV: &[(&str, &str)] = &[
-    ("ATUIN_BOOTSTRAP_SERVER", "client.server"),
-    ("ATUIN_BOOTSTRAP_TOKEN", "client.token"),
+pub static SHORT_ENV: &[(&str, &KeyDef)] = &[
+    ("ATUIN_BOOTSTRAP_SERVER", &CLIENT_SERVER),
+    ("ATUIN_BOOTSTRAP_TOKEN", &CLIENT_TOKEN),
 ];

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::layers::{Source, Value};
-use super::Config;
+use super::{schema, Config};
 
 pub fn render(config: &Config, json: bool) -> String {
     if json {
@@ -23,15 +23,15 @@ pub fn render(config: &Config, json: bool) -> String {
             section = key.section;
             let _ = writeln!(out, "\n[{section}]");
         }
-        match (key.dotted().as_str(), found) {
-            ("server.state_dir", None) => {
+        match found {
+            None if key.is(&schema::SERVER_STATE_DIR) => {
                 let value = toml_text(&config.state_dir.value.display().to_string());
                 let _ = writeln!(out, "{} = {value}  # {}", key.name, Source::Default);
             }
-            (_, None) => {
+            None => {
                 let _ = writeln!(out, "# {} is not set", key.name);
             }
-            (_, Some((value, source))) => {
+            Some((value, source)) => {
                 let shown = if key.secret {
                     "\"********\"".to_string()
                 } else {
@@ -47,13 +47,13 @@ pub fn render(config: &Config, json: bool) -> String {
 fn render_json(config: &Config) -> String {
     let mut map = serde_json::Map::new();
     for (key, found) in &config.entries {
-        let entry = match (key.dotted().as_str(), found) {
-            ("server.state_dir", None) => serde_json::json!({
+        let entry = match found {
+            None if key.is(&schema::SERVER_STATE_DIR) => serde_json::json!({
                 "value": config.state_dir.value.display().to_string(),
                 "source": "default",
             }),
-            (_, None) => serde_json::json!({ "value": null, "source": null }),
-            (_, Some((value, source))) => serde_json::json!({
+            None => serde_json::json!({ "value": null, "source": null }),
+            Some((value, source)) => serde_json::json!({
                 "value": if key.secret { serde_json::json!("********") } else { json_value(value) },
                 "source": source.to_string(),
             }),
