@@ -15,7 +15,7 @@ use crate::config::schema::{self as keys, KeyDef};
 use crate::config::{self, Flag, FlagValue, Inputs};
 use crate::exit::usage;
 use crate::process::Process;
-use crate::{client, commands, serve_command};
+use crate::{client, commands};
 
 pub fn run(mut process: Process) -> Result<()> {
     let argv0 = process
@@ -128,7 +128,7 @@ fn run_main(mut process: Process, cli: MainCli) -> Result<()> {
         Command::Serve(args) => {
             let flags = serve_flags(&args);
             let config = load_config(&process, config_flag, flags)?;
-            serve_command::run(&process, config)
+            commands::serve::run(&process, config)
         }
         Command::Config(ConfigCommand::Show { json }) => {
             let config = load_config(&process, config_flag, Vec::new())?;

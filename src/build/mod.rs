@@ -17,11 +17,11 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
+use jobs::history::JobHistory;
 use jobs::model::{Job, NewJob, Trigger};
 use jobs::roots::Roots;
 use jobs::runner::RunContext;
 use jobs::service::JobService;
-use jobs::store::JobStore;
 use jobs::targets;
 use repo::mirror::{Mirror, RevisionError};
 use repo::watcher::{NewTip, RepoStatus, Watcher};
@@ -60,7 +60,7 @@ impl BuildServer {
     /// (with `repo.url`) the watcher. Must run inside the async runtime.
     pub fn start(config: &Config) -> Result<Arc<BuildServer>> {
         let state_dir = config.state_dir.value.clone();
-        let store = JobStore::open(&state_dir.join("jobs.sqlite"))?;
+        let store = JobHistory::open(&state_dir.join("jobs.sqlite"))?;
         let (tips_tx, tips_rx) = mpsc::channel(16);
         let watcher = config.repo_url.as_ref().map(|url| {
             let mirror = Arc::new(Mirror::new(

@@ -8,9 +8,9 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+use crate::build::jobs::history::JobHistory;
 use crate::build::jobs::roots::Roots;
 use crate::build::jobs::service::protected_jobs;
-use crate::build::jobs::store::JobStore;
 use crate::config::Config;
 
 /// Each host's newest succeeded system job, from the server's job history (none without one).
@@ -19,7 +19,7 @@ fn hosts_newest_jobs(state_dir: &Path) -> Result<BTreeSet<u64>> {
     if !database.exists() {
         return Ok(BTreeSet::new());
     }
-    protected_jobs(&JobStore::open(&database)?)
+    protected_jobs(&JobHistory::open(&database)?)
 }
 
 pub fn run(config: &Config, collect: bool, out: &mut dyn Write) -> Result<()> {

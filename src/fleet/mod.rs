@@ -11,7 +11,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::build::jobs::store::HostBuild;
+use crate::build::jobs::history::HostBuild;
 use crate::build::BuildServer;
 use model::{host_state, is_behind, Host, LastReport, Latest, Report, Running, StoredReport};
 use store::ReportStore;

@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 
 use super::host;
 use super::plan::{FileChange, Plan};
-use crate::templates;
+use super::templates;
 
 /// Lines every fleet's `.gitignore` must have.
 const IGNORED: &[&str] = &["secrets/", "hosts/*/secrets/"];

@@ -4,7 +4,7 @@
 //! written (never over a file that exists) is `fleet_repo`'s part.
 
 use super::boot_loader::BootLoader;
-use crate::templates;
+use super::templates;
 
 /// What a host's files are made of.
 pub struct Inputs<'a> {

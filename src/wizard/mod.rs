@@ -15,6 +15,7 @@ pub mod host;
 mod nix_conf;
 mod plan;
 mod server_probe;
+pub mod templates;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

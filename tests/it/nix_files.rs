@@ -166,8 +166,8 @@ pub fn example_values(host: &str) -> Vec<(&'static str, String)> {
 
 #[test]
 fn the_example_fleet_is_what_the_templates_render() {
-    use atuin_bootstrap::templates;
     use atuin_bootstrap::wizard::boot_loader::BootLoader;
+    use atuin_bootstrap::wizard::templates;
     let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some();
     let fleet = root().join("examples/fleet");
     for (path, text) in templates::FLEET {

@@ -83,7 +83,7 @@ struct Fleet {
 impl Fleet {
     fn new() -> Fleet {
         let dir = tempfile::tempdir().unwrap();
-        for (path, text) in atuin_bootstrap::templates::FLEET {
+        for (path, text) in atuin_bootstrap::wizard::templates::FLEET {
             std::fs::write(dir.path().join(path), text).unwrap();
         }
         Fleet { dir }

@@ -1,10 +1,10 @@
-//! Build jobs: the model (pure), the durable store (SQLite), target resolution, the runner
-//! (nix processes, logs, GC roots) and the service that queues and dispatches them.
+//! Build jobs: the model (pure), the durable queue and history (SQLite), target resolution,
+//! the runner (nix processes, logs, GC roots) and the service that queues and dispatches them.
 
+pub mod history;
 pub mod model;
 pub mod nix_log;
 pub mod roots;
 pub mod runner;
 pub mod service;
-pub mod store;
 pub mod targets;

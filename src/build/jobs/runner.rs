@@ -14,10 +14,10 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
 
+use super::history::Ending;
 use super::model::{Job, JobState, Progress};
 use super::nix_log::NixLog;
 use super::roots::Roots;
-use super::store::Ending;
 use crate::ansi::strip as strip_ansi;
 
 /// How long nix gets to stop its builders after SIGTERM before it is killed.

@@ -10,15 +10,15 @@ use std::sync::{Arc, Mutex};
 use anyhow::Result;
 use tokio::sync::{watch, Notify};
 
+use super::history::{Ending, HostBuild, JobHistory};
 use super::model::{Job, JobState, NewJob, Progress};
 use super::runner::{self, Outcome, RunContext, StopReason};
-use super::store::{Ending, HostBuild, JobStore};
 
 /// Gives the flake reference a job builds from, for its revision.
 pub type FlakeRefOf = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 pub struct JobService {
-    store: JobStore,
+    history: JobHistory,
     context: RunContext,
     max_parallel: usize,
     flake_ref_of: FlakeRefOf,
@@ -44,17 +44,17 @@ pub enum Cancelled {
 
 impl JobService {
     pub fn open(
-        store: JobStore,
+        history: JobHistory,
         context: RunContext,
         max_parallel: usize,
         flake_ref_of: FlakeRefOf,
     ) -> Result<Arc<JobService>> {
-        let requeued = store.requeue_all_running()?;
+        let requeued = history.requeue_all_running()?;
         if !requeued.is_empty() {
             tracing::info!("queued again after a restart: jobs {requeued:?}");
         }
         Ok(Arc::new(JobService {
-            store,
+            history,
             context,
             max_parallel: max_parallel.max(1),
             flake_ref_of,
@@ -67,19 +67,22 @@ impl JobService {
 
     /// Records a job (or finds its duplicate) and wakes the dispatcher.
     pub fn submit(&self, new: &NewJob) -> Result<(Job, bool)> {
-        let created = self.store.create(new)?;
+        let created = self.history.create(new)?;
         self.wake.notify_one();
         Ok(created)
     }
 
     /// The job, with live progress while it runs.
     pub fn get(&self, id: u64) -> Result<Option<Job>> {
-        Ok(self.store.get(id)?.map(|job| self.with_live_progress(job)))
+        Ok(self
+            .history
+            .get(id)?
+            .map(|job| self.with_live_progress(job)))
     }
 
     pub fn list(&self, limit: usize, state: Option<JobState>) -> Result<Vec<Job>> {
         Ok(self
-            .store
+            .history
             .list(limit, state)?
             .into_iter()
             .map(|job| self.with_live_progress(job))
@@ -87,7 +90,7 @@ impl JobService {
     }
 
     pub fn queue_length(&self) -> Result<u64> {
-        self.store.count_in_state(JobState::Queued)
+        self.history.count_in_state(JobState::Queued)
     }
 
     pub fn running_ids(&self) -> Vec<u64> {
@@ -107,14 +110,14 @@ impl JobService {
     }
 
     pub fn cancel(&self, id: u64) -> Result<Cancelled> {
-        if self.store.cancel_queued(id)? {
-            let job = self.store.get(id)?.expect("a job just cancelled exists");
+        if self.history.cancel_queued(id)? {
+            let job = self.history.get(id)?.expect("a job just cancelled exists");
             return Ok(Cancelled::Now(job));
         }
         if let Some(running) = self.running.lock().expect("running lock").get(&id) {
             let _ = running.stop.send(Some(StopReason::Cancel));
         }
-        Ok(match self.store.get(id)? {
+        Ok(match self.history.get(id)? {
             None => Cancelled::NoSuchJob,
             Some(job) if job.state.is_finished() => Cancelled::AlreadyFinished(job),
             Some(job) => Cancelled::Stopping(self.with_live_progress(job)),
@@ -137,7 +140,7 @@ impl JobService {
                 return;
             }
             while self.running.lock().expect("running lock").len() < self.max_parallel {
-                match self.store.claim_next() {
+                match self.history.claim_next() {
                     Ok(Some(job)) => self.start(job),
                     Ok(None) => break,
                     Err(e) => {
@@ -177,9 +180,9 @@ impl JobService {
             let recorded = match &outcome {
                 Outcome::Ended(ending) => {
                     tracing::info!("job {} {}", job.id, ending.state.as_str());
-                    service.store.finish(job.id, ending)
+                    service.history.finish(job.id, ending)
                 }
-                Outcome::Requeue => service.store.requeue(job.id),
+                Outcome::Requeue => service.history.requeue(job.id),
             };
             if let Err(e) = recorded {
                 tracing::error!("recording the end of job {} failed: {e:#}", job.id);
@@ -201,18 +204,18 @@ impl JobService {
 
     /// The newest succeeded build of each host's system, by host name.
     pub fn newest_host_builds(&self) -> Result<BTreeMap<String, HostBuild>> {
-        self.store.newest_host_builds()
+        self.history.newest_host_builds()
     }
 
     /// The newest succeeded job that built `path`: (job id, revision).
     pub fn job_that_built(&self, path: &str) -> Result<Option<(u64, String)>> {
-        self.store.job_that_built(path)
+        self.history.job_that_built(path)
     }
 
     /// Retention: the newest `build.keep_per_target` roots of each target, and every host's
     /// newest system, which a host's deploy may still ask for.
     fn drop_old_roots(&self) -> Result<()> {
-        let protected = protected_jobs(&self.store)?;
+        let protected = protected_jobs(&self.history)?;
         self.context
             .roots
             .retain(self.context.keep_per_target, &protected)?;
@@ -245,8 +248,8 @@ impl JobService {
 }
 
 /// The jobs whose roots retention must keep: each host's newest succeeded system.
-pub fn protected_jobs(store: &JobStore) -> Result<BTreeSet<u64>> {
-    Ok(store
+pub fn protected_jobs(history: &JobHistory) -> Result<BTreeSet<u64>> {
+    Ok(history
         .newest_host_builds()?
         .values()
         .map(|build| build.job)

@@ -36,7 +36,7 @@ CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, id);
 const COLUMNS: &str = "id, state, targets, attrs, rev, trigger, created_at, started_at, \
                        finished_at, outputs, error, progress";
 
-pub struct JobStore {
+pub struct JobHistory {
     conn: Mutex<Connection>,
 }
 
@@ -58,8 +58,8 @@ pub struct Ending {
     pub progress: Option<Progress>,
 }
 
-impl JobStore {
-    pub fn open(path: &Path) -> Result<JobStore> {
+impl JobHistory {
+    pub fn open(path: &Path) -> Result<JobHistory> {
         let conn = Connection::open(path)
             .with_context(|| format!("failed to open the job database {}", path.display()))?;
         conn.busy_timeout(Duration::from_secs(10))?;
@@ -67,7 +67,7 @@ impl JobStore {
         conn.pragma_update(None, "synchronous", "normal")?;
         conn.execute_batch(SCHEMA)
             .with_context(|| format!("failed to set up the job database {}", path.display()))?;
-        Ok(JobStore {
+        Ok(JobHistory {
             conn: Mutex::new(conn),
         })
     }
@@ -336,7 +336,7 @@ mod tests {
     #[test]
     fn queue_dedupe_claim_finish_and_requeue() {
         let dir = tempfile::tempdir().unwrap();
-        let store = JobStore::open(&dir.path().join("jobs.sqlite")).unwrap();
+        let store = JobHistory::open(&dir.path().join("jobs.sqlite")).unwrap();
         let (first, new) = store.create(&new_job(&["a", "b"], "r1")).unwrap();
         assert!(new);
         assert_eq!(first.state, JobState::Queued);
@@ -392,7 +392,7 @@ mod tests {
         assert_eq!(store.count_in_state(JobState::Queued).unwrap(), 1);
     }
 
-    fn succeed(store: &JobStore, targets: &[(&str, &str)], rev: &str) -> u64 {
+    fn succeed(store: &JobHistory, targets: &[(&str, &str)], rev: &str) -> u64 {
         let new = NewJob {
             targets: targets.iter().map(|(t, _)| t.to_string()).collect(),
             attrs: targets
@@ -432,7 +432,7 @@ mod tests {
     #[test]
     fn newest_host_builds_and_who_built_a_path() {
         let dir = tempfile::tempdir().unwrap();
-        let store = JobStore::open(&dir.path().join("jobs.sqlite")).unwrap();
+        let store = JobHistory::open(&dir.path().join("jobs.sqlite")).unwrap();
         let first = succeed(
             &store,
             &[

@@ -5,26 +5,32 @@
 
 /// The fleet flake's files, by path inside the new repository.
 pub const FLEET: &[(&str, &str)] = &[
-    ("flake.nix", include_str!("../templates/fleet/flake.nix")),
-    (".gitignore", include_str!("../templates/fleet/.gitignore")),
-    ("README.md", include_str!("../templates/fleet/README.md")),
+    ("flake.nix", include_str!("../../templates/fleet/flake.nix")),
+    (
+        ".gitignore",
+        include_str!("../../templates/fleet/.gitignore"),
+    ),
+    ("README.md", include_str!("../../templates/fleet/README.md")),
 ];
 
 /// The host profiles: name and `hosts/<name>/default.nix` template.
 pub const PROFILES: &[(&str, &str)] = &[
     (
         "laptop",
-        include_str!("../templates/profiles/laptop/default.nix"),
+        include_str!("../../templates/profiles/laptop/default.nix"),
     ),
     (
         "desktop",
-        include_str!("../templates/profiles/desktop/default.nix"),
+        include_str!("../../templates/profiles/desktop/default.nix"),
     ),
     (
         "server",
-        include_str!("../templates/profiles/server/default.nix"),
+        include_str!("../../templates/profiles/server/default.nix"),
     ),
-    ("wsl", include_str!("../templates/profiles/wsl/default.nix")),
+    (
+        "wsl",
+        include_str!("../../templates/profiles/wsl/default.nix"),
+    ),
 ];
 
 pub fn profile(name: &str) -> Option<&'static str> {
