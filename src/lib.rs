@@ -18,6 +18,7 @@ pub mod http;
 pub mod nix;
 pub mod os;
 pub mod process;
+pub mod protocol;
 pub mod server;
 pub mod state_dir;
 pub mod timestamp;

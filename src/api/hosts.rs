@@ -5,11 +5,11 @@ use hyper::{Request, StatusCode};
 use serde_json::json;
 
 use crate::api::AppState;
-use crate::fleet::model::{is_valid_host_name, Report};
 use crate::fleet::HostLookup;
 use crate::http::request_body;
 use crate::http::response::{self, HttpError, HttpResult};
 use crate::nix::store_path::is_valid_basename;
+use crate::protocol::host::{is_valid_host_name, Report};
 
 /// Longest message a report may carry; longer ones are cut (the host keeps the full text).
 const MAX_MESSAGE: usize = 16 * 1024;

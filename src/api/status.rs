@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::AppState;
 use crate::http::response::{json, HttpError, HttpResult};
+use crate::protocol::status::{CacheStatus, RepoStatus, Status};
 
 pub fn health() -> HttpResult {
     Ok(json(
@@ -18,30 +19,33 @@ pub async fn status(state: &AppState) -> HttpResult {
     Ok(json(StatusCode::OK, &overview(state).await?))
 }
 
-async fn overview(state: &AppState) -> Result<serde_json::Value, HttpError> {
-    let config = &state.config;
+async fn overview(state: &AppState) -> Result<Status, HttpError> {
     let builds = &state.builds;
-    let repo = builds.repo_status().map_or_else(
-        || {
-            json!({
-                "url": null,
-                "branch": config.repo_branch.value,
-                "rev": null,
-                "last_poll": null,
-                "last_error": null,
-            })
+    let repo = match builds.repo_status() {
+        Some(repo) => RepoStatus {
+            url: Some(repo.url),
+            branch: repo.branch,
+            rev: repo.rev,
+            last_poll: repo.last_poll,
+            last_error: repo.last_error,
         },
-        |repo| serde_json::to_value(repo).expect("serialisable status"),
-    );
-    Ok(json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "queue": builds.jobs().queue_length()?,
-        "running": builds.jobs().running_ids(),
-        "repo": repo,
-        "cache": {
-            "public_keys": state.cache.public_keys(),
-            "priority": state.cache.priority(),
+        None => RepoStatus {
+            url: None,
+            branch: state.config.repo_branch.value.clone(),
+            rev: None,
+            last_poll: None,
+            last_error: None,
         },
-        "hosts": state.fleet.hosts(builds).await?,
-    }))
+    };
+    Ok(Status {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        queue: builds.jobs().queue_length()?,
+        running: builds.jobs().running_ids(),
+        repo,
+        cache: CacheStatus {
+            public_keys: state.cache.public_keys(),
+            priority: state.cache.priority(),
+        },
+        hosts: state.fleet.hosts(builds).await?,
+    })
 }

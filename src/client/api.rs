@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::config::Source;
 use crate::exit::{Exit, SERVER};
+use crate::protocol::status::Status;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// For ordinary requests; a cancel may wait for nix to stop.
@@ -57,6 +58,21 @@ impl ApiClient {
         let response = self.call(request, body)?;
         let status = response.status();
         Ok((status, parse_json(response)?))
+    }
+
+    /// `GET /api/v1/status`, typed.
+    pub fn status(&self) -> Result<Status> {
+        let value = self.get_json("/api/v1/status")?;
+        serde_json::from_value(value).map_err(|e| {
+            Exit {
+                code: SERVER,
+                message: format!(
+                    "{} answered with a status this client does not understand ({e}); is it an atuin-bootstrap server of this version?",
+                    self.base
+                ),
+            }
+            .into()
+        })
     }
 
     /// Whether the server answers its health check within `within`.

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
-use crate::fleet::model::{Host, HostState};
+use crate::protocol::host::{Host, HostState};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Style {

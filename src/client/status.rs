@@ -6,13 +6,12 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Result;
-use serde_json::Value;
 
-use super::render::{age, host_rows, job_detail, job_rows, short_rev, table, text, Style};
+use super::render::{age, host_rows, job_detail, job_rows, short_rev, table, Style};
 use super::ApiClient;
 use crate::cli::StatusArgs;
-use crate::fleet::model::Host;
 use crate::process::Process;
+use crate::protocol::status::RepoStatus;
 
 const RECENT_JOBS: usize = 10;
 const WATCH_EVERY: Duration = Duration::from_secs(2);
@@ -53,29 +52,22 @@ pub fn run(process: &mut Process, client: &ApiClient, args: StatusArgs) -> Resul
 }
 
 fn overview(client: &ApiClient, style: Style) -> Result<String> {
-    let status = client.get_json("/api/v1/status")?;
+    let status = client.status()?;
     let jobs = client.get_json(&format!("/api/v1/jobs?limit={RECENT_JOBS}"))?;
     let mut out = String::new();
     let mut row =
         |key: &str, value: String| out.push_str(&format!("{:<8} {value}\n", style.bold(key)));
     row(
         "server",
-        format!(
-            "{} (atuin-bootstrap {})",
-            client.base(),
-            text(&status["version"])
-        ),
+        format!("{} (atuin-bootstrap {})", client.base(), status.version),
     );
-    row("repo", repo_line(&status["repo"], style));
-    let running: Vec<String> = status["running"]
-        .as_array()
-        .map(|r| r.iter().map(Value::to_string).collect())
-        .unwrap_or_default();
+    row("repo", repo_line(&status.repo, style));
+    let running: Vec<String> = status.running.iter().map(u64::to_string).collect();
     row(
         "queue",
         format!(
             "{} queued, {} running{}",
-            status["queue"],
+            status.queue,
             running.len(),
             if running.is_empty() {
                 String::new()
@@ -84,16 +76,12 @@ fn overview(client: &ApiClient, style: Style) -> Result<String> {
             }
         ),
     );
-    let keys: Vec<&str> = status["cache"]["public_keys"]
-        .as_array()
-        .map(|k| k.iter().map(text).collect())
-        .unwrap_or_default();
     row(
         "cache",
         format!(
             "{} (priority {})",
-            keys.join(" "),
-            status["cache"]["priority"]
+            status.cache.public_keys.join(" "),
+            status.cache.priority
         ),
     );
     let jobs = jobs["jobs"].as_array().cloned().unwrap_or_default();
@@ -109,34 +97,33 @@ fn overview(client: &ApiClient, style: Style) -> Result<String> {
             style,
         ));
     }
-    let hosts: Vec<Host> = serde_json::from_value(status["hosts"].clone()).unwrap_or_default();
     out.push('\n');
-    if hosts.is_empty() {
+    if status.hosts.is_empty() {
         out.push_str(
             "no hosts yet (the fleet flake's nixosConfigurations, and hosts that report)\n",
         );
     } else {
         out.push_str(&table(
             &["HOST", "RUNNING", "NEWEST", "STATE", "LAST SEEN"],
-            &host_rows(&hosts, style),
+            &host_rows(&status.hosts, style),
             style,
         ));
     }
     Ok(out)
 }
 
-fn repo_line(repo: &Value, style: Style) -> String {
-    let Some(url) = repo["url"].as_str() else {
+fn repo_line(repo: &RepoStatus, style: Style) -> String {
+    let Some(url) = &repo.url else {
         return style.dim("none configured (repo.url)");
     };
-    let mut line = format!("{url} {}", text(&repo["branch"]));
-    if let Some(rev) = repo["rev"].as_str() {
+    let mut line = format!("{url} {}", repo.branch);
+    if let Some(rev) = &repo.rev {
         line.push_str(&format!(" @ {}", short_rev(rev)));
     }
-    if let Some(polled) = repo["last_poll"].as_str() {
+    if let Some(polled) = &repo.last_poll {
         line.push_str(&format!(", fetched {}", age(polled)));
     }
-    if let Some(error) = repo["last_error"].as_str() {
+    if let Some(error) = &repo.last_error {
         line.push_str(&format!(", last error: {}", style.red(error)));
     }
     line

@@ -18,7 +18,7 @@ use super::rollback;
 use super::Agent;
 use crate::config::DeployMode;
 use crate::exit::SERVER;
-use crate::fleet::model::{Host, Report, ReportState};
+use crate::protocol::host::{Host, Report, ReportState};
 use crate::timestamp::now;
 
 /// A download has no deadline of its own; this only stops one that hangs forever.

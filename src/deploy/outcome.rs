@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::exit::JOB_FAILED;
-use crate::fleet::model::Report;
+use crate::protocol::host::Report;
 
 #[derive(Debug)]
 pub enum Outcome {

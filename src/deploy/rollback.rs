@@ -12,7 +12,7 @@ use super::generations::Generation;
 use super::outcome::Outcome;
 use super::Agent;
 use crate::exit::usage;
-use crate::fleet::model::ReportState;
+use crate::protocol::host::ReportState;
 
 /// Rolls back a deploy of `wanted` (now generation `new`) that failed for `reason`.
 pub fn after_failure(

@@ -3,7 +3,7 @@
 //! what it last reported running, and its state. Reports come from each host's
 //! `atuin-bootstrap deploy`. Not for deploying (that runs on the hosts, see `deploy`).
 
-pub mod model;
+mod state;
 mod store;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,7 +13,8 @@ use anyhow::Result;
 
 use crate::build::jobs::history::HostBuild;
 use crate::build::BuildServer;
-use model::{host_state, is_behind, Host, LastReport, Latest, Report, Running, StoredReport};
+use crate::protocol::host::{is_behind, Host, LastReport, Latest, Report, Running};
+use state::{host_state, StoredReport};
 use store::ReportStore;
 
 pub struct Fleet {

@@ -9,7 +9,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::model::{ReportState, StoredReport};
+use super::state::StoredReport;
+use crate::protocol::host::ReportState;
 use crate::timestamp::now;
 
 const SCHEMA: &str = "

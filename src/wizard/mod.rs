@@ -214,8 +214,7 @@ fn cache_key(
         Probe::Unreachable(reason) => {
             writeln!(
                 process.stderr,
-                "cannot reach the build server at {server} ({reason}); setting up offline: the host \
-                 and client settings are written, {}",
+                "{reason}; setting up offline: the host and client settings are written, {}",
                 if args.trust_key.is_some() {
                     "and the cache is trusted with --trust-key"
                 } else {

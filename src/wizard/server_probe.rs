@@ -1,10 +1,12 @@
-//! Asks the build server who it is: health, status and the cache's public key, which is
-//! trusted on first use (its fingerprint shown for confirmation) or checked against
-//! `--trust-key`. An unreachable server is explained, and the setup goes on offline.
-
-use std::time::Duration;
+//! Asks the build server who it is (its status, through the clients' one API client) and the
+//! cache's public key, which is trusted on first use (its fingerprint shown for confirmation)
+//! or checked against `--trust-key`. An unreachable server is explained, and the setup goes
+//! on offline.
 
 use sha2::{Digest, Sha256};
+
+use crate::client::ApiClient;
+use crate::config::Source;
 
 /// What the server said, or why it said nothing.
 pub enum Probe {
@@ -13,30 +15,23 @@ pub enum Probe {
 }
 
 pub fn probe(server: &str) -> Probe {
-    let agent = ureq::AgentBuilder::new()
-        .timeout_connect(Duration::from_secs(5))
-        .timeout(Duration::from_secs(10))
-        .build();
-    let status = agent
-        .get(&format!("{server}/api/v1/status"))
-        .call()
-        .map_err(|e| e.to_string())
-        .and_then(|r| {
-            r.into_json::<serde_json::Value>()
-                .map_err(|e| e.to_string())
-        });
-    match status {
+    let client = ApiClient::new(
+        server.trim_end_matches('/').to_string(),
+        Source::Flag("--server".into()),
+        None,
+    );
+    match client.status() {
         Ok(status) => Probe::Reached {
-            public_keys: status["cache"]["public_keys"]
-                .as_array()
-                .map(|keys| {
-                    keys.iter()
-                        .filter_map(|k| k.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            public_keys: status.cache.public_keys,
         },
-        Err(reason) => Probe::Unreachable(reason),
+        Err(e) => {
+            let reason = format!("{e:#}");
+            Probe::Unreachable(if reason.contains(server) {
+                reason
+            } else {
+                format!("the build server at {server} did not answer as one: {reason}")
+            })
+        }
     }
 }
 

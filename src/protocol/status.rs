@@ -1,0 +1,36 @@
+//! `GET /api/v1/status`: what the server says of itself — version, queue, repository, cache
+//! keys and the fleet. Fields may be added, never removed or renamed.
+
+use serde::{Deserialize, Serialize};
+
+use super::host::Host;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    pub version: String,
+    /// Jobs waiting.
+    pub queue: u64,
+    /// Ids of the jobs running now.
+    pub running: Vec<u64>,
+    pub repo: RepoStatus,
+    pub cache: CacheStatus,
+    #[serde(default)]
+    pub hosts: Vec<Host>,
+}
+
+/// The watched repository; `url` is `null` when none is configured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepoStatus {
+    pub url: Option<String>,
+    pub branch: String,
+    pub rev: Option<String>,
+    pub last_poll: Option<String>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheStatus {
+    /// `name:base64`, one per signing key.
+    pub public_keys: Vec<String>,
+    pub priority: u32,
+}
