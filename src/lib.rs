@@ -5,7 +5,7 @@ pub mod ansi;
 pub mod api;
 pub mod app;
 pub mod applet;
-pub mod build;
+pub mod builds;
 pub mod cache;
 pub mod cli;
 pub mod client;

@@ -11,9 +11,9 @@ use serde_json::json;
 use tokio::io::AsyncReadExt;
 
 use crate::api::AppState;
-use crate::build::jobs::model::{Job, JobState, Trigger};
-use crate::build::jobs::service::Cancelled;
-use crate::build::RequestError;
+use crate::builds::jobs::model::{Job, JobState, Trigger};
+use crate::builds::jobs::service::Cancelled;
+use crate::builds::RequestError;
 use crate::http::body;
 use crate::http::request_body;
 use crate::http::response::{self, HttpError, HttpResult};
@@ -159,7 +159,7 @@ pub fn log(state: &AppState, id: &str, query: Option<&str>) -> HttpResult {
 
 /// Streams the log as it grows, until the job has ended and every line is sent.
 fn follow_log(
-    builds: std::sync::Arc<crate::build::BuildServer>,
+    builds: std::sync::Arc<crate::builds::BuildServer>,
     id: u64,
     path: std::path::PathBuf,
 ) -> body::Body {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
-use crate::build::BuildServer;
+use crate::builds::BuildServer;
 use crate::cache::{keys, Cache};
 use crate::config::Config;
 use crate::fleet::Fleet;

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::jobs::http_error;
 use crate::api::AppState;
-use crate::build::webhooks::{self, Forge, WebhookError};
+use crate::builds::webhooks::{self, Forge, WebhookError};
 use crate::http::request_body;
 use crate::http::response::{self, HttpError, HttpResult};
 

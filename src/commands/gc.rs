@@ -8,9 +8,9 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use crate::build::jobs::history::JobHistory;
-use crate::build::jobs::roots::Roots;
-use crate::build::jobs::service::protected_jobs;
+use crate::builds::jobs::history::JobHistory;
+use crate::builds::jobs::roots::Roots;
+use crate::builds::jobs::service::protected_jobs;
 use crate::config::Config;
 
 /// Each host's newest succeeded system job, from the server's job history (none without one).

@@ -11,8 +11,8 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::build::jobs::history::HostBuild;
-use crate::build::BuildServer;
+use crate::builds::jobs::history::HostBuild;
+use crate::builds::BuildServer;
 use crate::protocol::host::{is_behind, Host, LastReport, Latest, Report, Running};
 use state::{host_state, StoredReport};
 use store::ReportStore;

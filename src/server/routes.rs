@@ -7,7 +7,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 
 use crate::api::{self, AppState};
-use crate::build::webhooks::Forge;
+use crate::builds::webhooks::Forge;
 use crate::cache::{get_cache_info, get_log, get_nar, get_narinfo};
 use crate::http::body::Body;
 use crate::http::response::{self, error_response, HttpError, HttpResult};

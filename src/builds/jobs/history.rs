@@ -401,7 +401,7 @@ mod tests {
                     if t.contains('.') {
                         t.to_string()
                     } else {
-                        crate::build::jobs::targets::host_attr(t)
+                        crate::builds::jobs::targets::host_attr(t)
                     }
                 })
                 .collect(),

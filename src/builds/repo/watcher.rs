@@ -11,7 +11,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::mirror::Mirror;
-use crate::build::jobs::model::Trigger;
+use crate::builds::jobs::model::Trigger;
 use crate::timestamp::now;
 
 /// First retry after a failed fetch; doubled on each failure up to the poll interval.
