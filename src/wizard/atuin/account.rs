@@ -1,14 +1,16 @@
 //! Joining the account: register or log in, import the local shell history once, sync, and
 //! publish the fleet's scripts; plus the key checks and the commands shown for `--dry-run`.
 
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use super::runner::{one_line, session_id, Atuin, AtuinCommand};
+use super::command::{one_line, session_id, AtuinCommand};
+use super::key::{check_key_form, is_base64_key};
+use super::runner::Atuin;
 use super::scripts::{new_script_command, FLEET_SCRIPTS};
 use super::{Account, AtuinPaths};
+use crate::state_dir::write_private_file;
 
 /// them `join` really runs depends on what it finds (a session, local history, scripts).
 pub fn planned_commands(paths: &AtuinPaths, account: &Account) -> Vec<String> {
@@ -60,7 +62,7 @@ pub fn join(paths: &AtuinPaths, account: &Account, fleet_repo: &Path) -> Result<
         // account is made with the given key when it is here first.
         let key_file = atuin.key_file()?;
         if !key_file.exists() && is_base64_key(account.key) {
-            write_private(&key_file, account.key)?;
+            write_key_file(&key_file, account.key)?;
             done.push(format!("wrote the given key to {}", key_file.display()));
         }
     }
@@ -186,51 +188,16 @@ pub(super) fn email_of(account: &Account) -> String {
     }
 }
 
-/// The base64 form has no spaces; the mnemonic is 24 words.
-pub(super) fn is_base64_key(key: &str) -> bool {
-    !key.trim().contains(char::is_whitespace)
-}
-
-/// Refuses a key atuin could not read before anything is changed, which would leave a key file
-/// or a new account behind.
-pub(super) fn check_key_form(key: &str) -> Result<()> {
-    use base64::Engine;
-    let readable = if is_base64_key(key) {
-        // 32 bytes, raw or in the msgpack form `atuin key --base64` prints.
-        base64::engine::general_purpose::STANDARD
-            .decode(key.trim())
-            .is_ok_and(|bytes| bytes.len() >= 32)
-    } else {
-        key.split_whitespace().count() == 24
-    };
-    anyhow::ensure!(
-        readable,
-        "the atuin key is neither base64 as `atuin key --base64` prints it nor the 24 words \
-         `atuin key` prints"
-    );
-    Ok(())
-}
-
-/// Writes `text` to a new file only its owner can read.
-pub(super) fn write_private(path: &Path, text: &str) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
+/// Writes the key to a new file only its owner can read, as atuin writes it (without a
+/// newline: atuin compares the bytes when it stores a key).
+fn write_key_file(path: &Path, key: &str) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("failed to create {}", dir.display()))?;
     }
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("failed to create {}", path.display()))?;
-    // Without a newline, as atuin writes it: atuin compares the bytes when it stores a key.
-    file.write_all(text.trim().as_bytes())
-        .with_context(|| format!("failed to write {}", path.display()))
+    write_private_file(path, key.trim().as_bytes(), true)
 }
 
-/// One `atuin` invocation: its arguments, secrets passed through the environment (shown
-/// redacted), and what goes to its stdin.
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,16 +234,5 @@ mod tests {
             assert!(plan.contains(step), "{plan}");
             assert!(plan.contains("atuin scripts new rebuild-host"), "{plan}");
         }
-    }
-
-    #[test]
-    fn key_forms_are_told_apart() {
-        assert!(is_base64_key("3AAgzPTM8H/M7W7M9MzI+zPs=\n"));
-        assert!(!is_base64_key("visual loop win target"));
-        let key = "3AAgzPTM8H/M7W7M9MzIzLXM5GvMpsy/zNbM1czJzL/MrczbSMzzzOEEzLRazMIFEsyVfEgZzPs=";
-        assert!(check_key_form(key).is_ok());
-        assert!(check_key_form(&["abandon"; 24].join(" ")).is_ok());
-        assert!(check_key_form("not-a-key").is_err());
-        assert!(check_key_form("only four words here").is_err());
     }
 }

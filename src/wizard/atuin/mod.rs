@@ -5,7 +5,9 @@
 //! never talks to the sync server except through `atuin`.
 
 mod account;
+mod command;
 mod config;
+mod key;
 mod runner;
 mod scripts;
 

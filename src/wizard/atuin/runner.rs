@@ -1,6 +1,6 @@
 //! Running the real `atuin` client for one machine: its environment (session, no colour, no
-//! backtraces), its output as one readable line on failure, and command lines shown with
-//! secrets redacted.
+//! backtraces), failures as atuin's own one-line error, and what the wizard asks of it (the
+//! key file, the session, the history, the fleet's scripts).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -8,56 +8,10 @@ use std::process::{Command, Output, Stdio};
 
 use anyhow::{bail, Context, Result};
 
-use super::account::is_base64_key;
+use super::command::{one_line, shell_word, AtuinCommand};
+use super::key::is_base64_key;
 use super::scripts::{new_script_command, script_names, FLEET_SCRIPTS};
 use super::AtuinPaths;
-
-pub(super) struct AtuinCommand {
-    pub(super) args: Vec<String>,
-    pub(super) secrets: Vec<(&'static str, String)>,
-    pub(super) stdin: Option<String>,
-}
-
-impl AtuinCommand {
-    pub(super) fn plain(args: &[&str]) -> Self {
-        AtuinCommand {
-            args: args.iter().map(|a| a.to_string()).collect(),
-            secrets: Vec::new(),
-            stdin: None,
-        }
-    }
-
-    /// The command line without its environment: the step's name in errors.
-    pub(super) fn step(&self) -> String {
-        let mut words = vec!["atuin".to_string()];
-        words.extend(self.args.iter().map(|arg| shell_word(arg)));
-        words.join(" ")
-    }
-
-    /// The command line for plans and reports, secrets redacted.
-    pub(super) fn display(&self) -> String {
-        let mut words: Vec<String> = self
-            .secrets
-            .iter()
-            .map(|(name, _)| format!("{name}=<redacted>"))
-            .collect();
-        words.push("atuin".to_string());
-        words.extend(self.args.iter().map(|arg| shell_word(arg)));
-        if self.stdin.is_some() {
-            words.push("< script".to_string());
-        }
-        words.join(" ")
-    }
-}
-
-pub(super) fn shell_word(arg: &str) -> String {
-    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=@:,+".contains(c);
-    if !arg.is_empty() && arg.chars().all(plain) {
-        arg.to_string()
-    } else {
-        format!("'{}'", arg.replace('\'', r"'\''"))
-    }
-}
 
 /// The `atuin` client of one machine.
 pub(super) struct Atuin<'a> {
@@ -185,41 +139,5 @@ impl Atuin<'_> {
             ));
         }
         Ok(published)
-    }
-}
-
-/// Script names from `atuin scripts list`: lines `- NAME` or `- NAME [tags: …]`.
-pub(super) fn session_id() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("{:032x}", nanos ^ (u128::from(std::process::id()) << 64))
-}
-
-/// The one line of atuin's stderr that says what went wrong: its `Error:` line, else the
-/// first line with text.
-pub(super) fn one_line(stderr: &[u8]) -> String {
-    let text = String::from_utf8_lossy(stderr);
-    let lines = || text.lines().map(str::trim).filter(|line| !line.is_empty());
-    lines()
-        .find_map(|line| line.strip_prefix("Error:"))
-        .or_else(|| lines().next())
-        .map_or_else(
-            || "it printed no error".to_string(),
-            |line| line.trim().to_string(),
-        )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn one_line_picks_atuins_error_line() {
-        let stderr =
-            b" ERROR error=bad\nError: invalid login details\n\nLocation:\n    src/x.rs:1:1\n";
-        assert_eq!(one_line(stderr), "invalid login details");
-        assert_eq!(one_line(b"\n  something broke \n"), "something broke");
-        assert_eq!(one_line(b""), "it printed no error");
     }
 }

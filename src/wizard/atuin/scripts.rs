@@ -1,7 +1,7 @@
 //! The fleet's shared scripts, published through Atuin's script sync so every machine can
 //! `atuin scripts run NAME -v fleet=PATH`.
 
-use super::runner::AtuinCommand;
+use super::command::AtuinCommand;
 
 /// A script every machine of the fleet gets through Atuin's script sync. Bodies are minijinja
 /// templates: `{{ fleet }}` is filled by `atuin scripts run NAME -v fleet=PATH`.
@@ -32,6 +32,8 @@ pub(super) fn new_script_command(script: &FleetScript) -> AtuinCommand {
     command.stdin = Some(script.body.to_string());
     command
 }
+
+/// Script names from `atuin scripts list`: lines `- NAME` or `- NAME [tags: …]`.
 pub(super) fn script_names(listing: &str) -> Vec<&str> {
     listing
         .lines()
@@ -40,7 +42,6 @@ pub(super) fn script_names(listing: &str) -> Vec<&str> {
         .collect()
 }
 
-/// An ATUIN_SESSION for commands run outside a shell: 32 hex digits, like atuin's own.
 #[cfg(test)]
 mod tests {
     use super::*;
