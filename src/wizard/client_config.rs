@@ -3,6 +3,11 @@
 //! and other keys stay as they were.
 
 use anyhow::{Context, Result};
+
+use super::atuin;
+use super::dirs::xdg_config_home;
+use super::plan::{FileChange, Plan};
+use crate::process::Process;
 use toml_edit::{value, DocumentMut, Item, Table};
 
 /// The file with the client settings set; `None` when they already are.
@@ -33,6 +38,38 @@ pub fn merge(
         }
     }
     Ok(changed.then(|| document.to_string()))
+}
+
+/// The client settings in the user's config file, unless Nix manages that file.
+pub fn plan(
+    plan: &mut Plan,
+    process: &Process,
+    server: &str,
+    token_file: Option<&str>,
+) -> Result<()> {
+    let dir = process
+        .user_config_dir
+        .clone()
+        .unwrap_or_else(|| xdg_config_home(process).join("atuin-bootstrap"));
+    let file = dir.join("config.toml");
+    if atuin::is_nix_managed(&file) {
+        let token = token_file
+            .map(|t| format!(" and tokenFile = {t:?}"))
+            .unwrap_or_default();
+        plan.notes.push(format!(
+            "{} is managed by Nix (home-manager?): set services.atuin-bootstrap.client.serverUrl = {server:?}{token} there",
+            file.display()
+        ));
+        return Ok(());
+    }
+    let existing = std::fs::read_to_string(&file).ok();
+    if let Some(merged) = merge(existing.as_deref(), server, token_file)
+        .with_context(|| format!("cannot update {}", file.display()))?
+    {
+        plan.files
+            .push(FileChange::new(file, merged, "bt/bs/bl find the server"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
+use super::answers::Answers;
 use super::host;
 use super::plan::{FileChange, Plan};
 use super::templates;
@@ -198,6 +199,20 @@ fn ensure_lines(text: &str, lines: &[&str]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// What to do when the build box (wsl profile) has no repository URL its service can fetch.
+pub fn no_fleet_url_note(answers: &Answers) -> String {
+    let repo = answers.repo.display();
+    format!(
+        "the build server cannot fetch the fleet from {repo}: it has no remote the server can \
+         reach, and the server runs as its own user, without access to home directories. Push \
+         the fleet to a git remote (git -C {repo} remote add origin URL && git -C {repo} push -u \
+         origin main) or to a bare repository outside /home (e.g. /srv/fleet.git), then set \
+         settings.repo.url in hosts/{}/default.nix (commented out until then: the box serves \
+         its cache and Atuin, but builds nothing by itself)",
+        answers.hostname
+    )
 }
 
 #[cfg(test)]

@@ -1,6 +1,68 @@
 //! Cache trust in a Nix configuration file (machines that are not NixOS): adds the build
 //! server to `extra-substituters` and its key to `extra-trusted-public-keys`, never touching
-//! `substituters` or `trusted-public-keys`, so the official cache stays. Pure text editing.
+//! `substituters` or `trusted-public-keys`, so the official cache stays. The merge is pure text editing.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use super::atuin;
+use super::detect::Machine;
+use super::plan::{FileChange, Plan};
+use crate::cli::BootstrapArgs;
+
+/// Trusts the box's cache in `--nix-conf`, or `/etc/nix/nix.conf` off NixOS (on NixOS the host
+/// configuration carries it).
+pub fn plan(
+    plan: &mut Plan,
+    args: &BootstrapArgs,
+    machine: &Machine,
+    server: &str,
+    key: Option<&str>,
+) -> Result<()> {
+    let target = match (&args.nix_conf, machine.is_nixos) {
+        (Some(file), _) => file.clone(),
+        // On NixOS the host configuration carries the cache; see the rebuild command.
+        (None, true) => return Ok(()),
+        (None, false) => PathBuf::from("/etc/nix/nix.conf"),
+    };
+    let Some(key) = key else {
+        plan.notes.push(format!(
+            "{} not changed: the server's cache key is unknown",
+            target.display()
+        ));
+        return Ok(());
+    };
+    if atuin::is_nix_managed(&target) {
+        plan.notes.push(format!(
+            "{} is managed by Nix (a link into the store): add extra-substituters = {server} and extra-trusted-public-keys = {key} where it is defined",
+            target.display()
+        ));
+        return Ok(());
+    }
+    let existing = std::fs::read_to_string(&target).unwrap_or_default();
+    if let Some(merged) = merge(&existing, server, key) {
+        let mut change = FileChange::new(target.clone(), merged, "trust the build box's cache");
+        change.needs_root = !writable(&target);
+        plan.files.push(change);
+        if target.starts_with("/etc/nix") {
+            plan.notes.push(
+                "restart the Nix daemon to apply it: sudo systemctl restart nix-daemon".into(),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A file we may write, or may create in its directory.
+fn writable(path: &Path) -> bool {
+    let probe = if path.exists() {
+        path
+    } else {
+        path.parent().unwrap_or(Path::new("/"))
+    };
+    crate::os::is_writable(probe)
+}
 
 /// The file with the server and key added; `None` when both are already there.
 pub fn merge(existing: &str, server: &str, key: &str) -> Option<String> {

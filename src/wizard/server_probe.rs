@@ -3,10 +3,17 @@
 //! or checked against `--trust-key`. An unreachable server is explained, and the setup goes
 //! on offline.
 
+use std::io::Write;
+
+use anyhow::Result;
 use sha2::{Digest, Sha256};
 
+use super::answers::{confirm, Asker};
+use crate::cli::BootstrapArgs;
 use crate::client::ApiClient;
 use crate::config::Source;
+use crate::exit::{usage, Exit, SERVER};
+use crate::process::Process;
 
 /// What the server said, or why it said nothing.
 pub enum Probe {
@@ -31,6 +38,64 @@ pub fn probe(server: &str) -> Probe {
             } else {
                 format!("the build server at {server} did not answer as one: {reason}")
             })
+        }
+    }
+}
+
+/// The server's cache key: from the server (trusted on first use, or checked against
+/// `--trust-key`), or `--trust-key` alone when the server cannot be reached.
+pub fn trusted_key(
+    process: &mut Process,
+    args: &BootstrapArgs,
+    server: &str,
+    asker: &Asker,
+) -> Result<Option<String>> {
+    if let Some(key) = &args.trust_key {
+        if !is_public_key(key) {
+            return Err(usage(format!(
+                "--trust-key {key:?} is not a Nix public key (name:base64)"
+            )));
+        }
+    }
+    match probe(server) {
+        Probe::Reached { public_keys } => {
+            if let Some(expected) = &args.trust_key {
+                if !public_keys.contains(expected) {
+                    return Err(Exit {
+                        code: SERVER,
+                        message: format!(
+                            "the server at {server} offers the cache key(s) {} but --trust-key says {expected}: refusing to trust it",
+                            public_keys.join(", ")
+                        ),
+                    }
+                    .into());
+                }
+                return Ok(Some(expected.clone()));
+            }
+            let Some(key) = public_keys.into_iter().next() else {
+                return Ok(None);
+            };
+            writeln!(
+                process.stderr,
+                "the build server's cache key is {key}\n  fingerprint {}",
+                fingerprint(&key)
+            )?;
+            if !confirm(asker, "Trust this key for this machine's Nix?", true)? {
+                return Err(usage("the cache key was not trusted; nothing was changed"));
+            }
+            Ok(Some(key))
+        }
+        Probe::Unreachable(reason) => {
+            writeln!(
+                process.stderr,
+                "{reason}; setting up offline: the host and client settings are written, {}",
+                if args.trust_key.is_some() {
+                    "and the cache is trusted with --trust-key"
+                } else {
+                    "but cache trust needs the server's key: run again when it is reachable, or pass --trust-key"
+                }
+            )?;
+            Ok(args.trust_key.clone())
         }
     }
 }
