@@ -22,6 +22,8 @@ const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 1000;
 /// How often a followed log looks for new lines.
 const FOLLOW_POLL: Duration = Duration::from_millis(100);
+/// The longest `?wait=` a job request may ask for.
+const MAX_WAIT_SECONDS: u64 = 60;
 /// How long a cancel waits for the build to stop before answering.
 const CANCEL_WAIT: Duration = Duration::from_secs(20);
 
@@ -84,8 +86,26 @@ pub fn list(state: &AppState, query: Option<&str>) -> HttpResult {
     Ok(response::json(StatusCode::OK, &json!({ "jobs": jobs })))
 }
 
-pub fn get(state: &AppState, id: &str) -> HttpResult {
-    Ok(response::json(StatusCode::OK, &find(state, id)?))
+/// The job; with `?wait=SECONDS` (at most 60), answered once the job has ended or the time is
+/// up, so a waiting client learns the end at once instead of polling.
+pub async fn get(state: &AppState, id: &str, query: Option<&str>) -> HttpResult {
+    let wait = match query_pairs(query).into_iter().find(|(k, _)| k == "wait") {
+        None => 0,
+        Some((_, value)) => value.parse::<u64>().map_err(|_| {
+            HttpError::BadRequest(format!("wait must be a number of seconds, not {value:?}"))
+        })?,
+    };
+    if wait == 0 {
+        return Ok(response::json(StatusCode::OK, &find(state, id)?));
+    }
+    let number = parse_id(id)?;
+    let job = state
+        .builds
+        .jobs()
+        .wait_ended(number, Duration::from_secs(wait.min(MAX_WAIT_SECONDS)))
+        .await?
+        .ok_or_else(|| HttpError::NotFound(format!("no job {number}")))?;
+    Ok(response::json(StatusCode::OK, &job))
 }
 
 fn find(state: &AppState, id: &str) -> Result<Job, HttpError> {

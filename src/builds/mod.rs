@@ -8,9 +8,10 @@ pub mod jobs;
 pub mod repo;
 pub mod webhooks;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use tokio::sync::mpsc;
@@ -45,7 +46,12 @@ pub struct BuildServer {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// The flake's host names at a revision: evaluated once per new tip.
     hosts_at: tokio::sync::Mutex<Option<HostsAt>>,
+    /// Targets resolved per (revision, requested targets): a revision's flake never changes.
+    resolved: Mutex<HashMap<(String, Vec<String>), targets::Resolved>>,
 }
+
+/// Resolutions remembered at most; past that the memory starts over.
+const MAX_RESOLVED: usize = 4096;
 
 struct HostsAt {
     rev: String,
@@ -96,6 +102,7 @@ impl BuildServer {
             webhook_secret_file: config.webhook_secret_file.as_ref().map(|f| f.value.clone()),
             tasks: Mutex::new(Vec::new()),
             hosts_at: tokio::sync::Mutex::new(None),
+            resolved: Mutex::new(HashMap::new()),
         });
         let mut tasks = vec![tokio::spawn(jobs.dispatch())];
         if let Some(watcher) = watcher {
@@ -158,6 +165,7 @@ impl BuildServer {
         rev: Option<String>,
         trigger: Trigger,
     ) -> Result<(Job, bool), RequestError> {
+        let asked = Instant::now();
         for target in &requested {
             check_target(target)?;
         }
@@ -169,27 +177,29 @@ impl BuildServer {
             Some(rev) => self.resolve_revision(watcher, rev).await?,
             None => self.newest_commit(watcher).await?,
         };
-        let flake_ref = mirror.flake_ref(&rev);
-        let new =
-            match targets::resolve(&flake_ref, &self.system, &requested, &self.default_targets)
-                .await
-            {
-                Ok(resolved) => NewJob {
-                    targets: resolved.targets,
-                    attrs: resolved.attrs,
-                    rev,
-                    trigger,
-                    failed: None,
-                },
-                Err(unresolved) => NewJob {
-                    attrs: unresolved.targets.clone(),
-                    targets: unresolved.targets,
-                    rev,
-                    trigger,
-                    failed: Some(unresolved.error),
-                },
-            };
-        let (job, created) = self.jobs.submit(&new).map_err(RequestError::Internal)?;
+        let new = match self
+            .resolve_targets(&mirror.flake_ref(&rev), &rev, &requested)
+            .await
+        {
+            Ok(resolved) => NewJob {
+                targets: resolved.targets,
+                attrs: resolved.attrs,
+                rev,
+                trigger,
+                failed: None,
+            },
+            Err(unresolved) => NewJob {
+                attrs: unresolved.targets.clone(),
+                targets: unresolved.targets,
+                rev,
+                trigger,
+                failed: Some(unresolved.error),
+            },
+        };
+        let (job, created) = self
+            .jobs
+            .submit(&new, asked)
+            .map_err(RequestError::Internal)?;
         if let (true, Some(error)) = (created, &new.failed) {
             let log = self.jobs.log_path(job.id);
             if let Some(dir) = log.parent() {
@@ -198,6 +208,28 @@ impl BuildServer {
             let _ = std::fs::write(&log, format!("error: {error}\n"));
         }
         Ok((job, created))
+    }
+
+    /// What `requested` means at `rev`: remembered once resolved, since a revision's flake
+    /// never changes (failures are not remembered: Nix may have failed for its own reasons).
+    async fn resolve_targets(
+        &self,
+        flake_ref: &str,
+        rev: &str,
+        requested: &[String],
+    ) -> Result<targets::Resolved, targets::Unresolved> {
+        let key = (rev.to_string(), requested.to_vec());
+        if let Some(known) = self.resolved.lock().expect("resolved lock").get(&key) {
+            return Ok(known.clone());
+        }
+        let resolved =
+            targets::resolve(flake_ref, &self.system, requested, &self.default_targets).await?;
+        let mut memo = self.resolved.lock().expect("resolved lock");
+        if memo.len() >= MAX_RESOLVED {
+            memo.clear();
+        }
+        memo.insert(key, resolved.clone());
+        Ok(resolved)
     }
 
     /// A push to `branch` (from a webhook): fetch now and build the new tip.

@@ -27,14 +27,18 @@ pub fn leave_running_on_interrupt(id: u64) {
     });
 }
 
-/// Polls until the job has ended; returns it.
+/// Waits until the job has ended (the server answers when it does, or every 30 s); returns it.
 pub fn wait(client: &ApiClient, id: u64) -> Result<Value> {
     loop {
-        let job = client.get_json(&format!("/api/v1/jobs/{id}"))?;
+        let asked = std::time::Instant::now();
+        let job = client.get_json(&format!("/api/v1/jobs/{id}?wait=30"))?;
         if is_finished(&job) {
             return Ok(job);
         }
-        std::thread::sleep(POLL);
+        // An older server answers at once: poll it instead of asking in a tight loop.
+        if asked.elapsed() < Duration::from_secs(1) {
+            std::thread::sleep(POLL);
+        }
     }
 }
 

@@ -124,7 +124,7 @@ async fn dispatch(state: &AppState, route: Route<'_>, request: Request<Incoming>
             api::auth::require_token(state, &request)?;
             api::jobs::create(state, request).await
         }
-        (Route::Job(id), Method::GET) => api::jobs::get(state, id),
+        (Route::Job(id), Method::GET) => api::jobs::get(state, id, query).await,
         (Route::JobLog(id), Method::GET) => api::jobs::log(state, id, query),
         (Route::JobCancel(id), Method::POST) => {
             api::auth::require_token(state, &request)?;

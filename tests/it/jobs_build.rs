@@ -203,3 +203,39 @@ fn bad_requests_get_clear_4xx() {
     let listed = crate::util::http::get(&build.url("/api/v1/jobs?state=bogus"));
     assert_eq!(listed.status, 400);
 }
+
+#[test]
+fn one_target_is_rooted_by_nix_itself_and_a_waiting_request_ends_with_the_job() {
+    let fleet = Fleet::new();
+    let work = tempfile::tempdir().unwrap();
+    let build = BuildBox::start(&fleet, work.path(), "");
+    let (_, job) = build.request(r#"{"targets": ["chain"]}"#);
+    let id = job["id"].as_u64().unwrap();
+    // Answered when the job ends, not before.
+    let waited = crate::util::http::get_json(&build.url(&format!("/api/v1/jobs/{id}?wait=50")));
+    assert_eq!(waited["state"], "succeeded", "{waited}");
+    let out = waited["outputs"]["chain"].as_str().unwrap();
+    let link = build.state.join("gcroots/chain").join(id.to_string());
+    assert_eq!(std::fs::read_link(&link).unwrap().to_str(), Some(out));
+    assert!(
+        roots_of(out).contains(&link.display().to_string()),
+        "the single target is not a GC root"
+    );
+    assert!(!build
+        .state
+        .join("gcroots/.building")
+        .join(id.to_string())
+        .exists());
+    let bad = crate::util::http::get(&build.url(&format!("/api/v1/jobs/{id}?wait=soon")));
+    assert_eq!(bad.status, 400);
+    // A failed single-target job leaves no root behind.
+    let (_, job) = build.request(r#"{"targets": ["broken"]}"#);
+    let id = job["id"].as_u64().unwrap();
+    let waited = crate::util::http::get_json(&build.url(&format!("/api/v1/jobs/{id}?wait=50")));
+    assert_eq!(waited["state"], "failed");
+    assert!(!build
+        .state
+        .join("gcroots/broken")
+        .join(id.to_string())
+        .exists());
+}

@@ -43,12 +43,17 @@ impl Roots {
         let _ = std::fs::remove_dir_all(self.dir.join(".building").join(job.to_string()));
     }
 
-    /// Roots `output` as target `target` of job `job`.
-    pub async fn add(&self, target: &str, job: u64, output: &str) -> Result<PathBuf> {
+    /// Where the root of target `target` of job `job` lives (its directory made).
+    pub fn link(&self, target: &str, job: u64) -> Result<PathBuf> {
         let target_dir = self.dir.join(target_dir_name(target));
         std::fs::create_dir_all(&target_dir)
             .with_context(|| format!("failed to create {}", target_dir.display()))?;
-        let link = target_dir.join(job.to_string());
+        Ok(target_dir.join(job.to_string()))
+    }
+
+    /// Roots `output` as target `target` of job `job`.
+    pub async fn add(&self, target: &str, job: u64, output: &str) -> Result<PathBuf> {
+        let link = self.link(target, job)?;
         let result = Command::new("nix-store")
             .arg("--add-root")
             .arg(&link)

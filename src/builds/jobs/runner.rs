@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -47,14 +47,21 @@ pub fn log_path(log_dir: &Path, job: u64) -> PathBuf {
     log_dir.join(format!("{job}.log"))
 }
 
-/// Runs `job` from `flake_ref`, keeping `progress` current, until it ends or `stop` says.
+/// What a job starts with: where its progress goes, and when it was asked for (when known).
+pub struct Started {
+    pub progress: Arc<Mutex<Option<Progress>>>,
+    pub asked: Option<Instant>,
+}
+
+/// Runs `job` from `flake_ref`, keeping its progress current, until it ends or `stop` says.
 pub async fn run(
     job: &Job,
     flake_ref: &str,
     context: &RunContext,
-    progress: Arc<Mutex<Option<Progress>>>,
+    started: Started,
     mut stop: watch::Receiver<Option<StopReason>>,
 ) -> Outcome {
+    let Started { progress, asked } = started;
     let mut log = match open_log(&context.log_dir, job.id).await {
         Ok(log) => log,
         Err(e) => return failed(format!("{e:#}"), None),
@@ -63,7 +70,16 @@ pub async fn run(
     attrs.sort();
     attrs.dedup();
     let installables: Vec<String> = attrs.iter().map(|a| format!("{flake_ref}#{a}")).collect();
-    let build_link = context.roots.build_link(job.id);
+    // One target: nix's own out-link is the target's GC root, with no second step. Several:
+    // nix's links keep the outputs alive until each target's root is made.
+    let rooted_by_nix = match (job.targets.as_slice(), attrs.len()) {
+        ([target], 1) => context.roots.link(target, job.id).ok(),
+        _ => None,
+    };
+    let build_link = match &rooted_by_nix {
+        Some(link) => link.clone(),
+        None => context.roots.build_link(job.id),
+    };
     if let Some(parent) = build_link.parent() {
         let _ = std::fs::create_dir_all(parent);
     }
@@ -99,6 +115,13 @@ pub async fn run(
             return failed(message, None);
         }
     };
+    if let Some(asked) = asked {
+        tracing::info!(
+            "job {}: nix started {:.1} ms after the request",
+            job.id,
+            asked.elapsed().as_secs_f64() * 1000.0
+        );
+    }
     let stderr = child.stderr.take().expect("piped stderr");
     let mut stdout = child.stdout.take().expect("piped stdout");
     let log_task = tokio::spawn(follow_nix_log(stderr, log, progress.clone()));
@@ -128,6 +151,9 @@ pub async fn run(
                 .write_all(b"(the server stopped; the job will run again)\n")
                 .await;
             context.roots.clear_build_links(job.id);
+            if let Some(link) = &rooted_by_nix {
+                let _ = std::fs::remove_file(link);
+            }
             return Outcome::Requeue;
         }
         (Some(StopReason::Cancel), _) => {
@@ -140,7 +166,8 @@ pub async fn run(
             }
         }
         (None, Ok(status)) if status.success() => {
-            match root_outputs(job, flake_ref, &attrs, &stdout, context).await {
+            let rooted = rooted_by_nix.is_some();
+            match root_outputs(job, flake_ref, &attrs, &stdout, context, rooted).await {
                 Ok(outputs) => Ending {
                     state: JobState::Succeeded,
                     outputs,
@@ -176,6 +203,9 @@ pub async fn run(
     };
     let _ = log.flush().await;
     context.roots.clear_build_links(job.id);
+    if let (Some(link), false) = (&rooted_by_nix, outcome.state == JobState::Succeeded) {
+        let _ = std::fs::remove_file(link);
+    }
     Outcome::Ended(outcome)
 }
 
@@ -267,6 +297,7 @@ async fn root_outputs(
     attrs: &[String],
     stdout: &[u8],
     context: &RunContext,
+    rooted: bool,
 ) -> Result<BTreeMap<String, String>> {
     let built: serde_json::Value =
         serde_json::from_slice(stdout).context("nix build printed no JSON result")?;
@@ -302,7 +333,9 @@ async fn root_outputs(
     let mut outputs = BTreeMap::new();
     for (target, attr) in job.targets.iter().zip(&job.attrs) {
         let path = output_of_attr[attr].clone();
-        context.roots.add(target, job.id, &path).await?;
+        if !rooted {
+            context.roots.add(target, job.id, &path).await?;
+        }
         outputs.insert(target.clone(), path);
     }
     Ok(outputs)

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use tokio::sync::{watch, Notify};
@@ -23,6 +24,10 @@ pub struct JobService {
     max_parallel: usize,
     flake_ref_of: FlakeRefOf,
     running: Mutex<HashMap<u64, RunningJob>>,
+    /// When each queued job was asked for, to log how long until its build started.
+    asked_at: Mutex<HashMap<u64, Instant>>,
+    /// Woken whenever a job ends.
+    ended: Notify,
     wake: Notify,
     idle: Notify,
     stopping: AtomicBool,
@@ -59,17 +64,40 @@ impl JobService {
             max_parallel: max_parallel.max(1),
             flake_ref_of,
             running: Mutex::new(HashMap::new()),
+            asked_at: Mutex::new(HashMap::new()),
+            ended: Notify::new(),
             wake: Notify::new(),
             idle: Notify::new(),
             stopping: AtomicBool::new(false),
         }))
     }
 
-    /// Records a job (or finds its duplicate) and wakes the dispatcher.
-    pub fn submit(&self, new: &NewJob) -> Result<(Job, bool)> {
+    /// Records a job (or finds its duplicate) asked for at `asked`, and wakes the dispatcher.
+    pub fn submit(&self, new: &NewJob, asked: Instant) -> Result<(Job, bool)> {
         let created = self.history.create(new)?;
+        if created.1 && created.0.state == JobState::Queued {
+            self.asked_at
+                .lock()
+                .expect("asked lock")
+                .insert(created.0.id, asked);
+        }
         self.wake.notify_one();
         Ok(created)
+    }
+
+    /// The job once it has ended, or as it is when `timeout` has passed.
+    pub async fn wait_ended(&self, id: u64, timeout: Duration) -> Result<Option<Job>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let ended = self.ended.notified();
+            let job = self.get(id)?;
+            if job.as_ref().is_none_or(|j| j.state.is_finished()) {
+                return Ok(job);
+            }
+            if tokio::time::timeout_at(deadline, ended).await.is_err() {
+                return self.get(id);
+            }
+        }
     }
 
     /// The job, with live progress while it runs.
@@ -111,6 +139,7 @@ impl JobService {
 
     pub fn cancel(&self, id: u64) -> Result<Cancelled> {
         if self.history.cancel_queued(id)? {
+            self.ended.notify_waiters();
             let job = self.history.get(id)?.expect("a job just cancelled exists");
             return Ok(Cancelled::Now(job));
         }
@@ -164,11 +193,13 @@ impl JobService {
             },
         );
         tracing::info!("job {} started: {}", job.id, job.targets.join(", "));
+        let asked = self.asked_at.lock().expect("asked lock").remove(&job.id);
         let service = self.clone();
         tokio::spawn(async move {
             let outcome = match (service.flake_ref_of)(&job.rev) {
                 Some(flake_ref) => {
-                    runner::run(&job, &flake_ref, &service.context, progress, stop_rx).await
+                    let started = runner::Started { progress, asked };
+                    runner::run(&job, &flake_ref, &service.context, started, stop_rx).await
                 }
                 None => Outcome::Ended(Ending {
                     state: JobState::Failed,
@@ -199,6 +230,7 @@ impl JobService {
                 .remove(&job.id);
             service.wake.notify_one();
             service.idle.notify_waiters();
+            service.ended.notify_waiters();
         });
     }
 
