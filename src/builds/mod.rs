@@ -23,7 +23,7 @@ use jobs::model::{Job, NewJob, Trigger};
 use jobs::roots::Roots;
 use jobs::runner::RunContext;
 use jobs::service::JobService;
-use jobs::targets;
+use jobs::targets::{self, Unresolvable};
 use repo::mirror::{Mirror, RevisionError};
 use repo::watcher::{NewTip, RepoStatus, Watcher};
 
@@ -188,6 +188,9 @@ impl BuildServer {
                 trigger,
                 failed: None,
             },
+            Err(unresolved) if unresolved.kind != Unresolvable::Broken => {
+                return Err(RequestError::Unprocessable(unresolved.error));
+            }
             Err(unresolved) => NewJob {
                 attrs: unresolved.targets.clone(),
                 targets: unresolved.targets,
@@ -312,7 +315,7 @@ async fn build_new_tips(server: std::sync::Weak<BuildServer>, mut tips: mpsc::Re
             .await
         {
             Ok((job, _)) => tracing::info!("job {} queued for {}", job.id, tip.rev),
-            Err(e) => tracing::warn!("could not queue a build of {}: {e:?}", tip.rev),
+            Err(e) => tracing::warn!("not building {}: {e}", tip.rev),
         }
     }
 }

@@ -92,21 +92,52 @@ fn a_failing_derivation_fails_the_job_with_the_builders_words() {
 }
 
 #[test]
-fn unknown_targets_fail_listing_the_hosts() {
+fn unknown_targets_are_refused_naming_the_hosts_and_packages() {
     let fleet = Fleet::new();
     let work = tempfile::tempdir().unwrap();
     let build = BuildBox::start(&fleet, work.path(), "");
-    let (status, job) = build.request(r#"{"targets": ["nosuchthing"]}"#);
-    assert_eq!(status, 201);
-    assert_eq!(job["state"], "failed");
-    let error = job["error"].as_str().unwrap();
+    build.settle();
+    let jobs = || {
+        crate::util::http::get_json(&build.url("/api/v1/jobs"))["jobs"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let before = jobs();
+    for body in [
+        r#"{"targets": ["nosuchthing"]}"#,
+        r#"{"targets": ["hello", "packages.x86_64-linux.nosuchthing"]}"#,
+        r#"{"targets": ["nixosConfigurations.nosuchthing.config.system.build.toplevel"]}"#,
+    ] {
+        let (status, reply) = build.request(body);
+        assert_eq!(status, 422, "{body}: {reply}");
+        let error = reply["error"].as_str().unwrap();
+        assert!(error.contains("nosuchthing"), "{error}");
+        assert!(error.contains("hosts: desktop, laptop"), "{error}");
+        assert!(
+            error.contains("hello") && error.contains("chain"),
+            "{error}"
+        );
+    }
+    assert_eq!(before, jobs(), "a refused request made a job");
+    let bt = crate::util::command_in(&build.home)
+        .env("ATUIN_BOOTSTRAP_ARGV0", "bt")
+        .args(["nosuchthing", "--server", &build.server.url])
+        .output()
+        .unwrap();
+    assert_eq!(bt.status.code(), Some(3));
+    let said = String::from_utf8_lossy(&bt.stderr);
     assert!(
-        error.contains("nosuchthing") && error.contains("desktop, laptop"),
-        "{error}"
+        said.contains("422") && said.contains("nosuchthing"),
+        "{said}"
     );
-    assert!(build
-        .log(job["id"].as_u64().unwrap())
-        .contains("nosuchthing"));
+    assert!(
+        bt.stdout.is_empty(),
+        "bt printed a job id for a refused request"
+    );
+    // Paths that exist still resolve.
+    let (status, job) = build.request(r#"{"targets": ["packages.x86_64-linux.hello"]}"#);
+    assert_eq!(status, 201, "{job}");
 }
 
 #[test]

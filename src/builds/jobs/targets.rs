@@ -14,11 +14,22 @@ pub struct Resolved {
     pub attrs: Vec<String>,
 }
 
-/// A resolution that could not be made: the job is recorded as failed with this message.
+/// A resolution that could not be made, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unresolved {
     pub targets: Vec<String>,
     pub error: String,
+    pub kind: Unresolvable,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unresolvable {
+    /// A target that does not exist at this revision: refused, no job is made.
+    Unknown,
+    /// No target given, and the flake has nothing to build by default: refused, no job.
+    NothingByDefault,
+    /// The flake does not evaluate: a failed job records it, so the history shows it.
+    Broken,
 }
 
 /// `nixosConfigurations.<host>.config.system.build.toplevel`.
@@ -63,20 +74,21 @@ pub async fn resolve(
     } else {
         default_targets.to_vec()
     };
-    let names: Vec<&String> = chosen.iter().filter(|t| !t.contains('.')).collect();
-    let evaluated = evaluate(flake_ref, system, &names)
+    let evaluated = evaluate(flake_ref, system, &chosen)
         .await
         .map_err(|e| Unresolved {
             targets: chosen.clone(),
             error: format!("{e:#}"),
+            kind: Unresolvable::Broken,
         })?;
     if chosen.is_empty() {
         if evaluated.hosts.is_empty() {
             return Err(Unresolved {
                 targets: Vec::new(),
-                error: "nothing to build: the flake has no nixosConfigurations and \
-                        build.default_targets is empty"
+                error: "nothing to build by default: the flake has no nixosConfigurations and \
+                        build.default_targets is empty (name the targets to build)"
                     .into(),
+                kind: Unresolvable::NothingByDefault,
             });
         }
         return Ok(Resolved {
@@ -84,32 +96,32 @@ pub async fn resolve(
             targets: evaluated.hosts,
         });
     }
-    let mut by_name = evaluated.attrs.into_iter();
     let mut attrs = Vec::new();
     let mut unknown = Vec::new();
-    for target in &chosen {
-        if target.contains('.') {
-            attrs.push(target.clone());
-            continue;
-        }
-        match by_name.next().flatten() {
+    for (target, attr) in chosen.iter().zip(evaluated.attrs) {
+        match attr {
             Some(attr) => attrs.push(attr),
             None => unknown.push(target.clone()),
         }
     }
     if !unknown.is_empty() {
-        let hosts = if evaluated.hosts.is_empty() {
-            "none".to_string()
-        } else {
-            evaluated.hosts.join(", ")
+        let list = |names: &[String]| {
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
         };
         return Err(Unresolved {
             targets: chosen,
             error: format!(
-                "unknown target{} {}: not a host, nor a package of {system}, nor a flake output (valid hosts: {hosts})",
+                "unknown target{} {}: not a host, nor a package of {system}, nor a flake output (hosts: {}; packages: {})",
                 if unknown.len() == 1 { "" } else { "s" },
-                unknown.join(", ")
+                unknown.join(", "),
+                list(&evaluated.hosts),
+                list(&evaluated.packages),
             ),
+            kind: Unresolvable::Unknown,
         });
     }
     Ok(Resolved {
@@ -120,11 +132,13 @@ pub async fn resolve(
 
 struct Evaluated {
     hosts: Vec<String>,
-    /// One per name, `None` for a name that is nothing.
+    /// The names of `packages.<system>`.
+    packages: Vec<String>,
+    /// One per target, `None` for a target that is nothing.
     attrs: Vec<Option<String>>,
 }
 
-async fn evaluate(flake_ref: &str, system: &str, names: &[&String]) -> Result<Evaluated> {
+async fn evaluate(flake_ref: &str, system: &str, names: &[String]) -> Result<Evaluated> {
     let expression = EXPRESSION
         .replace("@FLAKE@", &nix_string(flake_ref))
         .replace("@SYSTEM@", &nix_string(system))
@@ -144,6 +158,7 @@ async fn evaluate(flake_ref: &str, system: &str, names: &[&String]) -> Result<Ev
     };
     Ok(Evaluated {
         hosts: strings(&value["hosts"]).into_iter().flatten().collect(),
+        packages: strings(&value["packages"]).into_iter().flatten().collect(),
         attrs: strings(&value["attrs"]),
     })
 }
@@ -195,7 +210,9 @@ fn nix_string(text: &str) -> String {
 }
 
 /// Resolves names as `nix build .#NAME` does: a host first (our addition), then
-/// `packages.<system>`, `legacyPackages.<system>`, then a top-level output.
+/// `packages.<system>`, `legacyPackages.<system>`, then a top-level output. An attribute path
+/// must exist; under `nixosConfigurations.<host>` only the host is looked for, since looking
+/// deeper would evaluate the whole system.
 const EXPRESSION: &str = r#"
 let
   flake = builtins.getFlake @FLAKE@;
@@ -203,13 +220,22 @@ let
   hosts = builtins.attrNames (flake.nixosConfigurations or { });
   packages = flake.packages.${system} or { };
   legacy = flake.legacyPackages.${system} or { };
+  hasPath = set: path:
+    path == [ ] || (builtins.isAttrs set && builtins.hasAttr (builtins.head path) set
+      && hasPath set.${builtins.head path} (builtins.tail path));
+  exists = dotted:
+    let path = builtins.filter builtins.isString (builtins.split "\\." dotted);
+    in if builtins.head path == "nixosConfigurations" && builtins.length path > 2
+      then builtins.elem (builtins.elemAt path 1) hosts
+      else hasPath flake path;
   resolve = name:
-    if builtins.elem name hosts then "nixosConfigurations.${name}.config.system.build.toplevel"
+    if builtins.match ".*\\..*" name != null then (if exists name then name else null)
+    else if builtins.elem name hosts then "nixosConfigurations.${name}.config.system.build.toplevel"
     else if builtins.hasAttr name packages then "packages.${system}.${name}"
     else if builtins.hasAttr name legacy then "legacyPackages.${system}.${name}"
     else if builtins.hasAttr name flake then name
     else null;
-in { inherit hosts; attrs = map resolve [ @NAMES@ ]; }
+in { inherit hosts; packages = builtins.attrNames packages; attrs = map resolve [ @NAMES@ ]; }
 "#;
 
 #[cfg(test)]
