@@ -28,3 +28,20 @@ pub fn hostname() -> Option<String> {
     let name = String::from_utf8_lossy(&buf[..end]).trim().to_string();
     (ok && !name.is_empty()).then_some(name)
 }
+
+/// Raises this process's soft limit of open files to its hard limit, so a server with over a
+/// thousand clients (each a socket, many reading a file) does not run out at Debian's 1024.
+pub fn raise_open_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write the struct we own.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}

@@ -29,7 +29,9 @@ pub async fn get(state: &AppState, name: &str) -> HttpResult {
 
 pub async fn report(state: &AppState, name: &str, request: Request<Incoming>) -> HttpResult {
     check_name(name)?;
-    let Some(mut report) = request_body::json::<Option<Report>>(request).await? else {
+    let Some(mut report) =
+        request_body::json::<Option<Report>>(request, state.config.request_timeout.value).await?
+    else {
         return Err(HttpError::BadRequest(
             "a report needs a body: {\"state\": …, \"path\": \"/nix/store/…\"}".into(),
         ));

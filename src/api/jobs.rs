@@ -1,6 +1,5 @@
 //! `/api/v1/jobs…`: make, list, show, cancel jobs, and their logs (whole or followed).
 
-use std::io::Read;
 use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
@@ -37,7 +36,8 @@ struct JobRequest {
 }
 
 pub async fn create(state: &AppState, request: Request<Incoming>) -> HttpResult {
-    let wanted: JobRequest = request_body::json(request).await?;
+    let wanted: JobRequest =
+        request_body::json(request, state.config.request_timeout.value).await?;
     let (job, created) = state
         .builds
         .request_job(wanted.targets, wanted.rev, Trigger::Api)
@@ -158,16 +158,13 @@ pub fn log(state: &AppState, id: &str, query: Option<&str>) -> HttpResult {
     let body = if follow && !job.state.is_finished() {
         follow_log(state.builds.clone(), job.id, path)
     } else {
-        body::streamed(None, move |chunks| {
-            let mut file = match std::fs::File::open(&path) {
-                Ok(file) => file,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-                Err(e) => return Err(e),
-            };
-            let mut out = chunks.writer();
-            std::io::copy(&mut (&mut file).take(u64::MAX), &mut out)?;
-            std::io::Write::flush(&mut out)
-        })
+        match std::fs::File::open(&path) {
+            Ok(file) => body::pulled(body::ReadSource(file), None, None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => body::empty(),
+            Err(e) => {
+                return Err(anyhow::anyhow!("failed to open the log of job {}: {e}", job.id).into())
+            }
+        }
     };
     let mut reply = Response::new(body);
     reply.headers_mut().insert(

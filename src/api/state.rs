@@ -41,6 +41,7 @@ impl AppState {
             keys,
             config.priority.value,
             config.compression.value,
+            config.max_concurrent_nars.value as usize,
         );
         let builds = BuildServer::start(&config)?;
         let fleet = Fleet::open(state.path())?;

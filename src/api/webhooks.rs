@@ -26,7 +26,7 @@ pub async fn handle(state: &AppState, forge: Forge, request: Request<Incoming>) 
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
-    let body = request_body::read(request).await?;
+    let body = request_body::read(request, state.config.request_timeout.value).await?;
     webhooks::verify(forge, &secret, header, &body).map_err(|e| match e {
         WebhookError::MissingSignature | WebhookError::BadSignature => {
             HttpError::Unauthorized(e.to_string())

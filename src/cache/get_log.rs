@@ -12,7 +12,7 @@ use crate::nix::build_logs;
 pub fn respond(cache: &Cache, drv: &str, head: bool) -> HttpResult {
     let opened = build_logs::open(&cache.location.log_dir, drv)
         .map_err(|e| anyhow::anyhow!("failed to open the build log of {drv}: {e}"))?;
-    let Some(mut reader) = opened else {
+    let Some(reader) = opened else {
         return Err(HttpError::NotFound(
             "no build log for that derivation".into(),
         ));
@@ -20,11 +20,7 @@ pub fn respond(cache: &Cache, drv: &str, head: bool) -> HttpResult {
     let body = if head {
         body::empty()
     } else {
-        body::streamed(None, move |chunks| {
-            let mut out = chunks.writer();
-            std::io::copy(&mut reader, &mut out)?;
-            std::io::Write::flush(&mut out)
-        })
+        body::pulled(body::ReadSource(reader), None, None)
     };
     let mut response = Response::new(body);
     *response.status_mut() = StatusCode::OK;

@@ -15,12 +15,14 @@ use crate::http::body;
 use crate::http::response::{HttpError, HttpResult};
 use crate::nix::base32;
 use crate::nix::nar;
+use crate::nix::nar_stream::{NarReader, NarStream};
 use crate::nix::store_path::{is_valid_hash_part, HASH_PART_LEN};
 
 /// zstd level for on-the-fly compression: fast enough to keep up with a LAN.
 const ZSTD_LEVEL: i32 = 3;
-/// NARs up to this size are made in one piece instead of streamed.
-const SMALL_NAR: u64 = 256 * 1024;
+/// NARs up to this size are made in one piece instead of pulled: so small that they hold at
+/// most a few files, so making them never keeps a worker thread long.
+const SMALL_NAR: u64 = 16 * 1024;
 
 pub async fn respond(cache: &Cache, name: &str, headers: &HeaderMap, head: bool) -> HttpResult {
     let (hash_part, nar_hash, url_zstd) =
@@ -59,17 +61,17 @@ pub async fn respond(cache: &Cache, name: &str, headers: &HeaderMap, head: bool)
         return Ok(response);
     }
     *response.body_mut() = if url_zstd || transfer_zstd {
-        body::streamed(None, move |chunks| {
-            let mut out = chunks.writer();
-            let mut encoder = zstd::stream::write::Encoder::new(&mut out, ZSTD_LEVEL)?;
-            let written = nar::dump_to_writer(&path, &mut encoder)?;
-            check_size(written, nar_size)?;
-            encoder.finish()?;
-            out.flush()
-        })
+        let nar = NarReader::new(&path, nar_size);
+        let compressed = zstd::stream::read::Encoder::new(nar, ZSTD_LEVEL)
+            .map_err(|e| anyhow::anyhow!("failed to start zstd: {e}"))?;
+        body::pulled(
+            body::ReadSource(compressed),
+            None,
+            Some(cache.nar_work.clone()),
+        )
     } else if nar_size <= SMALL_NAR {
-        // No bigger than one streamed chunk: made here in one piece, sparing the thread hop
-        // that dominates small requests (a closure is mostly small paths).
+        // A handful of files at most: made here in one piece, sparing the thread hop that
+        // dominates small requests (a closure is mostly small paths).
         let mut buffer = BoundedBuffer {
             bytes: Vec::with_capacity(nar_size as usize),
             limit: nar_size,
@@ -84,11 +86,11 @@ pub async fn respond(cache: &Cache, name: &str, headers: &HeaderMap, head: bool)
             }
         }
     } else {
-        body::streamed(Some(nar_size), move |chunks| {
-            let mut sink = nar::ChunkSink::new(|chunk| chunks.send(chunk));
-            nar::dump(&path, &mut sink)?;
-            sink.finish()
-        })
+        body::pulled(
+            NarStream::new(&path),
+            Some(nar_size),
+            Some(cache.nar_work.clone()),
+        )
     };
     Ok(response)
 }

@@ -11,6 +11,10 @@ pub mod keys;
 mod lookup;
 mod memo;
 
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+
 use crate::nix::narinfo::Compression;
 use crate::nix::signing::SecretKey;
 use crate::nix::store::{StoreAccess, StoreLocation};
@@ -25,6 +29,8 @@ pub struct Cache {
     compression: Compression,
     memo: PathMemo,
     signatures: SignatureMemo,
+    /// Permits to make NARs: bounds the work, not the connections waiting for it.
+    nar_work: Arc<Semaphore>,
 }
 
 impl Cache {
@@ -33,6 +39,7 @@ impl Cache {
         keys: Vec<SecretKey>,
         priority: u32,
         compression: Compression,
+        max_concurrent_nars: usize,
     ) -> Cache {
         let store = StoreAccess::choose(&location);
         tracing::info!("reading store metadata through the {}", store.describe());
@@ -44,6 +51,7 @@ impl Cache {
             compression,
             memo: PathMemo::default(),
             signatures: SignatureMemo::default(),
+            nar_work: Arc::new(Semaphore::new(max_concurrent_nars.max(1))),
         }
     }
 

@@ -46,6 +46,13 @@ pub struct Config {
     pub file: Option<PathBuf>,
     pub listen: Sourced<SocketAddr>,
     pub state_dir: Sourced<PathBuf>,
+    /// A reader that takes nothing for this long is dropped.
+    pub send_timeout: Sourced<Duration>,
+    /// The longest a request's body may take to arrive.
+    pub request_timeout: Sourced<Duration>,
+    pub max_connections: Sourced<u32>,
+    /// NARs being made at once (the work, not the connections).
+    pub max_concurrent_nars: Sourced<u32>,
     pub secret_key_files: Sourced<Vec<PathBuf>>,
     pub priority: Sourced<u32>,
     pub compression: Sourced<Compression>,
@@ -137,6 +144,18 @@ fn resolve(inputs: Inputs<'_>) -> Result<Config> {
                     .user_data_dir
                     .clone()
                     .context("no state directory: set server.state_dir (HOME is not set)")?,
+                source: Source::Default,
+            },
+        },
+        send_timeout: found.required(&schema::SERVER_SEND_TIMEOUT, positive_duration)?,
+        request_timeout: found.required(&schema::SERVER_REQUEST_TIMEOUT, positive_duration)?,
+        max_connections: found.required(&schema::SERVER_MAX_CONNECTIONS, at_least_one)?,
+        max_concurrent_nars: match found
+            .optional(&schema::CACHE_MAX_CONCURRENT_NARS, at_least_one)?
+        {
+            Some(set) => set,
+            None => Sourced {
+                value: default_nar_work(),
                 source: Source::Default,
             },
         },
@@ -276,6 +295,28 @@ fn list(value: Value) -> Vec<String> {
         Value::Text(s) => vec![s],
         _ => Vec::new(),
     }
+}
+
+/// NARs made at once by default: two per core, so both cores stay busy while one waits on
+/// the disk, and answering the API never waits behind them.
+pub fn default_nar_work() -> u32 {
+    std::thread::available_parallelism().map_or(2, |n| n.get() as u32 * 2)
+}
+
+fn positive_duration(value: Value) -> Result<Duration> {
+    let d = duration(value)?;
+    if d.is_zero() {
+        bail!("must be more than zero");
+    }
+    Ok(d)
+}
+
+fn at_least_one(value: Value) -> Result<u32> {
+    let n = small_count(value)?;
+    if n == 0 {
+        bail!("must be at least 1");
+    }
+    Ok(n)
 }
 
 fn duration(value: Value) -> Result<Duration> {

@@ -65,8 +65,16 @@ const fn key(
 
 pub static SERVER_LISTEN: KeyDef = key("server", "listen", Kind::Text, Some("127.0.0.1:8780"));
 pub static SERVER_STATE_DIR: KeyDef = key("server", "state_dir", Kind::Text, None);
+pub static SERVER_SEND_TIMEOUT: KeyDef = key("server", "send_timeout", Kind::Duration, Some("30s"));
+pub static SERVER_REQUEST_TIMEOUT: KeyDef =
+    key("server", "request_timeout", Kind::Duration, Some("60s"));
+pub static SERVER_MAX_CONNECTIONS: KeyDef =
+    key("server", "max_connections", Kind::Count, Some("4096"));
 pub static CACHE_SECRET_KEY_FILES: KeyDef = key("cache", "secret_key_files", Kind::List, Some(""));
 pub static CACHE_PRIORITY: KeyDef = key("cache", "priority", Kind::Count, Some("30"));
+/// Default: twice the machine's cores (see `config::default_nar_work`).
+pub static CACHE_MAX_CONCURRENT_NARS: KeyDef =
+    key("cache", "max_concurrent_nars", Kind::Count, None);
 pub static CACHE_COMPRESSION: KeyDef = key("cache", "compression", Kind::Text, Some("none"));
 pub static REPO_URL: KeyDef = key("repo", "url", Kind::Text, None);
 pub static REPO_BRANCH: KeyDef = key("repo", "branch", Kind::Text, Some("main"));
@@ -110,9 +118,13 @@ pub static DEPLOY_STATE_DIR: KeyDef = key("deploy", "state_dir", Kind::Text, Non
 pub static KEYS: &[&KeyDef] = &[
     &SERVER_LISTEN,
     &SERVER_STATE_DIR,
+    &SERVER_SEND_TIMEOUT,
+    &SERVER_REQUEST_TIMEOUT,
+    &SERVER_MAX_CONNECTIONS,
     &CACHE_SECRET_KEY_FILES,
     &CACHE_PRIORITY,
     &CACHE_COMPRESSION,
+    &CACHE_MAX_CONCURRENT_NARS,
     &REPO_URL,
     &REPO_BRANCH,
     &REPO_POLL_INTERVAL,

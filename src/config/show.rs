@@ -28,6 +28,10 @@ pub fn render(config: &Config, json: bool) -> String {
                 let value = toml_text(&config.state_dir.value.display().to_string());
                 let _ = writeln!(out, "{} = {value}  # {}", key.name, Source::Default);
             }
+            None if key.is(&schema::CACHE_MAX_CONCURRENT_NARS) => {
+                let value = config.max_concurrent_nars.value;
+                let _ = writeln!(out, "{} = {value}  # {}", key.name, Source::Default);
+            }
             None => {
                 let _ = writeln!(out, "# {} is not set", key.name);
             }
@@ -50,6 +54,10 @@ fn render_json(config: &Config) -> String {
         let entry = match found {
             None if key.is(&schema::SERVER_STATE_DIR) => serde_json::json!({
                 "value": config.state_dir.value.display().to_string(),
+                "source": "default",
+            }),
+            None if key.is(&schema::CACHE_MAX_CONCURRENT_NARS) => serde_json::json!({
+                "value": config.max_concurrent_nars.value,
                 "source": "default",
             }),
             None => serde_json::json!({ "value": null, "source": null }),

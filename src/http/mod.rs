@@ -5,3 +5,4 @@
 pub mod body;
 pub mod request_body;
 pub mod response;
+pub mod send_timeout;

@@ -1,4 +1,7 @@
-//! Reading request bodies: at most 1 MiB, JSON with unknown fields refused.
+//! Reading request bodies: at most 1 MiB, within the request timeout, JSON with unknown
+//! fields refused.
+
+use std::time::Duration;
 
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -10,8 +13,12 @@ use super::response::HttpError;
 
 pub const MAX_BODY: usize = 1024 * 1024;
 
-/// The whole body, refusing more than 1 MiB.
-pub async fn read(request: Request<Incoming>) -> Result<bytes::Bytes, HttpError> {
+/// The whole body, refusing more than 1 MiB or one that takes longer than `timeout` to
+/// arrive (a client trickling bytes holds a connection, not the server).
+pub async fn read(
+    request: Request<Incoming>,
+    timeout: Duration,
+) -> Result<bytes::Bytes, HttpError> {
     let announced = request
         .headers()
         .get(CONTENT_LENGTH)
@@ -20,7 +27,13 @@ pub async fn read(request: Request<Incoming>) -> Result<bytes::Bytes, HttpError>
     if announced.is_some_and(|n| n > MAX_BODY as u64) {
         return Err(HttpError::PayloadTooLarge);
     }
-    match Limited::new(request.into_body(), MAX_BODY).collect().await {
+    let collected = tokio::time::timeout(
+        timeout,
+        Limited::new(request.into_body(), MAX_BODY).collect(),
+    )
+    .await
+    .map_err(|_| HttpError::RequestTimeout)?;
+    match collected {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e)
             if e.downcast_ref::<http_body_util::LengthLimitError>()
@@ -37,8 +50,9 @@ pub async fn read(request: Request<Incoming>) -> Result<bytes::Bytes, HttpError>
 /// The body as `T`; an empty body is `T`'s default.
 pub async fn json<T: DeserializeOwned + Default>(
     request: Request<Incoming>,
+    timeout: Duration,
 ) -> Result<T, HttpError> {
-    let bytes = read(request).await?;
+    let bytes = read(request, timeout).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }

@@ -15,6 +15,8 @@ pub enum HttpError {
     NotFound(String),
     MethodNotAllowed,
     PayloadTooLarge,
+    /// The request's body did not arrive in time.
+    RequestTimeout,
     Conflict(String),
     Unprocessable(String),
     /// Logged in full, answered with a generic message.
@@ -29,6 +31,7 @@ impl HttpError {
             HttpError::NotFound(_) => StatusCode::NOT_FOUND,
             HttpError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             HttpError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            HttpError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             HttpError::Conflict(_) => StatusCode::CONFLICT,
             HttpError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             HttpError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -44,6 +47,9 @@ impl HttpError {
             | HttpError::Unprocessable(m) => m.clone(),
             HttpError::MethodNotAllowed => "method not allowed".into(),
             HttpError::PayloadTooLarge => "request body is larger than 1 MiB".into(),
+            HttpError::RequestTimeout => {
+                "the request body did not arrive within the server's request timeout".into()
+            }
             HttpError::Internal(_) => "internal server error (see the server's log)".into(),
         }
     }

@@ -1,8 +1,6 @@
-//! The NAR (Nix ARchive) serialisation of a filesystem tree, produced as it walks, so an
-//! archive of any size passes through a few small buffers. Byte-for-byte what
-//! `nix-store --dump` prints. Two sinks: any `Write` (copies file contents through a buffer),
-//! and a stream of `Bytes` chunks that hands large files over as memory-mapped windows, so
-//! their bytes are copied once, into the socket. Not for HTTP; see `cache::nar`.
+//! The NAR (Nix ARchive) serialisation of a filesystem tree, pushed into a sink as it walks, so
+//! an archive of any size passes through one small buffer. Byte-for-byte what
+//! `nix-store --dump` prints. For a NAR pulled chunk by chunk (downloads), see `nar_stream`.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -10,15 +8,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use bytes::{Bytes, BytesMut};
-
 const READ_CHUNK: usize = 256 * 1024;
-/// Files at least this large are mapped rather than read.
-const MAP_THRESHOLD: u64 = 1024 * 1024;
-/// Mapped windows: small enough that the few in flight stay a few MiB of resident memory.
-const MAP_WINDOW: u64 = 2 * 1024 * 1024;
-/// Small pieces are gathered into chunks of about this size.
-const CHUNK: usize = 256 * 1024;
 
 /// Where a NAR goes.
 pub trait NarSink {
@@ -70,93 +60,6 @@ impl NarSink for WriteSink<'_> {
             }
             self.out.write_all(&self.buffer[..got])?;
             remaining -= got as u64;
-        }
-        Ok(())
-    }
-}
-
-/// A sink that emits `Bytes` chunks: small pieces gathered, large files as mapped windows.
-pub struct ChunkSink<F: FnMut(Bytes) -> io::Result<()>> {
-    emit: F,
-    pending: BytesMut,
-}
-
-impl<F: FnMut(Bytes) -> io::Result<()>> ChunkSink<F> {
-    pub fn new(emit: F) -> Self {
-        ChunkSink {
-            emit,
-            pending: BytesMut::with_capacity(CHUNK),
-        }
-    }
-
-    /// Emits what is still gathered; call once the dump is done.
-    pub fn finish(&mut self) -> io::Result<()> {
-        self.flush_pending()
-    }
-
-    fn flush_pending(&mut self) -> io::Result<()> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let chunk = self.pending.split().freeze();
-        self.pending.reserve(CHUNK);
-        (self.emit)(chunk)
-    }
-
-    fn read_into_pending(&mut self, file: &mut File, len: u64) -> io::Result<()> {
-        let mut remaining = len;
-        while remaining > 0 {
-            if self.pending.len() >= CHUNK {
-                self.flush_pending()?;
-            }
-            let room = (CHUNK - self.pending.len().min(CHUNK)).max(4096);
-            let want = remaining.min(room as u64) as usize;
-            let start = self.pending.len();
-            self.pending.resize(start + want, 0);
-            let got = file.read(&mut self.pending[start..])?;
-            self.pending.truncate(start + got);
-            if got == 0 {
-                return Err(shrank());
-            }
-            remaining -= got as u64;
-        }
-        Ok(())
-    }
-}
-
-impl<F: FnMut(Bytes) -> io::Result<()>> NarSink for ChunkSink<F> {
-    fn bytes(&mut self, data: &[u8]) -> io::Result<()> {
-        self.pending.extend_from_slice(data);
-        if self.pending.len() >= CHUNK {
-            self.flush_pending()?;
-        }
-        Ok(())
-    }
-
-    fn file_contents(&mut self, file: &mut File, len: u64) -> io::Result<()> {
-        if len < MAP_THRESHOLD {
-            return self.read_into_pending(file, len);
-        }
-        // Mapping past the end of a file that shrank would fault: check the size first.
-        // Store files are read-only, so they do not shrink after this.
-        if file.metadata()?.len() < len {
-            return Err(shrank());
-        }
-        self.flush_pending()?;
-        let mut offset = 0;
-        while offset < len {
-            let window = (len - offset).min(MAP_WINDOW);
-            // SAFETY: the map is read-only and within the file's checked size; store files
-            // are immutable, and unlinking one (a deleted path) keeps its pages valid.
-            let map = unsafe {
-                memmap2::MmapOptions::new()
-                    .offset(offset)
-                    .len(window as usize)
-                    .populate()
-                    .map(&*file)?
-            };
-            (self.emit)(Bytes::from_owner(map))?;
-            offset += window;
         }
         Ok(())
     }
@@ -268,33 +171,5 @@ mod tests {
             expected.resize(expected.len().div_ceil(8) * 8, 0);
         }
         assert_eq!(out, expected);
-    }
-
-    #[test]
-    fn both_sinks_agree_on_large_and_small_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("tree");
-        fs::create_dir_all(root.join("sub/empty")).unwrap();
-        let big: Vec<u8> = (0..(5 * MAP_WINDOW + 12_345))
-            .map(|i| (i * 7 % 251) as u8)
-            .collect();
-        fs::write(root.join("big"), &big).unwrap();
-        fs::write(root.join("sub/small"), b"tiny").unwrap();
-        fs::write(root.join("sub/medium"), vec![3u8; 700_000]).unwrap();
-        std::os::unix::fs::symlink("big", root.join("link")).unwrap();
-
-        let mut copied = Vec::new();
-        let n = dump_to_writer(&root, &mut copied).unwrap();
-        let mut chunked = Vec::new();
-        let mut sink = ChunkSink::new(|chunk: Bytes| {
-            chunked.extend_from_slice(&chunk);
-            Ok(())
-        });
-        let m = dump(&root, &mut sink).unwrap();
-        sink.finish().unwrap();
-        drop(sink);
-        assert_eq!(n, m);
-        assert_eq!(copied.len() as u64, n);
-        assert!(copied == chunked);
     }
 }

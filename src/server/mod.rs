@@ -18,7 +18,10 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
+use tokio::sync::Semaphore;
+
 use crate::api::AppState;
+use crate::http::send_timeout::SendTimeout;
 
 /// How long in-flight requests get to finish after shutdown is asked for.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -30,9 +33,17 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
     let state = Arc::new(AppState::prepare(settings)?);
+    let send_timeout = state.config.send_timeout.value;
+    let connections = Arc::new(Semaphore::new(state.config.max_connections.value as usize));
+    crate::os::raise_open_file_limit();
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
+        // At the connection limit, new clients wait in the kernel's backlog.
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
         tokio::select! {
             accepted = listener.accept() => {
                 let stream = match accepted {
@@ -53,12 +64,13 @@ pub async fn serve(
                 let connection = http1::Builder::new()
                     .timer(hyper_util::rt::TokioTimer::new())
                     .header_read_timeout(Duration::from_secs(30))
-                    .serve_connection(TokioIo::new(stream), service);
+                    .serve_connection(SendTimeout::new(TokioIo::new(stream), send_timeout), service);
                 let connection = graceful.watch(connection);
                 tokio::spawn(async move {
                     if let Err(e) = connection.await {
                         tracing::debug!("connection ended with an error: {e}");
                     }
+                    drop(permit);
                 });
             }
             () = &mut shutdown => break,
