@@ -34,6 +34,12 @@ pub async fn serve(
 ) -> Result<()> {
     let state = Arc::new(AppState::prepare(settings)?);
     let send_timeout = state.config.send_timeout.value;
+    // Headers get what a body gets, up to 30 s: a slow-loris client is dropped by then.
+    let header_timeout = state
+        .config
+        .request_timeout
+        .value
+        .min(Duration::from_secs(30));
     let connections = Arc::new(Semaphore::new(state.config.max_connections.value as usize));
     crate::os::raise_open_file_limit();
     let graceful = GracefulShutdown::new();
@@ -63,7 +69,7 @@ pub async fn serve(
                 });
                 let connection = http1::Builder::new()
                     .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(30))
+                    .header_read_timeout(header_timeout)
                     .serve_connection(SendTimeout::new(TokioIo::new(stream), send_timeout), service);
                 let connection = graceful.watch(connection);
                 tokio::spawn(async move {

@@ -2,6 +2,7 @@
 
 mod util;
 
+mod abuse;
 mod cache_bad_input;
 mod cache_copy;
 mod cache_freshness;

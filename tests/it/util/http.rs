@@ -37,6 +37,17 @@ pub fn post(url: &str, body: &str, headers: &[(&str, &str)]) -> Reply {
 }
 
 fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Reply {
+    try_send(method, url, headers, body).unwrap_or_else(|| panic!("{method} {url} failed"))
+}
+
+/// A request whatever its status; `None` when it could not be made or answered at all (the
+/// server is gone, or the client library refused the URL).
+pub fn try_send(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Option<Reply> {
     let mut request = agent().request(method, url);
     for (k, v) in headers {
         request = request.set(k, v);
@@ -48,7 +59,7 @@ fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) 
     let response = match result {
         Ok(r) => r,
         Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("{method} {url} failed: {e}"),
+        Err(_) => return None,
     };
     let status = response.status();
     let headers = response
@@ -61,12 +72,12 @@ fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) 
         .collect();
     let mut body = Vec::new();
     use std::io::Read;
-    response.into_reader().read_to_end(&mut body).unwrap();
-    Reply {
+    response.into_reader().read_to_end(&mut body).ok()?;
+    Some(Reply {
         status,
         headers,
         body,
-    }
+    })
 }
 
 pub fn get(url: &str) -> Reply {
