@@ -297,10 +297,10 @@ fn list(value: Value) -> Vec<String> {
     }
 }
 
-/// NARs made at once by default: two per core, so both cores stay busy while one waits on
-/// the disk, and answering the API never waits behind them.
+/// NARs made at once by default: one per core, so making them keeps every core busy while
+/// the async workers that answer the API and narinfos always find a core soon.
 pub fn default_nar_work() -> u32 {
-    std::thread::available_parallelism().map_or(2, |n| n.get() as u32 * 2)
+    std::thread::available_parallelism().map_or(2, |n| n.get() as u32)
 }
 
 fn positive_duration(value: Value) -> Result<Duration> {

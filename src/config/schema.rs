@@ -72,7 +72,7 @@ pub static SERVER_MAX_CONNECTIONS: KeyDef =
     key("server", "max_connections", Kind::Count, Some("4096"));
 pub static CACHE_SECRET_KEY_FILES: KeyDef = key("cache", "secret_key_files", Kind::List, Some(""));
 pub static CACHE_PRIORITY: KeyDef = key("cache", "priority", Kind::Count, Some("30"));
-/// Default: twice the machine's cores (see `config::default_nar_work`).
+/// Default: the machine's cores (see `config::default_nar_work`).
 pub static CACHE_MAX_CONCURRENT_NARS: KeyDef =
     key("cache", "max_concurrent_nars", Kind::Count, None);
 pub static CACHE_COMPRESSION: KeyDef = key("cache", "compression", Kind::Text, Some("none"));

@@ -27,14 +27,46 @@ enum Step {
     /// The node at this path, from its opening `(`.
     Node(PathBuf),
     /// The rest of a directory's entries, in NAR (byte) order.
-    Entries {
-        dir: PathBuf,
-        names: std::vec::IntoIter<OsString>,
-    },
+    Entries { dir: PathBuf, names: Names },
     /// A regular file's contents from `offset`, then its padding.
     Contents { file: File, len: u64, offset: u64 },
     /// A closing `)` (of a node or of a directory entry).
     Close,
+}
+
+/// A directory's entry names, packed into one buffer: a download paused in a directory of
+/// thousands of files holds a few bytes a name, not an allocation each.
+struct Names {
+    bytes: Vec<u8>,
+    ends: Vec<u32>,
+    next: usize,
+}
+
+impl Names {
+    fn sorted(mut names: Vec<OsString>) -> Names {
+        names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        let mut bytes = Vec::with_capacity(names.iter().map(|n| n.len()).sum());
+        let mut ends = Vec::with_capacity(names.len());
+        for name in &names {
+            bytes.extend_from_slice(name.as_bytes());
+            ends.push(bytes.len() as u32);
+        }
+        Names {
+            bytes,
+            ends,
+            next: 0,
+        }
+    }
+
+    fn next_name(&mut self) -> Option<&[u8]> {
+        let end = *self.ends.get(self.next)? as usize;
+        let start = match self.next {
+            0 => 0,
+            i => self.ends[i - 1] as usize,
+        };
+        self.next += 1;
+        Some(&self.bytes[start..end])
+    }
 }
 
 /// A path's NAR, made as it is read.
@@ -48,7 +80,7 @@ impl NarStream {
     pub fn new(path: &Path) -> NarStream {
         let mut stream = NarStream {
             steps: vec![Step::Node(path.to_path_buf())],
-            pending: BytesMut::with_capacity(GATHER),
+            pending: BytesMut::new(),
             written: 0,
         };
         stream.string(b"nix-archive-1");
@@ -72,13 +104,14 @@ impl NarStream {
             match step {
                 Step::Node(path) => self.node(path)?,
                 Step::Entries { dir, mut names } => {
-                    if let Some(name) = names.next() {
-                        let child = dir.join(&name);
+                    if let Some(name) = names.next_name() {
+                        let name = name.to_vec();
+                        let child = dir.join(std::ffi::OsStr::from_bytes(&name));
                         self.steps.push(Step::Entries { dir, names });
                         self.string(b"entry");
                         self.string(b"(");
                         self.string(b"name");
-                        self.string(name.as_bytes());
+                        self.string(&name);
                         self.string(b"node");
                         self.steps.push(Step::Close);
                         self.steps.push(Step::Node(child));
@@ -94,13 +127,16 @@ impl NarStream {
         }
     }
 
+    /// The gathered chunk; the next one is allocated when something is gathered again, so a
+    /// paused download holds no buffer.
     fn take_pending(&mut self) -> Bytes {
-        let chunk = self.pending.split().freeze();
-        self.pending.reserve(GATHER);
-        chunk
+        std::mem::take(&mut self.pending).freeze()
     }
 
     fn raw(&mut self, bytes: &[u8]) {
+        if self.pending.capacity() == 0 {
+            self.pending.reserve(GATHER);
+        }
         self.pending.extend_from_slice(bytes);
         self.written += bytes.len() as u64;
     }
@@ -146,14 +182,13 @@ impl NarStream {
             });
         } else if kind.is_dir() {
             self.string(b"directory");
-            let mut names: Vec<OsString> = fs::read_dir(&path)?
+            let names: Vec<OsString> = fs::read_dir(&path)?
                 .map(|entry| entry.map(|e| e.file_name()))
                 .collect::<io::Result<_>>()?;
-            names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
             self.steps.push(Step::Close);
             self.steps.push(Step::Entries {
                 dir: path,
-                names: names.into_iter(),
+                names: Names::sorted(names),
             });
         } else {
             return Err(io::Error::new(
@@ -197,6 +232,9 @@ impl NarStream {
                 offset: offset + window,
             });
             return Ok(Some(Bytes::from_owner(map)));
+        }
+        if self.pending.capacity() == 0 {
+            self.pending.reserve(GATHER);
         }
         let room = GATHER.saturating_sub(self.pending.len()).max(4096);
         let want = (len - offset).min(room as u64) as usize;
