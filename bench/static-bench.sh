@@ -210,6 +210,7 @@ for ((i = 0; i < runs; i++)); do
 done
 
 declare -A rps=() nar=() rss=() size=()
+# shellcheck disable=SC2034 # rps, nar, rss and size are read through row's nameref
 for name in "${names[@]}"; do
     log "  $name narinfo req/s:${rps_runs[$name]}"
     log "  $name NAR MiB/s:   ${nar_runs[$name]}"
