@@ -22,9 +22,15 @@ shopt -s inherit_errexit
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bin=${1:-${CARGO_TARGET_DIR:-$repo/target}/x86_64-unknown-linux-musl/release/atuin-bootstrap}
 
-ok() { printf 'static-smoke: ok   %s\n' "$*"; }
+# One line per check; the last line counts them ("N passed, N failed", as test runners close).
+passed=0
+ok() {
+    printf 'static-smoke: ok   %s\n' "$*"
+    passed=$((passed + 1))
+}
 fail() {
     printf 'static-smoke: FAIL %s\n' "$*" >&2
+    printf 'static-smoke: %d passed, 1 failed\n' "$passed"
     exit 1
 }
 for tool in nix nix-store git curl file ldd timeout sha256sum; do
@@ -67,7 +73,7 @@ ldd_says=$(ldd "$bin" 2>&1 || true)
 [[ $ldd_says == *"not a dynamic executable"* || $ldd_says == *"statically linked"* ]] ||
     fail "ldd finds dynamic dependencies in $bin: $ldd_says"
 version=$("$bin" --version) || fail "$bin --version failed"
-ok "static: $(grep -o 'static[-a-z]* linked' <<<"$file_says"), ldd: ${ldd_says//[$'\t\n']/}; $version, $(du -h "$bin" | cut -f1)"
+ok "static: $bin: $(grep -o 'static[-a-z]* linked' <<<"$file_says"), ldd: ${ldd_says//[$'\t\n']/}; $version, $(du -h "$bin" | cut -f1)"
 
 "$bin" links "$tmp/bin" >/dev/null || fail "links $tmp/bin failed"
 for applet in bt bs bl bootstrap-new-machine; do
@@ -179,4 +185,4 @@ done
 ok "nix copy --from the server: refused without the key; with it, 2 paths copied, bytes match"
 
 kill -0 "$server_pid" 2>/dev/null || fail "the server died during the smoke test"
-ok "all checks passed with $bin"
+printf 'static-smoke: %d passed, 0 failed\n' "$passed"
