@@ -58,7 +58,8 @@ rustPlatform.buildRustPackage {
     # `cc` on Linux, and falls back to CMake and Perl for targets its cc build does not cover
     # (and for some musl setups). Both are cheap to have; the CMake setup hook is switched
     # off below because this is a cargo build, not a CMake project. SQLite (rusqlite's
-    # "bundled"), zstd-sys and bzip2-sys build with `cc` and need nothing more.
+    # "bundled"), zstd-sys, bzip2-sys and, in the static musl build only, libmimalloc-sys
+    # (its allocator, see src/main.rs) build with `cc` and need nothing more.
     cmake
     perl
   ];

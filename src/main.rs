@@ -5,6 +5,14 @@ use std::io::Write;
 
 use atuin_bootstrap::{app, exit, process::Process};
 
+// The static build links musl, whose malloc serialises every thread on one lock: the cache
+// answered 0.85× the glibc build's narinfo requests/s with it and 0.95× with mimalloc, which
+// keeps a heap per thread (bench/static-bench.sh, README "One static binary"). The glibc
+// build keeps glibc's malloc, which is already per-thread.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let vars: std::collections::BTreeMap<String, String> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
