@@ -111,7 +111,8 @@ pub fn run(process: &mut Process, config: &Config, args: &DeployArgs) -> Result<
             attempt::run(&agent, false)?
         }
     };
-    let code = agent.finish(&outcome, args.json, out)?;
+    // A dry run tells the box nothing either: it changes nothing anywhere.
+    let code = agent.finish(&outcome, !args.dry_run, args.json, out)?;
     if code == 0 {
         Ok(())
     } else {
@@ -149,7 +150,7 @@ fn watch(
                 Ok(false)
             }
             lock::Taken::Ours(_lock) => attempt::run(agent, false).and_then(|outcome| {
-                agent.finish(&outcome, json, out)?;
+                agent.finish(&outcome, true, json, out)?;
                 Ok(matches!(outcome, Outcome::Deployed(_)) && agent.mode != DeployMode::Boot)
             }),
         };
@@ -228,9 +229,15 @@ impl Agent<'_> {
     }
 
     /// Reports the outcome, tells the person or script, and gives its exit code.
-    fn finish(&self, outcome: &Outcome, json: bool, out: &mut dyn Write) -> Result<i32> {
+    fn finish(
+        &self,
+        outcome: &Outcome,
+        report: bool,
+        json: bool,
+        out: &mut dyn Write,
+    ) -> Result<i32> {
         let code = outcome.exit_code();
-        if let Some(report) = outcome.report() {
+        if let Some(report) = outcome.report().filter(|_| report) {
             if let Err(e) = self.send(report) {
                 if outcome.changed_the_host() {
                     self.log

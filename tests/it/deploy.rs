@@ -100,6 +100,12 @@ fn deploy_switches_reports_and_is_then_up_to_date() {
     assert_eq!(report_of(&again)["state"], "up_to_date");
     assert_eq!(laptop.generations(), vec![1]);
     assert_eq!(laptop.activations().len(), 1);
+    // A dry run tells the box nothing.
+    let seen = host_view(&build_box, "laptop")["last_report"].clone();
+    std::thread::sleep(Duration::from_millis(1100));
+    let dry = laptop.deploy(&["--dry-run"]);
+    assert_eq!(code(&dry), 0, "{}", stderr(&dry));
+    assert_eq!(host_view(&build_box, "laptop")["last_report"], seen);
 
     // bs shows the fleet; bs --json carries it.
     let status = crate::util::command_in(&laptop.dir.path().join("home"))
