@@ -53,6 +53,21 @@ fn writes_need_a_token_once_one_exists() {
         &[("Authorization", bearer.as_str())],
     );
     assert_eq!(right.status, 201, "{}", right.text());
+    // The scheme's name is case-insensitive (RFC 9110).
+    for scheme in ["BEARER", "bearer", "bEaReR"] {
+        let header = format!("{scheme} {token}");
+        let reply = post(
+            &jobs,
+            r#"{"targets":["step1"]}"#,
+            &[("Authorization", header.as_str())],
+        );
+        assert!(
+            matches!(reply.status, 200 | 201),
+            "{scheme}: {} {}",
+            reply.status,
+            reply.text()
+        );
+    }
     // Reads stay open.
     assert_eq!(get(&jobs).status, 200);
     assert_eq!(get(&build.url("/api/v1/status")).status, 200);
