@@ -303,7 +303,10 @@ mod tests {
         assert!(!store.verify(&revoked).unwrap());
         assert!(store.verify(&kept).unwrap());
         assert_eq!(store.revoke("kept", false).unwrap(), Revoked::RefusedLast);
-        assert!(store.verify(&kept).unwrap(), "the last token was refused, not revoked");
+        assert!(
+            store.verify(&kept).unwrap(),
+            "the last token was refused, not revoked"
+        );
         assert_eq!(
             store.revoke("kept", true).unwrap(),
             Revoked::Done { left: 0 }

@@ -60,7 +60,13 @@ mod tests {
 
     #[test]
     fn other_schemes_and_empty_tokens_are_no_bearer_token() {
-        for value in ["Basic dXNlcjpwYXNz", "Bearer", "Bearer   ", "Bearerabt_x", ""] {
+        for value in [
+            "Basic dXNlcjpwYXNz",
+            "Bearer",
+            "Bearer   ",
+            "Bearerabt_x",
+            "",
+        ] {
             assert_eq!(bearer_token(value), None, "{value:?}");
         }
     }

@@ -2,9 +2,11 @@
 //! watcher), forge webhooks, and here the build server's core between the HTTP API and those
 //! parts: turns a request (targets and a revision, from the API, a poll or a webhook) into a
 //! job — revision resolved on the watched branch, targets resolved to flake attributes — and
-//! owns the watcher and the job service for the server's lifetime.
+//! owns the watcher and the job service for the server's lifetime. What it tells a client (a
+//! job's error, a refusal) names no path in the state dir (see `redact`).
 
 pub mod jobs;
+pub mod redact;
 pub mod repo;
 pub mod webhooks;
 
@@ -24,6 +26,7 @@ use jobs::roots::Roots;
 use jobs::runner::RunContext;
 use jobs::service::JobService;
 use jobs::targets::{self, Unresolvable};
+use redact::PathMask;
 use repo::mirror::{Mirror, RevisionError};
 use repo::watcher::{NewTip, RepoStatus, Watcher};
 
@@ -48,6 +51,8 @@ pub struct BuildServer {
     hosts_at: tokio::sync::Mutex<Option<HostsAt>>,
     /// Targets resolved per (revision, requested targets): a revision's flake never changes.
     resolved: Mutex<HashMap<(String, Vec<String>), targets::Resolved>>,
+    /// Hides the state dir in what Nix says about a flake that does not evaluate.
+    mask: PathMask,
 }
 
 /// Resolutions remembered at most; past that the memory starts over.
@@ -83,10 +88,12 @@ impl BuildServer {
             ))
         });
         let mirror_for_jobs = watcher.as_ref().map(|w| w.mirror().clone());
+        let mask = PathMask::state_dir(&state_dir);
         let context = RunContext {
             log_dir: state_dir.join("logs"),
             roots: Roots::new(&state_dir),
             keep_per_target: config.keep_per_target.value as usize,
+            mask: mask.clone(),
         };
         let jobs = JobService::open(
             store,
@@ -103,6 +110,7 @@ impl BuildServer {
             tasks: Mutex::new(Vec::new()),
             hosts_at: tokio::sync::Mutex::new(None),
             resolved: Mutex::new(HashMap::new()),
+            mask,
         });
         let mut tasks = vec![tokio::spawn(jobs.dispatch())];
         if let Some(watcher) = watcher {
@@ -196,7 +204,7 @@ impl BuildServer {
                 targets: unresolved.targets,
                 rev,
                 trigger,
-                failed: Some(unresolved.error),
+                failed: Some(self.mask.hide(&unresolved.error)),
             },
         };
         let (job, created) = self
@@ -246,7 +254,7 @@ impl BuildServer {
             return Ok(None);
         }
         let tip = watcher.fetch(Trigger::Webhook).await.map_err(|e| {
-            RequestError::Unprocessable(format!("fetching the pushed branch failed: {e:#}"))
+            RequestError::Unprocessable(format!("fetching the pushed branch failed: {e}"))
         })?;
         self.request_job(Vec::new(), Some(tip), Trigger::Webhook)
             .await
@@ -260,7 +268,7 @@ impl BuildServer {
             Ok(tip) => Ok(tip),
             Err(e) => watcher.status().rev.ok_or_else(|| {
                 RequestError::Unprocessable(format!(
-                    "the fleet repository has not been fetched yet: {e:#}"
+                    "the fleet repository has not been fetched yet: {e}"
                 ))
             }),
         }

@@ -116,7 +116,10 @@ fn the_last_token_goes_only_with_force_and_loudly() {
     let (code, out, err) = token_run(&state, &["revoke", "ci"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("revoked"), "{out}");
-    assert!(!err.contains("open"), "one token is left, nothing opened: {err}");
+    assert!(
+        !err.contains("open"),
+        "one token is left, nothing opened: {err}"
+    );
     let (_, out, _) = token_run(&state, &["list"]);
     assert!(out.contains("laptop") && !out.contains("open"), "{out}");
 
@@ -127,7 +130,10 @@ fn the_last_token_goes_only_with_force_and_loudly() {
     assert!(err.contains("--force") && err.contains("last"), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     let (_, out, _) = token_run(&state, &["list"]);
-    assert!(out.contains("laptop"), "the refused revoke removed it: {out}");
+    assert!(
+        out.contains("laptop"),
+        "the refused revoke removed it: {out}"
+    );
 
     // With --force: gone, and stderr says what that means.
     let (code, out, err) = token_run(&state, &["revoke", "laptop", "--force"]);
