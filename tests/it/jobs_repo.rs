@@ -168,3 +168,41 @@ fn fetch_errors_show_in_status_and_the_server_keeps_serving() {
     assert_eq!(code, 422, "{reply}");
     assert_eq!(get_json(&broken.url("/api/v1/health"))["status"], "ok");
 }
+
+#[test]
+fn a_repository_git_refuses_shows_gits_reason_in_the_status() {
+    let fleet = Fleet::new();
+    let work = tempfile::tempdir().unwrap();
+    // Git refuses a repository another user owns ("dubious ownership"); only root can give
+    // it away here, so others refuse one from a future git instead.
+    // SAFETY: geteuid has no preconditions.
+    let expected = if unsafe { libc::geteuid() } == 0 {
+        crate::util::nix::run_ok(
+            std::process::Command::new("chown")
+                .args(["-R", "nobody"])
+                .arg(fleet.path()),
+        );
+        "detected dubious ownership in repository at"
+    } else {
+        crate::util::nix::run_ok(
+            std::process::Command::new("git")
+                .arg("-C")
+                .arg(fleet.path())
+                .args(["config", "core.repositoryformatversion", "99"]),
+        );
+        "Expected git repo version <= 1, found 99"
+    };
+    let build = BuildBox::with_poll(&fleet.path().display().to_string(), work.path(), "1s", "");
+    let status = wait_for(Duration::from_secs(20), || {
+        let status = get_json(&build.url("/api/v1/status"));
+        status["repo"]["last_error"].is_string().then_some(status)
+    })
+    .expect("no fetch error reported");
+    let last_error = status["repo"]["last_error"].as_str().unwrap();
+    let said = format!(
+        "failed to fetch branch main from {}: {expected}",
+        fleet.path().display()
+    );
+    assert!(last_error.starts_with(&said), "{last_error}");
+    assert!(!last_error.contains("fill whole buffer"), "{last_error}");
+}

@@ -1,9 +1,12 @@
 //! Why a fetch of the fleet repository failed, in words for the people who read
 //! `/api/v1/status` and the API's answers: the repository's URL and branch and the reason, never
 //! a path in the server's state dir (the mirror lives there). The whole error, paths included,
-//! stays in `source()` for the server's log. Deciding which failure it was is the mirror's job.
+//! stays in `source()` for the server's log. Deciding which failure it was is the mirror's job;
+//! asking git why a local repository cannot be read is here.
 
 use std::fmt;
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 use crate::builds::redact::io_reason_in;
 
@@ -83,4 +86,28 @@ impl std::error::Error for FetchError {
             | FetchError::Mirror { detail } => Some(detail.as_ref()),
         }
     }
+}
+
+/// Why git will not serve the local repository at `path`: the first `fatal:` line of
+/// `git ls-remote`, which runs the same `git-upload-pack` the fetch ran. gix discards that
+/// program's stderr, and with it git's reason (`detected dubious ownership in repository at
+/// …`), leaving only "failed to fill whole buffer". `None` when git reads it fine.
+pub(super) fn git_reason(path: &Path) -> Option<String> {
+    let output = Command::new("git")
+        .args(["ls-remote", "--heads", "--"])
+        .arg(path)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .ok()?;
+    if output.status.success() {
+        return None;
+    }
+    String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .find_map(|line| line.strip_prefix("fatal: "))
+        .map(|reason| reason.trim().to_string())
+        .filter(|reason| !reason.is_empty())
 }

@@ -21,6 +21,7 @@ use gix::remote::{fetch::Tags, Direction};
 use gix::ObjectId;
 use percent_encoding::{percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
+use super::fetch_error::git_reason;
 pub use super::fetch_error::FetchError;
 use crate::builds::redact::PathMask;
 
@@ -180,14 +181,19 @@ impl Mirror {
         }
     }
 
-    /// A failure to read from the remote, with the reason as gix gives it; the mirror's path is
-    /// hidden in it (it names the state dir).
+    /// A failure to read from the remote. The reason is git's own for a local repository (gix
+    /// cannot tell it), else gix's whole chain of causes with the mirror's path hidden (it is
+    /// in the state dir).
     fn remote_failure(&self, url: &gix::Url, detail: anyhow::Error) -> FetchError {
-        let mask = PathMask::new(&self.path, "<mirror>");
+        let local = (url.scheme == gix::url::Scheme::File)
+            .then(|| PathBuf::from(std::ffi::OsStr::from_bytes(&url.path)));
+        let reason = local
+            .and_then(|path| git_reason(&path))
+            .unwrap_or_else(|| PathMask::new(&self.path, "<mirror>").hide(&format!("{detail:#}")));
         FetchError::Remote {
             url: url.to_bstring().to_string(),
             branch: self.branch.clone(),
-            reason: mask.hide(&format!("{detail:#}")),
+            reason,
             detail,
         }
     }
@@ -727,6 +733,52 @@ mod tests {
         let message = format!("{:#}", mirror.fetch().unwrap_err());
         assert!(message.contains(missing.to_str().unwrap()), "{message}");
         assert!(!message.contains('\n'), "{message}");
+    }
+
+    #[test]
+    fn a_repository_git_refuses_is_reported_with_gits_reason() {
+        let fixture = Fixture::new();
+        commit(&fixture.upstream, "a", "1");
+        git(
+            &fixture.upstream,
+            &["config", "core.repositoryformatversion", "99"],
+        );
+        let url = fixture.upstream.to_str().unwrap();
+        let error = fixture.mirror().fetch().unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "failed to fetch branch main from {url}: Expected git repo version <= 1, found 99"
+            )
+        );
+        // The whole story stays for the log.
+        assert!(error.for_log().contains("handshake"), "{}", error.for_log());
+    }
+
+    #[test]
+    fn dubious_ownership_is_reported_with_gits_reason() {
+        // Git refuses a repository another user owns; only root can make one here.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: needs root to give the repository to another user");
+            return;
+        }
+        let fixture = Fixture::new();
+        commit(&fixture.upstream, "a", "1");
+        let chown = Command::new("chown")
+            .args(["-R", "nobody"])
+            .arg(&fixture.upstream)
+            .status()
+            .unwrap();
+        assert!(chown.success());
+        let message = fixture.mirror().fetch().unwrap_err().to_string();
+        assert!(
+            message.starts_with(&format!(
+                "failed to fetch branch main from {}: detected dubious ownership in repository",
+                fixture.upstream.display()
+            )),
+            "{message}"
+        );
+        assert!(!message.contains("fill whole buffer"), "{message}");
     }
 
     #[test]
