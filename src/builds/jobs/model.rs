@@ -97,6 +97,9 @@ pub struct Job {
     pub outputs: BTreeMap<String, String>,
     pub error: Option<String>,
     pub progress: Option<Progress>,
+    /// Which run of the job this is (or was last): 1, and one more each time a server that
+    /// stopped while it ran queued it again.
+    pub attempt: u32,
 }
 
 /// What a new job is made of.

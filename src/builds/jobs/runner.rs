@@ -70,6 +70,19 @@ pub async fn run(
         Ok(log) => log,
         Err(reason) => return failed(reason, None),
     };
+    if job.attempt > 1 {
+        // The log of the run the server's stop cut short is above this line, maybe mid-line.
+        let fresh_line = if ends_mid_line(&log_path(&context.log_dir, job.id)) {
+            "\n"
+        } else {
+            ""
+        };
+        let marker = format!(
+            "{fresh_line}--- server restarted; job {} runs again (attempt {}) ---\n",
+            job.id, job.attempt
+        );
+        let _ = log.write_all(marker.as_bytes()).await;
+    }
     let mut attrs: Vec<String> = job.attrs.clone();
     attrs.sort();
     attrs.dedup();
@@ -262,6 +275,16 @@ async fn open_log(log_dir: &Path, job: u64) -> Result<tokio::fs::File, String> {
         );
         format!("failed to open the job log: {}", io_reason(&e))
     })
+}
+
+/// Whether the file's last byte is not a newline (an empty or missing file is not).
+fn ends_mid_line(path: &Path) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut last = [0u8; 1];
+    file.seek(SeekFrom::End(-1)).is_ok() && file.read_exact(&mut last).is_ok() && last[0] != b'\n'
 }
 
 async fn wait_for_stop(stop: &mut watch::Receiver<Option<StopReason>>) -> StopReason {
