@@ -29,6 +29,7 @@ use jobs::targets::{self, Unresolvable};
 use redact::PathMask;
 use repo::mirror::{Mirror, RevisionError};
 use repo::watcher::{NewTip, RepoStatus, Watcher};
+use webhooks::Forge;
 
 /// Why a job could not be made (the job is not recorded).
 #[derive(Debug)]
@@ -243,28 +244,50 @@ impl BuildServer {
         Ok(resolved)
     }
 
-    /// A push to `branch` (from a webhook): fetch now and build the new tip.
-    pub async fn on_push(&self, branch: &str) -> Result<Option<(Job, bool)>, RequestError> {
+    /// A push to `branch` (from a webhook): fetch now and build the new tip; `None` for
+    /// another branch. A delivery seen before (`delivery`: the forge and its delivery id) is
+    /// answered with the job it made, and a tip already built with its job: neither is new.
+    pub async fn on_push(
+        &self,
+        branch: &str,
+        delivery: Option<(Forge, &str)>,
+    ) -> Result<Option<(Job, bool)>, RequestError> {
         let Some(watcher) = &self.watcher else {
             return Err(RequestError::Unprocessable(
                 "no fleet repository is configured (repo.url)".into(),
             ));
         };
+        if let Some((forge, id)) = delivery {
+            let known = self
+                .jobs
+                .job_of_delivery(forge.as_str(), id)
+                .map_err(RequestError::Internal)?;
+            if let Some(job) = known {
+                tracing::info!("webhook delivery {id} came again: job {}", job.id);
+                return Ok(Some((job, false)));
+            }
+        }
         if branch != watcher.status().branch {
             return Ok(None);
         }
-        let tip = watcher.fetch(Trigger::Webhook).await.map_err(|e| {
+        let tip = watcher.fetch(None).await.map_err(|e| {
             RequestError::Unprocessable(format!("fetching the pushed branch failed: {e}"))
         })?;
-        self.request_job(Vec::new(), Some(tip), Trigger::Webhook)
-            .await
-            .map(Some)
+        let (job, created) = self
+            .request_job(Vec::new(), Some(tip), Trigger::Webhook)
+            .await?;
+        if let Some((forge, id)) = delivery {
+            if let Err(e) = self.jobs.remember_delivery(forge.as_str(), id, job.id) {
+                tracing::warn!("remembering webhook delivery {id} failed: {e:#}");
+            }
+        }
+        Ok(Some((job, created)))
     }
 
     /// The branch's newest commit: fetched now, or the mirror's tip when the remote cannot
     /// be reached.
     async fn newest_commit(&self, watcher: &Watcher) -> Result<String, RequestError> {
-        match watcher.fetch(Trigger::Poll).await {
+        match watcher.fetch(Some(Trigger::Poll)).await {
             Ok(tip) => Ok(tip),
             Err(e) => watcher.status().rev.ok_or_else(|| {
                 RequestError::Unprocessable(format!(
@@ -296,7 +319,7 @@ impl BuildServer {
                 | RevisionError::NotOnBranch { .. }
                 | RevisionError::NotFetched,
             ) => {
-                let _ = watcher.fetch(Trigger::Poll).await;
+                let _ = watcher.fetch(Some(Trigger::Poll)).await;
                 resolve(rev).await?.map_err(revision_error)
             }
             Err(other) => Err(revision_error(other)),

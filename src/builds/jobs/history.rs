@@ -1,6 +1,9 @@
 //! The durable job queue and history: one SQLite database in the state directory (WAL, so a
 //! crash loses nothing that was committed). Only the server process opens it. Not for logs
-//! (plain files, see `logs`) or GC roots (symlinks, see `roots`).
+//! (plain files, see `logs`) or GC roots (symlinks, see `roots`). The webhook deliveries
+//! already answered live here too (`deliveries`).
+
+mod deliveries;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -72,6 +75,7 @@ impl JobHistory {
         conn.pragma_update(None, "synchronous", "normal")?;
         conn.execute_batch(SCHEMA)
             .and_then(|()| add_missing_columns(&conn))
+            .and_then(|()| conn.execute_batch(deliveries::SCHEMA))
             .with_context(|| format!("failed to set up the job database {}", path.display()))?;
         Ok(JobHistory {
             conn: Mutex::new(conn),
@@ -83,7 +87,8 @@ impl JobHistory {
     }
 
     /// Records a job, or returns the queued or running job with the same attributes at the
-    /// same revision; `true` when the job is new.
+    /// same revision (or, for a poll or a webhook, the newest such succeeded one: see
+    /// `Trigger::reuses_succeeded`); `true` when the job is new.
     pub fn create(&self, new: &NewJob) -> Result<(Job, bool)> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
@@ -93,9 +98,10 @@ impl JobHistory {
                 .query_row(
                     &format!(
                         "SELECT {COLUMNS} FROM jobs WHERE dedupe_key = ?1 \
-                         AND state IN ('queued', 'running') ORDER BY id LIMIT 1"
+                         AND (state IN ('queued', 'running') OR (?2 AND state = 'succeeded')) \
+                         ORDER BY state = 'succeeded', id DESC LIMIT 1"
                     ),
-                    [&key],
+                    params![key, new.trigger.reuses_succeeded()],
                     job_from_row,
                 )
                 .optional()?;
@@ -403,7 +409,17 @@ mod tests {
         assert_eq!(done.outputs["a"], "/nix/store/x-a");
         assert_eq!(done.progress.unwrap().done, 2);
 
-        // Finished jobs do not absorb new requests.
+        // A poll or a webhook of a revision built already makes no job; an API request does.
+        for trigger in [Trigger::Poll, Trigger::Webhook] {
+            let (same, new) = store
+                .create(&NewJob {
+                    trigger,
+                    ..new_job(&["b", "a"], "r1")
+                })
+                .unwrap();
+            assert!(!new, "{trigger:?}");
+            assert_eq!(same.id, first.id);
+        }
         let (fresh, new) = store.create(&new_job(&["a", "b"], "r1")).unwrap();
         assert!(new);
         assert!(store.cancel_queued(fresh.id).unwrap());

@@ -78,9 +78,10 @@ impl Watcher {
         self.status.lock().expect("status lock").clone()
     }
 
-    /// Fetches now and returns the branch tip; a tip not seen before is announced as found
-    /// by `trigger`.
-    pub async fn fetch(&self, trigger: Trigger) -> Result<String, FetchError> {
+    /// Fetches now and returns the branch tip. A tip not seen before is announced as found by
+    /// `announce`; with `None`, the caller builds it itself (a webhook answers with the job it
+    /// made), and it is only marked as seen.
+    pub async fn fetch(&self, announce: Option<Trigger>) -> Result<String, FetchError> {
         let _one_at_a_time = self.fetching.lock().await;
         let mirror = self.mirror.clone();
         let result = tokio::task::spawn_blocking(move || mirror.fetch())
@@ -113,13 +114,15 @@ impl Watcher {
         };
         if moved {
             tracing::info!("branch moved to {tip}");
-            let _ = self
-                .tips
-                .send(NewTip {
-                    rev: tip.clone(),
-                    trigger,
-                })
-                .await;
+            if let Some(trigger) = announce {
+                let _ = self
+                    .tips
+                    .send(NewTip {
+                        rev: tip.clone(),
+                        trigger,
+                    })
+                    .await;
+            }
         }
         Ok(tip)
     }
@@ -128,7 +131,7 @@ impl Watcher {
     pub async fn run(self: Arc<Self>) {
         let mut failures: u32 = 0;
         loop {
-            let delay = match self.fetch(Trigger::Poll).await {
+            let delay = match self.fetch(Some(Trigger::Poll)).await {
                 Ok(_) => {
                     failures = 0;
                     self.interval
