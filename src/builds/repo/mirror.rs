@@ -736,6 +736,32 @@ mod tests {
     }
 
     #[test]
+    fn a_stale_lock_in_the_mirror_is_named_without_its_path() {
+        let fixture = Fixture::new();
+        commit(&fixture.upstream, "a", "1");
+        let mirror = fixture.mirror();
+        mirror.fetch().unwrap();
+        let lock = fixture.mirror_path().join("refs/heads/main.lock");
+        fs::write(&lock, "").unwrap();
+        commit(&fixture.upstream, "a", "2");
+
+        let error = mirror.fetch().unwrap_err();
+        assert!(matches!(error, FetchError::Locked { .. }), "{error:?}");
+        let message = error.to_string();
+        assert!(
+            message.contains("locked by another git process"),
+            "{message}"
+        );
+        assert!(
+            !message.contains(fixture.dir.path().to_str().unwrap()),
+            "{message}"
+        );
+        assert!(error.for_log().contains(lock.to_str().unwrap()));
+        fs::remove_file(&lock).unwrap();
+        mirror.fetch().unwrap();
+    }
+
+    #[test]
     fn a_repository_git_refuses_is_reported_with_gits_reason() {
         let fixture = Fixture::new();
         commit(&fixture.upstream, "a", "1");
