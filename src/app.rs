@@ -147,7 +147,7 @@ fn run_main(mut process: Process, cli: MainCli) -> Result<()> {
         }
         Command::Token(TokenArgs { state, command }) => {
             let config = load_config(&process, config_flag, state_dir_flag(state.state_dir))?;
-            commands::token::run(&config, command, &mut process.stdout)
+            commands::token::run(&config, command, &mut process.stdout, &mut process.stderr)
         }
         Command::Gc(args) => {
             let config = load_config(&process, config_flag, state_dir_flag(args.state.state_dir))?;

@@ -44,7 +44,7 @@ pub enum Command {
     Deploy(DeployArgs),
     /// Binary-cache signing keys
     Cache(CacheArgs),
-    /// API tokens for writes
+    /// API tokens for writes (with none, writes are open to anyone)
     Token(TokenArgs),
     /// Drop old GC roots of builds and optionally collect garbage
     Gc(GcArgs),
@@ -309,10 +309,15 @@ pub enum CacheCommand {
 pub enum TokenCommand {
     /// Create a token and print it once
     Create { name: String },
-    /// List token names
+    /// List token names (with none, writes are open to anyone)
     List,
     /// Revoke a token
-    Revoke { name: String },
+    Revoke {
+        name: String,
+        /// Revoke it even when it is the last one, which opens writes to anyone
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Args)]

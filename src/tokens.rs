@@ -37,6 +37,15 @@ pub struct TokenInfo {
     pub created_at: String,
 }
 
+/// What `revoke` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoked {
+    /// The token is gone; `left` tokens remain (none: writes are open to anyone).
+    Done { left: usize },
+    /// Nothing changed: it is the last token and the last one was not allowed to go.
+    RefusedLast,
+}
+
 /// One entry of `tokens.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct StoredToken {
@@ -93,8 +102,9 @@ impl TokenStore {
         Ok(tokens)
     }
 
-    /// Removes the token called `name`; there must be one.
-    pub fn revoke(&self, name: &str) -> Result<()> {
+    /// Removes the token called `name`; there must be one. The last token is removed only
+    /// with `allow_last`: without a token, every write is open to anyone.
+    pub fn revoke(&self, name: &str, allow_last: bool) -> Result<Revoked> {
         let no_such_token = || {
             anyhow!(
                 "no token named {name:?} in {}",
@@ -111,7 +121,11 @@ impl TokenStore {
         if tokens.len() == before {
             return Err(no_such_token());
         }
-        self.save(&tokens)
+        if tokens.is_empty() && !allow_last {
+            return Ok(Revoked::RefusedLast);
+        }
+        self.save(&tokens)?;
+        Ok(Revoked::Done { left: tokens.len() })
     }
 
     /// Whether any token exists, that is whether the API's `POST`s need one.
@@ -282,10 +296,21 @@ mod tests {
         let (_dir, store) = store();
         let kept = store.create("kept").unwrap();
         let revoked = store.create("gone").unwrap();
-        store.revoke("gone").unwrap();
+        assert_eq!(
+            store.revoke("gone", false).unwrap(),
+            Revoked::Done { left: 1 }
+        );
         assert!(!store.verify(&revoked).unwrap());
         assert!(store.verify(&kept).unwrap());
-        store.revoke("kept").unwrap();
+        assert_eq!(store.revoke("kept", false).unwrap(), Revoked::RefusedLast);
+        assert!(
+            store.verify(&kept).unwrap(),
+            "the last token was refused, not revoked"
+        );
+        assert_eq!(
+            store.revoke("kept", true).unwrap(),
+            Revoked::Done { left: 0 }
+        );
         assert!(!store.any().unwrap());
     }
 
@@ -293,10 +318,10 @@ mod tests {
     fn revoking_an_unknown_name_is_an_error() {
         let (dir, store) = store();
         store.create("real").unwrap();
-        let error = store.revoke("imaginary").unwrap_err().to_string();
+        let error = store.revoke("imaginary", true).unwrap_err().to_string();
         assert!(error.contains("no token named \"imaginary\""), "{error}");
         let missing_dir = TokenStore::new(&dir.path().join("absent"));
-        let error = missing_dir.revoke("real").unwrap_err().to_string();
+        let error = missing_dir.revoke("real", true).unwrap_err().to_string();
         assert!(error.contains("no token named \"real\""), "{error}");
     }
 
@@ -352,7 +377,7 @@ mod tests {
         let token = admin_view.create("admin").unwrap();
         assert!(server_view.any().unwrap());
         assert!(server_view.verify(&token).unwrap());
-        admin_view.revoke("admin").unwrap();
+        admin_view.revoke("admin", true).unwrap();
         assert!(!server_view.verify(&token).unwrap());
         assert!(!server_view.any().unwrap());
     }

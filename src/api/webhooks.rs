@@ -1,6 +1,8 @@
 //! `POST /api/v1/webhooks/{github,forgejo}`: a forge's push event, authenticated by its
 //! HMAC-SHA256 signature with `repo.webhook_secret_file` (no API token). A push to the watched
-//! branch fetches at once and builds the new tip; other events are acknowledged and ignored.
+//! branch fetches at once and builds the new tip (`202` with the new job); a redelivery, or a
+//! tip already built, is answered with the job there is (`200`). Other events are acknowledged
+//! and ignored.
 
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -47,8 +49,16 @@ pub async fn handle(state: &AppState, forge: Forge, request: Request<Incoming>) 
     if push.after.is_none() {
         return Ok(ignored("the branch was deleted"));
     }
-    match state.builds.on_push(&branch).await.map_err(http_error)? {
-        Some((job, _)) => Ok(response::json(StatusCode::ACCEPTED, &job)),
+    let delivery = webhooks::delivery_id(forge, header);
+    let delivery = delivery.as_deref().map(|id| (forge, id));
+    match state
+        .builds
+        .on_push(&branch, delivery)
+        .await
+        .map_err(http_error)?
+    {
+        Some((job, true)) => Ok(response::json(StatusCode::ACCEPTED, &job)),
+        Some((job, false)) => Ok(response::json(StatusCode::OK, &job)),
         None => Ok(ignored(&format!("{branch} is not the watched branch"))),
     }
 }

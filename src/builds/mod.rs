@@ -2,9 +2,11 @@
 //! watcher), forge webhooks, and here the build server's core between the HTTP API and those
 //! parts: turns a request (targets and a revision, from the API, a poll or a webhook) into a
 //! job — revision resolved on the watched branch, targets resolved to flake attributes — and
-//! owns the watcher and the job service for the server's lifetime.
+//! owns the watcher and the job service for the server's lifetime. What it tells a client (a
+//! job's error, a refusal) names no path in the state dir (see `redact`).
 
 pub mod jobs;
+pub mod redact;
 pub mod repo;
 pub mod webhooks;
 
@@ -24,8 +26,10 @@ use jobs::roots::Roots;
 use jobs::runner::RunContext;
 use jobs::service::JobService;
 use jobs::targets::{self, Unresolvable};
+use redact::PathMask;
 use repo::mirror::{Mirror, RevisionError};
 use repo::watcher::{NewTip, RepoStatus, Watcher};
+use webhooks::Forge;
 
 /// Why a job could not be made (the job is not recorded).
 #[derive(Debug)]
@@ -48,6 +52,8 @@ pub struct BuildServer {
     hosts_at: tokio::sync::Mutex<Option<HostsAt>>,
     /// Targets resolved per (revision, requested targets): a revision's flake never changes.
     resolved: Mutex<HashMap<(String, Vec<String>), targets::Resolved>>,
+    /// Hides the state dir in what Nix says about a flake that does not evaluate.
+    mask: PathMask,
 }
 
 /// Resolutions remembered at most; past that the memory starts over.
@@ -83,10 +89,12 @@ impl BuildServer {
             ))
         });
         let mirror_for_jobs = watcher.as_ref().map(|w| w.mirror().clone());
+        let mask = PathMask::state_dir(&state_dir);
         let context = RunContext {
             log_dir: state_dir.join("logs"),
             roots: Roots::new(&state_dir),
             keep_per_target: config.keep_per_target.value as usize,
+            mask: mask.clone(),
         };
         let jobs = JobService::open(
             store,
@@ -103,6 +111,7 @@ impl BuildServer {
             tasks: Mutex::new(Vec::new()),
             hosts_at: tokio::sync::Mutex::new(None),
             resolved: Mutex::new(HashMap::new()),
+            mask,
         });
         let mut tasks = vec![tokio::spawn(jobs.dispatch())];
         if let Some(watcher) = watcher {
@@ -196,7 +205,7 @@ impl BuildServer {
                 targets: unresolved.targets,
                 rev,
                 trigger,
-                failed: Some(unresolved.error),
+                failed: Some(self.mask.hide(&unresolved.error)),
             },
         };
         let (job, created) = self
@@ -235,32 +244,54 @@ impl BuildServer {
         Ok(resolved)
     }
 
-    /// A push to `branch` (from a webhook): fetch now and build the new tip.
-    pub async fn on_push(&self, branch: &str) -> Result<Option<(Job, bool)>, RequestError> {
+    /// A push to `branch` (from a webhook): fetch now and build the new tip; `None` for
+    /// another branch. A delivery seen before (`delivery`: the forge and its delivery id) is
+    /// answered with the job it made, and a tip already built with its job: neither is new.
+    pub async fn on_push(
+        &self,
+        branch: &str,
+        delivery: Option<(Forge, &str)>,
+    ) -> Result<Option<(Job, bool)>, RequestError> {
         let Some(watcher) = &self.watcher else {
             return Err(RequestError::Unprocessable(
                 "no fleet repository is configured (repo.url)".into(),
             ));
         };
+        if let Some((forge, id)) = delivery {
+            let known = self
+                .jobs
+                .job_of_delivery(forge.as_str(), id)
+                .map_err(RequestError::Internal)?;
+            if let Some(job) = known {
+                tracing::info!("webhook delivery {id} came again: job {}", job.id);
+                return Ok(Some((job, false)));
+            }
+        }
         if branch != watcher.status().branch {
             return Ok(None);
         }
-        let tip = watcher.fetch(Trigger::Webhook).await.map_err(|e| {
-            RequestError::Unprocessable(format!("fetching the pushed branch failed: {e:#}"))
+        let tip = watcher.fetch(None).await.map_err(|e| {
+            RequestError::Unprocessable(format!("fetching the pushed branch failed: {e}"))
         })?;
-        self.request_job(Vec::new(), Some(tip), Trigger::Webhook)
-            .await
-            .map(Some)
+        let (job, created) = self
+            .request_job(Vec::new(), Some(tip), Trigger::Webhook)
+            .await?;
+        if let Some((forge, id)) = delivery {
+            if let Err(e) = self.jobs.remember_delivery(forge.as_str(), id, job.id) {
+                tracing::warn!("remembering webhook delivery {id} failed: {e:#}");
+            }
+        }
+        Ok(Some((job, created)))
     }
 
     /// The branch's newest commit: fetched now, or the mirror's tip when the remote cannot
     /// be reached.
     async fn newest_commit(&self, watcher: &Watcher) -> Result<String, RequestError> {
-        match watcher.fetch(Trigger::Poll).await {
+        match watcher.fetch(Some(Trigger::Poll)).await {
             Ok(tip) => Ok(tip),
             Err(e) => watcher.status().rev.ok_or_else(|| {
                 RequestError::Unprocessable(format!(
-                    "the fleet repository has not been fetched yet: {e:#}"
+                    "the fleet repository has not been fetched yet: {e}"
                 ))
             }),
         }
@@ -288,7 +319,7 @@ impl BuildServer {
                 | RevisionError::NotOnBranch { .. }
                 | RevisionError::NotFetched,
             ) => {
-                let _ = watcher.fetch(Trigger::Poll).await;
+                let _ = watcher.fetch(Some(Trigger::Poll)).await;
                 resolve(rev).await?.map_err(revision_error)
             }
             Err(other) => Err(revision_error(other)),

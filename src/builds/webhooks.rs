@@ -1,6 +1,6 @@
 //! Forge push webhooks (GitHub, Forgejo/Gitea): checking the HMAC-SHA256 signature over the
-//! exact body bytes, naming the event, reading the pushed branch and commit, and reading the
-//! shared secret from its file.
+//! exact body bytes, naming the event and the delivery, reading the pushed branch and commit,
+//! and reading the shared secret from its file.
 //!
 //! Pure functions only: no HTTP server, no git. The router takes the body and headers, calls
 //! these, and decides what a push means (a fetch and a build when it hits the watched branch).
@@ -19,6 +19,16 @@ pub enum Forge {
     GitHub,
     /// Forgejo and Gitea: Forgejo sends both its own headers and Gitea's.
     Forgejo,
+}
+
+impl Forge {
+    /// The name deliveries are remembered under.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Forge::GitHub => "github",
+            Forge::Forgejo => "forgejo",
+        }
+    }
 }
 
 /// What the server needs from a push event.
@@ -58,6 +68,10 @@ const GITHUB_SIGNATURE_PREFIX: &str = "sha256=";
 const FORGEJO_SIGNATURE_HEADERS: [&str; 2] = ["x-forgejo-signature", "x-gitea-signature"];
 const GITHUB_EVENT_HEADER: &str = "x-github-event";
 const FORGEJO_EVENT_HEADERS: [&str; 2] = ["x-forgejo-event", "x-gitea-event"];
+const GITHUB_DELIVERY_HEADER: &str = "x-github-delivery";
+const FORGEJO_DELIVERY_HEADERS: [&str; 2] = ["x-forgejo-delivery", "x-gitea-delivery"];
+/// The longest delivery id taken; the forges send a UUID (36 characters).
+const MAX_DELIVERY_LENGTH: usize = 128;
 
 /// Checks the webhook's signature, an HMAC-SHA256 of `body` keyed with `secret`:
 /// GitHub sends `X-Hub-Signature-256: sha256=<hex>`, Forgejo/Gitea `X-Forgejo-Signature: <hex>`
@@ -98,6 +112,18 @@ pub fn event_kind(forge: Forge, header: impl Fn(&str) -> Option<String>) -> Opti
         Forge::GitHub => first_header(&header, &[GITHUB_EVENT_HEADER]),
         Forge::Forgejo => first_header(&header, &FORGEJO_EVENT_HEADERS),
     }
+}
+
+/// The delivery's id, which a redelivery of the same event repeats: `X-GitHub-Delivery`, or
+/// `X-Forgejo-Delivery` / `X-Gitea-Delivery`. `None` when absent, or when it is not a
+/// plausible id (up to 128 visible ASCII characters).
+pub fn delivery_id(forge: Forge, header: impl Fn(&str) -> Option<String>) -> Option<String> {
+    let id = match forge {
+        Forge::GitHub => first_header(&header, &[GITHUB_DELIVERY_HEADER]),
+        Forge::Forgejo => first_header(&header, &FORGEJO_DELIVERY_HEADERS),
+    }?;
+    let plausible = id.len() <= MAX_DELIVERY_LENGTH && id.bytes().all(|b| b.is_ascii_graphic());
+    plausible.then_some(id)
 }
 
 /// The branch and commit of a push event body. Both forges send `ref` and `after` at the top
@@ -329,6 +355,27 @@ mod tests {
         assert_eq!(event_kind(Forge::GitHub, headers(&[])), None);
         let wrong_forge = headers(&[("X-GitHub-Event", "push")]);
         assert_eq!(event_kind(Forge::Forgejo, wrong_forge), None);
+    }
+
+    #[test]
+    fn delivery_id_reads_each_forges_header() {
+        let github = headers(&[("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958")]);
+        assert_eq!(
+            delivery_id(Forge::GitHub, github).as_deref(),
+            Some("72d3162e-cc78-11e3-81ab-4c9367dc0958")
+        );
+        let forgejo = headers(&[("X-Forgejo-Delivery", "f6266f16-1bf3-46a5-9ea4-602e06ead473")]);
+        assert!(delivery_id(Forge::Forgejo, forgejo).is_some());
+        let gitea = headers(&[("X-Gitea-Delivery", "abc")]);
+        assert_eq!(delivery_id(Forge::Forgejo, gitea).as_deref(), Some("abc"));
+        assert_eq!(delivery_id(Forge::GitHub, headers(&[])), None);
+        let wrong_forge = headers(&[("X-Gitea-Delivery", "abc")]);
+        assert_eq!(delivery_id(Forge::GitHub, wrong_forge), None);
+        let long = "a".repeat(129);
+        for bad in ["two words", "tab\there", long.as_str()] {
+            let header = headers(&[("X-GitHub-Delivery", bad)]);
+            assert_eq!(delivery_id(Forge::GitHub, header), None, "{bad:?}");
+        }
     }
 
     #[test]

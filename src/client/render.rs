@@ -84,6 +84,13 @@ pub fn job_detail(job: &Value, style: Style) -> String {
     if let Some(started) = job["started_at"].as_str() {
         row("started", started.to_string());
     }
+    // A job the server queued again after it stopped mid-build.
+    if let Some(attempt) = job["attempt"].as_u64().filter(|&n| n > 1) {
+        row(
+            "attempt",
+            format!("{attempt} (the server restarted during an earlier one)"),
+        );
+    }
     if let Some(duration) = duration(job) {
         row("duration", duration);
     }

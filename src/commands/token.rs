@@ -1,4 +1,6 @@
-//! `atuin-bootstrap token create|list|revoke`: API tokens in the server's state dir.
+//! `atuin-bootstrap token create|list|revoke`: API tokens in the server's state dir. With no
+//! token, every write is open to anyone who can reach the server: `list` says so, and `revoke`
+//! refuses to remove the last token without `--force` and warns when it does.
 
 use std::io::Write;
 
@@ -7,9 +9,17 @@ use anyhow::Result;
 use crate::cli::TokenCommand;
 use crate::config::Config;
 use crate::exit::usage;
-use crate::tokens::TokenStore;
+use crate::tokens::{Revoked, TokenStore};
 
-pub fn run(config: &Config, command: TokenCommand, out: &mut dyn Write) -> Result<()> {
+/// What no token means, said where it matters.
+const WRITES_OPEN: &str = "writes are open to anyone who can reach the server";
+
+pub fn run(
+    config: &Config,
+    command: TokenCommand,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<()> {
     let store = TokenStore::new(&config.state_dir.value);
     match command {
         TokenCommand::Create { name } => {
@@ -18,13 +28,40 @@ pub fn run(config: &Config, command: TokenCommand, out: &mut dyn Write) -> Resul
             writeln!(out, "{token}")?;
         }
         TokenCommand::List => {
-            for token in store.list()? {
+            let tokens = store.list()?;
+            if tokens.is_empty() {
+                writeln!(
+                    out,
+                    "no tokens: {WRITES_OPEN} (make one with `atuin-bootstrap token create NAME`)"
+                )?;
+            }
+            for token in tokens {
                 writeln!(out, "{}\t{}", token.name, token.created_at)?;
             }
         }
-        TokenCommand::Revoke { name } => {
-            store.revoke(&name).map_err(|e| usage(format!("{e:#}")))?;
-            writeln!(out, "token {name:?} revoked")?;
+        TokenCommand::Revoke { name, force } => {
+            match store
+                .revoke(&name, force)
+                .map_err(|e| usage(format!("{e:#}")))?
+            {
+                Revoked::RefusedLast => {
+                    return Err(usage(format!(
+                        "token {name:?} is the last one, and without a token {WRITES_OPEN}; \
+                         create another first, or run `atuin-bootstrap token revoke {name} \
+                         --force` to open writes anyway"
+                    )));
+                }
+                Revoked::Done { left } => {
+                    writeln!(out, "token {name:?} revoked")?;
+                    if left == 0 {
+                        writeln!(
+                            err,
+                            "warning: that was the last token: {WRITES_OPEN} (make a new one \
+                             with `atuin-bootstrap token create NAME`)"
+                        )?;
+                    }
+                }
+            }
         }
     }
     Ok(())

@@ -1,5 +1,6 @@
 //! API tokens: once one exists, every POST but the webhooks needs it (without a restart);
-//! reads stay open; a revoked token stops working at once.
+//! reads stay open; a revoked token stops working at once; the last one goes only with
+//! `--force`, and loudly.
 
 use std::process::Command;
 
@@ -53,16 +54,96 @@ fn writes_need_a_token_once_one_exists() {
         &[("Authorization", bearer.as_str())],
     );
     assert_eq!(right.status, 201, "{}", right.text());
+    // The scheme's name is case-insensitive (RFC 9110).
+    for scheme in ["BEARER", "bearer", "bEaReR"] {
+        let header = format!("{scheme} {token}");
+        let reply = post(
+            &jobs,
+            r#"{"targets":["step1"]}"#,
+            &[("Authorization", header.as_str())],
+        );
+        assert!(
+            matches!(reply.status, 200 | 201),
+            "{scheme}: {} {}",
+            reply.status,
+            reply.text()
+        );
+    }
     // Reads stay open.
     assert_eq!(get(&jobs).status, 200);
     assert_eq!(get(&build.url("/api/v1/status")).status, 200);
 
     assert!(token_command(&build, &["list"]).contains("ci"));
-    token_command(&build, &["revoke", "ci"]);
+    token_command(&build, &["revoke", "ci", "--force"]);
     let revoked = post(
         &jobs,
         r#"{"targets":["step2"]}"#,
         &[("Authorization", bearer.as_str())],
     );
     assert_eq!(revoked.status, 201, "no token left: writes are open again");
+}
+
+/// `token` on a state dir, without a server: (exit code, stdout, stderr).
+fn token_run(state: &std::path::Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let home = state.join("home");
+    let output = Command::new(crate::util::binary())
+        .env_clear()
+        .env("HOME", &home)
+        .arg("token")
+        .args(args)
+        .arg("--state-dir")
+        .arg(state)
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn the_last_token_goes_only_with_force_and_loudly() {
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    let (code, out, _) = token_run(&state, &["list"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("writes are open"), "{out}");
+
+    for name in ["ci", "laptop"] {
+        assert_eq!(token_run(&state, &["create", name]).0, Some(0));
+    }
+    let (code, out, err) = token_run(&state, &["revoke", "ci"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("revoked"), "{out}");
+    assert!(
+        !err.contains("open"),
+        "one token is left, nothing opened: {err}"
+    );
+    let (_, out, _) = token_run(&state, &["list"]);
+    assert!(out.contains("laptop") && !out.contains("open"), "{out}");
+
+    // The last one: refused without --force, with a sentence saying how.
+    let (code, out, err) = token_run(&state, &["revoke", "laptop"]);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains("--force") && err.contains("last"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    let (_, out, _) = token_run(&state, &["list"]);
+    assert!(
+        out.contains("laptop"),
+        "the refused revoke removed it: {out}"
+    );
+
+    // With --force: gone, and stderr says what that means.
+    let (code, out, err) = token_run(&state, &["revoke", "laptop", "--force"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("revoked"), "{out}");
+    assert!(
+        err.contains("writes are open to anyone who can reach the server"),
+        "{err}"
+    );
+    let (code, out, _) = token_run(&state, &["list"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("writes are open"), "{out}");
 }

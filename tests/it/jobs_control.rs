@@ -1,5 +1,6 @@
 //! Stopping builds: a cancelled build leaves no builder behind, and a server killed mid-build
-//! queues the job again when it comes back, with its history intact.
+//! queues the job again when it comes back, with its history intact, its attempt counted and
+//! a line in its log.
 
 use std::time::Duration;
 
@@ -81,7 +82,8 @@ fn a_server_killed_mid_build_queues_the_job_again_and_keeps_history() {
     let (_, job) = build.request(r#"{"targets": ["hang"]}"#);
     let id = job["id"].as_u64().unwrap();
     let first_builder = builder_pid(&fleet);
-    build.wait_job(id, |j| j["state"] == "running");
+    let running = build.wait_job(id, |j| j["state"] == "running");
+    assert_eq!(running["attempt"], 1, "{running}");
     let before = get_json(&build.url("/api/v1/jobs?limit=100"))["jobs"]
         .as_array()
         .unwrap()
@@ -102,8 +104,20 @@ fn a_server_killed_mid_build_queues_the_job_again_and_keeps_history() {
     build.restart(work.path());
     let again = build.wait_job(id, |j| j["state"] == "running");
     assert_eq!(again["id"], id);
+    assert_eq!(again["attempt"], 2, "{again}");
     let second_builder = builder_pid(&fleet);
     assert_ne!(second_builder, first_builder);
+    // One log, the second run after a line that says so.
+    let log = build.log(id);
+    let marker = format!("--- server restarted; job {id} runs again (attempt 2) ---\n");
+    let (first_run, second_run) = log
+        .split_once(&marker)
+        .unwrap_or_else(|| panic!("no restart marker in the log:\n{log}"));
+    assert!(
+        first_run.contains("hanging") && second_run.contains("hanging"),
+        "{log}"
+    );
+    assert_eq!(build.job(done_id)["attempt"], 1);
     let after = get_json(&build.url("/api/v1/jobs?limit=100"))["jobs"]
         .as_array()
         .unwrap()

@@ -16,6 +16,7 @@ mod help_snapshots;
 mod jobs_auth;
 mod jobs_build;
 mod jobs_control;
+mod jobs_errors;
 mod jobs_gc;
 mod jobs_repo;
 mod nix_files;

@@ -1,6 +1,9 @@
 //! The durable job queue and history: one SQLite database in the state directory (WAL, so a
 //! crash loses nothing that was committed). Only the server process opens it. Not for logs
-//! (plain files, see `logs`) or GC roots (symlinks, see `roots`).
+//! (plain files, see `logs`) or GC roots (symlinks, see `roots`). The webhook deliveries
+//! already answered live here too (`deliveries`).
+
+mod deliveries;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -28,13 +31,18 @@ CREATE TABLE IF NOT EXISTS jobs (
     finished_at TEXT,
     outputs TEXT NOT NULL DEFAULT '{}',
     error TEXT,
-    progress TEXT
+    progress TEXT,
+    attempt INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, id);
 ";
 
+/// Columns added since the first schema, with their definitions: added to an older database
+/// when it opens (`CREATE TABLE IF NOT EXISTS` leaves an existing table as it was).
+const ADDED_COLUMNS: &[(&str, &str)] = &[("attempt", "INTEGER NOT NULL DEFAULT 1")];
+
 const COLUMNS: &str = "id, state, targets, attrs, rev, trigger, created_at, started_at, \
-                       finished_at, outputs, error, progress";
+                       finished_at, outputs, error, progress, attempt";
 
 pub struct JobHistory {
     conn: Mutex<Connection>,
@@ -66,6 +74,8 @@ impl JobHistory {
         conn.pragma_update(None, "journal_mode", "wal")?;
         conn.pragma_update(None, "synchronous", "normal")?;
         conn.execute_batch(SCHEMA)
+            .and_then(|()| add_missing_columns(&conn))
+            .and_then(|()| conn.execute_batch(deliveries::SCHEMA))
             .with_context(|| format!("failed to set up the job database {}", path.display()))?;
         Ok(JobHistory {
             conn: Mutex::new(conn),
@@ -77,7 +87,8 @@ impl JobHistory {
     }
 
     /// Records a job, or returns the queued or running job with the same attributes at the
-    /// same revision; `true` when the job is new.
+    /// same revision (or, for a poll or a webhook, the newest such succeeded one: see
+    /// `Trigger::reuses_succeeded`); `true` when the job is new.
     pub fn create(&self, new: &NewJob) -> Result<(Job, bool)> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
@@ -87,9 +98,10 @@ impl JobHistory {
                 .query_row(
                     &format!(
                         "SELECT {COLUMNS} FROM jobs WHERE dedupe_key = ?1 \
-                         AND state IN ('queued', 'running') ORDER BY id LIMIT 1"
+                         AND (state IN ('queued', 'running') OR (?2 AND state = 'succeeded')) \
+                         ORDER BY state = 'succeeded', id DESC LIMIT 1"
                     ),
-                    [&key],
+                    params![key, new.trigger.reuses_succeeded()],
                     job_from_row,
                 )
                 .optional()?;
@@ -209,11 +221,12 @@ impl JobHistory {
         Ok(changed == 1)
     }
 
-    /// Puts a running job back in the queue (the server stopped while it ran).
+    /// Puts a running job back in the queue (the server stopped while it ran); its next run
+    /// is its next attempt.
     pub fn requeue(&self, id: u64) -> Result<()> {
         self.lock().execute(
-            "UPDATE jobs SET state = 'queued', started_at = NULL, progress = NULL \
-             WHERE id = ?1 AND state = 'running'",
+            "UPDATE jobs SET state = 'queued', started_at = NULL, progress = NULL, \
+             attempt = attempt + 1 WHERE id = ?1 AND state = 'running'",
             [id as i64],
         )?;
         Ok(())
@@ -259,7 +272,8 @@ impl JobHistory {
         Ok(None)
     }
 
-    /// Queues again every job left running by a server that stopped; returns their ids.
+    /// Queues again every job left running by a server that stopped, each for its next
+    /// attempt; returns their ids.
     pub fn requeue_all_running(&self) -> Result<Vec<u64>> {
         let conn = self.lock();
         let ids: Vec<i64> = conn
@@ -267,8 +281,8 @@ impl JobHistory {
             .query_map([], |row| row.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         conn.execute(
-            "UPDATE jobs SET state = 'queued', started_at = NULL, progress = NULL \
-             WHERE state = 'running'",
+            "UPDATE jobs SET state = 'queued', started_at = NULL, progress = NULL, \
+             attempt = attempt + 1 WHERE state = 'running'",
             [],
         )?;
         Ok(ids.into_iter().map(|id| id as u64).collect())
@@ -285,6 +299,20 @@ fn host_outputs(job: &Job) -> impl Iterator<Item = (&str, &str)> {
             let path = job.outputs.get(target)?;
             Some((host, path.as_str()))
         })
+}
+
+/// `ALTER TABLE … ADD COLUMN` for each column of `ADDED_COLUMNS` the table lacks.
+fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
+    let present: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('jobs')")?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (name, definition) in ADDED_COLUMNS {
+        if !present.iter().any(|p| p == name) {
+            conn.execute_batch(&format!("ALTER TABLE jobs ADD COLUMN {name} {definition}"))?;
+        }
+    }
+    Ok(())
 }
 
 fn job_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Job> {
@@ -316,6 +344,7 @@ fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
             .map(|p| serde_json::from_str(&p))
             .transpose()
             .map_err(|e| parse_err(11, e))?,
+        attempt: row.get::<_, i64>(12)?.max(1) as u32,
     })
 }
 
@@ -351,10 +380,13 @@ mod tests {
         assert_eq!(claimed.state, JobState::Running);
         assert!(claimed.started_at.is_some());
 
-        // A restart puts it back.
+        assert_eq!(claimed.attempt, 1);
+
+        // A restart puts it back, for its second attempt.
         assert_eq!(store.requeue_all_running().unwrap(), vec![first.id]);
         let claimed = store.claim_next().unwrap().unwrap();
         assert_eq!(claimed.id, first.id);
+        assert_eq!(claimed.attempt, 2);
         let mut outputs = BTreeMap::new();
         outputs.insert("a".to_string(), "/nix/store/x-a".to_string());
         store
@@ -377,7 +409,17 @@ mod tests {
         assert_eq!(done.outputs["a"], "/nix/store/x-a");
         assert_eq!(done.progress.unwrap().done, 2);
 
-        // Finished jobs do not absorb new requests.
+        // A poll or a webhook of a revision built already makes no job; an API request does.
+        for trigger in [Trigger::Poll, Trigger::Webhook] {
+            let (same, new) = store
+                .create(&NewJob {
+                    trigger,
+                    ..new_job(&["b", "a"], "r1")
+                })
+                .unwrap();
+            assert!(!new, "{trigger:?}");
+            assert_eq!(same.id, first.id);
+        }
         let (fresh, new) = store.create(&new_job(&["a", "b"], "r1")).unwrap();
         assert!(new);
         assert!(store.cancel_queued(fresh.id).unwrap());
@@ -427,6 +469,36 @@ mod tests {
             )
             .unwrap();
         job.id
+    }
+
+    #[test]
+    fn an_older_database_gets_the_attempt_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jobs.sqlite");
+        {
+            // The schema before attempts were counted, with a job that was running.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE jobs (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT, state TEXT NOT NULL,
+                    targets TEXT NOT NULL, attrs TEXT NOT NULL, dedupe_key TEXT NOT NULL,
+                    rev TEXT NOT NULL, trigger TEXT NOT NULL, created_at TEXT NOT NULL,
+                    started_at TEXT, finished_at TEXT, outputs TEXT NOT NULL DEFAULT '{}',
+                    error TEXT, progress TEXT);
+                 INSERT INTO jobs (state, targets, attrs, dedupe_key, rev, trigger, created_at)
+                 VALUES ('running', '[\"a\"]', '[\"a\"]', 'r1\na', 'r1', 'api',
+                         '2026-01-01T00:00:00Z');",
+            )
+            .unwrap();
+        }
+        let store = JobHistory::open(&path).unwrap();
+        assert_eq!(store.get(1).unwrap().unwrap().attempt, 1);
+        store.requeue_all_running().unwrap();
+        assert_eq!(store.claim_next().unwrap().unwrap().attempt, 2);
+        // Opening it again changes nothing more.
+        drop(store);
+        let store = JobHistory::open(&path).unwrap();
+        assert_eq!(store.get(1).unwrap().unwrap().attempt, 2);
     }
 
     #[test]

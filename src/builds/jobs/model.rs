@@ -69,6 +69,17 @@ impl Trigger {
             .into_iter()
             .find(|t| t.as_str() == text)
     }
+
+    /// Whether a succeeded job of the same attributes at the same revision stands for a new
+    /// one, as a queued or running one always does. Yes for a poll or a webhook: a forge's
+    /// redelivery, or a branch moved back to a commit already built, builds nothing new. No
+    /// for an API request: whoever asks may mean to build again.
+    pub fn reuses_succeeded(self) -> bool {
+        match self {
+            Trigger::Api => false,
+            Trigger::Poll | Trigger::Webhook => true,
+        }
+    }
 }
 
 /// Derivations built of those to build, and the one being built now.
@@ -97,6 +108,9 @@ pub struct Job {
     pub outputs: BTreeMap<String, String>,
     pub error: Option<String>,
     pub progress: Option<Progress>,
+    /// Which run of the job this is (or was last): 1, and one more each time a server that
+    /// stopped while it ran queued it again.
+    pub attempt: u32,
 }
 
 /// What a new job is made of.

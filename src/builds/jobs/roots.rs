@@ -3,12 +3,16 @@
 //! the daemon for an unprivileged server too). Retention keeps the newest N successful
 //! builds per target; dropping a root is removing its link. The layout alone says which job
 //! and target a root belongs to, so `atuin-bootstrap gc` needs nothing but this directory.
+//! The errors of making a root end up in a job's error, which clients read: they name the
+//! target, not the directory (what nix-store says is the runner's to mask).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use tokio::process::Command;
+
+use crate::builds::redact::io_reason;
 
 pub struct Roots {
     dir: PathBuf,
@@ -46,8 +50,13 @@ impl Roots {
     /// Where the root of target `target` of job `job` lives (its directory made).
     pub fn link(&self, target: &str, job: u64) -> Result<PathBuf> {
         let target_dir = self.dir.join(target_dir_name(target));
-        std::fs::create_dir_all(&target_dir)
-            .with_context(|| format!("failed to create {}", target_dir.display()))?;
+        std::fs::create_dir_all(&target_dir).map_err(|e| {
+            tracing::warn!("failed to create {}: {e}", target_dir.display());
+            anyhow!(
+                "failed to make the GC root directory of {target}: {}",
+                io_reason(&e)
+            )
+        })?;
         Ok(target_dir.join(job.to_string()))
     }
 
@@ -63,7 +72,7 @@ impl Roots {
             .stdout(std::process::Stdio::null())
             .output()
             .await
-            .context("failed to run nix-store --add-root")?;
+            .map_err(|e| anyhow!("failed to run nix-store --add-root: {}", io_reason(&e)))?;
         if !result.status.success() {
             bail!(
                 "nix-store --add-root for {output} failed: {}",

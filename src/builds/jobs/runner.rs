@@ -1,7 +1,8 @@
 //! Runs one job: `nix build` of its attributes at its revision, with Nix's structured log
 //! turned into the job's plain-text log file and its live progress; outputs rooted against
 //! GC on success. A stop request sends nix SIGTERM (nix then kills its builders, which run in
-//! their own sessions), and SIGKILL after a grace period.
+//! their own sessions), and SIGKILL after a grace period. What it writes into the job's error
+//! and log never names a path in the state dir (clients read both); the server's log does.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use super::model::{Job, JobState, Progress};
 use super::nix_log::NixLog;
 use super::roots::Roots;
 use crate::ansi::strip as strip_ansi;
+use crate::builds::redact::{io_reason, PathMask};
 
 /// How long nix gets to stop its builders after SIGTERM before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -36,6 +38,8 @@ pub struct RunContext {
     pub log_dir: PathBuf,
     pub roots: Roots,
     pub keep_per_target: usize,
+    /// Hides the state dir in what Nix says, before it reaches the job's error or log.
+    pub mask: PathMask,
 }
 
 pub enum Outcome {
@@ -64,8 +68,21 @@ pub async fn run(
     let Started { progress, asked } = started;
     let mut log = match open_log(&context.log_dir, job.id).await {
         Ok(log) => log,
-        Err(e) => return failed(format!("{e:#}"), None),
+        Err(reason) => return failed(reason, None),
     };
+    if job.attempt > 1 {
+        // The log of the run the server's stop cut short is above this line, maybe mid-line.
+        let fresh_line = if ends_mid_line(&log_path(&context.log_dir, job.id)) {
+            "\n"
+        } else {
+            ""
+        };
+        let marker = format!(
+            "{fresh_line}--- server restarted; job {} runs again (attempt {}) ---\n",
+            job.id, job.attempt
+        );
+        let _ = log.write_all(marker.as_bytes()).await;
+    }
     let mut attrs: Vec<String> = job.attrs.clone();
     attrs.sort();
     attrs.dedup();
@@ -81,7 +98,17 @@ pub async fn run(
         None => context.roots.build_link(job.id),
     };
     if let Some(parent) = build_link.parent() {
-        let _ = std::fs::create_dir_all(parent);
+        if let Err(e) = std::fs::create_dir_all(parent) {
+            tracing::error!("job {}: failed to create {}: {e}", job.id, parent.display());
+            let message = format!(
+                "failed to make the directory of the job's GC root links: {}",
+                io_reason(&e)
+            );
+            let _ = log
+                .write_all(format!("error: {message}\n").as_bytes())
+                .await;
+            return failed(message, None);
+        }
     }
     let mut command = Command::new("nix");
     command
@@ -110,7 +137,7 @@ pub async fn run(
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(e) => {
-            let message = format!("failed to start nix build: {e}");
+            let message = format!("failed to start nix build: {}", io_reason(&e));
             let _ = log.write_all(format!("{message}\n").as_bytes()).await;
             return failed(message, None);
         }
@@ -124,7 +151,12 @@ pub async fn run(
     }
     let stderr = child.stderr.take().expect("piped stderr");
     let mut stdout = child.stdout.take().expect("piped stdout");
-    let log_task = tokio::spawn(follow_nix_log(stderr, log, progress.clone()));
+    let log_task = tokio::spawn(follow_nix_log(
+        stderr,
+        log,
+        progress.clone(),
+        context.mask.clone(),
+    ));
     let stdout_task = tokio::spawn(async move {
         let mut bytes = Vec::new();
         let _ = stdout.read_to_end(&mut bytes).await;
@@ -175,7 +207,8 @@ pub async fn run(
                     progress: final_progress,
                 },
                 Err(e) => {
-                    let message = format!("{e:#}");
+                    tracing::warn!("job {}: rooting the outputs failed: {e:#}", job.id);
+                    let message = context.mask.hide(&format!("{e:#}"));
                     let _ = log
                         .write_all(format!("error: {message}\n").as_bytes())
                         .await;
@@ -189,10 +222,13 @@ pub async fn run(
             }
         }
         (None, status) => {
-            let error = nix_log.error_summary().unwrap_or_else(|| match status {
-                Ok(status) => format!("nix build failed ({status})"),
-                Err(e) => format!("nix build could not be waited for: {e}"),
-            });
+            let error = match nix_log.error_summary() {
+                Some(error) => context.mask.hide(&error),
+                None => match status {
+                    Ok(status) => format!("nix build failed ({status})"),
+                    Err(e) => format!("nix build could not be waited for: {}", io_reason(&e)),
+                },
+            };
             Ending {
                 state: JobState::Failed,
                 outputs: BTreeMap::new(),
@@ -218,17 +254,37 @@ fn failed(error: String, progress: Option<Progress>) -> Outcome {
     })
 }
 
-async fn open_log(log_dir: &Path, job: u64) -> Result<tokio::fs::File> {
-    tokio::fs::create_dir_all(log_dir)
-        .await
-        .with_context(|| format!("failed to create {}", log_dir.display()))?;
+/// The job's log, opened to append; the error is the reason for the job, without the path
+/// (which goes to the server's log).
+async fn open_log(log_dir: &Path, job: u64) -> Result<tokio::fs::File, String> {
     let path = log_path(log_dir, job);
-    tokio::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .await
-        .with_context(|| format!("failed to open the job log {}", path.display()))
+    let opened = match tokio::fs::create_dir_all(log_dir).await {
+        Ok(()) => {
+            tokio::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    opened.map_err(|e| {
+        tracing::error!(
+            "job {job}: failed to open the job log {}: {e}",
+            path.display()
+        );
+        format!("failed to open the job log: {}", io_reason(&e))
+    })
+}
+
+/// Whether the file's last byte is not a newline (an empty or missing file is not).
+fn ends_mid_line(path: &Path) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut last = [0u8; 1];
+    file.seek(SeekFrom::End(-1)).is_ok() && file.read_exact(&mut last).is_ok() && last[0] != b'\n'
 }
 
 async fn wait_for_stop(stop: &mut watch::Receiver<Option<StopReason>>) -> StopReason {
@@ -264,6 +320,7 @@ async fn follow_nix_log(
     stderr: tokio::process::ChildStderr,
     mut log: tokio::fs::File,
     progress: Arc<Mutex<Option<Progress>>>,
+    mask: PathMask,
 ) -> (NixLog, tokio::fs::File) {
     let mut reader = BufReader::new(stderr);
     let mut nix_log = NixLog::default();
@@ -278,7 +335,7 @@ async fn follow_nix_log(
         let line = line.trim_end_matches(['\n', '\r']);
         let mut text = String::new();
         for shown in nix_log.feed(line) {
-            text.push_str(&shown);
+            text.push_str(&mask.hide(&shown));
             text.push('\n');
         }
         if !text.is_empty() {

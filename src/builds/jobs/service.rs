@@ -234,6 +234,19 @@ impl JobService {
         });
     }
 
+    /// The job a webhook delivery was answered with, when the same delivery came before.
+    pub fn job_of_delivery(&self, forge: &str, delivery: &str) -> Result<Option<Job>> {
+        Ok(self
+            .history
+            .job_of_delivery(forge, delivery)?
+            .map(|job| self.with_live_progress(job)))
+    }
+
+    /// Remembers which job a webhook delivery was answered with.
+    pub fn remember_delivery(&self, forge: &str, delivery: &str, job: u64) -> Result<()> {
+        self.history.remember_delivery(forge, delivery, job)
+    }
+
     /// The newest succeeded build of each host's system, by host name.
     pub fn newest_host_builds(&self) -> Result<BTreeMap<String, HostBuild>> {
         self.history.newest_host_builds()

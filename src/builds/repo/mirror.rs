@@ -14,12 +14,16 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use gix::bstr::{BString, ByteSlice};
 use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit};
 use gix::remote::{fetch::Tags, Direction};
 use gix::ObjectId;
 use percent_encoding::{percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+use super::fetch_error::git_reason;
+pub use super::fetch_error::FetchError;
+use crate::builds::redact::PathMask;
 
 /// Bytes kept as they are in a flake reference: RFC 3986 "unreserved" characters.
 const FLAKE_QUERY_KEPT: &AsciiSet = &NON_ALPHANUMERIC
@@ -111,44 +115,103 @@ impl Mirror {
     /// Creates the bare mirror when missing, points its `origin` at the configured URL, fetches
     /// the branch into `refs/heads/<branch>` (forced, so a force-push upstream is followed) and
     /// returns the new tip as 40 hex digits.
-    pub fn fetch(&self) -> anyhow::Result<String> {
-        let url = remote_url(&self.url)?;
+    pub fn fetch(&self) -> Result<String, FetchError> {
+        let url = remote_url(&self.url).map_err(FetchError::Config)?;
         let branch_ref = self.branch_ref();
         gix::refs::FullName::try_from(branch_ref.as_str())
-            .with_context(|| format!("invalid branch name {:?}", self.branch))?;
+            .with_context(|| format!("invalid branch name {:?}", self.branch))
+            .map_err(FetchError::Config)?;
         let refspec = format!("+{branch_ref}:{branch_ref}");
 
-        let repo = self.open_or_create()?;
-        self.point_origin_at(&repo, &url, &refspec)?;
-        self.point_head_at_branch(&repo)?;
+        let in_mirror = |detail| self.mirror_failure(detail);
+        let repo = self.open_or_create().map_err(in_mirror)?;
+        self.point_origin_at(&repo, &url, &refspec)
+            .map_err(in_mirror)?;
+        self.point_head_at_branch(&repo).map_err(in_mirror)?;
 
-        let failed = || format!("failed to fetch branch {} from {url}", self.branch);
+        let from_remote = |detail: anyhow::Error| self.remote_failure(&url, detail);
         let remote = repo
             .remote_at(url.clone())
             .and_then(|remote| remote.with_refspecs(Some(refspec.as_str()), Direction::Fetch))
-            .with_context(failed)?
+            .map_err(|e| from_remote(e.into()))?
             .with_fetch_tags(Tags::None);
         let prepared = remote
             .connect(Direction::Fetch)
             .and_then(|connection| {
                 connection.prepare_fetch(gix::progress::Discard, Default::default())
             })
-            .with_context(failed)?;
+            .map_err(|e| from_remote(e.into()))?;
         if prepared.ref_map().mappings.is_empty() {
-            bail!("branch {} not found at {url}", self.branch);
+            return Err(FetchError::BranchNotFound {
+                url: url.to_bstring().to_string(),
+                branch: self.branch.clone(),
+            });
         }
         let never_interrupted = AtomicBool::new(false);
         prepared
             .receive(gix::progress::Discard, &never_interrupted)
-            .with_context(failed)?;
+            .map_err(|e| {
+                // Receiving also writes the mirror's refs, which a lock file can stop.
+                if self.lock_files().is_empty() {
+                    from_remote(e.into())
+                } else {
+                    self.mirror_failure(e.into())
+                }
+            })?;
 
-        let tip = self.branch_tip(&repo)?.with_context(|| {
-            format!(
+        let tip = self.branch_tip(&repo).map_err(in_mirror)?.ok_or_else(|| {
+            self.mirror_failure(anyhow::anyhow!(
                 "fetching branch {} from {url} left no {branch_ref}",
                 self.branch
-            )
+            ))
         })?;
         Ok(tip.to_string())
+    }
+
+    /// A failure in the mirror: `Locked` while a lock file is in the way.
+    fn mirror_failure(&self, detail: anyhow::Error) -> FetchError {
+        let locks = self.lock_files();
+        if locks.is_empty() {
+            FetchError::Mirror { detail }
+        } else {
+            let names: Vec<String> = locks.iter().map(|p| p.display().to_string()).collect();
+            FetchError::Locked {
+                detail: detail.context(format!("lock files: {}", names.join(", "))),
+            }
+        }
+    }
+
+    /// A failure to read from the remote. The reason is git's own for a local repository (gix
+    /// cannot tell it), else gix's whole chain of causes with the mirror's path hidden (it is
+    /// in the state dir).
+    fn remote_failure(&self, url: &gix::Url, detail: anyhow::Error) -> FetchError {
+        let local = (url.scheme == gix::url::Scheme::File)
+            .then(|| PathBuf::from(std::ffi::OsStr::from_bytes(&url.path)));
+        let reason = local
+            .and_then(|path| git_reason(&path))
+            .unwrap_or_else(|| PathMask::new(&self.path, "<mirror>").hide(&format!("{detail:#}")));
+        FetchError::Remote {
+            url: url.to_bstring().to_string(),
+            branch: self.branch.clone(),
+            reason,
+            detail,
+        }
+    }
+
+    /// The lock files git and gix take to change what a fetch changes, where they exist now.
+    fn lock_files(&self) -> Vec<PathBuf> {
+        let branch_lock = format!("{}.lock", self.branch_ref());
+        [
+            branch_lock.as_str(),
+            "HEAD.lock",
+            "packed-refs.lock",
+            "config.lock",
+            "shallow.lock",
+        ]
+        .iter()
+        .map(|name| self.path.join(name))
+        .filter(|path| path.exists())
+        .collect()
     }
 
     /// The branch tip in the mirror (40 hex digits), or `None` when it was never fetched.
@@ -670,6 +733,78 @@ mod tests {
         let message = format!("{:#}", mirror.fetch().unwrap_err());
         assert!(message.contains(missing.to_str().unwrap()), "{message}");
         assert!(!message.contains('\n'), "{message}");
+    }
+
+    #[test]
+    fn a_stale_lock_in_the_mirror_is_named_without_its_path() {
+        let fixture = Fixture::new();
+        commit(&fixture.upstream, "a", "1");
+        let mirror = fixture.mirror();
+        mirror.fetch().unwrap();
+        let lock = fixture.mirror_path().join("refs/heads/main.lock");
+        fs::write(&lock, "").unwrap();
+        commit(&fixture.upstream, "a", "2");
+
+        let error = mirror.fetch().unwrap_err();
+        assert!(matches!(error, FetchError::Locked { .. }), "{error:?}");
+        let message = error.to_string();
+        assert!(
+            message.contains("locked by another git process"),
+            "{message}"
+        );
+        assert!(
+            !message.contains(fixture.dir.path().to_str().unwrap()),
+            "{message}"
+        );
+        assert!(error.for_log().contains(lock.to_str().unwrap()));
+        fs::remove_file(&lock).unwrap();
+        mirror.fetch().unwrap();
+    }
+
+    #[test]
+    fn a_repository_git_refuses_is_reported_with_gits_reason() {
+        let fixture = Fixture::new();
+        commit(&fixture.upstream, "a", "1");
+        git(
+            &fixture.upstream,
+            &["config", "core.repositoryformatversion", "99"],
+        );
+        let url = fixture.upstream.to_str().unwrap();
+        let error = fixture.mirror().fetch().unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "failed to fetch branch main from {url}: Expected git repo version <= 1, found 99"
+            )
+        );
+        // The whole story stays for the log.
+        assert!(error.for_log().contains("handshake"), "{}", error.for_log());
+    }
+
+    #[test]
+    fn dubious_ownership_is_reported_with_gits_reason() {
+        // Git refuses a repository another user owns; only root can make one here.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: needs root to give the repository to another user");
+            return;
+        }
+        let fixture = Fixture::new();
+        commit(&fixture.upstream, "a", "1");
+        let chown = Command::new("chown")
+            .args(["-R", "nobody"])
+            .arg(&fixture.upstream)
+            .status()
+            .unwrap();
+        assert!(chown.success());
+        let message = fixture.mirror().fetch().unwrap_err().to_string();
+        assert!(
+            message.starts_with(&format!(
+                "failed to fetch branch main from {}: detected dubious ownership in repository",
+                fixture.upstream.display()
+            )),
+            "{message}"
+        );
+        assert!(!message.contains("fill whole buffer"), "{message}");
     }
 
     #[test]

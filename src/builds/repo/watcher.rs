@@ -1,16 +1,16 @@
 //! Keeps the mirror current: fetches every `repo.poll_interval` (and whenever a request or a
 //! webhook asks), announces each new branch tip once to be built, and records what the last
-//! fetch did for `/api/v1/status`. Failed fetches are retried with backoff and never stop
+//! fetch did for `/api/v1/status` (its `last_error` in words without server paths; the
+//! server's log has the whole error). Failed fetches are retried with backoff and never stop
 //! the server.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use super::mirror::Mirror;
+use super::mirror::{FetchError, Mirror};
 use crate::builds::jobs::model::Trigger;
 use crate::timestamp::now;
 
@@ -78,14 +78,19 @@ impl Watcher {
         self.status.lock().expect("status lock").clone()
     }
 
-    /// Fetches now and returns the branch tip; a tip not seen before is announced as found
-    /// by `trigger`.
-    pub async fn fetch(&self, trigger: Trigger) -> Result<String> {
+    /// Fetches now and returns the branch tip. A tip not seen before is announced as found by
+    /// `announce`; with `None`, the caller builds it itself (a webhook answers with the job it
+    /// made), and it is only marked as seen.
+    pub async fn fetch(&self, announce: Option<Trigger>) -> Result<String, FetchError> {
         let _one_at_a_time = self.fetching.lock().await;
         let mirror = self.mirror.clone();
         let result = tokio::task::spawn_blocking(move || mirror.fetch())
             .await
-            .context("the fetch task failed")?;
+            .unwrap_or_else(|e| {
+                Err(FetchError::Mirror {
+                    detail: anyhow::Error::new(e).context("the fetch task failed"),
+                })
+            });
         {
             let mut status = self.status.lock().expect("status lock");
             status.last_poll = Some(now());
@@ -94,7 +99,10 @@ impl Watcher {
                     status.rev = Some(tip.clone());
                     status.last_error = None;
                 }
-                Err(e) => status.last_error = Some(format!("{e:#}")),
+                Err(e) => {
+                    tracing::warn!("fetching the fleet repository failed: {}", e.for_log());
+                    status.last_error = Some(e.to_string());
+                }
             }
         }
         let tip = result?;
@@ -106,13 +114,15 @@ impl Watcher {
         };
         if moved {
             tracing::info!("branch moved to {tip}");
-            let _ = self
-                .tips
-                .send(NewTip {
-                    rev: tip.clone(),
-                    trigger,
-                })
-                .await;
+            if let Some(trigger) = announce {
+                let _ = self
+                    .tips
+                    .send(NewTip {
+                        rev: tip.clone(),
+                        trigger,
+                    })
+                    .await;
+            }
         }
         Ok(tip)
     }
@@ -121,18 +131,17 @@ impl Watcher {
     pub async fn run(self: Arc<Self>) {
         let mut failures: u32 = 0;
         loop {
-            let delay = match self.fetch(Trigger::Poll).await {
+            let delay = match self.fetch(Some(Trigger::Poll)).await {
                 Ok(_) => {
                     failures = 0;
                     self.interval
                 }
-                Err(e) => {
+                Err(_) => {
+                    // fetch() has logged why.
                     failures += 1;
                     let backoff = FIRST_RETRY.saturating_mul(1 << (failures - 1).min(16));
                     let delay = backoff.min(self.interval);
-                    tracing::warn!(
-                        "fetching the fleet repository failed (retry in {delay:?}): {e:#}"
-                    );
+                    tracing::info!("the next fetch is in {delay:?}");
                     delay
                 }
             };
