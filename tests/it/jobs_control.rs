@@ -31,8 +31,13 @@ fn cancelling_a_running_build_leaves_no_builder() {
     let id = job["id"].as_u64().unwrap();
     let pid = builder_pid(&fleet);
     assert!(alive(pid));
-    let running = build.wait_job(id, |j| j["state"] == "running");
-    assert_eq!(running["progress"]["current"], "hang", "{running}");
+    // The builder runs before Nix's word of it has been read: wait for both.
+    let running = build.wait_job(id, |j| j["progress"]["current"] == "hang");
+    assert_eq!(running["state"], "running", "{running}");
+    wait_for(Duration::from_secs(30), || {
+        build.log(id).contains("hanging").then_some(())
+    })
+    .expect("the builder's line never reached the log");
 
     let reply = post(&build.url(&format!("/api/v1/jobs/{id}/cancel")), "", &[]);
     assert_eq!(reply.status, 200, "{}", reply.text());
