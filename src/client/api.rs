@@ -46,7 +46,7 @@ impl ApiClient {
             self.agent.get(&self.url(path)).timeout(REQUEST_TIMEOUT),
             None,
         )?;
-        parse_json(response)
+        self.parse_json(response)
     }
 
     /// A POST with an optional JSON body; returns the status and the JSON answer.
@@ -57,7 +57,7 @@ impl ApiClient {
         }
         let response = self.call(request, body)?;
         let status = response.status();
-        Ok((status, parse_json(response)?))
+        Ok((status, self.parse_json(response)?))
     }
 
     /// `GET /api/v1/status`, typed.
@@ -102,6 +102,20 @@ impl ApiClient {
         match result {
             Ok(response) => Ok(response),
             Err(ureq::Error::Status(status, response)) => Err(self.refused(status, response)),
+            Err(ureq::Error::Transport(transport)) if self.tls_to_plain_http(&transport) => {
+                Err(Exit {
+                    code: SERVER,
+                    message: format!(
+                        "the server at {} (set by {}) does not speak https ({}); if it is this \
+                         project's server, use {}",
+                        self.base,
+                        self.source,
+                        transport_reason(&transport),
+                        self.base.replacen("https://", "http://", 1)
+                    ),
+                }
+                .into())
+            }
             Err(ureq::Error::Transport(transport)) => Err(Exit {
                 code: SERVER,
                 message: format!(
@@ -116,12 +130,43 @@ impl ApiClient {
         }
     }
 
+    /// An https URL answered by a plain-HTTP server: the TLS handshake gets no TLS back.
+    fn tls_to_plain_http(&self, transport: &ureq::Transport) -> bool {
+        let text = transport.to_string().to_ascii_lowercase();
+        self.base.starts_with("https://")
+            && [
+                "tls",
+                "corrupt",
+                "invalidcontenttype",
+                "invalid content type",
+                "handshake",
+            ]
+            .iter()
+            .any(|sign| text.contains(sign))
+    }
+
+    /// What to say of an answer that is not this API's.
+    fn not_ours(&self, what: &str) -> String {
+        format!(
+            "{} (set by {}) {what}: it does not look like an atuin-bootstrap server; check the \
+             URL and port",
+            self.base, self.source
+        )
+    }
+
     fn refused(&self, status: u16, response: ureq::Response) -> anyhow::Error {
+        // This API always explains a refusal as {"error": "…"}; anything else is not ours.
         let said = response
             .into_json::<Value>()
             .ok()
-            .and_then(|v| v["error"].as_str().map(str::to_string))
-            .unwrap_or_else(|| "no explanation".to_string());
+            .and_then(|v| v["error"].as_str().map(str::to_string));
+        let Some(said) = said else {
+            return Exit {
+                code: SERVER,
+                message: self.not_ours(&format!("answered {status} without this API's error")),
+            }
+            .into();
+        };
         let message = match status {
             401 => format!(
                 "the server refused the request (401): {said}; give a token with --token, \
@@ -139,14 +184,16 @@ impl ApiClient {
     }
 }
 
-fn parse_json(response: ureq::Response) -> Result<Value> {
-    response.into_json::<Value>().map_err(|e| {
-        Exit {
-            code: SERVER,
-            message: format!("the server's answer is not JSON: {e}"),
-        }
-        .into()
-    })
+impl ApiClient {
+    fn parse_json(&self, response: ureq::Response) -> Result<Value> {
+        response.into_json::<Value>().map_err(|_| {
+            Exit {
+                code: SERVER,
+                message: self.not_ours("answered, but not with JSON"),
+            }
+            .into()
+        })
+    }
 }
 
 fn transport_reason(transport: &ureq::Transport) -> String {

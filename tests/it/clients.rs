@@ -289,3 +289,61 @@ fn unreachable_servers_missing_urls_and_tokens_are_explained() {
         .unwrap();
     assert_eq!(with_file.status.code(), Some(0), "{}", stderr(&with_file));
 }
+
+#[test]
+fn a_url_that_is_not_an_atuin_bootstrap_server_is_named_as_such() {
+    let home = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let served = tempfile::tempdir().unwrap();
+    let mut other = std::process::Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            &port.to_string(),
+        ])
+        .current_dir(served.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    crate::util::build_server::wait_for(std::time::Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    })
+    .expect("the other server never listened");
+    for (applet, args) in [("bs", vec![]), ("bt", vec!["hello"]), ("bl", vec!["3"])] {
+        let output = crate::util::command_in(home.path())
+            .env("ATUIN_BOOTSTRAP_ARGV0", applet)
+            .args(&args)
+            .args(["--server", &url])
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "{applet}: {said}");
+        assert!(
+            said.contains("does not look like an atuin-bootstrap server") && said.contains(&url),
+            "{applet}: {said}"
+        );
+        assert!(!said.contains("no explanation"), "{said}");
+    }
+    let https = format!("https://127.0.0.1:{port}");
+    let output = crate::util::command_in(home.path())
+        .env("ATUIN_BOOTSTRAP_ARGV0", "bs")
+        .args(["--server", &https])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{said}");
+    assert!(
+        said.contains("does not speak https") && said.contains(&url),
+        "{said}"
+    );
+    let _ = other.kill();
+    let _ = other.wait();
+}
