@@ -102,10 +102,20 @@ impl Layers<'_> {
 pub fn read_file(path: &Path) -> Result<toml::Table> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("failed to read the config file {}", path.display()))?;
-    let table: toml::Table = text
-        .parse()
-        .map_err(|e: toml::de::Error| anyhow::anyhow!("{}", e.message()))
-        .with_context(|| format!("the config file {} is not valid TOML", path.display()))?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        let place = e
+            .span()
+            .map(|span| {
+                let (line, column) = line_and_column(&text, span.start);
+                format!(" at line {line}, column {column}")
+            })
+            .unwrap_or_default();
+        anyhow::anyhow!(
+            "the config file {} is not valid TOML{place}: {}",
+            path.display(),
+            e.message()
+        )
+    })?;
     for (section, content) in &table {
         let Some(keys) = content.as_table() else {
             if schema::is_section(section) {
@@ -114,14 +124,27 @@ pub fn read_file(path: &Path) -> Result<toml::Table> {
                     path.display()
                 );
             }
-            bail!("unknown key `{section}` in {}", path.display());
+            bail!(
+                "unknown key `{section}` in {}{}",
+                path.display(),
+                did_you_mean(section, schema::KEYS.iter().map(|k| k.dotted()))
+            );
         };
         if !schema::is_section(section) {
-            bail!("unknown section `[{section}]` in {}", path.display());
+            let sections = schema::KEYS.iter().map(|k| k.section.to_string());
+            let hint = closest(section, sections)
+                .map(|s| format!("; did you mean `[{s}]`?"))
+                .unwrap_or_default();
+            bail!("unknown section `[{section}]` in {}{hint}", path.display());
         }
         for name in keys.keys() {
             if schema::find(section, name).is_none() {
-                bail!("unknown key `{section}.{name}` in {}", path.display());
+                let dotted = format!("{section}.{name}");
+                bail!(
+                    "unknown key `{dotted}` in {}{}",
+                    path.display(),
+                    did_you_mean(&dotted, schema::KEYS.iter().map(|k| k.dotted()))
+                );
             }
         }
     }
@@ -140,10 +163,54 @@ pub fn check_env(vars: &BTreeMap<String, String>) -> Result<()> {
         let known = schema::find(&section.to_ascii_lowercase(), &name.to_ascii_lowercase())
             .is_some_and(|k| k.env_var() == *var);
         if !known {
-            bail!("unknown config key in the environment variable {var}");
+            bail!(
+                "unknown config key in the environment variable {var}{}",
+                did_you_mean(var, schema::KEYS.iter().map(|k| k.env_var()))
+            );
         }
     }
     Ok(())
+}
+
+/// 1-based line and column of byte `offset` in `text`.
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    (line, column)
+}
+
+/// `; did you mean `x`?` for the known name closest to `given`, if any is close enough.
+fn did_you_mean(given: &str, known: impl Iterator<Item = String>) -> String {
+    closest(given, known)
+        .map(|k| format!("; did you mean `{k}`?"))
+        .unwrap_or_default()
+}
+
+/// The known name closest to `given`, when it is close enough to be a typo of it (at most two
+/// edits, or a third of its length).
+fn closest(given: &str, known: impl Iterator<Item = String>) -> Option<String> {
+    let given_lower = given.to_ascii_lowercase();
+    let (distance, name) = known
+        .map(|k| (edit_distance(&given_lower, &k.to_ascii_lowercase()), k))
+        .min_by_key(|(d, _)| *d)?;
+    (distance > 0 && distance <= 2.max(given.len() / 3)).then_some(name)
+}
+
+/// Levenshtein distance between two short names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous + usize::from(ca != *cb);
+            previous = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
 }
 
 fn parse_text(key: &KeyDef, text: &str) -> Result<Value> {
@@ -201,6 +268,21 @@ pub fn parse_duration(text: &str) -> Result<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typos_get_a_suggestion_and_strangers_none() {
+        let keys = || schema::KEYS.iter().map(|k| k.dotted());
+        assert_eq!(
+            did_you_mean("client.sevrer", keys()),
+            "; did you mean `client.server`?"
+        );
+        assert_eq!(
+            closest("cilent", schema::KEYS.iter().map(|k| k.section.to_string())).as_deref(),
+            Some("client")
+        );
+        assert_eq!(did_you_mean("totally.different", keys()), "");
+        assert_eq!(line_and_column("a = 1\nb = =\n", 10), (2, 5));
+    }
 
     #[test]
     fn durations() {

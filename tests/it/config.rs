@@ -113,8 +113,26 @@ fn unknown_keys_are_errors_naming_key_and_file() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("server.lsten"), "{stderr}");
+    assert!(stderr.contains("did you mean `server.listen`?"), "{stderr}");
     assert!(stderr.contains(&file.display().to_string()), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "one readable sentence: {stderr}");
+
+    for (text, hint) in [
+        ("[client]
+sevrer = \"http://x\"\n", "did you mean `client.server`?"),
+        ("[cilent]
+server = \"http://x\"\n", "did you mean `[client]`?"),
+    ] {
+        std::fs::write(&file, text).unwrap();
+        let output = command_in(home.path())
+            .args(["config", "show", "--config"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(hint), "{text}: {stderr}");
+    }
 
     std::fs::write(&file, "[nope]\nx = 1\n").unwrap();
     let output = command_in(home.path())
@@ -139,7 +157,8 @@ fn broken_files_and_values_are_configuration_errors() {
     let home = tempfile::tempdir().unwrap();
     let file = home.path().join("c.toml");
     for (text, needle) in [
-        ("[cache\npriority = 1", "not valid TOML"),
+        ("[cache\npriority = 1", "not valid TOML at line 1, column"),
+        ("[cache]\npriority = = 1", "not valid TOML at line 2, column 12"),
         ("[cache]\npriority = \"high\"", "cache.priority"),
         ("[cache]\ncompression = \"xz\"", "cache.compression"),
         ("[repo]\npoll_interval = \"soon\"", "repo.poll_interval"),
