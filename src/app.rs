@@ -143,14 +143,20 @@ fn run_main(mut process: Process, cli: MainCli) -> Result<()> {
                 }
             }
             let config = load_config(&process, config_flag, flags)?;
+            if matches!(&command, CacheCommand::PublicKey { cache_key_files } if cache_key_files.is_empty())
+            {
+                note_state_dir(&mut process, &config)?;
+            }
             commands::cache::run(&config, command, &mut process.stdout)
         }
         Command::Token(TokenArgs { state, command }) => {
             let config = load_config(&process, config_flag, state_dir_flag(state.state_dir))?;
+            note_state_dir(&mut process, &config)?;
             commands::token::run(&config, command, &mut process.stdout, &mut process.stderr)
         }
         Command::Gc(args) => {
             let config = load_config(&process, config_flag, state_dir_flag(args.state.state_dir))?;
+            note_state_dir(&mut process, &config)?;
             commands::gc::run(&config, args.collect, &mut process.stdout)
         }
         Command::Links(args) => {
@@ -201,6 +207,13 @@ fn run_main(mut process: Process, cli: MainCli) -> Result<()> {
         Command::Completions(args) => commands::completions::run(args.shell, &mut process.stdout),
         Command::Man => commands::completions::man(&mut process.stdout),
     }
+}
+
+/// An admin command says which state dir it works on, and whether a server uses it.
+fn note_state_dir(process: &mut Process, config: &config::Config) -> Result<()> {
+    let line = crate::server_marker::describe(&config.state_dir.value);
+    writeln!(process.stderr, "{line}")?;
+    Ok(())
 }
 
 /// The API client for a client mode: `--server`/`--token` over the environment and the file.

@@ -20,6 +20,7 @@ pub mod os;
 pub mod process;
 pub mod protocol;
 pub mod server;
+pub mod server_marker;
 pub mod state_dir;
 pub mod timestamp;
 pub mod tokens;

@@ -45,3 +45,13 @@ pub fn raise_open_file_limit() {
         }
     }
 }
+
+/// Whether a process with this pid exists (signal 0: nothing is sent).
+pub fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: kill() with signal 0 only checks that the process exists.
+    let result = unsafe { libc::kill(pid, 0) };
+    result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}

@@ -24,7 +24,7 @@ pub fn run(
     match command {
         TokenCommand::Create { name } => {
             let token = store.create(&name).map_err(|e| usage(format!("{e:#}")))?;
-            writeln!(out, "token {name:?} created; it is shown only this once:")?;
+            writeln!(err, "token {name:?} created; it is shown only this once:")?;
             writeln!(out, "{token}")?;
         }
         TokenCommand::List => {

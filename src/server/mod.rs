@@ -22,6 +22,7 @@ use tokio::sync::Semaphore;
 
 use crate::api::AppState;
 use crate::http::send_timeout::SendTimeout;
+use crate::server_marker;
 
 /// How long in-flight requests get to finish after shutdown is asked for.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -33,6 +34,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
     let state = Arc::new(AppState::prepare(settings)?);
+    let state_dir = state.config.state_dir.value.clone();
+    if let Err(e) = server_marker::mark(&state_dir, &listener.local_addr()?.to_string()) {
+        tracing::warn!("could not mark the state dir as in use: {e:#}");
+    }
     let send_timeout = state.config.send_timeout.value;
     // Headers get what a body gets, up to 30 s: a slow-loris client is dropped by then.
     let header_timeout = state
@@ -89,5 +94,6 @@ pub async fn serve(
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("gave up waiting for open requests"),
     }
+    server_marker::unmark(&state_dir);
     Ok(())
 }

@@ -171,6 +171,33 @@ fn serve_starts_with_the_client_variable_set_and_stops_on_sigterm() {
         status["cache"]["public_keys"][0].as_str().unwrap(),
         String::from_utf8(public.stdout).unwrap().trim()
     );
+    // Admin commands say which state dir they use, and whether a server uses it.
+    let said = String::from_utf8(public.stderr).unwrap();
+    let port = server.url.rsplit(':').next().unwrap();
+    assert!(
+        said.contains(&state.display().to_string())
+            && said.contains(&format!("pid {}", server.child.id()))
+            && said.contains(&format!("listening on 127.0.0.1:{port}")),
+        "{said}"
+    );
+    let elsewhere = home.path().join("elsewhere");
+    let token = command_in(home.path())
+        .args(["token", "create", "laptop", "--state-dir"])
+        .arg(&elsewhere)
+        .output()
+        .unwrap();
+    assert!(token.status.success());
+    let said = String::from_utf8(token.stderr).unwrap();
+    assert!(
+        said.contains("warning: no running server uses the state dir")
+            && said.contains(&elsewhere.display().to_string()),
+        "{said}"
+    );
+    assert_eq!(
+        String::from_utf8(token.stdout).unwrap().lines().count(),
+        1,
+        "the token alone on stdout"
+    );
 
     // SAFETY: kill() with a child's pid and a signal number.
     unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) };
@@ -187,6 +214,10 @@ fn serve_starts_with_the_client_variable_set_and_stops_on_sigterm() {
         Some(0),
         "log: {}",
         std::fs::read_to_string(&server.log).unwrap_or_default()
+    );
+    assert!(
+        !state.join("server.json").exists(),
+        "a stopped server left its mark"
     );
 }
 

@@ -118,10 +118,16 @@ fn unknown_keys_are_errors_naming_key_and_file() {
     assert_eq!(stderr.lines().count(), 1, "one readable sentence: {stderr}");
 
     for (text, hint) in [
-        ("[client]
-sevrer = \"http://x\"\n", "did you mean `client.server`?"),
-        ("[cilent]
-server = \"http://x\"\n", "did you mean `[client]`?"),
+        (
+            "[client]
+sevrer = \"http://x\"\n",
+            "did you mean `client.server`?",
+        ),
+        (
+            "[cilent]
+server = \"http://x\"\n",
+            "did you mean `[client]`?",
+        ),
     ] {
         std::fs::write(&file, text).unwrap();
         let output = command_in(home.path())
@@ -158,7 +164,10 @@ fn broken_files_and_values_are_configuration_errors() {
     let file = home.path().join("c.toml");
     for (text, needle) in [
         ("[cache\npriority = 1", "not valid TOML at line 1, column"),
-        ("[cache]\npriority = = 1", "not valid TOML at line 2, column 12"),
+        (
+            "[cache]\npriority = = 1",
+            "not valid TOML at line 2, column 12",
+        ),
         ("[cache]\npriority = \"high\"", "cache.priority"),
         ("[cache]\ncompression = \"xz\"", "cache.compression"),
         ("[repo]\npoll_interval = \"soon\"", "repo.poll_interval"),

@@ -95,10 +95,15 @@ fn token_run(state: &std::path::Path, args: &[&str]) -> (Option<i32>, String, St
         .arg(state)
         .output()
         .unwrap();
+    // The first line of stderr says which state dir was used (tested in cli.rs); the rest is
+    // what this command said.
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let (note, said) = stderr.split_once('\n').unwrap_or((&stderr, ""));
+    assert!(note.contains(&state.display().to_string()), "{note}");
     (
         output.status.code(),
         String::from_utf8(output.stdout).unwrap(),
-        String::from_utf8(output.stderr).unwrap(),
+        said.to_string(),
     )
 }
 
