@@ -71,7 +71,6 @@ pub fn run(process: &mut Process, args: BootstrapArgs, config: &Config) -> Resul
         ("serverUrl", &answers.server),
         ("publicKey", key.as_deref().unwrap_or("")),
         ("atuinServer", &atuin_server),
-        ("userName", &machine.user),
         ("secretsDir", &secrets_text),
         ("repoDir", &repo_text),
     ];
@@ -80,8 +79,26 @@ pub fn run(process: &mut Process, args: BootstrapArgs, config: &Config) -> Resul
         Some(url) => values.push(("fleetRepoUrl", url)),
         None => unset.push("fleetRepoUrl"),
     }
-
     let mut plan = Plan::default();
+    // Root is no one's login: the host file gets no user account for it.
+    if machine.user == "root" {
+        unset.push("userName");
+        plan.notes.push(
+            "running as root: no user account was written into the host file; run \
+             bootstrap-new-machine as the machine's user to add one"
+                .into(),
+        );
+    } else {
+        values.push(("userName", &machine.user));
+    }
+    let secret_values = secrets::host_values(&args, &secrets, machine.has_syncthing);
+    for (key, place) in &secret_values {
+        match place {
+            Some(place) => values.push((key, place)),
+            None => unset.push(key),
+        }
+    }
+
     if answers.profile == "wsl" && fleet_url.is_none() {
         plan.notes.push(fleet_repo::no_fleet_url_note(&answers));
     }

@@ -44,6 +44,38 @@ pub fn plan(plan: &mut Plan, args: &BootstrapArgs, secrets: &Path) -> Result<Opt
     Ok(token_place)
 }
 
+/// The host file's secret settings, each with its runtime path when the secret is given now,
+/// is already in `secrets/`, or will be made by this run (Syncthing's identity); a setting
+/// whose secret will not exist is left out (commented), never pointed at a missing file.
+pub fn host_values(
+    args: &BootstrapArgs,
+    secrets: &Path,
+    syncthing_will_exist: bool,
+) -> Vec<(&'static str, Option<String>)> {
+    let place = |name: &str| secrets.join(name).display().to_string();
+    let exists = |name: &str| secrets.join(name).exists();
+    let tailscale = args.tailscale_auth_key_file.is_some() || exists("tailscale-auth-key");
+    let syncthing = syncthing_will_exist || exists("syncthing/cert.pem");
+    vec![
+        (
+            "tailscaleAuthKeyFile",
+            tailscale.then(|| place("tailscale-auth-key")),
+        ),
+        (
+            "syncthingKeyFile",
+            syncthing.then(|| place("syncthing/key.pem")),
+        ),
+        (
+            "syncthingCertFile",
+            syncthing.then(|| place("syncthing/cert.pem")),
+        ),
+        (
+            "webhookSecretFile",
+            exists("webhook-secret").then(|| place("webhook-secret")),
+        ),
+    ]
+}
+
 /// A secret file's text, trimmed.
 pub fn read(path: &Path, what: &str) -> Result<String> {
     std::fs::read_to_string(path)

@@ -120,13 +120,17 @@ mod tests {
             "repoDir",
             "secretsDir",
             "serverUrl",
+            "syncthingCertFile",
+            "syncthingKeyFile",
             "system",
+            "tailscaleAuthKeyFile",
             "userName",
         ];
         for (name, text) in PROFILES {
             let mut wanted: Vec<&str> = expected.to_vec();
             if *name == "wsl" {
                 wanted.push("fleetRepoUrl");
+                wanted.push("webhookSecretFile");
                 wanted.sort();
             }
             assert_eq!(placeholders(text), wanted, "{name}");

@@ -156,6 +156,22 @@ pub fn example_values(host: &str) -> Vec<(&'static str, String)> {
         ("atuinServer", "http://buildbox:8888".to_string()),
         ("userName", "me".to_string()),
         ("secretsDir", "/home/me/fleet/secrets".to_string()),
+        (
+            "tailscaleAuthKeyFile",
+            "/home/me/fleet/secrets/tailscale-auth-key".to_string(),
+        ),
+        (
+            "syncthingKeyFile",
+            "/home/me/fleet/secrets/syncthing/key.pem".to_string(),
+        ),
+        (
+            "syncthingCertFile",
+            "/home/me/fleet/secrets/syncthing/cert.pem".to_string(),
+        ),
+        (
+            "webhookSecretFile",
+            "/home/me/fleet/secrets/webhook-secret".to_string(),
+        ),
         ("repoDir", "/home/me/fleet".to_string()),
         (
             "fleetRepoUrl",

@@ -550,3 +550,68 @@ fn under_sudo_it_asks_to_be_run_as_the_user() {
     }
     assert!(!machine.repo().exists());
 }
+
+#[test]
+fn as_root_it_writes_no_user_account_and_only_secrets_that_will_exist() {
+    let closed = closed_server_url();
+    let machine = Machine::new();
+    let output = machine
+        .wizard()
+        .env("USER", "root")
+        .args([
+            "--server",
+            &closed,
+            "--hostname",
+            "box",
+            "--profile",
+            "server",
+        ])
+        .arg("--repo")
+        .arg(machine.repo())
+        .arg("--nix-conf")
+        .arg(machine.nix_conf())
+        .arg("--yes")
+        .output()
+        .unwrap();
+    let said = ok(&output);
+    assert!(said.contains("no user account"), "{said}");
+    let host = text(&machine.repo().join("hosts/box/default.nix"));
+    for line in host
+        .lines()
+        .filter(|l| l.contains("users.users") || l.contains("user =") || l.contains("authKeyFile"))
+    {
+        assert!(line.trim_start().starts_with('#'), "not left out: {line}");
+    }
+    assert!(!host.contains("\"root\""), "{host}");
+    // With the Tailscale key given, its setting points at the copy in secrets/.
+    let key = machine.dir.path().join("ts-key");
+    std::fs::write(&key, "tskey-auth-123\n").unwrap();
+    let output = machine
+        .wizard()
+        .args([
+            "--server",
+            &closed,
+            "--hostname",
+            "laptop2",
+            "--profile",
+            "laptop",
+        ])
+        .arg("--repo")
+        .arg(machine.repo())
+        .arg("--nix-conf")
+        .arg(machine.nix_conf())
+        .arg("--tailscale-auth-key-file")
+        .arg(&key)
+        .arg("--yes")
+        .output()
+        .unwrap();
+    ok(&output);
+    let host = text(&machine.repo().join("hosts/laptop2/default.nix"));
+    let secret = machine.repo().join("secrets/tailscale-auth-key");
+    assert!(
+        host.contains(&format!("tailscale.authKeyFile = \"{}\"", secret.display())),
+        "{host}"
+    );
+    assert!(secret.exists());
+    assert!(host.contains("users.users.\"me\""), "{host}");
+}

@@ -22,9 +22,9 @@
     atuinSyncAddress = "@atuinServer@";
     user = "@userName@";
     fleet.flake = "@repoDir@";
-    tailscale.authKeyFile = "@secretsDir@/tailscale-auth-key";
-    syncthing.keyFile = "@secretsDir@/syncthing/key.pem";
-    syncthing.certFile = "@secretsDir@/syncthing/cert.pem";
+    tailscale.authKeyFile = "@tailscaleAuthKeyFile@";
+    syncthing.keyFile = "@syncthingKeyFile@";
+    syncthing.certFile = "@syncthingCertFile@";
     # Follow the box: switch to each new build of this host it finishes, and roll back when
     # activation or a health check fails (`atuin-bootstrap deploy --watch`, as root). The
     # box takes its reports with an API token that has the report scope, e.g.
@@ -33,10 +33,7 @@
     # deploy.healthChecks = [ "systemctl is-active --quiet NetworkManager.service" ];
   };
 
-  users.users."@userName@" = {
-    isNormalUser = true;
-    extraGroups = [ "wheel" "networkmanager" ];
-  };
+  users.users."@userName@" = { isNormalUser = true; extraGroups = [ "wheel" "networkmanager" ]; };
 
   # A laptop: wifi, power management, sleep on lid close.
   networking.networkmanager.enable = lib.mkDefault true;

@@ -27,7 +27,7 @@
     # bare repository outside /home: the service runs as its own user, without access to
     # home directories).
     settings.repo.url = "@fleetRepoUrl@";
-    settings.repo.webhook_secret_file = "@secretsDir@/webhook-secret";
+    settings.repo.webhook_secret_file = "@webhookSecretFile@";
     # The first machine opens Atuin registration once, makes the account, then closes it.
     atuin.openRegistration = false;
   };
@@ -39,9 +39,9 @@
     atuinSyncAddress = "@atuinServer@";
     user = "@userName@";
     fleet.flake = "@repoDir@";
-    tailscale.authKeyFile = "@secretsDir@/tailscale-auth-key";
-    syncthing.keyFile = "@secretsDir@/syncthing/key.pem";
-    syncthing.certFile = "@secretsDir@/syncthing/cert.pem";
+    tailscale.authKeyFile = "@tailscaleAuthKeyFile@";
+    syncthing.keyFile = "@syncthingKeyFile@";
+    syncthing.certFile = "@syncthingCertFile@";
     # Follow the box: switch to each new build of this host it finishes, and roll back when
     # activation or a health check fails (`atuin-bootstrap deploy --watch`, as root). The
     # box takes its reports with an API token that has the report scope, e.g.

@@ -33,10 +33,7 @@
     # deploy.healthChecks = [ "systemctl is-active --quiet NetworkManager.service" ];
   };
 
-  users.users."me" = {
-    isNormalUser = true;
-    extraGroups = [ "wheel" "networkmanager" ];
-  };
+  users.users."me" = { isNormalUser = true; extraGroups = [ "wheel" "networkmanager" ]; };
 
   # A laptop: wifi, power management, sleep on lid close.
   networking.networkmanager.enable = lib.mkDefault true;
