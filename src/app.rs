@@ -79,6 +79,11 @@ fn parse<T: Parser>(process: &mut Process, args: Vec<std::ffi::OsString>) -> Res
             }
             .into())
         }
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            // clap shows the help as the "error"; say what is missing, and keep the help.
+            write!(process.stderr, "{}", e.render())?;
+            Err(usage("a subcommand is missing (its list is above)"))
+        }
         Err(e) => Err(usage(one_line(&e.render().to_string()))),
     }
 }
@@ -89,7 +94,7 @@ fn one_line(rendered: &str) -> String {
         .lines()
         .map(str::trim)
         .take_while(|line| !line.starts_with("Usage:"))
-        .filter(|line| !line.is_empty())
+        .filter(|line| !line.is_empty() && !line.starts_with("For more information"))
         .collect();
     let joined = text.join(" ");
     let sentence = joined.strip_prefix("error: ").unwrap_or(&joined);

@@ -127,20 +127,41 @@ pub fn is_finished(job: &Value) -> bool {
 
 /// Exit 0 for a job that succeeded, 1 (with its error) for one that failed or was cancelled.
 pub fn result_of(job: &Value) -> Result<()> {
-    match job["state"].as_str() {
-        Some("succeeded") => Ok(()),
-        state => Err(Exit {
-            code: JOB_FAILED,
-            message: format!(
-                "job {} {}{}",
-                job["id"],
-                state.unwrap_or("ended"),
-                job["error"]
-                    .as_str()
-                    .map(|e| format!(": {e}"))
-                    .unwrap_or_default()
-            ),
+    let state = job["state"].as_str().unwrap_or("ended");
+    if state == "succeeded" {
+        return Ok(());
+    }
+    let id = &job["id"];
+    // A cancel's error only repeats the state; a failure's says why.
+    let message = match (state, job["error"].as_str()) {
+        ("cancelled", _) => format!("job {id} was cancelled"),
+        (_, Some(error)) if !error.is_empty() && error != state => {
+            format!("job {id} {state}: {error}")
         }
-        .into()),
+        _ => format!("job {id} {state}"),
+    };
+    Err(Exit {
+        code: JOB_FAILED,
+        message,
+    }
+    .into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endings_say_what_happened_once() {
+        let said = |job: Value| result_of(&job).map_err(|e| e.to_string());
+        assert!(said(serde_json::json!({"id": 3, "state": "succeeded"})).is_ok());
+        assert_eq!(
+            said(serde_json::json!({"id": 3, "state": "cancelled", "error": "cancelled"})),
+            Err("job 3 was cancelled".to_string())
+        );
+        assert_eq!(
+            said(serde_json::json!({"id": 4, "state": "failed", "error": "builder exited 3"})),
+            Err("job 4 failed: builder exited 3".to_string())
+        );
     }
 }

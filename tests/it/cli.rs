@@ -238,3 +238,27 @@ fn a_port_in_use_is_a_clear_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn usage_errors_give_one_hint_and_a_missing_subcommand_is_named() {
+    let home = tempfile::tempdir().unwrap();
+    let output = command_in(home.path())
+        .args(["deploy", "--mode", "sideways"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(said.matches("--help").count(), 1, "{said}");
+    assert!(!said.contains("For more information"), "{said}");
+    assert!(said.contains("switch, boot, test"), "{said}");
+
+    let output = command_in(home.path()).arg("token").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("create") && said.contains("revoke"), "{said}");
+    assert!(
+        said.trim_end()
+            .ends_with("error: a subcommand is missing (its list is above)"),
+        "{said}"
+    );
+}
