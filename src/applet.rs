@@ -56,12 +56,19 @@ impl Applet {
     }
 }
 
-/// Makes the `bt`, `bs`, `bl` and `bootstrap-new-machine` symlinks to `exe` in `dir`.
+/// Makes the `bt`, `bs`, `bl` and `bootstrap-new-machine` symlinks to `exe` in `dir`, and
+/// `atuin-bootstrap` itself, so every command the clients suggest (`atuin-bootstrap cancel
+/// 14`) works from that directory too (not when `exe` already is `dir/atuin-bootstrap`).
 /// Existing links are replaced; an existing regular file is left alone and reported.
 pub fn make_links(exe: &Path, dir: &Path) -> Result<Vec<std::path::PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
     let mut made = Vec::new();
-    for (name, _) in LINKS {
+    let main = Path::new(Applet::Main.name());
+    let names = LINKS
+        .iter()
+        .map(|(name, _)| Path::new(name))
+        .chain((exe != dir.join(main)).then_some(main));
+    for name in names {
         let link = dir.join(name);
         match link.symlink_metadata() {
             Ok(meta) if meta.file_type().is_symlink() => std::fs::remove_file(&link)

@@ -28,6 +28,8 @@ fn links_make_applets_that_pick_their_mode_by_name() {
         ("bs", "status"),
         ("bl", "logs"),
         ("bootstrap-new-machine", "Join this machine"),
+        // So that `atuin-bootstrap cancel N`, which the clients suggest, works too.
+        ("atuin-bootstrap", "Build server"),
     ] {
         let link = bin.join(name);
         assert_eq!(std::fs::read_link(&link).unwrap(), binary());
