@@ -56,7 +56,6 @@ pub enum Command {
     /// Print shell completions (for atuin-bootstrap and its applets)
     Completions(CompletionsArgs),
     /// Print the man page (roff)
-    #[command(hide = true)]
     Man,
 }
 

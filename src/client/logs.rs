@@ -2,6 +2,8 @@
 //! arrives so a log larger than memory still passes; `-f` follows until the job ends and exits
 //! with its result.
 
+use std::io::Write;
+
 use anyhow::{Context, Result};
 
 use super::follow::{self, leave_running_on_interrupt};
@@ -23,7 +25,17 @@ pub fn run(process: &mut Process, client: &ApiClient, args: LogsArgs) -> Result<
         return follow::result_of(&job);
     }
     let mut reader = client.stream(&format!("/api/v1/jobs/{id}/log"))?;
-    std::io::copy(&mut reader, &mut process.stdout).context("failed to write the log")?;
+    let written =
+        std::io::copy(&mut reader, &mut process.stdout).context("failed to write the log")?;
+    if written == 0 {
+        let job = client.get_json(&format!("/api/v1/jobs/{id}"))?;
+        let why = match job["state"].as_str() {
+            Some("succeeded") => "nothing needed building: every output was already there",
+            Some("queued") => "it has not started yet",
+            _ => "nothing was logged",
+        };
+        writeln!(process.stderr, "job {id} has an empty log: {why}")?;
+    }
     Ok(())
 }
 

@@ -73,7 +73,7 @@ pub fn job_line(job: &Value, style: Style) -> String {
 pub fn job_detail(job: &Value, style: Style) -> String {
     let mut out = String::new();
     let mut row = |key: &str, value: String| {
-        out.push_str(&format!("{:<10} {value}\n", style.bold(key)));
+        out.push_str(&format!("{} {value}\n", style.bold(&format!("{key:<10}"))));
     };
     row("job", job["id"].to_string());
     row("state", style.state(text(&job["state"])));

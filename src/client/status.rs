@@ -24,7 +24,13 @@ pub fn run(process: &mut Process, client: &ApiClient, args: StatusArgs) -> Resul
         if args.json {
             let value = match args.job {
                 Some(id) => client.get_json(&format!("/api/v1/jobs/{id}"))?,
-                None => client.get_json("/api/v1/status")?,
+                None => {
+                    // The status as the API has it, with the recent jobs `bs` shows.
+                    let mut status = client.get_json("/api/v1/status")?;
+                    let jobs = client.get_json(&format!("/api/v1/jobs?limit={RECENT_JOBS}"))?;
+                    status["jobs"] = jobs["jobs"].clone();
+                    status
+                }
             };
             return Ok(format!("{value}\n"));
         }
@@ -55,8 +61,9 @@ fn overview(client: &ApiClient, style: Style) -> Result<String> {
     let status = client.status()?;
     let jobs = client.get_json(&format!("/api/v1/jobs?limit={RECENT_JOBS}"))?;
     let mut out = String::new();
-    let mut row =
-        |key: &str, value: String| out.push_str(&format!("{:<8} {value}\n", style.bold(key)));
+    let mut row = |key: &str, value: String| {
+        out.push_str(&format!("{} {value}\n", style.bold(&format!("{key:<8}"))))
+    };
     row(
         "server",
         format!("{} (atuin-bootstrap {})", client.base(), status.version),

@@ -134,6 +134,8 @@ fn bs_and_bl_show_jobs_and_logs() {
     let api = get_json(&build.url("/api/v1/status"));
     assert_eq!(printed["cache"], api["cache"]);
     assert_eq!(printed["repo"]["url"], api["repo"]["url"]);
+    // With the recent jobs the overview shows.
+    assert_eq!(printed["jobs"][0]["id"], failing_id, "{printed}");
 
     let overview = applets.run("bs", &[]);
     let text = stdout(&overview);
@@ -161,6 +163,21 @@ fn bs_and_bl_show_jobs_and_logs() {
         followed.status.code(),
         Some(1),
         "bl -f exits with the job's result"
+    );
+
+    // A job that built nothing has an empty log, and bl says why.
+    let (_, again) = build.request(r#"{"targets": ["hello"]}"#);
+    build.wait_finished(again["id"].as_u64().unwrap());
+    let (_, noop) = build.request(r#"{"targets": ["hello"]}"#);
+    let noop_id = noop["id"].as_u64().unwrap();
+    build.wait_finished(noop_id);
+    let empty = applets.run("bl", &[&noop_id.to_string()]);
+    assert_eq!(empty.status.code(), Some(0));
+    assert!(stdout(&empty).is_empty());
+    assert!(
+        stderr(&empty).contains("nothing needed building"),
+        "{}",
+        stderr(&empty)
     );
 
     let unknown = applets.run("bs", &["424242"]);
