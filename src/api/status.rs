@@ -28,6 +28,7 @@ async fn overview(state: &AppState) -> Result<Status, HttpError> {
             rev: repo.rev,
             last_poll: repo.last_poll,
             last_error: repo.last_error,
+            note: builds.tip_note(),
         },
         None => RepoStatus {
             url: None,
@@ -35,6 +36,7 @@ async fn overview(state: &AppState) -> Result<Status, HttpError> {
             rev: None,
             last_poll: None,
             last_error: None,
+            note: None,
         },
     };
     Ok(Status {

@@ -50,6 +50,9 @@ pub struct BuildServer {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// The flake's host names at a revision: evaluated once per new tip.
     hosts_at: tokio::sync::Mutex<Option<HostsAt>>,
+    /// Why the newest tip was not built, when it was not (a flake with nothing to build by
+    /// default): said once in the status instead of a failing job on every poll.
+    tip_note: Mutex<Option<String>>,
     /// Targets resolved per (revision, requested targets): a revision's flake never changes.
     resolved: Mutex<HashMap<(String, Vec<String>), targets::Resolved>>,
     /// Hides the state dir in what Nix says about a flake that does not evaluate.
@@ -111,6 +114,7 @@ impl BuildServer {
             tasks: Mutex::new(Vec::new()),
             hosts_at: tokio::sync::Mutex::new(None),
             resolved: Mutex::new(HashMap::new()),
+            tip_note: Mutex::new(None),
             mask,
         });
         let mut tasks = vec![tokio::spawn(jobs.dispatch())];
@@ -127,6 +131,11 @@ impl BuildServer {
 
     pub fn jobs(&self) -> &JobService {
         &self.jobs
+    }
+
+    /// Why the newest tip was not built, if it was not.
+    pub fn tip_note(&self) -> Option<String> {
+        self.tip_note.lock().expect("note lock").clone()
     }
 
     pub fn repo_status(&self) -> Option<RepoStatus> {
@@ -341,13 +350,23 @@ async fn build_new_tips(server: std::sync::Weak<BuildServer>, mut tips: mpsc::Re
         let Some(server) = server.upgrade() else {
             return;
         };
-        match server
+        let asked = server
             .request_job(Vec::new(), Some(tip.rev.clone()), tip.trigger)
-            .await
-        {
-            Ok((job, _)) => tracing::info!("job {} queued for {}", job.id, tip.rev),
-            Err(e) => tracing::warn!("not building {}: {e}", tip.rev),
-        }
+            .await;
+        let note = match asked {
+            Ok((job, _)) => {
+                tracing::info!("job {} queued for {}", job.id, tip.rev);
+                None
+            }
+            Err(e) => {
+                tracing::warn!("not building {}: {e}", tip.rev);
+                Some(format!(
+                    "{} was not built: {e}",
+                    &tip.rev[..tip.rev.len().min(8)]
+                ))
+            }
+        };
+        *server.tip_note.lock().expect("note lock") = note;
     }
 }
 

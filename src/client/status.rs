@@ -133,5 +133,8 @@ fn repo_line(repo: &RepoStatus, style: Style) -> String {
     if let Some(error) = &repo.last_error {
         line.push_str(&format!(", last error: {}", style.red(error)));
     }
+    if let Some(note) = &repo.note {
+        line.push_str(&format!("; {note}"));
+    }
     line
 }

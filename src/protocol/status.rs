@@ -26,6 +26,10 @@ pub struct RepoStatus {
     pub rev: Option<String>,
     pub last_poll: Option<String>,
     pub last_error: Option<String>,
+    /// Why the newest commit was not built, when it was not (e.g. nothing to build by
+    /// default).
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

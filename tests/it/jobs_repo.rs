@@ -319,3 +319,43 @@ fn a_poll_or_webhook_of_a_built_revision_makes_no_new_job() {
     assert_eq!(code, 201, "{again}");
     assert_ne!(again["id"], first_job["id"]);
 }
+
+#[test]
+fn a_packages_only_flake_makes_no_failing_job_and_says_why_once() {
+    let repo = crate::util::fixtures::single_package_flake("hello", "echo hi > $out");
+    let git = |args: &[&str]| {
+        crate::util::nix::run_ok(
+            std::process::Command::new("git")
+                .arg("-C")
+                .arg(repo.path())
+                .args(args),
+        )
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["add", "-A"]);
+    git(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@t",
+        "commit",
+        "-q",
+        "-m",
+        "one",
+    ]);
+    let work = tempfile::tempdir().unwrap();
+    let build = BuildBox::with_poll(&repo.path().display().to_string(), work.path(), "1h", "");
+    build.wait_first_fetch();
+    let status = wait_for(Duration::from_secs(30), || {
+        let status = get_json(&build.url("/api/v1/status"));
+        status["repo"]["note"].is_string().then_some(status)
+    })
+    .expect("the status never said why nothing was built");
+    let note = status["repo"]["note"].as_str().unwrap();
+    assert!(note.contains("nothing to build by default"), "{note}");
+    let jobs = get_json(&build.url("/api/v1/jobs"));
+    assert_eq!(jobs["jobs"].as_array().unwrap().len(), 0, "{jobs}");
+    // Naming the target builds it.
+    let (status, job) = build.request(r#"{"targets":["hello"]}"#);
+    assert_eq!(status, 201, "{job}");
+}
