@@ -93,24 +93,36 @@ fn stream_log(
     }
 }
 
+/// A spinner until Nix says how many derivations there are, then a bar (never a full bar at
+/// 0/0).
 fn progress_bar() -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
     bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner:.green} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} derivations {wide_msg}",
-        )
-        .expect("a valid progress template")
-        .progress_chars("=> "),
+        ProgressStyle::with_template("{spinner:.green} [{elapsed_precise}] {wide_msg}")
+            .expect("a valid spinner template"),
     );
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
 }
 
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{spinner:.green} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} derivations {wide_msg}",
+    )
+    .expect("a valid progress template")
+    .progress_chars("=> ")
+}
+
 fn show_progress(bar: &ProgressBar, job: &Value) {
     let progress = &job["progress"];
     if let (Some(done), Some(total)) = (progress["done"].as_u64(), progress["total"].as_u64()) {
-        bar.set_length(total);
-        bar.set_position(done);
+        if total > 0 {
+            if bar.length().is_none() {
+                bar.set_style(bar_style());
+            }
+            bar.set_length(total);
+            bar.set_position(done);
+        }
     }
     let current = progress["current"]
         .as_str()

@@ -58,8 +58,22 @@ pub fn run(process: &mut Process, client: &ApiClient, args: TriggerArgs) -> Resu
     };
     if args.json && !args.quiet {
         writeln!(process.stdout, "{ended}")?;
-    } else if !args.quiet && process.stdout_is_terminal {
-        writeln!(process.stdout, "{}", job_line(&ended, style))?;
+    } else if !args.quiet {
+        // One closing line, on a terminal or not, with what was built.
+        writeln!(process.stdout, "{}", ending_line(&ended, style))?;
     }
     follow::result_of(&ended)
+}
+
+/// `job 12 succeeded laptop @ 0b1c2d3 (api): laptop → /nix/store/…`.
+fn ending_line(job: &serde_json::Value, style: Style) -> String {
+    let mut line = job_line(job, style);
+    if let Some(outputs) = job["outputs"].as_object().filter(|o| !o.is_empty()) {
+        let built: Vec<String> = outputs
+            .iter()
+            .map(|(target, path)| format!("{target} → {}", path.as_str().unwrap_or("")))
+            .collect();
+        line.push_str(&format!(": {}", built.join(", ")));
+    }
+    line
 }

@@ -71,6 +71,16 @@ fn bt_queues_waits_and_follows_with_the_contracts_exit_codes() {
     let id: u64 = stdout(&queued).trim().parse().expect("bt prints the id");
     assert_eq!(build.job(id)["targets"], serde_json::json!(["hello"]));
 
+    // Waiting under a pipe: the id, then one closing line with what was built.
+    let waited = applets.run("bt", &["--wait", "desktop"]);
+    assert_eq!(waited.status.code(), Some(0), "{}", stderr(&waited));
+    let text = stdout(&waited);
+    let last = text.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("succeeded") && last.contains("desktop → /nix/store/"),
+        "{text}"
+    );
+
     let json = applets.run("bt", &["--json", "--wait", "chain"]);
     assert_eq!(json.status.code(), Some(0));
     let job: serde_json::Value =
