@@ -76,6 +76,11 @@ impl JobHistory {
         self.conn.lock().expect("job database lock")
     }
 
+    /// Runs a read-only query of another part of the job side (`stats`) on the database.
+    pub(super) fn read<T>(&self, query: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        query(&self.lock())
+    }
+
     /// Records a job, or returns the queued or running job with the same attributes at the
     /// same revision; `true` when the job is new.
     pub fn create(&self, new: &NewJob) -> Result<(Job, bool)> {

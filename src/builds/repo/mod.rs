@@ -1,4 +1,5 @@
 //! The fleet repository: a bare mirror in the state directory, fetched with gix, that builds read at exact revisions.
 
+pub mod commit_subject;
 pub mod mirror;
 pub mod watcher;
