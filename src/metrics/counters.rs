@@ -59,9 +59,7 @@ pub struct Counters {
 impl Default for Counters {
     fn default() -> Self {
         Counters {
-            requests: std::array::from_fn(|_| {
-                Box::new(std::array::from_fn(|_| AtomicU64::new(0)))
-            }),
+            requests: std::array::from_fn(|_| Box::new(std::array::from_fn(|_| AtomicU64::new(0)))),
             sent: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }

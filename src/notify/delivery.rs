@@ -98,7 +98,9 @@ fn post(agent: &ureq::Agent, url: &str, request: &Request) -> Result<(), Failure
         Err(ureq::Error::Status(status, _)) if status >= 500 || status == 429 => {
             Err(Failure::Passing(format!("it answered {status}")))
         }
-        Err(ureq::Error::Status(status, _)) => Err(Failure::Refused(format!("it answered {status}"))),
+        Err(ureq::Error::Status(status, _)) => {
+            Err(Failure::Refused(format!("it answered {status}")))
+        }
         Err(ureq::Error::Transport(e)) => Err(Failure::Passing(e.to_string())),
     }
 }

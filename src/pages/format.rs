@@ -113,10 +113,7 @@ mod tests {
         assert_eq!(duration(185), "3m 05s");
         assert_eq!(duration(7380), "2h 03m");
         let now = timestamp::parse("2026-11-26T06:10:00Z").unwrap();
-        assert_eq!(
-            run_time(Some("2026-11-26T06:00:00Z"), None, now),
-            Some(600)
-        );
+        assert_eq!(run_time(Some("2026-11-26T06:00:00Z"), None, now), Some(600));
         assert_eq!(
             run_time(
                 Some("2026-11-26T06:00:00Z"),

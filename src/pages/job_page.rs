@@ -47,7 +47,10 @@ pub fn respond(state: &AppState, id: &str) -> HttpResult {
         tail.end
     );
     let title = format!("Job {} {} · atuin-bootstrap", job.id, job.state.as_str());
-    Ok(html::respond(StatusCode::OK, html::page(&title, &attrs, &main)))
+    Ok(html::respond(
+        StatusCode::OK,
+        html::page(&title, &attrs, &main),
+    ))
 }
 
 fn head(out: &mut String, job: &Job, now: SystemTime) {

@@ -79,7 +79,10 @@ mod tests {
             "http://buildbox.tail.ts.net:8780"
         );
         headers.insert(HOST, HeaderValue::from_static("[::1]:8780"));
-        assert_eq!(Site::from_request(&headers, "x").base_url, "http://[::1]:8780");
+        assert_eq!(
+            Site::from_request(&headers, "x").base_url,
+            "http://[::1]:8780"
+        );
         headers.insert(HOST, HeaderValue::from_static("evil\"><script>"));
         assert_eq!(Site::from_request(&headers, "x").base_url, "x");
     }

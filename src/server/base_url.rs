@@ -20,7 +20,9 @@ pub fn choose(client_server: Option<&str>, bound: SocketAddr, hostname: Option<&
                 // No host name: the loopback address of the same family.
                 match ip {
                     IpAddr::V4(_) => SocketAddr::from(([127, 0, 0, 1], bound.port())),
-                    IpAddr::V6(_) => SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, bound.port())),
+                    IpAddr::V6(_) => {
+                        SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, bound.port()))
+                    }
                 }
             } else {
                 bound

@@ -195,7 +195,10 @@ mod tests {
         assert_eq!(Route::parse("/jobs/12/x"), Route::Unknown { api: false });
         assert_eq!(Route::parse("/assets/live.js"), Route::Asset("live.js"));
         assert_eq!(Route::parse("/metrics"), Route::Metrics);
-        assert_eq!(Route::parse("/x.narinfo").cache_kind(), Some(CacheKind::Narinfo));
+        assert_eq!(
+            Route::parse("/x.narinfo").cache_kind(),
+            Some(CacheKind::Narinfo)
+        );
         assert_eq!(Route::parse("/metrics").cache_kind(), None);
         assert_eq!(Route::parse("/nix-cache-info"), Route::CacheInfo);
         assert_eq!(Route::parse("/abc.narinfo"), Route::Narinfo("abc"));

@@ -19,6 +19,7 @@ mod jobs_gc;
 mod jobs_repo;
 mod nix_files;
 mod nixos_eval;
+mod pages;
 mod terminal;
 mod wizard;
 mod wizard_atuin;

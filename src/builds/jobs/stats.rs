@@ -48,7 +48,8 @@ pub fn counts(history: &JobHistory) -> Result<Vec<StateCount>> {
         let mut counts = Vec::new();
         for row in rows {
             let (state, trigger, jobs) = row?;
-            if let (Some(state), Some(trigger)) = (JobState::parse(&state), Trigger::parse(&trigger))
+            if let (Some(state), Some(trigger)) =
+                (JobState::parse(&state), Trigger::parse(&trigger))
             {
                 counts.push(StateCount {
                     state,

@@ -7,7 +7,12 @@ use anyhow::{Context, Result};
 
 /// The subject (first line) of commit `rev` (40 hex digits) in the repository at `repo`.
 pub fn of(repo: &Path, rev: &str) -> Result<String> {
-    let failed = || format!("failed to read commit {rev} in the mirror {}", repo.display());
+    let failed = || {
+        format!(
+            "failed to read commit {rev} in the mirror {}",
+            repo.display()
+        )
+    };
     let repo = gix::open(repo).with_context(failed)?;
     let id = gix::ObjectId::from_hex(rev.as_bytes()).with_context(failed)?;
     let commit = repo.find_commit(id).with_context(failed)?;
