@@ -2,6 +2,7 @@
 
 mod util;
 
+mod alerts;
 mod cache_bad_input;
 mod cache_copy;
 mod cache_freshness;
@@ -17,6 +18,7 @@ mod jobs_build;
 mod jobs_control;
 mod jobs_gc;
 mod jobs_repo;
+mod metrics;
 mod nix_files;
 mod nixos_eval;
 mod pages;

@@ -70,7 +70,8 @@ pub fn durations(history: &JobHistory) -> Result<Vec<Durations>> {
         .collect();
     let sql = format!(
         "SELECT state, COUNT(*), TOTAL(d){buckets} FROM \
-         (SELECT state, MAX(0, (julianday(finished_at) - julianday(started_at)) * 86400.0) AS d \
+         (SELECT state, MAX(0, CAST(strftime('%s', finished_at) AS INTEGER) \
+                  - CAST(strftime('%s', started_at) AS INTEGER)) AS d \
           FROM jobs WHERE started_at IS NOT NULL AND finished_at IS NOT NULL) \
          GROUP BY state ORDER BY state"
     );

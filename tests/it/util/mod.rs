@@ -8,6 +8,7 @@ pub mod flake_repo;
 pub mod fleet;
 pub mod http;
 pub mod nix;
+pub mod receiver;
 pub mod server;
 pub mod tmux;
 
