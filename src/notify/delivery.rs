@@ -27,6 +27,15 @@ enum Failure {
     Refused(String),
 }
 
+/// `url` as logs show it: without a user, password or query, which may hold a token.
+pub fn shown(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let rest = rest.split(['?', '#']).next().unwrap_or("");
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let host = authority.rsplit('@').next().unwrap_or(authority);
+    format!("{scheme}://{host}{path}")
+}
+
 /// Delivers every alert of `alerts` to `url`, in order, until the channel closes.
 pub async fn run(url: String, format: NotifyFormat, mut alerts: mpsc::Receiver<Alert>) {
     let agent = ureq::AgentBuilder::new()
@@ -34,17 +43,28 @@ pub async fn run(url: String, format: NotifyFormat, mut alerts: mpsc::Receiver<A
         .timeout(TRY_TIMEOUT)
         .redirects(0)
         .build();
+    let target = Target {
+        shown: shown(&url),
+        url,
+    };
     while let Some(alert) = alerts.recv().await {
-        deliver(&agent, &url, alert.request(format), &alert).await;
+        deliver(&agent, &target, alert.request(format), &alert).await;
     }
 }
 
-async fn deliver(agent: &ureq::Agent, url: &str, request: Request, alert: &Alert) {
+/// Where alerts go, and how logs name it.
+struct Target {
+    url: String,
+    shown: String,
+}
+
+async fn deliver(agent: &ureq::Agent, target: &Target, request: Request, alert: &Alert) {
+    let url = &target.shown;
     let first = Instant::now();
     let mut wait = FIRST_RETRY;
     let request = std::sync::Arc::new(request);
     for attempt in 1.. {
-        let (agent, url_owned, sent) = (agent.clone(), url.to_string(), request.clone());
+        let (agent, url_owned, sent) = (agent.clone(), target.url.clone(), request.clone());
         let result = tokio::task::spawn_blocking(move || post(&agent, &url_owned, &sent))
             .await
             .unwrap_or_else(|e| Err(Failure::Passing(format!("the sending task failed: {e}"))));
@@ -102,5 +122,20 @@ fn post(agent: &ureq::Agent, url: &str, request: &Request) -> Result<(), Failure
             Err(Failure::Refused(format!("it answered {status}")))
         }
         Err(ureq::Error::Transport(e)) => Err(Failure::Passing(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn logs_name_the_receiver_without_its_secrets() {
+        assert_eq!(
+            super::shown("https://me:s3cret@ntfy.example.org/fleet?auth=tok#x"),
+            "https://ntfy.example.org/fleet"
+        );
+        assert_eq!(
+            super::shown("http://127.0.0.1:9/hook"),
+            "http://127.0.0.1:9/hook"
+        );
     }
 }

@@ -34,7 +34,7 @@ pub fn start(
     tracing::info!(
         "alerts ({}) go to {}",
         on.iter().map(|e| e.as_str()).collect::<Vec<_>>().join(", "),
-        url.value
+        delivery::shown(&url.value)
     );
     let (queue, alerts) = mpsc::channel(delivery::QUEUE);
     let jobs = JobAlerts {

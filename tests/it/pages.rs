@@ -324,3 +324,68 @@ fn a_job_page_follows_its_log_and_shows_the_failure_first() {
     );
     loaded_only_from(&mut browser, &build.server.url);
 }
+
+/// The README's pictures, taken from the real pages of a real server with real jobs:
+/// `cargo test --test it screenshots -- --ignored` writes `docs/status-page.png` and
+/// `docs/job-page.png`.
+#[test]
+#[ignore = "writes the README's screenshots; run by hand"]
+fn screenshots() {
+    let fleet = Fleet::new();
+    let work = tempfile::tempdir().unwrap();
+    let build = BuildBox::start(&fleet, work.path(), "");
+    build.settle();
+    for targets in [r#"["chain", "hello"]"#, r#"["broken"]"#, r#"["greet"]"#] {
+        let (_, job) = build.request(&format!("{{\"targets\": {targets}}}"));
+        build.wait_finished(job["id"].as_u64().unwrap());
+    }
+    let failed = get_json(&build.url("/api/v1/jobs?state=failed"))["jobs"][0]["id"]
+        .as_u64()
+        .unwrap();
+    let host = |name: &str| get_json(&build.url(&format!("/api/v1/hosts/{name}")));
+    let laptop = host("laptop")["latest"]["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let desktop = host("desktop")["latest"]["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (name, body) in [
+        ("laptop", json!({"state": "deployed", "path": laptop})),
+        (
+            "desktop",
+            json!({"state": "rolled_back", "path": desktop, "wanted": desktop,
+                   "message": "health check `systemctl is-active --quiet sshd` failed"}),
+        ),
+    ] {
+        let url = build.url(&format!("/api/v1/hosts/{name}/report"));
+        assert_eq!(post(&url, &body.to_string(), &[]).status, 200);
+    }
+    fleet.bump();
+    let (_, running) = build.request(r#"{"targets": ["hang"]}"#);
+    let running = running["id"].as_u64().unwrap();
+    build.wait_job(running, |job| job["progress"]["current"].is_string());
+
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    let mut browser = Browser::start(1280, 800);
+    browser.goto(&build.url("/"));
+    browser.wait_for(
+        "document.getElementById('live').textContent === 'live'",
+        LIVE,
+    );
+    std::fs::write(docs.join("status-page.png"), browser.screenshot()).unwrap();
+    let mut phone = Browser::start(420, 800);
+    phone.call(
+        "Emulation.setEmulatedMedia",
+        json!({"features": [{"name": "prefers-color-scheme", "value": "dark"}]}),
+    );
+    phone.goto(&build.url(&format!("/jobs/{failed}")));
+    std::fs::write(docs.join("job-page.png"), phone.screenshot()).unwrap();
+    let _ = post(
+        &build.url(&format!("/api/v1/jobs/{running}/cancel")),
+        "",
+        &[],
+    );
+}
