@@ -370,6 +370,7 @@ fn screenshots() {
     let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
     std::fs::create_dir_all(&docs).unwrap();
     let mut browser = Browser::start(1280, 800);
+    browser.call("Emulation.setScrollbarsHidden", json!({"hidden": true}));
     browser.goto(&build.url("/"));
     browser.wait_for(
         "document.getElementById('live').textContent === 'live'",
@@ -377,6 +378,7 @@ fn screenshots() {
     );
     std::fs::write(docs.join("status-page.png"), browser.screenshot()).unwrap();
     let mut phone = Browser::start(420, 800);
+    phone.call("Emulation.setScrollbarsHidden", json!({"hidden": true}));
     phone.call(
         "Emulation.setEmulatedMedia",
         json!({"features": [{"name": "prefers-color-scheme", "value": "dark"}]}),
