@@ -15,8 +15,6 @@ use crate::timestamp::unix_seconds;
 
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-const TRIGGERS: [Trigger; 3] = [Trigger::Api, Trigger::Poll, Trigger::Webhook];
-
 const HOST_STATES: [HostState; 6] = [
     HostState::NeverSeen,
     HostState::UpToDate,
@@ -55,7 +53,7 @@ fn jobs(out: &mut Exposition, state: &AppState) -> anyhow::Result<()> {
         "Jobs in the history by state and trigger.",
     );
     for job_state in JobState::ALL {
-        for trigger in TRIGGERS {
+        for trigger in Trigger::ALL {
             let n = counts
                 .iter()
                 .find(|c| c.state == job_state && c.trigger == trigger)
