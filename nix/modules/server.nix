@@ -110,7 +110,7 @@ in
     settings = mkOption {
       description = ''
         The server's configuration, written to its `config.toml` (sections `server`, `cache`,
-        `repo`, `build` and `client`; see the contract and `examples/server-config.toml`).
+        `repo`, `build`, `client` and `notify`; see the contract and `examples/server-config.toml`).
         The keys below are typed; any other key of the file may be set too (it is passed
         through as it is, and the server refuses keys it does not know). `null` leaves a key
         out. Secret files are runtime paths as strings, never Nix paths.
@@ -260,6 +260,45 @@ in
               default = if clientCfg.enable then clientCfg.tokenFile else null;
               defaultText = literalExpression "config.services.atuin-bootstrap.client.tokenFile (when the client is enabled)";
               description = "API token file (a runtime path) for `bt` and `cancel` on the box.";
+            };
+          };
+
+          notify = section "The `[notify]` section: alerts." {
+            url = mkOption {
+              type = types.nullOr types.str;
+              default = null;
+              example = "https://ntfy.sh/my-fleet";
+              description = ''
+                Where alerts are POSTed; `null` (or empty): no alerts. Links in them name the
+                box by `client.server` when that is not a loopback address, else by its host
+                name and port.
+              '';
+            };
+            format = mkOption {
+              type = types.enum [
+                "json"
+                "ntfy"
+              ];
+              default = "json";
+              description = ''
+                `json` (`{"event", "message", "job", "host", "url"}`) or `ntfy` (the message
+                as plain text with Title, Tags, Priority and Click headers).
+              '';
+            };
+            on = mkOption {
+              type = types.listOf (
+                types.enum [
+                  "job_failed"
+                  "job_recovered"
+                  "host_rolled_back"
+                ]
+              );
+              default = [
+                "job_failed"
+                "job_recovered"
+                "host_rolled_back"
+              ];
+              description = "The events that are alerted.";
             };
           };
         };

@@ -3,6 +3,7 @@
 //! layered flag > env > file > default, remembering where each value came from.
 
 mod layers;
+mod notify;
 pub mod schema;
 mod show;
 
@@ -14,6 +15,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 pub use layers::{parse_duration, Flag, FlagValue, Source, Value};
+pub use notify::{NotifyEvent, NotifyFormat, NotifySettings};
 pub use show::render as show;
 
 use crate::exit::usage;
@@ -38,6 +40,14 @@ pub struct Inputs<'a> {
 pub struct Sourced<T> {
     pub value: T,
     pub source: Source,
+}
+
+impl<T> Sourced<Option<T>> {
+    /// `None` when the value is; else the value with its source.
+    pub fn transpose(self) -> Option<Sourced<T>> {
+        let source = self.source;
+        self.value.map(|value| Sourced { value, source })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -67,6 +77,7 @@ pub struct Config {
     pub client_token: Option<Sourced<String>>,
     pub client_token_file: Option<Sourced<PathBuf>>,
     pub deploy: DeploySettings,
+    pub notify: NotifySettings,
     /// Every key as resolved, for `config show`.
     pub entries: Vec<Entry>,
 }
@@ -192,6 +203,15 @@ fn resolve(inputs: Inputs<'_>) -> Result<Config> {
             profile: found.required(&schema::DEPLOY_PROFILE, text_path)?,
             current_system: found.required(&schema::DEPLOY_CURRENT_SYSTEM, text_path)?,
             state_dir: found.optional(&schema::DEPLOY_STATE_DIR, text_path)?,
+        },
+        notify: NotifySettings {
+            url: found
+                .required(&schema::NOTIFY_URL, |v| notify::parse_url(text(v)))?
+                .transpose(),
+            format: found.required(&schema::NOTIFY_FORMAT, |v| NotifyFormat::parse(&text(v)))?,
+            on: found.required(&schema::NOTIFY_ON, |v| {
+                list(v).iter().map(|e| NotifyEvent::parse(e)).collect()
+            })?,
         },
         entries: Vec::new(),
     };

@@ -113,6 +113,14 @@ pub static DEPLOY_CURRENT_SYSTEM: KeyDef = key(
     Some("/run/current-system"),
 );
 pub static DEPLOY_STATE_DIR: KeyDef = key("deploy", "state_dir", Kind::Text, None);
+pub static NOTIFY_URL: KeyDef = key("notify", "url", Kind::Text, Some(""));
+pub static NOTIFY_FORMAT: KeyDef = key("notify", "format", Kind::Text, Some("json"));
+pub static NOTIFY_ON: KeyDef = key(
+    "notify",
+    "on",
+    Kind::List,
+    Some("job_failed,job_recovered,host_rolled_back"),
+);
 
 /// Every key, in the order `config show` lists them.
 pub static KEYS: &[&KeyDef] = &[
@@ -143,6 +151,9 @@ pub static KEYS: &[&KeyDef] = &[
     &DEPLOY_PROFILE,
     &DEPLOY_CURRENT_SYSTEM,
     &DEPLOY_STATE_DIR,
+    &NOTIFY_URL,
+    &NOTIFY_FORMAT,
+    &NOTIFY_ON,
 ];
 
 pub fn find(section: &str, name: &str) -> Option<&'static KeyDef> {

@@ -1,7 +1,8 @@
 //! The fleet view on the box: every host of the flake's `nixosConfigurations` at the newest
 //! revision, and every host that has reported, each with its newest successful system build,
 //! what it last reported running, and its state. Reports come from each host's
-//! `atuin-bootstrap deploy`. Not for deploying (that runs on the hosts, see `deploy`).
+//! `atuin-bootstrap deploy`; each report is also told to whoever subscribed (alerts). Not for
+//! deploying (that runs on the hosts, see `deploy`).
 
 mod state;
 mod store;
@@ -10,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use anyhow::Result;
+use tokio::sync::broadcast;
 
 use crate::builds::jobs::history::HostBuild;
 use crate::builds::BuildServer;
@@ -19,7 +21,21 @@ use store::ReportStore;
 
 pub struct Fleet {
     reports: ReportStore,
+    reported: broadcast::Sender<Reported>,
 }
+
+/// A report as it was recorded, for subscribers.
+#[derive(Debug, Clone)]
+pub struct Reported {
+    /// The host as it is after the report.
+    pub host: Host,
+    /// The host's report before this one said the same state about the same build (a
+    /// heartbeat, or a rollback reported again while the failed build is still the newest).
+    pub repeat: bool,
+}
+
+/// Reports held for a subscriber that lags; past that it misses the oldest.
+const REPORTS_BUFFER: usize = 256;
 
 /// Why one host cannot be shown.
 pub enum HostLookup {
@@ -32,7 +48,27 @@ impl Fleet {
     pub fn open(state_dir: &Path) -> Result<Fleet> {
         Ok(Fleet {
             reports: ReportStore::open(&state_dir.join("fleet.sqlite"))?,
+            reported: broadcast::channel(REPORTS_BUFFER).0,
         })
+    }
+
+    /// Every report recorded from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Reported> {
+        self.reported.subscribe()
+    }
+
+    /// The hosts that have reported, sorted by name, without listing the flake's hosts
+    /// (which may evaluate it): cheap enough for every scrape of `/metrics`.
+    pub fn reported_hosts(&self, builds: &BuildServer) -> Result<Vec<Host>> {
+        let newest = builds.jobs().newest_host_builds()?;
+        self.reports
+            .all_last()?
+            .into_iter()
+            .map(|(name, last)| {
+                let build = newest.get(&name);
+                self.host(builds, name, build, Some(last))
+            })
+            .collect()
     }
 
     /// Every host, sorted by name.
@@ -70,6 +106,7 @@ impl Fleet {
             .wanted
             .clone()
             .or_else(|| newest.get(name).map(|build| build.path.clone()));
+        let before = self.reports.last(name)?;
         self.reports.add(
             name,
             report.state,
@@ -78,7 +115,13 @@ impl Fleet {
             about.as_deref(),
         )?;
         let last = self.reports.last(name)?;
-        self.host(builds, name.to_string(), newest.get(name), last)
+        let host = self.host(builds, name.to_string(), newest.get(name), last)?;
+        let repeat = before.is_some_and(|b| b.state == report.state && b.about == about);
+        let _ = self.reported.send(Reported {
+            host: host.clone(),
+            repeat,
+        });
+        Ok(host)
     }
 
     fn host(

@@ -1,7 +1,10 @@
-//! The HTTP server: one listener for the JSON API under `/api/v1/` and the binary cache at the
-//! root, every path routed in one table (`routes`). `serve` takes a bound listener and a
-//! shutdown future, so tests bind port 0 and callers decide the signals.
+//! The HTTP server: one listener for the JSON API under `/api/v1/`, the binary cache at the
+//! root, the status pages and `/metrics`, every path routed in one table (`routes`). `serve`
+//! takes a bound listener and a shutdown future, so tests bind port 0 and callers decide the
+//! signals. It also starts the alerts, with the server's own address for their links
+//! (`base_url`).
 
+mod base_url;
 mod routes;
 
 pub use crate::api::Settings;
@@ -22,7 +25,17 @@ use tokio::sync::Semaphore;
 
 use crate::api::AppState;
 use crate::http::send_timeout::SendTimeout;
+use crate::metrics::counters::Counters;
 use crate::server_marker;
+
+/// What every request is answered with, besides itself.
+pub(crate) struct Context {
+    pub state: Arc<AppState>,
+    /// The cache's request counters, bumped by the route table.
+    pub counters: Arc<Counters>,
+    /// The server's own address (see `base_url`).
+    pub base_url: String,
+}
 
 /// How long in-flight requests get to finish after shutdown is asked for.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -47,6 +60,27 @@ pub async fn serve(
         .min(Duration::from_secs(30));
     let connections = Arc::new(Semaphore::new(state.config.max_connections.value as usize));
     crate::os::raise_open_file_limit();
+    let bound = listener.local_addr()?;
+    let base_url = base_url::choose(
+        state
+            .config
+            .client_server
+            .as_ref()
+            .map(|s| s.value.as_str()),
+        bound,
+        crate::os::hostname().as_deref(),
+    );
+    let alerts = crate::notify::start(
+        &state.config.notify,
+        base_url.clone(),
+        &state.builds,
+        &state.fleet,
+    );
+    let context = Arc::new(Context {
+        state: state.clone(),
+        counters: Arc::new(Counters::default()),
+        base_url,
+    });
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -67,10 +101,10 @@ pub async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let state = state.clone();
+                let context = context.clone();
                 let service = service_fn(move |request| {
-                    let state = state.clone();
-                    async move { Ok::<_, Infallible>(routes::route(&state, request).await) }
+                    let context = context.clone();
+                    async move { Ok::<_, Infallible>(routes::route(&context, request).await) }
                 });
                 let connection = http1::Builder::new()
                     .timer(hyper_util::rt::TokioTimer::new())
@@ -90,6 +124,9 @@ pub async fn serve(
     drop(listener);
     // Builds first: their jobs go back to the queue, and followed logs then end.
     state.builds.shutdown().await;
+    for task in alerts {
+        task.abort();
+    }
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("gave up waiting for open requests"),

@@ -1,21 +1,30 @@
 //! Every path the server answers, in one table: the binary cache at the root, the JSON API
-//! under `/api/v1/`, and the front page. A path is parsed into a `Route` once; the table then
-//! picks the handler by route and method (a known path with another method is `405`). API
-//! errors are JSON, the others plain text. Handlers know nothing of routing.
+//! under `/api/v1/`, the status pages (`/`, `/jobs/{id}`, their `/assets/…`) and `/metrics`.
+//! A path is parsed into a `Route` once; the table then picks the handler by route and
+//! method (a known path with another method is `405`). API errors are JSON, the others plain
+//! text. Every cache response is counted here, in one place, for `/metrics`. Handlers know
+//! nothing of routing.
 
 use hyper::body::Incoming;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Request, Response};
 
-use crate::api::{self, AppState};
+use super::Context;
+use crate::api;
 use crate::builds::webhooks::Forge;
 use crate::cache::{get_cache_info, get_log, get_nar, get_narinfo};
 use crate::http::body::Body;
-use crate::http::response::{self, error_response, HttpError, HttpResult};
+use crate::http::response::{error_response, HttpError, HttpResult};
+use crate::metrics::counters::CacheKind;
+use crate::metrics::scrape;
+use crate::pages::{self, Site};
 
 /// A path the server knows, with what it names.
 #[derive(Debug, PartialEq, Eq)]
 enum Route<'a> {
     Home,
+    JobPage(&'a str),
+    Asset(&'a str),
+    Metrics,
     CacheInfo,
     Narinfo(&'a str),
     Nar(&'a str),
@@ -57,6 +66,12 @@ impl Route<'_> {
         }
         if path == "/" {
             Route::Home
+        } else if path == "/metrics" {
+            Route::Metrics
+        } else if let Some(id) = path.strip_prefix("/jobs/").filter(|id| !id.contains('/')) {
+            Route::JobPage(id)
+        } else if let Some(name) = path.strip_prefix("/assets/") {
+            Route::Asset(name)
         } else if path == "/nix-cache-info" {
             Route::CacheInfo
         } else if let Some(name) = path.strip_prefix("/nar/") {
@@ -89,20 +104,38 @@ impl Route<'_> {
                 | Route::Unknown { api: true }
         )
     }
+
+    /// The binary-cache endpoint this is, counted for `/metrics`.
+    fn cache_kind(&self) -> Option<CacheKind> {
+        match self {
+            Route::CacheInfo => Some(CacheKind::CacheInfo),
+            Route::Narinfo(_) => Some(CacheKind::Narinfo),
+            Route::Nar(_) => Some(CacheKind::Nar),
+            Route::Log(_) => Some(CacheKind::Log),
+            _ => None,
+        }
+    }
 }
 
 /// Answers one request.
-pub async fn route(state: &AppState, request: Request<Incoming>) -> Response<Body> {
+pub async fn route(context: &Context, request: Request<Incoming>) -> Response<Body> {
     let path = request.uri().path().to_string();
     tracing::debug!("{} {path}", request.method());
     let route = Route::parse(&path);
     let api = route.is_api();
-    dispatch(state, route, request)
+    let counted = route.cache_kind();
+    let head = request.method() == Method::HEAD;
+    let response = dispatch(context, route, request)
         .await
-        .unwrap_or_else(|e| error_response(&e, api))
+        .unwrap_or_else(|e| error_response(&e, api));
+    match counted {
+        Some(kind) => context.counters.record(kind, head, response),
+        None => response,
+    }
 }
 
-async fn dispatch(state: &AppState, route: Route<'_>, request: Request<Incoming>) -> HttpResult {
+async fn dispatch(context: &Context, route: Route<'_>, request: Request<Incoming>) -> HttpResult {
+    let state = &*context.state;
     let method = request.method().clone();
     let get_or_head = method == Method::GET || method == Method::HEAD;
     let head = method == Method::HEAD;
@@ -116,7 +149,13 @@ async fn dispatch(state: &AppState, route: Route<'_>, request: Request<Incoming>
             get_nar::respond(cache, name, request.headers(), head).await
         }
         (Route::Log(drv), _) if get_or_head => get_log::respond(cache, drv, head),
-        (Route::Home, _) if get_or_head => Ok(home()),
+        (Route::Home, _) if get_or_head => {
+            let site = Site::from_request(request.headers(), &context.base_url);
+            pages::status_page::respond(state, &site).await
+        }
+        (Route::JobPage(id), _) if get_or_head => pages::job_page::respond(state, id),
+        (Route::Asset(name), _) if get_or_head => pages::asset(name),
+        (Route::Metrics, _) if get_or_head => scrape::respond(state, &context.counters),
         (Route::Health, Method::GET) => api::status::health(),
         (Route::Status, Method::GET) => api::status::status(state).await,
         (Route::Jobs, Method::GET) => api::jobs::list(state, query),
@@ -145,14 +184,6 @@ async fn dispatch(state: &AppState, route: Route<'_>, request: Request<Incoming>
     }
 }
 
-fn home() -> Response<Body> {
-    let text = format!(
-        "atuin-bootstrap {}\nNix binary cache: add this URL as a substituter, with the key from /api/v1/status\n",
-        env!("CARGO_PKG_VERSION")
-    );
-    response::text(StatusCode::OK, text)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,6 +191,15 @@ mod tests {
     #[test]
     fn paths_parse_into_routes() {
         assert_eq!(Route::parse("/"), Route::Home);
+        assert_eq!(Route::parse("/jobs/12"), Route::JobPage("12"));
+        assert_eq!(Route::parse("/jobs/12/x"), Route::Unknown { api: false });
+        assert_eq!(Route::parse("/assets/live.js"), Route::Asset("live.js"));
+        assert_eq!(Route::parse("/metrics"), Route::Metrics);
+        assert_eq!(
+            Route::parse("/x.narinfo").cache_kind(),
+            Some(CacheKind::Narinfo)
+        );
+        assert_eq!(Route::parse("/metrics").cache_kind(), None);
         assert_eq!(Route::parse("/nix-cache-info"), Route::CacheInfo);
         assert_eq!(Route::parse("/abc.narinfo"), Route::Narinfo("abc"));
         assert_eq!(Route::parse("/nar/x.nar"), Route::Nar("x.nar"));

@@ -3,6 +3,7 @@
 mod util;
 
 mod abuse;
+mod alerts;
 mod cache_bad_input;
 mod cache_copy;
 mod cache_freshness;
@@ -19,8 +20,10 @@ mod jobs_control;
 mod jobs_errors;
 mod jobs_gc;
 mod jobs_repo;
+mod metrics;
 mod nix_files;
 mod nixos_eval;
+mod pages;
 mod terminal;
 mod wizard;
 mod wizard_atuin;

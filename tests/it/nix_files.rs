@@ -95,6 +95,8 @@ fn rendered_server_settings_are_accepted_by_the_binary() {
           deploy = { host = "laptop"; mode = "boot"; interval = "5m";
                      health_checks = [ "systemctl is-active --quiet sshd.service" "true" ];
                      health_timeout = "90s"; };
+          notify = { url = "https://ntfy.example.org/fleet"; format = "ntfy";
+                     on = [ "job_failed" "host_rolled_back" ]; };
         }"#,
     );
     let dir = tempfile::tempdir().unwrap();
@@ -122,6 +124,15 @@ fn rendered_server_settings_are_accepted_by_the_binary() {
         serde_json::json!(["systemctl is-active --quiet sshd.service", "true"])
     );
     assert_eq!(keys["deploy.health_timeout"]["value"], 90);
+    assert_eq!(
+        keys["notify.url"]["value"],
+        "https://ntfy.example.org/fleet"
+    );
+    assert_eq!(keys["notify.format"]["value"], "ntfy");
+    assert_eq!(
+        keys["notify.on"]["value"],
+        serde_json::json!(["job_failed", "host_rolled_back"])
+    );
 
     // An unknown key rendered by a module would be refused, not ignored.
     let bad =

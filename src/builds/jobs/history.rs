@@ -86,6 +86,11 @@ impl JobHistory {
         self.conn.lock().expect("job database lock")
     }
 
+    /// Runs a read-only query of another part of the job side (`stats`) on the database.
+    pub(super) fn read<T>(&self, query: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        query(&self.lock())
+    }
+
     /// Records a job, or returns the queued or running job with the same attributes at the
     /// same revision (or, for a poll or a webhook, the newest such succeeded one: see
     /// `Trigger::reuses_succeeded`); `true` when the job is new.

@@ -56,6 +56,8 @@ pub enum Trigger {
 }
 
 impl Trigger {
+    pub const ALL: [Trigger; 3] = [Trigger::Api, Trigger::Poll, Trigger::Webhook];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Trigger::Api => "api",
@@ -65,9 +67,7 @@ impl Trigger {
     }
 
     pub fn parse(text: &str) -> Option<Trigger> {
-        [Trigger::Api, Trigger::Poll, Trigger::Webhook]
-            .into_iter()
-            .find(|t| t.as_str() == text)
+        Trigger::ALL.into_iter().find(|t| t.as_str() == text)
     }
 
     /// Whether a succeeded job of the same attributes at the same revision stands for a new

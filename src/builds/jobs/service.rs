@@ -1,7 +1,8 @@
 //! The job service: the queue's front (submit, look up, list, cancel) and its dispatcher,
 //! which runs up to `build.max_parallel_jobs` jobs at once. Jobs left running by a server
 //! that stopped are queued again when it opens. On shutdown, running builds are stopped and
-//! their jobs go back to the queue.
+//! their jobs go back to the queue. Every job that ends (a failure recorded at once too) is
+//! told to whoever subscribed (alerts), without waiting for them.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,11 +10,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use tokio::sync::{watch, Notify};
+use tokio::sync::{broadcast, watch, Notify};
 
 use super::history::{Ending, HostBuild, JobHistory};
 use super::model::{Job, JobState, NewJob, Progress};
 use super::runner::{self, Outcome, RunContext, StopReason};
+use super::stats::{self, Durations, StateCount};
+
+/// Endings held for a subscriber that lags; past that it misses the oldest.
+const ENDINGS_BUFFER: usize = 256;
 
 /// Gives the flake reference a job builds from, for its revision.
 pub type FlakeRefOf = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -28,6 +33,8 @@ pub struct JobService {
     asked_at: Mutex<HashMap<u64, Instant>>,
     /// Woken whenever a job ends.
     ended: Notify,
+    /// Each job that ended, as recorded.
+    endings: broadcast::Sender<Job>,
     wake: Notify,
     idle: Notify,
     stopping: AtomicBool,
@@ -66,6 +73,7 @@ impl JobService {
             running: Mutex::new(HashMap::new()),
             asked_at: Mutex::new(HashMap::new()),
             ended: Notify::new(),
+            endings: broadcast::channel(ENDINGS_BUFFER).0,
             wake: Notify::new(),
             idle: Notify::new(),
             stopping: AtomicBool::new(false),
@@ -81,8 +89,33 @@ impl JobService {
                 .expect("asked lock")
                 .insert(created.0.id, asked);
         }
+        if created.1 && created.0.state.is_finished() {
+            // Failed before it could be queued (a flake that does not evaluate).
+            let _ = self.endings.send(created.0.clone());
+        }
         self.wake.notify_one();
         Ok(created)
+    }
+
+    /// Every job that ends from now on, as recorded (a failed request recorded as a failed
+    /// job included).
+    pub fn subscribe_endings(&self) -> broadcast::Receiver<Job> {
+        self.endings.subscribe()
+    }
+
+    /// How the previous job of `job`'s target set ended (succeeded or failed only).
+    pub fn previous_outcome(&self, job: &Job) -> Result<Option<JobState>> {
+        stats::previous_outcome(&self.history, job)
+    }
+
+    /// Jobs by state and trigger.
+    pub fn state_counts(&self) -> Result<Vec<StateCount>> {
+        stats::counts(&self.history)
+    }
+
+    /// How long finished jobs ran, by state.
+    pub fn durations(&self) -> Result<Vec<Durations>> {
+        stats::durations(&self.history)
     }
 
     /// The job once it has ended, or as it is when `timeout` has passed.
@@ -141,6 +174,7 @@ impl JobService {
         if self.history.cancel_queued(id)? {
             self.ended.notify_waiters();
             let job = self.history.get(id)?.expect("a job just cancelled exists");
+            let _ = self.endings.send(job.clone());
             return Ok(Cancelled::Now(job));
         }
         if let Some(running) = self.running.lock().expect("running lock").get(&id) {
@@ -215,8 +249,14 @@ impl JobService {
                 }
                 Outcome::Requeue => service.history.requeue(job.id),
             };
-            if let Err(e) = recorded {
-                tracing::error!("recording the end of job {} failed: {e:#}", job.id);
+            match recorded {
+                Err(e) => tracing::error!("recording the end of job {} failed: {e:#}", job.id),
+                Ok(()) if matches!(outcome, Outcome::Ended(_)) => {
+                    if let Ok(Some(ended)) = service.history.get(job.id) {
+                        let _ = service.endings.send(ended);
+                    }
+                }
+                Ok(()) => {}
             }
             if matches!(&outcome, Outcome::Ended(e) if e.state == JobState::Succeeded) {
                 if let Err(e) = service.drop_old_roots() {

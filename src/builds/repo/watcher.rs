@@ -1,8 +1,9 @@
 //! Keeps the mirror current: fetches every `repo.poll_interval` (and whenever a request or a
 //! webhook asks), announces each new branch tip once to be built, and records what the last
 //! fetch did for `/api/v1/status` (its `last_error` in words without server paths; the
-//! server's log has the whole error). Failed fetches are retried with backoff and never stop
-//! the server.
+//! server's log has the whole error) and for the status page and `/metrics` (the tip's
+//! subject, the last fetch that worked, how many failed). Failed fetches are retried with
+//! backoff and never stop the server.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use super::commit_subject;
 use super::mirror::{FetchError, Mirror};
 use crate::builds::jobs::model::Trigger;
 use crate::timestamp::now;
@@ -25,6 +27,12 @@ pub struct RepoStatus {
     pub rev: Option<String>,
     pub last_poll: Option<String>,
     pub last_error: Option<String>,
+    /// When a fetch last worked.
+    pub last_success: Option<String>,
+    /// Fetches that failed since the server started.
+    pub poll_errors: u64,
+    /// The first line of the tip's commit message.
+    pub subject: Option<String>,
 }
 
 /// A branch tip to build, and what found it.
@@ -54,6 +62,9 @@ impl Watcher {
         tips: mpsc::Sender<NewTip>,
     ) -> Watcher {
         let rev = mirror.tip().ok().flatten();
+        let subject = rev
+            .as_deref()
+            .and_then(|rev| commit_subject::of(mirror.path(), rev).ok());
         Watcher {
             mirror,
             interval: interval.max(Duration::from_secs(1)),
@@ -65,6 +76,9 @@ impl Watcher {
                 rev,
                 last_poll: None,
                 last_error: None,
+                last_success: None,
+                poll_errors: 0,
+                subject,
             }),
             fetching: tokio::sync::Mutex::new(()),
         }
@@ -84,28 +98,42 @@ impl Watcher {
     pub async fn fetch(&self, announce: Option<Trigger>) -> Result<String, FetchError> {
         let _one_at_a_time = self.fetching.lock().await;
         let mirror = self.mirror.clone();
-        let result = tokio::task::spawn_blocking(move || mirror.fetch())
-            .await
-            .unwrap_or_else(|e| {
-                Err(FetchError::Mirror {
-                    detail: anyhow::Error::new(e).context("the fetch task failed"),
-                })
-            });
+        let known = self.status().rev.zip(self.status().subject);
+        let result = tokio::task::spawn_blocking(move || {
+            let tip = mirror.fetch()?;
+            // The tip's subject is for people (the status page): a failure to read it only
+            // leaves it out.
+            let subject = match known {
+                Some((rev, subject)) if rev == tip => Some(subject),
+                _ => commit_subject::of(mirror.path(), &tip).ok(),
+            };
+            Ok((tip, subject))
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(FetchError::Mirror {
+                detail: anyhow::Error::new(e).context("the fetch task failed"),
+            })
+        });
         {
             let mut status = self.status.lock().expect("status lock");
-            status.last_poll = Some(now());
+            let at = now();
+            status.last_poll = Some(at.clone());
             match &result {
-                Ok(tip) => {
+                Ok((tip, subject)) => {
                     status.rev = Some(tip.clone());
+                    status.subject = subject.clone();
                     status.last_error = None;
+                    status.last_success = Some(at);
                 }
                 Err(e) => {
                     tracing::warn!("fetching the fleet repository failed: {}", e.for_log());
                     status.last_error = Some(e.to_string());
+                    status.poll_errors += 1;
                 }
             }
         }
-        let tip = result?;
+        let (tip, _) = result?;
         let moved = {
             let mut announced = self.announced.lock().expect("announced lock");
             let moved = announced.as_deref() != Some(tip.as_str());

@@ -1,11 +1,14 @@
 //! Shared test helpers: Nix fixtures, servers (in-process and spawned), HTTP.
 
+pub mod browser;
 pub mod build_server;
 pub mod deploy_fleet;
 pub mod fixtures;
+pub mod flake_repo;
 pub mod fleet;
 pub mod http;
 pub mod nix;
+pub mod receiver;
 pub mod server;
 pub mod tmux;
 

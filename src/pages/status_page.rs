@@ -1,0 +1,173 @@
+//! `GET /`: the status page. The repository (URL, branch, newest revision and its subject,
+//! the last poll and its error) and the queue, the running jobs with their progress, then
+//! the recent jobs, the fleet and the cache, each a `<section>` with an id the script
+//! refreshes one by one.
+
+use std::fmt::Write;
+use std::time::SystemTime;
+
+use hyper::StatusCode;
+
+use super::format::{duration, run_time, short_rev, time_ago};
+use super::html::{self, Escaped};
+use super::{cache_help, fleet_table, jobs_table, Site};
+use crate::api::AppState;
+use crate::builds::jobs::model::{Job, JobState};
+use crate::builds::repo::watcher::RepoStatus;
+use crate::http::response::HttpResult;
+
+/// Jobs in the recent jobs table.
+const RECENT_JOBS: usize = 25;
+/// Running jobs shown with their progress (no more run at once on a sane box).
+const RUNNING_SHOWN: usize = 16;
+
+pub async fn respond(state: &AppState, site: &Site) -> HttpResult {
+    let now = SystemTime::now();
+    let builds = &state.builds;
+    let jobs = builds.jobs();
+    let recent = jobs.list(RECENT_JOBS, None)?;
+    let running = jobs.list(RUNNING_SHOWN, Some(JobState::Running))?;
+    let queue = jobs.queue_length()?;
+    let hosts = state.fleet.hosts(builds).await?;
+    let keys = state.cache.public_keys();
+
+    let mut main = String::with_capacity(16 * 1024);
+    repo_section(
+        &mut main,
+        builds.repo_status().as_ref(),
+        &state.config.repo_branch.value,
+        queue,
+        now,
+    );
+    running_section(&mut main, &running, now);
+    jobs_table::write(&mut main, &recent, now);
+    fleet_table::write(&mut main, &hosts, now);
+    cache_help::write(&mut main, &keys, site);
+    let page = html::page("atuin-bootstrap", "id=\"status\"", &main);
+    Ok(html::respond(StatusCode::OK, page))
+}
+
+fn repo_section(
+    out: &mut String,
+    repo: Option<&RepoStatus>,
+    branch: &str,
+    queue: u64,
+    now: SystemTime,
+) {
+    out.push_str("<section id=\"repo\"><h2>Repository</h2><dl>");
+    let Some(repo) = repo else {
+        let _ = write!(
+            out,
+            "<dt>URL</dt><dd class=\"mute\">none: set <code>repo.url</code> to build a fleet \
+             (the cache serves the store all the same)</dd><dt>Branch</dt><dd>{}</dd>",
+            Escaped(branch)
+        );
+        queue_line(out, queue);
+        out.push_str("</dl></section>\n");
+        return;
+    };
+    let _ = write!(
+        out,
+        "<dt>URL</dt><dd><code>{}</code></dd><dt>Branch</dt><dd>{}</dd>",
+        Escaped(&repo.url),
+        Escaped(&repo.branch)
+    );
+    out.push_str("<dt>Newest revision</dt><dd>");
+    match &repo.rev {
+        Some(rev) => {
+            let _ = write!(
+                out,
+                "<code title=\"{0}\">{1}</code> {2}",
+                Escaped(rev),
+                Escaped(short_rev(rev)),
+                Escaped(repo.subject.as_deref().unwrap_or(""))
+            );
+        }
+        None => out.push_str("<span class=\"mute\">not fetched yet</span>"),
+    }
+    out.push_str("</dd><dt>Last poll</dt><dd>");
+    out.push_str(&time_ago(repo.last_poll.as_deref(), now));
+    match &repo.last_error {
+        Some(error) => {
+            let _ = write!(
+                out,
+                " <span class=\"err\"><span aria-hidden=\"true\">✗</span> failed: {}</span>",
+                Escaped(error)
+            );
+        }
+        None if repo.last_poll.is_some() => {
+            out.push_str(" <span class=\"ok\"><span aria-hidden=\"true\">✓</span> ok</span>")
+        }
+        None => {}
+    }
+    out.push_str("</dd>");
+    queue_line(out, queue);
+    out.push_str("</dl></section>\n");
+}
+
+fn queue_line(out: &mut String, queue: u64) {
+    let _ = write!(
+        out,
+        "<dt>Queue</dt><dd id=\"queue\">{queue} job{} waiting</dd>",
+        if queue == 1 { "" } else { "s" }
+    );
+}
+
+fn running_section(out: &mut String, running: &[Job], now: SystemTime) {
+    out.push_str("<section id=\"running\"><h2>Running</h2>");
+    if running.is_empty() {
+        out.push_str("<p class=\"mute\">Nothing is building.</p>");
+    }
+    for job in running {
+        let _ = write!(
+            out,
+            "<div class=\"card\" data-job=\"{id}\"><p><a href=\"/jobs/{id}\">Job {id}</a> · {targets} \
+             · <code>{rev}</code> · started {started}",
+            id = job.id,
+            targets = Escaped(&job.targets.join(", ")),
+            rev = Escaped(short_rev(&job.rev)),
+            started = time_ago(job.started_at.as_deref(), now),
+        );
+        if let Some(seconds) = run_time(job.started_at.as_deref(), None, now) {
+            let _ = write!(out, " ({})", duration(seconds));
+        }
+        out.push_str("</p>");
+        progress(out, job, "");
+        out.push_str("</div>");
+    }
+    out.push_str("</section>\n");
+}
+
+/// The progress bar and its words; `ids` adds the element ids the job page's script uses.
+pub(super) fn progress(out: &mut String, job: &Job, ids: &str) {
+    let (bar, text) = if ids.is_empty() {
+        (String::new(), String::new())
+    } else {
+        (
+            format!(" id=\"{ids}bar\""),
+            format!(" id=\"{ids}progress-text\""),
+        )
+    };
+    match &job.progress {
+        Some(p) => {
+            let _ = write!(
+                out,
+                "<p><progress{bar} value=\"{done}\" max=\"{max}\">{done} of {total}</progress> \
+                 <span{text}>{done} of {total} derivations",
+                done = p.done,
+                total = p.total,
+                max = p.total.max(1),
+            );
+            if let Some(current) = &p.current {
+                let _ = write!(out, " · building {}", Escaped(current));
+            }
+            out.push_str("</span></p>");
+        }
+        None => {
+            let _ = write!(
+                out,
+                "<p><progress{bar}></progress> <span{text}>evaluating, nothing built yet</span></p>"
+            );
+        }
+    }
+}
