@@ -8,10 +8,6 @@ use hyper::StatusCode;
 use super::html::add_page_headers;
 use crate::http::response::{with_type, HttpError, HttpResult};
 
-pub const STYLE_PATH: &str = "/assets/style.css";
-pub const SCRIPT_PATH: &str = "/assets/live.js";
-pub const ICON_PATH: &str = "/assets/icon.svg";
-
 const STYLE: &str = include_str!("assets/style.css");
 const SCRIPT: &str = include_str!("assets/live.js");
 const ICON: &str = include_str!("assets/icon.svg");

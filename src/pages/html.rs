@@ -9,7 +9,6 @@ use std::fmt;
 use hyper::header::{HeaderValue, CACHE_CONTROL};
 use hyper::{Response, StatusCode};
 
-use super::assets;
 use crate::http::body::Body;
 use crate::http::response::with_type;
 
@@ -54,9 +53,9 @@ pub fn page(title: &str, main_attrs: &str, main: &str) -> String {
          <span id=\"live\" class=\"live\"></span></header>\n\
          <main {main_attrs}>\n{main}</main>\n</body></html>\n",
         title = Escaped(title),
-        icon = assets::ICON_PATH,
-        style = assets::STYLE_PATH,
-        script = assets::SCRIPT_PATH,
+        icon = ICON_PATH,
+        style = STYLE_PATH,
+        script = SCRIPT_PATH,
         version = env!("CARGO_PKG_VERSION"),
     )
 }
@@ -70,6 +69,11 @@ pub fn respond(status: StatusCode, html: String) -> Response<Body> {
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
+
+/// Where the page shell finds its assets (served by `assets`).
+pub const STYLE_PATH: &str = "/assets/style.css";
+pub const SCRIPT_PATH: &str = "/assets/live.js";
+pub const ICON_PATH: &str = "/assets/icon.svg";
 
 /// The headers of every page and asset: what may load, no sniffing, no referrer.
 pub fn add_page_headers(response: &mut Response<Body>) {
