@@ -198,21 +198,7 @@ impl NarFiles {
         let temp = inner
             .dir
             .join(format!(".{key}{TEMP_MARK}{}", std::process::id()));
-        let file = match File::create(&temp) {
-            Ok(file) => Some(file),
-            Err(e) => {
-                tracing::warn!("NAR cache: failed to create {}: {e}", temp.display());
-                None
-            }
-        };
-        Some(Writer {
-            inner: inner.clone(),
-            key: key.to_string(),
-            temp,
-            file,
-            written: 0,
-            exact,
-        })
+        Writer::start(inner.clone(), key.to_string(), temp, exact)
     }
 
     /// Drops every file of the path with this hash part but those of the NAR hash `keep` (a
@@ -394,70 +380,122 @@ fn check_len(found: u64, expected: u64) -> io::Result<()> {
     }
 }
 
-/// Writes one NAR beside the response that streams it: the file is renamed into place only
-/// by `finish`, when complete; dropped before (a client gone, a failed source) it is removed.
+/// Writes one NAR beside the response that streams it, on a thread of its own (so the copy
+/// into the page cache overlaps with sending: the first request is not slowed by it). The
+/// file is renamed into place only by `finish`, when complete; dropped before (a client gone, a
+/// failed source) it is removed.
 pub struct Writer {
-    inner: Arc<Inner>,
-    key: String,
-    temp: PathBuf,
-    file: Option<File>,
+    sender: Option<std::sync::mpsc::SyncSender<Message>>,
     written: u64,
     exact: Option<u64>,
+    limit: u64,
 }
 
+enum Message {
+    Chunk(Bytes),
+    Finish,
+}
+
+/// Chunks queued for the writing thread at most; past that the response waits for the disk.
+const WRITE_QUEUE: usize = 32;
+
 impl Writer {
-    pub fn write(&mut self, chunk: &[u8]) {
-        let Some(file) = self.file.as_mut() else {
+    fn start(inner: Arc<Inner>, key: String, temp: PathBuf, exact: Option<u64>) -> Option<Writer> {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(WRITE_QUEUE);
+        let limit = inner.limit;
+        let spawned = std::thread::Builder::new()
+            .name("nar-cache-write".into())
+            .spawn({
+                let inner = inner.clone();
+                let key = key.clone();
+                move || {
+                    write_file(&inner, &key, &temp, exact, receiver);
+                    inner.lock().writing.remove(&key);
+                }
+            });
+        match spawned {
+            Ok(_) => Some(Writer {
+                sender: Some(sender),
+                written: 0,
+                exact,
+                limit,
+            }),
+            Err(e) => {
+                tracing::warn!("NAR cache: no thread to write {key}: {e}");
+                inner.lock().writing.remove(&key);
+                None
+            }
+        }
+    }
+
+    pub fn write(&mut self, chunk: &Bytes) {
+        let Some(sender) = self.sender.as_ref() else {
             return;
         };
         self.written += chunk.len() as u64;
         let too_long = self.exact.is_some_and(|exact| self.written > exact);
-        if too_long || self.written > self.inner.limit {
-            self.abandon();
-        } else if let Err(e) = file.write_all(chunk) {
-            tracing::warn!("NAR cache: failed to write {}: {e}", self.temp.display());
-            self.abandon();
+        if too_long || self.written > self.limit || sender.send(Message::Chunk(chunk.clone())).is_err()
+        {
+            self.sender = None;
         }
     }
 
     /// Whether all of an exact size has arrived: hyper stops asking a body for more once its
     /// Content-Length is sent, so the end of such a source may never be seen.
     fn is_complete(&self) -> bool {
-        self.file.is_some() && self.exact == Some(self.written)
+        self.sender.is_some() && self.exact == Some(self.written)
     }
 
-    fn abandon(&mut self) {
-        if self.file.take().is_some() {
-            let _ = fs::remove_file(&self.temp);
-        }
-    }
-
-    /// Puts the file in place when it is whole, evicting others to make room.
+    /// The NAR is whole: the writing thread puts the file in place when it has written it.
     pub fn finish(mut self) {
-        if self.file.take().is_none() {
-            return;
-        }
-        if self.exact.is_some_and(|exact| exact != self.written) {
-            let _ = fs::remove_file(&self.temp);
-            return;
-        }
-        self.inner.evict(self.written);
-        let target = self.inner.dir.join(&self.key);
-        match fs::rename(&self.temp, &target) {
-            Ok(()) => self.inner.lock().insert(self.key.clone(), self.written),
-            Err(e) => {
-                tracing::warn!("NAR cache: failed to keep {}: {e}", target.display());
-                let _ = fs::remove_file(&self.temp);
-            }
+        if let Some(sender) = self.sender.take() {
+            let _ = sender.send(Message::Finish);
         }
     }
 }
 
-impl Drop for Writer {
-    fn drop(&mut self) {
-        self.abandon();
-        self.inner.lock().writing.remove(&self.key);
+/// The writing thread: `temp` filled from `receiver`, renamed to `key` on `Finish` when of the
+/// `exact` size, removed otherwise.
+fn write_file(
+    inner: &Inner,
+    key: &str,
+    temp: &Path,
+    exact: Option<u64>,
+    receiver: std::sync::mpsc::Receiver<Message>,
+) {
+    let mut file = match File::create(temp) {
+        Ok(file) => file,
+        Err(e) => {
+            tracing::warn!("NAR cache: failed to create {}: {e}", temp.display());
+            return;
+        }
+    };
+    let mut written = 0u64;
+    loop {
+        match receiver.recv() {
+            Ok(Message::Chunk(chunk)) => {
+                if let Err(e) = file.write_all(&chunk) {
+                    tracing::warn!("NAR cache: failed to write {}: {e}", temp.display());
+                    break;
+                }
+                written += chunk.len() as u64;
+            }
+            Ok(Message::Finish) if exact.is_none_or(|exact| exact == written) => {
+                drop(file);
+                inner.evict(written);
+                let target = inner.dir.join(key);
+                match fs::rename(temp, &target) {
+                    Ok(()) => return inner.lock().insert(key.to_string(), written),
+                    Err(e) => {
+                        tracing::warn!("NAR cache: failed to keep {}: {e}", target.display());
+                        break;
+                    }
+                }
+            }
+            Ok(Message::Finish) | Err(_) => break,
+        }
     }
+    let _ = fs::remove_file(temp);
 }
 
 /// A source whose chunks are also written to the cache; complete, the file is kept.
