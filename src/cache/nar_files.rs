@@ -77,6 +77,10 @@ pub enum Cached {
 }
 
 impl Cached {
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn len(&self) -> u64 {
         match self {
             Cached::Memory(bytes) => bytes.len() as u64,
@@ -434,7 +438,9 @@ impl Writer {
         };
         self.written += chunk.len() as u64;
         let too_long = self.exact.is_some_and(|exact| self.written > exact);
-        if too_long || self.written > self.limit || sender.send(Message::Chunk(chunk.clone())).is_err()
+        if too_long
+            || self.written > self.limit
+            || sender.send(Message::Chunk(chunk.clone())).is_err()
         {
             self.sender = None;
         }

@@ -308,7 +308,9 @@ fn list(value: Value) -> Vec<String> {
 /// `5GiB`, `500MiB`, `64KiB`, `2GB`, `1048576` (bytes): binary or decimal units.
 pub fn parse_size(text: &str) -> Option<u64> {
     let text = text.trim();
-    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(digits);
     let number: u64 = number.parse().ok()?;
     let factor: u64 = match unit.trim() {

@@ -86,7 +86,10 @@ mod tests {
     fn ranges() {
         assert_eq!(parse("bytes=0-9", 100), Ranged::Part { start: 0, end: 9 });
         assert_eq!(parse("bytes=90-", 100), Ranged::Part { start: 90, end: 99 });
-        assert_eq!(parse("bytes=90-500", 100), Ranged::Part { start: 90, end: 99 });
+        assert_eq!(
+            parse("bytes=90-500", 100),
+            Ranged::Part { start: 90, end: 99 }
+        );
         assert_eq!(parse("bytes=-10", 100), Ranged::Part { start: 90, end: 99 });
         assert_eq!(parse("bytes=-500", 100), Ranged::Part { start: 0, end: 99 });
         assert_eq!(parse("bytes=100-", 100), Ranged::Unsatisfiable);

@@ -71,7 +71,9 @@ fn parallel_clients_fill_the_cache_then_copies_come_from_files(toml: &str, zstd:
     let after_fill = wait_kept(&server, expected_files as u64);
     let kept = kept_files(&server.state_dir());
     assert_eq!(kept.len(), expected_files, "{kept:?}");
-    assert!(kept.iter().all(|n| n.ends_with(if zstd { ".nar.zst" } else { ".nar" })));
+    assert!(kept
+        .iter()
+        .all(|n| n.ends_with(if zstd { ".nar.zst" } else { ".nar" })));
 
     let root = copy_ok(&server, &fixture.tree);
     let copied = root.path().join(fixture.tree.trim_start_matches('/'));
@@ -81,7 +83,8 @@ fn parallel_clients_fill_the_cache_then_copies_come_from_files(toml: &str, zstd:
     );
     let after = nar_cache(&server);
     assert!(
-        after["hits"].as_u64().unwrap() >= after_fill["hits"].as_u64().unwrap() + expected_files as u64,
+        after["hits"].as_u64().unwrap()
+            >= after_fill["hits"].as_u64().unwrap() + expected_files as u64,
         "{after_fill} then {after}"
     );
     assert!(after["bytes"].as_u64().unwrap() > 0);
@@ -114,7 +117,12 @@ fn a_kept_nar_is_byte_for_byte_the_dump_and_answers_ranges() {
         wait_kept(&server, 1);
     }
     assert_eq!(nar_cache(&server)["hits"], 1);
-    let kept = std::fs::read(server.state_dir().join("nar-cache").join(url.rsplit('/').next().unwrap()));
+    let kept = std::fs::read(
+        server
+            .state_dir()
+            .join("nar-cache")
+            .join(url.rsplit('/').next().unwrap()),
+    );
     assert!(kept.unwrap() == expected, "the kept file is not the NAR");
 
     let reply = request("GET", &url, &[("Range", "bytes=100-199")]);
@@ -239,7 +247,10 @@ fn gc_nar_cache_empties_it_and_the_server_makes_them_again() {
             .arg(server.state_dir()),
     );
     let printed = String::from_utf8(output.stdout).unwrap();
-    assert!(printed.contains("NAR cache emptied: 1 file(s)"), "{printed}");
+    assert!(
+        printed.contains("NAR cache emptied: 1 file(s)"),
+        "{printed}"
+    );
     assert!(kept_files(&server.state_dir()).is_empty());
     let reply = get(&url);
     assert!(reply.body == nix::dump(&fixture.tree));
@@ -250,5 +261,8 @@ fn gc_nar_cache_empties_it_and_the_server_makes_them_again() {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    panic!("the NAR was not kept again: {:?}", kept_files(&server.state_dir()));
+    panic!(
+        "the NAR was not kept again: {:?}",
+        kept_files(&server.state_dir())
+    );
 }
