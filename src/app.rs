@@ -162,7 +162,7 @@ fn run_main(mut process: Process, cli: MainCli) -> Result<()> {
         Command::Gc(args) => {
             let config = load_config(&process, config_flag, state_dir_flag(args.state.state_dir))?;
             note_state_dir(&mut process, &config)?;
-            commands::gc::run(&config, args.collect, &mut process.stdout)
+            commands::gc::run(&config, args.collect, args.nar_cache, &mut process.stdout)
         }
         Command::Links(args) => {
             let exe = process

@@ -326,6 +326,9 @@ pub struct GcArgs {
     /// Also run Nix's garbage collector
     #[arg(long)]
     pub collect: bool,
+    /// Also empty the NAR cache (NARs kept on disk after serving them once)
+    #[arg(long)]
+    pub nar_cache: bool,
 }
 
 #[derive(Debug, Args)]

@@ -6,8 +6,10 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 
 use crate::builds::BuildServer;
+use crate::cache::nar_files::{self, NarFiles};
 use crate::cache::{keys, Cache};
 use crate::config::Config;
+use crate::config::Source;
 use crate::fleet::Fleet;
 use crate::nix::store::StoreLocation;
 use crate::state_dir::StateDir;
@@ -42,6 +44,7 @@ impl AppState {
             config.priority.value,
             config.compression.value,
             config.max_concurrent_nars.value as usize,
+            nar_files(&config, &state),
         );
         let builds = BuildServer::start(&config)?;
         let fleet = Fleet::open(state.path())?;
@@ -54,4 +57,19 @@ impl AppState {
             tokens,
         })
     }
+}
+
+/// The NAR cache in the state dir: as large as configured, or by default at most a tenth of
+/// the free space, so a small disk is not filled with copies of its own store.
+fn nar_files(config: &Config, state: &StateDir) -> NarFiles {
+    let dir = state.path().join(nar_files::DIR_NAME);
+    let mut limit = config.nar_cache_size.value;
+    if matches!(config.nar_cache_size.source, Source::Default) {
+        let _ = std::fs::create_dir_all(&dir);
+        if let Some((available, _)) = nar_files::free_space(&dir) {
+            limit = limit.min(available / 10);
+        }
+    }
+    tracing::info!("keeping up to {limit} bytes of NARs in {}", dir.display());
+    NarFiles::open(dir, limit)
 }

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::AppState;
 use crate::http::response::{json, HttpError, HttpResult};
-use crate::protocol::status::{CacheStatus, RepoStatus, Status};
+use crate::protocol::status::{CacheStatus, NarCacheStatus, RepoStatus, Status};
 
 pub fn health() -> HttpResult {
     Ok(json(
@@ -47,7 +47,21 @@ async fn overview(state: &AppState) -> Result<Status, HttpError> {
         cache: CacheStatus {
             public_keys: state.cache.public_keys(),
             priority: state.cache.priority(),
+            nar_cache: nar_cache_status(state),
         },
         hosts: state.fleet.hosts(builds).await?,
     })
+}
+
+fn nar_cache_status(state: &AppState) -> NarCacheStatus {
+    let stats = state.cache.nar_files_stats();
+    let asked = stats.hits + stats.misses;
+    NarCacheStatus {
+        bytes: stats.bytes,
+        limit_bytes: stats.limit,
+        files: stats.files,
+        hits: stats.hits,
+        misses: stats.misses,
+        hit_rate_percent: (stats.hits * 100).checked_div(asked).unwrap_or(0),
+    }
 }

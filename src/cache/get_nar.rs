@@ -1,17 +1,22 @@
 //! `GET|HEAD /nar/<hash part>-<NAR hash>.nar[.zst]`: serialises the path from the filesystem
 //! as it streams, plain with its exact Content-Length, or zstd-compressed on the fly (when the
-//! URL asks for `.zst`, or the client accepts `Content-Encoding: zstd`).
+//! URL asks for `.zst`, or the client accepts `Content-Encoding: zstd`) — the first time; the
+//! NAR is kept as it streams (`nar_files`) and later requests, `Range` included, are sent from
+//! that file.
 
 use std::io::Write;
 
 use hyper::header::{
-    HeaderMap, HeaderValue, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE,
+    HeaderMap, HeaderValue, ACCEPT_ENCODING, ACCEPT_RANGES, CONTENT_ENCODING, CONTENT_LENGTH,
+    CONTENT_RANGE, CONTENT_TYPE,
 };
 use hyper::{Response, StatusCode};
 
 use super::lookup::lookup;
+use super::nar_files::{self, Cached, MappedChunks, Tee};
 use super::Cache;
 use crate::http::body;
+use crate::http::range::{self, Ranged};
 use crate::http::response::{HttpError, HttpResult};
 use crate::nix::base32;
 use crate::nix::nar;
@@ -27,13 +32,23 @@ const SMALL_NAR: u64 = 16 * 1024;
 pub async fn respond(cache: &Cache, name: &str, headers: &HeaderMap, head: bool) -> HttpResult {
     let (hash_part, nar_hash, url_zstd) =
         parse_name(name).ok_or_else(|| HttpError::BadRequest("malformed NAR URL".into()))?;
+    // The store is asked first, always: a path deleted from it is not served from a file.
     let Some(found) = lookup(cache, hash_part).await? else {
+        cache.nar_files.forget_path(hash_part, None);
         return Err(HttpError::NotFound("no such path in this cache".into()));
     };
-    if base32::encode(&found.info.nar_hash) != nar_hash {
+    let current_hash = base32::encode(&found.info.nar_hash);
+    if current_hash != nar_hash {
+        cache.nar_files.forget_path(hash_part, Some(&current_hash));
         return Err(HttpError::NotFound(
             "this NAR is no longer in the cache (the path changed)".into(),
         ));
+    }
+    let transfer_zstd = !url_zstd && accepts_zstd(headers);
+    let zstd = url_zstd || transfer_zstd;
+    let key = nar_files::key(hash_part, nar_hash, zstd);
+    if let Some(cached) = cache.nar_files.get(&key) {
+        return Ok(send_cached(cached, headers, head, transfer_zstd));
     }
     let basename = cache
         .location
@@ -42,36 +57,33 @@ pub async fn respond(cache: &Cache, name: &str, headers: &HeaderMap, head: bool)
         .ok_or_else(|| anyhow::anyhow!("store returned a foreign path {}", found.info.path))?;
     let path = cache.location.store_dir.join(basename);
     let nar_size = found.info.nar_size;
-    let transfer_zstd = !url_zstd && accepts_zstd(headers);
 
-    let mut response = Response::new(body::empty());
-    *response.status_mut() = StatusCode::OK;
-    let out = response.headers_mut();
-    out.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/x-nix-nar"),
-    );
-    if transfer_zstd {
-        out.insert(CONTENT_ENCODING, HeaderValue::from_static("zstd"));
-    }
-    if !url_zstd && !transfer_zstd {
+    let mut response = nar_response(transfer_zstd);
+    if !zstd {
+        let out = response.headers_mut();
         out.insert(CONTENT_LENGTH, HeaderValue::from(nar_size));
     }
     if head {
         return Ok(response);
     }
-    *response.body_mut() = if url_zstd || transfer_zstd {
+    cache.nar_files.record_miss();
+    *response.body_mut() = if zstd {
         let nar = NarReader::new(&path, nar_size);
         let compressed = zstd::stream::read::Encoder::new(nar, ZSTD_LEVEL)
             .map_err(|e| anyhow::anyhow!("failed to start zstd: {e}"))?;
+        let writer = cache.nar_files.begin(&key, nar_size, None);
         body::pulled(
-            body::ReadSource(compressed),
+            Tee {
+                source: body::ReadSource(compressed),
+                writer,
+            },
             None,
             Some(cache.nar_work.clone()),
         )
     } else if nar_size <= SMALL_NAR {
         // A handful of files at most: made here in one piece, sparing the thread hop that
-        // dominates small requests (a closure is mostly small paths).
+        // dominates small requests (a closure is mostly small paths). Not kept on disk:
+        // making it costs about what reading a file would.
         let mut buffer = BoundedBuffer {
             bytes: Vec::with_capacity(nar_size as usize),
             limit: nar_size,
@@ -86,13 +98,85 @@ pub async fn respond(cache: &Cache, name: &str, headers: &HeaderMap, head: bool)
             }
         }
     } else {
+        let writer = cache.nar_files.begin(&key, nar_size, Some(nar_size));
         body::pulled(
-            NarStream::new(&path),
+            Tee {
+                source: NarStream::new(&path),
+                writer,
+            },
             Some(nar_size),
             Some(cache.nar_work.clone()),
         )
     };
     Ok(response)
+}
+
+/// 200 with the NAR's type (and its content coding), no body yet.
+fn nar_response(transfer_zstd: bool) -> Response<body::Body> {
+    let mut response = Response::new(body::empty());
+    *response.status_mut() = StatusCode::OK;
+    let out = response.headers_mut();
+    out.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/x-nix-nar"),
+    );
+    if transfer_zstd {
+        out.insert(CONTENT_ENCODING, HeaderValue::from_static("zstd"));
+    }
+    response
+}
+
+/// A kept NAR, whole or the range asked for. No permit: sending a file is not making a NAR.
+fn send_cached(
+    cached: Cached,
+    headers: &HeaderMap,
+    head: bool,
+    transfer_zstd: bool,
+) -> Response<body::Body> {
+    let len = cached.len();
+    let mut response = nar_response(transfer_zstd);
+    let (start, end) = match range::requested(headers, len) {
+        Ranged::Whole => (0, len),
+        Ranged::Part { start, end } => {
+            *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+            let value = format!("bytes {start}-{end}/{len}");
+            response.headers_mut().insert(
+                CONTENT_RANGE,
+                HeaderValue::from_str(&value).expect("a valid header"),
+            );
+            (start, end + 1)
+        }
+        Ranged::Unsatisfiable => {
+            *response.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
+            let value = format!("bytes */{len}");
+            let out = response.headers_mut();
+            out.insert(
+                CONTENT_RANGE,
+                HeaderValue::from_str(&value).expect("a valid header"),
+            );
+            out.insert(CONTENT_LENGTH, HeaderValue::from(0));
+            return response;
+        }
+    };
+    let out = response.headers_mut();
+    out.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    out.insert(CONTENT_LENGTH, HeaderValue::from(end - start));
+    if head {
+        return response;
+    }
+    *response.body_mut() = match cached {
+        Cached::Memory(bytes) => body::full(bytes.slice(start as usize..end as usize)),
+        Cached::Mapped(map) => body::pulled(
+            MappedChunks {
+                map,
+                start: start as usize,
+                end: end as usize,
+            },
+            Some(end - start),
+            None,
+        ),
+    };
+    response
 }
 
 /// `<hash part>-<52-char NAR hash>.nar` or `….nar.zst` → its parts and whether zstd was asked.

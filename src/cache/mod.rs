@@ -1,6 +1,6 @@
 //! The Nix binary cache served from the local store: one file per endpoint (`get_*`, each
 //! knowing nothing of routing, which is the server's), the lookup they share, and what they
-//! hold in common (store access, signing keys, the narinfo memo). Knows nothing of the build
+//! hold in common (store access, signing keys, the narinfo memo, the NARs kept on disk). Knows nothing of the build
 //! API.
 
 pub mod get_cache_info;
@@ -10,6 +10,7 @@ pub mod get_narinfo;
 pub mod keys;
 mod lookup;
 mod memo;
+pub mod nar_files;
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ use crate::nix::narinfo::Compression;
 use crate::nix::signing::SecretKey;
 use crate::nix::store::{StoreAccess, StoreLocation};
 use memo::{PathMemo, SignatureMemo};
+use nar_files::{NarFiles, NarFilesStats};
 
 /// Everything the cache endpoints need, built once when the server starts.
 pub struct Cache {
@@ -31,6 +33,8 @@ pub struct Cache {
     signatures: SignatureMemo,
     /// Permits to make NARs: bounds the work, not the connections waiting for it.
     nar_work: Arc<Semaphore>,
+    /// NARs made once and kept as files.
+    nar_files: NarFiles,
 }
 
 impl Cache {
@@ -40,6 +44,7 @@ impl Cache {
         priority: u32,
         compression: Compression,
         max_concurrent_nars: usize,
+        nar_files: NarFiles,
     ) -> Cache {
         let store = StoreAccess::choose(&location);
         tracing::info!("reading store metadata through the {}", store.describe());
@@ -52,6 +57,7 @@ impl Cache {
             memo: PathMemo::default(),
             signatures: SignatureMemo::default(),
             nar_work: Arc::new(Semaphore::new(max_concurrent_nars.max(1))),
+            nar_files,
         }
     }
 
@@ -61,5 +67,9 @@ impl Cache {
 
     pub fn priority(&self) -> u32 {
         self.priority
+    }
+
+    pub fn nar_files_stats(&self) -> NarFilesStats {
+        self.nar_files.stats()
     }
 }

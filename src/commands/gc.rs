@@ -1,5 +1,6 @@
-//! `atuin-bootstrap gc [--collect]`: drops the GC roots of builds beyond
-//! `build.keep_per_target` per target, then optionally runs Nix's garbage collector.
+//! `atuin-bootstrap gc [--collect] [--nar-cache]`: drops the GC roots of builds beyond
+//! `build.keep_per_target` per target, then optionally runs Nix's garbage collector and
+//! empties the NAR cache.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -11,6 +12,7 @@ use anyhow::{bail, Context, Result};
 use crate::builds::jobs::history::JobHistory;
 use crate::builds::jobs::roots::Roots;
 use crate::builds::jobs::service::protected_jobs;
+use crate::cache::nar_files;
 use crate::config::Config;
 
 /// Each host's newest succeeded system job, from the server's job history (none without one).
@@ -22,7 +24,7 @@ fn hosts_newest_jobs(state_dir: &Path) -> Result<BTreeSet<u64>> {
     protected_jobs(&JobHistory::open(&database)?)
 }
 
-pub fn run(config: &Config, collect: bool, out: &mut dyn Write) -> Result<()> {
+pub fn run(config: &Config, collect: bool, nar_cache: bool, out: &mut dyn Write) -> Result<()> {
     let roots = Roots::new(&config.state_dir.value);
     let keep = config.keep_per_target.value as usize;
     let protected = hosts_newest_jobs(&config.state_dir.value)?;
@@ -44,6 +46,12 @@ pub fn run(config: &Config, collect: bool, out: &mut dyn Write) -> Result<()> {
         if !status.success() {
             bail!("nix-store --gc failed ({status})");
         }
+    }
+    if nar_cache {
+        let dir = config.state_dir.value.join(nar_files::DIR_NAME);
+        let (files, bytes) = nar_files::empty(&dir)
+            .with_context(|| format!("failed to empty the NAR cache {}", dir.display()))?;
+        writeln!(out, "NAR cache emptied: {files} file(s), {bytes} bytes")?;
     }
     Ok(())
 }

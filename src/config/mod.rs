@@ -66,6 +66,8 @@ pub struct Config {
     pub secret_key_files: Sourced<Vec<PathBuf>>,
     pub priority: Sourced<u32>,
     pub compression: Sourced<Compression>,
+    /// Bytes of NARs kept on disk at most.
+    pub nar_cache_size: Sourced<u64>,
     pub repo_url: Option<Sourced<String>>,
     pub repo_branch: Sourced<String>,
     pub poll_interval: Sourced<Duration>,
@@ -178,6 +180,12 @@ fn resolve(inputs: Inputs<'_>) -> Result<Config> {
             let text = text(v);
             Compression::parse(&text)
                 .with_context(|| format!("expected \"none\" or \"zstd\", got {text:?}"))
+        })?,
+        nar_cache_size: found.required(&schema::CACHE_NAR_CACHE_SIZE, |v| {
+            let text = text(v);
+            parse_size(&text).with_context(|| {
+                format!("expected a size such as \"5GiB\", \"500MiB\" or bytes, got {text:?}")
+            })
         })?,
         repo_url: found.optional(&schema::REPO_URL, |v| Ok(text(v)))?,
         repo_branch: found.required(&schema::REPO_BRANCH, |v| Ok(text(v)))?,
@@ -315,6 +323,29 @@ fn list(value: Value) -> Vec<String> {
         Value::Text(s) => vec![s],
         _ => Vec::new(),
     }
+}
+
+/// `5GiB`, `500MiB`, `64KiB`, `2GB`, `1048576` (bytes): binary or decimal units.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let number: u64 = number.parse().ok()?;
+    let factor: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" | "K" => 1 << 10,
+        "MiB" | "M" => 1 << 20,
+        "GiB" | "G" => 1 << 30,
+        "TiB" | "T" => 1 << 40,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "TB" => 1_000_000_000_000,
+        _ => return None,
+    };
+    number.checked_mul(factor)
 }
 
 /// NARs made at once by default: one per core, so making them keeps every core busy while

@@ -76,6 +76,9 @@ pub static CACHE_PRIORITY: KeyDef = key("cache", "priority", Kind::Count, Some("
 pub static CACHE_MAX_CONCURRENT_NARS: KeyDef =
     key("cache", "max_concurrent_nars", Kind::Count, None);
 pub static CACHE_COMPRESSION: KeyDef = key("cache", "compression", Kind::Text, Some("none"));
+/// `"5GiB"`, `"500MiB"`, a number of bytes; `0` keeps none. The default is also held to
+/// 10 % of the disk's free space at start.
+pub static CACHE_NAR_CACHE_SIZE: KeyDef = key("cache", "nar_cache_size", Kind::Text, Some("5GiB"));
 pub static REPO_URL: KeyDef = key("repo", "url", Kind::Text, None);
 pub static REPO_BRANCH: KeyDef = key("repo", "branch", Kind::Text, Some("main"));
 pub static REPO_POLL_INTERVAL: KeyDef = key("repo", "poll_interval", Kind::Duration, Some("60s"));
@@ -133,6 +136,7 @@ pub static KEYS: &[&KeyDef] = &[
     &CACHE_PRIORITY,
     &CACHE_COMPRESSION,
     &CACHE_MAX_CONCURRENT_NARS,
+    &CACHE_NAR_CACHE_SIZE,
     &REPO_URL,
     &REPO_BRANCH,
     &REPO_POLL_INTERVAL,

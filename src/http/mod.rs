@@ -3,6 +3,7 @@
 //! and reading request bodies with a size limit. Knows no endpoint.
 
 pub mod body;
+pub mod range;
 pub mod request_body;
 pub mod response;
 pub mod send_timeout;

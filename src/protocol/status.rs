@@ -37,4 +37,21 @@ pub struct CacheStatus {
     /// `name:base64`, one per signing key.
     pub public_keys: Vec<String>,
     pub priority: u32,
+    /// The NARs kept on disk (absent from servers older than the NAR cache).
+    #[serde(default)]
+    pub nar_cache: NarCacheStatus,
+}
+
+/// The NAR cache: its size and how often it answered.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct NarCacheStatus {
+    pub bytes: u64,
+    pub limit_bytes: u64,
+    pub files: u64,
+    /// NAR requests sent from a kept file.
+    pub hits: u64,
+    /// NAR requests that made their NAR.
+    pub misses: u64,
+    /// `hits / (hits + misses)` in percent, rounded down; 0 before any request.
+    pub hit_rate_percent: u64,
 }

@@ -9,7 +9,7 @@ use crate::util::server::InProcess;
 
 /// `nix copy --from URL --to ROOT PATH` as a client machine would run it, with its own Nix
 /// cache dir so no answer is remembered from another test.
-fn nix_copy(
+pub(crate) fn nix_copy(
     url: &str,
     root: &std::path::Path,
     path: &str,
@@ -26,7 +26,7 @@ fn nix_copy(
         .unwrap()
 }
 
-fn store_has(root: &std::path::Path, path: &str) -> bool {
+pub(crate) fn store_has(root: &std::path::Path, path: &str) -> bool {
     nix::nix("")
         .args(["path-info", "--store"])
         .arg(root)

@@ -8,6 +8,7 @@ mod cache_bad_input;
 mod cache_copy;
 mod cache_freshness;
 mod cache_nar;
+mod cache_nar_files;
 mod cli;
 mod clients;
 mod config;

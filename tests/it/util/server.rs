@@ -22,7 +22,22 @@ pub struct InProcess {
 impl InProcess {
     /// Starts a server whose config file holds `toml` (the state dir is added).
     pub fn start(toml: &str) -> InProcess {
-        let state_dir = tempfile::tempdir().unwrap();
+        InProcess::start_in(toml, tempfile::tempdir().unwrap())
+    }
+
+    /// Stops this server and starts another with `toml` on the same state dir.
+    pub fn restart(mut self, toml: &str) -> InProcess {
+        self.stop();
+        let state_dir = std::mem::replace(&mut self._state_dir, tempfile::tempdir().unwrap());
+        InProcess::start_in(toml, state_dir)
+    }
+
+    /// The server's state dir (`server.state_dir`).
+    pub fn state_dir(&self) -> PathBuf {
+        self._state_dir.path().join("state")
+    }
+
+    fn start_in(toml: &str, state_dir: tempfile::TempDir) -> InProcess {
         let config_file = state_dir.path().join("config.toml");
         std::fs::write(
             &config_file,
@@ -83,14 +98,20 @@ impl InProcess {
     }
 }
 
-impl Drop for InProcess {
-    fn drop(&mut self) {
+impl InProcess {
+    fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
