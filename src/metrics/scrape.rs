@@ -40,6 +40,7 @@ fn render(state: &AppState, counters: &Counters) -> anyhow::Result<String> {
     jobs(&mut out, state)?;
     repo(&mut out, state);
     cache(&mut out, counters);
+    nar_cache(&mut out, state);
     hosts(&mut out, state)?;
     Ok(out.finish())
 }
@@ -128,6 +129,38 @@ fn repo(out: &mut Exposition, state: &AppState) {
         "1 when the last fetch of the fleet repository failed.",
     );
     out.sample("repo_last_poll_failed", &[], repo.last_error.is_some());
+}
+
+/// The NARs kept on disk: size, limit, files, and how requests were served.
+fn nar_cache(out: &mut Exposition, state: &AppState) {
+    let stats = state.cache.nar_files_stats();
+    for (name, help, value) in [
+        (
+            "nar_cache_bytes",
+            "Bytes of NARs kept on disk.",
+            stats.bytes,
+        ),
+        (
+            "nar_cache_limit_bytes",
+            "The most bytes of NARs kept on disk (cache.nar_cache_size).",
+            stats.limit,
+        ),
+        ("nar_cache_files", "NAR files kept on disk.", stats.files),
+    ] {
+        out.family(name, Kind::Gauge, help);
+        out.sample(name, &[], value);
+    }
+    out.family(
+        "nar_cache_requests_total",
+        Kind::Counter,
+        "NAR requests by whether a kept file served them (hit) or the NAR was made (miss).",
+    );
+    out.sample("nar_cache_requests_total", &[("result", "hit")], stats.hits);
+    out.sample(
+        "nar_cache_requests_total",
+        &[("result", "miss")],
+        stats.misses,
+    );
 }
 
 fn cache(out: &mut Exposition, counters: &Counters) {

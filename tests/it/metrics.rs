@@ -121,6 +121,12 @@ fn metrics_pass_promtool_and_count_what_happened() {
         value("atuin_bootstrap_cache_sent_bytes_total{kind=\"nar\"}"),
         nar.body.len() as f64
     );
+    // The one NAR asked for was made (a miss) and is kept on disk now.
+    assert_eq!(
+        value("atuin_bootstrap_nar_cache_requests_total{result=\"miss\"}"),
+        1.0
+    );
+    assert!(value("atuin_bootstrap_nar_cache_limit_bytes") > 0.0);
     // HEAD sends no body; the miss sends its message.
     assert_eq!(
         value("atuin_bootstrap_cache_sent_bytes_total{kind=\"narinfo\"}"),
