@@ -4,18 +4,23 @@
 //! the first request streams, renamed when complete and of the announced size); the total is
 //! bounded and the least recently used go first; the index is rebuilt from the directory at
 //! start. Small files are also kept in memory. Knows nothing of HTTP or of the store: whether
-//! a path is still valid is the caller's question, asked before every hit.
+//! a path is still valid is the caller's question, asked before every hit. Filling a file as
+//! the first request streams is `fill`'s; sending a kept file is `send`'s.
+
+mod fill;
+mod send;
+
+pub use fill::{Tee, Writer};
+pub use send::MappedChunks;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-
-use crate::http::body::ChunkSource;
 
 /// The directory under the state dir.
 pub const DIR_NAME: &str = "nar-cache";
@@ -24,7 +29,7 @@ const RESIDENT_FILE: u64 = 256 * 1024;
 /// Memory all resident files may take together.
 const RESIDENT_TOTAL: u64 = 64 * 1024 * 1024;
 /// A mapped file is sent in windows of this size (no copy: each is a view of the map).
-const SEND_WINDOW: usize = 4 * 1024 * 1024;
+pub(super) const SEND_WINDOW: usize = 4 * 1024 * 1024;
 /// Nothing is written when the disk would keep less than this share (in percent) free...
 const KEEP_FREE_PERCENT: u64 = 5;
 /// ...or less than this many bytes.
@@ -381,197 +386,5 @@ fn check_len(found: u64, expected: u64) -> io::Result<()> {
             io::ErrorKind::InvalidData,
             format!("has {found} bytes, the index says {expected}"),
         ))
-    }
-}
-
-/// Writes one NAR beside the response that streams it, on a thread of its own (so the copy
-/// into the page cache overlaps with sending: the first request is not slowed by it). The
-/// file is renamed into place only by `finish`, when complete; dropped before (a client gone, a
-/// failed source) it is removed.
-pub struct Writer {
-    sender: Option<std::sync::mpsc::SyncSender<Message>>,
-    written: u64,
-    exact: Option<u64>,
-    limit: u64,
-}
-
-enum Message {
-    Chunk(Bytes),
-    Finish,
-}
-
-/// Chunks queued for the writing thread at most; past that the response waits for the disk.
-const WRITE_QUEUE: usize = 32;
-
-impl Writer {
-    fn start(inner: Arc<Inner>, key: String, temp: PathBuf, exact: Option<u64>) -> Option<Writer> {
-        let (sender, receiver) = std::sync::mpsc::sync_channel(WRITE_QUEUE);
-        let limit = inner.limit;
-        let spawned = std::thread::Builder::new()
-            .name("nar-cache-write".into())
-            .spawn({
-                let inner = inner.clone();
-                let key = key.clone();
-                move || {
-                    write_file(&inner, &key, &temp, exact, receiver);
-                    inner.lock().writing.remove(&key);
-                }
-            });
-        match spawned {
-            Ok(_) => Some(Writer {
-                sender: Some(sender),
-                written: 0,
-                exact,
-                limit,
-            }),
-            Err(e) => {
-                tracing::warn!("NAR cache: no thread to write {key}: {e}");
-                inner.lock().writing.remove(&key);
-                None
-            }
-        }
-    }
-
-    pub fn write(&mut self, chunk: &Bytes) {
-        let Some(sender) = self.sender.as_ref() else {
-            return;
-        };
-        self.written += chunk.len() as u64;
-        let too_long = self.exact.is_some_and(|exact| self.written > exact);
-        if too_long
-            || self.written > self.limit
-            || sender.send(Message::Chunk(chunk.clone())).is_err()
-        {
-            self.sender = None;
-        }
-    }
-
-    /// Whether all of an exact size has arrived: hyper stops asking a body for more once its
-    /// Content-Length is sent, so the end of such a source may never be seen.
-    fn is_complete(&self) -> bool {
-        self.sender.is_some() && self.exact == Some(self.written)
-    }
-
-    /// The NAR is whole: the writing thread puts the file in place when it has written it.
-    pub fn finish(mut self) {
-        if let Some(sender) = self.sender.take() {
-            let _ = sender.send(Message::Finish);
-        }
-    }
-}
-
-/// The writing thread: `temp` filled from `receiver`, renamed to `key` on `Finish` when of the
-/// `exact` size, removed otherwise.
-fn write_file(
-    inner: &Inner,
-    key: &str,
-    temp: &Path,
-    exact: Option<u64>,
-    receiver: std::sync::mpsc::Receiver<Message>,
-) {
-    let mut file = match File::create(temp) {
-        Ok(file) => file,
-        Err(e) => {
-            tracing::warn!("NAR cache: failed to create {}: {e}", temp.display());
-            return;
-        }
-    };
-    let mut written = 0u64;
-    loop {
-        match receiver.recv() {
-            Ok(Message::Chunk(chunk)) => {
-                if let Err(e) = file.write_all(&chunk) {
-                    tracing::warn!("NAR cache: failed to write {}: {e}", temp.display());
-                    break;
-                }
-                written += chunk.len() as u64;
-            }
-            Ok(Message::Finish) if exact.is_none_or(|exact| exact == written) => {
-                drop(file);
-                inner.evict(written);
-                let target = inner.dir.join(key);
-                match fs::rename(temp, &target) {
-                    Ok(()) => return inner.lock().insert(key.to_string(), written),
-                    Err(e) => {
-                        tracing::warn!("NAR cache: failed to keep {}: {e}", target.display());
-                        break;
-                    }
-                }
-            }
-            Ok(Message::Finish) | Err(_) => break,
-        }
-    }
-    let _ = fs::remove_file(temp);
-}
-
-/// A source whose chunks are also written to the cache; complete, the file is kept.
-pub struct Tee<S> {
-    pub source: S,
-    pub writer: Option<Writer>,
-}
-
-impl<S: ChunkSource> ChunkSource for Tee<S> {
-    fn next_chunk(&mut self) -> io::Result<Option<Bytes>> {
-        match self.source.next_chunk() {
-            Ok(Some(chunk)) => {
-                if let Some(writer) = self.writer.as_mut() {
-                    writer.write(&chunk);
-                    if writer.is_complete() {
-                        self.writer.take().expect("a writer").finish();
-                    }
-                }
-                Ok(Some(chunk))
-            }
-            Ok(None) => {
-                if let Some(writer) = self.writer.take() {
-                    writer.finish();
-                }
-                Ok(None)
-            }
-            Err(e) => {
-                self.writer = None;
-                Err(e)
-            }
-        }
-    }
-}
-
-/// A mapped file's bytes `start..end`, in windows that are views of the map.
-pub struct MappedChunks {
-    pub map: Arc<memmap2::Mmap>,
-    pub start: usize,
-    pub end: usize,
-}
-
-struct Window {
-    map: Arc<memmap2::Mmap>,
-    start: usize,
-    end: usize,
-}
-
-impl AsRef<[u8]> for Window {
-    fn as_ref(&self) -> &[u8] {
-        &self.map[self.start..self.end]
-    }
-}
-
-impl ChunkSource for MappedChunks {
-    fn next_chunk(&mut self) -> io::Result<Option<Bytes>> {
-        if self.start >= self.end {
-            return Ok(None);
-        }
-        let end = self.end.min(self.start + SEND_WINDOW);
-        let window = Window {
-            map: self.map.clone(),
-            start: self.start,
-            end,
-        };
-        // Ask the kernel to read the window ahead here, on the blocking thread, so the
-        // socket write that copies it rarely waits for the disk.
-        let _ = self
-            .map
-            .advise_range(memmap2::Advice::WillNeed, self.start, end - self.start);
-        self.start = end;
-        Ok(Some(Bytes::from_owner(window)))
     }
 }
