@@ -88,6 +88,8 @@ pub fn by_hand(agent: &Agent<'_>) -> Result<Outcome> {
         .context("going back a generation failed")?;
     let reason = format!("rolled back by hand from {}", current.path);
     agent.memory.remember_failed(&current.path, &reason)?;
+    // A deploy that was under way is over: the profile is where the person put it.
+    agent.memory.end()?;
     let deadline = Instant::now() + agent.health_timeout;
     let activated = agent.activate(&target.path, deadline)?;
     let (message, code) = match activated {
