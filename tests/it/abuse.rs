@@ -89,8 +89,9 @@ impl CacheBox {
     }
 }
 
-/// More open files for this test process (a few hundred sockets at once).
-fn raise_open_files() {
+/// More open files for this test process (a few hundred sockets at once); returns how many
+/// sockets a test may open, leaving room for the other tests running beside it.
+fn raise_open_files() -> usize {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -100,6 +101,7 @@ fn raise_open_files() {
         limit.rlim_cur = limit.rlim_max;
         libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
     }
+    (limit.rlim_cur as usize).saturating_sub(400).max(50)
 }
 
 /// How long `/api/v1/health` takes to answer now.
@@ -137,7 +139,7 @@ fn read_to_close(stream: &mut TcpStream, within: Duration) -> Option<usize> {
 
 #[test]
 fn readers_that_never_read_are_dropped_and_starve_nothing() {
-    raise_open_files();
+    let readers = raise_open_files().min(600);
     let flake = single_package_flake("big", "head -c 16777216 /dev/urandom > $out");
     let path = build(flake.path(), "big");
     let server = start("send_timeout = \"3s\"\n[cache]\nmax_concurrent_nars = 2");
@@ -146,7 +148,10 @@ fn readers_that_never_read_are_dropped_and_starve_nothing() {
         "GET {} HTTP/1.1\r\nHost: x\r\n\r\n",
         nar.trim_start_matches(&server.server.url)
     );
-    let mut stalled: Vec<TcpStream> = (0..600).map(|_| stalled(server.addr(), &request)).collect();
+    let mut stalled: Vec<TcpStream> = (0..readers)
+        .map(|_| stalled(server.addr(), &request))
+        .collect();
+    let stalled_at = Instant::now();
     std::thread::sleep(Duration::from_millis(1500));
 
     // Everything else still answers: health, the API, a narinfo, and a whole other download.
@@ -163,7 +168,7 @@ fn readers_that_never_read_are_dropped_and_starve_nothing() {
     let rss = server.rss_kib();
     let anonymous = server.memory_kib("RssAnon");
     println!(
-        "600 stalled readers: health at worst {slowest:?}, a 16 MiB NAR in {download:?}, server RSS {} MiB ({} MiB its own, the rest the NAR's mapped store pages)",
+        "{readers} stalled readers: health at worst {slowest:?}, a 16 MiB NAR in {download:?}, server RSS {} MiB ({} MiB its own, the rest the NAR's mapped store pages)",
         rss / 1024,
         anonymous / 1024
     );
@@ -179,7 +184,9 @@ fn readers_that_never_read_are_dropped_and_starve_nothing() {
     );
 
     // After the send timeout the stalled readers are dropped, long before they could have
-    // read it all.
+    // read it all. (Reading earlier would un-stall them: wait the timeout out first.)
+    let dropped_by = stalled_at + Duration::from_secs(3 + 5);
+    std::thread::sleep(dropped_by.saturating_duration_since(Instant::now()));
     for stream in stalled.iter_mut().take(3) {
         let read = read_to_close(stream, Duration::from_secs(60))
             .expect("a stalled reader was never dropped");
@@ -245,9 +252,9 @@ fn a_flood_of_many_file_nars_leaves_the_api_answering() {
 
 #[test]
 fn slow_loris_headers_and_bodies_are_cut_off() {
-    raise_open_files();
+    let connections = raise_open_files().min(200);
     let server = start("request_timeout = \"2s\"");
-    let mut slow: Vec<TcpStream> = (0..200)
+    let mut slow: Vec<TcpStream> = (0..connections)
         .map(|_| {
             let mut s = TcpStream::connect(server.addr()).unwrap();
             s.write_all(b"GET /api/v1/health HTTP/1.1\r\nHo").unwrap();
