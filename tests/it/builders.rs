@@ -67,6 +67,28 @@ fn an_unreachable_builder_is_listed_as_unreachable() {
     assert_eq!(b["max_jobs"], 3);
     assert_eq!(b["features"], serde_json::json!(["big-parallel", "kvm"]));
     assert_eq!(b["reachable"], false);
+
+    // bs shows them as a table, the status page as a section.
+    let bs = Command::new(crate::util::binary())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir.path())
+        .env("ATUIN_BOOTSTRAP_SERVER", &server.url)
+        .arg("status")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&bs.stdout);
+    assert!(bs.status.success(), "{text}");
+    assert!(text.contains("BUILDER"), "{text}");
+    assert!(
+        text.contains("ssh-ng://127.0.0.1:1?remote-store=local%3Froot%3D/nowhere  aarch64-linux,x86_64-linux  3"),
+        "{text}"
+    );
+    assert!(text.contains("unreachable"), "{text}");
+    let page = crate::util::http::get(&format!("{}/", server.url)).text();
+    assert!(page.contains("<section id=\"builders\">"), "{page}");
+    assert!(page.contains("<strong>unreachable</strong>"), "{page}");
 }
 
 #[test]
@@ -97,4 +119,6 @@ fn no_builders_is_an_empty_list() {
     std::thread::sleep(Duration::from_secs(2));
     let status = get_json(&format!("{}/api/v1/status", server.url));
     assert_eq!(status["builders"], serde_json::json!([]));
+    let page = crate::util::http::get(&format!("{}/", server.url)).text();
+    assert!(!page.contains("id=\"builders\""), "{page}");
 }
