@@ -122,3 +122,33 @@ fn no_builders_is_an_empty_list() {
     let page = crate::util::http::get(&format!("{}/", server.url)).text();
     assert!(!page.contains("id=\"builders\""), "{page}");
 }
+
+/// A real builder: sshd on loopback with its own store. Listed as reachable, then as
+/// unreachable within 30 s of sshd stopping, then reachable again.
+#[test]
+fn a_loopback_ssh_builder_is_reachable_until_sshd_stops() {
+    let Some(builder) = crate::util::sshd::LoopbackBuilder::start("builderonly") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ssh_opts = builder.ssh_opts();
+    let server = start(
+        &builder.builders_line("x86_64-linux", "builderonly"),
+        dir.path(),
+        &[("NIX_SSHOPTS", &ssh_opts)],
+    );
+    let state = |want: bool| {
+        wait_for(Duration::from_secs(35), || {
+            let status = get_json(&format!("{}/api/v1/status", server.url));
+            let b = status["builders"][0].clone();
+            (b["last_checked"].is_string() && b["reachable"] == want).then_some(b)
+        })
+    };
+    let b = state(true).expect("the builder never became reachable");
+    assert!(b["uri"].as_str().unwrap().starts_with("ssh-ng://builder?"));
+    assert_eq!(b["features"], serde_json::json!(["builderonly"]));
+    builder.stop();
+    state(false).expect("the builder stayed reachable after sshd stopped");
+    builder.resume();
+    state(true).expect("the builder did not come back");
+}
