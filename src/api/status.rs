@@ -50,6 +50,7 @@ async fn overview(state: &AppState) -> Result<Status, HttpError> {
             nar_cache: nar_cache_status(state),
         },
         hosts: state.fleet.hosts(builds).await?,
+        builders: builds.builders(),
     })
 }
 

@@ -5,6 +5,7 @@
 //! owns the watcher and the job service for the server's lifetime. What it tells a client (a
 //! job's error, a refusal) names no path in the state dir (see `redact`).
 
+pub mod builders;
 pub mod jobs;
 pub mod redact;
 pub mod repo;
@@ -48,6 +49,8 @@ pub struct BuildServer {
     system: String,
     pub webhook_secret_file: Option<PathBuf>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Nix's remote builders, probed in the background.
+    builders: Arc<builders::Builders>,
     /// The flake's host names at a revision: evaluated once per new tip.
     hosts_at: tokio::sync::Mutex<Option<HostsAt>>,
     /// Why the newest tip was not built, when it was not (a flake with nothing to build by
@@ -112,12 +115,16 @@ impl BuildServer {
             system: crate::nix::current_system(),
             webhook_secret_file: config.webhook_secret_file.as_ref().map(|f| f.value.clone()),
             tasks: Mutex::new(Vec::new()),
+            builders: Arc::new(builders::Builders::default()),
             hosts_at: tokio::sync::Mutex::new(None),
             resolved: Mutex::new(HashMap::new()),
             tip_note: Mutex::new(None),
             mask,
         });
-        let mut tasks = vec![tokio::spawn(jobs.dispatch())];
+        let mut tasks = vec![
+            tokio::spawn(jobs.dispatch()),
+            tokio::spawn(server.builders.clone().run()),
+        ];
         if let Some(watcher) = watcher {
             tasks.push(tokio::spawn(watcher.run()));
         }
@@ -131,6 +138,11 @@ impl BuildServer {
 
     pub fn jobs(&self) -> &JobService {
         &self.jobs
+    }
+
+    /// Nix's remote builders as last probed.
+    pub fn builders(&self) -> Vec<crate::protocol::status::BuilderStatus> {
+        self.builders.list()
     }
 
     /// Why the newest tip was not built, if it was not.

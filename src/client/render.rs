@@ -33,6 +33,10 @@ impl Style {
         self.paint("31", text)
     }
 
+    pub fn green(self, text: &str) -> String {
+        self.paint("32", text)
+    }
+
     /// A host's state in words, coloured: green up to date, yellow behind or deploying, red
     /// rolled back or failed.
     pub fn host_state(self, state: HostState) -> String {
@@ -252,6 +256,37 @@ pub fn text(value: &Value) -> &str {
 
 fn strip_codes(cell: &str) -> String {
     crate::ansi::strip(cell)
+}
+
+/// Rows for Nix's remote builders: URI, systems, jobs, features, reachable, last probed.
+pub fn builder_rows(
+    builders: &[crate::protocol::status::BuilderStatus],
+    style: Style,
+) -> Vec<Vec<String>> {
+    builders
+        .iter()
+        .map(|b| {
+            let list = |items: &[String]| {
+                if items.is_empty() {
+                    "-".to_string()
+                } else {
+                    items.join(",")
+                }
+            };
+            vec![
+                b.uri.clone(),
+                list(&b.systems),
+                b.max_jobs.to_string(),
+                list(&b.features),
+                match (b.reachable, &b.last_checked) {
+                    (_, None) => style.dim("not probed yet"),
+                    (true, Some(_)) => style.green("reachable"),
+                    (false, Some(_)) => style.red("unreachable"),
+                },
+                b.last_checked.as_deref().map(age).unwrap_or_default(),
+            ]
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! `bs [JOB] [--json] [--watch]`: the server overview (repo, queue, running and recent jobs,
-//! cache key, the fleet) or one job in detail; `--json` prints the API's JSON as it is; `--watch`
+//! cache key, the fleet, Nix's remote builders when there are any) or one job in detail; `--json` prints the API's JSON as it is; `--watch`
 //! redraws in place on a terminal until Ctrl-C.
 
 use std::io::Write;
@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::render::{age, host_rows, job_detail, job_rows, short_rev, table, Style};
+use super::render::{age, builder_rows, host_rows, job_detail, job_rows, short_rev, table, Style};
 use super::ApiClient;
 use crate::cli::StatusArgs;
 use crate::process::Process;
@@ -113,6 +113,14 @@ fn overview(client: &ApiClient, style: Style) -> Result<String> {
         out.push_str(&table(
             &["HOST", "RUNNING", "NEWEST", "STATE", "LAST SEEN"],
             &host_rows(&status.hosts, style),
+            style,
+        ));
+    }
+    if !status.builders.is_empty() {
+        out.push('\n');
+        out.push_str(&table(
+            &["BUILDER", "SYSTEMS", "JOBS", "FEATURES", "STATE", "CHECKED"],
+            &builder_rows(&status.builders, style),
             style,
         ));
     }

@@ -1,6 +1,6 @@
 //! `GET /`: the status page. The repository (URL, branch, newest revision and its subject,
 //! the last poll and its error) and the queue, the running jobs with their progress, then
-//! the recent jobs, the fleet and the cache, each a `<section>` with an id the script
+//! the recent jobs, the fleet, Nix's remote builders (when there are any) and the cache, each a `<section>` with an id the script
 //! refreshes one by one.
 
 use std::fmt::Write;
@@ -42,6 +42,7 @@ pub async fn respond(state: &AppState, site: &Site) -> HttpResult {
     running_section(&mut main, &running, now);
     jobs_table::write(&mut main, &recent, now);
     fleet_table::write(&mut main, &hosts, now);
+    builders_section(&mut main, &builds.builders(), now);
     cache_help::write(&mut main, &keys, site);
     let page = html::page("atuin-bootstrap", "id=\"status\"", &main);
     Ok(html::respond(StatusCode::OK, page))
@@ -103,6 +104,41 @@ fn repo_section(
     out.push_str("</dd>");
     queue_line(out, queue);
     out.push_str("</dl></section>\n");
+}
+
+/// Nix's remote builders, when it has any: a table of what each builds and whether the last
+/// probe reached it.
+fn builders_section(
+    out: &mut String,
+    builders: &[crate::protocol::status::BuilderStatus],
+    now: SystemTime,
+) {
+    if builders.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<section id=\"builders\"><h2>Remote builders</h2><table><thead><tr><th>Builder</th>\
+         <th>Systems</th><th>Jobs</th><th>Features</th><th>State</th><th>Checked</th></tr>\
+         </thead><tbody>",
+    );
+    for b in builders {
+        let state = match (b.reachable, &b.last_checked) {
+            (_, None) => "<span class=\"mute\">not probed yet</span>",
+            (true, Some(_)) => "reachable",
+            (false, Some(_)) => "<strong>unreachable</strong>",
+        };
+        let _ = write!(
+            out,
+            "<tr><td><code>{uri}</code></td><td>{systems}</td><td>{jobs}</td><td>{features}</td>\
+             <td>{state}</td><td>{checked}</td></tr>",
+            uri = Escaped(&b.uri),
+            systems = Escaped(&b.systems.join(", ")),
+            jobs = b.max_jobs,
+            features = Escaped(&b.features.join(", ")),
+            checked = time_ago(b.last_checked.as_deref(), now),
+        );
+    }
+    out.push_str("</tbody></table></section>\n");
 }
 
 fn queue_line(out: &mut String, queue: u64) {

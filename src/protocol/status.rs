@@ -16,6 +16,9 @@ pub struct Status {
     pub cache: CacheStatus,
     #[serde(default)]
     pub hosts: Vec<Host>,
+    /// Nix's remote builders (absent from servers older than them).
+    #[serde(default)]
+    pub builders: Vec<BuilderStatus>,
 }
 
 /// The watched repository; `url` is `null` when none is configured.
@@ -54,4 +57,18 @@ pub struct NarCacheStatus {
     pub misses: u64,
     /// `hits / (hits + misses)` in percent, rounded down; 0 before any request.
     pub hit_rate_percent: u64,
+}
+
+/// One of Nix's remote builders (its `builders` setting, `@file` included), as last probed
+/// with `nix store ping`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuilderStatus {
+    pub uri: String,
+    pub systems: Vec<String>,
+    pub max_jobs: u64,
+    /// Supported and mandatory features together.
+    pub features: Vec<String>,
+    pub reachable: bool,
+    /// When `reachable` was found; `null` before the first probe ends.
+    pub last_checked: Option<String>,
 }

@@ -4,6 +4,7 @@ mod util;
 
 mod abuse;
 mod alerts;
+mod builders;
 mod cache_bad_input;
 mod cache_copy;
 mod cache_freshness;

@@ -10,6 +10,7 @@ pub mod http;
 pub mod nix;
 pub mod receiver;
 pub mod server;
+pub mod sshd;
 pub mod tmux;
 
 use std::path::PathBuf;
