@@ -105,6 +105,9 @@ pub struct TriggerArgs {
     /// Git revision to build (default: the newest commit of the watched branch)
     #[arg(long, value_name = "REV")]
     pub rev: Option<String>,
+    /// Nix system to build packages for, e.g. aarch64-linux (default: the server's own)
+    #[arg(long, value_name = "SYSTEM")]
+    pub system: Option<String>,
     /// Wait until the job ends
     #[arg(long, conflicts_with = "follow")]
     pub wait: bool,

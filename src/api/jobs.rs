@@ -33,6 +33,9 @@ struct JobRequest {
     targets: Vec<String>,
     #[serde(default)]
     rev: Option<String>,
+    /// Build for this Nix system (default: the box's own).
+    #[serde(default)]
+    system: Option<String>,
 }
 
 pub async fn create(state: &AppState, request: Request<Incoming>) -> HttpResult {
@@ -40,7 +43,7 @@ pub async fn create(state: &AppState, request: Request<Incoming>) -> HttpResult 
         request_body::json(request, state.config.request_timeout.value).await?;
     let (job, created) = state
         .builds
-        .request_job(wanted.targets, wanted.rev, Trigger::Api)
+        .request_job_for(wanted.targets, wanted.rev, Trigger::Api, wanted.system)
         .await
         .map_err(http_error)?;
     let status = if created {

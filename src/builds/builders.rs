@@ -145,6 +145,41 @@ fn parse_into(
 
 /// The machines Nix is configured with now (its configuration, `NIX_CONFIG` included).
 pub async fn configured_machines() -> Result<Vec<Machine>> {
+    Ok(nix_builders().await?.0)
+}
+
+/// Who can build for `system`: `Ok(())` when this machine can (its own system, or one of
+/// Nix's `extra-platforms`, e.g. through binfmt) or a configured builder says so; else the
+/// sentence saying which system and which builders exist.
+pub async fn check_system(system: &str) -> Result<Result<(), String>> {
+    if system == crate::nix::current_system() {
+        return Ok(Ok(()));
+    }
+    let (machines, extra_platforms) = nix_builders().await?;
+    if extra_platforms.iter().any(|p| p == system)
+        || machines
+            .iter()
+            .any(|m| m.systems.iter().any(|s| s == system))
+    {
+        return Ok(Ok(()));
+    }
+    let existing = if machines.is_empty() {
+        "none is configured (Nix's `builders` setting)".to_string()
+    } else {
+        machines
+            .iter()
+            .map(|m| format!("{} ({})", m.uri, m.systems.join(", ")))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    Ok(Err(format!(
+        "no builder can build for {system}: this machine builds {}, and of the remote builders {existing}",
+        crate::nix::current_system()
+    )))
+}
+
+/// Nix's configured machines and its `extra-platforms`, from `nix show-config`.
+async fn nix_builders() -> Result<(Vec<Machine>, Vec<String>)> {
     let output = tokio::time::timeout(
         PROBE_TIMEOUT,
         Command::new("nix")
@@ -174,11 +209,20 @@ pub async fn configured_machines() -> Result<Vec<Machine>> {
         .as_str()
         .or_else(|| builders.as_str())
         .unwrap_or("");
-    Ok(parse_machines(
-        value,
-        &crate::nix::current_system(),
-        &mut |path| std::fs::read_to_string(path).ok(),
-    ))
+    let machines = parse_machines(value, &crate::nix::current_system(), &mut |path| {
+        std::fs::read_to_string(path).ok()
+    });
+    let platforms = &config["extra-platforms"];
+    let extra_platforms = platforms["value"]
+        .as_array()
+        .or_else(|| platforms.as_array())
+        .map(|list| {
+            list.iter()
+                .filter_map(|p| p.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok((machines, extra_platforms))
 }
 
 /// Whether `nix store ping` reaches the machine within the time allowed.

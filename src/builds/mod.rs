@@ -195,9 +195,27 @@ impl BuildServer {
         rev: Option<String>,
         trigger: Trigger,
     ) -> Result<(Job, bool), RequestError> {
+        self.request_job_for(requested, rev, trigger, None).await
+    }
+
+    /// `request_job` for another system than the box's own (`None`: its own): targets resolve
+    /// as that system's, and a system nothing can build fails the job at once.
+    pub async fn request_job_for(
+        &self,
+        requested: Vec<String>,
+        rev: Option<String>,
+        trigger: Trigger,
+        system: Option<String>,
+    ) -> Result<(Job, bool), RequestError> {
         let asked = Instant::now();
         for target in &requested {
             check_target(target)?;
+        }
+        let system = system.unwrap_or_else(|| self.system.clone());
+        if !is_system_name(&system) {
+            return Err(RequestError::BadRequest(format!(
+                "{system:?} is not a Nix system (such as x86_64-linux or aarch64-linux)"
+            )));
         }
         let watcher = self.watcher.as_ref().ok_or_else(|| {
             RequestError::Unprocessable("no fleet repository is configured (repo.url)".into())
@@ -207,8 +225,22 @@ impl BuildServer {
             Some(rev) => self.resolve_revision(watcher, rev).await?,
             None => self.newest_commit(watcher).await?,
         };
+        // A system nothing here builds fails at once, naming the builders there are.
+        if let Err(why) = builders::check_system(&system)
+            .await
+            .map_err(RequestError::Internal)?
+        {
+            let failed = NewJob {
+                targets: requested.clone(),
+                attrs: requested,
+                rev,
+                trigger,
+                failed: Some(why),
+            };
+            return self.record(failed, asked);
+        }
         let new = match self
-            .resolve_targets(&mirror.flake_ref(&rev), &rev, &requested)
+            .resolve_targets(&mirror.flake_ref(&rev), &rev, &requested, &system)
             .await
         {
             Ok(resolved) => NewJob {
@@ -229,6 +261,11 @@ impl BuildServer {
                 failed: Some(self.mask.hide(&unresolved.error)),
             },
         };
+        self.record(new, asked)
+    }
+
+    /// Submits `new`; a job failed at once gets its error as its log.
+    fn record(&self, new: NewJob, asked: Instant) -> Result<(Job, bool), RequestError> {
         let (job, created) = self
             .jobs
             .submit(&new, asked)
@@ -250,13 +287,14 @@ impl BuildServer {
         flake_ref: &str,
         rev: &str,
         requested: &[String],
+        system: &str,
     ) -> Result<targets::Resolved, targets::Unresolved> {
-        let key = (rev.to_string(), requested.to_vec());
+        let key = (format!("{rev} {system}"), requested.to_vec());
         if let Some(known) = self.resolved.lock().expect("resolved lock").get(&key) {
             return Ok(known.clone());
         }
         let resolved =
-            targets::resolve(flake_ref, &self.system, requested, &self.default_targets).await?;
+            targets::resolve(flake_ref, system, requested, &self.default_targets).await?;
         let mut memo = self.resolved.lock().expect("resolved lock");
         if memo.len() >= MAX_RESOLVED {
             memo.clear();
@@ -380,6 +418,17 @@ async fn build_new_tips(server: std::sync::Weak<BuildServer>, mut tips: mpsc::Re
         };
         *server.tip_note.lock().expect("note lock") = note;
     }
+}
+
+/// `x86_64-linux`, `aarch64-darwin`: an architecture and an OS, no more.
+fn is_system_name(system: &str) -> bool {
+    system.split_once('-').is_some_and(|(arch, os)| {
+        !arch.is_empty()
+            && !os.is_empty()
+            && system
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    }) && system.len() <= 64
 }
 
 fn check_target(target: &str) -> Result<(), RequestError> {

@@ -17,6 +17,9 @@ pub fn run(process: &mut Process, client: &ApiClient, args: TriggerArgs) -> Resu
     if let Some(rev) = &args.rev {
         body["rev"] = json!(rev);
     }
+    if let Some(system) = &args.system {
+        body["system"] = json!(system);
+    }
     let (status, job) = client.post_json("/api/v1/jobs", Some(&body))?;
     let id = job["id"].as_u64().unwrap_or_default();
     let style = Style {

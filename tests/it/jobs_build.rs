@@ -270,3 +270,42 @@ fn one_target_is_rooted_by_nix_itself_and_a_waiting_request_ends_with_the_job() 
         .join(id.to_string())
         .exists());
 }
+
+#[test]
+fn a_system_nothing_here_builds_fails_at_once_naming_it_and_the_builders() {
+    let fleet = Fleet::new();
+    let work = tempfile::tempdir().unwrap();
+    let build = BuildBox::start(&fleet, work.path(), "");
+    build.settle();
+    let (status, job) = build.request(r#"{"targets": ["hello"], "system": "aarch64-linux"}"#);
+    assert_eq!(status, 201, "{job}");
+    assert_eq!(job["state"], "failed", "{job}");
+    let error = job["error"].as_str().unwrap();
+    assert!(
+        error.contains("aarch64-linux") && error.contains("none is configured"),
+        "{error}"
+    );
+    let (status, reply) = build.request(r#"{"targets": ["hello"], "system": "not a system"}"#);
+    assert_eq!(status, 400, "{reply}");
+    // The box's own system, named, builds as without it.
+    let (status, job) = build.request(r#"{"targets": ["hello"], "system": "x86_64-linux"}"#);
+    assert_eq!(status, 201, "{job}");
+    let done = build.wait_finished(job["id"].as_u64().unwrap());
+    assert_eq!(done["state"], "succeeded", "{done}");
+    // bt --system, waited for: exit 1 with the reason.
+    let bt = crate::util::command_in(&build.home)
+        .env("ATUIN_BOOTSTRAP_ARGV0", "bt")
+        .args([
+            "hello",
+            "--system",
+            "riscv64-linux",
+            "--wait",
+            "--server",
+            &build.server.url,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(bt.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&bt.stderr);
+    assert!(said.contains("riscv64-linux"), "{said}");
+}
