@@ -129,11 +129,17 @@ impl NewJob {
     /// The key under which identical requests are one job: the set of attributes (order and
     /// duplicates do not matter) at the full revision.
     pub fn dedupe_key(&self) -> String {
-        let mut attrs = self.attrs.clone();
-        attrs.sort();
-        attrs.dedup();
-        format!("{}\n{}", self.rev, attrs.join("\n"))
+        format!("{}\n{}", self.rev, attr_set(&self.attrs))
     }
+}
+
+/// A job's attributes as a set: sorted, without repeats, one a line (order and spelling of
+/// the request do not matter).
+pub fn attr_set(attrs: &[String]) -> String {
+    let mut attrs = attrs.to_vec();
+    attrs.sort();
+    attrs.dedup();
+    attrs.join("\n")
 }
 
 #[cfg(test)]

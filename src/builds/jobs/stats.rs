@@ -7,7 +7,7 @@ use anyhow::Result;
 use rusqlite::{params, OptionalExtension};
 
 use super::history::JobHistory;
-use super::model::{Job, JobState, Trigger};
+use super::model::{attr_set, Job, JobState, Trigger};
 
 /// Upper bounds of the job duration buckets, in seconds (`+Inf` is implied).
 pub const DURATION_BOUNDS: [f64; 11] = [
@@ -127,13 +127,6 @@ pub fn previous_outcome(history: &JobHistory, job: &Job) -> Result<Option<JobSta
 }
 
 /// The attribute set as the dedupe key holds it after the revision: sorted, each once.
-fn attr_set(attrs: &[String]) -> String {
-    let mut attrs = attrs.to_vec();
-    attrs.sort();
-    attrs.dedup();
-    attrs.join("\n")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

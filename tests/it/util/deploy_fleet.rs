@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use super::fleet::commit_all;
 use super::nix::{run_ok, NIX_CONFIG};
 
 /// What a host's activation does at a commit.
@@ -85,27 +86,7 @@ impl DeployFleet {
             .replace("@NONCE@", &self.nonce)
             .replace("@HOSTS@", &hosts);
         std::fs::write(self.path().join("flake.nix"), flake).unwrap();
-        git(self.path(), &["add", "-A"]);
-        git(
-            self.path(),
-            &[
-                "-c",
-                "user.name=t",
-                "-c",
-                "user.email=t@t",
-                "commit",
-                "-q",
-                "-m",
-                &format!("v{}", self.version),
-            ],
-        );
-        let out = run_ok(
-            Command::new("git")
-                .arg("-C")
-                .arg(self.path())
-                .args(["rev-parse", "HEAD"]),
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
+        commit_all(self.path(), &format!("v{}", self.version))
     }
 }
 

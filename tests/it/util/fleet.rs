@@ -50,31 +50,11 @@ impl Fleet {
     }
 
     pub fn head(&self) -> String {
-        let out = run_ok(
-            Command::new("git")
-                .arg("-C")
-                .arg(self.path())
-                .args(["rev-parse", "HEAD"]),
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
+        head_of(self.path())
     }
 
     fn commit(&self, message: &str) -> String {
-        git(self.path(), &["add", "-A"]);
-        git(
-            self.path(),
-            &[
-                "-c",
-                "user.name=t",
-                "-c",
-                "user.email=t@t",
-                "commit",
-                "-q",
-                "-m",
-                message,
-            ],
-        );
-        self.head()
+        commit_all(self.path(), message)
     }
 
     fn write_flake(&self) {
@@ -110,6 +90,36 @@ impl Fleet {
             .replace("@PIDFILE@", &self.pid_file().display().to_string());
         std::fs::write(self.path().join("flake.nix"), text).unwrap();
     }
+}
+
+/// Commits everything in the repository at `dir`; returns the new commit's id.
+pub fn commit_all(dir: &Path, message: &str) -> String {
+    git(dir, &["add", "-A"]);
+    git(
+        dir,
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-q",
+            "-m",
+            message,
+        ],
+    );
+    head_of(dir)
+}
+
+/// The id of the commit the repository at `dir` is on.
+pub fn head_of(dir: &Path) -> String {
+    let out = run_ok(
+        Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["rev-parse", "HEAD"]),
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 fn git(dir: &Path, args: &[&str]) {
