@@ -92,6 +92,117 @@ let
     in
     if url == null || homes == [ ] then null else lib.head homes;
   serviceConfig = config.systemd.services.atuin-bootstrap.serviceConfig;
+
+  # One remote builder: the fields of nix.buildMachines, with the ssh key as a runtime path.
+  builderModule = {
+    options = {
+      hostName = mkOption {
+        type = types.str;
+        example = "pi.tailnet.example";
+        description = "The builder's host name or address (as ssh reaches it).";
+      };
+      protocol = mkOption {
+        type = types.enum [
+          "ssh"
+          "ssh-ng"
+        ];
+        default = "ssh-ng";
+        description = ''
+          `ssh-ng` (Nix's newer protocol: the builder's log comes back line by line) or `ssh`
+          (older Nix on the builder).
+        '';
+      };
+      system = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "aarch64-linux";
+        description = "The one system the builder builds for (wins over `systems`).";
+      };
+      systems = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        example = [
+          "aarch64-linux"
+          "armv7l-linux"
+        ];
+        description = "The systems the builder builds for; this or `system` must be set.";
+      };
+      sshUser = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "nixremote";
+        description = ''
+          The user to log in as, a trusted user of the builder's Nix
+          (`nix.settings.trusted-users` there). Set it: with `null` ssh picks the local
+          user's name, root for the daemon's builds but `atuin-bootstrap` for the server's
+          probe.
+        '';
+      };
+      sshKey = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "/var/lib/atuin-bootstrap/.ssh/builder_ed25519";
+        description = ''
+          The private key (no passphrase) to log in with, as a runtime path — never a Nix
+          path, which would copy it into the world-readable store (refused). The
+          nix-daemon (root) builds with it and the server probes with it as its own user,
+          which cannot read /root or /home: keep it under the server's state directory,
+          owned by `atuin-bootstrap`, mode 0600 (root reads it too). `null`: root's ssh
+          configuration.
+        '';
+      };
+      publicHostKey = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "c3NoLWVkMjU1MTkgQUFBQUMzTnphQzFsWkRJMU5URTVBQUFBSUhz…";
+        description = ''
+          The builder's ssh host key, base64 (`base64 -w0 /etc/ssh/ssh_host_ed25519_key.pub`
+          on the builder), so root and the server trust it without a known_hosts entry.
+        '';
+      };
+      maxJobs = mkOption {
+        type = types.ints.positive;
+        default = 1;
+        description = "Builds the machine runs at once.";
+      };
+      speedFactor = mkOption {
+        type = types.ints.positive;
+        default = 1;
+        description = "How much faster it is than the others (Nix prefers faster builders).";
+      };
+      supportedFeatures = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        example = [
+          "big-parallel"
+          "kvm"
+        ];
+        description = "System features the builder offers (`requiredSystemFeatures`).";
+      };
+      mandatoryFeatures = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        example = [ "big-parallel" ];
+        description = "Features a derivation must ask for to be built there.";
+      };
+    };
+  };
+  asBuildMachine = b: {
+    inherit (b)
+      hostName
+      protocol
+      system
+      systems
+      sshUser
+      sshKey
+      publicHostKey
+      maxJobs
+      speedFactor
+      supportedFeatures
+      mandatoryFeatures
+      ;
+  };
+  ownSystem = config.nixpkgs.hostPlatform.system;
 in
 {
   options.services.atuin-bootstrap.server = {
@@ -329,6 +440,46 @@ in
       '';
     };
 
+    builders = mkOption {
+      type = types.listOf (types.submodule builderModule);
+      default = [ ];
+      example = literalExpression ''
+        [
+          {
+            hostName = "pi.tailnet.example";
+            systems = [ "aarch64-linux" ];
+            sshUser = "nixremote";
+            sshKey = "/var/lib/atuin-bootstrap/.ssh/builder_ed25519";
+            publicHostKey = "c3NoLWVkMjU1MTkgQUFBQUMzTnphQzFsWkRJMU5URTVBQUFBSUhz…";
+            maxJobs = 4;
+            supportedFeatures = [ "big-parallel" ];
+          }
+        ]
+      '';
+      description = ''
+        Remote builders for the box's builds, in `nix.buildMachines`' form: Nix's own
+        distributed builds (the server has no worker protocol of its own). Each machine
+        becomes a `nix.buildMachines` entry, and a non-empty list also turns on
+        `nix.distributedBuilds` and `nix.settings.builders-use-substitutes` (the builder
+        fetches what a cache has instead of getting it from the box). The nix-daemon (root)
+        does the building; the server lists the machines in its status and probes them as
+        its own user. A job for a system only a builder has (`bt --system aarch64-linux`, an
+        `aarch64-linux` host) goes there.
+      '';
+    };
+
+    emulatedSystems = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      example = [ "aarch64-linux" ];
+      description = ''
+        Systems the box builds for itself under QEMU user emulation:
+        `boot.binfmt.emulatedSystems` (which also adds them to Nix's `extra-platforms`).
+        Slow but needs no other machine; a remote builder of that system is faster. Never the
+        box's own system. The kernel needs binfmt_misc (NixOS has it; WSL2's kernel too).
+      '';
+    };
+
     atuin = {
       enable = mkOption {
         type = types.bool;
@@ -357,6 +508,9 @@ in
       ++ [
         (common.notInStore "services.atuin-bootstrap.server.settings.repo.webhook_secret_file" cfg.settings.repo.webhook_secret_file)
         (common.notInStore "services.atuin-bootstrap.server.settings.client.token_file" cfg.settings.client.token_file)
+      ]
+      ++ map (b: common.notInStore "services.atuin-bootstrap.server.builders.*.sshKey" b.sshKey) cfg.builders
+      ++ [
         {
           assertion = repoInHome == null || serviceConfig.ProtectHome == false;
           message = ''
@@ -366,6 +520,24 @@ in
             fetch: the fleet's git remote (https://…, ssh://…, git@host:…), or a bare
             repository outside the home directories that you push to (e.g. /srv/fleet.git,
             readable by the atuin-bootstrap user).
+          '';
+        }
+        {
+          assertion = lib.all (b: b.system != null || b.systems != [ ]) cfg.builders;
+          message = ''
+            services.atuin-bootstrap.server.builders: every builder needs `system` or
+            `systems` (the systems it builds for); missing on: ${
+              lib.concatMapStringsSep ", " (b: b.hostName) (
+                lib.filter (b: b.system == null && b.systems == [ ]) cfg.builders
+              )
+            }.
+          '';
+        }
+        {
+          assertion = cfg.emulatedSystems == [ ] || !(lib.elem ownSystem cfg.emulatedSystems);
+          message = ''
+            services.atuin-bootstrap.server.emulatedSystems names ${ownSystem}, this machine's
+            own system, which it builds natively; list only other systems.
           '';
         }
         {
@@ -476,6 +648,14 @@ in
       automatic = mkDefault true;
       options = mkDefault "--delete-older-than 30d";
     };
+
+    # Nix's own distributed builds: the nix-daemon hands derivations to these machines
+    # (/etc/nix/machines); the server reads the same list for its status.
+    nix.buildMachines = map asBuildMachine cfg.builders;
+    nix.distributedBuilds = mkIf (cfg.builders != [ ]) (mkDefault true);
+    nix.settings.builders-use-substitutes = mkIf (cfg.builders != [ ]) (mkDefault true);
+    # QEMU user emulation; NixOS adds these systems to Nix's extra-platforms itself.
+    boot.binfmt.emulatedSystems = cfg.emulatedSystems;
 
     # The Atuin sync server, on the same box: SQLite, no PostgreSQL to run.
     services.atuin = mkIf cfg.atuin.enable {

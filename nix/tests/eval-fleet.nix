@@ -40,6 +40,13 @@ let
   fleetDir = /. + fleet;
   outputs = (import (fleetDir + "/flake.nix")).outputs (inputs // { self = outputs // { outPath = fleetDir; }; });
 
+  orThrown =
+    value:
+    let
+      tried = builtins.tryEval (builtins.deepSeq value value);
+    in
+    if tried.success then tried.value else "(throws)";
+
   report =
     system:
     let
@@ -67,6 +74,18 @@ let
       tailscaleInterface = c.services.tailscale.interfaceName;
       serverEnabled = c.services.atuin-bootstrap.server.enable;
       repoUrl = c.services.atuin-bootstrap.server.settings.repo.url;
+      # Remote builders and emulated systems, as Nix gets them.
+      remoteBuilds = {
+        inherit (c.nix) buildMachines distributedBuilds;
+        machinesFile = (c.environment.etc."nix/machines" or { text = null; }).text;
+        emulatedSystems = c.boot.binfmt.emulatedSystems;
+        nixSettings = {
+          builders = c.nix.settings.builders or "(unset)";
+          builders-use-substitutes = c.nix.settings.builders-use-substitutes or null;
+          # NixOS throws on emulating the machine's own system (after the assertions).
+          extra-platforms = orThrown (c.nix.settings.extra-platforms or null);
+        };
+      };
       # The file `atuin-bootstrap` reads on this host (/etc/atuin-bootstrap/config.toml).
       configToml =
         if etcConfig == null then

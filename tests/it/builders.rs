@@ -152,3 +152,109 @@ fn a_loopback_ssh_builder_is_reachable_until_sshd_stops() {
     builder.resume();
     state(true).expect("the builder did not come back");
 }
+
+/// A fleet whose `remote` package needs a feature only the loopback builder offers, on top of
+/// `base`, which the box builds itself (Nix would hand it to the builder too, but for
+/// `preferLocalBuild`); `warm` is what the first poll builds.
+const REMOTE_FLEET: &str = r#"{
+  outputs = { self }: let
+    mk = name: script: extra: derivation ({
+      inherit name;
+      nonce = "@NONCE@";
+      system = "x86_64-linux";
+      builder = "/bin/sh";
+      args = [ "-c" "PATH=/bin:/usr/bin\n${script}" ];
+    } // extra);
+    base = mk "base" "echo base built here > $out" { preferLocalBuild = true; };
+  in {
+    packages.x86_64-linux = {
+      warm = mk "warm" "echo warm > $out" { };
+      remote = mk "remote" "echo building remote on the builder; cat $base > $out; echo remote >> $out" {
+        inherit base;
+        requiredSystemFeatures = [ "builderonly" ];
+      };
+    };
+  };
+}
+"#;
+
+/// A job whose derivation only the loopback builder may build: it builds there (into the
+/// builder's separate store), comes back to the box, is served by the cache, and the job's
+/// log says which machine built it.
+#[test]
+fn a_job_builds_on_the_remote_builder_and_its_log_names_the_machine() {
+    let Some(builder) = crate::util::sshd::LoopbackBuilder::start("builderonly") else {
+        return;
+    };
+    let repo = crate::util::flake_repo::FlakeRepo::new();
+    repo.commit(REMOTE_FLEET, "a package only the builder builds");
+    let work = tempfile::tempdir().unwrap();
+    let nix_config = format!(
+        "{NIX_CONFIG}builders = {}\nbuilders-use-substitutes = false\n",
+        builder.builders_line("x86_64-linux", "builderonly")
+    );
+    let ssh_opts = builder.ssh_opts();
+    let build = crate::util::build_server::BuildBox::with_env(
+        &repo.path().display().to_string(),
+        work.path(),
+        "1h",
+        "[build]\ndefault_targets = [\"warm\"]",
+        &[("NIX_CONFIG", &nix_config), ("NIX_SSHOPTS", &ssh_opts)],
+    );
+    build.settle();
+
+    let (status, job) = build.request(r#"{"targets": ["remote"]}"#);
+    assert_eq!(status, 201, "{job}");
+    let id = job["id"].as_u64().unwrap();
+    let done = build.wait_finished(id);
+    let log = build.log(id);
+    assert_eq!(done["state"], "succeeded", "{done}\n{log}");
+    let out = done["outputs"]["remote"].as_str().unwrap().to_string();
+
+    // Built on the builder: the output is in its separate store, and back in the box's.
+    let name = std::path::Path::new(&out).file_name().unwrap();
+    let on_builder = builder.store_root().join("nix/store").join(name);
+    assert!(on_builder.exists(), "{} is missing", on_builder.display());
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(text, "base built here\nremote\n");
+    assert_eq!(std::fs::read_to_string(&on_builder).unwrap(), text);
+
+    // The log says where each derivation was built: the remote one on the builder.
+    // Once, and not again as if built here (the builder's echo of its own start).
+    let builds: Vec<&str> = log
+        .lines()
+        .filter(|l| l.starts_with("building '") && l.contains("-remote.drv'"))
+        .collect();
+    let uri = format!(
+        "ssh-ng://builder?remote-store=local%3Froot%3D{}",
+        builder.store_root().display()
+    );
+    assert_eq!(builds.len(), 1, "{log}");
+    let base_line = log
+        .lines()
+        .find(|l| l.starts_with("building '") && l.contains("-base.drv'"))
+        .unwrap_or_else(|| panic!("base was not built in this job:\n{log}"));
+    assert!(
+        base_line.ends_with("-base.drv'"),
+        "built here, not elsewhere: {base_line}"
+    );
+    assert!(builds[0].ends_with(&format!(".drv' on '{uri}'")), "{log}");
+    assert!(log.contains("building remote on the builder"), "{log}");
+    assert_eq!(done["progress"]["done"], 2, "{done}");
+    assert_eq!(done["progress"]["total"], 2, "{done}");
+
+    // The cache serves it like anything the box built itself.
+    let hash = crate::util::nix::hash_part(&out);
+    let narinfo = crate::util::http::get(&build.url(&format!("/{hash}.narinfo")));
+    assert_eq!(narinfo.status, 200, "{}", narinfo.text());
+    let fields = crate::util::http::narinfo_fields(&narinfo.text());
+    assert_eq!(
+        crate::util::http::field(&fields, "StorePath"),
+        Some(out.as_str())
+    );
+    let nar_url = crate::util::http::field(&fields, "URL")
+        .unwrap()
+        .to_string();
+    let nar = crate::util::http::get(&build.url(&format!("/{nar_url}")));
+    assert_eq!(nar.status, 200);
+}

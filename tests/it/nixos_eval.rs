@@ -406,6 +406,176 @@ fn the_deploy_unit_is_there_only_when_enabled_and_activation_never_stops_it() {
     assert!(warnings.contains("without"), "{warnings}");
 }
 
+/// The wsl profile's commented `builders = [ … ];` and `emulatedSystems` lines, uncommented;
+/// and how many lines that was.
+fn uncomment_remote_build_example(text: &str) -> (String, usize) {
+    let mut inside = false;
+    let mut count = 0;
+    let lines: Vec<String> = text
+        .lines()
+        .map(|line| {
+            let code = line.trim_start().strip_prefix("# ");
+            let starts = code
+                .is_some_and(|c| c.starts_with("builders = [") || c.starts_with("emulatedSystems"));
+            if starts || inside {
+                inside = code.is_some_and(|c| c.starts_with("builders = ["))
+                    || (inside && code != Some("];"));
+                count += 1;
+                line.replacen("# ", "", 1)
+            } else {
+                line.to_string()
+            }
+        })
+        .collect();
+    (lines.join("\n") + "\n", count)
+}
+
+#[test]
+fn remote_builders_and_emulated_systems_reach_nix() {
+    let Some(lib) = nixpkgs_lib() else { return };
+    let fleet = Fleet::new();
+    let builders = r#"  services.atuin-bootstrap.server.builders = [
+    {
+      hostName = "pi.tailnet.example";
+      systems = [ "aarch64-linux" "armv7l-linux" ];
+      sshUser = "nixremote";
+      sshKey = "/var/lib/atuin-bootstrap/.ssh/builder_ed25519";
+      maxJobs = 4;
+      supportedFeatures = [ "big-parallel" ];
+      mandatoryFeatures = [ "arm-only" ];
+    }
+    {
+      hostName = "big.tailnet.example";
+      system = "x86_64-linux";
+      protocol = "ssh";
+      speedFactor = 2;
+      publicHostKey = "c3NoLWVkMjU1MTkgQUFBQQ==";
+    }
+  ];
+  services.atuin-bootstrap.server.emulatedSystems = [ "aarch64-linux" "riscv64-linux" ];"#;
+    fleet.add("box", "wsl", None, None, builders);
+    fleet.add("plain", "wsl", None, None, "");
+    // The wsl profile's commented example, uncommented.
+    fleet.add("uncommented", "wsl", None, None, "");
+    let file = fleet
+        .dir
+        .path()
+        .join("hosts/uncommented")
+        .join(host::DEFAULT);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let (text, uncommented) = uncomment_remote_build_example(&text);
+    assert_eq!(uncommented, 10, "{text}");
+    std::fs::write(&file, text).unwrap();
+    fleet.add(
+        "bad",
+        "wsl",
+        None,
+        None,
+        r#"  services.atuin-bootstrap.server.builders = [
+    { hostName = "nosystem"; sshKey = "/nix/store/00000000000000000000000000000000-key"; }
+  ];
+  services.atuin-bootstrap.server.emulatedSystems = [ "x86_64-linux" ];"#,
+    );
+    let hosts = fleet.evaluate(lib.path());
+
+    let host = &hosts["box"];
+    assert_builds("box", host);
+    let nix = &host["remoteBuilds"];
+    assert_eq!(nix["distributedBuilds"], true);
+    let machines = nix["buildMachines"].as_array().unwrap();
+    assert_eq!(machines.len(), 2, "{nix}");
+    assert_eq!(machines[0]["hostName"], "pi.tailnet.example");
+    assert_eq!(
+        machines[0]["protocol"], "ssh-ng",
+        "ssh-ng unless asked otherwise"
+    );
+    assert_eq!(
+        machines[0]["systems"],
+        json!(["aarch64-linux", "armv7l-linux"])
+    );
+    assert_eq!(machines[0]["maxJobs"], 4);
+    assert_eq!(machines[1]["protocol"], "ssh");
+    assert_eq!(machines[1]["speedFactor"], 2);
+    // /etc/nix/machines, which Nix (and so the server's status) reads.
+    assert_eq!(
+        nix["machinesFile"],
+        "ssh-ng://nixremote@pi.tailnet.example aarch64-linux,armv7l-linux \
+         /var/lib/atuin-bootstrap/.ssh/builder_ed25519 4 1 big-parallel,arm-only arm-only -\n\
+         ssh://big.tailnet.example x86_64-linux - 1 2 - - c3NoLWVkMjU1MTkgQUFBQQ==\n"
+    );
+    // The server reads that file as Nix does.
+    let parsed = atuin_bootstrap::builds::builders::parse_machines(
+        nix["machinesFile"].as_str().unwrap(),
+        "x86_64-linux",
+        &mut |_| None,
+    );
+    assert_eq!(parsed[0].uri, "ssh-ng://nixremote@pi.tailnet.example");
+    assert_eq!(parsed[0].features(), ["big-parallel", "arm-only"]);
+    assert_eq!(parsed[1].uri, "ssh://big.tailnet.example");
+    assert_eq!(
+        parsed[1].public_host_key.as_deref(),
+        Some("c3NoLWVkMjU1MTkgQUFBQQ==")
+    );
+    assert_eq!(
+        nix["nixSettings"]["builders"], "(unset)",
+        "Nix's @/etc/nix/machines"
+    );
+    assert_eq!(nix["nixSettings"]["builders-use-substitutes"], true);
+    assert_eq!(
+        nix["emulatedSystems"],
+        json!(["aarch64-linux", "riscv64-linux"])
+    );
+    assert_eq!(
+        nix["nixSettings"]["extra-platforms"],
+        json!(["aarch64-linux", "riscv64-linux", "i686-linux"])
+    );
+
+    let example = &hosts["uncommented"];
+    assert_builds("uncommented", example);
+    let example = &example["remoteBuilds"];
+    assert_eq!(
+        example["buildMachines"][0]["systems"],
+        json!(["aarch64-linux"])
+    );
+    assert_eq!(example["distributedBuilds"], true);
+    assert_eq!(example["emulatedSystems"], json!(["aarch64-linux"]));
+
+    // Neither set: no machines, distributed builds off, nothing emulated.
+    let plain = &hosts["plain"]["remoteBuilds"];
+    assert_eq!(plain["buildMachines"], json!([]));
+    assert_eq!(plain["distributedBuilds"], false);
+    assert_eq!(plain["machinesFile"], Value::Null);
+    assert_eq!(plain["emulatedSystems"], json!([]));
+    assert_eq!(plain["nixSettings"]["builders"], Value::Null);
+    assert_eq!(
+        plain["nixSettings"]["builders-use-substitutes"],
+        Value::Null
+    );
+
+    // A builder without a system, a key in the store, the box's own system emulated.
+    let messages: Vec<String> = failed(&hosts["bad"])
+        .iter()
+        .map(|m| m.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    let has = |text: &str| messages.iter().any(|m| m.contains(text));
+    assert!(
+        has("every builder needs `system` or `systems` (the systems it builds for); missing on: nosystem."),
+        "{messages:#?}"
+    );
+    assert!(
+        has("services.atuin-bootstrap.server.builders.*.sshKey = \"/nix/store/"),
+        "{messages:#?}"
+    );
+    assert!(
+        has("emulatedSystems names x86_64-linux, this machine's own system"),
+        "{messages:#?}"
+    );
+    assert_eq!(
+        hosts["bad"]["remoteBuilds"]["nixSettings"]["extra-platforms"], "(throws)",
+        "as NixOS's binfmt module does"
+    );
+}
+
 #[test]
 fn home_manager_replaces_the_files_atuin_and_the_wizard_leave_behind() {
     let Some(lib) = nixpkgs_lib() else { return };

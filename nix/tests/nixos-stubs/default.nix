@@ -18,6 +18,8 @@ let
     ./hardware.nix
     ./networking.nix
     ./nix.nix
+    ./nix-remote-build.nix
+    ./binfmt.nix
     ./environment.nix
     ./users.nix
     ./systemd.nix

@@ -1,7 +1,9 @@
 //! Reads Nix's structured log (`--log-format internal-json`, one `@nix {…}` object a line) and
 //! turns it into what a person reads — the builders' lines and Nix's messages as plain text —
 //! and into the job's progress (derivations built of those to build, the one building now).
-//! Pure: the runner feeds it lines.
+//! A derivation built on a remote builder gets a line naming that machine; the builder's own
+//! echo of the same build (forwarded through `ssh-ng`) neither repeats it as if built here nor
+//! overrides the progress. Pure: the runner feeds it lines.
 
 use std::collections::HashMap;
 
@@ -21,6 +23,12 @@ const SHOWN_LEVEL: u64 = 3;
 #[derive(Debug, Default)]
 pub struct NixLog {
     activity_types: HashMap<u64, u64>,
+    /// The "builds" activity that counts this `nix build`'s derivations: the first one that
+    /// starts while none is tracked. Those starting meanwhile are remote builders' counts of
+    /// their share, forwarded.
+    builds_activity: Option<u64>,
+    /// Builds running on a remote builder: activity id → derivation path.
+    remote_builds: HashMap<u64, String>,
     progress: Progress,
     saw_progress: bool,
     last_error: Option<String>,
@@ -44,17 +52,35 @@ impl NixLog {
                     return Vec::new();
                 };
                 self.activity_types.insert(id, kind);
-                if kind == ACT_BUILD {
-                    let drv = fields
-                        .and_then(|f| f.first())
-                        .and_then(Value::as_str)
-                        .unwrap_or("");
-                    self.progress.current = Some(derivation_name(drv));
+                if kind == ACT_BUILDS && self.builds_activity.is_none() {
+                    self.builds_activity = Some(id);
                 }
                 let level = number("level").unwrap_or(u64::MAX);
-                let message = text("text");
+                let message = strip_ansi(text("text"));
+                if kind == ACT_BUILD {
+                    let field = |i: usize| {
+                        fields
+                            .and_then(|f| f.get(i))
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                    };
+                    let (drv, machine) = (field(0), field(1));
+                    self.progress.current = Some(derivation_name(drv));
+                    if !machine.is_empty() {
+                        self.remote_builds.insert(id, drv.to_string());
+                        return vec![if message.contains(machine) {
+                            message
+                        } else {
+                            format!("building '{drv}' on '{machine}'")
+                        }];
+                    }
+                    if self.remote_builds.values().any(|remote| remote == drv) {
+                        // The builder's own start of the build named above.
+                        return Vec::new();
+                    }
+                }
                 if level <= SHOWN_LEVEL && !message.is_empty() {
-                    vec![strip_ansi(message)]
+                    vec![message]
                 } else {
                     Vec::new()
                 }
@@ -68,7 +94,9 @@ impl NixLog {
                         .and_then(Value::as_str)
                         .map(|l| vec![strip_ansi(l)])
                         .unwrap_or_default(),
-                    (RES_PROGRESS, Some(fields)) if activity == Some(ACT_BUILDS) => {
+                    (RES_PROGRESS, Some(fields))
+                        if activity == Some(ACT_BUILDS) && number("id") == self.builds_activity =>
+                    {
                         let at = |i: usize| fields.get(i).and_then(Value::as_u64).unwrap_or(0);
                         self.progress.done = at(0);
                         self.progress.total = at(1);
@@ -81,6 +109,10 @@ impl NixLog {
             "stop" => {
                 if let Some(id) = number("id") {
                     self.activity_types.remove(&id);
+                    self.remote_builds.remove(&id);
+                    if self.builds_activity == Some(id) {
+                        self.builds_activity = None;
+                    }
                 }
                 Vec::new()
             }
@@ -158,5 +190,45 @@ mod tests {
             log.error_summary().unwrap(),
             "builder for 'x.drv' failed with exit code 1;"
         );
+    }
+
+    #[test]
+    fn a_remote_build_names_its_machine_once_and_the_builders_counts_stay_its_own() {
+        let mut log = NixLog::default();
+        let drv = "/nix/store/cxc188hnb2my8qq1szm9m2rc3fs89p1s-remote.drv";
+        let machine = "ssh-ng://builder?remote-store=local%3Froot%3D/tmp/b/store";
+        let local_drv = "/nix/store/xwl60b1fjy7ija214sd2bjzcbakw9xip-a.drv";
+        let input = [
+            r#"@nix {"action":"start","id":1,"level":0,"text":"","type":104}"#.to_string(),
+            r#"@nix {"action":"result","fields":[0,2,0,0],"id":1,"type":105}"#.to_string(),
+            format!(r#"@nix {{"action":"start","fields":["{local_drv}","",1,1],"id":2,"level":3,"text":"building '{local_drv}'","type":105}}"#),
+            r#"@nix {"action":"stop","id":2}"#.to_string(),
+            r#"@nix {"action":"result","fields":[1,2,0,0],"id":1,"type":105}"#.to_string(),
+            // Nix 2.8's own text names the machine; a bare one gets the machine added.
+            format!(r#"@nix {{"action":"start","fields":["{drv}","{machine}",1,1],"id":3,"level":3,"text":"building '{drv}' on '{machine}'","type":105}}"#),
+            // The builder's forwarded activities: its own count and its own start.
+            r#"@nix {"action":"start","id":4,"level":0,"text":"","type":104}"#.to_string(),
+            r#"@nix {"action":"result","fields":[0,1,0,0],"id":4,"type":105}"#.to_string(),
+            format!(r#"@nix {{"action":"start","fields":["{drv}","",1,1],"id":5,"level":3,"text":"building '{drv}'","type":105}}"#),
+            r#"@nix {"action":"result","fields":["building remote on the builder"],"id":5,"type":101}"#.to_string(),
+            r#"@nix {"action":"result","fields":[1,1,0,0],"id":4,"type":105}"#.to_string(),
+            r#"@nix {"action":"stop","id":5}"#.to_string(),
+            r#"@nix {"action":"stop","id":4}"#.to_string(),
+            r#"@nix {"action":"stop","id":3}"#.to_string(),
+            format!(r#"@nix {{"action":"start","fields":["{drv}","{machine}",1,1],"id":6,"level":3,"text":"building '{drv}'","type":105}}"#),
+        ];
+        let lines: Vec<String> = input.iter().flat_map(|l| log.feed(l)).collect();
+        assert_eq!(
+            lines,
+            vec![
+                format!("building '{local_drv}'"),
+                format!("building '{drv}' on '{machine}'"),
+                "building remote on the builder".to_string(),
+                format!("building '{drv}' on '{machine}'"),
+            ]
+        );
+        let progress = log.progress().unwrap();
+        assert_eq!((progress.done, progress.total), (1, 2));
+        assert_eq!(progress.current.as_deref(), Some("remote"));
     }
 }

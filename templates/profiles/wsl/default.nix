@@ -30,6 +30,20 @@
     settings.repo.webhook_secret_file = "@webhookSecretFile@";
     # The first machine opens Atuin registration once, makes the account, then closes it.
     atuin.openRegistration = false;
+    # Builds for other systems (an ARM laptop, a Raspberry Pi) or too big for this VM: Nix's
+    # own remote builders. The key is a runtime path both root (the nix-daemon builds) and
+    # the service (its status probe) can read: owned by atuin-bootstrap, mode 0600.
+    # builders = [
+    #   {
+    #     hostName = "pi.tailnet.example";
+    #     systems = [ "aarch64-linux" ];
+    #     sshUser = "nixremote";
+    #     sshKey = "/var/lib/atuin-bootstrap/.ssh/builder_ed25519";
+    #     maxJobs = 4;
+    #   }
+    # ];
+    # Or build them here, slowly, under QEMU emulation (binfmt_misc; WSL2's kernel has it).
+    # emulatedSystems = [ "aarch64-linux" ];
   };
 
   services.atuin-bootstrap.client = {

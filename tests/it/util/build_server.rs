@@ -14,6 +14,8 @@ pub struct BuildBox {
     pub home: PathBuf,
     pub state: PathBuf,
     pub config: PathBuf,
+    /// Extra environment for the server (after the defaults, so it may replace `NIX_CONFIG`).
+    pub env: Vec<(String, String)>,
 }
 
 impl BuildBox {
@@ -26,6 +28,21 @@ impl BuildBox {
 
     /// Starts `serve` on repository `url`, polling every `poll`.
     pub fn with_poll(url: &str, work: &Path, poll: &str, extra: &str) -> BuildBox {
+        Self::with_env(url, work, poll, extra, &[])
+    }
+
+    /// Starts `serve` on repository `url` with extra environment (`NIX_CONFIG`, `NIX_SSHOPTS`).
+    pub fn with_env(
+        url: &str,
+        work: &Path,
+        poll: &str,
+        extra: &str,
+        env: &[(&str, &str)],
+    ) -> BuildBox {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let home = work.join("home");
         let state = work.join("state");
         std::fs::create_dir_all(&home).unwrap();
@@ -38,22 +55,36 @@ impl BuildBox {
             ),
         )
         .unwrap();
-        let server = Self::spawn(&home, &config, &work.join("server.log"), "127.0.0.1:0");
+        let server = Self::spawn(
+            &home,
+            &config,
+            &work.join("server.log"),
+            "127.0.0.1:0",
+            &env,
+        );
         BuildBox {
             server,
             home,
             state,
             config,
+            env,
         }
     }
 
-    fn spawn(home: &Path, config: &Path, log: &Path, listen: &str) -> Spawned {
+    fn spawn(
+        home: &Path,
+        config: &Path,
+        log: &Path,
+        listen: &str,
+        env: &[(String, String)],
+    ) -> Spawned {
         let mut command = Command::new(super::binary());
         command
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", home)
             .env("NIX_CONFIG", NIX_CONFIG)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .arg("--config")
             .arg(config)
             .args(["serve", "--listen", listen])
@@ -68,6 +99,7 @@ impl BuildBox {
             &self.config,
             &work.join("server-2.log"),
             "127.0.0.1:0",
+            &self.env,
         );
     }
 
@@ -80,7 +112,13 @@ impl BuildBox {
     /// Starts the server again on the same state, on the address `url` names.
     pub fn restart_on(&mut self, work: &Path, url: &str) {
         let listen = url.trim_start_matches("http://");
-        self.server = Self::spawn(&self.home, &self.config, &work.join("server-3.log"), listen);
+        self.server = Self::spawn(
+            &self.home,
+            &self.config,
+            &work.join("server-3.log"),
+            listen,
+            &self.env,
+        );
     }
 
     pub fn url(&self, path: &str) -> String {
