@@ -294,6 +294,10 @@ pub struct BootstrapArgs {
     /// The cache key to expect from the server (name:base64), instead of trusting it on first use
     #[arg(long, value_name = "KEY")]
     pub trust_key: Option<String>,
+    /// This machine pushes to the box's cache: write a netrc with the token (--token-file,
+    /// push scope) and point Nix's netrc-file at it
+    #[arg(long)]
+    pub push: bool,
     /// On NixOS, also run the printed nixos-rebuild command
     #[arg(long)]
     pub apply: bool,
