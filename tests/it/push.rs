@@ -192,7 +192,7 @@ fn push_takes_the_result_link_by_default_and_any_compression() {
 fn a_refused_upload_names_what_the_box_said_and_leaves_no_netrc() {
     let fixture = Fixture::build();
     let receiver =
-        UploadReceiver::start_refusing(Some((403, "pushing is off: no token has the push scope")));
+        UploadReceiver::start_refusing(403, "pushing is off: no token has the push scope");
     let client = Client::new();
     let refused = client.push(&receiver.url, Some(TOKEN), &[&fixture.base]);
     assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
@@ -202,6 +202,50 @@ fn a_refused_upload_names_what_the_box_said_and_leaves_no_netrc() {
     assert!(said.contains("pushing is off"), "{said}");
     assert!(said.contains("--scope push"), "{said}");
     client.assert_no_netrc_left();
+}
+
+#[test]
+fn an_interrupted_push_stops_nix_and_removes_the_netrc() {
+    let fixture = Fixture::build();
+    let receiver = UploadReceiver::start_stalling();
+    let client = Client::new();
+    let mut command = crate::util::command_in(&client.work.path().join("home"));
+    let push = command
+        .env("XDG_RUNTIME_DIR", client.runtime())
+        .env("ATUIN_BOOTSTRAP_SERVER", &receiver.url)
+        .env("ATUIN_BOOTSTRAP_TOKEN", TOKEN)
+        .args(["push", &fixture.base])
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until Nix's upload hangs at the receiver, then interrupt the push alone.
+    let hanging = crate::util::build_server::wait_for(std::time::Duration::from_secs(30), || {
+        receiver
+            .requests()
+            .iter()
+            .any(|r| r.method == "PUT")
+            .then_some(())
+    });
+    assert!(hanging.is_some(), "nix never uploaded");
+    assert!(std::fs::read_dir(client.runtime())
+        .unwrap()
+        .next()
+        .is_some());
+    // SAFETY: kill() with our child's pid.
+    unsafe { libc::kill(push.id() as libc::pid_t, libc::SIGINT) };
+    let output = push.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
+    client.assert_no_netrc_left();
+    // Nix was stopped with it: no `nix copy` to this receiver runs any more.
+    let stopped = crate::util::build_server::wait_for(std::time::Duration::from_secs(10), || {
+        let ps = Command::new("pgrep")
+            .args(["-f", &receiver.url])
+            .output()
+            .unwrap();
+        ps.stdout.is_empty().then_some(())
+    });
+    assert!(stopped.is_some(), "nix copy still runs after the interrupt");
 }
 
 #[test]

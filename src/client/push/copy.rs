@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use anyhow::{Context, Result};
 
@@ -27,6 +28,8 @@ pub struct Copy<'a> {
     pub cache_home: &'a Path,
     pub paths: &'a [String],
     pub env: &'a BTreeMap<String, String>,
+    /// Set to Nix's process id while it runs (for an interrupt to stop it).
+    pub running: &'a AtomicU32,
 }
 
 impl Copy<'_> {
@@ -58,6 +61,7 @@ impl Copy<'_> {
             .command()
             .spawn()
             .context("failed to run nix copy (is Nix installed and on PATH?)")?;
+        self.running.store(child.id(), Ordering::SeqCst);
         let stderr = child.stderr.take().expect("stderr is piped");
         let mut said = Vec::new();
         for line in BufReader::new(stderr).lines() {
@@ -66,6 +70,7 @@ impl Copy<'_> {
             said.push(line);
         }
         let status = child.wait().context("failed to wait for nix copy")?;
+        self.running.store(0, Ordering::SeqCst);
         if status.success() {
             return Ok(());
         }
@@ -156,6 +161,7 @@ mod tests {
             cache_home: Path::new("/run/p/cache"),
             paths: &paths,
             env: &env,
+            running: &AtomicU32::new(0),
         };
         let command = copy.command();
         let args: Vec<_> = command.get_args().map(|a| a.to_string_lossy()).collect();

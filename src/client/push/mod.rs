@@ -9,6 +9,7 @@ pub mod netrc;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use anyhow::Result;
 use indicatif::HumanBytes;
@@ -76,6 +77,7 @@ pub fn run(process: &mut Process, client: &ApiClient, args: &PushArgs) -> Result
             cache_home: &cache_home,
             paths: &missing_paths,
             env: &process.vars,
+            running: &NIX_COPY,
         }
         .run(&mut process.stderr)?;
     }
@@ -107,11 +109,19 @@ fn temporary_parent(process: &Process) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/tmp"))
 }
 
-/// Ctrl-C while Nix uploads: Nix gets the signal too and stops; the token's file goes with
-/// the directory before this process ends. (A handler is process-wide by nature.)
+/// Nix's process id while it uploads, 0 otherwise.
+static NIX_COPY: AtomicU32 = AtomicU32::new(0);
+
+/// Ctrl-C (or SIGINT from elsewhere) while Nix uploads: Nix is stopped too, and the token's
+/// file goes with the directory before this process ends. (A handler is process-wide.)
 fn remove_on_interrupt(dir: &Path) {
     let dir = dir.to_path_buf();
     let _ = ctrlc::set_handler(move || {
+        let nix = NIX_COPY.load(Ordering::SeqCst);
+        if nix != 0 {
+            // SAFETY: kill() with our child's pid and a signal number; no memory is touched.
+            unsafe { libc::kill(nix as libc::pid_t, libc::SIGINT) };
+        }
         let _ = std::fs::remove_dir_all(&dir);
         eprintln!("\ninterrupted: paths already uploaded stay in the box's cache");
         std::process::exit(INTERRUPTED);

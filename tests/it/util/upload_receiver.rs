@@ -34,6 +34,15 @@ struct State {
     requests: Vec<Request>,
 }
 
+/// What a `PUT` gets.
+#[derive(Clone, Copy)]
+enum Puts {
+    Taken,
+    Refused(u16, &'static str),
+    /// Read, then never answered: an upload that hangs.
+    Stalled,
+}
+
 pub struct UploadReceiver {
     pub url: String,
     state: Arc<Mutex<State>>,
@@ -42,11 +51,20 @@ pub struct UploadReceiver {
 impl UploadReceiver {
     /// Takes every upload.
     pub fn start() -> UploadReceiver {
-        Self::start_refusing(None)
+        Self::start_with(Puts::Taken)
     }
 
-    /// Answers every `PUT` with this status and text (when given) instead of taking it.
-    pub fn start_refusing(refuse: Option<(u16, &'static str)>) -> UploadReceiver {
+    /// Answers every `PUT` with this status and text instead of taking it.
+    pub fn start_refusing(status: u16, text: &'static str) -> UploadReceiver {
+        Self::start_with(Puts::Refused(status, text))
+    }
+
+    /// Never answers a `PUT`.
+    pub fn start_stalling() -> UploadReceiver {
+        Self::start_with(Puts::Stalled)
+    }
+
+    fn start_with(puts: Puts) -> UploadReceiver {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let state = Arc::new(Mutex::new(State::default()));
@@ -55,7 +73,7 @@ impl UploadReceiver {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { return };
                 let state = shared.clone();
-                std::thread::spawn(move || serve(stream, &state, refuse));
+                std::thread::spawn(move || serve(stream, &state, puts));
             }
         });
         UploadReceiver { url, state }
@@ -71,7 +89,7 @@ impl UploadReceiver {
     }
 }
 
-fn serve(stream: TcpStream, state: &Mutex<State>, refuse: Option<(u16, &str)>) {
+fn serve(stream: TcpStream, state: &Mutex<State>, puts: Puts) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
     let mut writer = stream.try_clone().unwrap();
     let mut reader = BufReader::new(stream);
@@ -97,12 +115,13 @@ fn serve(stream: TcpStream, state: &Mutex<State>, refuse: Option<(u16, &str)>) {
         let (status, answer) = {
             let mut state = state.lock().unwrap();
             let (status, answer) = match method.as_str() {
-                "PUT" => match refuse {
-                    Some((status, text)) => (status, text.as_bytes().to_vec()),
-                    None => {
+                "PUT" => match puts {
+                    Puts::Refused(status, text) => (status, text.as_bytes().to_vec()),
+                    Puts::Taken => {
                         state.files.insert(path.clone(), body);
                         (200, Vec::new())
                     }
+                    Puts::Stalled => (0, Vec::new()),
                 },
                 "GET" | "HEAD" if path == "/nix-cache-info" => (
                     200,
@@ -121,6 +140,10 @@ fn serve(stream: TcpStream, state: &Mutex<State>, refuse: Option<(u16, &str)>) {
             });
             (status, answer)
         };
+        if status == 0 {
+            std::thread::sleep(Duration::from_secs(120));
+            return;
+        }
         let head = format!(
             "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nContent-Type: text/plain\r\n\r\n",
             answer.len()
