@@ -190,6 +190,10 @@ fn run_main(mut process: Process, cli: MainCli) -> Result<()> {
             let client = client_for(&process, config_flag, &args.client)?;
             client::cancel::run(&mut process, &client, args.job, args.json)
         }
+        Command::Push(args) => {
+            let client = client_for(&process, config_flag, &args.client)?;
+            client::push::run(&mut process, &client, &args)
+        }
         Command::Bootstrap(args) => {
             let config = load_config(&process, config_flag, Vec::new())?;
             crate::wizard::run(&mut process, *args, &config)

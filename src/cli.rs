@@ -40,6 +40,8 @@ pub enum Command {
     Bootstrap(Box<BootstrapArgs>),
     /// Cancel a queued or running job
     Cancel(CancelArgs),
+    /// Upload store paths (default ./result) and their closure into the box's cache
+    Push(PushArgs),
     /// Take this host's newest system from the box: switch, check, roll back on failure
     Deploy(DeployArgs),
     /// Binary-cache signing keys
@@ -163,6 +165,43 @@ pub struct CancelArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Store paths or links to them, e.g. a `nix build` result (default: ./result)
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// How the NARs are compressed on the way (the store URL's ?compression=)
+    #[arg(long, value_enum, value_name = "METHOD", default_value_t = PushCompression::Zstd)]
+    pub compression: PushCompression,
+    /// Print what was sent as JSON
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// The compressions Nix's HTTP binary cache store can upload with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PushCompression {
+    Zstd,
+    Xz,
+    Bzip2,
+    Br,
+    None,
+}
+
+impl PushCompression {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PushCompression::Zstd => "zstd",
+            PushCompression::Xz => "xz",
+            PushCompression::Bzip2 => "bzip2",
+            PushCompression::Br => "br",
+            PushCompression::None => "none",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
 pub struct DeployArgs {
     /// This host's name in the fleet (deploy.host; default: the machine's host name)
     #[arg(long, value_name = "NAME")]
@@ -255,6 +294,10 @@ pub struct BootstrapArgs {
     /// The cache key to expect from the server (name:base64), instead of trusting it on first use
     #[arg(long, value_name = "KEY")]
     pub trust_key: Option<String>,
+    /// This machine pushes to the box's cache: write a netrc with the token (--token-file,
+    /// push scope) and point Nix's netrc-file at it
+    #[arg(long)]
+    pub push: bool,
     /// On NixOS, also run the printed nixos-rebuild command
     #[arg(long)]
     pub apply: bool,

@@ -41,6 +41,27 @@ impl ApiClient {
         &self.base
     }
 
+    /// The API token, when one is configured.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    /// Whether the box's cache has a narinfo for this store path hash part (`HEAD
+    /// /<hash>.narinfo`: 200 yes, 404 no).
+    pub fn has_narinfo(&self, hash_part: &str) -> Result<bool> {
+        let url = self.url(&format!("/{hash_part}.narinfo"));
+        match self.agent.head(&url).timeout(REQUEST_TIMEOUT).call() {
+            Ok(_) => Ok(true),
+            Err(ureq::Error::Status(404, _)) => Ok(false),
+            Err(ureq::Error::Status(status, _)) => Err(Exit {
+                code: SERVER,
+                message: self.not_ours(&format!("answered {status} to HEAD /{hash_part}.narinfo")),
+            }
+            .into()),
+            Err(ureq::Error::Transport(transport)) => Err(self.unreachable(&transport)),
+        }
+    }
+
     pub fn get_json(&self, path: &str) -> Result<Value> {
         let response = self.call(
             self.agent.get(&self.url(path)).timeout(REQUEST_TIMEOUT),
@@ -116,18 +137,22 @@ impl ApiClient {
                 }
                 .into())
             }
-            Err(ureq::Error::Transport(transport)) => Err(Exit {
-                code: SERVER,
-                message: format!(
-                    "cannot reach the build server at {} (set by {}): {}; check that the server \
-                     is running and that this machine is on the tailnet (`tailscale status`)",
-                    self.base,
-                    self.source,
-                    transport_reason(&transport)
-                ),
-            }
-            .into()),
+            Err(ureq::Error::Transport(transport)) => Err(self.unreachable(&transport)),
         }
+    }
+
+    fn unreachable(&self, transport: &ureq::Transport) -> anyhow::Error {
+        Exit {
+            code: SERVER,
+            message: format!(
+                "cannot reach the build server at {} (set by {}): {}; check that the server \
+                 is running and that this machine is on the tailnet (`tailscale status`)",
+                self.base,
+                self.source,
+                transport_reason(transport)
+            ),
+        }
+        .into()
     }
 
     /// An https URL answered by a plain-HTTP server: the TLS handshake gets no TLS back.

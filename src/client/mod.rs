@@ -1,4 +1,4 @@
-//! The clients `bt`, `bs`, `bl` and `atuin-bootstrap cancel`: one HTTP client for the API,
+//! The clients `bt`, `bs`, `bl`, `atuin-bootstrap cancel` and `push`: one HTTP client for the API,
 //! rendering for people (tables, colour) and the JSON for scripts, waiting and following with
 //! a progress bar. Exit codes follow the contract (see `exit`).
 
@@ -6,6 +6,7 @@ mod api;
 pub mod cancel;
 mod follow;
 pub mod logs;
+pub mod push;
 mod render;
 pub mod status;
 pub mod trigger;

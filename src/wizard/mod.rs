@@ -17,6 +17,7 @@ pub mod host;
 mod links;
 mod nix_conf;
 mod plan;
+mod push_netrc;
 mod rebuild;
 mod secrets;
 mod server_probe;
@@ -58,6 +59,7 @@ pub fn run(process: &mut Process, args: BootstrapArgs, config: &Config) -> Resul
     let key = server_probe::trusted_key(process, &args, &answers.server, &asker)?;
 
     let secrets = answers.repo.join("secrets");
+    let pushes = push_netrc::wanted(&args, &secrets, &asker)?;
     let atuin_server = args
         .atuin_server
         .clone()
@@ -80,6 +82,16 @@ pub fn run(process: &mut Process, args: BootstrapArgs, config: &Config) -> Resul
         None => unset.push("fleetRepoUrl"),
     }
     let mut plan = Plan::default();
+    let netrc_file = if pushes {
+        Some(push_netrc::file(&args, &secrets, &answers.server)?)
+    } else {
+        None
+    };
+    let netrc = netrc_file.as_ref().map(|f| f.path.display().to_string());
+    match &netrc {
+        Some(file) => values.push(("netrcFile", file)),
+        None => unset.push("netrcFile"),
+    }
     // Root is no one's login: the host file gets no user account for it.
     if machine.user == "root" {
         unset.push("userName");
@@ -130,7 +142,15 @@ pub fn run(process: &mut Process, args: BootstrapArgs, config: &Config) -> Resul
         machine.is_nixos,
     )?;
     let token_secret = secrets::plan(&mut plan, &args, &secrets)?;
-    nix_conf::plan(&mut plan, &args, &machine, &answers.server, key.as_deref())?;
+    plan.files.extend(netrc_file);
+    nix_conf::plan(
+        &mut plan,
+        &args,
+        &machine,
+        &answers.server,
+        key.as_deref(),
+        netrc.as_deref(),
+    )?;
     atuin_sync::plan_config(&mut plan, process, &args, &atuin_server)?;
     client_config::plan(&mut plan, process, &answers.server, token_secret.as_deref())?;
     links::plan(&mut plan, process, &machine);

@@ -1,6 +1,7 @@
 //! Cache trust in a Nix configuration file (machines that are not NixOS): adds the build
 //! server to `extra-substituters` and its key to `extra-trusted-public-keys`, never touching
-//! `substituters` or `trusted-public-keys`, so the official cache stays. The merge is pure text editing.
+//! `substituters` or `trusted-public-keys`, so the official cache stays; on a machine that
+//! pushes, `netrc-file` too (unless it names another file). The merge is pure text editing.
 
 use std::path::{Path, PathBuf};
 
@@ -12,13 +13,14 @@ use super::plan::{FileChange, Plan};
 use crate::cli::BootstrapArgs;
 
 /// Trusts the box's cache in `--nix-conf`, or `/etc/nix/nix.conf` off NixOS (on NixOS the host
-/// configuration carries it).
+/// configuration carries it); `netrc` is the push netrc, on a machine that pushes.
 pub fn plan(
     plan: &mut Plan,
     args: &BootstrapArgs,
     machine: &Machine,
     server: &str,
     key: Option<&str>,
+    netrc: Option<&str>,
 ) -> Result<()> {
     let target = match (&args.nix_conf, machine.is_nixos) {
         (Some(file), _) => file.clone(),
@@ -34,15 +36,30 @@ pub fn plan(
         return Ok(());
     };
     if atuin::is_nix_managed(&target) {
+        let netrc = netrc
+            .map(|file| format!(" and netrc-file = {file}"))
+            .unwrap_or_default();
         plan.notes.push(format!(
-            "{} is managed by Nix (a link into the store): add extra-substituters = {server} and extra-trusted-public-keys = {key} where it is defined",
+            "{} is managed by Nix (a link into the store): add extra-substituters = {server} and extra-trusted-public-keys = {key}{netrc} where it is defined",
             target.display()
         ));
         return Ok(());
     }
     let existing = std::fs::read_to_string(&target).unwrap_or_default();
-    if let Some(merged) = merge(&existing, server, key) {
-        let mut change = FileChange::new(target.clone(), merged, "trust the build box's cache");
+    let mut text = merge(&existing, server, key).unwrap_or_else(|| existing.clone());
+    if let Some(file) = netrc {
+        match set_netrc_file(&text, file) {
+            Ok(Some(with_netrc)) => text = with_netrc,
+            Ok(None) => {}
+            Err(other) => plan.notes.push(format!(
+                "{} already has netrc-file = {other}: add the line of {file} to that file so \
+                 uploads to the box authenticate",
+                target.display()
+            )),
+        }
+    }
+    if text != existing {
+        let mut change = FileChange::new(target.clone(), text, "trust the build box's cache");
         change.needs_root = !writable(&target);
         plan.files.push(change);
         if target.starts_with("/etc/nix") {
@@ -105,6 +122,30 @@ pub fn merge(existing: &str, server: &str, key: &str) -> Option<String> {
     changed.then(|| lines.join("\n") + "\n")
 }
 
+/// The file with `netrc-file = file` added; `None` when it is already there, `Err` with the
+/// other file when it names another one (left as it is: that file may hold other hosts).
+pub fn set_netrc_file(existing: &str, file: &str) -> Result<Option<String>, String> {
+    let current = existing
+        .lines()
+        .filter(|line| setting_name(line) == Some("netrc-file"))
+        .filter_map(|line| line.split_once('=').map(|(_, value)| value.trim()))
+        .next_back();
+    match current {
+        Some(value) if value == file => Ok(None),
+        Some(other) => Err(other.to_string()),
+        None => {
+            let mut text = existing.to_string();
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(&format!(
+                "# uploads to the build box (nix copy --to) authenticate with the API token\nnetrc-file = {file}\n"
+            ));
+            Ok(Some(text))
+        }
+    }
+}
+
 fn setting_name(line: &str) -> Option<&str> {
     let line = line.trim_start();
     if line.starts_with('#') {
@@ -128,5 +169,25 @@ mod tests {
         assert_eq!(merge(&merged, "http://box:8780", "box-1:abc="), None);
         let fresh = merge("", "http://box:8780", "box-1:abc=").unwrap();
         assert!(fresh.starts_with("# added by bootstrap-new-machine"));
+    }
+
+    #[test]
+    fn netrc_file_is_added_once_and_another_one_is_left_alone() {
+        let with = set_netrc_file("substituters = x\n", "/s/netrc")
+            .unwrap()
+            .unwrap();
+        assert!(with.starts_with("substituters = x\n"));
+        assert!(with.ends_with("netrc-file = /s/netrc\n"));
+        assert_eq!(set_netrc_file(&with, "/s/netrc"), Ok(None));
+        assert_eq!(
+            set_netrc_file("netrc-file = /etc/nix/netrc\n", "/s/netrc"),
+            Err("/etc/nix/netrc".to_string())
+        );
+        assert_eq!(
+            set_netrc_file("# netrc-file = /old\n", "/s/netrc")
+                .unwrap()
+                .unwrap(),
+            "# netrc-file = /old\n# uploads to the build box (nix copy --to) authenticate with the API token\nnetrc-file = /s/netrc\n"
+        );
     }
 }

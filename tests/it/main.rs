@@ -26,6 +26,7 @@ mod metrics;
 mod nix_files;
 mod nixos_eval;
 mod pages;
+mod push;
 mod terminal;
 mod wizard;
 mod wizard_atuin;

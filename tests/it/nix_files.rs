@@ -183,6 +183,7 @@ pub fn example_values(host: &str) -> Vec<(&'static str, String)> {
             "webhookSecretFile",
             "/home/me/fleet/secrets/webhook-secret".to_string(),
         ),
+        ("netrcFile", "/home/me/fleet/secrets/netrc".to_string()),
         ("repoDir", "/home/me/fleet".to_string()),
         (
             "fleetRepoUrl",

@@ -615,3 +615,95 @@ fn as_root_it_writes_no_user_account_and_only_secrets_that_will_exist() {
     assert!(secret.exists());
     assert!(host.contains("users.users.\"me\""), "{host}");
 }
+
+#[test]
+fn a_machine_that_pushes_gets_a_netrc_that_plain_nix_copy_authenticates_with() {
+    use base64::Engine;
+    let server = InProcess::start("");
+    let machine = Machine::new();
+    let token = machine.dir.path().join("token");
+    std::fs::write(&token, "abt_pushsecret\n").unwrap();
+
+    // --push without a token: how to make one, and nothing written.
+    let before = snapshot(machine.dir.path());
+    let refused = machine.run(&server.url, &["--push"]);
+    assert_eq!(refused.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("token create NAME --scope push"), "{said}");
+    assert_eq!(snapshot(machine.dir.path()), before);
+
+    let token_flag = ["--push", "--token-file", token.to_str().unwrap()];
+    ok(&machine.run(&server.url, &token_flag));
+    let netrc = machine.repo().join("secrets/netrc");
+    assert_eq!(
+        text(&netrc),
+        "machine 127.0.0.1 login atuin-bootstrap password abt_pushsecret\n"
+    );
+    assert_eq!(
+        std::fs::metadata(&netrc).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let nix_conf = text(&machine.nix_conf());
+    assert!(
+        nix_conf.contains(&format!("\nnetrc-file = {}\n", netrc.display())),
+        "{nix_conf}"
+    );
+    let host = text(&machine.repo().join("hosts/thinkpad/default.nix"));
+    assert!(
+        host.contains(&format!(
+            "\n  nix.settings.netrc-file = \"{}\";",
+            netrc.display()
+        )),
+        "{host}"
+    );
+    let status = Command::new("git")
+        .arg("-C")
+        .arg(machine.repo())
+        .args(["status", "--porcelain", "--ignored=no"])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&status.stdout).contains("secrets"));
+    let again = ok(&machine.run(&server.url, &token_flag));
+    assert!(again.contains("nothing to change"), "{again}");
+
+    // Plain `nix copy --to` with that nix.conf sends the token as the Basic password.
+    let receiver = crate::util::upload_receiver::UploadReceiver::start();
+    let flake = single_package_flake("pushedbyhand", "echo pushed > $out");
+    let path = nix::build(flake.path(), "pushedbyhand");
+    let cache = tempfile::tempdir().unwrap();
+    nix::run_ok(
+        Command::new("nix")
+            .env("NIX_USER_CONF_FILES", machine.nix_conf())
+            .env("XDG_CACHE_HOME", cache.path())
+            .args([
+                "--extra-experimental-features",
+                "nix-command",
+                "copy",
+                "--to",
+            ])
+            .arg(&receiver.url)
+            .arg(&path),
+    );
+    let narinfo = format!("/{}.narinfo", nix::hash_part(&path));
+    let put = receiver
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "PUT" && r.path == narinfo)
+        .expect("nix uploaded the narinfo");
+    let basic = base64::engine::general_purpose::STANDARD.encode("atuin-bootstrap:abt_pushsecret");
+    assert_eq!(
+        put.header("authorization"),
+        Some(format!("Basic {basic}").as_str())
+    );
+
+    // A machine that does not push keeps the setting commented out.
+    let other = Machine::new();
+    ok(&other.run(&server.url, &[]));
+    let host = text(&other.repo().join("hosts/thinkpad/default.nix"));
+    assert!(
+        host.contains("  # nix.settings.netrc-file = \"…\";"),
+        "{host}"
+    );
+    assert!(!text(&other.nix_conf()).contains("netrc-file"));
+    assert!(!other.repo().join("secrets/netrc").exists());
+}

@@ -33,6 +33,11 @@
     # deploy.healthChecks = [ "systemctl is-active --quiet NetworkManager.service" ];
   };
 
+  # This machine pushes what it builds into the box's cache (`nix copy --to`,
+  # `atuin-bootstrap push`): Nix authenticates with this netrc, the API token of the push
+  # scope (bootstrap-new-machine --push writes it).
+  nix.settings.netrc-file = "@netrcFile@";
+
   users.users."@userName@" = { isNormalUser = true; extraGroups = [ "wheel" "networkmanager" ]; };
 
   # A desktop: always on the wired network; a graphical session is the user's choice here.

@@ -33,6 +33,11 @@
     # deploy.healthChecks = [ "systemctl is-active --quiet sshd.service" ];
   };
 
+  # This machine pushes what it builds into the box's cache (`nix copy --to`,
+  # `atuin-bootstrap push`): Nix authenticates with this netrc, the API token of the push
+  # scope (bootstrap-new-machine --push writes it).
+  nix.settings.netrc-file = "@netrcFile@";
+
   users.users."@userName@" = { isNormalUser = true; extraGroups = [ "wheel" ]; };
 
   # Headless: reachable over SSH (on the tailnet), never asleep.

@@ -12,6 +12,7 @@ pub mod receiver;
 pub mod server;
 pub mod sshd;
 pub mod tmux;
+pub mod upload_receiver;
 
 use std::path::PathBuf;
 

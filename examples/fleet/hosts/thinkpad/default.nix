@@ -33,6 +33,11 @@
     # deploy.healthChecks = [ "systemctl is-active --quiet NetworkManager.service" ];
   };
 
+  # This machine pushes what it builds into the box's cache (`nix copy --to`,
+  # `atuin-bootstrap push`): Nix authenticates with this netrc, the API token of the push
+  # scope (bootstrap-new-machine --push writes it).
+  nix.settings.netrc-file = "/home/me/fleet/secrets/netrc";
+
   users.users."me" = { isNormalUser = true; extraGroups = [ "wheel" "networkmanager" ]; };
 
   # A laptop: wifi, power management, sleep on lid close.
