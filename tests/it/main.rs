@@ -27,5 +27,6 @@ mod nix_files;
 mod nixos_eval;
 mod pages;
 mod terminal;
+mod watch_inputs;
 mod wizard;
 mod wizard_atuin;
