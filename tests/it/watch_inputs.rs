@@ -75,6 +75,21 @@ fn built_text(job: &serde_json::Value) -> String {
     std::fs::read_to_string(path).unwrap()
 }
 
+/// `bs ARGS` against the box; its standard output.
+fn bs(build: &BuildBox, work: &Path, args: &[&str]) -> String {
+    let output = run_ok(
+        Command::new(crate::util::binary())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", work.join("client-home"))
+            .env("ATUIN_BOOTSTRAP_SERVER", &build.server.url)
+            .env("NO_COLOR", "1")
+            .arg("status")
+            .args(args),
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
 fn sign(secret: &str, body: &str) -> String {
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(body.as_bytes());
@@ -215,6 +230,19 @@ fn a_commit_to_a_watched_input_builds_the_hosts_with_it_once() {
     assert!(missing.contains("no such input"), "{inputs}");
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(input_jobs(&build).len(), 1, "a restart built it again");
+
+    // `bs` shows the watched inputs, and the input a job built.
+    let overview = bs(&build, &box_dir, &[]);
+    assert!(
+        overview.contains(&format!("terminal git+file://{}", terminal.display())),
+        "{overview}"
+    );
+    assert!(overview.contains("no such input"), "{overview}");
+    let detail = bs(&build, &box_dir, &[&job["id"].to_string()]);
+    assert!(
+        detail.contains(&format!("terminal at {second_terminal}")),
+        "{detail}"
+    );
 
     // A push webhook from the terminal's repository fetches and builds at once.
     write_terminal(&terminal, "hello three");
