@@ -97,6 +97,9 @@ impl BuildServer {
                 tips_tx,
             ))
         });
+        if watcher.is_none() && !config.watch_inputs.value.is_empty() {
+            tracing::warn!("repo.watch_inputs is set but no fleet repository (repo.url): ignored");
+        }
         let inputs = (watcher.is_some() && !config.watch_inputs.value.is_empty()).then(|| {
             Arc::new(InputWatcher::new(
                 config.watch_inputs.value.clone(),
