@@ -51,6 +51,7 @@ async fn overview(state: &AppState) -> Result<Status, HttpError> {
         },
         hosts: state.fleet.hosts(builds).await?,
         builders: builds.builders(),
+        inputs: builds.input_status(),
     })
 }
 

@@ -1,8 +1,9 @@
 //! `POST /api/v1/webhooks/{github,forgejo}`: a forge's push event, authenticated by its
 //! HMAC-SHA256 signature with `repo.webhook_secret_file` (no API token). A push to the watched
 //! branch fetches at once and builds the new tip (`202` with the new job); a redelivery, or a
-//! tip already built, is answered with the job there is (`200`). Other events are acknowledged
-//! and ignored.
+//! tip already built, is answered with the job there is (`200`). A push to the repository of a
+//! watched flake input fetches that input and builds it when it moved. Other events are
+//! acknowledged and ignored.
 
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -48,6 +49,14 @@ pub async fn handle(state: &AppState, forge: Forge, request: Request<Incoming>) 
     };
     if push.after.is_none() {
         return Ok(ignored("the branch was deleted"));
+    }
+    // A push to the repository of a watched flake input: fetch it now and build what moved.
+    if let Some(jobs) = state.builds.on_input_push(&push.repository_urls).await {
+        return Ok(match jobs.into_iter().next() {
+            Some((job, true)) => response::json(StatusCode::ACCEPTED, &job),
+            Some((job, false)) => response::json(StatusCode::OK, &job),
+            None => ignored("a watched input's repository: nothing new to build"),
+        });
     }
     let delivery = webhooks::delivery_id(forge, header);
     let delivery = delivery.as_deref().map(|id| (forge, id));

@@ -11,7 +11,7 @@ pub mod redact;
 pub mod repo;
 pub mod webhooks;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,12 +22,13 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use jobs::history::JobHistory;
-use jobs::model::{Job, NewJob, Trigger};
+use jobs::model::{InputOverride, Job, NewJob, Trigger};
 use jobs::roots::Roots;
 use jobs::runner::RunContext;
 use jobs::service::JobService;
 use jobs::targets::{self, Unresolvable};
 use redact::PathMask;
+use repo::inputs::{InputTip, InputWatcher};
 use repo::mirror::{Mirror, RevisionError};
 use repo::watcher::{NewTip, RepoStatus, Watcher};
 use webhooks::Forge;
@@ -45,6 +46,8 @@ pub enum RequestError {
 pub struct BuildServer {
     jobs: Arc<JobService>,
     watcher: Option<Arc<Watcher>>,
+    /// The fleet flake's inputs followed upstream (`repo.watch_inputs`), if any.
+    inputs: Option<Arc<InputWatcher>>,
     default_targets: Vec<String>,
     system: String,
     pub webhook_secret_file: Option<PathBuf>,
@@ -94,6 +97,15 @@ impl BuildServer {
                 tips_tx,
             ))
         });
+        if watcher.is_none() && !config.watch_inputs.value.is_empty() {
+            tracing::warn!("repo.watch_inputs is set but no fleet repository (repo.url): ignored");
+        }
+        let inputs = (watcher.is_some() && !config.watch_inputs.value.is_empty()).then(|| {
+            Arc::new(InputWatcher::new(
+                config.watch_inputs.value.clone(),
+                state_dir.join("inputs"),
+            ))
+        });
         let mirror_for_jobs = watcher.as_ref().map(|w| w.mirror().clone());
         let mask = PathMask::state_dir(&state_dir);
         let context = RunContext {
@@ -111,6 +123,7 @@ impl BuildServer {
         let server = Arc::new(BuildServer {
             jobs: jobs.clone(),
             watcher: watcher.clone(),
+            inputs: inputs.clone(),
             default_targets: config.default_targets.value.clone(),
             system: crate::nix::current_system(),
             webhook_secret_file: config.webhook_secret_file.as_ref().map(|f| f.value.clone()),
@@ -132,6 +145,12 @@ impl BuildServer {
             Arc::downgrade(&server),
             tips_rx,
         )));
+        if inputs.is_some() {
+            tasks.push(tokio::spawn(follow_inputs(
+                Arc::downgrade(&server),
+                config.poll_interval.value,
+            )));
+        }
         *server.tasks.lock().expect("tasks lock") = tasks;
         Ok(server)
     }
@@ -152,6 +171,14 @@ impl BuildServer {
 
     pub fn repo_status(&self) -> Option<RepoStatus> {
         self.watcher.as_ref().map(|w| w.status())
+    }
+
+    /// The watched flake inputs as last fetched (none when no input is watched).
+    pub fn input_status(&self) -> Vec<crate::protocol::status::InputStatus> {
+        self.inputs
+            .as_ref()
+            .map(|inputs| inputs.status())
+            .unwrap_or_default()
     }
 
     /// The hosts of the flake's `nixosConfigurations` at the newest fetched revision (none
@@ -207,6 +234,20 @@ impl BuildServer {
         trigger: Trigger,
         system: Option<String>,
     ) -> Result<(Job, bool), RequestError> {
+        self.request(requested, rev, trigger, system, BTreeMap::new())
+            .await
+    }
+
+    /// A job with the fleet's flake inputs in `inputs` overridden (none: the fleet as its
+    /// lock file pins it); the targets resolve at the fleet's revision.
+    async fn request(
+        &self,
+        requested: Vec<String>,
+        rev: Option<String>,
+        trigger: Trigger,
+        system: Option<String>,
+        inputs: BTreeMap<String, InputOverride>,
+    ) -> Result<(Job, bool), RequestError> {
         let asked = Instant::now();
         for target in &requested {
             check_target(target)?;
@@ -235,6 +276,7 @@ impl BuildServer {
                 attrs: requested,
                 rev,
                 trigger,
+                inputs,
                 failed: Some(why),
             };
             return self.record(failed, asked);
@@ -248,6 +290,7 @@ impl BuildServer {
                 attrs: resolved.attrs,
                 rev,
                 trigger,
+                inputs,
                 failed: None,
             },
             Err(unresolved) if unresolved.kind != Unresolvable::Broken => {
@@ -258,6 +301,7 @@ impl BuildServer {
                 targets: unresolved.targets,
                 rev,
                 trigger,
+                inputs,
                 failed: Some(self.mask.hide(&unresolved.error)),
             },
         };
@@ -301,6 +345,97 @@ impl BuildServer {
         }
         memo.insert(key, resolved.clone());
         Ok(resolved)
+    }
+
+    /// Fetches the watched inputs (all, or those in `only`) and builds each whose upstream tip
+    /// moved: the default targets at the fleet's newest commit, with the input overridden to
+    /// its new commit (trigger `input`). A commit handled before (built, or what the fleet's
+    /// lock pins already) builds nothing; nor does anything before the fleet was fetched.
+    /// Returns the jobs made or found.
+    pub async fn check_inputs(&self, only: Option<&[String]>) -> Vec<(Job, bool)> {
+        let (Some(inputs), Some(watcher)) = (&self.inputs, &self.watcher) else {
+            return Vec::new();
+        };
+        let Some(fleet_rev) = watcher.status().rev else {
+            return Vec::new();
+        };
+        let tips = inputs
+            .fetch(watcher.mirror().path(), &fleet_rev, only)
+            .await;
+        let mut jobs = Vec::new();
+        for tip in tips {
+            match self.build_input_tip(&fleet_rev, &tip).await {
+                Ok(Some(made)) => jobs.push(made),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!("not building input {} at {}: {e}", tip.name, tip.rev);
+                    inputs.note(
+                        &tip.name,
+                        Some(format!("{} was not built: {e}", short(&tip.rev))),
+                    );
+                }
+            }
+        }
+        jobs
+    }
+
+    /// Builds the fleet at `fleet_rev` with input `tip.name` at `tip.rev`, unless that commit
+    /// was handled before or is what the fleet pins; remembers it as handled.
+    async fn build_input_tip(
+        &self,
+        fleet_rev: &str,
+        tip: &InputTip,
+    ) -> Result<Option<(Job, bool)>, RequestError> {
+        let handled = self
+            .jobs
+            .input_rev(&tip.name)
+            .map_err(RequestError::Internal)?;
+        if handled.as_deref() == Some(tip.rev.as_str()) {
+            return Ok(None);
+        }
+        if tip.locked.as_deref() == Some(tip.rev.as_str()) {
+            // The fleet's own builds have it already.
+            self.jobs
+                .remember_input_rev(&tip.name, &tip.rev, None)
+                .map_err(RequestError::Internal)?;
+            return Ok(None);
+        }
+        let overrides = BTreeMap::from([(
+            tip.name.clone(),
+            InputOverride {
+                rev: tip.rev.clone(),
+                flake_ref: tip.flake_ref.clone(),
+            },
+        )]);
+        let (job, created) = self
+            .request(
+                Vec::new(),
+                Some(fleet_rev.to_owned()),
+                Trigger::Input,
+                None,
+                overrides,
+            )
+            .await?;
+        tracing::info!(
+            "input {} moved to {}: job {}",
+            tip.name,
+            short(&tip.rev),
+            job.id
+        );
+        self.jobs
+            .remember_input_rev(&tip.name, &tip.rev, Some(job.id))
+            .map_err(RequestError::Internal)?;
+        Ok(Some((job, created)))
+    }
+
+    /// A push (from a webhook) to the repository of a watched input, named by `urls`: fetch
+    /// those inputs now and build what moved. `None` when no watched input comes from there.
+    pub async fn on_input_push(&self, urls: &[String]) -> Option<Vec<(Job, bool)>> {
+        let names = self.inputs.as_ref()?.matching(urls);
+        if names.is_empty() {
+            return None;
+        }
+        Some(self.check_inputs(Some(&names)).await)
     }
 
     /// A push to `branch` (from a webhook): fetch now and build the new tip; `None` for
@@ -418,6 +553,38 @@ async fn build_new_tips(server: std::sync::Weak<BuildServer>, mut tips: mpsc::Re
         };
         *server.tip_note.lock().expect("note lock") = note;
     }
+}
+
+/// Follows the watched inputs: fetches them every `interval` once the fleet was fetched, and
+/// builds what moved.
+async fn follow_inputs(server: std::sync::Weak<BuildServer>, interval: Duration) {
+    let interval = interval.max(Duration::from_secs(1));
+    loop {
+        let fleet_fetched = {
+            let Some(server) = server.upgrade() else {
+                return;
+            };
+            let fetched = server
+                .repo_status()
+                .is_some_and(|status| status.rev.is_some());
+            if fetched {
+                server.check_inputs(None).await;
+            }
+            fetched
+        };
+        // Until the fleet's first fetch, look again soon.
+        let wait = if fleet_fetched {
+            interval
+        } else {
+            interval.min(Duration::from_secs(1))
+        };
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// The first 8 digits of a commit id.
+fn short(rev: &str) -> &str {
+    &rev[..rev.len().min(8)]
 }
 
 /// `x86_64-linux`, `aarch64-darwin`: an architecture and an OS, no more.

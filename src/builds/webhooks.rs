@@ -39,6 +39,9 @@ pub struct Push {
     /// The commit the ref now points at; `None` when the body has none, or when the ref was
     /// deleted (the forges then send forty zeros, which is no commit).
     pub after: Option<String>,
+    /// The URLs the forge names the pushed repository by (`clone_url`, `ssh_url`, …), to
+    /// tell a push to a watched flake input's repository.
+    pub repository_urls: Vec<String>,
 }
 
 /// Why a webhook was refused.
@@ -126,15 +129,18 @@ pub fn delivery_id(forge: Forge, header: impl Fn(&str) -> Option<String>) -> Opt
     plausible.then_some(id)
 }
 
-/// The branch and commit of a push event body. Both forges send `ref` and `after` at the top
-/// level; every other field is ignored.
+/// The branch, commit and repository of a push event body. Both forges send `ref` and
+/// `after` at the top level and the repository's URLs under `repository`; every other field
+/// is ignored.
 pub fn parse_push(body: &[u8]) -> Result<Push, WebhookError> {
     #[derive(Deserialize)]
     struct PushBody {
         #[serde(rename = "ref")]
         git_ref: Option<String>,
         after: Option<String>,
+        repository: Option<serde_json::Map<String, serde_json::Value>>,
     }
+    const URL_FIELDS: [&str; 5] = ["clone_url", "ssh_url", "git_url", "html_url", "url"];
 
     let parsed: PushBody = serde_json::from_slice(body)
         .map_err(|e| WebhookError::Malformed(format!("not a push event: {e}")))?;
@@ -148,7 +154,22 @@ pub fn parse_push(body: &[u8]) -> Result<Push, WebhookError> {
     let after = parsed
         .after
         .filter(|commit| !commit.is_empty() && !commit.bytes().all(|b| b == b'0'));
-    Ok(Push { branch, after })
+    let repository_urls = parsed
+        .repository
+        .map(|repository| {
+            URL_FIELDS
+                .iter()
+                .filter_map(|field| repository.get(*field)?.as_str())
+                .filter(|url| !url.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Push {
+        branch,
+        after,
+        repository_urls,
+    })
 }
 
 /// The shared webhook secret: the file's contents without surrounding whitespace (so a
@@ -384,7 +405,9 @@ mod tests {
           "ref": "refs/heads/main",
           "before": "6113728f27ae82c7b1a177c8d03f9e96e0adf246",
           "after": "59b20b8d5c6ff8d09518454d4dd8b7b30f095ab5",
-          "repository": {"id": 1296269, "full_name": "octocat/fleet", "default_branch": "main"},
+          "repository": {"id": 1296269, "full_name": "octocat/fleet", "default_branch": "main",
+                         "clone_url": "https://github.com/octocat/fleet.git",
+                         "ssh_url": "git@github.com:octocat/fleet.git"},
           "pusher": {"name": "octocat", "email": "octocat@example.com"},
           "created": false, "deleted": false, "forced": false,
           "compare": "https://github.com/octocat/fleet/compare/6113728f27ae...59b20b8d5c6f",
@@ -396,6 +419,10 @@ mod tests {
             Push {
                 branch: Some("main".to_owned()),
                 after: Some("59b20b8d5c6ff8d09518454d4dd8b7b30f095ab5".to_owned()),
+                repository_urls: vec![
+                    "https://github.com/octocat/fleet.git".to_owned(),
+                    "git@github.com:octocat/fleet.git".to_owned(),
+                ],
             }
         );
     }

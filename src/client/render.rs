@@ -84,6 +84,12 @@ pub fn job_detail(job: &Value, style: Style) -> String {
     row("targets", targets(job));
     row("rev", text(&job["rev"]).to_string());
     row("trigger", text(&job["trigger"]).to_string());
+    // A build with watched flake inputs at newer commits than the fleet pins.
+    if let Some(inputs) = job["inputs"].as_object() {
+        for (name, rev) in inputs {
+            row("input", format!("{name} at {}", text(rev)));
+        }
+    }
     row("created", text(&job["created_at"]).to_string());
     if let Some(started) = job["started_at"].as_str() {
         row("started", started.to_string());

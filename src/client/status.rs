@@ -69,6 +69,9 @@ fn overview(client: &ApiClient, style: Style) -> Result<String> {
         format!("{} (atuin-bootstrap {})", client.base(), status.version),
     );
     row("repo", repo_line(&status.repo, style));
+    for input in &status.inputs {
+        row("input", input_line(input, style));
+    }
     let running: Vec<String> = status.running.iter().map(u64::to_string).collect();
     row(
         "queue",
@@ -125,6 +128,24 @@ fn overview(client: &ApiClient, style: Style) -> Result<String> {
         ));
     }
     Ok(out)
+}
+
+/// A watched flake input: `nix-terminal git+https://… @ 9f3a4b5c (fleet pins 0b1c2d3e)`.
+fn input_line(input: &crate::protocol::status::InputStatus, style: Style) -> String {
+    let mut line = input.name.clone();
+    if let Some(upstream) = &input.upstream {
+        line.push_str(&format!(" {upstream}"));
+    }
+    if let Some(rev) = &input.rev {
+        line.push_str(&format!(" @ {}", short_rev(rev)));
+    }
+    if let Some(locked) = &input.locked {
+        line.push_str(&format!(" (fleet pins {})", short_rev(locked)));
+    }
+    if let Some(error) = &input.last_error {
+        line.push_str(&format!(", {}", style.red(error)));
+    }
+    line
 }
 
 fn repo_line(repo: &RepoStatus, style: Style) -> String {

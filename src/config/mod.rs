@@ -72,6 +72,8 @@ pub struct Config {
     pub repo_branch: Sourced<String>,
     pub poll_interval: Sourced<Duration>,
     pub webhook_secret_file: Option<Sourced<PathBuf>>,
+    /// Inputs of the fleet flake followed upstream and built when they move.
+    pub watch_inputs: Sourced<Vec<String>>,
     pub max_parallel_jobs: Sourced<u32>,
     pub default_targets: Sourced<Vec<String>>,
     pub keep_per_target: Sourced<u32>,
@@ -191,6 +193,15 @@ fn resolve(inputs: Inputs<'_>) -> Result<Config> {
         repo_branch: found.required(&schema::REPO_BRANCH, |v| Ok(text(v)))?,
         poll_interval: found.required(&schema::REPO_POLL_INTERVAL, duration)?,
         webhook_secret_file: found.optional(&schema::REPO_WEBHOOK_SECRET_FILE, text_path)?,
+        watch_inputs: found.required(&schema::REPO_WATCH_INPUTS, |v| {
+            let names = list(v);
+            match names.iter().find(|name| !is_input_name(name)) {
+                Some(bad) => anyhow::bail!(
+                    "{bad:?} is not the name of a flake input (letters, digits, '-' and '_')"
+                ),
+                None => Ok(names),
+            }
+        })?,
         max_parallel_jobs: found.required(&schema::BUILD_MAX_PARALLEL_JOBS, small_count)?,
         default_targets: found.required(&schema::BUILD_DEFAULT_TARGETS, |v| Ok(list(v)))?,
         keep_per_target: found.required(&schema::BUILD_KEEP_PER_TARGET, small_count)?,
@@ -315,6 +326,15 @@ fn text_path(value: Value) -> Result<PathBuf> {
         bail!("expected a path, got an empty string");
     }
     Ok(PathBuf::from(text))
+}
+
+/// A flake input's name: letters, digits, `-` and `_` (it also names a mirror's directory).
+pub fn is_input_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 100
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 fn list(value: Value) -> Vec<String> {

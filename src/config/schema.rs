@@ -83,6 +83,8 @@ pub static REPO_URL: KeyDef = key("repo", "url", Kind::Text, None);
 pub static REPO_BRANCH: KeyDef = key("repo", "branch", Kind::Text, Some("main"));
 pub static REPO_POLL_INTERVAL: KeyDef = key("repo", "poll_interval", Kind::Duration, Some("60s"));
 pub static REPO_WEBHOOK_SECRET_FILE: KeyDef = key("repo", "webhook_secret_file", Kind::Text, None);
+/// Inputs of the fleet flake whose upstream is followed and built when it moves.
+pub static REPO_WATCH_INPUTS: KeyDef = key("repo", "watch_inputs", Kind::List, Some(""));
 pub static BUILD_MAX_PARALLEL_JOBS: KeyDef =
     key("build", "max_parallel_jobs", Kind::Count, Some("1"));
 pub static BUILD_DEFAULT_TARGETS: KeyDef = key("build", "default_targets", Kind::List, Some(""));
@@ -141,6 +143,7 @@ pub static KEYS: &[&KeyDef] = &[
     &REPO_BRANCH,
     &REPO_POLL_INTERVAL,
     &REPO_WEBHOOK_SECRET_FILE,
+    &REPO_WATCH_INPUTS,
     &BUILD_MAX_PARALLEL_JOBS,
     &BUILD_DEFAULT_TARGETS,
     &BUILD_KEEP_PER_TARGET,

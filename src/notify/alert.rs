@@ -41,7 +41,7 @@ impl Alert {
             "job {} failed: {} at {}",
             job.id,
             job.targets.join(", "),
-            short(&job.rev)
+            revisions(&job)
         );
         if let Some(error) = job.error.as_deref().and_then(|e| e.lines().next()) {
             message.push_str(": ");
@@ -64,7 +64,7 @@ impl Alert {
                 "job {} succeeded again: {} at {} (the previous build of these targets failed)",
                 job.id,
                 job.targets.join(", "),
-                short(&job.rev)
+                revisions(&job)
             ),
             url: pages::job_url(base_url, job.id),
             job: Some(job),
@@ -132,6 +132,15 @@ impl Alert {
     }
 }
 
+/// `0b1c2d3e`, or with inputs overridden `0b1c2d3e with terminal at 9f3a4b5c`.
+fn revisions(job: &Job) -> String {
+    let mut text = short(&job.rev).to_owned();
+    for (name, rev) in &job.inputs {
+        text.push_str(&format!(" with {name} at {}", short(rev)));
+    }
+    text
+}
+
 fn short(rev: &str) -> &str {
     rev.get(..8).unwrap_or(rev)
 }
@@ -164,6 +173,8 @@ mod tests {
             error: Some("builder for x failed with exit code 3\nmore".into()),
             progress: None,
             attempt: 1,
+            inputs: Default::default(),
+            input_refs: Default::default(),
         }
     }
 

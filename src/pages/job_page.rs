@@ -113,6 +113,18 @@ fn facts(out: &mut String, job: &Job, now: SystemTime) {
         time_ago(job.started_at.as_deref(), now),
         time_ago(job.finished_at.as_deref(), now),
     );
+    if !job.inputs.is_empty() {
+        out.push_str("<dt>Inputs</dt><dd>");
+        for (name, rev) in &job.inputs {
+            let _ = write!(
+                out,
+                "<div><code>{}</code> at <code>{}</code></div>",
+                Escaped(name),
+                Escaped(rev)
+            );
+        }
+        out.push_str("<span class=\"mute\">(newer than the fleet pins: this build only warms the cache)</span></dd>");
+    }
     if let Some(seconds) = run_time(job.started_at.as_deref(), job.finished_at.as_deref(), now) {
         let _ = write!(out, "<dt>Duration</dt><dd>{}</dd>", duration(seconds));
     }

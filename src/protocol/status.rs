@@ -19,6 +19,26 @@ pub struct Status {
     /// Nix's remote builders (absent from servers older than them).
     #[serde(default)]
     pub builders: Vec<BuilderStatus>,
+    /// The flake inputs the server follows (`repo.watch_inputs`; absent from older servers).
+    #[serde(default)]
+    pub inputs: Vec<InputStatus>,
+}
+
+/// A watched flake input: where it comes from, its upstream tip as last fetched, and the
+/// commit the fleet's lock file pins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputStatus {
+    pub name: String,
+    /// As a flake names it (`github:owner/repo`, `git+https://…`); `null` until the fleet's
+    /// lock file was read.
+    pub upstream: Option<String>,
+    /// The upstream tip as last fetched.
+    pub rev: Option<String>,
+    /// The commit the fleet's `flake.lock` pins.
+    pub locked: Option<String>,
+    pub last_poll: Option<String>,
+    /// Why the input could not be followed, or its newest commit not built.
+    pub last_error: Option<String>,
 }
 
 /// The watched repository; `url` is `null` when none is configured.

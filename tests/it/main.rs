@@ -28,5 +28,6 @@ mod nixos_eval;
 mod pages;
 mod push;
 mod terminal;
+mod watch_inputs;
 mod wizard;
 mod wizard_atuin;

@@ -1,9 +1,11 @@
 //! The durable job queue and history: one SQLite database in the state directory (WAL, so a
 //! crash loses nothing that was committed). Only the server process opens it. Not for logs
 //! (plain files, see `logs`) or GC roots (symlinks, see `roots`). The webhook deliveries
-//! already answered live here too (`deliveries`).
+//! already answered live here too (`deliveries`), and the commits of watched flake inputs
+//! already handled (`input_revs`).
 
 mod deliveries;
+mod input_revs;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -39,10 +41,14 @@ CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, id);
 
 /// Columns added since the first schema, with their definitions: added to an older database
 /// when it opens (`CREATE TABLE IF NOT EXISTS` leaves an existing table as it was).
-const ADDED_COLUMNS: &[(&str, &str)] = &[("attempt", "INTEGER NOT NULL DEFAULT 1")];
+const ADDED_COLUMNS: &[(&str, &str)] = &[
+    ("attempt", "INTEGER NOT NULL DEFAULT 1"),
+    ("inputs", "TEXT NOT NULL DEFAULT '{}'"),
+    ("input_refs", "TEXT NOT NULL DEFAULT '{}'"),
+];
 
 const COLUMNS: &str = "id, state, targets, attrs, rev, trigger, created_at, started_at, \
-                       finished_at, outputs, error, progress, attempt";
+                       finished_at, outputs, error, progress, attempt, inputs, input_refs";
 
 pub struct JobHistory {
     conn: Mutex<Connection>,
@@ -76,6 +82,7 @@ impl JobHistory {
         conn.execute_batch(SCHEMA)
             .and_then(|()| add_missing_columns(&conn))
             .and_then(|()| conn.execute_batch(deliveries::SCHEMA))
+            .and_then(|()| conn.execute_batch(input_revs::SCHEMA))
             .with_context(|| format!("failed to set up the job database {}", path.display()))?;
         Ok(JobHistory {
             conn: Mutex::new(conn),
@@ -121,7 +128,8 @@ impl JobHistory {
         };
         tx.execute(
             "INSERT INTO jobs (state, targets, attrs, dedupe_key, rev, trigger, created_at, \
-             finished_at, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+             finished_at, error, inputs, input_refs) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
                 state.as_str(),
                 serde_json::to_string(&new.targets)?,
@@ -132,6 +140,8 @@ impl JobHistory {
                 created,
                 finished,
                 error,
+                serde_json::to_string(&new.input_revs())?,
+                serde_json::to_string(&new.input_refs())?,
             ],
         )?;
         let job = job_by_id(&tx, tx.last_insert_rowid())?;
@@ -238,11 +248,13 @@ impl JobHistory {
     }
 
     /// The newest succeeded build of each host's system (`nixosConfigurations.<host>…toplevel`,
-    /// whatever the target was called), by host name.
+    /// whatever the target was called), by host name. Only builds of the fleet as its
+    /// repository has it count: one with a flake input overridden only warms the cache, and a
+    /// host never deploys it.
     pub fn newest_host_builds(&self) -> Result<BTreeMap<String, HostBuild>> {
         let conn = self.lock();
         let mut statement = conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM jobs WHERE state = 'succeeded' \
+            "SELECT {COLUMNS} FROM jobs WHERE state = 'succeeded' AND inputs = '{{}}' \
              AND instr(attrs, 'nixosConfigurations.') > 0 ORDER BY id DESC"
         ))?;
         let mut newest = BTreeMap::new();
@@ -350,6 +362,8 @@ fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
             .transpose()
             .map_err(|e| parse_err(11, e))?,
         attempt: row.get::<_, i64>(12)?.max(1) as u32,
+        inputs: serde_json::from_str(&json(13)?).map_err(|e| parse_err(13, e))?,
+        input_refs: serde_json::from_str(&json(14)?).map_err(|e| parse_err(14, e))?,
     })
 }
 
@@ -363,6 +377,7 @@ mod tests {
             attrs: attrs.iter().map(|s| s.to_string()).collect(),
             rev: rev.into(),
             trigger: Trigger::Api,
+            inputs: BTreeMap::new(),
             failed: None,
         }
     }
@@ -454,6 +469,7 @@ mod tests {
                 .collect(),
             rev: rev.into(),
             trigger: Trigger::Api,
+            inputs: BTreeMap::new(),
             failed: None,
         };
         let (job, _) = store.create(&new).unwrap();
@@ -474,6 +490,49 @@ mod tests {
             )
             .unwrap();
         job.id
+    }
+
+    #[test]
+    fn a_build_with_an_input_overridden_is_never_a_hosts_newest() {
+        use crate::builds::jobs::model::InputOverride;
+        let dir = tempfile::tempdir().unwrap();
+        let store = JobHistory::open(&dir.path().join("jobs.sqlite")).unwrap();
+        let fleet_build = succeed(&store, &[("laptop", "/nix/store/a-l1")], "r1");
+        let mut inputs = BTreeMap::new();
+        inputs.insert(
+            "terminal".to_string(),
+            InputOverride {
+                rev: "t2".into(),
+                flake_ref: "git+file:///m?rev=t2".into(),
+            },
+        );
+        let (warm, created) = store
+            .create(&NewJob {
+                trigger: Trigger::Input,
+                inputs,
+                ..new_job(&[&crate::builds::jobs::targets::host_attr("laptop")], "r1")
+            })
+            .unwrap();
+        assert!(created, "another job than the fleet's own build");
+        assert_eq!(warm.inputs["terminal"], "t2");
+        assert_eq!(warm.input_refs["terminal"], "git+file:///m?rev=t2");
+        store.claim_next().unwrap();
+        let outputs = [(warm.targets[0].clone(), "/nix/store/b-l2".to_string())].into();
+        store
+            .finish(
+                warm.id,
+                &Ending {
+                    state: JobState::Succeeded,
+                    outputs,
+                    error: None,
+                    progress: None,
+                },
+            )
+            .unwrap();
+        let newest = store.newest_host_builds().unwrap();
+        assert_eq!(newest["laptop"].job, fleet_build);
+        assert_eq!(newest["laptop"].path, "/nix/store/a-l1");
+        assert!(store.get(fleet_build).unwrap().unwrap().inputs.is_empty());
     }
 
     #[test]

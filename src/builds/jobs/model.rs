@@ -53,16 +53,24 @@ pub enum Trigger {
     Api,
     Poll,
     Webhook,
+    /// A watched flake input moved: the fleet built with that input at its new commit.
+    Input,
 }
 
 impl Trigger {
-    pub const ALL: [Trigger; 3] = [Trigger::Api, Trigger::Poll, Trigger::Webhook];
+    pub const ALL: [Trigger; 4] = [
+        Trigger::Api,
+        Trigger::Poll,
+        Trigger::Webhook,
+        Trigger::Input,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Trigger::Api => "api",
             Trigger::Poll => "poll",
             Trigger::Webhook => "webhook",
+            Trigger::Input => "input",
         }
     }
 
@@ -71,13 +79,13 @@ impl Trigger {
     }
 
     /// Whether a succeeded job of the same attributes at the same revision stands for a new
-    /// one, as a queued or running one always does. Yes for a poll or a webhook: a forge's
-    /// redelivery, or a branch moved back to a commit already built, builds nothing new. No
-    /// for an API request: whoever asks may mean to build again.
+    /// one, as a queued or running one always does. Yes for a poll, a webhook or an input: a
+    /// forge's redelivery, or a branch moved back to a commit already built, builds nothing
+    /// new. No for an API request: whoever asks may mean to build again.
     pub fn reuses_succeeded(self) -> bool {
         match self {
             Trigger::Api => false,
-            Trigger::Poll | Trigger::Webhook => true,
+            Trigger::Poll | Trigger::Webhook | Trigger::Input => true,
         }
     }
 }
@@ -111,6 +119,34 @@ pub struct Job {
     /// Which run of the job this is (or was last): 1, and one more each time a server that
     /// stopped while it ran queued it again.
     pub attempt: u32,
+    /// Flake inputs built at another commit than the fleet's lock file pins, by name: the
+    /// commit (empty for a build of the fleet as it is).
+    pub inputs: BTreeMap<String, String>,
+    /// The flake reference each of those inputs is overridden with (`--override-input`);
+    /// not shown (it names a mirror in the state dir).
+    #[serde(skip)]
+    pub input_refs: BTreeMap<String, String>,
+}
+
+impl Job {
+    /// `--override-input NAME REF` for each overridden input, for every `nix` that
+    /// evaluates the job's flake.
+    pub fn override_args(&self) -> Vec<String> {
+        self.input_refs
+            .iter()
+            .flat_map(|(name, flake_ref)| {
+                ["--override-input".into(), name.clone(), flake_ref.clone()]
+            })
+            .collect()
+    }
+}
+
+/// A flake input a job builds at another commit than the fleet's lock file pins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputOverride {
+    pub rev: String,
+    /// What Nix fetches the input from instead (with `rev=`).
+    pub flake_ref: String,
 }
 
 /// What a new job is made of.
@@ -120,6 +156,8 @@ pub struct NewJob {
     pub attrs: Vec<String>,
     pub rev: String,
     pub trigger: Trigger,
+    /// Inputs overridden, by name (none: the fleet as its lock file pins it).
+    pub inputs: BTreeMap<String, InputOverride>,
     /// A job that failed before it could be queued (an unknown target, a flake that does not
     /// evaluate) is recorded as failed at once, with this error.
     pub failed: Option<String>,
@@ -127,10 +165,45 @@ pub struct NewJob {
 
 impl NewJob {
     /// The key under which identical requests are one job: the set of attributes (order and
-    /// duplicates do not matter) at the full revision.
+    /// duplicates do not matter) at the full revision, with the same inputs at the same
+    /// commits. After its first line, the attribute set and the overridden inputs' names: what
+    /// makes a series of jobs whose outcomes follow each other (see `stats`).
     pub fn dedupe_key(&self) -> String {
-        format!("{}\n{}", self.rev, attr_set(&self.attrs))
+        let mut key = self.rev.clone();
+        for (name, input) in &self.inputs {
+            key.push_str(&format!(" {name}={}", input.rev));
+        }
+        key.push('\n');
+        key.push_str(&series(&self.attrs, self.inputs.keys()));
+        key
     }
+
+    /// The overridden inputs' commits, by name, as the job shows them.
+    pub fn input_revs(&self) -> BTreeMap<String, String> {
+        self.inputs
+            .iter()
+            .map(|(name, input)| (name.clone(), input.rev.clone()))
+            .collect()
+    }
+
+    /// The overridden inputs' flake references, by name.
+    pub fn input_refs(&self) -> BTreeMap<String, String> {
+        self.inputs
+            .iter()
+            .map(|(name, input)| (name.clone(), input.flake_ref.clone()))
+            .collect()
+    }
+}
+
+/// A series of jobs whose outcomes follow each other (a failure, then a recovery): the set of
+/// attributes, and the names of the inputs overridden (a build with a moved input is not the
+/// fleet's own build). The dedupe key after its first line.
+pub fn series<'a>(attrs: &[String], inputs: impl IntoIterator<Item = &'a String>) -> String {
+    let mut series = attr_set(attrs);
+    for name in inputs {
+        series.push_str(&format!("\ninput:{name}"));
+    }
+    series
 }
 
 /// A job's attributes as a set: sorted, without repeats, one a line (order and spelling of
@@ -153,6 +226,7 @@ mod tests {
             attrs: attrs.iter().map(|s| s.to_string()).collect(),
             rev: "abc".into(),
             trigger: Trigger::Api,
+            inputs: BTreeMap::new(),
             failed: None,
         };
         assert_eq!(
@@ -160,6 +234,32 @@ mod tests {
             job(&["a", "b", "a"]).dedupe_key()
         );
         assert_ne!(job(&["a"]).dedupe_key(), job(&["a", "b"]).dedupe_key());
+
+        let with_input = |rev: &str| {
+            let mut new = job(&["a"]);
+            new.trigger = Trigger::Input;
+            new.inputs.insert(
+                "terminal".into(),
+                InputOverride {
+                    rev: rev.into(),
+                    flake_ref: format!("git+file:///m?rev={rev}"),
+                },
+            );
+            new
+        };
+        assert_ne!(with_input("r1").dedupe_key(), job(&["a"]).dedupe_key());
+        assert_ne!(with_input("r1").dedupe_key(), with_input("r2").dedupe_key());
+        assert_eq!(with_input("r1").dedupe_key(), with_input("r1").dedupe_key());
+        // The fleet's revision stays the key's first line.
+        assert!(with_input("r1").dedupe_key().starts_with("abc "));
+    }
+
+    #[test]
+    fn triggers_round_trip() {
+        for trigger in Trigger::ALL {
+            assert_eq!(Trigger::parse(trigger.as_str()), Some(trigger));
+        }
+        assert_eq!(Trigger::parse("input"), Some(Trigger::Input));
     }
 
     #[test]

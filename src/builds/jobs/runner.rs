@@ -1,4 +1,5 @@
-//! Runs one job: `nix build` of its attributes at its revision, with Nix's structured log
+//! Runs one job: `nix build` of its attributes at its revision (with its flake inputs
+//! overridden, for a build of a moved input), with Nix's structured log
 //! turned into the job's plain-text log file and its live progress; outputs rooted against
 //! GC on success. A stop request sends nix SIGTERM (nix then kills its builders, which run in
 //! their own sessions), and SIGKILL after a grace period. What it writes into the job's error
@@ -119,6 +120,7 @@ pub async fn run(
         ])
         .args(["--log-format", "internal-json", "--json", "--out-link"])
         .arg(&build_link)
+        .args(job.override_args())
         .args(&installables)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -371,7 +373,7 @@ async fn root_outputs(
                 .unwrap_or_default()
                 .to_string()
         } else {
-            derivation_of(flake_ref, attr).await?
+            derivation_of(flake_ref, attr, &job.override_args()).await?
         };
         let entry = built
             .iter()
@@ -398,8 +400,9 @@ async fn root_outputs(
     Ok(outputs)
 }
 
-/// The derivation of `attr`, from Nix's evaluation cache of the build that just ran.
-async fn derivation_of(flake_ref: &str, attr: &str) -> Result<String> {
+/// The derivation of `attr` (with the job's inputs overridden, as it was built), from Nix's
+/// evaluation cache of the build that just ran.
+async fn derivation_of(flake_ref: &str, attr: &str, overrides: &[String]) -> Result<String> {
     let output = Command::new("nix")
         .args([
             "eval",
@@ -407,6 +410,7 @@ async fn derivation_of(flake_ref: &str, attr: &str) -> Result<String> {
             "--extra-experimental-features",
             "nix-command flakes",
         ])
+        .args(overrides)
         .arg(format!("{flake_ref}#{attr}.drvPath"))
         .stdin(Stdio::null())
         .output()

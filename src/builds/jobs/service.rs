@@ -287,6 +287,16 @@ impl JobService {
         self.history.remember_delivery(forge, delivery, job)
     }
 
+    /// The commit of watched input `name` last handled (built, or found pinned already).
+    pub fn input_rev(&self, name: &str) -> Result<Option<String>> {
+        self.history.input_rev(name)
+    }
+
+    /// Remembers that commit `rev` of watched input `name` was handled, by `job` if one.
+    pub fn remember_input_rev(&self, name: &str, rev: &str, job: Option<u64>) -> Result<()> {
+        self.history.remember_input_rev(name, rev, job)
+    }
+
     /// The newest succeeded build of each host's system, by host name.
     pub fn newest_host_builds(&self) -> Result<BTreeMap<String, HostBuild>> {
         self.history.newest_host_builds()

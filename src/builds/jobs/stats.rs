@@ -7,7 +7,7 @@ use anyhow::Result;
 use rusqlite::{params, OptionalExtension};
 
 use super::history::JobHistory;
-use super::model::{attr_set, Job, JobState, Trigger};
+use super::model::{series, Job, JobState, Trigger};
 
 /// Upper bounds of the job duration buckets, in seconds (`+Inf` is implied).
 pub const DURATION_BOUNDS: [f64; 11] = [
@@ -109,10 +109,11 @@ pub fn durations(history: &JobHistory) -> Result<Vec<Durations>> {
     })
 }
 
-/// How the newest earlier job that built the same set of attributes ended, counting only
-/// jobs that succeeded or failed (a cancelled one says nothing about the build).
+/// How the newest earlier job that built the same set of attributes (with the same inputs
+/// overridden, if any) ended, counting only jobs that succeeded or failed (a cancelled one
+/// says nothing about the build).
 pub fn previous_outcome(history: &JobHistory, job: &Job) -> Result<Option<JobState>> {
-    let set = attr_set(&job.attrs);
+    let set = series(&job.attrs, job.inputs.keys());
     history.read(|conn| {
         let state: Option<String> = conn
             .prepare_cached(
@@ -139,6 +140,7 @@ mod tests {
             attrs: attrs.iter().map(|s| s.to_string()).collect(),
             rev: rev.into(),
             trigger: Trigger::Api,
+            inputs: Default::default(),
             failed: None,
         }
     }

@@ -41,6 +41,9 @@ pub struct Mirror {
     path: PathBuf,
     url: String,
     branch: String,
+    /// What is fetched from the remote into `refs/heads/<branch>`: the same branch, or for a
+    /// watched flake input the ref its lock file follows (`HEAD`: the remote's default branch).
+    remote_ref: String,
 }
 
 /// Why a revision given by an API user cannot be built. The messages are meant for that user:
@@ -105,7 +108,37 @@ impl From<anyhow::Error> for RevisionError {
 
 impl Mirror {
     pub fn new(path: PathBuf, url: String, branch: String) -> Mirror {
-        Mirror { path, url, branch }
+        let remote_ref = format!("refs/heads/{branch}");
+        Mirror {
+            path,
+            url,
+            branch,
+            remote_ref,
+        }
+    }
+
+    /// A mirror of `remote_ref` of another repository (a branch name, a full ref name, or
+    /// `None` for the remote's default branch, its `HEAD`), kept as `refs/heads/<branch>`.
+    pub fn of_ref(path: PathBuf, url: String, remote_ref: Option<&str>, branch: String) -> Mirror {
+        let remote_ref = match remote_ref {
+            None => "HEAD".to_owned(),
+            Some(full) if full.starts_with("refs/") => full.to_owned(),
+            Some(name) => format!("refs/heads/{name}"),
+        };
+        Mirror {
+            path,
+            url,
+            branch,
+            remote_ref,
+        }
+    }
+
+    /// What is fetched, as people name it: the branch (`main`), or `HEAD`.
+    fn fetched_name(&self) -> String {
+        self.remote_ref
+            .strip_prefix("refs/heads/")
+            .unwrap_or(&self.remote_ref)
+            .to_owned()
     }
 
     pub fn path(&self) -> &Path {
@@ -121,7 +154,12 @@ impl Mirror {
         gix::refs::FullName::try_from(branch_ref.as_str())
             .with_context(|| format!("invalid branch name {:?}", self.branch))
             .map_err(FetchError::Config)?;
-        let refspec = format!("+{branch_ref}:{branch_ref}");
+        if self.remote_ref != "HEAD" {
+            gix::refs::FullName::try_from(self.remote_ref.as_str())
+                .with_context(|| format!("invalid ref name {:?}", self.fetched_name()))
+                .map_err(FetchError::Config)?;
+        }
+        let refspec = format!("+{}:{branch_ref}", self.remote_ref);
 
         let in_mirror = |detail| self.mirror_failure(detail);
         let repo = self.open_or_create().map_err(in_mirror)?;
@@ -144,7 +182,7 @@ impl Mirror {
         if prepared.ref_map().mappings.is_empty() {
             return Err(FetchError::BranchNotFound {
                 url: url.to_bstring().to_string(),
-                branch: self.branch.clone(),
+                branch: self.fetched_name(),
             });
         }
         let never_interrupted = AtomicBool::new(false);
@@ -161,8 +199,8 @@ impl Mirror {
 
         let tip = self.branch_tip(&repo).map_err(in_mirror)?.ok_or_else(|| {
             self.mirror_failure(anyhow::anyhow!(
-                "fetching branch {} from {url} left no {branch_ref}",
-                self.branch
+                "fetching {} from {url} left no {branch_ref}",
+                self.fetched_name()
             ))
         })?;
         Ok(tip.to_string())
@@ -192,7 +230,7 @@ impl Mirror {
             .unwrap_or_else(|| PathMask::new(&self.path, "<mirror>").hide(&format!("{detail:#}")));
         FetchError::Remote {
             url: url.to_bstring().to_string(),
-            branch: self.branch.clone(),
+            branch: self.fetched_name(),
             reason,
             detail,
         }
@@ -805,6 +843,34 @@ mod tests {
             "{message}"
         );
         assert!(!message.contains("fill whole buffer"), "{message}");
+    }
+
+    #[test]
+    fn a_mirror_of_head_follows_the_default_branch_and_one_of_a_ref_that_ref() {
+        let fixture = Fixture::new();
+        let first = commit(&fixture.upstream, "a", "1");
+        git(&fixture.upstream, &["checkout", "-q", "-b", "next"]);
+        let next = commit(&fixture.upstream, "b", "next");
+        git(&fixture.upstream, &["checkout", "-q", "main"]);
+        let url = fixture.upstream.to_str().unwrap().to_owned();
+        let path = fixture.dir.path().join("inputs/terminal.git");
+
+        let head = Mirror::of_ref(path.clone(), url.clone(), None, "upstream".into());
+        assert_eq!(head.fetch().unwrap(), first);
+        assert_eq!(git(&path, &["rev-parse", "refs/heads/upstream"]), first);
+        let second = commit(&fixture.upstream, "a", "2");
+        assert_eq!(head.fetch().unwrap(), second);
+        assert_eq!(head.resolve_on_branch(&second).unwrap(), second);
+
+        let other = fixture.dir.path().join("inputs/next.git");
+        let branch = Mirror::of_ref(other, url.clone(), Some("next"), "upstream".into());
+        assert_eq!(branch.fetch().unwrap(), next);
+        let missing = fixture.dir.path().join("inputs/missing.git");
+        let message = Mirror::of_ref(missing, url.clone(), Some("gone"), "upstream".into())
+            .fetch()
+            .unwrap_err()
+            .to_string();
+        assert_eq!(message, format!("branch gone not found at {url}"));
     }
 
     #[test]

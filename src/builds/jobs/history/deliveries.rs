@@ -79,6 +79,7 @@ mod tests {
                 attrs: vec!["a".into()],
                 rev: "r1".into(),
                 trigger: Trigger::Webhook,
+                inputs: Default::default(),
                 failed: None,
             })
             .unwrap();
