@@ -1,7 +1,7 @@
 //! `GET /`: the status page. The repository (URL, branch, newest revision and its subject,
 //! the last poll and its error) and the queue, the running jobs with their progress, then
-//! the recent jobs, the fleet, Nix's remote builders (when there are any) and the cache, each a `<section>` with an id the script
-//! refreshes one by one.
+//! the recent jobs, the fleet, Nix's remote builders and the watched flake inputs (when there
+//! are any) and the cache, each a `<section>` with an id the script refreshes one by one.
 
 use std::fmt::Write;
 use std::time::SystemTime;
@@ -43,6 +43,7 @@ pub async fn respond(state: &AppState, site: &Site) -> HttpResult {
     jobs_table::write(&mut main, &recent, now);
     fleet_table::write(&mut main, &hosts, now);
     builders_section(&mut main, &builds.builders(), now);
+    inputs_section(&mut main, &builds.input_status(), now);
     cache_help::write(&mut main, &keys, site);
     let page = html::page("atuin-bootstrap", "id=\"status\"", &main);
     Ok(html::respond(StatusCode::OK, page))
@@ -137,6 +138,51 @@ fn builders_section(
             features = Escaped(&b.features.join(", ")),
             checked = time_ago(b.last_checked.as_deref(), now),
         );
+    }
+    out.push_str("</tbody></table></section>\n");
+}
+
+/// The watched flake inputs, when `repo.watch_inputs` names any: where each comes from, the
+/// commit the fleet's lock pins, the upstream's newest, and why one cannot be followed.
+fn inputs_section(
+    out: &mut String,
+    inputs: &[crate::protocol::status::InputStatus],
+    now: SystemTime,
+) {
+    if inputs.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<section id=\"inputs\"><h2>Watched inputs</h2><table><thead><tr><th>Input</th>\
+         <th>Upstream</th><th>Locked</th><th>Newest</th><th>Polled</th></tr></thead><tbody>",
+    );
+    let rev = |rev: &Option<String>| match rev {
+        Some(rev) => format!(
+            "<code title=\"{}\">{}</code>",
+            Escaped(rev),
+            Escaped(short_rev(rev))
+        ),
+        None => "<span class=\"mute\">—</span>".to_string(),
+    };
+    for input in inputs {
+        let _ = write!(
+            out,
+            "<tr><td>{name}</td><td><code>{upstream}</code></td><td>{locked}</td>\
+             <td>{newest}</td><td>{polled}",
+            name = Escaped(&input.name),
+            upstream = Escaped(input.upstream.as_deref().unwrap_or("")),
+            locked = rev(&input.locked),
+            newest = rev(&input.rev),
+            polled = time_ago(input.last_poll.as_deref(), now),
+        );
+        if let Some(error) = &input.last_error {
+            let _ = write!(
+                out,
+                " <span class=\"err\"><span aria-hidden=\"true\">✗</span> {}</span>",
+                Escaped(error)
+            );
+        }
+        out.push_str("</td></tr>");
     }
     out.push_str("</tbody></table></section>\n");
 }

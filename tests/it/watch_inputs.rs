@@ -13,7 +13,7 @@ use hmac::{KeyInit, Mac};
 
 use crate::util::build_server::{wait_for, BuildBox};
 use crate::util::fleet::{commit_all, head_of};
-use crate::util::http::{get_json, post};
+use crate::util::http::{get, get_json, post};
 use crate::util::nix::{nix, run_ok};
 
 /// The terminal flake: its greeting is a file of its repository, so each commit changes it.
@@ -238,6 +238,11 @@ fn a_commit_to_a_watched_input_builds_the_hosts_with_it_once() {
         "{overview}"
     );
     assert!(overview.contains("no such input"), "{overview}");
+    // And so does the status page.
+    let page = get(&build.url("/")).text();
+    assert!(page.contains("<h2>Watched inputs</h2>"), "{page}");
+    assert!(page.contains(&second_terminal[..12]), "{page}");
+    assert!(page.contains("no such input"), "{page}");
     let detail = bs(&build, &box_dir, &[&job["id"].to_string()]);
     assert!(
         detail.contains(&format!("terminal at {second_terminal}")),
