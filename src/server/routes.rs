@@ -17,6 +17,7 @@ use crate::http::response::{error_response, HttpError, HttpResult};
 use crate::metrics::counters::CacheKind;
 use crate::metrics::scrape;
 use crate::pages::{self, Site};
+use crate::tokens::Scope;
 
 /// A path the server knows, with what it names.
 #[derive(Debug, PartialEq, Eq)]
@@ -172,7 +173,7 @@ async fn dispatch(context: &Context, route: Route<'_>, request: Request<Incoming
         (Route::Hosts, Method::GET) => api::hosts::list(state).await,
         (Route::Host(name), Method::GET) => api::hosts::get(state, name).await,
         (Route::HostReport(name), Method::POST) => {
-            api::auth::require_token(state, &request)?;
+            api::auth::require_scope(state, &request, Scope::Report)?;
             api::hosts::report(state, name, request).await
         }
         (Route::Webhook(forge), Method::POST) => api::webhooks::handle(state, forge, request).await,
