@@ -19,6 +19,8 @@ pub enum HttpError {
     PayloadTooLarge,
     /// A body over a limit other than the API's 1 MiB, saying which.
     TooLarge(String),
+    /// The disk has no room for what was sent.
+    InsufficientStorage(String),
     /// The request's body did not arrive in time.
     RequestTimeout,
     Conflict(String),
@@ -39,6 +41,7 @@ impl HttpError {
             HttpError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             HttpError::Conflict(_) => StatusCode::CONFLICT,
             HttpError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            HttpError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             HttpError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -49,6 +52,7 @@ impl HttpError {
             | HttpError::Unauthorized(m)
             | HttpError::Forbidden(m)
             | HttpError::TooLarge(m)
+            | HttpError::InsufficientStorage(m)
             | HttpError::NotFound(m)
             | HttpError::Conflict(m)
             | HttpError::Unprocessable(m) => m.clone(),
