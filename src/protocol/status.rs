@@ -19,6 +19,17 @@ pub struct Status {
     /// Nix's remote builders (absent from servers older than them).
     #[serde(default)]
     pub builders: Vec<BuilderStatus>,
+    /// Paths pushed into the cache and kept as GC roots (absent from servers older than
+    /// uploads).
+    #[serde(default)]
+    pub pushed: PushedStatus,
+}
+
+/// Paths pushed with `nix copy --to` and still rooted: how many, and their NAR bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PushedStatus {
+    pub count: u64,
+    pub bytes: u64,
 }
 
 /// The watched repository; `url` is `null` when none is configured.
