@@ -66,6 +66,7 @@ let
       }) c.networking.firewall.interfaces;
       tailscaleInterface = c.services.tailscale.interfaceName;
       serverEnabled = c.services.atuin-bootstrap.server.enable;
+      trustedPublicKeys = c.nix.settings.extra-trusted-public-keys or [ ];
       repoUrl = c.services.atuin-bootstrap.server.settings.repo.url;
       # The file `atuin-bootstrap` reads on this host (/etc/atuin-bootstrap/config.toml).
       configToml =

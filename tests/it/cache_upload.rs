@@ -446,3 +446,72 @@ fn a_pushed_build_log_is_served() {
     assert_eq!(reply.status, 400);
     assert_no_upload_files(&server);
 }
+
+#[test]
+fn pushed_paths_are_rooted_until_gc_finds_them_older_than_the_ttl() {
+    let server = InProcess::start("");
+    let token = token(&server, "laptop", &[Scope::Push]);
+    let pushable = Pushable::build();
+    let base_nar = pushable.nar(&pushable.base);
+    let lib_nar = pushable.nar(&pushable.lib);
+    let reply = put_path(
+        &server,
+        &token,
+        &pushable.base,
+        &base_nar,
+        &base_nar,
+        "",
+        |n| n,
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let references = basename(&pushable.base).to_string();
+    let reply = put_path(
+        &server,
+        &token,
+        &pushable.lib,
+        &lib_nar,
+        &lib_nar,
+        &references,
+        |n| n,
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let metrics = get(&format!("{}/metrics", server.url)).text();
+    assert!(
+        metrics.contains("atuin_bootstrap_pushed_paths_total 2\n"),
+        "{metrics}"
+    );
+    let bytes = format!(
+        "atuin_bootstrap_pushed_bytes_total {}\n",
+        base_nar.len() + lib_nar.len()
+    );
+    assert!(metrics.contains(&bytes), "{metrics}");
+
+    // The base was last pushed 40 days ago: past the default pushed_ttl of 30 days.
+    let roots = server.state_dir().join("pushed/roots");
+    run_ok(
+        Command::new("touch")
+            .args(["-h", "-d", "40 days ago"])
+            .arg(roots.join(basename(&pushable.base))),
+    );
+    let output = run_ok(
+        Command::new(crate::util::binary())
+            .env("HOME", server.state_dir())
+            .arg("gc")
+            .arg("--state-dir")
+            .arg(server.state_dir()),
+    );
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        said.contains(&format!(
+            "dropped root of pushed path {}",
+            basename(&pushable.base)
+        )),
+        "{said}"
+    );
+    assert!(said.contains("1 pushed root(s) dropped, 1 kept"), "{said}");
+    assert!(!roots.join(basename(&pushable.base)).exists());
+    assert!(roots.join(basename(&pushable.lib)).exists());
+    let status = get_json(&format!("{}/api/v1/status", server.url));
+    assert_eq!(status["pushed"]["count"], 1, "{status}");
+    assert_eq!(status["pushed"]["bytes"], lib_nar.len(), "{status}");
+}
