@@ -148,7 +148,10 @@ pub async fn record(uploads: &Uploads, caller: Option<&str>, accepted: &Accepted
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    if let Err(e) = uploads.pushed.add(path, &name, *nar_size).await {
+    let started = std::time::Instant::now();
+    let rooted = uploads.pushed.add(path, &name, *nar_size).await;
+    tracing::debug!("rooted {path} in {:?}", started.elapsed());
+    if let Err(e) = rooted {
         tracing::warn!("pushed path {path} has no GC root: {e:#}");
     }
 }

@@ -109,7 +109,9 @@ pub async fn respond(
         .map_err(|e| anyhow::anyhow!("the NAR check stopped: {e}"))??;
     }
     drop(uploaded);
+    let started = std::time::Instant::now();
     import::run(cache, work.path(), &info).await?;
+    tracing::debug!("imported {} in {:?}", info.path, started.elapsed());
     Ok(Accepted::Added {
         path: info.path,
         nar_size: info.nar_size,
