@@ -353,8 +353,19 @@ pub enum CacheCommand {
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Create a token and print it once
-    Create { name: String },
-    /// List token names (with none, writes are open to anyone)
+    Create {
+        name: String,
+        /// What the token may do, comma-separated: build (ask for and cancel builds), report
+        /// (hosts' deploy reports), push (upload to the cache with nix copy)
+        #[arg(
+            long,
+            value_delimiter = ',',
+            value_name = "SCOPES",
+            default_value = "build,report"
+        )]
+        scope: Vec<String>,
+    },
+    /// List token names and scopes (with none, writes are open to anyone)
     List,
     /// Revoke a token
     Revoke {

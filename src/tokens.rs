@@ -3,8 +3,12 @@
 //! the file never holds a usable secret. Every question reads the file afresh, so a token made
 //! or revoked by another process (an admin on the box) counts at once, without a restart.
 //!
-//! This module knows nothing of HTTP: extracting `Authorization: Bearer …` and answering `401`
-//! belong to the server, printing tokens to the command.
+//! Each token carries scopes (`build`, `report`, `push`): what it may do. Entries written before
+//! scopes existed have none stored and count as `build` and `report`, what every token could do
+//! then.
+//!
+//! This module knows nothing of HTTP: extracting the token from `Authorization` and answering
+//! `401`/`403` belong to the server, printing tokens to the command.
 
 use std::fs::File;
 use std::io::ErrorKind;
@@ -29,12 +33,53 @@ pub struct TokenStore {
     state_dir: PathBuf,
 }
 
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Ask for builds and cancel them (`POST /api/v1/jobs`, `…/cancel`).
+    Build,
+    /// Report a host's deploy state (`POST /api/v1/hosts/NAME/report`).
+    Report,
+    /// Upload into the binary cache (`nix copy --to`).
+    Push,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 3] = [Scope::Build, Scope::Report, Scope::Push];
+    /// What a token gets when no scope is named, and what a token stored without scopes has.
+    pub const DEFAULT: [Scope; 2] = [Scope::Build, Scope::Report];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Build => "build",
+            Scope::Report => "report",
+            Scope::Push => "push",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Scope> {
+        Scope::ALL
+            .into_iter()
+            .find(|s| s.as_str() == text.trim())
+            .ok_or_else(|| anyhow!("unknown scope {text:?}: use build, report or push"))
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What `token list` shows of a token: never the token or its hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TokenInfo {
     pub name: String,
     /// RFC 3339, UTC, whole seconds (`2026-11-26T06:00:00Z`).
     pub created_at: String,
+    /// Sorted, without repeats.
+    pub scopes: Vec<Scope>,
 }
 
 /// What `revoke` did.
@@ -53,6 +98,21 @@ struct StoredToken {
     /// Lowercase hex of the SHA-256 of the token.
     sha256: String,
     created_at: String,
+    /// Absent in entries made before scopes existed: those count as `Scope::DEFAULT`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scopes: Option<Vec<Scope>>,
+}
+
+impl StoredToken {
+    fn scopes(&self) -> Vec<Scope> {
+        let mut scopes = self
+            .scopes
+            .clone()
+            .unwrap_or_else(|| Scope::DEFAULT.to_vec());
+        scopes.sort();
+        scopes.dedup();
+        scopes
+    }
 }
 
 impl TokenStore {
@@ -66,10 +126,18 @@ impl TokenStore {
         self.state_dir.join(TOKENS_FILE_NAME)
     }
 
-    /// Makes a new random token, stores its hash under `name` and returns the token, which is
-    /// never shown again. A name already in use is an error.
-    pub fn create(&self, name: &str) -> Result<String> {
+    /// Makes a new random token with `scopes` (none: `Scope::DEFAULT`), stores its hash under
+    /// `name` and returns the token, which is never shown again. A name already in use is an
+    /// error.
+    pub fn create(&self, name: &str, scopes: &[Scope]) -> Result<String> {
         check_name(name)?;
+        let mut scopes = if scopes.is_empty() {
+            Scope::DEFAULT.to_vec()
+        } else {
+            scopes.to_vec()
+        };
+        scopes.sort();
+        scopes.dedup();
         StateDir::new(self.state_dir.clone()).ensure()?;
         let _lock = self.lock()?;
         let mut tokens = self.load()?;
@@ -81,6 +149,7 @@ impl TokenStore {
             name: name.to_owned(),
             sha256: hex::encode(Sha256::digest(token.as_bytes())),
             created_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            scopes: Some(scopes),
         });
         self.save(&tokens)?;
         Ok(token)
@@ -92,6 +161,7 @@ impl TokenStore {
             .load()?
             .into_iter()
             .map(|t| TokenInfo {
+                scopes: t.scopes(),
                 name: t.name,
                 created_at: t.created_at,
             })
@@ -133,18 +203,36 @@ impl TokenStore {
         Ok(!self.load()?.is_empty())
     }
 
-    /// Whether `presented` is one of the stored tokens. Every stored hash is compared, in
-    /// constant time, so the answer's timing tells nothing about which hash came close.
+    /// Whether any token has `scope`.
+    pub fn any_with(&self, scope: Scope) -> Result<bool> {
+        Ok(self.load()?.iter().any(|t| t.scopes().contains(&scope)))
+    }
+
+    /// Whether `presented` is one of the stored tokens.
     pub fn verify(&self, presented: &str) -> Result<bool> {
+        Ok(self.identify(presented)?.is_some())
+    }
+
+    /// The stored token `presented` is, with its name and scopes; `None` when it is none of
+    /// them. Every stored hash is compared, in constant time, so the answer's timing tells
+    /// nothing about which hash came close.
+    pub fn identify(&self, presented: &str) -> Result<Option<TokenInfo>> {
         let tokens = self.load()?;
         let presented_hash = Sha256::digest(presented.as_bytes());
-        let mut matched = Choice::from(0);
+        let mut found = None;
         for token in &tokens {
             // load() has checked that every hash is 64 hex digits.
             let stored_hash = hex::decode(&token.sha256).unwrap_or_default();
-            matched |= stored_hash.as_slice().ct_eq(presented_hash.as_slice());
+            let matched: Choice = stored_hash.as_slice().ct_eq(presented_hash.as_slice());
+            if bool::from(matched) {
+                found = Some(TokenInfo {
+                    name: token.name.clone(),
+                    created_at: token.created_at.clone(),
+                    scopes: token.scopes(),
+                });
+            }
         }
-        Ok(bool::from(matched))
+        Ok(found)
     }
 
     /// The stored tokens; a missing file means none.
@@ -233,7 +321,7 @@ mod tests {
     #[test]
     fn created_token_verifies_and_others_do_not() {
         let (_dir, store) = store();
-        let token = store.create("laptop").unwrap();
+        let token = store.create("laptop", &[]).unwrap();
         assert!(token.starts_with("abt_"));
         assert_eq!(token.len(), 4 + 64);
         assert!(store.verify(&token).unwrap());
@@ -245,8 +333,8 @@ mod tests {
     #[test]
     fn every_token_verifies_not_only_the_first() {
         let (_dir, store) = store();
-        let first = store.create("first").unwrap();
-        let second = store.create("second").unwrap();
+        let first = store.create("first", &[]).unwrap();
+        let second = store.create("second", &[]).unwrap();
         assert_ne!(first, second);
         assert!(store.verify(&first).unwrap());
         assert!(store.verify(&second).unwrap());
@@ -264,8 +352,8 @@ mod tests {
     #[test]
     fn list_shows_names_and_times_oldest_first() {
         let (_dir, store) = store();
-        store.create("one").unwrap();
-        store.create("two").unwrap();
+        store.create("one", &[]).unwrap();
+        store.create("two", &[]).unwrap();
         let listed = store.list().unwrap();
         let names: Vec<&str> = listed.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(names, ["one", "two"]);
@@ -294,8 +382,8 @@ mod tests {
     #[test]
     fn revoked_token_no_longer_verifies() {
         let (_dir, store) = store();
-        let kept = store.create("kept").unwrap();
-        let revoked = store.create("gone").unwrap();
+        let kept = store.create("kept", &[]).unwrap();
+        let revoked = store.create("gone", &[]).unwrap();
         assert_eq!(
             store.revoke("gone", false).unwrap(),
             Revoked::Done { left: 1 }
@@ -317,7 +405,7 @@ mod tests {
     #[test]
     fn revoking_an_unknown_name_is_an_error() {
         let (dir, store) = store();
-        store.create("real").unwrap();
+        store.create("real", &[]).unwrap();
         let error = store.revoke("imaginary", true).unwrap_err().to_string();
         assert!(error.contains("no token named \"imaginary\""), "{error}");
         let missing_dir = TokenStore::new(&dir.path().join("absent"));
@@ -328,8 +416,8 @@ mod tests {
     #[test]
     fn duplicate_name_is_an_error_and_keeps_the_first_token() {
         let (_dir, store) = store();
-        let first = store.create("laptop").unwrap();
-        let error = store.create("laptop").unwrap_err().to_string();
+        let first = store.create("laptop", &[]).unwrap();
+        let error = store.create("laptop", &[]).unwrap_err().to_string();
         assert!(error.contains("already exists"), "{error}");
         assert!(error.contains("revoke it first"), "{error}");
         assert!(store.verify(&first).unwrap());
@@ -348,18 +436,18 @@ mod tests {
             "new\nline",
             too_long.as_str(),
         ] {
-            let error = store.create(name).unwrap_err().to_string();
+            let error = store.create(name, &[]).unwrap_err().to_string();
             assert!(error.contains("invalid token name"), "{name:?}: {error}");
         }
         assert!(!dir.path().join("tokens.json").exists());
-        store.create(&"a".repeat(64)).unwrap();
-        store.create("ci-runner_2.example").unwrap();
+        store.create(&"a".repeat(64), &[]).unwrap();
+        store.create("ci-runner_2.example", &[]).unwrap();
     }
 
     #[test]
     fn file_is_private_and_holds_no_token() {
         let (dir, store) = store();
-        let token = store.create("laptop").unwrap();
+        let token = store.create("laptop", &[]).unwrap();
         let path = dir.path().join("tokens.json");
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
@@ -374,7 +462,7 @@ mod tests {
         let (dir, server_view) = store();
         let admin_view = TokenStore::new(dir.path());
         assert!(!server_view.any().unwrap());
-        let token = admin_view.create("admin").unwrap();
+        let token = admin_view.create("admin", &[]).unwrap();
         assert!(server_view.any().unwrap());
         assert!(server_view.verify(&token).unwrap());
         admin_view.revoke("admin", true).unwrap();
@@ -387,7 +475,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state_dir = dir.path().join("state");
         let store = TokenStore::new(&state_dir);
-        let token = store.create("first").unwrap();
+        let token = store.create("first", &[]).unwrap();
         assert!(store.verify(&token).unwrap());
         let mode = std::fs::metadata(&state_dir).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700);
@@ -401,7 +489,7 @@ mod tests {
         for error in [
             store.any().unwrap_err(),
             store.verify("abt_x").unwrap_err(),
-            store.create("new").unwrap_err(),
+            store.create("new", &[]).unwrap_err(),
         ] {
             let message = format!("{error:#}");
             assert!(message.contains(&path.display().to_string()), "{message}");
@@ -413,5 +501,53 @@ mod tests {
         .unwrap();
         let message = format!("{:#}", store.verify("abt_x").unwrap_err());
         assert!(message.contains("64 hex digits"), "{message}");
+    }
+
+    #[test]
+    fn scopes_default_to_build_and_report_and_push_only_when_asked() {
+        let (_dir, store) = store();
+        let plain = store.create("plain", &[]).unwrap();
+        let pusher = store.create("pusher", &[Scope::Push, Scope::Push]).unwrap();
+        let plain = store.identify(&plain).unwrap().unwrap();
+        assert_eq!(plain.name, "plain");
+        assert_eq!(plain.scopes, Scope::DEFAULT);
+        let pusher = store.identify(&pusher).unwrap().unwrap();
+        assert_eq!(pusher.scopes, [Scope::Push]);
+        assert!(store.any_with(Scope::Push).unwrap());
+        store.revoke("pusher", false).unwrap();
+        assert!(!store.any_with(Scope::Push).unwrap());
+        assert!(store.identify("abt_nothing").unwrap().is_none());
+    }
+
+    #[test]
+    fn entries_made_before_scopes_count_as_build_and_report() {
+        let (dir, store) = store();
+        let token = "abt_old";
+        std::fs::write(
+            dir.path().join("tokens.json"),
+            format!(
+                r#"[{{"name":"old","sha256":"{}","created_at":"2025-01-01T00:00:00Z"}}]"#,
+                hex::encode(Sha256::digest(token.as_bytes()))
+            ),
+        )
+        .unwrap();
+        let found = store.identify(token).unwrap().unwrap();
+        assert_eq!(found.scopes, [Scope::Build, Scope::Report]);
+        assert!(!store.any_with(Scope::Push).unwrap());
+        // Rewriting the file (another create) keeps the old entry as it was.
+        store.create("new", &[Scope::Push]).unwrap();
+        assert_eq!(
+            store.identify(token).unwrap().unwrap().scopes,
+            Scope::DEFAULT
+        );
+    }
+
+    #[test]
+    fn scope_names_parse() {
+        for scope in Scope::ALL {
+            assert_eq!(Scope::parse(scope.as_str()).unwrap(), scope);
+        }
+        let error = Scope::parse("admin").unwrap_err().to_string();
+        assert!(error.contains("build, report or push"), "{error}");
     }
 }

@@ -426,6 +426,21 @@ in
       '';
     };
 
+    publicKey = mkOption {
+      type = types.nullOr common.publicKeyType;
+      default = clientCfg.publicKey or null;
+      defaultText = literalExpression "config.services.atuin-bootstrap.client.publicKey, if set";
+      example = "buildbox-1:QGfEw8W0HiHTcKQuRlP9RyqHcaDWYB7fAT8BxXkaEsE=";
+      description = ''
+        The box's own cache key, as `atuin-bootstrap cache public-key` prints it on the box,
+        added to the box's `nix.settings.extra-trusted-public-keys`. Needed to accept uploads
+        (`nix copy --to http://box:8780`, `atuin-bootstrap push`): the server is an ordinary
+        Nix user, so it hands each checked upload to the nix-daemon signed with this key, and
+        the daemon takes it only when it trusts the key. `null`: uploads are checked but the
+        daemon refuses them (the server's log says so).
+      '';
+    };
+
     tailscaleInterface = mkOption {
       type = types.nullOr types.str;
       default = common.tailscaleInterface config;
@@ -633,6 +648,9 @@ in
     environment.etc."atuin-bootstrap/config.toml".source = adminConfigFile;
     environment.variables.ATUIN_BOOTSTRAP_CONFIG = adminConfigPath;
     environment.systemPackages = [ cfg.package ];
+
+    # Pushed paths come in signed with the box's key, which the box's own Nix must trust.
+    nix.settings.extra-trusted-public-keys = lib.optional (cfg.publicKey != null) cfg.publicKey;
 
     # Reachable over the tailnet only.
     networking.firewall.interfaces = mkIf (cfg.openFirewall && cfg.tailscaleInterface != null) {

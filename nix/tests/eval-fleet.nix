@@ -73,6 +73,7 @@ let
       }) c.networking.firewall.interfaces;
       tailscaleInterface = c.services.tailscale.interfaceName;
       serverEnabled = c.services.atuin-bootstrap.server.enable;
+      trustedPublicKeys = c.nix.settings.extra-trusted-public-keys or [ ];
       repoUrl = c.services.atuin-bootstrap.server.settings.repo.url;
       # Remote builders and emulated systems, as Nix gets them.
       remoteBuilds = {

@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 
 use crate::builds::BuildServer;
 use crate::cache::nar_files::{self, NarFiles};
+use crate::cache::upload::Uploads;
 use crate::cache::{keys, Cache};
 use crate::config::Config;
 use crate::config::Source;
@@ -28,6 +29,7 @@ pub struct AppState {
     pub builds: Arc<BuildServer>,
     pub fleet: Fleet,
     pub tokens: TokenStore,
+    pub uploads: Uploads,
 }
 
 impl AppState {
@@ -49,12 +51,18 @@ impl AppState {
         let builds = BuildServer::start(&config)?;
         let fleet = Fleet::open(state.path())?;
         let tokens = TokenStore::new(state.path());
+        let uploads = Uploads::open(
+            state.path(),
+            config.max_upload_size.value,
+            config.request_timeout.value,
+        )?;
         Ok(AppState {
             config,
             cache,
             builds,
             fleet,
             tokens,
+            uploads,
         })
     }
 }

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::AppState;
 use crate::http::response::{json, HttpError, HttpResult};
-use crate::protocol::status::{CacheStatus, NarCacheStatus, RepoStatus, Status};
+use crate::protocol::status::{CacheStatus, NarCacheStatus, PushedStatus, RepoStatus, Status};
 
 pub fn health() -> HttpResult {
     Ok(json(
@@ -52,6 +52,10 @@ async fn overview(state: &AppState) -> Result<Status, HttpError> {
         hosts: state.fleet.hosts(builds).await?,
         builders: builds.builders(),
         inputs: builds.input_status(),
+        pushed: {
+            let (count, bytes) = state.uploads.pushed.totals();
+            PushedStatus { count, bytes }
+        },
     })
 }
 

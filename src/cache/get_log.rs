@@ -1,5 +1,5 @@
-//! `GET|HEAD /log/<derivation base name>`: the build log Nix kept for a derivation, as plain
-//! text.
+//! `GET|HEAD /log/<derivation base name>`: the build log Nix kept for a derivation, or one
+//! pushed to the cache, as plain text.
 
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
@@ -9,9 +9,13 @@ use crate::http::body;
 use crate::http::response::{HttpError, HttpResult};
 use crate::nix::build_logs;
 
-pub fn respond(cache: &Cache, drv: &str, head: bool) -> HttpResult {
-    let opened = build_logs::open(&cache.location.log_dir, drv)
-        .map_err(|e| anyhow::anyhow!("failed to open the build log of {drv}: {e}"))?;
+/// Nix's own log, or else one pushed (kept in `pushed_logs`, laid out as Nix's).
+pub fn respond(cache: &Cache, drv: &str, head: bool, pushed_logs: &std::path::Path) -> HttpResult {
+    let opened = match build_logs::open(&cache.location.log_dir, drv) {
+        Ok(None) => build_logs::open(pushed_logs, drv),
+        other => other,
+    }
+    .map_err(|e| anyhow::anyhow!("failed to open the build log of {drv}: {e}"))?;
     let Some(reader) = opened else {
         return Err(HttpError::NotFound(
             "no build log for that derivation".into(),

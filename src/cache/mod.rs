@@ -1,7 +1,7 @@
 //! The Nix binary cache served from the local store: one file per endpoint (`get_*`, each
 //! knowing nothing of routing, which is the server's), the lookup they share, and what they
-//! hold in common (store access, signing keys, the narinfo memo, the NARs kept on disk). Knows nothing of the build
-//! API.
+//! hold in common (store access, signing keys, the narinfo memo, the NARs kept on disk), and
+//! the uploads Nix sends (`upload`). Knows nothing of the build API.
 
 pub mod get_cache_info;
 pub mod get_log;
@@ -11,6 +11,7 @@ pub mod keys;
 mod lookup;
 mod memo;
 pub mod nar_files;
+pub mod upload;
 
 use std::sync::Arc;
 

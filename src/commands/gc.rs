@@ -1,6 +1,7 @@
 //! `atuin-bootstrap gc [--collect] [--nar-cache]`: drops the GC roots of builds beyond
-//! `build.keep_per_target` per target, then optionally runs Nix's garbage collector and
-//! empties the NAR cache.
+//! `build.keep_per_target` per target and those of pushed paths last pushed longer than
+//! `cache.pushed_ttl` ago, then optionally runs Nix's garbage collector and empties the NAR
+//! cache.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -13,6 +14,7 @@ use crate::builds::jobs::history::JobHistory;
 use crate::builds::jobs::roots::Roots;
 use crate::builds::jobs::service::protected_jobs;
 use crate::cache::nar_files;
+use crate::cache::upload::pushed::PushedRoots;
 use crate::config::Config;
 
 /// Each host's newest succeeded system job, from the server's job history (none without one).
@@ -38,6 +40,21 @@ pub fn run(config: &Config, collect: bool, nar_cache: bool, out: &mut dyn Write)
         "{} root(s) dropped, {kept} kept (newest {keep} per target, and each host's newest system)",
         dropped.len()
     )?;
+    let ttl = config.pushed_ttl.value;
+    let pushed = PushedRoots::new(&config.state_dir.value);
+    let expired = pushed.drop_older_than(ttl)?;
+    for root in &expired {
+        writeln!(out, "dropped root of pushed path {}", root.name)?;
+    }
+    if !expired.is_empty() || !pushed.list()?.is_empty() {
+        writeln!(
+            out,
+            "{} pushed root(s) dropped, {} kept (pushed within {})",
+            expired.len(),
+            pushed.list()?.len(),
+            humantime::format_duration(ttl)
+        )?;
+    }
     if collect {
         let status = Command::new("nix-store")
             .arg("--gc")

@@ -9,7 +9,7 @@ use anyhow::Result;
 use crate::cli::TokenCommand;
 use crate::config::Config;
 use crate::exit::usage;
-use crate::tokens::{Revoked, TokenStore};
+use crate::tokens::{Revoked, Scope, TokenStore};
 
 /// What no token means, said where it matters.
 const WRITES_OPEN: &str = "writes are open to anyone who can reach the server";
@@ -22,9 +22,24 @@ pub fn run(
 ) -> Result<()> {
     let store = TokenStore::new(&config.state_dir.value);
     match command {
-        TokenCommand::Create { name } => {
-            let token = store.create(&name).map_err(|e| usage(format!("{e:#}")))?;
-            writeln!(err, "token {name:?} created; it is shown only this once:")?;
+        TokenCommand::Create { name, scope } => {
+            let scopes = scope
+                .iter()
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| Scope::parse(s))
+                .collect::<Result<Vec<Scope>>>()
+                .map_err(|e| usage(format!("{e:#}")))?;
+            let token = store
+                .create(&name, &scopes)
+                .map_err(|e| usage(format!("{e:#}")))?;
+            let scopes = store
+                .identify(&token)?
+                .map(|t| scope_list(&t.scopes))
+                .unwrap_or_default();
+            writeln!(
+                err,
+                "token {name:?} ({scopes}) created; it is shown only this once:"
+            )?;
             writeln!(out, "{token}")?;
         }
         TokenCommand::List => {
@@ -36,7 +51,13 @@ pub fn run(
                 )?;
             }
             for token in tokens {
-                writeln!(out, "{}\t{}", token.name, token.created_at)?;
+                writeln!(
+                    out,
+                    "{}\t{}\t{}",
+                    token.name,
+                    token.created_at,
+                    scope_list(&token.scopes)
+                )?;
             }
         }
         TokenCommand::Revoke { name, force } => {
@@ -65,4 +86,13 @@ pub fn run(
         }
     }
     Ok(())
+}
+
+/// `build,report,push`.
+fn scope_list(scopes: &[Scope]) -> String {
+    scopes
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }

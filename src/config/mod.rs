@@ -68,6 +68,10 @@ pub struct Config {
     pub compression: Sourced<Compression>,
     /// Bytes of NARs kept on disk at most.
     pub nar_cache_size: Sourced<u64>,
+    /// Bytes one uploaded NAR may have at most.
+    pub max_upload_size: Sourced<u64>,
+    /// How long a pushed path stays a GC root after its last push.
+    pub pushed_ttl: Sourced<Duration>,
     pub repo_url: Option<Sourced<String>>,
     pub repo_branch: Sourced<String>,
     pub poll_interval: Sourced<Duration>,
@@ -189,6 +193,13 @@ fn resolve(inputs: Inputs<'_>) -> Result<Config> {
                 format!("expected a size such as \"5GiB\", \"500MiB\" or bytes, got {text:?}")
             })
         })?,
+        max_upload_size: found.required(&schema::CACHE_MAX_UPLOAD_SIZE, |v| {
+            let text = text(v);
+            parse_size(&text).filter(|n| *n > 0).with_context(|| {
+                format!("expected a size above zero such as \"4GiB\" or \"500MiB\", got {text:?}")
+            })
+        })?,
+        pushed_ttl: found.required(&schema::CACHE_PUSHED_TTL, positive_duration)?,
         repo_url: found.optional(&schema::REPO_URL, |v| Ok(text(v)))?,
         repo_branch: found.required(&schema::REPO_BRANCH, |v| Ok(text(v)))?,
         poll_interval: found.required(&schema::REPO_POLL_INTERVAL, duration)?,

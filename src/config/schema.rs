@@ -79,6 +79,11 @@ pub static CACHE_COMPRESSION: KeyDef = key("cache", "compression", Kind::Text, S
 /// `"5GiB"`, `"500MiB"`, a number of bytes; `0` keeps none. The default is also held to
 /// 10 % of the disk's free space at start.
 pub static CACHE_NAR_CACHE_SIZE: KeyDef = key("cache", "nar_cache_size", Kind::Text, Some("5GiB"));
+/// The largest NAR an upload (`nix copy --to`) may send; same forms as `nar_cache_size`.
+pub static CACHE_MAX_UPLOAD_SIZE: KeyDef =
+    key("cache", "max_upload_size", Kind::Text, Some("4GiB"));
+/// How long a pushed path stays a GC root after its last push.
+pub static CACHE_PUSHED_TTL: KeyDef = key("cache", "pushed_ttl", Kind::Duration, Some("30d"));
 pub static REPO_URL: KeyDef = key("repo", "url", Kind::Text, None);
 pub static REPO_BRANCH: KeyDef = key("repo", "branch", Kind::Text, Some("main"));
 pub static REPO_POLL_INTERVAL: KeyDef = key("repo", "poll_interval", Kind::Duration, Some("60s"));
@@ -139,6 +144,8 @@ pub static KEYS: &[&KeyDef] = &[
     &CACHE_COMPRESSION,
     &CACHE_MAX_CONCURRENT_NARS,
     &CACHE_NAR_CACHE_SIZE,
+    &CACHE_MAX_UPLOAD_SIZE,
+    &CACHE_PUSHED_TTL,
     &REPO_URL,
     &REPO_BRANCH,
     &REPO_POLL_INTERVAL,

@@ -12,9 +12,15 @@ use super::body::{self, Body};
 pub enum HttpError {
     BadRequest(String),
     Unauthorized(String),
+    /// A valid caller that may not do this (or nobody may, as uploads while pushing is off).
+    Forbidden(String),
     NotFound(String),
     MethodNotAllowed,
     PayloadTooLarge,
+    /// A body over a limit other than the API's 1 MiB, saying which.
+    TooLarge(String),
+    /// The disk has no room for what was sent.
+    InsufficientStorage(String),
     /// The request's body did not arrive in time.
     RequestTimeout,
     Conflict(String),
@@ -28,12 +34,14 @@ impl HttpError {
         match self {
             HttpError::BadRequest(_) => StatusCode::BAD_REQUEST,
             HttpError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            HttpError::Forbidden(_) => StatusCode::FORBIDDEN,
             HttpError::NotFound(_) => StatusCode::NOT_FOUND,
             HttpError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            HttpError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            HttpError::PayloadTooLarge | HttpError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             HttpError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             HttpError::Conflict(_) => StatusCode::CONFLICT,
             HttpError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            HttpError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             HttpError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -42,6 +50,9 @@ impl HttpError {
         match self {
             HttpError::BadRequest(m)
             | HttpError::Unauthorized(m)
+            | HttpError::Forbidden(m)
+            | HttpError::TooLarge(m)
+            | HttpError::InsufficientStorage(m)
             | HttpError::NotFound(m)
             | HttpError::Conflict(m)
             | HttpError::Unprocessable(m) => m.clone(),

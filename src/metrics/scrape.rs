@@ -41,6 +41,7 @@ fn render(state: &AppState, counters: &Counters) -> anyhow::Result<String> {
     repo(&mut out, state);
     cache(&mut out, counters);
     nar_cache(&mut out, state);
+    pushed(&mut out, state);
     hosts(&mut out, state)?;
     Ok(out.finish())
 }
@@ -161,6 +162,26 @@ fn nar_cache(out: &mut Exposition, state: &AppState) {
         &[("result", "miss")],
         stats.misses,
     );
+}
+
+fn pushed(out: &mut Exposition, state: &AppState) {
+    use std::sync::atomic::Ordering;
+    let counters = &state.uploads.counters;
+    for (name, help, value) in [
+        (
+            "pushed_paths_total",
+            "Store paths added by uploads (nix copy --to) since the server started.",
+            counters.paths.load(Ordering::Relaxed),
+        ),
+        (
+            "pushed_bytes_total",
+            "NAR bytes of the store paths added by uploads since the server started.",
+            counters.bytes.load(Ordering::Relaxed),
+        ),
+    ] {
+        out.family(name, Kind::Counter, help);
+        out.sample(name, &[], value);
+    }
 }
 
 fn cache(out: &mut Exposition, counters: &Counters) {

@@ -6,6 +6,7 @@ pub mod build_logs;
 pub mod nar;
 pub mod nar_stream;
 pub mod narinfo;
+pub mod narinfo_parse;
 pub mod path_info;
 pub mod signing;
 pub mod store;

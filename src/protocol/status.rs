@@ -22,6 +22,10 @@ pub struct Status {
     /// The flake inputs the server follows (`repo.watch_inputs`; absent from older servers).
     #[serde(default)]
     pub inputs: Vec<InputStatus>,
+    /// Paths pushed into the cache and kept as GC roots (absent from servers older than
+    /// uploads).
+    #[serde(default)]
+    pub pushed: PushedStatus,
 }
 
 /// A watched flake input: where it comes from, its upstream tip as last fetched, and the
@@ -39,6 +43,13 @@ pub struct InputStatus {
     pub last_poll: Option<String>,
     /// Why the input could not be followed, or its newest commit not built.
     pub last_error: Option<String>,
+}
+
+/// Paths pushed with `nix copy --to` and still rooted: how many, and their NAR bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PushedStatus {
+    pub count: u64,
+    pub bytes: u64,
 }
 
 /// The watched repository; `url` is `null` when none is configured.

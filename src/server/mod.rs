@@ -51,6 +51,7 @@ pub async fn serve(
     if let Err(e) = server_marker::mark(&state_dir, &listener.local_addr()?.to_string()) {
         tracing::warn!("could not mark the state dir as in use: {e:#}");
     }
+    state.uploads.spawn_cleaner();
     let send_timeout = state.config.send_timeout.value;
     // Headers get what a body gets, up to 30 s: a slow-loris client is dropped by then.
     let header_timeout = state

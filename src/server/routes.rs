@@ -11,12 +11,14 @@ use hyper::{Method, Request, Response};
 use super::Context;
 use crate::api;
 use crate::builds::webhooks::Forge;
+use crate::cache::upload::{self, put_log, put_nar, put_narinfo};
 use crate::cache::{get_cache_info, get_log, get_nar, get_narinfo};
 use crate::http::body::Body;
 use crate::http::response::{error_response, HttpError, HttpResult};
 use crate::metrics::counters::CacheKind;
 use crate::metrics::scrape;
 use crate::pages::{self, Site};
+use crate::tokens::Scope;
 
 /// A path the server knows, with what it names.
 #[derive(Debug, PartialEq, Eq)]
@@ -123,8 +125,11 @@ pub async fn route(context: &Context, request: Request<Incoming>) -> Response<Bo
     tracing::debug!("{} {path}", request.method());
     let route = Route::parse(&path);
     let api = route.is_api();
-    let counted = route.cache_kind();
     let head = request.method() == Method::HEAD;
+    // Uploads are not reads of the cache: they are counted apart (pushed paths).
+    let counted = route
+        .cache_kind()
+        .filter(|_| head || request.method() == Method::GET);
     let response = dispatch(context, route, request)
         .await
         .unwrap_or_else(|e| error_response(&e, api));
@@ -145,10 +150,29 @@ async fn dispatch(context: &Context, route: Route<'_>, request: Request<Incoming
     match (route, method) {
         (Route::CacheInfo, _) if get_or_head => Ok(get_cache_info::respond(cache)),
         (Route::Narinfo(hash), _) if get_or_head => get_narinfo::respond(cache, hash).await,
+        (Route::Nar(name), _) if get_or_head && upload::is_upload_name(name) => {
+            put_nar::held(&state.uploads, name)
+        }
         (Route::Nar(name), _) if get_or_head => {
             get_nar::respond(cache, name, request.headers(), head).await
         }
-        (Route::Log(drv), _) if get_or_head => get_log::respond(cache, drv, head),
+        (Route::Log(drv), _) if get_or_head => {
+            get_log::respond(cache, drv, head, &state.uploads.logs_dir())
+        }
+        (Route::Nar(name), Method::PUT) => {
+            api::auth::require_scope(state, &request, Scope::Push)?;
+            put_nar::respond(&state.uploads, name, request).await
+        }
+        (Route::Narinfo(hash), Method::PUT) => {
+            let caller = api::auth::require_scope(state, &request, Scope::Push)?;
+            let accepted = put_narinfo::respond(cache, &state.uploads, hash, request).await?;
+            upload::pushed::record(&state.uploads, caller.as_deref(), &accepted).await;
+            put_narinfo::reply(&accepted)
+        }
+        (Route::Log(drv), Method::PUT) => {
+            api::auth::require_scope(state, &request, Scope::Push)?;
+            put_log::respond(&state.uploads, drv, request).await
+        }
         (Route::Home, _) if get_or_head => {
             let site = Site::from_request(request.headers(), &context.base_url);
             pages::status_page::respond(state, &site).await
@@ -172,7 +196,7 @@ async fn dispatch(context: &Context, route: Route<'_>, request: Request<Incoming
         (Route::Hosts, Method::GET) => api::hosts::list(state).await,
         (Route::Host(name), Method::GET) => api::hosts::get(state, name).await,
         (Route::HostReport(name), Method::POST) => {
-            api::auth::require_token(state, &request)?;
+            api::auth::require_scope(state, &request, Scope::Report)?;
             api::hosts::report(state, name, request).await
         }
         (Route::Webhook(forge), Method::POST) => api::webhooks::handle(state, forge, request).await,

@@ -152,3 +152,56 @@ fn the_last_token_goes_only_with_force_and_loudly() {
     assert_eq!(code, Some(0));
     assert!(out.contains("writes are open"), "{out}");
 }
+
+#[test]
+fn scopes_decide_what_a_token_may_do_and_list_shows_them() {
+    let fleet = Fleet::new();
+    let work = tempfile::tempdir().unwrap();
+    let build = BuildBox::start(&fleet, work.path(), "");
+    let plain = token_command(&build, &["create", "ci"]);
+    let plain = plain.lines().last().unwrap().trim().to_string();
+    let pusher = token_command(&build, &["create", "laptop", "--scope", "push"]);
+    let pusher = pusher.lines().last().unwrap().trim().to_string();
+    let listed = token_command(&build, &["list"]);
+    assert!(
+        listed.contains("ci\t") && listed.contains("\tbuild,report\n"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("laptop\t") && listed.contains("\tpush\n"),
+        "{listed}"
+    );
+
+    let jobs = build.url("/api/v1/jobs");
+    let push_only = format!("Bearer {pusher}");
+    let refused = post(
+        &jobs,
+        r#"{"targets":["hello"]}"#,
+        &[("Authorization", &push_only)],
+    );
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    assert!(refused.json()["error"].as_str().unwrap().contains("build"));
+    let report = build.url("/api/v1/hosts/laptop/report");
+    let refused = post(
+        &report,
+        r#"{"state":"deployed"}"#,
+        &[("Authorization", &push_only)],
+    );
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    // The default token builds, also given as a Basic password.
+    use base64::Engine;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("anyone:{plain}"))
+    );
+    let accepted = post(
+        &jobs,
+        r#"{"targets":["hello"]}"#,
+        &[("Authorization", &basic)],
+    );
+    assert_eq!(accepted.status, 201, "{}", accepted.text());
+
+    let (code, _, err) = token_run(&build.state, &["create", "x", "--scope", "admin"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("unknown scope"), "{err}");
+}

@@ -10,6 +10,7 @@ mod cache_copy;
 mod cache_freshness;
 mod cache_nar;
 mod cache_nar_files;
+mod cache_upload;
 mod cli;
 mod clients;
 mod config;

@@ -297,6 +297,26 @@ fn firewall_ports_open_on_the_interface_tailscale_uses() {
 }
 
 #[test]
+fn the_box_trusts_its_own_key_for_pushed_paths() {
+    let Some(lib) = nixpkgs_lib() else { return };
+    let fleet = Fleet::new();
+    let key = "box-1:QGfEw8W0HiHTcKQuRlP9RyqHcaDWYB7fAT8BxXkaEsE=";
+    fleet.add(
+        "pushable",
+        "wsl",
+        None,
+        None,
+        &format!("  services.atuin-bootstrap.server.publicKey = \"{key}\";"),
+    );
+    let hosts = fleet.evaluate(lib.path());
+    let host = &hosts["pushable"];
+    assert_eq!(host["serverEnabled"], json!(true));
+    let trusted = host["trustedPublicKeys"].as_array().unwrap();
+    assert!(trusted.contains(&json!(key)), "{trusted:?}");
+    assert_builds("pushable", host);
+}
+
+#[test]
 fn a_repository_in_a_home_directory_is_refused() {
     let Some(lib) = nixpkgs_lib() else { return };
     let fleet = Fleet::new();

@@ -299,7 +299,6 @@ fn bad_input_gets_a_clear_error_and_the_contract_s_exit_code() {
 /// have; `push` with a token of the push scope sends them; a third store pulls the closure
 /// back with only the box's key trusted.
 #[test]
-#[ignore = "needs the upload server (s3-up)"]
 fn push_into_the_box_then_pull_it_signed() {
     let fixture = Fixture::build();
     let client = Client::new();

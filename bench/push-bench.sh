@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# push-bench.sh — uploads into atuin-bootstrap's cache (`nix copy --to http://…`) against
+# `nix copy --to file://…` of the same paths: the physical limit of writing them as a static
+# binary cache on the same disk.
+#
+# Builds fixture paths locally (no network), moves them into a chroot store (a "laptop" that
+# has them) and out of the box's store, then times, for each compression (median of N runs):
+#   * push of a closure of 201 small paths, and of one path with a 256 MiB random file, to
+#     `serve` with a push token (the server checks every NAR and adds each path to its store);
+#   * `nix copy --to file://DIR?compression=…` of the same paths (a fresh DIR each run).
+# Between runs the pushed paths are taken out of the box's store again. Also the server's
+# peak RSS (VmHWM of /proc/PID/status) over the big pushes. Prints a markdown table (goal:
+# ours ≤ 1.5× file://, peak RSS < 64 MiB). Note: Nix 2.8, the client, holds each upload whole
+# in its own memory; that is the client's RSS, not the server's.
+#
+#   bench/push-bench.sh                 # 201 paths, 256 MiB, compressions none and zstd, 3 runs
+#   BENCH_QUICK=1 bench/push-bench.sh   # 51 paths, 32 MiB, none only, 1 run
+# Overrides: BENCH_PATHS, BENCH_NAR_MIB, BENCH_RUNS, BENCH_COMPRESSIONS ("none zstd xz"),
+# BENCH_SEED, BENCH_KEEP=1. Needs cargo, nix, curl; root or a single-user Nix install.
+# Progress goes to stderr; only the table goes to stdout.
+set -euo pipefail
+shopt -s inherit_errexit
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+if [[ ${BENCH_QUICK:-0} == 1 ]]; then
+    n_paths=${BENCH_PATHS:-50} nar_mib=${BENCH_NAR_MIB:-32} runs=${BENCH_RUNS:-1}
+    compressions=${BENCH_COMPRESSIONS:-none}
+else
+    n_paths=${BENCH_PATHS:-200} nar_mib=${BENCH_NAR_MIB:-256} runs=${BENCH_RUNS:-3}
+    compressions=${BENCH_COMPRESSIONS:-none zstd}
+fi
+seed=${BENCH_SEED:-push-1}
+
+log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+for tool in cargo nix nix-build nix-store curl awk; do
+    command -v "$tool" >/dev/null || die "$tool not found"
+done
+
+log "cargo build --release"
+(cd "$repo" && cargo build --release --quiet)
+bin=$repo/target/release/atuin-bootstrap
+
+tmp=$(mktemp -d /tmp/push-bench.XXXXXX)
+server_pid=
+cleanup() {
+    local status=$?
+    [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+    if ((status != 0)) && [[ -s $tmp/server.log ]]; then
+        log "failed; last lines of $tmp/server.log:"
+        tail -n 30 "$tmp/server.log" >&2
+    fi
+    if [[ ${BENCH_KEEP:-0} == 1 ]]; then
+        log "kept $tmp"
+    else
+        chmod -R u+w "$tmp" 2>/dev/null || true
+        rm -rf "$tmp"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+export HOME=$tmp/home XDG_CACHE_HOME=$tmp/home/.cache XDG_CONFIG_HOME=$tmp/home/.config
+mkdir -p "$XDG_CACHE_HOME" "$XDG_CONFIG_HOME"
+while read -r var; do unset "$var"; done < <(compgen -e | grep '^ATUIN_BOOTSTRAP_' || true)
+export NIX_CONFIG=$'experimental-features = nix-command flakes\nsubstituters ='
+
+# --- fixtures: built here, kept only in the "laptop" store ------------------------------------
+cat >"$tmp/bench.nix" <<'EOF'
+{ n, blobBytes, seed }:
+let
+  mk = name: script: attrs: derivation ({
+    inherit name seed;
+    system = builtins.currentSystem;
+    builder = "/bin/sh";
+    args = [ "-c" script ];
+    PATH = "/bin:/usr/bin";
+  } // attrs);
+  small = i: mk "push-bench-small-${toString i}"
+    ''mkdir $out && echo "$seed ${toString i}" > $out/id && head -c 3072 /dev/urandom | base64 > $out/data'' { };
+in {
+  blob = mk "push-bench-blob" ''mkdir $out && head -c $bytes /dev/urandom > $out/blob''
+    { bytes = toString blobBytes; };
+  closure = mk "push-bench-closure" ''mkdir $out && for p in $refs; do echo $p; done > $out/refs''
+    { refs = builtins.genList small n; };
+}
+EOF
+build_fixture() {
+    nix-build --no-out-link --max-jobs 2 --quiet "$tmp/bench.nix" -A "$1" \
+        --arg n "$n_paths" --arg blobBytes "$((nar_mib * 1048576))" --argstr seed "$seed"
+}
+log "building fixtures: $n_paths small paths + top, one ${nar_mib} MiB path"
+blob_path=$(build_fixture blob)
+top_path=$(build_fixture closure)
+mapfile -t closure < <(nix-store -qR "$top_path")
+((${#closure[@]} == n_paths + 1)) || die "closure has ${#closure[@]} paths, not $((n_paths + 1))"
+laptop="local?root=$tmp/laptop"
+log "copying them into the laptop store $tmp/laptop"
+nix copy --no-check-sigs --to "$laptop" "$top_path" "$blob_path"
+
+# Takes the fixtures out of the box's store (and their pushed roots), so a push sends them all.
+forget_in_box() {
+    rm -f "$tmp/state/pushed/roots/"* 2>/dev/null || true
+    nix-store --delete "$blob_path" "${closure[@]}" >/dev/null 2>&1 || true
+    nix-store --check-validity "$blob_path" 2>/dev/null && die "$blob_path is still in the store"
+    for p in "${closure[@]}"; do
+        nix-store --check-validity "$p" 2>/dev/null && die "$p is still in the store"
+    done
+    return 0
+}
+forget_in_box
+
+# --- our server ---------------------------------------------------------------------------------
+free_port() {
+    local port
+    for ((port = 20000 + RANDOM % 20000; ; port++)); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
+    done
+}
+port=$(free_port)
+ours=http://127.0.0.1:$port
+token=$("$bin" token create bench --scope push --state-dir "$tmp/state" 2>/dev/null | tail -n 1)
+printf 'machine 127.0.0.1 login bench password %s\n' "$token" >"$tmp/netrc"
+chmod 600 "$tmp/netrc"
+log "starting atuin-bootstrap on $ours"
+RUST_LOG=${BENCH_LOG:-info} "$bin" serve --listen "127.0.0.1:$port" --state-dir "$tmp/state" >"$tmp/server.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 100); do curl -sf -o /dev/null "$ours/api/v1/health" && break; sleep 0.1; done
+curl -sf -o /dev/null "$ours/api/v1/health" || die "the server did not start"
+hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$server_pid/status"; }
+log "server RSS peak after start: $(hwm_kib) KiB"
+
+seconds() { # command… → wall seconds
+    local start end
+    start=$(date +%s.%N)
+    "$@" >"$tmp/last.log" 2>&1 || { tail -n 5 "$tmp/last.log" >&2; die "failed: $*"; }
+    end=$(date +%s.%N)
+    awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }'
+}
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+# Each copy with a fresh Nix cache dir: Nix remembers what it uploaded (narinfo disk cache), and
+# would skip the next run's upload of paths the box no longer has.
+fresh_cache() { mktemp -d "$tmp/nix-cache.XXXXXX"; }
+push_ours() { # COMPRESSION PATH
+    XDG_CACHE_HOME=$(fresh_cache) nix copy --netrc-file "$tmp/netrc" --from "$laptop" --to "$ours?compression=$1" "$2"
+}
+push_file() { # COMPRESSION PATH DIR
+    XDG_CACHE_HOME=$(fresh_cache) nix copy --from "$laptop" --to "file://$3?compression=$1" "$2"
+}
+
+echo "| compression | what | ours (s) | nix copy --to file:// (s) | ratio | goal |"
+echo "|---|---|---|---|---|---|"
+for compression in $compressions; do
+    for what in closure blob; do
+        path=$top_path label="closure of $((n_paths + 1)) paths"
+        [[ $what == blob ]] && path=$blob_path label="one ${nar_mib} MiB path"
+        ours_times=() file_times=()
+        for ((run = 1; run <= runs; run++)); do
+            forget_in_box
+            log "$compression $what run $run: push to ours"
+            ours_times+=("$(seconds push_ours "$compression" "$path")")
+            nix-store --check-validity "$path" >/dev/null || die "$path was not added by the push"
+            log "$compression $what run $run: nix copy to file://"
+            file_times+=("$(seconds push_file "$compression" "$path" "$tmp/filecache-$compression-$what-$run")")
+            rm -rf "$tmp/filecache-$compression-$what-$run"
+        done
+        o=$(median "${ours_times[@]}") f=$(median "${file_times[@]}")
+        ratio=$(awk -v o="$o" -v f="$f" 'BEGIN { printf "%.2f", o / f }')
+        echo "| $compression | $label | $o | $f | ${ratio}× | ≤ 1.5× |"
+    done
+done
+peak=$(hwm_kib)
+echo
+echo "Server peak RSS (VmHWM) over all pushes, the ${nar_mib} MiB ones included: $((peak / 1024)) MiB (goal < 64 MiB)."
+forget_in_box

@@ -1,0 +1,69 @@
+//! Files and directories that exist only until they are kept: removed when dropped, so every
+//! way out of an upload (a refusal, an error, a dropped connection) leaves nothing behind.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// A fresh name: 32 random hex digits.
+pub fn random_name() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::getrandom(&mut bytes).expect("the operating system's random source");
+    hex::encode(bytes)
+}
+
+/// A file removed on drop unless kept.
+#[derive(Debug)]
+pub struct TempFile {
+    path: Option<PathBuf>,
+}
+
+impl TempFile {
+    pub fn new(path: PathBuf) -> TempFile {
+        TempFile { path: Some(path) }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.path.as_deref().expect("a temp file not yet kept")
+    }
+
+    /// Renames it to `to` (atomically, in one filesystem) and keeps it there.
+    pub fn persist(mut self, to: &Path) -> io::Result<()> {
+        let from = self.path.take().expect("a temp file not yet kept");
+        std::fs::rename(&from, to).inspect_err(|_| {
+            let _ = std::fs::remove_file(&from);
+        })
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(path) = self.path.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// A directory removed, with all in it, on drop.
+#[derive(Debug)]
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    /// Makes a new directory with a random name in `parent`.
+    pub fn new_in(parent: &Path) -> io::Result<TempDir> {
+        let path = parent.join(random_name());
+        std::fs::create_dir(&path)?;
+        Ok(TempDir { path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
