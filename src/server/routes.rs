@@ -166,7 +166,7 @@ async fn dispatch(context: &Context, route: Route<'_>, request: Request<Incoming
         (Route::Narinfo(hash), Method::PUT) => {
             let caller = api::auth::require_scope(state, &request, Scope::Push)?;
             let accepted = put_narinfo::respond(cache, &state.uploads, hash, request).await?;
-            upload::pushed::record(&state.uploads, caller.as_deref(), &accepted).await;
+            upload::pushed::record(&state.uploads, caller.as_deref(), &accepted);
             put_narinfo::reply(&accepted)
         }
         (Route::Log(drv), Method::PUT) => {

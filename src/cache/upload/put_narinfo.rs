@@ -86,8 +86,7 @@ pub async fn respond(
     };
     let work = TempDir::new_in(&uploads.imports_dir())
         .map_err(|e| anyhow::anyhow!("failed to make an import directory: {e}"))?;
-    import::prepare(cache, work.path(), &info)?;
-    let plain = import::nar_path(work.path(), &info);
+    let plain = import::place_for_nar(work.path(), &info)?;
     let compressed = narinfo.compression != "none";
     let room_needed = if compressed { narinfo.nar_size } else { 0 };
     receive::check_room(work.path(), room_needed, u64::MAX, "the unpacked NAR")?;
@@ -110,7 +109,7 @@ pub async fn respond(
     }
     drop(uploaded);
     let started = std::time::Instant::now();
-    import::run(cache, work.path(), &info).await?;
+    import::run(cache, uploads, work.path(), &info).await?;
     tracing::debug!("imported {} in {:?}", info.path, started.elapsed());
     Ok(Accepted::Added {
         path: info.path,
