@@ -11,11 +11,12 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use tokio::process::Command;
 
 use super::Uploads;
 use crate::cache::Cache;
+use crate::http::response::HttpError;
 use crate::nix::base32;
 use crate::nix::narinfo::{self, Compression};
 use crate::nix::path_info::PathInfo;
@@ -60,7 +61,12 @@ fn prepare(cache: &Cache, dir: &Path, info: &PathInfo) -> Result<()> {
 
 /// Adds `info.path` from the plain NAR at `nar_path(dir, info)` to the box's store and roots
 /// it as pushed now.
-pub async fn run(cache: &Cache, uploads: &Uploads, dir: &Path, info: &PathInfo) -> Result<()> {
+pub async fn run(
+    cache: &Cache,
+    uploads: &Uploads,
+    dir: &Path,
+    info: &PathInfo,
+) -> Result<(), HttpError> {
     let name = cache
         .location
         .store_dir
@@ -75,11 +81,11 @@ pub async fn run(cache: &Cache, uploads: &Uploads, dir: &Path, info: &PathInfo) 
             .await
         {
             Ok(()) => {
-                return uploads
+                return Ok(uploads
                     .pushed
                     .add(&info.path, &name, info.nar_size, Some(daemon))
                     .await
-                    .with_context(|| format!("{} was added but not rooted", info.path));
+                    .with_context(|| format!("{} was added but not rooted", info.path))?);
             }
             // No daemon answers after all: Nix's own tools open the store as they can.
             Err(e) if daemon_unreachable(&e) => {
@@ -90,11 +96,11 @@ pub async fn run(cache: &Cache, uploads: &Uploads, dir: &Path, info: &PathInfo) 
     }
     prepare(cache, dir, info)?;
     copy_from(cache, dir, info).await?;
-    uploads
+    Ok(uploads
         .pushed
         .add(&info.path, &name, info.nar_size, None)
         .await
-        .with_context(|| format!("{} was added but not rooted", info.path))
+        .with_context(|| format!("{} was added but not rooted", info.path))?)
 }
 
 /// The box's signatures of `info`, one per key.
@@ -116,20 +122,30 @@ fn daemon_unreachable(e: &anyhow::Error) -> bool {
 }
 
 /// The daemon's refusal, explained when it is the box not trusting its own key.
-fn refusal(e: anyhow::Error, info: &PathInfo, keys: &str) -> anyhow::Error {
-    let said = format!("{e:#}");
-    if said.contains("lacks a valid signature") {
-        return anyhow::anyhow!(
-            "Nix refused {} because it does not trust this cache's key: add {keys} to \
-             trusted-public-keys in the box's nix.conf (the NixOS module does it): {said}",
-            info.path
-        );
+fn refusal(e: anyhow::Error, info: &PathInfo, keys: &str) -> HttpError {
+    if format!("{e:#}").contains(NOT_TRUSTED) {
+        return untrusted_key(info, keys);
     }
     e.context(format!("the Nix daemon did not add {}", info.path))
+        .into()
+}
+
+/// What Nix says of a path no key it trusts signed.
+const NOT_TRUSTED: &str = "lacks a valid signature";
+
+/// The box's own Nix does not trust the box's key: every push fails the same way until an
+/// admin fixes `nix.conf`, so a `422` that Nix shows at once, not a `5xx` it retries.
+fn untrusted_key(info: &PathInfo, keys: &str) -> HttpError {
+    HttpError::Unprocessable(format!(
+        "the box's Nix refused {} because it does not trust this cache's key: add {keys} to \
+         trusted-public-keys in the box's nix.conf (the NixOS module's \
+         services.atuin-bootstrap.server.publicKey does it)",
+        info.path
+    ))
 }
 
 /// Copies `info.path` from the cache in `dir` into the box's store.
-async fn copy_from(cache: &Cache, dir: &Path, info: &PathInfo) -> Result<()> {
+async fn copy_from(cache: &Cache, dir: &Path, info: &PathInfo) -> Result<(), HttpError> {
     let public_keys = cache.public_keys().join(" ");
     let output = Command::new("nix")
         .args(["--extra-experimental-features", "nix-command"])
@@ -154,12 +170,8 @@ async fn copy_from(cache: &Cache, dir: &Path, info: &PathInfo) -> Result<()> {
     }
     let said = String::from_utf8_lossy(&output.stderr);
     let said = said.trim();
-    if said.contains("lacks a valid signature") {
-        bail!(
-            "Nix refused {} because it does not trust this cache's key: add {public_keys} to \
-             trusted-public-keys in the box's nix.conf (the NixOS module does it): {said}",
-            info.path
-        );
+    if said.contains(NOT_TRUSTED) {
+        return Err(untrusted_key(info, &public_keys));
     }
-    bail!("nix copy of {} into the store failed: {said}", info.path);
+    Err(anyhow::anyhow!("nix copy of {} into the store failed: {said}", info.path).into())
 }
