@@ -14,7 +14,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use tokio::process::Command;
 
-use super::Uploads;
+use super::{ConnectionWrites, Uploads};
 use crate::cache::Cache;
 use crate::http::response::HttpError;
 use crate::nix::base32;
@@ -64,6 +64,7 @@ fn prepare(cache: &Cache, dir: &Path, info: &PathInfo) -> Result<()> {
 pub async fn run(
     cache: &Cache,
     uploads: &Uploads,
+    writes: &ConnectionWrites,
     dir: &Path,
     info: &PathInfo,
 ) -> Result<(), HttpError> {
@@ -76,17 +77,30 @@ pub async fn run(
     if let Some(daemon) = &cache.store_writer {
         let signatures = signatures(cache, info);
         let keys = cache.public_keys().join(" ");
-        match daemon
-            .add_to_store_nar(info, &signatures, &keys, &nar_path(dir, info))
-            .await
-        {
-            Ok(()) => {
-                return Ok(uploads
-                    .pushed
-                    .add(&info.path, &name, info.nar_size, Some(daemon))
-                    .await
-                    .with_context(|| format!("{} was added but not rooted", info.path))?);
-            }
+        // One push at a time on an HTTP connection; the lock is only ever waited for by a
+        // client that pipelines its own requests.
+        let mut held = writes.lock().await;
+        let added = async {
+            let session = match held.as_mut() {
+                Some(session) => session,
+                None => held.insert(daemon.write_session().await?),
+            };
+            session
+                .add_to_store_nar(info, &signatures, &keys, &nar_path(dir, info))
+                .await?;
+            uploads
+                .pushed
+                .add(&info.path, &name, info.nar_size, Some(session))
+                .await
+                .with_context(|| format!("{} was added but not rooted", info.path))
+        };
+        let result = added.await;
+        if result.is_err() {
+            // The daemon connection may be out of step after a failure: never reuse it.
+            *held = None;
+        }
+        match result {
+            Ok(()) => return Ok(()),
             // No daemon answers after all: Nix's own tools open the store as they can.
             Err(e) if daemon_unreachable(&e) => {
                 tracing::debug!("importing without the daemon: {e:#}");

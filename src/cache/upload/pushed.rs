@@ -14,7 +14,7 @@ use tokio::process::Command;
 
 use super::put_narinfo::Accepted;
 use super::Uploads;
-use crate::nix::store::daemon::DaemonStore;
+use crate::nix::store::daemon::WriteSession;
 
 /// The pushed roots of one state directory.
 #[derive(Debug, Clone)]
@@ -60,7 +60,7 @@ impl PushedRoots {
         path: &str,
         name: &str,
         nar_size: u64,
-        daemon: Option<&DaemonStore>,
+        daemon: Option<&mut WriteSession>,
     ) -> Result<()> {
         for dir in [self.roots_dir(), self.sizes_dir()] {
             std::fs::create_dir_all(&dir)

@@ -7,6 +7,8 @@
 
 mod write;
 
+pub use write::WriteSession;
+
 use std::path::PathBuf;
 use std::sync::Mutex;
 

@@ -22,32 +22,43 @@ const FRAME: usize = 256 * 1024;
 /// Framed NAR transfer is protocol 1.23 and newer (Nix 2.4+).
 const MIN_FRAMED_MINOR: u64 = 23;
 
+/// One connection of its own for changing the store, closed when dropped. The daemon keeps a
+/// path it added alive (a temporary root) only while the connection lasts: long enough to
+/// register the path's own root, and no longer, so a pool never holds paths back from the GC.
+pub struct WriteSession {
+    conn: Connection,
+}
+
 impl DaemonStore {
-    /// Adds `info.path` from the NAR in `nar` (checked by the caller against `info`), signed by
-    /// `signatures`; `trusted_keys` are the keys that made them, offered to a daemon that
+    /// A new connection, outside the pool.
+    pub async fn write_session(&self) -> Result<WriteSession> {
+        Ok(WriteSession {
+            conn: self.connect().await?,
+        })
+    }
+}
+
+impl WriteSession {
+    /// Adds `info.path` from the NAR in `nar` (checked by the caller against `info`), signed
+    /// by `signatures`; `trusted_keys` are the keys that made them, offered to a daemon that
     /// trusts us. The daemon adds it atomically or not at all.
     pub async fn add_to_store_nar(
-        &self,
+        &mut self,
         info: &PathInfo,
         signatures: &[String],
         trusted_keys: &str,
         nar: &Path,
     ) -> Result<()> {
-        let mut conn = self.connect().await?;
-        conn.set_options(&[("extra-trusted-public-keys", trusted_keys)])
+        self.conn
+            .set_options(&[("extra-trusted-public-keys", trusted_keys)])
             .await?;
-        conn.add_to_store_nar(info, signatures, nar).await?;
-        self.give_back(conn);
-        Ok(())
+        self.conn.add_to_store_nar(info, signatures, nar).await
     }
 
     /// Makes `link` (a symlink to a store path, made by the caller) a GC root, as
     /// `nix-store --add-root` does.
-    pub async fn add_indirect_root(&self, link: &Path) -> Result<()> {
-        let mut conn = self.connect().await?;
-        conn.add_indirect_root(link).await?;
-        self.give_back(conn);
-        Ok(())
+    pub async fn add_indirect_root(&mut self, link: &Path) -> Result<()> {
+        self.conn.add_indirect_root(link).await
     }
 }
 
