@@ -123,7 +123,7 @@ token=$("$bin" token create bench --scope push --state-dir "$tmp/state" 2>/dev/n
 printf 'machine 127.0.0.1 login bench password %s\n' "$token" >"$tmp/netrc"
 chmod 600 "$tmp/netrc"
 log "starting atuin-bootstrap on $ours"
-RUST_LOG=${BENCH_LOG:-info} "$bin" serve --listen "127.0.0.1:$port" --state-dir "$tmp/state" >"$tmp/server.log" 2>&1 &
+ATUIN_BOOTSTRAP_LOG=${BENCH_LOG:-info} "$bin" serve --listen "127.0.0.1:$port" --state-dir "$tmp/state" >"$tmp/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 100); do curl -sf -o /dev/null "$ours/api/v1/health" && break; sleep 0.1; done
 curl -sf -o /dev/null "$ours/api/v1/health" || die "the server did not start"

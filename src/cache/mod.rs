@@ -19,7 +19,8 @@ use tokio::sync::Semaphore;
 
 use crate::nix::narinfo::Compression;
 use crate::nix::signing::SecretKey;
-use crate::nix::store::{StoreAccess, StoreLocation};
+use crate::nix::store::daemon::DaemonStore;
+use crate::nix::store::{daemon_for_writes, StoreAccess, StoreLocation};
 use memo::{PathMemo, SignatureMemo};
 use nar_files::{NarFiles, NarFilesStats};
 
@@ -36,6 +37,8 @@ pub struct Cache {
     nar_work: Arc<Semaphore>,
     /// NARs made once and kept as files.
     nar_files: NarFiles,
+    /// The daemon pushed paths are added through, when there is one.
+    store_writer: Option<DaemonStore>,
 }
 
 impl Cache {
@@ -50,6 +53,7 @@ impl Cache {
         let store = StoreAccess::choose(&location);
         tracing::info!("reading store metadata through the {}", store.describe());
         Cache {
+            store_writer: daemon_for_writes(&location),
             store,
             location,
             keys,

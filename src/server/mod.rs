@@ -17,6 +17,8 @@ use std::time::Duration;
 use anyhow::Result;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
+
+use crate::cache::upload::ConnectionWrites;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
@@ -103,9 +105,13 @@ pub async fn serve(
                 };
                 let _ = stream.set_nodelay(true);
                 let context = context.clone();
+                let writes = ConnectionWrites::default();
                 let service = service_fn(move |request| {
                     let context = context.clone();
-                    async move { Ok::<_, Infallible>(routes::route(&context, request).await) }
+                    let writes = writes.clone();
+                    async move {
+                        Ok::<_, Infallible>(routes::route(&context, &writes, request).await)
+                    }
                 });
                 let connection = http1::Builder::new()
                     .timer(hyper_util::rt::TokioTimer::new())

@@ -11,7 +11,7 @@ use hyper::{Method, Request, Response};
 use super::Context;
 use crate::api;
 use crate::builds::webhooks::Forge;
-use crate::cache::upload::{self, put_log, put_nar, put_narinfo};
+use crate::cache::upload::{self, put_log, put_nar, put_narinfo, ConnectionWrites};
 use crate::cache::{get_cache_info, get_log, get_nar, get_narinfo};
 use crate::http::body::Body;
 use crate::http::response::{error_response, HttpError, HttpResult};
@@ -120,7 +120,11 @@ impl Route<'_> {
 }
 
 /// Answers one request.
-pub async fn route(context: &Context, request: Request<Incoming>) -> Response<Body> {
+pub async fn route(
+    context: &Context,
+    writes: &ConnectionWrites,
+    request: Request<Incoming>,
+) -> Response<Body> {
     let path = request.uri().path().to_string();
     tracing::debug!("{} {path}", request.method());
     let route = Route::parse(&path);
@@ -130,7 +134,7 @@ pub async fn route(context: &Context, request: Request<Incoming>) -> Response<Bo
     let counted = route
         .cache_kind()
         .filter(|_| head || request.method() == Method::GET);
-    let response = dispatch(context, route, request)
+    let response = dispatch(context, writes, route, request)
         .await
         .unwrap_or_else(|e| error_response(&e, api));
     match counted {
@@ -139,7 +143,12 @@ pub async fn route(context: &Context, request: Request<Incoming>) -> Response<Bo
     }
 }
 
-async fn dispatch(context: &Context, route: Route<'_>, request: Request<Incoming>) -> HttpResult {
+async fn dispatch(
+    context: &Context,
+    writes: &ConnectionWrites,
+    route: Route<'_>,
+    request: Request<Incoming>,
+) -> HttpResult {
     let state = &*context.state;
     let method = request.method().clone();
     let get_or_head = method == Method::GET || method == Method::HEAD;
@@ -165,8 +174,9 @@ async fn dispatch(context: &Context, route: Route<'_>, request: Request<Incoming
         }
         (Route::Narinfo(hash), Method::PUT) => {
             let caller = api::auth::require_scope(state, &request, Scope::Push)?;
-            let accepted = put_narinfo::respond(cache, &state.uploads, hash, request).await?;
-            upload::pushed::record(&state.uploads, caller.as_deref(), &accepted).await;
+            let accepted =
+                put_narinfo::respond(cache, &state.uploads, writes, hash, request).await?;
+            upload::pushed::record(&state.uploads, caller.as_deref(), &accepted);
             put_narinfo::reply(&accepted)
         }
         (Route::Log(drv), Method::PUT) => {

@@ -17,7 +17,7 @@ use crate::util::nix::{self, run_ok};
 use crate::util::server::InProcess;
 
 /// A closure `top → lib → base` that exists only in a chroot store (`root`), not in the box's.
-struct Pushable {
+pub(crate) struct Pushable {
     _flake: tempfile::TempDir,
     root: tempfile::TempDir,
     top: String,
@@ -26,7 +26,7 @@ struct Pushable {
 }
 
 impl Pushable {
-    fn build() -> Pushable {
+    pub(crate) fn build() -> Pushable {
         let flake = tempfile::tempdir().unwrap();
         let text = r#"{
   outputs = { self }: let
@@ -79,7 +79,7 @@ impl Pushable {
         pushable
     }
 
-    fn paths(&self) -> [&String; 3] {
+    pub(crate) fn paths(&self) -> [&String; 3] {
         [&self.top, &self.lib, &self.base]
     }
 
@@ -95,7 +95,7 @@ impl Pushable {
 }
 
 /// Whether the box's store (the machine's own) holds `path`.
-fn box_has(path: &str) -> bool {
+pub(crate) fn box_has(path: &str) -> bool {
     Command::new("nix-store")
         .args(["--check-validity", path])
         .stderr(std::process::Stdio::null())
@@ -104,7 +104,7 @@ fn box_has(path: &str) -> bool {
         .success()
 }
 
-fn netrc(dir: &Path, token: &str) -> PathBuf {
+pub(crate) fn netrc(dir: &Path, token: &str) -> PathBuf {
     let file = dir.join("netrc");
     std::fs::write(
         &file,
@@ -115,7 +115,7 @@ fn netrc(dir: &Path, token: &str) -> PathBuf {
 }
 
 /// `nix copy --to URL?compression=C` from the chroot store, as a laptop would push.
-fn push(
+pub(crate) fn push(
     pushable: &Pushable,
     url: &str,
     compression: &str,

@@ -23,6 +23,14 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
 
+use crate::nix::store::daemon::WriteSession;
+
+/// The nix-daemon connection the pushes of one HTTP connection add their paths through, made
+/// at its first push and closed with it: Nix uploads a closure path after path over one
+/// connection, and each new daemon connection costs a daemon process. The daemon keeps what
+/// a connection added alive until it closes, so nothing outlives the client's own session.
+pub type ConnectionWrites = std::sync::Arc<tokio::sync::Mutex<Option<WriteSession>>>;
+
 /// An upload's files left this long without its narinfo are abandoned, and removed.
 pub const ABANDONED_AFTER: Duration = Duration::from_secs(3600);
 

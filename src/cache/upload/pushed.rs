@@ -14,6 +14,7 @@ use tokio::process::Command;
 
 use super::put_narinfo::Accepted;
 use super::Uploads;
+use crate::nix::store::daemon::WriteSession;
 
 /// The pushed roots of one state directory.
 #[derive(Debug, Clone)]
@@ -52,8 +53,15 @@ impl PushedRoots {
         self.dir.join("sizes")
     }
 
-    /// Roots `path` (base name `name`) as pushed now.
-    pub async fn add(&self, path: &str, name: &str, nar_size: u64) -> Result<()> {
+    /// Roots `path` (base name `name`) as pushed now: a symlink registered with Nix as an
+    /// indirect root, through the daemon when there is one, else by `nix-store --add-root`.
+    pub async fn add(
+        &self,
+        path: &str,
+        name: &str,
+        nar_size: u64,
+        daemon: Option<&mut WriteSession>,
+    ) -> Result<()> {
         for dir in [self.roots_dir(), self.sizes_dir()] {
             std::fs::create_dir_all(&dir)
                 .with_context(|| format!("failed to create {}", dir.display()))?;
@@ -63,6 +71,11 @@ impl PushedRoots {
         let link = self.roots_dir().join(name);
         // A fresh link each time: its modification time is the last push.
         let _ = std::fs::remove_file(&link);
+        if let Some(daemon) = daemon {
+            std::os::unix::fs::symlink(path, &link)
+                .with_context(|| format!("failed to make the root {}", link.display()))?;
+            return daemon.add_indirect_root(&link).await;
+        }
         let result = Command::new("nix-store")
             .arg("--add-root")
             .arg(&link)
@@ -132,8 +145,9 @@ impl PushedRoots {
     }
 }
 
-/// After an accepted narinfo: roots an added path, counts it and logs who pushed it.
-pub async fn record(uploads: &Uploads, caller: Option<&str>, accepted: &Accepted) {
+/// After an accepted narinfo: counts an added path and logs who pushed it (`import` rooted
+/// it before the narinfo was answered).
+pub fn record(uploads: &Uploads, caller: Option<&str>, accepted: &Accepted) {
     let Accepted::Added { path, nar_size } = accepted else {
         return;
     };
@@ -144,16 +158,6 @@ pub async fn record(uploads: &Uploads, caller: Option<&str>, accepted: &Accepted
         .counters
         .bytes
         .fetch_add(*nar_size, Ordering::Relaxed);
-    let name = Path::new(path)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let started = std::time::Instant::now();
-    let rooted = uploads.pushed.add(path, &name, *nar_size).await;
-    tracing::debug!("rooted {path} in {:?}", started.elapsed());
-    if let Err(e) = rooted {
-        tracing::warn!("pushed path {path} has no GC root: {e:#}");
-    }
 }
 
 /// Shared counters, cloned with the uploads.

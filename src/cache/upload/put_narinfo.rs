@@ -9,7 +9,7 @@ use hyper::header::CONTENT_ENCODING;
 use hyper::{Request, StatusCode};
 
 use super::temp::{TempDir, TempFile};
-use super::{decompress, import, is_upload_name, receive, verify, Uploads};
+use super::{decompress, import, is_upload_name, receive, verify, ConnectionWrites, Uploads};
 use crate::cache::Cache;
 use crate::http::request_body::{self, MAX_BODY};
 use crate::http::response::{text, HttpError, HttpResult};
@@ -29,6 +29,7 @@ pub enum Accepted {
 pub async fn respond(
     cache: &Cache,
     uploads: &Uploads,
+    writes: &ConnectionWrites,
     hash_part: &str,
     request: Request<Incoming>,
 ) -> Result<Accepted, HttpError> {
@@ -86,8 +87,7 @@ pub async fn respond(
     };
     let work = TempDir::new_in(&uploads.imports_dir())
         .map_err(|e| anyhow::anyhow!("failed to make an import directory: {e}"))?;
-    import::prepare(cache, work.path(), &info)?;
-    let plain = import::nar_path(work.path(), &info);
+    let plain = import::place_for_nar(work.path(), &info)?;
     let compressed = narinfo.compression != "none";
     let room_needed = if compressed { narinfo.nar_size } else { 0 };
     receive::check_room(work.path(), room_needed, u64::MAX, "the unpacked NAR")?;
@@ -110,7 +110,7 @@ pub async fn respond(
     }
     drop(uploaded);
     let started = std::time::Instant::now();
-    import::run(cache, work.path(), &info).await?;
+    import::run(cache, uploads, writes, work.path(), &info).await?;
     tracing::debug!("imported {} in {:?}", info.path, started.elapsed());
     Ok(Accepted::Added {
         path: info.path,

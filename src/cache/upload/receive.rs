@@ -19,6 +19,11 @@ use crate::http::response::HttpError;
 const WRITE_BUFFER: usize = 1024 * 1024;
 /// Room left on the disk after any upload: a full disk breaks Nix and the server alike.
 const KEEP_FREE_BYTES: u64 = 256 * 1024 * 1024;
+/// After a refusal, at most this much of the rest of the body is read and dropped (and for at
+/// most `DRAIN_TIME`), so that a client still sending reads the refusal instead of a reset
+/// connection, as a lingering close in other servers does.
+const DRAIN_BYTES: u64 = 64 * 1024 * 1024;
+const DRAIN_TIME: Duration = Duration::from_secs(10);
 
 /// The Content-Length a request announces, if any.
 pub fn announced_length(headers: &HeaderMap) -> Option<u64> {
@@ -58,7 +63,10 @@ pub async fn to_file(
     idle_timeout: Duration,
     what: &str,
 ) -> Result<(TempFile, u64), HttpError> {
-    check_room(dir, announced_length(headers).unwrap_or(0), limit, what)?;
+    if let Err(refusal) = check_room(dir, announced_length(headers).unwrap_or(0), limit, what) {
+        drain_in_background(body);
+        return Err(refusal);
+    }
     let temp = TempFile::new(dir.join(format!("{}.part", random_name())));
     let file = tokio::fs::File::create(temp.path())
         .await
@@ -78,6 +86,7 @@ pub async fn to_file(
         };
         size += data.len() as u64;
         if size > limit {
+            drain_in_background(body);
             return Err(too_large(what, limit));
         }
         out.write_all(&data)
@@ -88,4 +97,23 @@ pub async fn to_file(
         .await
         .map_err(|e| anyhow::anyhow!("failed to write {}: {e}", temp.path().display()))?;
     Ok((temp, size))
+}
+
+/// Reads and drops what is left of a refused body, bounded in bytes and time, while the
+/// refusal is sent.
+fn drain_in_background(mut body: Incoming) {
+    tokio::spawn(async move {
+        let drain = async {
+            let mut drained: u64 = 0;
+            while let Some(Ok(frame)) = body.frame().await {
+                if let Ok(data) = frame.into_data() {
+                    drained += data.len() as u64;
+                    if drained > DRAIN_BYTES {
+                        break;
+                    }
+                }
+            }
+        };
+        let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
+    });
 }

@@ -109,6 +109,24 @@ impl StoreAccess {
     }
 }
 
+/// The daemon that changes to the store go through, as Nix's `auto` store would use it:
+/// `NIX_REMOTE=daemon` or `unix://…`, or, with `NIX_REMOTE` unset, the default socket when it
+/// exists. `None` (Nix's own tools open the store themselves) for any other `NIX_REMOTE`, such
+/// as `local` or a chroot store.
+pub fn daemon_for_writes(location: &StoreLocation) -> Option<DaemonStore> {
+    let remote = location.remote.as_str();
+    match remote {
+        "daemon" => Some(DaemonStore::new(location.daemon_socket.clone())),
+        "" | "auto" => location
+            .daemon_socket
+            .exists()
+            .then(|| DaemonStore::new(location.daemon_socket.clone())),
+        _ => remote.strip_prefix("unix://").map(|socket| {
+            DaemonStore::new(PathBuf::from(socket.split('?').next().unwrap_or(socket)))
+        }),
+    }
+}
+
 impl Backend {
     fn choose(location: &StoreLocation) -> Backend {
         let remote = location.remote.as_str();

@@ -2,6 +2,12 @@
 //! runs: the server as an unprivileged user that may not open Nix's database. Speaks only the
 //! read operations the cache needs (path from hash part, path info). Connections are pooled;
 //! one that fails mid-operation is dropped and the operation is tried once more on a new one.
+//! The few operations that change the store (adding pushed paths and their roots) are in
+//! `write`.
+
+mod write;
+
+pub use write::WriteSession;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -41,9 +47,14 @@ pub struct DaemonStore {
 }
 
 struct Connection {
-    reader: BufReader<OwnedReadHalf>,
+    reader: Reader,
     writer: BufWriter<OwnedWriteHalf>,
     minor: u64,
+}
+
+/// The daemon-to-us half of a connection.
+struct Reader {
+    inner: BufReader<OwnedReadHalf>,
 }
 
 impl DaemonStore {
@@ -69,16 +80,21 @@ impl DaemonStore {
             };
             match conn.path_info_by_hash(hash_part).await {
                 Ok(info) => {
-                    let mut idle = self.idle.lock().expect("pool lock");
-                    if idle.len() < MAX_IDLE_CONNECTIONS {
-                        idle.push(conn);
-                    }
+                    self.give_back(conn);
                     return Ok(info);
                 }
                 // A pooled connection may have died with a daemon restart: try a new one.
                 Err(e) if !fresh && !retried && is_io_error(&e) => retried = true,
                 Err(e) => return Err(e),
             }
+        }
+    }
+
+    /// Puts a connection that ended its operation cleanly back into the pool.
+    fn give_back(&self, conn: Connection) {
+        let mut idle = self.idle.lock().expect("pool lock");
+        if idle.len() < MAX_IDLE_CONNECTIONS {
+            idle.push(conn);
         }
     }
 
@@ -91,7 +107,9 @@ impl DaemonStore {
         })?;
         let (read, write) = stream.into_split();
         let mut conn = Connection {
-            reader: BufReader::new(read),
+            reader: Reader {
+                inner: BufReader::new(read),
+            },
             writer: BufWriter::new(write),
             minor: 0,
         };
@@ -174,6 +192,40 @@ impl Connection {
 
     /// Reads the daemon's log messages up to `STDERR_LAST`; an error message becomes `Err`.
     async fn finish_stderr(&mut self) -> Result<()> {
+        self.reader.finish_stderr(self.minor).await
+    }
+
+    async fn write_u64(&mut self, value: u64) -> std::io::Result<()> {
+        self.writer.write_all(&value.to_le_bytes()).await
+    }
+
+    async fn write_string(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.write_u64(bytes.len() as u64).await?;
+        self.writer.write_all(bytes).await?;
+        let pad = (8 - bytes.len() % 8) % 8;
+        self.writer.write_all(&[0u8; 8][..pad]).await
+    }
+
+    async fn read_u64(&mut self) -> std::io::Result<u64> {
+        self.reader.read_u64().await
+    }
+
+    async fn read_string(&mut self) -> Result<Vec<u8>> {
+        self.reader.read_string().await
+    }
+
+    async fn read_utf8(&mut self) -> Result<String> {
+        self.reader.read_utf8().await
+    }
+
+    async fn read_strings(&mut self) -> Result<Vec<String>> {
+        self.reader.read_strings().await
+    }
+}
+
+impl Reader {
+    /// Reads the daemon's log messages up to `STDERR_LAST`; an error message becomes `Err`.
+    async fn finish_stderr(&mut self, minor: u64) -> Result<()> {
         loop {
             match self.read_u64().await? {
                 STDERR_LAST => return Ok(()),
@@ -196,15 +248,15 @@ impl Connection {
                     self.read_u64().await?; // type
                     self.skip_fields().await?;
                 }
-                STDERR_ERROR => bail!("the Nix daemon said: {}", self.read_error().await?),
+                STDERR_ERROR => bail!("the Nix daemon said: {}", self.read_error(minor).await?),
                 STDERR_READ | STDERR_WRITE => bail!("the Nix daemon asked for a data transfer"),
                 other => bail!("unexpected message {other:#x} from the Nix daemon"),
             }
         }
     }
 
-    async fn read_error(&mut self) -> Result<String> {
-        if self.minor < 26 {
+    async fn read_error(&mut self, minor: u64) -> Result<String> {
+        if minor < 26 {
             let message = self.read_utf8().await?;
             self.read_u64().await?; // exit status
             return Ok(message);
@@ -236,20 +288,9 @@ impl Connection {
         Ok(())
     }
 
-    async fn write_u64(&mut self, value: u64) -> std::io::Result<()> {
-        self.writer.write_all(&value.to_le_bytes()).await
-    }
-
-    async fn write_string(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.write_u64(bytes.len() as u64).await?;
-        self.writer.write_all(bytes).await?;
-        let pad = (8 - bytes.len() % 8) % 8;
-        self.writer.write_all(&[0u8; 8][..pad]).await
-    }
-
     async fn read_u64(&mut self) -> std::io::Result<u64> {
         let mut buf = [0u8; 8];
-        self.reader.read_exact(&mut buf).await?;
+        self.inner.read_exact(&mut buf).await?;
         Ok(u64::from_le_bytes(buf))
     }
 
@@ -260,7 +301,7 @@ impl Connection {
         }
         let padded = len.div_ceil(8) * 8;
         let mut buf = vec![0u8; padded as usize];
-        self.reader.read_exact(&mut buf).await?;
+        self.inner.read_exact(&mut buf).await?;
         buf.truncate(len as usize);
         Ok(buf)
     }
