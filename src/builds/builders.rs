@@ -178,6 +178,39 @@ pub async fn check_system(system: &str) -> Result<Result<(), String>> {
     )))
 }
 
+/// A failed build's error, with the builders there are when Nix refused a derivation for a
+/// system no machine here has ("a 'aarch64-linux' with features {} is required to build …"):
+/// a host whose configuration names another system is built as such, and fails naming them.
+pub async fn name_builders_in(error: String) -> String {
+    let Some(system) = required_system(&error) else {
+        return error;
+    };
+    match check_system(&system).await {
+        Ok(Err(why)) => format!("{error} ({why})"),
+        _ => error,
+    }
+}
+
+/// `x86_64-linux`, `aarch64-darwin`: an architecture and an OS, no more.
+pub fn is_system_name(system: &str) -> bool {
+    system.split_once('-').is_some_and(|(arch, os)| {
+        !arch.is_empty()
+            && !os.is_empty()
+            && system
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    }) && system.len() <= 64
+}
+
+/// The system of Nix's "a 'SYSTEM' with features {…} is required to build" refusal.
+fn required_system(error: &str) -> Option<String> {
+    let refusal = error.find(" is required to build ")?;
+    let before = &error[..refusal];
+    let start = before.rfind("a '")? + 3;
+    let system = before[start..].split('\'').next()?;
+    is_system_name(system).then(|| system.to_string())
+}
+
 /// Nix's configured machines and its `extra-platforms`, from `nix show-config`.
 async fn nix_builders() -> Result<(Vec<Machine>, Vec<String>)> {
     let output = tokio::time::timeout(
@@ -318,6 +351,21 @@ fn status_of(machine: &Machine, reachable: bool, last_checked: Option<String>) -
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_system_nix_refused_is_read_from_its_message() {
+        let error = "a 'aarch64-linux' with features {} is required to build \
+                     '/nix/store/abc-arm.drv', but I am a 'x86_64-linux' with features {benchmark}";
+        assert_eq!(
+            super::required_system(error).as_deref(),
+            Some("aarch64-linux")
+        );
+        assert_eq!(super::required_system("builder for 'x.drv' failed"), None);
+        assert_eq!(
+            super::required_system("a 'not a system' with features {} is required to build x"),
+            None
+        );
+    }
+
     use super::*;
 
     fn parse(value: &str) -> Vec<Machine> {

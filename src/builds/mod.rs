@@ -253,7 +253,7 @@ impl BuildServer {
             check_target(target)?;
         }
         let system = system.unwrap_or_else(|| self.system.clone());
-        if !is_system_name(&system) {
+        if !builders::is_system_name(&system) {
             return Err(RequestError::BadRequest(format!(
                 "{system:?} is not a Nix system (such as x86_64-linux or aarch64-linux)"
             )));
@@ -585,17 +585,6 @@ async fn follow_inputs(server: std::sync::Weak<BuildServer>, interval: Duration)
 /// The first 8 digits of a commit id.
 fn short(rev: &str) -> &str {
     &rev[..rev.len().min(8)]
-}
-
-/// `x86_64-linux`, `aarch64-darwin`: an architecture and an OS, no more.
-fn is_system_name(system: &str) -> bool {
-    system.split_once('-').is_some_and(|(arch, os)| {
-        !arch.is_empty()
-            && !os.is_empty()
-            && system
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    }) && system.len() <= 64
 }
 
 fn check_target(target: &str) -> Result<(), RequestError> {

@@ -308,4 +308,23 @@ fn a_system_nothing_here_builds_fails_at_once_naming_it_and_the_builders() {
     assert_eq!(bt.status.code(), Some(1));
     let said = String::from_utf8_lossy(&bt.stderr);
     assert!(said.contains("riscv64-linux"), "{said}");
+
+    // A target whose own derivation is for another system (an ARM host's configuration) is
+    // built as such: with no machine for it, the job fails naming the system and the builders.
+    let flake = fleet.path().join("flake.nix");
+    let text = std::fs::read_to_string(&flake).unwrap().replace(
+        "      hello = ",
+        "      arm = derivation { name = \"arm\"; system = \"aarch64-linux\"; builder = \"/bin/sh\"; args = [ \"-c\" \"echo > $out\" ]; };\n      hello = ",
+    );
+    std::fs::write(&flake, text).unwrap();
+    crate::util::fleet::commit_all(fleet.path(), "an aarch64-linux package");
+    let (status, job) = build.request(r#"{"targets": ["arm"]}"#);
+    assert_eq!(status, 201, "{job}");
+    let done = build.wait_finished(job["id"].as_u64().unwrap());
+    assert_eq!(done["state"], "failed", "{done}");
+    let error = done["error"].as_str().unwrap();
+    assert!(
+        error.contains("'aarch64-linux'") && error.contains("none is configured"),
+        "{error}"
+    );
 }

@@ -225,7 +225,9 @@ pub async fn run(
         }
         (None, status) => {
             let error = match nix_log.error_summary() {
-                Some(error) => context.mask.hide(&error),
+                Some(error) => {
+                    crate::builds::builders::name_builders_in(context.mask.hide(&error)).await
+                }
                 None => match status {
                     Ok(status) => format!("nix build failed ({status})"),
                     Err(e) => format!("nix build could not be waited for: {}", io_reason(&e)),
