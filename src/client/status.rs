@@ -94,6 +94,17 @@ fn overview(client: &ApiClient, style: Style) -> Result<String> {
             status.cache.priority
         ),
     );
+    if status.pushed.count > 0 {
+        row(
+            "pushed",
+            format!(
+                "{} path{} kept ({})",
+                status.pushed.count,
+                if status.pushed.count == 1 { "" } else { "s" },
+                size_in_words(status.pushed.bytes)
+            ),
+        );
+    }
     let jobs = jobs["jobs"].as_array().cloned().unwrap_or_default();
     out.push('\n');
     if jobs.is_empty() {
@@ -128,6 +139,21 @@ fn overview(client: &ApiClient, style: Style) -> Result<String> {
         ));
     }
     Ok(out)
+}
+
+/// `512 B`, `3.4 MiB`, `1.2 GiB`: NAR bytes as a person reads them.
+fn size_in_words(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 /// A watched flake input: `nix-terminal git+https://… @ 9f3a4b5c (fleet pins 0b1c2d3e)`.

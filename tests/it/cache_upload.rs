@@ -264,6 +264,18 @@ fn nix_copy_pushes_a_closure_with_each_compression_and_another_store_gets_it_sig
     let status = get_json(&format!("{}/api/v1/status", server.url));
     assert_eq!(status["pushed"]["count"], pushed, "{status}");
     assert!(status["pushed"]["bytes"].as_u64().unwrap() > 0, "{status}");
+    // `bs` says so too.
+    let home = tempfile::tempdir().unwrap();
+    let bs = run_ok(
+        crate::util::command_in(home.path())
+            .env("ATUIN_BOOTSTRAP_ARGV0", "bs")
+            .args(["--server", &server.url]),
+    );
+    let overview = String::from_utf8_lossy(&bs.stdout);
+    assert!(
+        overview.contains(&format!("pushed   {pushed} paths kept (")),
+        "{overview}"
+    );
 }
 
 #[test]
