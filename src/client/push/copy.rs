@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use anyhow::{Context, Result};
 
@@ -30,6 +30,8 @@ pub struct Copy<'a> {
     pub env: &'a BTreeMap<String, String>,
     /// Set to Nix's process id while it runs (for an interrupt to stop it).
     pub running: &'a AtomicU32,
+    /// Set when an interrupt stops Nix: its handler, not Nix's failure, ends the process.
+    pub interrupted: &'a AtomicBool,
 }
 
 impl Copy<'_> {
@@ -71,6 +73,10 @@ impl Copy<'_> {
         }
         let status = child.wait().context("failed to wait for nix copy")?;
         self.running.store(0, Ordering::SeqCst);
+        while self.interrupted.load(Ordering::SeqCst) {
+            // The interrupt handler removes the netrc and exits with 130 in a moment.
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
         if status.success() {
             return Ok(());
         }
@@ -162,6 +168,7 @@ mod tests {
             paths: &paths,
             env: &env,
             running: &AtomicU32::new(0),
+            interrupted: &AtomicBool::new(false),
         };
         let command = copy.command();
         let args: Vec<_> = command.get_args().map(|a| a.to_string_lossy()).collect();

@@ -9,7 +9,7 @@ pub mod netrc;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use anyhow::Result;
 use indicatif::HumanBytes;
@@ -78,6 +78,7 @@ pub fn run(process: &mut Process, client: &ApiClient, args: &PushArgs) -> Result
             paths: &missing_paths,
             env: &process.vars,
             running: &NIX_COPY,
+            interrupted: &INTERRUPTED_NOW,
         }
         .run(&mut process.stderr)?;
     }
@@ -111,12 +112,16 @@ fn temporary_parent(process: &Process) -> PathBuf {
 
 /// Nix's process id while it uploads, 0 otherwise.
 static NIX_COPY: AtomicU32 = AtomicU32::new(0);
+/// Set by the interrupt handler before it stops Nix, so that Nix's end is not reported as
+/// a failed upload while the handler finishes.
+static INTERRUPTED_NOW: AtomicBool = AtomicBool::new(false);
 
 /// Ctrl-C (or SIGINT from elsewhere) while Nix uploads: Nix is stopped too, and the token's
 /// file goes with the directory before this process ends. (A handler is process-wide.)
 fn remove_on_interrupt(dir: &Path) {
     let dir = dir.to_path_buf();
     let _ = ctrlc::set_handler(move || {
+        INTERRUPTED_NOW.store(true, Ordering::SeqCst);
         let nix = NIX_COPY.load(Ordering::SeqCst);
         if nix != 0 {
             // SAFETY: kill() with our child's pid and a signal number; no memory is touched.
