@@ -168,7 +168,7 @@ fn inputs_section(
         let _ = write!(
             out,
             "<tr><td>{name}</td><td><code>{upstream}</code></td><td>{locked}</td>\
-             <td>{newest}</td><td>{polled}",
+             <td>{newest}</td><td class=\"wrap\">{polled}",
             name = Escaped(&input.name),
             upstream = Escaped(input.upstream.as_deref().unwrap_or("")),
             locked = rev(&input.locked),
