@@ -47,6 +47,16 @@ impl StoreLocation {
         }
     }
 
+    /// The daemon socket `NIX_REMOTE` names (`daemon`: the default one; `unix://PATH`), if it
+    /// names one.
+    fn named_daemon(&self) -> Option<PathBuf> {
+        if self.remote == "daemon" {
+            return Some(self.daemon_socket.clone());
+        }
+        let socket = self.remote.strip_prefix("unix://")?;
+        Some(PathBuf::from(socket.split('?').next().unwrap_or(socket)))
+    }
+
     fn db_path(&self) -> PathBuf {
         self.state_dir.join("db/db.sqlite")
     }
@@ -114,29 +124,21 @@ impl StoreAccess {
 /// exists. `None` (Nix's own tools open the store themselves) for any other `NIX_REMOTE`, such
 /// as `local` or a chroot store.
 pub fn daemon_for_writes(location: &StoreLocation) -> Option<DaemonStore> {
-    let remote = location.remote.as_str();
-    match remote {
-        "daemon" => Some(DaemonStore::new(location.daemon_socket.clone())),
-        "" | "auto" => location
-            .daemon_socket
-            .exists()
-            .then(|| DaemonStore::new(location.daemon_socket.clone())),
-        _ => remote.strip_prefix("unix://").map(|socket| {
-            DaemonStore::new(PathBuf::from(socket.split('?').next().unwrap_or(socket)))
-        }),
+    if let Some(socket) = location.named_daemon() {
+        return Some(DaemonStore::new(socket));
     }
+    matches!(location.remote.as_str(), "" | "auto")
+        .then(|| location.daemon_socket.clone())
+        .filter(|socket| socket.exists())
+        .map(DaemonStore::new)
 }
 
 impl Backend {
     fn choose(location: &StoreLocation) -> Backend {
+        if let Some(socket) = location.named_daemon() {
+            return Backend::Daemon(DaemonStore::new(socket));
+        }
         let remote = location.remote.as_str();
-        if remote == "daemon" {
-            return Backend::Daemon(DaemonStore::new(location.daemon_socket.clone()));
-        }
-        if let Some(socket) = remote.strip_prefix("unix://") {
-            let socket = socket.split('?').next().unwrap_or(socket);
-            return Backend::Daemon(DaemonStore::new(PathBuf::from(socket)));
-        }
         let db = location.db_path();
         let db_dir = db.parent().unwrap_or(Path::new("/"));
         if remote == "local" || is_writable(db_dir) || (!db_dir.exists() && is_root()) {

@@ -27,6 +27,8 @@ const MIN_FRAMED_MINOR: u64 = 23;
 /// register the path's own root, and no longer, so a pool never holds paths back from the GC.
 pub struct WriteSession {
     conn: Connection,
+    /// The keys this connection was last told to trust: told once, not before every path.
+    trusted_keys: Option<String>,
 }
 
 impl DaemonStore {
@@ -34,6 +36,7 @@ impl DaemonStore {
     pub async fn write_session(&self) -> Result<WriteSession> {
         Ok(WriteSession {
             conn: self.connect().await?,
+            trusted_keys: None,
         })
     }
 }
@@ -49,9 +52,12 @@ impl WriteSession {
         trusted_keys: &str,
         nar: &Path,
     ) -> Result<()> {
-        self.conn
-            .set_options(&[("extra-trusted-public-keys", trusted_keys)])
-            .await?;
+        if self.trusted_keys.as_deref() != Some(trusted_keys) {
+            self.conn
+                .set_options(&[("extra-trusted-public-keys", trusted_keys)])
+                .await?;
+            self.trusted_keys = Some(trusted_keys.to_string());
+        }
         self.conn.add_to_store_nar(info, signatures, nar).await
     }
 
