@@ -43,11 +43,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-export HOME=$tmp/home XDG_CACHE_HOME=$tmp/home/.cache XDG_CONFIG_HOME=$tmp/home/.config
-export XDG_DATA_HOME=$tmp/home/.local/share
-mkdir -p "$XDG_CACHE_HOME" "$XDG_CONFIG_HOME" "$XDG_DATA_HOME"
-while read -r var; do unset "$var"; done < <(compgen -e | grep '^ATUIN_BOOTSTRAP_' || true)
-export NIX_CONFIG=$'experimental-features = nix-command flakes\nsubstituters ='
+source "$repo/bench/lib.sh"
+bench_private_env
 
 cat >"$tmp/bench.nix" <<'EOF'
 { files, blobBytes, seed }:
@@ -73,7 +70,6 @@ build() {
 log "building fixtures: $n_files small files, a ${nar_mib} MiB blob (reused if present)"
 many=$(build many)
 blob=$(build blob)
-hash_of() { local base=${1##*/}; echo "${base%%-*}"; }
 
 free_port() {
     local port

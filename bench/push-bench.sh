@@ -60,35 +60,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-export HOME=$tmp/home XDG_CACHE_HOME=$tmp/home/.cache XDG_CONFIG_HOME=$tmp/home/.config
-mkdir -p "$XDG_CACHE_HOME" "$XDG_CONFIG_HOME"
-while read -r var; do unset "$var"; done < <(compgen -e | grep '^ATUIN_BOOTSTRAP_' || true)
-export NIX_CONFIG=$'experimental-features = nix-command flakes\nsubstituters ='
+source "$repo/bench/lib.sh"
+bench_private_env
 
 # --- fixtures: built here, kept only in the "laptop" store ------------------------------------
-cat >"$tmp/bench.nix" <<'EOF'
-{ n, blobBytes, seed }:
-let
-  mk = name: script: attrs: derivation ({
-    inherit name seed;
-    system = builtins.currentSystem;
-    builder = "/bin/sh";
-    args = [ "-c" script ];
-    PATH = "/bin:/usr/bin";
-  } // attrs);
-  small = i: mk "push-bench-small-${toString i}"
-    ''mkdir $out && echo "$seed ${toString i}" > $out/id && head -c 3072 /dev/urandom | base64 > $out/data'' { };
-in {
-  blob = mk "push-bench-blob" ''mkdir $out && head -c $bytes /dev/urandom > $out/blob''
-    { bytes = toString blobBytes; };
-  closure = mk "push-bench-closure" ''mkdir $out && for p in $refs; do echo $p; done > $out/refs''
-    { refs = builtins.genList small n; };
-}
-EOF
-build_fixture() {
-    nix-build --no-out-link --max-jobs 2 --quiet "$tmp/bench.nix" -A "$1" \
-        --arg n "$n_paths" --arg blobBytes "$((nar_mib * 1048576))" --argstr seed "$seed"
-}
+bench_write_fixtures push-bench
 log "building fixtures: $n_paths small paths + top, one ${nar_mib} MiB path"
 blob_path=$(build_fixture blob)
 top_path=$(build_fixture closure)

@@ -84,42 +84,16 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-export HOME=$tmp/home XDG_CACHE_HOME=$tmp/home/.cache XDG_CONFIG_HOME=$tmp/home/.config
-export XDG_DATA_HOME=$tmp/home/.local/share XDG_STATE_HOME=$tmp/home/.local/state
-mkdir -p "$XDG_CACHE_HOME" "$XDG_CONFIG_HOME" "$XDG_DATA_HOME" "$XDG_STATE_HOME"
-while read -r var; do unset "$var"; done < <(compgen -e | grep '^ATUIN_BOOTSTRAP_' || true)
-export NIX_CONFIG=$'experimental-features = nix-command flakes\nsubstituters ='
+source "$repo/bench/lib.sh"
+bench_private_env
 
 # --- fixtures: the same derivations as cache-bench.sh, so a run of either reuses them --------
-cat >"$tmp/bench.nix" <<'NIX'
-{ n, blobBytes, seed }:
-let
-  mk = name: script: attrs: derivation ({
-    inherit name seed;
-    system = builtins.currentSystem;
-    builder = "/bin/sh";
-    args = [ "-c" script ];
-    PATH = "/bin:/usr/bin";
-  } // attrs);
-  small = i: mk "cache-bench-small-${toString i}"
-    ''mkdir $out && echo "$seed ${toString i}" > $out/id && head -c 3072 /dev/urandom | base64 > $out/data'' { };
-in {
-  blob = mk "cache-bench-blob" ''mkdir $out && head -c $bytes /dev/urandom > $out/blob''
-    { bytes = toString blobBytes; };
-  closure = mk "cache-bench-closure" ''mkdir $out && for p in $refs; do echo $p; done > $out/refs''
-    { refs = builtins.genList small n; };
-}
-NIX
-build_fixture() {
-    nix-build --no-out-link --max-jobs 2 --quiet "$tmp/bench.nix" -A "$1" \
-        --arg n "$n_paths" --arg blobBytes "$((nar_mib * 1048576))" --argstr seed "$seed"
-}
+bench_write_fixtures cache-bench
 log "building fixtures: $n_paths small paths, one ${nar_mib} MiB path (reused if present)"
 blob_path=$(build_fixture blob)
 top_path=$(build_fixture closure)
 mapfile -t closure < <(nix-store -qR "$top_path")
 ((${#closure[@]} == n_paths + 1)) || die "closure of $top_path has ${#closure[@]} paths, not $((n_paths + 1))"
-hash_of() { local base=${1##*/}; echo "${base%%-*}"; }
 
 # --- every server, each on its own port and state dir ------------------------------------------
 declare -A url=() nar_url=()
