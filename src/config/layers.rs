@@ -36,6 +36,7 @@ pub enum Value {
     Count(u64),
     Duration(Duration),
     List(Vec<String>),
+    Bool(bool),
 }
 
 /// A value given on the command line.
@@ -229,7 +230,16 @@ fn parse_text(key: &KeyDef, text: &str) -> Result<Value> {
                 .map(str::to_string)
                 .collect(),
         ),
+        Kind::Bool => Value::Bool(parse_bool(text)?),
     })
+}
+
+fn parse_bool(text: &str) -> Result<bool> {
+    match text.trim() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        other => bail!("expected true or false, got {other:?}"),
+    }
 }
 
 fn parse_toml(key: &KeyDef, raw: &toml::Value) -> Result<Value> {
@@ -247,6 +257,8 @@ fn parse_toml(key: &KeyDef, raw: &toml::Value) -> Result<Value> {
                 .collect::<Option<_>>()
                 .context("expected a list of strings")?,
         ),
+        (Kind::Bool, toml::Value::Boolean(b)) => Value::Bool(*b),
+        (Kind::Bool, _) => bail!("expected true or false"),
         (Kind::Text, _) => bail!("expected a string"),
         (Kind::Count, _) => bail!("expected a whole number"),
         (Kind::Duration, _) => bail!("expected a duration such as \"90s\", \"5m\" or 60"),

@@ -102,6 +102,56 @@ pub struct DeploySettings {
     pub current_system: Sourced<PathBuf>,
     /// `None`: the default, which depends on who runs the deploy (root or not).
     pub state_dir: Option<Sourced<PathBuf>>,
+    pub activation_timeout: Sourced<Duration>,
+    pub activate_with: Sourced<ActivateWith>,
+    pub reboot: Sourced<RebootPolicy>,
+    /// `(start, end)` in minutes after local midnight; equal ends: any time.
+    pub reboot_window: Sourced<(u32, u32)>,
+    pub reboot_command: Sourced<Vec<String>>,
+    pub booted_system: Sourced<PathBuf>,
+    pub allow_pushed: Sourced<bool>,
+    /// Empty: the build keys the box announces.
+    pub public_keys: Sourced<Vec<String>>,
+}
+
+/// How `switch-to-configuration` is started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivateWith {
+    /// `systemd-run` when systemd runs the machine, else `process`.
+    Auto,
+    /// A transient unit, as nixos-rebuild starts it.
+    SystemdRun,
+    /// A child in its own session that outlives the agent.
+    Process,
+}
+
+impl ActivateWith {
+    pub fn parse(text: &str) -> Option<ActivateWith> {
+        match text {
+            "auto" => Some(ActivateWith::Auto),
+            "systemd-run" => Some(ActivateWith::SystemdRun),
+            "process" => Some(ActivateWith::Process),
+            _ => None,
+        }
+    }
+}
+
+/// Whether the agent reboots into a system that needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RebootPolicy {
+    Never,
+    Window,
+}
+
+/// `"03:00-05:00"` as minutes after midnight.
+pub fn parse_window(text: &str) -> Option<(u32, u32)> {
+    let minutes = |hm: &str| -> Option<u32> {
+        let (h, m) = hm.trim().split_once(':')?;
+        let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+        (h < 24 && m < 60 && hm.trim().len() == 5).then_some(h * 60 + m)
+    };
+    let (start, end) = text.split_once('-')?;
+    Some((minutes(start)?, minutes(end)?))
 }
 
 /// How a new system is activated: `switch-to-configuration MODE`.
@@ -233,6 +283,37 @@ fn resolve(inputs: Inputs<'_>) -> Result<Config> {
             profile: found.required(&schema::DEPLOY_PROFILE, text_path)?,
             current_system: found.required(&schema::DEPLOY_CURRENT_SYSTEM, text_path)?,
             state_dir: found.optional(&schema::DEPLOY_STATE_DIR, text_path)?,
+            activation_timeout: found
+                .required(&schema::DEPLOY_ACTIVATION_TIMEOUT, positive_duration)?,
+            activate_with: found.required(&schema::DEPLOY_ACTIVATE_WITH, |v| {
+                let text = text(v);
+                ActivateWith::parse(&text).with_context(|| {
+                    format!("expected \"auto\", \"systemd-run\" or \"process\", got {text:?}")
+                })
+            })?,
+            reboot: found.required(&schema::DEPLOY_REBOOT, |v| match text(v).as_str() {
+                "never" => Ok(RebootPolicy::Never),
+                "window" => Ok(RebootPolicy::Window),
+                other => bail!("expected \"never\" or \"window\", got {other:?}"),
+            })?,
+            reboot_window: found.required(&schema::DEPLOY_REBOOT_WINDOW, |v| {
+                let text = text(v);
+                parse_window(&text)
+                    .with_context(|| format!("expected a time span such as \"03:00-05:00\", got {text:?}"))
+            })?,
+            reboot_command: found.required(&schema::DEPLOY_REBOOT_COMMAND, |v| {
+                let command = list(v);
+                if command.is_empty() {
+                    bail!("expected a command, such as [\"systemctl\", \"reboot\"]");
+                }
+                Ok(command)
+            })?,
+            booted_system: found.required(&schema::DEPLOY_BOOTED_SYSTEM, text_path)?,
+            allow_pushed: found.required(&schema::DEPLOY_ALLOW_PUSHED, |v| match v {
+                Value::Bool(b) => Ok(b),
+                _ => bail!("expected true or false"),
+            })?,
+            public_keys: found.required(&schema::DEPLOY_PUBLIC_KEYS, |v| Ok(list(v)))?,
         },
         notify: NotifySettings {
             url: found

@@ -13,6 +13,8 @@ pub enum Kind {
     Duration,
     /// A TOML array of strings; comma-separated in the environment.
     List,
+    /// `true` or `false`.
+    Bool,
 }
 
 #[derive(Debug)]
@@ -123,6 +125,26 @@ pub static DEPLOY_CURRENT_SYSTEM: KeyDef = key(
     Some("/run/current-system"),
 );
 pub static DEPLOY_STATE_DIR: KeyDef = key("deploy", "state_dir", Kind::Text, None);
+pub static DEPLOY_ACTIVATION_TIMEOUT: KeyDef =
+    key("deploy", "activation_timeout", Kind::Duration, Some("30m"));
+pub static DEPLOY_ACTIVATE_WITH: KeyDef = key("deploy", "activate_with", Kind::Text, Some("auto"));
+pub static DEPLOY_REBOOT: KeyDef = key("deploy", "reboot", Kind::Text, Some("never"));
+pub static DEPLOY_REBOOT_WINDOW: KeyDef =
+    key("deploy", "reboot_window", Kind::Text, Some("03:00-05:00"));
+pub static DEPLOY_REBOOT_COMMAND: KeyDef = key(
+    "deploy",
+    "reboot_command",
+    Kind::List,
+    Some("systemctl,reboot"),
+);
+pub static DEPLOY_BOOTED_SYSTEM: KeyDef = key(
+    "deploy",
+    "booted_system",
+    Kind::Text,
+    Some("/run/booted-system"),
+);
+pub static DEPLOY_ALLOW_PUSHED: KeyDef = key("deploy", "allow_pushed", Kind::Bool, Some("false"));
+pub static DEPLOY_PUBLIC_KEYS: KeyDef = key("deploy", "public_keys", Kind::List, Some(""));
 pub static NOTIFY_URL: KeyDef = key("notify", "url", Kind::Text, Some(""));
 pub static NOTIFY_FORMAT: KeyDef = key("notify", "format", Kind::Text, Some("json"));
 pub static NOTIFY_ON: KeyDef = key(
@@ -165,6 +187,14 @@ pub static KEYS: &[&KeyDef] = &[
     &DEPLOY_PROFILE,
     &DEPLOY_CURRENT_SYSTEM,
     &DEPLOY_STATE_DIR,
+    &DEPLOY_ACTIVATION_TIMEOUT,
+    &DEPLOY_ACTIVATE_WITH,
+    &DEPLOY_REBOOT,
+    &DEPLOY_REBOOT_WINDOW,
+    &DEPLOY_REBOOT_COMMAND,
+    &DEPLOY_BOOTED_SYSTEM,
+    &DEPLOY_ALLOW_PUSHED,
+    &DEPLOY_PUBLIC_KEYS,
     &NOTIFY_URL,
     &NOTIFY_FORMAT,
     &NOTIFY_ON,

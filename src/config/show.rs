@@ -90,6 +90,7 @@ fn toml_value(value: &Value) -> String {
             let quoted: Vec<String> = items.iter().map(|s| toml_text(s)).collect();
             format!("[{}]", quoted.join(", "))
         }
+        Value::Bool(b) => b.to_string(),
     }
 }
 
@@ -99,5 +100,6 @@ fn json_value(value: &Value) -> serde_json::Value {
         Value::Count(n) => (*n).into(),
         Value::Duration(d) => d.as_secs().into(),
         Value::List(items) => items.clone().into(),
+        Value::Bool(b) => (*b).into(),
     }
 }

@@ -30,7 +30,12 @@ pub fn host_state(last: Option<&StoredReport>, latest: Option<&Latest>) -> HostS
             ReportState::Deploying => return HostState::Deploying,
             ReportState::RolledBack => return HostState::RolledBack,
             ReportState::Failed => return HostState::Failed,
-            ReportState::Deployed | ReportState::UpToDate => {}
+            // The box side shows `local` and `reboot_needed` as states of their own; until
+            // then they count as what the running path says.
+            ReportState::Deployed
+            | ReportState::UpToDate
+            | ReportState::Local
+            | ReportState::RebootNeeded => {}
         }
     }
     if is_behind(Some(last.path.as_str()), latest) {

@@ -17,15 +17,21 @@ pub enum ReportState {
     RolledBack,
     /// The deploy could not even start (download refused, no space).
     Failed,
+    /// The host runs a system the box did not give it, and is left alone.
+    Local,
+    /// Activated for the next boot, or the running kernel/initrd differ from the system's.
+    RebootNeeded,
 }
 
 impl ReportState {
-    pub const ALL: [ReportState; 5] = [
+    pub const ALL: [ReportState; 7] = [
         ReportState::Deploying,
         ReportState::Deployed,
         ReportState::UpToDate,
         ReportState::RolledBack,
         ReportState::Failed,
+        ReportState::Local,
+        ReportState::RebootNeeded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -35,6 +41,8 @@ impl ReportState {
             ReportState::UpToDate => "up_to_date",
             ReportState::RolledBack => "rolled_back",
             ReportState::Failed => "failed",
+            ReportState::Local => "local",
+            ReportState::RebootNeeded => "reboot_needed",
         }
     }
 
