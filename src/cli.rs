@@ -216,8 +216,14 @@ pub struct DeployArgs {
     #[arg(long, conflicts_with_all = ["dry_run", "rollback"])]
     pub watch: bool,
     /// Go back one generation by hand (and never return to the one left)
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["now", "retry"])]
     pub rollback: bool,
+    /// Deploy the box's target even when it is not new (undoes a hand switch)
+    #[arg(long)]
+    pub now: bool,
+    /// Forget the systems that failed here first, so the target is tried again
+    #[arg(long)]
+    pub retry: bool,
     /// Print the report sent to the box as JSON
     #[arg(long)]
     pub json: bool,

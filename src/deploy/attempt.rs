@@ -1,219 +1,170 @@
-//! One deploy, step by step: ask the box for this host's newest successful system, stop when
-//! it already runs (or failed here before), download it through the box's cache (never
-//! building), make it the profile's new generation, activate it, check its health, and roll
-//! back when activation or a check fails. Every step that changes the host is preceded by the
-//! "under way" note, so a run killed at any point is carried on by the next.
-
-use std::process::Command;
-use std::time::{Duration, Instant};
+//! One turn of the agent: first finish, without the box, whatever an earlier run left under
+//! way (see `recover`); then ask the box what this host is to run (its `target`) and decide:
+//! act only when the target is new (not the last one this host acted on; on a first run, not
+//! what runs), never on a target that failed here or holds pushed paths (unless allowed), and
+//! leave a host that runs a system of its own alone (`local`) until a new target or `--now`.
+//! The deploy itself is `switch`'s.
 
 use anyhow::Result;
 
-use super::bounded;
-use super::generations::Generation;
-use super::health;
-use super::memory::UnderWay;
+use super::memory::Phase;
 use super::outcome::{Outcome, Plan};
-use super::rollback;
-use super::Agent;
+use super::target::{Build, HostView};
+use super::{download, switch, Agent};
 use crate::config::DeployMode;
-use crate::exit::SERVER;
-use crate::protocol::host::{Host, Report, ReportState};
-use crate::timestamp::now;
+use crate::protocol::host::ReportState;
 
-/// A download has no deadline of its own; this only stops one that hangs forever.
-const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+/// What the person asked for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    pub dry_run: bool,
+    /// Act even when the target is not new.
+    pub now: bool,
+    /// Forget the paths that failed here first.
+    pub retry: bool,
+}
 
-pub fn run(agent: &Agent<'_>, dry_run: bool) -> Result<Outcome> {
+pub fn run(agent: &Agent<'_>, options: Options) -> Result<Outcome> {
+    if !options.dry_run {
+        if let Some(outcome) = super::recover::finish(agent)? {
+            return Ok(outcome);
+        }
+    }
     let host = agent.ask_box()?;
-    let Some(latest) = host.latest.clone() else {
+    if !options.dry_run {
+        agent.send_unsent();
+        forget_on_retry(agent, &host, options.retry)?;
+    }
+    let Some(target) = host.target().cloned() else {
         return Ok(Outcome::NothingBuilt);
     };
-    let wanted = latest.path.clone();
-    let under_way = agent.memory.under_way()?;
+    let wanted = target.path.clone();
     let running = agent.running();
-    let interrupted = under_way.is_some();
-    if !interrupted && agent.installed()?.as_deref() == Some(wanted.as_str()) {
-        let path = running.clone().unwrap_or_else(|| wanted.clone());
-        return Ok(Outcome::UpToDate(agent.report(
-            ReportState::UpToDate,
-            &path,
-            Some(&wanted),
-            None,
-        )));
-    }
+    let here = running.clone().unwrap_or_else(|| wanted.clone());
+
     if let Some(failed) = agent.memory.failed(&wanted)? {
         let message = format!(
-            "not deploying {wanted} again: it failed here at {} ({}); waiting for a newer build",
+            "not deploying {wanted} again: it failed here at {} ({}); waiting for a newer build or `deploy --retry`",
             failed.at, failed.reason
         );
-        let path = running.clone().unwrap_or_else(|| wanted.clone());
         return Ok(Outcome::Skipped(agent.report(
             ReportState::RolledBack,
-            &path,
+            &here,
             Some(&wanted),
             Some(message),
         )));
     }
-    let before = match &under_way {
-        Some(note) => note.before.clone(),
-        None => agent.profile.current()?,
-    };
-    if dry_run {
-        return Ok(Outcome::DryRun(plan(agent, &host, running, &wanted)));
-    }
-    if let Some(note) = &under_way {
-        agent.log.line(&format!(
-            "carrying on the deploy of {} begun at {}",
-            note.wanted, note.started
-        ));
-    }
-    let running_now = running
-        .clone()
-        .or_else(|| before.as_ref().map(|b| b.path.clone()))
-        .unwrap_or_else(|| wanted.clone());
-    agent.send(&agent.report(ReportState::Deploying, &running_now, Some(&wanted), None))?;
-    agent.memory.begin(&UnderWay {
-        wanted: wanted.clone(),
-        before: before.clone(),
-        started: now(),
-    })?;
-
-    agent
-        .log
-        .line(&format!("downloading {wanted} from {}", agent.api.base()));
-    if let Err(reason) = download(agent, &wanted)? {
-        agent.memory.end()?;
+    if !target.pushed.is_empty() && !agent.allow_pushed {
+        let message = format!(
+            "refusing {wanted}: its closure holds {} path(s) that came by push, not built by the box ({}); set deploy.allow_pushed = true to take it",
+            target.pushed.len(),
+            target.pushed.join(", ")
+        );
         return Ok(Outcome::Failed {
-            report: agent.report(
-                ReportState::Failed,
-                &running_now,
-                Some(&wanted),
-                Some(reason),
-            ),
-            code: SERVER,
+            report: agent.report(ReportState::Failed, &here, Some(&wanted), Some(message)),
+            code: 1,
+            transient: false,
         });
     }
-    let new_generation = match set_profile(agent, &wanted) {
-        Ok(generation) => generation,
-        Err(e) => {
-            agent.memory.end()?;
-            return Ok(Outcome::Failed {
-                report: agent.report(
-                    ReportState::Failed,
-                    &running_now,
-                    Some(&wanted),
-                    Some(format!("{e:#}")),
-                ),
-                code: 1,
-            });
+    if let Some(note) = agent.memory.under_way()? {
+        if note.phase == Phase::RebootPending && note.wanted == wanted {
+            return switch::still_pending(agent, &note);
         }
+    }
+    let installed = agent.installed()?;
+    if installed.as_deref() == Some(wanted.as_str()) {
+        if !options.dry_run && agent.memory.acted()?.map(|a| a.path) != Some(wanted.clone()) {
+            agent.memory.remember_acted(&wanted)?;
+        }
+        return Ok(Outcome::UpToDate(agent.report(
+            ReportState::UpToDate,
+            &here,
+            Some(&wanted),
+            None,
+        )));
+    }
+    let is_new = match agent.memory.acted()? {
+        Some(acted) => acted.path != wanted,
+        None => true,
     };
-
-    let deadline = Instant::now() + agent.health_timeout;
-    let activated = agent.activate(&wanted, deadline)?;
-    if let Err(reason) = activated {
-        return rollback::after_failure(agent, before, new_generation, &wanted, reason);
+    if !is_new && !options.now {
+        let message = format!(
+            "{} runs {here}, which the box did not give it; left alone until the box has a new target for it or `deploy --now`",
+            agent.host
+        );
+        return Ok(Outcome::Local(agent.report(
+            ReportState::Local,
+            &here,
+            Some(&wanted),
+            Some(message),
+        )));
     }
-    if agent.mode != DeployMode::Boot {
-        if let Err(reason) = health::check(&agent.checks, agent.api, deadline, &agent.log)? {
-            return rollback::after_failure(agent, before, new_generation, &wanted, reason);
+    if options.dry_run {
+        return Ok(Outcome::DryRun(plan(agent, &host, &target, running)));
+    }
+    switch::deploy(agent, &target)
+}
+
+/// `--retry`, or a `retry_at` from the box not seen before: the failed paths are forgotten.
+fn forget_on_retry(agent: &Agent<'_>, host: &HostView, retry: bool) -> Result<()> {
+    if let Some(retry_at) = &host.retry_at {
+        if agent.memory.retry_seen()?.as_deref() != Some(retry_at.as_str()) {
+            if agent.memory.retry_seen()?.is_some() || !agent.memory.failed_paths()?.is_empty()
+            {
+                agent.log.line(&format!(
+                    "the box asked at {retry_at} to try again: forgetting the systems that failed here"
+                ));
+            }
+            agent.memory.forget_failed()?;
+            agent.memory.remember_retry_seen(retry_at)?;
         }
     }
-    agent.memory.end()?;
-    let path = match agent.mode {
-        DeployMode::Boot => agent.running().unwrap_or_else(|| wanted.clone()),
-        DeployMode::Switch | DeployMode::Test => wanted.clone(),
-    };
-    let message = (agent.mode == DeployMode::Boot)
-        .then(|| format!("{wanted} is the boot default; it runs after the next boot"));
-    Ok(Outcome::Deployed(agent.report(
-        ReportState::Deployed,
-        &path,
-        Some(&wanted),
-        message,
-    )))
-}
-
-/// `nix-store --realise PATH` with the box as the only substituter, no remembered misses, and
-/// no local or remote builds: the path comes from the cache, signature checked, or not at all.
-fn download(agent: &Agent<'_>, path: &str) -> Result<Result<(), String>> {
-    let mut command = Command::new("nix-store");
-    command.args(download_args(agent.api.base(), path));
-    let finished = bounded::run(
-        command,
-        Instant::now() + DOWNLOAD_TIMEOUT,
-        Some(agent.log.boxed()),
-    )?;
-    if finished.succeeded() {
-        return Ok(Ok(()));
+    if retry {
+        agent.log.line("--retry: forgetting the systems that failed here");
+        agent.memory.forget_failed()?;
     }
-    Ok(Err(health::with_output(
-        format!(
-            "the box's cache at {} could not give {path} (nothing is built here)",
-            agent.api.base()
-        ),
-        &finished.output,
-    )))
+    Ok(())
 }
 
-fn download_args(cache: &str, path: &str) -> Vec<String> {
-    [
-        "--realise",
-        path,
-        "--option",
-        "substituters",
-        cache,
-        "--option",
-        "narinfo-cache-negative-ttl",
-        "0",
-        "--option",
-        "max-jobs",
-        "0",
-        "--option",
-        "builders",
-        "",
-        "--option",
-        "fallback",
-        "false",
-    ]
-    .map(str::to_string)
-    .to_vec()
-}
-
-/// The profile's new generation for `path` (or its current one, when it already is `path`:
-/// a deploy killed after this step).
-fn set_profile(agent: &Agent<'_>, path: &str) -> Result<Generation> {
-    if let Some(current) = agent.profile.current()? {
-        if current.path == path {
-            return Ok(current);
-        }
-    }
-    agent.profile.set(path)
-}
-
-fn plan(agent: &Agent<'_>, host: &Host, running: Option<String>, wanted: &str) -> Plan {
+fn plan(agent: &Agent<'_>, host: &HostView, target: &Build, running: Option<String>) -> Plan {
     let profile = agent.profile.path().display().to_string();
     let mode = agent.mode.as_str();
-    let mut steps = vec![
-        format!(
-            "nix-store {}",
-            download_args(agent.api.base(), wanted)
-                .iter()
-                .map(|a| if a.is_empty() {
-                    "''".to_string()
+    let wanted = &target.path;
+    let keys = if agent.public_keys.is_empty() {
+        vec!["<the box's build keys>".to_string()]
+    } else {
+        agent.public_keys.clone()
+    };
+    let shell = |args: Vec<String>| {
+        args.iter()
+            .map(|a| {
+                if a.is_empty() || a.contains(' ') || a.contains('<') {
+                    format!("'{a}'")
                 } else {
                     a.clone()
-                })
-                .collect::<Vec<_>>()
-                .join(" ")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut steps = vec![
+        format!(
+            "nix {}",
+            shell(download::copy_args(agent.api.base(), wanted, &keys))
         ),
-        format!("nix-env -p {profile} --set {wanted}"),
-        format!("{wanted}/bin/switch-to-configuration {mode}"),
+        format!(
+            "nix {}",
+            shell(download::verify_args(agent.api.base(), wanted, &keys))
+        ),
     ];
+    if agent.mode != DeployMode::Test {
+        steps.push(format!("nix-env -p {profile} --set {wanted}"));
+    }
+    steps.push(agent.activator.argv(wanted, mode).join(" "));
     if agent.mode != DeployMode::Boot {
-        for check in &agent.checks {
-            steps.push(format!("sh -c {check:?}"));
+        let checks = super::health::checks_for(wanted, &agent.checks).unwrap_or_default();
+        for check in checks {
+            steps.push(format!("health check {check:?}"));
         }
         steps.push(format!("wait for {} to answer", agent.api.base()));
     }
@@ -221,54 +172,9 @@ fn plan(agent: &Agent<'_>, host: &Host, running: Option<String>, wanted: &str) -
         host: host.name.clone(),
         from: running,
         to: wanted.to_string(),
-        rev: host.latest.as_ref().map(|l| l.rev.clone()),
-        job: host.latest.as_ref().map(|l| l.job),
+        rev: target.rev.clone(),
+        job: target.job,
         mode: mode.to_string(),
         steps,
-    }
-}
-
-impl Agent<'_> {
-    /// A report about `wanted` (the box's newest build of this host), saying what runs now.
-    pub fn report(
-        &self,
-        state: ReportState,
-        path: &str,
-        wanted: Option<&str>,
-        message: Option<String>,
-    ) -> Report {
-        Report {
-            state,
-            path: path.to_string(),
-            message,
-            wanted: wanted.map(str::to_string),
-        }
-    }
-
-    /// `PATH/bin/switch-to-configuration MODE`, bounded by `deadline`, with the agent's
-    /// environment; `Err(reason)` when it failed or hung.
-    pub fn activate(&self, path: &str, deadline: Instant) -> Result<Result<(), String>> {
-        let mode = self.mode.as_str();
-        self.log.line(&format!("activating {path} ({mode})"));
-        let mut command = Command::new(format!("{path}/bin/switch-to-configuration"));
-        command.arg(mode);
-        let finished = match bounded::run(command, deadline, Some(self.log.boxed())) {
-            Ok(finished) => finished,
-            Err(e) => return Ok(Err(format!("activation could not start: {e:#}"))),
-        };
-        Ok(match finished.ended {
-            bounded::Ended::Succeeded => Ok(()),
-            bounded::Ended::Failed(status) => Err(health::with_output(
-                format!("activation failed ({status})"),
-                &finished.output,
-            )),
-            bounded::Ended::TimedOut => Err(health::with_output(
-                format!(
-                    "activation did not finish within the health timeout ({}); it was killed",
-                    humantime::format_duration(self.health_timeout)
-                ),
-                &finished.output,
-            )),
-        })
     }
 }

@@ -1,18 +1,27 @@
 //! What a host's deploy remembers between runs, in its own state dir: the systems that failed
-//! here (never tried again until the box has a newer build; no deploy loop), and the deploy
-//! under way (so a run killed midway is carried on by the next with the right generation to
-//! return to). Files are written atomically. Not for the lock (see `lock`).
+//! here (never tried again until the box has a newer target or they are forgotten; no deploy
+//! loop), the last target this host acted on (so only a *new* target is deployed and a hand
+//! switch is left alone), the last `retry_at` seen, the reports the box did not get, and the
+//! note of the deploy under way with its phase (so a run killed at any point is finished, or
+//! rolled back, by the next without the box). Files are written atomically. Not for the lock
+//! (see `lock`).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::protocol::host::Report;
 use crate::state_dir::{write_private_file, StateDir};
 use crate::timestamp::now;
 
 const FAILED: &str = "failed.json";
 const UNDER_WAY: &str = "deploy-under-way.json";
+const ACTED: &str = "last-target.json";
+const RETRY_SEEN: &str = "retry-seen.json";
+const UNSENT: &str = "unsent-reports.json";
+/// Unsent reports kept; the box needs only the newest, the rest are history.
+const KEEP_UNSENT: usize = 20;
 /// Failed systems remembered; older ones can no longer be the box's newest build.
 const KEEP_FAILED: usize = 50;
 
@@ -24,13 +33,56 @@ pub struct FailedPath {
     pub at: String,
 }
 
-/// A deploy that has begun changing the profile: where it goes and where it came from.
+/// A deploy that has begun changing the host: where it goes, where it came from, and how far
+/// it got.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnderWay {
     pub wanted: String,
     /// The generation that was current before it (`None`: there was no profile).
     pub before: Option<super::generations::Generation>,
     pub started: String,
+    /// The system that ran before it (what `test` mode returns to).
+    #[serde(default)]
+    pub before_running: Option<String>,
+    /// The mode it activates in (`switch`, `boot`, `test`).
+    #[serde(default)]
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub phase: Phase,
+    /// Why it rolls back (phase `rolling_back`).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The rollback is for a passing trouble (a held lock, a timeout, the box away): the
+    /// system is not remembered as failed.
+    #[serde(default)]
+    pub transient: bool,
+    /// The activation started (a process that may outlive the agent).
+    #[serde(default)]
+    pub activation_pid: Option<i32>,
+    /// The rollback is of a first boot that failed its checks: the old system is made the
+    /// boot default again, then switched to.
+    #[serde(default)]
+    pub first_boot: bool,
+}
+
+/// How far a deploy got.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// The profile may have moved; activation and checks are under way.
+    #[default]
+    Switching,
+    /// Going back: profile, then the old system, then remembered and reported.
+    RollingBack,
+    /// Activated for the next boot (or the kernel changed): its first boot is checked.
+    RebootPending,
+}
+
+/// The target this host last acted on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acted {
+    pub path: String,
+    pub at: String,
 }
 
 pub struct Memory {
@@ -75,6 +127,58 @@ impl Memory {
         Ok(self.read(FAILED)?.unwrap_or_default())
     }
 
+    /// Forgets every failed path (`deploy --retry`, the box's `fleet retry`).
+    pub fn forget_failed(&self) -> Result<()> {
+        self.remove(FAILED)
+    }
+
+    pub fn acted(&self) -> Result<Option<Acted>> {
+        self.read(ACTED)
+    }
+
+    pub fn remember_acted(&self, path: &str) -> Result<()> {
+        self.write(
+            ACTED,
+            &Acted {
+                path: path.to_string(),
+                at: now(),
+            },
+        )
+    }
+
+    /// The box's `retry_at` as last seen (`None`: never seen one).
+    pub fn retry_seen(&self) -> Result<Option<String>> {
+        self.read(RETRY_SEEN)
+    }
+
+    pub fn remember_retry_seen(&self, retry_at: &str) -> Result<()> {
+        self.write(RETRY_SEEN, &retry_at)
+    }
+
+    /// Reports the box has not had yet, oldest first.
+    pub fn unsent(&self) -> Result<Vec<Report>> {
+        Ok(self.read(UNSENT)?.unwrap_or_default())
+    }
+
+    pub fn queue(&self, report: &Report) -> Result<()> {
+        let mut unsent = self.unsent()?;
+        unsent.push(report.clone());
+        let cut = unsent.len().saturating_sub(KEEP_UNSENT);
+        unsent.drain(..cut);
+        self.write(UNSENT, &unsent)
+    }
+
+    /// Keeps only the reports from `sent` on (those before it reached the box).
+    pub fn sent(&self, sent: usize) -> Result<()> {
+        let mut unsent = self.unsent()?;
+        unsent.drain(..sent.min(unsent.len()));
+        if unsent.is_empty() {
+            self.remove(UNSENT)
+        } else {
+            self.write(UNSENT, &unsent)
+        }
+    }
+
     pub fn under_way(&self) -> Result<Option<UnderWay>> {
         self.read(UNDER_WAY)
     }
@@ -84,7 +188,11 @@ impl Memory {
     }
 
     pub fn end(&self) -> Result<()> {
-        let file = self.dir.join(UNDER_WAY);
+        self.remove(UNDER_WAY)
+    }
+
+    fn remove(&self, name: &str) -> Result<()> {
+        let file = self.dir.join(name);
         match std::fs::remove_file(&file) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -148,12 +256,48 @@ mod tests {
                 path: "/nix/store/b".into(),
             }),
             started: now(),
+            before_running: Some("/nix/store/b".into()),
+            mode: Some("switch".into()),
+            phase: Phase::RollingBack,
+            reason: Some("check failed".into()),
+            transient: false,
+            activation_pid: None,
+            first_boot: false,
         };
         memory.begin(&under_way).unwrap();
         assert_eq!(memory.under_way().unwrap(), Some(under_way));
         memory.end().unwrap();
         memory.end().unwrap();
         assert_eq!(memory.under_way().unwrap(), None);
+
+        // A note from before phases were kept is a deploy switching.
+        std::fs::write(
+            dir.path().join("deploy/deploy-under-way.json"),
+            r#"{"wanted":"/nix/store/c","before":null,"started":"x"}"#,
+        )
+        .unwrap();
+        assert_eq!(memory.under_way().unwrap().unwrap().phase, Phase::Switching);
+        memory.end().unwrap();
+
+        memory.forget_failed().unwrap();
+        assert!(memory.failed_paths().unwrap().is_empty());
+        assert_eq!(memory.acted().unwrap(), None);
+        memory.remember_acted("/nix/store/c").unwrap();
+        assert_eq!(memory.acted().unwrap().unwrap().path, "/nix/store/c");
+
+        let report = |n: usize| Report {
+            state: crate::protocol::host::ReportState::RolledBack,
+            path: format!("/nix/store/{n}"),
+            message: None,
+            wanted: None,
+        };
+        for n in 0..3 {
+            memory.queue(&report(n)).unwrap();
+        }
+        memory.sent(2).unwrap();
+        assert_eq!(memory.unsent().unwrap(), vec![report(2)]);
+        memory.sent(1).unwrap();
+        assert!(memory.unsent().unwrap().is_empty());
 
         std::fs::write(dir.path().join("deploy/failed.json"), "{nope").unwrap();
         let error = memory.failed_paths().unwrap_err().to_string();

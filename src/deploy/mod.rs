@@ -1,18 +1,27 @@
-//! `atuin-bootstrap deploy`, on each host (as root): take this host's newest successful system
-//! from the box — download through the cache, new profile generation, activation, health
-//! checks, rollback on failure — and report to the box. Once, `--watch` (every
-//! `deploy.interval`, waiting out an unreachable box with backoff), `--rollback` by hand, or
-//! `--dry-run`. Not for the box's side of the fleet (see `fleet`).
+//! `atuin-bootstrap deploy`, on each host (as root): finish what an earlier run left under
+//! way, then take the system the box has for this host (its `target`) when it is new —
+//! download through the cache trusting only the box's build key, new profile generation,
+//! activation that outlives the agent, health checks, rollback on failure, a checked first
+//! boot — and report to the box, queueing reports it cannot take. Once, `--watch` (every
+//! `deploy.interval`, waiting out an unreachable box or a passing trouble with backoff),
+//! `--rollback` by hand, or `--dry-run`. Not for the box's side of the fleet (see `fleet`).
 
+mod activation;
 mod attempt;
 mod bounded;
+mod check;
+mod download;
 mod generations;
 mod health;
 mod lock;
 mod log;
 mod memory;
 mod outcome;
+mod reboot;
+mod recover;
 mod rollback;
+mod switch;
+mod target;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -22,14 +31,16 @@ use anyhow::{Context, Result};
 
 use crate::cli::DeployArgs;
 use crate::client::{self, ApiClient};
-use crate::config::{Config, DeployMode};
+use crate::config::{Config, DeployMode, RebootPolicy, Source};
 use crate::exit::{code_of, usage, Exit, SERVER, USAGE};
 use crate::process::Process;
-use crate::protocol::host::{is_valid_host_name, Host, Report};
+use crate::protocol::host::{is_valid_host_name, Report, ReportState};
+use activation::Activator;
 use generations::{store_path_of, Profile};
 use log::Log;
 use memory::Memory;
 use outcome::Outcome;
+use target::HostView;
 
 /// Root's deploy state, when `deploy.state_dir` is not set.
 const ROOT_STATE_DIR: &str = "/var/lib/atuin-bootstrap-deploy";
@@ -40,10 +51,20 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 pub struct Agent<'a> {
     pub host: String,
     pub mode: DeployMode,
+    /// `deploy.health_checks`: used when the new system carries none of its own.
     pub checks: Vec<String>,
     pub health_timeout: Duration,
+    pub activation_timeout: Duration,
+    pub activator: Activator,
+    pub reboot: RebootPolicy,
+    pub reboot_window: (u32, u32),
+    pub reboot_command: Vec<String>,
+    pub allow_pushed: bool,
+    /// `deploy.public_keys`; empty: the box's announced build keys.
+    pub public_keys: Vec<String>,
     pub profile: Profile,
     pub current_system: PathBuf,
+    pub booted_system: PathBuf,
     pub memory: Memory,
     pub api: &'a ApiClient,
     pub log: Log,
@@ -71,17 +92,31 @@ pub fn run(process: &mut Process, config: &Config, args: &DeployArgs) -> Result<
             .clone()
             .context("no deploy state directory: set deploy.state_dir (HOME is not set)")?,
     };
+    refuse_off_nixos(config)?;
     let stderr = std::mem::replace(&mut process.stderr, Box::new(std::io::sink()));
     let agent = Agent {
         host,
         mode: settings.mode.value,
         checks: settings.health_checks.value.clone(),
         health_timeout: settings.health_timeout.value,
+        activation_timeout: settings.activation_timeout.value,
+        activator: Activator::choose(settings.activate_with.value),
+        reboot: settings.reboot.value,
+        reboot_window: settings.reboot_window.value,
+        reboot_command: settings.reboot_command.value.clone(),
+        allow_pushed: settings.allow_pushed.value,
+        public_keys: settings.public_keys.value.clone(),
         profile: Profile::new(settings.profile.value.clone()),
         current_system: settings.current_system.value.clone(),
+        booted_system: settings.booted_system.value.clone(),
         memory: Memory::new(state_dir),
         api: &api,
         log: Log::new(stderr),
+    };
+    let options = attempt::Options {
+        dry_run: args.dry_run,
+        now: args.now,
+        retry: args.retry,
     };
     // Under systemd (as the NixOS module runs it), a switch that worked ends the agent, so
     // the service manager starts the new system's agent and settings (activation itself never
@@ -91,6 +126,7 @@ pub fn run(process: &mut Process, config: &Config, args: &DeployArgs) -> Result<
     if args.watch {
         return watch(
             &agent,
+            options,
             settings.interval.value,
             args.json,
             under_service_manager,
@@ -98,7 +134,7 @@ pub fn run(process: &mut Process, config: &Config, args: &DeployArgs) -> Result<
         );
     }
     let outcome = if args.dry_run {
-        attempt::run(&agent, true)?
+        attempt::run(&agent, options)?
     } else {
         let _lock = agent.lock(if args.rollback {
             "deploy --rollback"
@@ -108,7 +144,7 @@ pub fn run(process: &mut Process, config: &Config, args: &DeployArgs) -> Result<
         if args.rollback {
             rollback::by_hand(&agent)?
         } else {
-            attempt::run(&agent, false)?
+            attempt::run(&agent, options)?
         }
     };
     // A dry run tells the box nothing either: it changes nothing anywhere.
@@ -124,10 +160,27 @@ pub fn run(process: &mut Process, config: &Config, args: &DeployArgs) -> Result<
     }
 }
 
+/// Deploy switches NixOS systems: on another machine with the default paths it would make
+/// a system profile nothing boots from, so it says so (a test or an unusual layout sets
+/// `deploy.profile` or `deploy.current_system`).
+fn refuse_off_nixos(config: &Config) -> Result<()> {
+    let settings = &config.deploy;
+    let defaults = settings.profile.source == Source::Default
+        && settings.current_system.source == Source::Default;
+    if defaults && !std::path::Path::new("/etc/NIXOS").exists() {
+        return Err(usage(
+            "this machine is not NixOS (there is no /etc/NIXOS): deploy installs NixOS systems and would change nothing this machine boots; run it on a NixOS host of the fleet (or set deploy.profile and deploy.current_system for an unusual layout)",
+        ));
+    }
+    Ok(())
+}
+
 /// `--watch`: a deploy every `interval`, each ask also the host's heartbeat. An unreachable
-/// box is waited for with backoff (the host keeps what it runs); a held lock skips a turn.
+/// box, or a passing trouble (a held switch lock, a timeout), is waited out with backoff (the
+/// host keeps what it runs); a held deploy lock skips a turn.
 fn watch(
     agent: &Agent<'_>,
+    once: attempt::Options,
     interval: Duration,
     json: bool,
     restart_after_switch: bool,
@@ -141,25 +194,47 @@ fn watch(
         humantime::format_duration(interval)
     ));
     let mut wait = interval;
+    // --now and --retry are for the first turn only.
+    let mut options = once;
     loop {
         let turn = match lock::take(agent.memory.dir(), "deploy --watch")? {
             lock::Taken::Held(holder) => {
                 agent
                     .log
                     .line(&format!("skipping a turn: {holder} holds the deploy lock"));
-                Ok(false)
+                Ok(Turn::Done)
             }
-            lock::Taken::Ours(_lock) => attempt::run(agent, false).and_then(|outcome| {
-                agent.finish(&outcome, true, json, out)?;
-                Ok(matches!(outcome, Outcome::Deployed(_)) && agent.mode != DeployMode::Boot)
-            }),
+            lock::Taken::Ours(_lock) => {
+                let turn = attempt::run(agent, options);
+                options = attempt::Options::default();
+                turn.and_then(|outcome| {
+                    agent.finish(&outcome, true, json, out)?;
+                    Ok(if outcome.is_transient() {
+                        Turn::Transient
+                    } else if matches!(outcome, Outcome::Deployed(_))
+                        && agent.mode != DeployMode::Boot
+                    {
+                        Turn::Switched
+                    } else {
+                        Turn::Done
+                    })
+                })
+            }
         };
         wait = match turn {
-            Ok(true) if restart_after_switch => {
+            Ok(Turn::Switched) if restart_after_switch => {
                 agent
                     .log
                     .line("the new system runs; ending so that its own agent takes over");
                 return Ok(());
+            }
+            Ok(Turn::Transient) => {
+                let next = (wait * 2).min(MAX_BACKOFF.max(interval));
+                agent.log.line(&format!(
+                    "a passing trouble; trying again in {}",
+                    humantime::format_duration(next)
+                ));
+                next
             }
             Ok(_) => interval,
             Err(e) if code_of(&e) == SERVER => {
@@ -179,9 +254,18 @@ fn watch(
     }
 }
 
+/// How a turn of `--watch` went.
+enum Turn {
+    Done,
+    /// A new system runs (under systemd, the agent ends so the new one's agent takes over).
+    Switched,
+    /// Tried again with backoff.
+    Transient,
+}
+
 impl Agent<'_> {
     /// This host as the box sees it.
-    fn ask_box(&self) -> Result<Host> {
+    fn ask_box(&self) -> Result<HostView> {
         let value = self.api.get_json(&format!("/api/v1/hosts/{}", self.host))?;
         serde_json::from_value(value).map_err(|e| {
             Exit {
@@ -200,6 +284,102 @@ impl Agent<'_> {
         self.api
             .post_json(&format!("/api/v1/hosts/{}/report", self.host), Some(&body))?;
         Ok(())
+    }
+
+    /// Sends the reports an earlier run could not, oldest first; stops at the first the box
+    /// cannot take (a report it answers with an error is dropped: it will never take it).
+    fn deliver_unsent(&self) -> Result<()> {
+        let unsent = self.memory.unsent()?;
+        for (n, report) in unsent.iter().enumerate() {
+            if let Err(e) = self.send(report) {
+                if self.api.answers(Duration::from_secs(5)) {
+                    self.log
+                        .line(&format!("the box refused a queued report, dropped: {e:#}"));
+                    continue;
+                }
+                self.memory.sent(n)?;
+                return Err(e);
+            }
+        }
+        if !unsent.is_empty() {
+            self.log.line(&format!(
+                "sent {} report(s) the box could not take before",
+                unsent.len()
+            ));
+            self.memory.sent(unsent.len())?;
+        }
+        Ok(())
+    }
+
+    /// Best effort, for a turn that goes on whatever happens.
+    pub fn send_unsent(&self) {
+        if let Err(e) = self.deliver_unsent() {
+            self.log
+                .line(&format!("queued reports still wait for the box: {e:#}"));
+        }
+    }
+
+    /// Sends `report` after any queued ones, or queues it.
+    pub fn send_or_queue(&self, report: &Report) {
+        if let Err(e) = self.deliver_unsent().and_then(|()| self.send(report)) {
+            self.log.line(&format!(
+                "the report did not reach the box and is kept to send later: {e:#}"
+            ));
+            if let Err(e) = self.memory.queue(report) {
+                self.log.line(&format!("could not keep the report: {e:#}"));
+            }
+        }
+    }
+
+    /// A report about `wanted` (the box's target for this host), saying what runs now.
+    pub fn report(
+        &self,
+        state: ReportState,
+        path: &str,
+        wanted: Option<&str>,
+        message: Option<String>,
+    ) -> Report {
+        Report {
+            state,
+            path: path.to_string(),
+            message,
+            wanted: wanted.map(str::to_string),
+        }
+    }
+
+    /// `PATH/bin/switch-to-configuration MODE` as `activation` runs it, bounded by
+    /// `deploy.activation_timeout`; its pid goes into `note` (when given) while it runs.
+    pub fn activate(
+        &self,
+        path: &str,
+        mode: &str,
+        mut note: Option<&mut memory::UnderWay>,
+    ) -> Result<activation::Activation> {
+        self.log.line(&format!("activating {path} ({mode})"));
+        self.memory.ensure()?;
+        let output = self.memory.dir().join("activation.log");
+        let mut started = |pid: i32| -> Result<()> {
+            if let Some(note) = note.as_deref_mut() {
+                note.activation_pid = Some(pid);
+                self.memory.begin(note)?;
+            }
+            Ok(())
+        };
+        match activation::run(
+            self.activator,
+            path,
+            mode,
+            self.activation_timeout,
+            &output,
+            &self.log,
+            &mut started,
+        ) {
+            Ok(activation) => Ok(activation),
+            Err(e) => Ok(activation::Activation {
+                ended: activation::Ended::NotStarted(format!("{e:#}")),
+                output: String::new(),
+            }),
+        }
     }
 
     /// The system that runs now (`deploy.current_system`), if it can be told.
@@ -237,14 +417,15 @@ impl Agent<'_> {
         out: &mut dyn Write,
     ) -> Result<i32> {
         let code = outcome.exit_code();
+        let mut undelivered = None;
         if let Some(report) = outcome.report().filter(|_| report) {
-            if let Err(e) = self.send(report) {
-                if outcome.changed_the_host() {
-                    self.log
-                        .line(&format!("the report did not reach the box: {e:#}"));
-                } else {
+            if let Err(e) = self.deliver_unsent().and_then(|()| self.send(report)) {
+                if !outcome.changed_the_host() {
                     return Err(e);
                 }
+                // What the host did stands; the box hears of it when it answers again.
+                self.memory.queue(report)?;
+                undelivered = Some(e);
             }
         }
         if json {
@@ -253,6 +434,9 @@ impl Agent<'_> {
             writeln!(out, "{}", outcome.summary(&self.host))?;
         }
         out.flush()?;
-        Ok(code)
+        match undelivered {
+            Some(e) => Err(e.context("the report is kept and sent when the box answers")),
+            None => Ok(code),
+        }
     }
 }

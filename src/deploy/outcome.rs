@@ -1,6 +1,7 @@
 //! How a deploy ended, what it tells the box and the person or script that ran it, and the
-//! exit code the contract gives it: 0 deployed, up to date, nothing built yet or a failed
-//! build skipped; 1 rolled back; 3 the box could not give the system.
+//! exit code it gives: 0 deployed, up to date, left alone (`local`), waiting for a reboot,
+//! nothing built yet or a failed build skipped; 1 rolled back, or the target refused; 2
+//! another switch holds the lock; 3 the box could not give the system or be reached.
 
 use serde::Serialize;
 
@@ -12,19 +13,29 @@ pub enum Outcome {
     /// The box has no successful build of this host yet.
     NothingBuilt,
     UpToDate(Report),
-    /// The newest build failed here before: not tried again (reported again, so the box keeps
+    /// The host runs a system the box did not give it: left alone.
+    Local(Report),
+    /// The target failed here before: not tried again (reported again, so the box keeps
     /// showing it).
     Skipped(Report),
     Deployed(Report),
-    RolledBack(Report),
+    /// Deployed for the next boot (or running with a kernel that needs one).
+    RebootNeeded(Report),
+    /// Activation or a check failed and the old system runs again; `transient`: not held
+    /// against the build, tried again later.
+    RolledBack {
+        report: Report,
+        transient: bool,
+    },
     RolledBackByHand {
         report: Report,
         code: i32,
     },
-    /// It could not even start; nothing changed.
+    /// It did not start, or the target was refused; nothing changed.
     Failed {
         report: Report,
         code: i32,
+        transient: bool,
     },
     DryRun(Plan),
 }
@@ -47,9 +58,11 @@ impl Outcome {
         match self {
             Outcome::NothingBuilt | Outcome::DryRun(_) => None,
             Outcome::UpToDate(r)
+            | Outcome::Local(r)
             | Outcome::Skipped(r)
             | Outcome::Deployed(r)
-            | Outcome::RolledBack(r)
+            | Outcome::RebootNeeded(r)
+            | Outcome::RolledBack { report: r, .. }
             | Outcome::RolledBackByHand { report: r, .. }
             | Outcome::Failed { report: r, .. } => Some(r),
         }
@@ -59,20 +72,39 @@ impl Outcome {
         match self {
             Outcome::NothingBuilt
             | Outcome::UpToDate(_)
+            | Outcome::Local(_)
             | Outcome::Skipped(_)
             | Outcome::Deployed(_)
+            | Outcome::RebootNeeded(_)
             | Outcome::DryRun(_) => 0,
-            Outcome::RolledBack(_) => JOB_FAILED,
+            Outcome::RolledBack { .. } => JOB_FAILED,
             Outcome::RolledBackByHand { code, .. } | Outcome::Failed { code, .. } => *code,
         }
     }
 
-    /// Whether the host changed: a report that cannot be sent then does not change the exit
-    /// code (the host's own result matters more).
+    /// Whether the host changed: its report is kept until the box has it.
     pub fn changed_the_host(&self) -> bool {
         matches!(
             self,
-            Outcome::Deployed(_) | Outcome::RolledBack(_) | Outcome::RolledBackByHand { .. }
+            Outcome::Deployed(_)
+                | Outcome::RebootNeeded(_)
+                | Outcome::RolledBack { .. }
+                | Outcome::RolledBackByHand { .. }
+        )
+    }
+
+    /// A passing trouble (a held lock, a timeout, the box away): `--watch` tries again with
+    /// backoff.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Outcome::RolledBack {
+                transient: true,
+                ..
+            } | Outcome::Failed {
+                transient: true,
+                ..
+            }
         )
     }
 
@@ -83,16 +115,18 @@ impl Outcome {
                 format!("the box has no successful build of {host} yet; nothing to deploy")
             }
             Outcome::UpToDate(r) => format!("{host} is up to date: {}", r.path),
-            Outcome::Skipped(r) => r.message.clone().unwrap_or_default(),
-            Outcome::Deployed(r) => match &r.message {
+            Outcome::Local(r) | Outcome::Skipped(r) => r.message.clone().unwrap_or_default(),
+            Outcome::Deployed(r) | Outcome::RebootNeeded(r) => match &r.message {
                 Some(message) => format!("{host}: {message}"),
                 None => format!("{host} now runs {}", r.path),
             },
-            Outcome::RolledBack(r) | Outcome::RolledBackByHand { report: r, .. } => format!(
-                "{host} rolled back and runs {}: {}",
-                r.path,
-                r.message.as_deref().unwrap_or("")
-            ),
+            Outcome::RolledBack { report: r, .. } | Outcome::RolledBackByHand { report: r, .. } => {
+                format!(
+                    "{host} rolled back and runs {}: {}",
+                    r.path,
+                    r.message.as_deref().unwrap_or("")
+                )
+            }
             Outcome::Failed { report, .. } => format!(
                 "deploying {} failed, nothing changed: {}",
                 report.wanted.as_deref().unwrap_or("the new system"),

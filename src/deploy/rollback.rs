@@ -1,66 +1,142 @@
-//! Going back: after a failed activation or health check, the profile returns to the
-//! generation that was current before the deploy (read before the new one was made, so an
-//! earlier rollback cannot mislead it), the failed generation is deleted, the old system is
-//! activated again in the same mode, and the failed path is remembered. `deploy --rollback`
-//! goes back one generation by hand the same way. Never to a path that failed here.
-
-use std::time::Instant;
+//! Going back, in the order that leaves the host safe when it is cut short at any point: the
+//! note says "rolling back" first; then the profile returns to the generation that was
+//! current before the deploy (read before the new one was made, so an earlier rollback cannot
+//! mislead it) and the failed generation is deleted; then the old system is activated again
+//! (after a failed first boot: made the boot default, then switched to); only then is the
+//! failure remembered (never for a passing trouble) and the note cleared. A run killed midway
+//! does it all again from the note (see `recover`): every step is safe to repeat.
+//! `deploy --rollback` goes back one generation by hand. Never to a path that failed here.
 
 use anyhow::{Context, Result};
 
 use super::generations::Generation;
+use super::memory::{Phase, UnderWay};
 use super::outcome::Outcome;
+use super::switch::note_mode;
 use super::Agent;
+use crate::config::DeployMode;
 use crate::exit::usage;
 use crate::protocol::host::ReportState;
 
-/// Rolls back a deploy of `wanted` (now generation `new`) that failed for `reason`.
-pub fn after_failure(
+/// Rolls back the deploy `note` describes, which failed for `reason`.
+pub fn run(
     agent: &Agent<'_>,
-    before: Option<Generation>,
-    new: Generation,
-    wanted: &str,
+    mut note: UnderWay,
     reason: String,
+    transient: bool,
 ) -> Result<Outcome> {
-    agent.log.line(&format!("rolling back: {reason}"));
-    agent.memory.remember_failed(wanted, &reason)?;
-    let target = match before.filter(|b| b.path != wanted) {
-        Some(before) => Some(before),
-        None => older_than(agent, new.number, wanted)?,
+    note.first_boot = note.phase == Phase::RebootPending;
+    note.phase = Phase::RollingBack;
+    note.reason = Some(reason);
+    note.transient = transient;
+    note.activation_pid = None;
+    agent.memory.begin(&note)?;
+    finish(agent, &note)
+}
+
+/// Carries out (or on again) the rollback a note in phase `rolling_back` describes.
+pub fn finish(agent: &Agent<'_>, note: &UnderWay) -> Result<Outcome> {
+    let wanted = note.wanted.clone();
+    let reason = note.reason.clone().unwrap_or_else(|| "interrupted".into());
+    let first_boot = note.first_boot;
+    let mode = if first_boot {
+        DeployMode::Switch
+    } else {
+        note_mode(note, agent.mode)
     };
-    let mut message = reason;
-    match &target {
-        Some(target) => {
-            agent.profile.switch_to(target.number)?;
-            if let Err(e) = agent.profile.delete(new.number) {
-                agent
-                    .log
-                    .line(&format!("could not delete the failed generation: {e:#}"));
-            }
-            let deadline = Instant::now() + agent.health_timeout;
-            if let Err(again) = agent.activate(&target.path, deadline)? {
-                message.push_str(&format!(
-                    "; activating the previous system {} again also failed: {again}",
-                    target.path
-                ));
+    agent.log.line(&format!("rolling back: {reason}"));
+    let mut message = reason.clone();
+    let old = if mode == DeployMode::Test {
+        note.before_running.clone().filter(|p| *p != wanted)
+    } else {
+        profile_back(agent, note.before.clone(), &wanted, &mut message)?
+    };
+    match &old {
+        Some(old) => {
+            let modes: &[&str] = if first_boot {
+                &["boot", "switch"]
+            } else {
+                &[mode.as_str()]
+            };
+            for mode in modes {
+                let activated = agent.activate(old, mode, None)?;
+                if activated.ended != super::activation::Ended::Succeeded {
+                    message.push_str(&format!(
+                        "; activating the previous system {old} ({mode}) again also failed: {}",
+                        super::health::with_output(
+                            activated.ended.to_string(),
+                            &activated.output
+                        )
+                    ));
+                }
             }
         }
-        None => {
-            agent.profile.remove(new.number)?;
-            message.push_str("; there was no earlier generation to return to");
-        }
+        None => message.push_str("; there was no earlier system to return to"),
+    }
+    if note.transient {
+        message.push_str("; not held against this build: it is tried again later");
+    } else {
+        agent.memory.remember_failed(&wanted, &reason)?;
+        agent.memory.remember_acted(&wanted)?;
     }
     agent.memory.end()?;
     let path = agent
         .running()
-        .or_else(|| target.as_ref().map(|t| t.path.clone()))
-        .unwrap_or_else(|| wanted.to_string());
-    Ok(Outcome::RolledBack(agent.report(
-        ReportState::RolledBack,
-        &path,
-        Some(wanted),
-        Some(message),
-    )))
+        .or_else(|| old.clone())
+        .unwrap_or_else(|| wanted.clone());
+    Ok(Outcome::RolledBack {
+        report: agent.report(
+            ReportState::RolledBack,
+            &path,
+            Some(&wanted),
+            Some(message),
+        ),
+        transient: note.transient,
+    })
+}
+
+/// Returns the profile to `before` (or the newest generation older than the failed one that
+/// did not fail here) and deletes the failed generations; the system to activate again.
+fn profile_back(
+    agent: &Agent<'_>,
+    before: Option<Generation>,
+    wanted: &str,
+    message: &mut String,
+) -> Result<Option<String>> {
+    let current = agent.profile.current()?;
+    let back = match before.filter(|b| b.path != wanted) {
+        Some(before) => Some(before),
+        None => match &current {
+            Some(current) => older_than(agent, current.number + 1, wanted)?,
+            None => None,
+        },
+    };
+    let Some(back) = back else {
+        // A first deploy that failed: no profile at all again.
+        for generation in agent.profile.generations()? {
+            if generation.path == wanted {
+                agent.profile.remove(generation.number)?;
+            }
+        }
+        return Ok(None);
+    };
+    if current.as_ref().map(|c| c.number) != Some(back.number) {
+        agent
+            .profile
+            .switch_to(back.number)
+            .context("going back to the generation from before failed")?;
+    }
+    for generation in agent.profile.generations()? {
+        if generation.number > back.number && generation.path == wanted {
+            if let Err(e) = agent.profile.delete(generation.number) {
+                message.push_str(&format!(
+                    "; the failed generation {} could not be deleted: {e:#}",
+                    generation.number
+                ));
+            }
+        }
+    }
+    Ok(Some(back.path))
 }
 
 /// `deploy --rollback`: the generation before the current one becomes current and is
@@ -86,16 +162,20 @@ pub fn by_hand(agent: &Agent<'_>) -> Result<Outcome> {
         .profile
         .switch_to(target.number)
         .context("going back a generation failed")?;
+    let activated = agent.activate(&target.path, agent.mode.as_str(), None)?;
     let reason = format!("rolled back by hand from {}", current.path);
     agent.memory.remember_failed(&current.path, &reason)?;
+    agent.memory.remember_acted(&current.path)?;
     // A deploy that was under way is over: the profile is where the person put it.
     agent.memory.end()?;
-    let deadline = Instant::now() + agent.health_timeout;
-    let activated = agent.activate(&target.path, deadline)?;
-    let (message, code) = match activated {
-        Ok(()) => (reason, 0),
-        Err(why) => (
-            format!("{reason}; activating {} failed: {why}", target.path),
+    let (message, code) = match activated.ended {
+        super::activation::Ended::Succeeded => (reason, 0),
+        other => (
+            format!(
+                "{reason}; activating {} failed: {}",
+                target.path,
+                super::health::with_output(other.to_string(), &activated.output)
+            ),
             1,
         ),
     };

@@ -1,8 +1,11 @@
 //! A fleet whose hosts are deployable for tests: each `nixosConfigurations.<host>` toplevel is
-//! a plain derivation carrying `bin/switch-to-configuration`, which records `<path> <mode>`
-//! in `$DEPLOY_TEST_RECORD`, points `$DEPLOY_TEST_CURRENT` at itself (as NixOS's activation
-//! points /run/current-system), and can be made to fail or hang per host and commit. Also a
-//! host's side: its profile, current system, deploy state and config, and `deploy` runs.
+//! a plain derivation shaped like a NixOS system (`nixos-version`, `kernel`, `initrd`,
+//! `kernel-modules`, and its health checks in `etc/atuin-bootstrap/health-checks.json` when
+//! given) carrying `bin/switch-to-configuration`, which records `<path> <mode>` in
+//! `$DEPLOY_TEST_RECORD`, points `$DEPLOY_TEST_CURRENT` at itself (as NixOS's activation
+//! points /run/current-system), and can be made to fail, hang, ignore SIGTERM or find the
+//! switch lock held per host and commit. Also a host's side: its profile, current and booted
+//! system, deploy state and config, and `deploy` runs.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,6 +20,11 @@ pub enum Activation {
     Works,
     Fails,
     Hangs,
+    /// Hangs and ignores SIGTERM (only SIGKILL ends it).
+    IgnoresTerm,
+    /// Fails as switch-to-configuration does when another switch holds its lock, while
+    /// `<record>.locked` exists; works otherwise.
+    FindsLockHeld,
 }
 
 impl Activation {
@@ -25,6 +33,8 @@ impl Activation {
             Activation::Works => "ok",
             Activation::Fails => "fail",
             Activation::Hangs => "hang",
+            Activation::IgnoresTerm => "noterm",
+            Activation::FindsLockHeld => "locked",
         }
     }
 }
@@ -34,6 +44,10 @@ pub struct DeployFleet {
     nonce: String,
     version: u32,
     hosts: BTreeMap<String, Activation>,
+    /// Health checks carried in a host's system (JSON list), when set.
+    checks: BTreeMap<String, String>,
+    /// The kernel a host's system boots (changing it needs a reboot).
+    kernels: BTreeMap<String, u32>,
 }
 
 impl DeployFleet {
@@ -47,6 +61,8 @@ impl DeployFleet {
                 .iter()
                 .map(|h| (h.to_string(), Activation::Works))
                 .collect(),
+            checks: BTreeMap::new(),
+            kernels: BTreeMap::new(),
         };
         git(fleet.path(), &["init", "-q", "-b", "main"]);
         fleet.commit();
@@ -64,6 +80,21 @@ impl DeployFleet {
         self.commit()
     }
 
+    /// From the next commit on, `host`'s system carries these health checks.
+    pub fn set_checks(&mut self, host: &str, checks: &[&str]) {
+        self.checks.insert(
+            host.to_string(),
+            serde_json::to_string(checks).unwrap(),
+        );
+    }
+
+    /// A new commit in which `host` boots another kernel.
+    pub fn bump_kernel(&mut self, host: &str) -> String {
+        *self.kernels.entry(host.to_string()).or_insert(1) += 1;
+        self.version += 1;
+        self.commit()
+    }
+
     /// A new commit that changes every host's system.
     pub fn bump_all(&mut self) -> String {
         self.version += 1;
@@ -75,9 +106,15 @@ impl DeployFleet {
             .hosts
             .iter()
             .map(|(name, how)| {
+                let checks = self.checks.get(name).map_or(String::new(), |c| {
+                    c.replace('\\', "\\\\")
+                        .replace('"', "\\\"")
+                        .replace("${", "\\${")
+                });
                 format!(
-                    "    nixosConfigurations.{name}.config.system.build.toplevel = system \"{name}\" \"{}\";\n",
-                    how.word()
+                    "    nixosConfigurations.{name}.config.system.build.toplevel = system \"{name}\" \"{}\" \"{checks}\" \"{}\";\n",
+                    how.word(),
+                    self.kernels.get(name).copied().unwrap_or(1)
                 )
             })
             .collect();
@@ -93,20 +130,31 @@ impl DeployFleet {
 const FLAKE: &str = r#"{
   outputs = { self }: let
     version = "@VERSION@";
-    system = name: behaviour: derivation {
+    system = name: behaviour: checks: kernel: derivation {
       name = "nixos-system-${name}-${version}";
       nonce = "@NONCE@";
+      inherit checks;
       system = "x86_64-linux";
       builder = "/bin/sh";
       args = [ "-c" ''
         PATH=/bin:/usr/bin
         mkdir -p $out/bin
+        echo "${version}" > $out/nixos-version
+        ln -s /nix/store/00000000000000000000000000000000-linux-${kernel}/bzImage $out/kernel
+        ln -s /nix/store/00000000000000000000000000000000-initrd-${kernel}/initrd $out/initrd
+        ln -s /nix/store/00000000000000000000000000000000-modules-${kernel} $out/kernel-modules
+        if [ -n "$checks" ]; then
+          mkdir -p $out/etc/atuin-bootstrap
+          printf '%s' "$checks" > $out/etc/atuin-bootstrap/health-checks.json
+        fi
         cat > $out/bin/switch-to-configuration <<EOF
         #!/bin/sh
         echo "$out \$1" >> "\$DEPLOY_TEST_RECORD"
         case ${behaviour} in
           fail) echo "activation broke on purpose" >&2; exit 4 ;;
           hang) echo \$\$ > "\$DEPLOY_TEST_RECORD.hanging"; exec sleep 3000 ;;
+          noterm) trap "" TERM; echo \$\$ > "\$DEPLOY_TEST_RECORD.hanging"; sleep 3000; exit 0 ;;
+          locked) if [ -e "\$DEPLOY_TEST_RECORD.locked" ]; then echo "Could not acquire lock" >&2; exit 1; fi ;;
         esac
         if [ "\$1" != boot ]; then ln -sfn $out "\$DEPLOY_TEST_CURRENT"; fi
         EOF
@@ -135,6 +183,8 @@ pub struct FleetHost {
     pub deploy_settings: String,
     /// Extra lines of Nix configuration (a store, trusted keys).
     pub nix_config: String,
+    /// A directory put first on PATH (fake `systemctl`, `systemd-run`).
+    pub fake_bin: Option<PathBuf>,
 }
 
 impl FleetHost {
@@ -145,6 +195,7 @@ impl FleetHost {
             server: server.to_string(),
             deploy_settings: "health_timeout = \"20s\"\n".to_string(),
             nix_config: String::new(),
+            fake_bin: None,
         };
         std::fs::create_dir_all(host.dir.path().join("home")).unwrap();
         host
@@ -156,6 +207,19 @@ impl FleetHost {
 
     pub fn current_system(&self) -> PathBuf {
         self.dir.path().join("current-system")
+    }
+
+    /// The stand-in for /run/booted-system.
+    pub fn booted_system(&self) -> PathBuf {
+        self.dir.path().join("booted-system")
+    }
+
+    /// Points the booted system at `path`, as a boot into it would.
+    pub fn boot_into(&self, path: &str) {
+        for link in [self.booted_system(), self.current_system()] {
+            let _ = std::fs::remove_file(&link);
+            std::os::unix::fs::symlink(path, &link).unwrap();
+        }
     }
 
     pub fn state_dir(&self) -> PathBuf {
@@ -227,11 +291,12 @@ impl FleetHost {
         std::fs::write(
             &config,
             format!(
-                "[client]\nserver = {:?}\n[deploy]\nhost = {:?}\nprofile = {:?}\ncurrent_system = {:?}\nstate_dir = {:?}\n{}",
+                "[client]\nserver = {:?}\n[deploy]\nhost = {:?}\nprofile = {:?}\ncurrent_system = {:?}\nbooted_system = {:?}\nstate_dir = {:?}\n{}",
                 self.server,
                 self.name,
                 self.profile().display().to_string(),
                 self.current_system().display().to_string(),
+                self.booted_system().display().to_string(),
                 self.state_dir().display().to_string(),
                 self.deploy_settings,
             ),
@@ -250,10 +315,15 @@ impl FleetHost {
             .env("DEPLOY_TEST_RECORD", self.dir.path().join("record"))
             .env("DEPLOY_TEST_CURRENT", self.current_system())
             .env("XDG_CACHE_HOME", home.join(".cache"))
+            .env("DEPLOY_TEST_BOOTED", self.booted_system())
             .arg("--config")
             .arg(config)
             .arg("deploy")
             .args(args);
+        if let Some(bin) = &self.fake_bin {
+            let path = std::env::var("PATH").unwrap_or_default();
+            command.env("PATH", format!("{}:{path}", bin.display()));
+        }
         command
     }
 
