@@ -10,14 +10,14 @@ use crate::util::deploy_fleet::{report_of, Activation, DeployFleet, FleetHost};
 use crate::util::http::{get, get_json};
 
 /// A box over `fleet` that builds its hosts, and waits for its first build.
-fn start_box(fleet: &DeployFleet, work: &std::path::Path, extra: &str) -> BuildBox {
+pub(crate) fn start_box(fleet: &DeployFleet, work: &std::path::Path, extra: &str) -> BuildBox {
     let build_box = BuildBox::with_poll(&fleet.path().display().to_string(), work, "1h", extra);
     build_box.settle();
     build_box
 }
 
 /// Builds the fleet's newest commit on the box and waits for it.
-fn build_newest(build_box: &BuildBox) -> serde_json::Value {
+pub(crate) fn build_newest(build_box: &BuildBox) -> serde_json::Value {
     let (status, job) = build_box.request("{}");
     assert!(status == 201 || status == 200, "{status} {job}");
     let job = build_box.wait_finished(job["id"].as_u64().unwrap());
@@ -25,15 +25,15 @@ fn build_newest(build_box: &BuildBox) -> serde_json::Value {
     job
 }
 
-fn host_view(build_box: &BuildBox, name: &str) -> serde_json::Value {
+pub(crate) fn host_view(build_box: &BuildBox, name: &str) -> serde_json::Value {
     get_json(&build_box.url(&format!("/api/v1/hosts/{name}")))
 }
 
-fn code(output: &std::process::Output) -> i32 {
+pub(crate) fn code(output: &std::process::Output) -> i32 {
     output.status.code().unwrap_or(-1)
 }
 
-fn stderr(output: &std::process::Output) -> String {
+pub(crate) fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
@@ -170,8 +170,12 @@ fn a_second_store_gets_the_system_only_from_the_signed_cache() {
             .success()
     };
 
-    // The box's key is not trusted: the download is refused, nothing is built, nothing changes.
+    // Only another key is trusted for the box: the download is refused, nothing is built,
+    // nothing changes.
     laptop.nix_config = format!("store = {store}\n");
+    laptop.deploy_settings.push_str(
+        "public_keys = [\"other-box:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"]\n",
+    );
     let refused = laptop.deploy(&["--json"]);
     assert_eq!(code(&refused), 3, "{}", stderr(&refused));
     let report = report_of(&refused);
@@ -188,8 +192,11 @@ fn a_second_store_gets_the_system_only_from_the_signed_cache() {
     assert!(laptop.activations().is_empty());
     assert_eq!(host_view(&build_box, "laptop")["state"], "failed");
 
-    // Trusted: the path arrives in the host's own store, signature checked, and runs.
-    laptop.nix_config = format!("store = {store}\ntrusted-public-keys = {key}\n");
+    // The box's announced build key, trusted for this download alone (the host's nix.conf
+    // does not trust it): the path arrives in the host's own store, signature checked, and
+    // runs.
+    laptop.deploy_settings = "health_timeout = \"20s\"\n".into();
+    assert!(!laptop.nix_config.contains(&key));
     let deployed = laptop.deploy(&["--json"]);
     assert_eq!(code(&deployed), 0, "{}", stderr(&deployed));
     assert_eq!(report_of(&deployed)["state"], "deployed");
@@ -292,10 +299,10 @@ fn failed_checks_and_hung_activations_roll_back() {
     assert_eq!(laptop.generation().unwrap().1, good);
     assert_eq!(laptop.running().as_deref(), Some(good.as_str()));
 
-    // An activation that hangs is killed at the health timeout and rolled back.
+    // An activation that hangs is stopped at its own timeout and rolled back.
     fleet.bump("laptop", Activation::Hangs);
     build_newest(&build_box);
-    laptop.deploy_settings = "health_timeout = \"2s\"\n".into();
+    laptop.deploy_settings = "activation_timeout = \"2s\"\n".into();
     let started = std::time::Instant::now();
     let hung = laptop.deploy(&["--json"]);
     assert_eq!(code(&hung), 1, "{}", stderr(&hung));
@@ -406,7 +413,7 @@ fn lock_kill_midway_dry_run_and_an_unreachable_box() {
     unsafe { libc::kill(-pid, libc::SIGKILL) };
     unsafe { libc::kill(pid, libc::SIGKILL) };
     assert_eq!(laptop.generation(), Some((2, hanging.clone())));
-    laptop.deploy_settings = "health_timeout = \"2s\"\n".into();
+    laptop.deploy_settings = "activation_timeout = \"2s\"\n".into();
     let carried = laptop.deploy(&["--json"]);
     assert_eq!(code(&carried), 1, "{}", stderr(&carried));
     assert!(

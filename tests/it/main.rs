@@ -16,6 +16,8 @@ mod clients;
 mod config;
 mod daemon;
 mod deploy;
+mod deploy_reboot;
+mod deploy_trust;
 mod help_snapshots;
 mod jobs_auth;
 mod jobs_build;

@@ -150,6 +150,9 @@ const FLAKE: &str = r#"{
         cat > $out/bin/switch-to-configuration <<EOF
         #!/bin/sh
         echo "$out \$1" >> "\$DEPLOY_TEST_RECORD"
+        if [ "\$(cat "\$DEPLOY_TEST_RECORD.hold" 2>/dev/null)" = "$out" ]; then
+          echo \$\$ > "\$DEPLOY_TEST_RECORD.held"; exec sleep 3000
+        fi
         case ${behaviour} in
           fail) echo "activation broke on purpose" >&2; exit 4 ;;
           hang) echo \$\$ > "\$DEPLOY_TEST_RECORD.hanging"; exec sleep 3000 ;;
@@ -245,6 +248,30 @@ impl FleetHost {
             .trim()
             .parse()
             .ok()
+    }
+
+    /// Makes the activation of `path` hang (to catch a deploy in the act); its pid appears in
+    /// `held_pid`.
+    pub fn hold_activation_of(&self, path: &str) {
+        std::fs::write(self.dir.path().join("record.hold"), path).unwrap();
+    }
+
+    pub fn held_pid(&self) -> Option<i32> {
+        std::fs::read_to_string(self.dir.path().join("record.held"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Makes an activation of the `FindsLockHeld` kind find the switch lock held (or not).
+    pub fn switch_lock_held(&self, held: bool) {
+        let file = self.dir.path().join("record.locked");
+        if held {
+            std::fs::write(file, "").unwrap();
+        } else {
+            let _ = std::fs::remove_file(file);
+        }
     }
 
     /// Where the current system points (a store path), if anywhere.

@@ -1,0 +1,414 @@
+//! A deploy a careful admin trusts, against a real box with real `nix build`, real profile
+//! generations and real activation scripts: a rollback cut short by kill -9 is finished
+//! without the box and reported later; a hand switch is left alone; a passing trouble is
+//! tried again while a failed build is not (until `--retry` or the box's `retry_at`); `test`
+//! mode leaves the profile; a target holding pushed paths is refused; built-in checks read
+//! from the new system; activation stopped with SIGTERM then SIGKILL; the systemd-run line;
+//! and no deploy at all on a machine that is not NixOS.
+
+use std::time::{Duration, Instant};
+
+use crate::deploy::{build_newest, code, host_view, start_box, stderr};
+use crate::util::box_front::BoxFront;
+use crate::util::build_server::wait_for;
+use crate::util::deploy_fleet::{report_of, Activation, DeployFleet, FleetHost};
+
+fn out_of(build: &serde_json::Value, host: &str) -> String {
+    build["outputs"][host].as_str().unwrap().to_string()
+}
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn a_rollback_killed_midway_is_finished_without_the_box_and_reported_later() {
+    let work = tempfile::tempdir().unwrap();
+    let mut fleet = DeployFleet::new(&["laptop"]);
+    let mut build_box = start_box(&fleet, work.path(), "");
+    let laptop = FleetHost::new("laptop", &build_box.server.url);
+    assert_eq!(code(&laptop.deploy(&[])), 0);
+    let (_, good) = laptop.generation().unwrap();
+    fleet.bump("laptop", Activation::Fails);
+    let broken = out_of(&build_newest(&build_box), "laptop");
+
+    // The rollback's activation of the old system hangs: the deploy is caught rolling back,
+    // and killed (-9) together with that activation, as a power cut would.
+    laptop.hold_activation_of(&good);
+    let mut agent = laptop.command(&[]).spawn().unwrap();
+    let held = wait_for(Duration::from_secs(60), || laptop.held_pid())
+        .expect("the rollback never activated the old system");
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+    unsafe { libc::kill(-held, libc::SIGKILL) };
+    unsafe { libc::kill(held, libc::SIGKILL) };
+    std::fs::remove_file(laptop.dir.path().join("record.hold")).unwrap();
+    // The profile went back first; what runs is still the broken system.
+    assert_eq!(laptop.generation(), Some((1, good.clone())));
+    assert_eq!(laptop.running().as_deref(), Some(broken.as_str()));
+
+    // The box is away: the rollback is finished from the host's own note, then exit 3.
+    let url = build_box.server.url.clone();
+    build_box.stop();
+    let finished = laptop.deploy(&["--json"]);
+    assert_eq!(code(&finished), 3, "{}", stderr(&finished));
+    assert!(
+        stderr(&finished).contains("finishing the rollback"),
+        "{}",
+        stderr(&finished)
+    );
+    assert_eq!(report_of(&finished)["state"], "rolled_back");
+    assert_eq!(laptop.running().as_deref(), Some(good.as_str()));
+    assert_eq!(laptop.generation(), Some((1, good.clone())));
+    assert_eq!(laptop.generations(), vec![1]);
+    assert_eq!(
+        laptop.activations().last().unwrap(),
+        &(good.clone(), "switch".to_string())
+    );
+    assert!(laptop.state_dir().join("unsent-reports.json").exists());
+
+    // The box is back: the kept report reaches it, and the broken build is not tried again.
+    build_box.restart_on(work.path(), &url);
+    let later = laptop.deploy(&["--json"]);
+    assert_eq!(code(&later), 0, "{}", stderr(&later));
+    assert!(stderr(&later).contains("sent 1 report"), "{}", stderr(&later));
+    assert!(!laptop.state_dir().join("unsent-reports.json").exists());
+    let view = host_view(&build_box, "laptop");
+    assert_eq!(view["state"], "rolled_back", "{view}");
+    assert_eq!(view["running"]["path"], good.as_str());
+    let activations = laptop.activations().len();
+    assert_eq!(code(&laptop.deploy(&[])), 0);
+    assert_eq!(laptop.activations().len(), activations);
+}
+
+#[test]
+fn a_hand_switch_is_left_alone_until_a_new_build_or_now() {
+    let work = tempfile::tempdir().unwrap();
+    let mut fleet = DeployFleet::new(&["laptop"]);
+    let build_box = start_box(&fleet, work.path(), "");
+    let laptop = FleetHost::new("laptop", &build_box.server.url);
+    assert_eq!(code(&laptop.deploy(&[])), 0);
+    let (_, first) = laptop.generation().unwrap();
+    fleet.bump_all();
+    let second = out_of(&build_newest(&build_box), "laptop");
+    assert_eq!(code(&laptop.deploy(&[])), 0);
+
+    // A `nixos-rebuild switch` by hand (here: the first system's own switch).
+    let hand = std::process::Command::new(format!("{first}/bin/switch-to-configuration"))
+        .arg("switch")
+        .env("DEPLOY_TEST_RECORD", laptop.dir.path().join("record"))
+        .env("DEPLOY_TEST_CURRENT", laptop.current_system())
+        .status()
+        .unwrap();
+    assert!(hand.success());
+    let activations = laptop.activations().len();
+    let left = laptop.deploy(&["--json"]);
+    assert_eq!(code(&left), 0, "{}", stderr(&left));
+    let report = report_of(&left);
+    assert_eq!(report["state"], "local");
+    assert_eq!(report["path"], first.as_str());
+    assert!(report["message"].as_str().unwrap().contains("--now"));
+    assert_eq!(laptop.running().as_deref(), Some(first.as_str()));
+    assert_eq!(laptop.activations().len(), activations);
+    assert_eq!(
+        host_view(&build_box, "laptop")["last_report"]["state"],
+        "local"
+    );
+
+    // --now takes the box's target anyway.
+    let now = laptop.deploy(&["--now", "--json"]);
+    assert_eq!(code(&now), 0, "{}", stderr(&now));
+    assert_eq!(report_of(&now)["state"], "deployed");
+    assert_eq!(laptop.running().as_deref(), Some(second.as_str()));
+
+    // Another hand switch, then a new build: that is deployed without being asked.
+    std::process::Command::new(format!("{first}/bin/switch-to-configuration"))
+        .arg("switch")
+        .env("DEPLOY_TEST_RECORD", laptop.dir.path().join("record"))
+        .env("DEPLOY_TEST_CURRENT", laptop.current_system())
+        .status()
+        .unwrap();
+    fleet.bump_all();
+    let third = out_of(&build_newest(&build_box), "laptop");
+    let deployed = laptop.deploy(&["--json"]);
+    assert_eq!(report_of(&deployed)["state"], "deployed");
+    assert_eq!(laptop.running().as_deref(), Some(third.as_str()));
+}
+
+#[test]
+fn a_passing_trouble_is_tried_again_and_a_failure_only_after_retry() {
+    let work = tempfile::tempdir().unwrap();
+    let mut fleet = DeployFleet::new(&["laptop"]);
+    let build_box = start_box(&fleet, work.path(), "");
+    let front = BoxFront::start(&build_box.server.url);
+    let laptop = FleetHost::new("laptop", &front.url);
+    assert_eq!(code(&laptop.deploy(&[])), 0);
+    let (_, good) = laptop.generation().unwrap();
+
+    // Another switch holds the lock: rolled back, not held against the build.
+    fleet.bump("laptop", Activation::FindsLockHeld);
+    let next = out_of(&build_newest(&build_box), "laptop");
+    laptop.switch_lock_held(true);
+    let locked = laptop.deploy(&["--json"]);
+    assert_eq!(code(&locked), 1, "{}", stderr(&locked));
+    let message = report_of(&locked)["message"].as_str().unwrap().to_string();
+    assert!(message.contains("holds the lock"), "{message}");
+    assert!(message.contains("tried again later"), "{message}");
+    assert_eq!(laptop.generation(), Some((1, good.clone())));
+    assert_eq!(laptop.running().as_deref(), Some(good.as_str()));
+    // The lock is free again: the same build is tried, and runs.
+    laptop.switch_lock_held(false);
+    let again = laptop.deploy(&["--json"]);
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    assert_eq!(report_of(&again)["state"], "deployed");
+    assert_eq!(laptop.running().as_deref(), Some(next.as_str()));
+
+    // A build that fails is not tried again...
+    fleet.bump("laptop", Activation::Fails);
+    build_newest(&build_box);
+    assert_eq!(code(&laptop.deploy(&[])), 1);
+    let tries = laptop.activations().len();
+    assert_eq!(code(&laptop.deploy(&[])), 0);
+    assert_eq!(laptop.activations().len(), tries);
+    // ...until `deploy --retry`...
+    let retried = laptop.deploy(&["--retry"]);
+    assert_eq!(code(&retried), 1, "{}", stderr(&retried));
+    assert!(laptop.activations().len() > tries);
+    let tries = laptop.activations().len();
+    assert_eq!(code(&laptop.deploy(&[])), 0);
+    assert_eq!(laptop.activations().len(), tries);
+    // ...or the box's `fleet retry` (a new retry_at).
+    front.set("retry_at", serde_json::json!("2026-12-04T10:00:00Z"));
+    assert_eq!(code(&laptop.deploy(&[])), 1);
+    assert!(laptop.activations().len() > tries);
+    let tries = laptop.activations().len();
+    assert_eq!(code(&laptop.deploy(&[])), 0);
+    assert_eq!(laptop.activations().len(), tries, "the same retry_at twice");
+}
+
+#[test]
+fn test_mode_leaves_the_profile_and_pushed_targets_are_refused() {
+    let work = tempfile::tempdir().unwrap();
+    let mut fleet = DeployFleet::new(&["laptop"]);
+    let build_box = start_box(&fleet, work.path(), "");
+    let front = BoxFront::start(&build_box.server.url);
+    let mut laptop = FleetHost::new("laptop", &front.url);
+    assert_eq!(code(&laptop.deploy(&[])), 0);
+    let (_, first) = laptop.generation().unwrap();
+    fleet.bump_all();
+    let second = out_of(&build_newest(&build_box), "laptop");
+
+    let tested = laptop.deploy(&["--mode", "test", "--json"]);
+    assert_eq!(code(&tested), 0, "{}", stderr(&tested));
+    assert_eq!(report_of(&tested)["state"], "deployed");
+    assert_eq!(laptop.running().as_deref(), Some(second.as_str()));
+    assert_eq!(laptop.generation(), Some((1, first.clone())));
+    assert_eq!(laptop.generations(), vec![1]);
+    assert_eq!(
+        laptop.activations().last().unwrap(),
+        &(second.clone(), "test".to_string())
+    );
+
+    // The box's target holds a path that came by push: refused, nothing changes, and it is
+    // not remembered as failed (allowed, it is taken).
+    fleet.bump_all();
+    let job = build_newest(&build_box);
+    let third = out_of(&job, "laptop");
+    front.set(
+        "target",
+        serde_json::json!({"path": third, "rev": job["rev"], "job": job["id"],
+                           "source": "latest", "pushed": ["/nix/store/00000000000000000000000000000000-pushed"]}),
+    );
+    let refused = laptop.deploy(&["--json"]);
+    assert_eq!(code(&refused), 1, "{}", stderr(&refused));
+    let report = report_of(&refused);
+    assert_eq!(report["state"], "failed");
+    assert!(
+        report["message"].as_str().unwrap().contains("came by push"),
+        "{report}"
+    );
+    assert!(report["message"]
+        .as_str()
+        .unwrap()
+        .contains("deploy.allow_pushed"));
+    assert_eq!(laptop.running().as_deref(), Some(second.as_str()));
+    assert_eq!(laptop.generations(), vec![1]);
+    laptop.deploy_settings.push_str("allow_pushed = true\n");
+    let allowed = laptop.deploy(&["--json"]);
+    assert_eq!(code(&allowed), 0, "{}", stderr(&allowed));
+    assert_eq!(laptop.running().as_deref(), Some(third.as_str()));
+
+    // A pinned target (not the newest build) is what the host runs.
+    front.set(
+        "target",
+        serde_json::json!({"path": first, "rev": null, "job": null, "source": "pinned", "pushed": []}),
+    );
+    let pinned = laptop.deploy(&["--json"]);
+    assert_eq!(code(&pinned), 0, "{}", stderr(&pinned));
+    assert_eq!(laptop.running().as_deref(), Some(first.as_str()));
+}
+
+#[test]
+fn built_in_checks_come_from_the_new_system() {
+    let work = tempfile::tempdir().unwrap();
+    let mut fleet = DeployFleet::new(&["laptop"]);
+    let build_box = start_box(&fleet, work.path(), "");
+    let mut laptop = FleetHost::new("laptop", &build_box.server.url);
+    assert_eq!(code(&laptop.deploy(&[])), 0);
+    let (_, good) = laptop.generation().unwrap();
+
+    // A fake systemctl: only good.service is active.
+    let bin = laptop.dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let systemctl = bin.join("systemctl");
+    std::fs::write(
+        &systemctl,
+        "#!/bin/sh\necho \"$@\" >> \"$0.calls\"\n[ \"$1 $2 $3\" = \"is-active --quiet good.service\" ]\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &systemctl,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    laptop.fake_bin = Some(bin.clone());
+    let open = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = open.local_addr().unwrap().port();
+    let health = build_box.url("/api/v1/health");
+    // The configured checks would fail: the system's own are the ones run.
+    laptop.deploy_settings = "health_timeout = \"3s\"\nhealth_checks = [\"false\"]\n".into();
+    fleet.set_checks(
+        "laptop",
+        &[
+            "unit:good.service",
+            &format!("tcp:127.0.0.1:{port}"),
+            &health,
+        ],
+    );
+    fleet.bump_all();
+    let checked = out_of(&build_newest(&build_box), "laptop");
+    let passed = laptop.deploy(&["--json"]);
+    assert_eq!(code(&passed), 0, "{}", stderr(&passed));
+    assert_eq!(laptop.running().as_deref(), Some(checked.as_str()));
+    let calls = std::fs::read_to_string(bin.join("systemctl.calls")).unwrap();
+    assert!(calls.contains("is-active --quiet good.service"), "{calls}");
+
+    for (check, expected) in [
+        ("unit:bad.service".to_string(), "the unit is not active"),
+        (
+            format!("tcp:127.0.0.1:{}", free_port()),
+            "no connection opened",
+        ),
+        (build_box.url("/api/v1/nosuch"), "answered 404"),
+        (
+            "https://127.0.0.1:1/health".to_string(),
+            "got no answer",
+        ),
+        ("echo from-the-shell; false".to_string(), "from-the-shell"),
+    ] {
+        fleet.set_checks("laptop", &[&check]);
+        fleet.bump_all();
+        build_newest(&build_box);
+        let before = laptop.running().unwrap();
+        let failed = laptop.deploy(&["--json"]);
+        assert_eq!(code(&failed), 1, "{check}: {}", stderr(&failed));
+        let message = report_of(&failed)["message"].as_str().unwrap().to_string();
+        assert!(message.contains(expected), "{check}: {message}");
+        assert_eq!(laptop.running(), Some(before));
+    }
+    assert_ne!(laptop.running().as_deref(), Some(good.as_str()));
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn activation_gets_sigterm_then_sigkill_at_its_own_timeout() {
+    let work = tempfile::tempdir().unwrap();
+    let mut fleet = DeployFleet::new(&["laptop"]);
+    let build_box = start_box(&fleet, work.path(), "");
+    let mut laptop = FleetHost::new("laptop", &build_box.server.url);
+    assert_eq!(code(&laptop.deploy(&[])), 0);
+    let (_, good) = laptop.generation().unwrap();
+
+    fleet.bump("laptop", Activation::IgnoresTerm);
+    build_newest(&build_box);
+    // The health timeout is long; the activation's own bound is what stops it.
+    laptop.deploy_settings = "health_timeout = \"300s\"\nactivation_timeout = \"2s\"\n".into();
+    let started = Instant::now();
+    let stopped = laptop.deploy(&["--json"]);
+    let took = started.elapsed();
+    assert_eq!(code(&stopped), 1, "{}", stderr(&stopped));
+    assert!(took >= Duration::from_secs(31), "SIGKILL came early: {took:?}");
+    assert!(took < Duration::from_secs(60), "{took:?}");
+    let message = report_of(&stopped)["message"].as_str().unwrap().to_string();
+    assert!(message.contains("activation_timeout"), "{message}");
+    assert!(message.contains("tried again later"), "{message}");
+    let pid = laptop.hanging_pid().unwrap();
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+    assert!(stderr(&stopped).contains("SIGTERM, then SIGKILL"));
+    assert_eq!(laptop.generation().unwrap().1, good);
+    assert_eq!(laptop.running().as_deref(), Some(good.as_str()));
+}
+
+#[test]
+fn under_systemd_the_activation_is_a_transient_unit() {
+    let work = tempfile::tempdir().unwrap();
+    let fleet = DeployFleet::new(&["laptop"]);
+    let build_box = start_box(&fleet, work.path(), "");
+    let mut laptop = FleetHost::new("laptop", &build_box.server.url);
+    let bin = laptop.dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    // A stand-in for systemd-run: records its arguments and runs what follows --wait.
+    let fake = bin.join("systemd-run");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho \"$@\" >> \"$0.calls\"\nwhile [ \"$1\" != --wait ]; do shift; done\nshift\nexec \"$@\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    laptop.fake_bin = Some(bin.clone());
+    laptop.deploy_settings.push_str("activate_with = \"systemd-run\"\n");
+    let deployed = laptop.deploy(&["--json"]);
+    assert_eq!(code(&deployed), 0, "{}", stderr(&deployed));
+    let path = laptop.running().unwrap();
+    let calls = std::fs::read_to_string(bin.join("systemd-run.calls")).unwrap();
+    assert_eq!(
+        calls.trim(),
+        format!(
+            "-E LOCALE_ARCHIVE -E NIXOS_INSTALL_BOOTLOADER --collect --no-ask-password --pipe --quiet --same-dir --service-type=exec --unit=atuin-bootstrap-switch-to-configuration --property=TimeoutStopSec=30 --wait {path}/bin/switch-to-configuration switch"
+        )
+    );
+}
+
+#[test]
+fn a_machine_that_is_not_nixos_is_refused() {
+    assert!(
+        !std::path::Path::new("/etc/NIXOS").exists(),
+        "this test needs a machine that is not NixOS"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[client]\nserver = \"http://127.0.0.1:1\"\n[deploy]\nhost = \"laptop\"\nstate_dir = {:?}\n",
+            dir.path().join("state").display().to_string()
+        ),
+    )
+    .unwrap();
+    let output = crate::util::command_in(dir.path())
+        .arg("--config")
+        .arg(&config)
+        .arg("deploy")
+        .output()
+        .unwrap();
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    assert!(stderr(&output).contains("not NixOS"), "{}", stderr(&output));
+    assert!(stdout(&output).is_empty());
+}
