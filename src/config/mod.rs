@@ -298,8 +298,9 @@ fn resolve(inputs: Inputs<'_>) -> Result<Config> {
             })?,
             reboot_window: found.required(&schema::DEPLOY_REBOOT_WINDOW, |v| {
                 let text = text(v);
-                parse_window(&text)
-                    .with_context(|| format!("expected a time span such as \"03:00-05:00\", got {text:?}"))
+                parse_window(&text).with_context(|| {
+                    format!("expected a time span such as \"03:00-05:00\", got {text:?}")
+                })
             })?,
             reboot_command: found.required(&schema::DEPLOY_REBOOT_COMMAND, |v| {
                 let command = list(v);

@@ -310,10 +310,7 @@ mod tests {
             Activator::Process.argv("/nix/store/x", "test"),
             vec!["/nix/store/x/bin/switch-to-configuration", "test"]
         );
-        assert_eq!(
-            Activator::choose(ActivateWith::Process),
-            Activator::Process
-        );
+        assert_eq!(Activator::choose(ActivateWith::Process), Activator::Process);
     }
 
     #[test]

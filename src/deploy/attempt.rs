@@ -109,8 +109,7 @@ pub fn run(agent: &Agent<'_>, options: Options) -> Result<Outcome> {
 fn forget_on_retry(agent: &Agent<'_>, host: &HostView, retry: bool) -> Result<()> {
     if let Some(retry_at) = &host.retry_at {
         if agent.memory.retry_seen()?.as_deref() != Some(retry_at.as_str()) {
-            if agent.memory.retry_seen()?.is_some() || !agent.memory.failed_paths()?.is_empty()
-            {
+            if agent.memory.retry_seen()?.is_some() || !agent.memory.failed_paths()?.is_empty() {
                 agent.log.line(&format!(
                     "the box asked at {retry_at} to try again: forgetting the systems that failed here"
                 ));
@@ -120,7 +119,9 @@ fn forget_on_retry(agent: &Agent<'_>, host: &HostView, retry: bool) -> Result<()
         }
     }
     if retry {
-        agent.log.line("--retry: forgetting the systems that failed here");
+        agent
+            .log
+            .line("--retry: forgetting the systems that failed here");
         agent.memory.forget_failed()?;
     }
     Ok(())

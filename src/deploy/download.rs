@@ -107,10 +107,7 @@ fn nix(args: Vec<String>, timeout: Duration, agent: &Agent<'_>) -> Result<bounde
 /// `nix copy --from BOX PATH` trusting only `keys`, with no remembered misses.
 pub fn copy_args(cache: &str, path: &str, keys: &[String]) -> Vec<String> {
     let mut args = common(keys);
-    args.splice(
-        0..0,
-        ["copy", "--from", cache].map(str::to_string).to_vec(),
-    );
+    args.splice(0..0, ["copy", "--from", cache].map(str::to_string).to_vec());
     args.push(path.to_string());
     args
 }

@@ -36,12 +36,8 @@ pub enum Health {
 pub fn checks_for(system: &str, configured: &[String]) -> Result<Vec<String>, String> {
     let file = Path::new(system).join(CHECKS_IN_SYSTEM);
     match std::fs::read(&file) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-            format!(
-                "{} is not a JSON list of checks: {e}",
-                file.display()
-            )
-        }),
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| format!("{} is not a JSON list of checks: {e}", file.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(configured.to_vec()),
         Err(e) => Err(format!("failed to read {}: {e}", file.display())),
     }

@@ -128,7 +128,15 @@ impl Memory {
     }
 
     /// Forgets every failed path (`deploy --retry`, the box's `fleet retry`).
+    /// Forgets every failed path (`deploy --retry`, the box's `fleet retry`), and the last
+    /// target acted on when it was one of them, so that it is tried again.
     pub fn forget_failed(&self) -> Result<()> {
+        let failed = self.failed_paths()?;
+        if let Some(acted) = self.acted()? {
+            if failed.iter().any(|f| f.path == acted.path) {
+                self.remove(ACTED)?;
+            }
+        }
         self.remove(FAILED)
     }
 

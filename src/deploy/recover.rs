@@ -75,10 +75,7 @@ pub fn finish(agent: &Agent<'_>) -> Result<Option<Outcome>> {
                         ReportState::Deployed,
                         &path,
                         Some(&note.wanted),
-                        Some(format!(
-                            "{} booted and passed its checks",
-                            note.wanted
-                        )),
+                        Some(format!("{} booted and passed its checks", note.wanted)),
                     ))))
                 }
                 health::Health::Unhealthy(reason) | health::Health::BoxAway(reason) => {

@@ -63,10 +63,7 @@ pub fn finish(agent: &Agent<'_>, note: &UnderWay) -> Result<Outcome> {
                 if activated.ended != super::activation::Ended::Succeeded {
                     message.push_str(&format!(
                         "; activating the previous system {old} ({mode}) again also failed: {}",
-                        super::health::with_output(
-                            activated.ended.to_string(),
-                            &activated.output
-                        )
+                        super::health::with_output(activated.ended.to_string(), &activated.output)
                     ));
                 }
             }
@@ -85,12 +82,7 @@ pub fn finish(agent: &Agent<'_>, note: &UnderWay) -> Result<Outcome> {
         .or_else(|| old.clone())
         .unwrap_or_else(|| wanted.clone());
     Ok(Outcome::RolledBack {
-        report: agent.report(
-            ReportState::RolledBack,
-            &path,
-            Some(&wanted),
-            Some(message),
-        ),
+        report: agent.report(ReportState::RolledBack, &path, Some(&wanted), Some(message)),
         transient: note.transient,
     })
 }

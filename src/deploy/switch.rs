@@ -131,10 +131,8 @@ pub fn carry_on(
     match activation.ended {
         Ended::Succeeded => {}
         Ended::Failed(status) => {
-            let reason = health::with_output(
-                format!("activation failed ({status})"),
-                &activation.output,
-            );
+            let reason =
+                health::with_output(format!("activation failed ({status})"), &activation.output);
             return rollback::run(agent, note, reason, false);
         }
         Ended::LockHeld => {
@@ -160,7 +158,8 @@ pub fn carry_on(
         }
     }
     if mode == DeployMode::Boot {
-        let message = format!("{wanted} is the boot default; it runs (and is checked) after the next boot");
+        let message =
+            format!("{wanted} is the boot default; it runs (and is checked) after the next boot");
         return pending(agent, note, message);
     }
     let deadline = Instant::now() + agent.health_timeout;
@@ -227,15 +226,14 @@ pub fn still_pending(agent: &Agent<'_>, note: &UnderWay) -> Result<Outcome> {
 
 /// Reboots when `deploy.reboot = "window"` and the window is open; the report goes first,
 /// since the agent may not get to send it after.
-fn maybe_reboot(
-    agent: &Agent<'_>,
-    mut report: crate::protocol::host::Report,
-) -> Result<Outcome> {
+fn maybe_reboot(agent: &Agent<'_>, mut report: crate::protocol::host::Report) -> Result<Outcome> {
     if agent.reboot == RebootPolicy::Window
         && reboot::in_window(agent.reboot_window, reboot::local_minute())
     {
         let message = report.message.take().unwrap_or_default();
-        report.message = Some(format!("{message}; rebooting now (inside deploy.reboot_window)"));
+        report.message = Some(format!(
+            "{message}; rebooting now (inside deploy.reboot_window)"
+        ));
         agent.send_or_queue(&report);
         if let Err(why) = reboot::reboot(&agent.reboot_command, &agent.log)? {
             report.message = Some(format!("{message}; the reboot failed: {why}"));

@@ -173,9 +173,9 @@ fn a_second_store_gets_the_system_only_from_the_signed_cache() {
     // Only another key is trusted for the box: the download is refused, nothing is built,
     // nothing changes.
     laptop.nix_config = format!("store = {store}\n");
-    laptop.deploy_settings.push_str(
-        "public_keys = [\"other-box:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"]\n",
-    );
+    laptop
+        .deploy_settings
+        .push_str("public_keys = [\"other-box:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"]\n");
     let refused = laptop.deploy(&["--json"]);
     assert_eq!(code(&refused), 3, "{}", stderr(&refused));
     let report = report_of(&refused);
@@ -348,7 +348,8 @@ fn rollback_by_hand_and_boot_mode() {
     assert_eq!(code(&none), 2, "{}", stderr(&none));
     assert!(stderr(&none).contains("no earlier generation"));
 
-    // Boot mode: the profile takes it, the running system stays until a reboot.
+    // Boot mode: the profile takes it, the running system stays until a reboot (which the
+    // host says it needs, see deploy_reboot).
     fleet.bump_all();
     let third = build_newest(&build_box)["outputs"]["laptop"]
         .as_str()
@@ -356,7 +357,7 @@ fn rollback_by_hand_and_boot_mode() {
         .to_string();
     let boot = laptop.deploy(&["--mode", "boot", "--json"]);
     assert_eq!(code(&boot), 0, "{}", stderr(&boot));
-    assert_eq!(report_of(&boot)["state"], "deployed");
+    assert_eq!(report_of(&boot)["state"], "reboot_needed");
     assert_eq!(laptop.generation().unwrap().1, third);
     assert_eq!(laptop.running().as_deref(), Some(first.as_str()));
     assert_eq!(
@@ -364,7 +365,7 @@ fn rollback_by_hand_and_boot_mode() {
         &(third.clone(), "boot".to_string())
     );
     let again = laptop.deploy(&["--mode", "boot", "--json"]);
-    assert_eq!(report_of(&again)["state"], "up_to_date");
+    assert_eq!(report_of(&again)["state"], "reboot_needed");
     assert_eq!(laptop.activations().len(), 4);
 }
 

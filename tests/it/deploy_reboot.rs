@@ -55,15 +55,17 @@ fn reboots_are_reported_done_in_the_window_and_checked_at_first_boot() {
         ),
     )
     .unwrap();
-    std::fs::set_permissions(&reboot, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .unwrap();
+    std::fs::set_permissions(&reboot, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     laptop.deploy_settings.push_str(&format!(
         "reboot = \"window\"\nreboot_window = \"00:00-00:00\"\nreboot_command = [{:?}]\n",
         reboot.display().to_string()
     ));
     let rebooting = laptop.deploy(&["--json"]);
     assert_eq!(code(&rebooting), 0, "{}", stderr(&rebooting));
-    let message = report_of(&rebooting)["message"].as_str().unwrap().to_string();
+    let message = report_of(&rebooting)["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(message.contains("rebooting now"), "{message}");
     assert!(laptop.dir.path().join("reboot.calls").exists());
 
@@ -77,7 +79,10 @@ fn reboots_are_reported_done_in_the_window_and_checked_at_first_boot() {
     );
     let report = report_of(&booted);
     assert_eq!(report["state"], "deployed");
-    assert!(report["message"].as_str().unwrap().contains("passed its checks"));
+    assert!(report["message"]
+        .as_str()
+        .unwrap()
+        .contains("passed its checks"));
     assert_eq!(laptop.activations().len(), activations);
     let settled = laptop.deploy(&["--json"]);
     assert_eq!(report_of(&settled)["state"], "up_to_date");

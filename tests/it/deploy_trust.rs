@@ -43,9 +43,15 @@ fn a_rollback_killed_midway_is_finished_without_the_box_and_reported_later() {
     unsafe { libc::kill(-held, libc::SIGKILL) };
     unsafe { libc::kill(held, libc::SIGKILL) };
     std::fs::remove_file(laptop.dir.path().join("record.hold")).unwrap();
-    // The profile went back first; what runs is still the broken system.
+    // The profile went back first; the old system's activation did not finish.
     assert_eq!(laptop.generation(), Some((1, good.clone())));
-    assert_eq!(laptop.running().as_deref(), Some(broken.as_str()));
+    assert_eq!(
+        laptop.activations()[1..],
+        [
+            (broken.clone(), "switch".to_string()),
+            (good.clone(), "switch".to_string())
+        ]
+    );
 
     // The box is away: the rollback is finished from the host's own note, then exit 3.
     let url = build_box.server.url.clone();
@@ -62,6 +68,11 @@ fn a_rollback_killed_midway_is_finished_without_the_box_and_reported_later() {
     assert_eq!(laptop.generation(), Some((1, good.clone())));
     assert_eq!(laptop.generations(), vec![1]);
     assert_eq!(
+        laptop.activations().len(),
+        4,
+        "the old system activated again"
+    );
+    assert_eq!(
         laptop.activations().last().unwrap(),
         &(good.clone(), "switch".to_string())
     );
@@ -71,7 +82,11 @@ fn a_rollback_killed_midway_is_finished_without_the_box_and_reported_later() {
     build_box.restart_on(work.path(), &url);
     let later = laptop.deploy(&["--json"]);
     assert_eq!(code(&later), 0, "{}", stderr(&later));
-    assert!(stderr(&later).contains("sent 1 report"), "{}", stderr(&later));
+    assert!(
+        stderr(&later).contains("sent 1 report"),
+        "{}",
+        stderr(&later)
+    );
     assert!(!laptop.state_dir().join("unsent-reports.json").exists());
     let view = host_view(&build_box, "laptop");
     assert_eq!(view["state"], "rolled_back", "{view}");
@@ -300,10 +315,7 @@ fn built_in_checks_come_from_the_new_system() {
             "no connection opened",
         ),
         (build_box.url("/api/v1/nosuch"), "answered 404"),
-        (
-            "https://127.0.0.1:1/health".to_string(),
-            "got no answer",
-        ),
+        ("https://127.0.0.1:1/health".to_string(), "got no answer"),
         ("echo from-the-shell; false".to_string(), "from-the-shell"),
     ] {
         fleet.set_checks("laptop", &[&check]);
@@ -344,7 +356,10 @@ fn activation_gets_sigterm_then_sigkill_at_its_own_timeout() {
     let stopped = laptop.deploy(&["--json"]);
     let took = started.elapsed();
     assert_eq!(code(&stopped), 1, "{}", stderr(&stopped));
-    assert!(took >= Duration::from_secs(31), "SIGKILL came early: {took:?}");
+    assert!(
+        took >= Duration::from_secs(31),
+        "SIGKILL came early: {took:?}"
+    );
     assert!(took < Duration::from_secs(60), "{took:?}");
     let message = report_of(&stopped)["message"].as_str().unwrap().to_string();
     assert!(message.contains("activation_timeout"), "{message}");
@@ -373,7 +388,9 @@ fn under_systemd_the_activation_is_a_transient_unit() {
     .unwrap();
     std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     laptop.fake_bin = Some(bin.clone());
-    laptop.deploy_settings.push_str("activate_with = \"systemd-run\"\n");
+    laptop
+        .deploy_settings
+        .push_str("activate_with = \"systemd-run\"\n");
     let deployed = laptop.deploy(&["--json"]);
     assert_eq!(code(&deployed), 0, "{}", stderr(&deployed));
     let path = laptop.running().unwrap();

@@ -82,10 +82,8 @@ impl DeployFleet {
 
     /// From the next commit on, `host`'s system carries these health checks.
     pub fn set_checks(&mut self, host: &str, checks: &[&str]) {
-        self.checks.insert(
-            host.to_string(),
-            serde_json::to_string(checks).unwrap(),
-        );
+        self.checks
+            .insert(host.to_string(), serde_json::to_string(checks).unwrap());
     }
 
     /// A new commit in which `host` boots another kernel.
