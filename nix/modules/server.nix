@@ -4,6 +4,7 @@
 {
   config,
   lib,
+  options,
   pkgs,
   ...
 }:
@@ -202,7 +203,18 @@ let
       mandatoryFeatures
       ;
   };
-  ownSystem = config.nixpkgs.hostPlatform.system;
+  # The machine's own system, from the package set (modules must not read nixpkgs.*).
+  ownSystem = pkgs.stdenv.hostPlatform.system;
+  # NixOS asserts (a bare `assert`, before any assertion message) that no emulated system is
+  # the machine's own: only the others reach it, and our assertion below names the mistake.
+  emulated = lib.filter (s: s != ownSystem) cfg.emulatedSystems;
+  builderSystems = lib.concatMap (b: if b.system != null then [ b.system ] else b.systems) cfg.builders;
+  # Emulated systems a remote builder also builds: with them in Nix's extra-platforms the
+  # box would build them itself under QEMU instead of handing them to the (faster) builder.
+  builtElsewhere = lib.filter (s: lib.elem s builderSystems) emulated;
+  # NixOS-WSL: any binfmt registration without re-registering WSLInterop breaks running .exe
+  # files from WSL (NixOS-WSL warns so); only a host that imports NixOS-WSL has the option.
+  onWsl = options ? wsl.interop.register && (config.wsl.enable or false);
 in
 {
   options.services.atuin-bootstrap.server = {
@@ -428,8 +440,8 @@ in
 
     publicKey = mkOption {
       type = types.nullOr common.publicKeyType;
-      default = clientCfg.publicKey or null;
-      defaultText = literalExpression "config.services.atuin-bootstrap.client.publicKey, if set";
+      default = if clientCfg.enable then clientCfg.publicKey else null;
+      defaultText = literalExpression "config.services.atuin-bootstrap.client.publicKey (when the client is enabled), else null";
       example = "buildbox-1:QGfEw8W0HiHTcKQuRlP9RyqHcaDWYB7fAT8BxXkaEsE=";
       description = ''
         The box's own cache key, as `atuin-bootstrap cache public-key` prints it on the box,
@@ -492,6 +504,12 @@ in
         `boot.binfmt.emulatedSystems` (which also adds them to Nix's `extra-platforms`).
         Slow but needs no other machine; a remote builder of that system is faster. Never the
         box's own system. The kernel needs binfmt_misc (NixOS has it; WSL2's kernel too).
+
+        A system a remote builder (`builders`) also builds is kept out of Nix's
+        `extra-platforms` (`boot.binfmt.addEmulatedSystemsToNixSandbox = false`), so Nix
+        hands it to the builder instead of building it here under QEMU; binaries of it still
+        run here. On NixOS-WSL it also sets `wsl.interop.register`, which keeps Windows
+        `.exe` files running next to the QEMU registrations.
       '';
     };
 
@@ -516,7 +534,8 @@ in
     };
   };
 
-  config = mkIf cfg.enable {
+  config = mkIf cfg.enable (lib.mkMerge [
+  {
     assertions =
       map (common.notInStore "services.atuin-bootstrap.server.settings.cache.secret_key_files")
         cfg.settings.cache.secret_key_files
@@ -549,7 +568,7 @@ in
           '';
         }
         {
-          assertion = cfg.emulatedSystems == [ ] || !(lib.elem ownSystem cfg.emulatedSystems);
+          assertion = !(lib.elem ownSystem cfg.emulatedSystems);
           message = ''
             services.atuin-bootstrap.server.emulatedSystems names ${ownSystem}, this machine's
             own system, which it builds natively; list only other systems.
@@ -672,8 +691,10 @@ in
     nix.buildMachines = map asBuildMachine cfg.builders;
     nix.distributedBuilds = mkIf (cfg.builders != [ ]) (mkDefault true);
     nix.settings.builders-use-substitutes = mkIf (cfg.builders != [ ]) (mkDefault true);
-    # QEMU user emulation; NixOS adds these systems to Nix's extra-platforms itself.
-    boot.binfmt.emulatedSystems = cfg.emulatedSystems;
+    # QEMU user emulation; NixOS adds these systems to Nix's extra-platforms itself, unless a
+    # builder builds one of them (nixpkgs: "disable this to use remote builders").
+    boot.binfmt.emulatedSystems = emulated;
+    boot.binfmt.addEmulatedSystemsToNixSandbox = mkIf (builtElsewhere != [ ]) (mkDefault false);
 
     # The Atuin sync server, on the same box: SQLite, no PostgreSQL to run.
     services.atuin = mkIf cfg.atuin.enable {
@@ -687,5 +708,12 @@ in
     # The upstream unit runs with DynamicUser (a read-only file system but for its state
     # directory): give it one for the SQLite database.
     systemd.services.atuin.serviceConfig.StateDirectory = mkIf cfg.atuin.enable "atuin";
-  };
+  }
+
+  # Declared only when NixOS-WSL is imported: a definition of an option that does not exist
+  # fails even under mkIf false.
+  (lib.optionalAttrs (options ? wsl.interop.register) {
+    wsl.interop.register = mkIf (onWsl && emulated != [ ]) (mkDefault true);
+  })
+  ]);
 }
