@@ -106,6 +106,10 @@ let
         };
       };
       stateVersion = c.system.stateVersion;
+      nixGc = {
+        inherit (c.nix.gc) automatic options dates;
+      };
+      syncthingSettings = c.services.syncthing.settings;
       # NixOS-WSL's: keeps Windows .exe files running next to other binfmt registrations.
       wslInteropRegister = c.wsl.interop.register or null;
       # What the deploy agent reads from the new system (etc/atuin-bootstrap/…).

@@ -850,3 +850,114 @@ fn home_manager_judged_by_its_real_releases() {
         );
     }
 }
+
+/// `text` without the attribute set that starts at the line `start` (up to its closing `};`
+/// at the same indentation).
+fn without_block(text: &str, start: &str) -> String {
+    let mut out = String::new();
+    let mut skipping: Option<String> = None;
+    for line in text.lines() {
+        if let Some(indent) = &skipping {
+            if line == format!("{indent}}};") {
+                skipping = None;
+            }
+            continue;
+        }
+        if line.trim_start() == start {
+            skipping = Some(line[..line.len() - line.trim_start().len()].to_string());
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    assert!(skipping.is_none(), "{start} is not closed");
+    out
+}
+
+#[test]
+fn a_box_without_the_client_and_a_client_without_the_box_build() {
+    let Some(lib) = nixpkgs_lib() else { return };
+    let fleet = Fleet::new();
+    // The wsl box with its client block removed: the fleet flake still imports the client
+    // module (its options are declared, never defined).
+    fleet.add("server-only", "wsl", None, None, "");
+    let file = fleet
+        .dir
+        .path()
+        .join("hosts/server-only")
+        .join(host::DEFAULT);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let text = without_block(&text, "services.atuin-bootstrap.client = {");
+    assert!(!text.contains("atuin-bootstrap.client"), "{text}");
+    std::fs::write(&file, text).unwrap();
+    let efi = BootLoader::SystemdBoot {
+        esp: "/boot".into(),
+    };
+    fleet.add("client-only", "laptop", Some(EFI_HARDWARE), Some(&efi), "");
+    fleet.add("both", "wsl", None, None, "");
+    let hosts = fleet.evaluate(lib.path());
+    for (name, host) in hosts.as_object().unwrap() {
+        assert_builds(name, host);
+    }
+    let box_only = &hosts["server-only"];
+    assert_eq!(box_only["serverEnabled"], true);
+    // No key of its own known: nothing trusted, no cache of its own as a substituter.
+    assert_eq!(box_only["trustedPublicKeys"], json!([]));
+    assert_eq!(box_only["substituters"], json!([]));
+    assert!(box_only["configToml"]
+        .as_str()
+        .unwrap()
+        .contains("[server]"));
+    assert_eq!(hosts["client-only"]["serverEnabled"], false);
+    assert_eq!(
+        hosts["client-only"]["substituters"],
+        json!(["http://buildbox:8780"])
+    );
+}
+
+#[test]
+fn the_stand_ins_refuse_what_nixos_and_nixos_wsl_refuse() {
+    let Some(lib) = nixpkgs_lib() else { return };
+    // Each host is its own fleet: a type error stops the whole evaluation.
+    let cases = [
+        // NixOS's checkConfig runs `nix show-config` with warnings as errors.
+        (
+            "  nix.settings.substituter = [ \"http://box:8780\" ];",
+            "unknown setting 'substituter'",
+        ),
+        // nix-gc.nix: singleLineStr.
+        (
+            "  nix.gc.options = lib.mkForce \"--delete-older-than 30d\\n--max-freed 1G\";",
+            "nix.gc.options",
+        ),
+        // syncthing.nix: JSON values only.
+        (
+            "  services.syncthing.settings.options.foo = x: x;",
+            "services.syncthing.settings.options.foo",
+        ),
+        // NixOS-WSL declares every wsl.* option.
+        ("  wsl.interop.registr = true;", "wsl.interop.registr"),
+    ];
+    for (extra, expected) in cases {
+        let fleet = Fleet::new();
+        fleet.add("box", "wsl", None, None, extra);
+        let output = Command::new("nix-instantiate")
+            .env("NIX_CONFIG", NIX_CONFIG)
+            .args(["--eval", "--strict", "--json"])
+            .arg(root().join("nix/tests/eval-fleet.nix"))
+            .arg("--argstr")
+            .arg("lib")
+            .arg(lib.path().join("lib"))
+            .arg("--argstr")
+            .arg("fleet")
+            .arg(fleet.dir.path())
+            .arg("--argstr")
+            .arg("nixosWsl")
+            .arg(lib.path().join("nixos-wsl"))
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&output.stdout).to_string()
+            + &String::from_utf8_lossy(&output.stderr);
+        assert!(said.contains(expected), "{extra}: {said}");
+    }
+}
