@@ -159,6 +159,7 @@ pub fn example_values(host: &str) -> Vec<(&'static str, String)> {
     vec![
         ("hostName", host.to_string()),
         ("system", "x86_64-linux".to_string()),
+        ("stateVersion", "25.05".to_string()),
         ("serverUrl", "http://buildbox:8780".to_string()),
         (
             "publicKey",
@@ -198,12 +199,12 @@ fn the_example_fleet_is_what_the_templates_render() {
     use atuin_bootstrap::wizard::templates;
     let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some();
     let fleet = root().join("examples/fleet");
-    for (path, text) in templates::FLEET {
-        assert_eq!(
-            std::fs::read_to_string(fleet.join(path)).unwrap(),
-            *text,
-            "{path}"
-        );
+    for (path, text) in templates::fleet(templates::DEFAULT_ATUIN_BOOTSTRAP_URL) {
+        let file = fleet.join(path);
+        if update {
+            std::fs::write(&file, &text).unwrap();
+        }
+        assert_eq!(std::fs::read_to_string(file).unwrap(), text, "{path}");
     }
     // thinkpad as the wizard renders a laptop on an EFI machine (its hardware file is a
     // hand-written stub, kept as it is); buildbox as a wsl build box with a remote.

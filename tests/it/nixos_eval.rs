@@ -143,7 +143,8 @@ struct Fleet {
 impl Fleet {
     fn new() -> Fleet {
         let dir = tempfile::tempdir().unwrap();
-        for (path, text) in atuin_bootstrap::wizard::templates::FLEET {
+        use atuin_bootstrap::wizard::templates;
+        for (path, text) in templates::fleet(templates::DEFAULT_ATUIN_BOOTSTRAP_URL) {
             std::fs::write(dir.path().join(path), text).unwrap();
         }
         Fleet { dir }
@@ -959,5 +960,116 @@ fn the_stand_ins_refuse_what_nixos_and_nixos_wsl_refuse() {
         let said = String::from_utf8_lossy(&output.stdout).to_string()
             + &String::from_utf8_lossy(&output.stderr);
         assert!(said.contains(expected), "{extra}: {said}");
+    }
+}
+
+/// `bootstrap-new-machine --yes` for one host of the fleet repository `repo`, in a HOME of
+/// its own; what it printed.
+fn run_wizard(repo: &Path, server: &str, host: &str, profile: &str) -> String {
+    let home = tempfile::tempdir().unwrap();
+    let output = Command::new(crate::util::binary())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .env("USER", "me")
+        .env("ATUIN_BOOTSTRAP_ARGV0", "bootstrap-new-machine")
+        .stdin(std::process::Stdio::null())
+        .args(["--server", server, "--hostname", host, "--profile", profile])
+        .arg("--repo")
+        .arg(repo)
+        .arg("--nix-conf")
+        .arg(home.path().join("nix.conf"))
+        .arg("--yes")
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{host}: {printed}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    printed
+}
+
+#[test]
+fn what_the_wizard_writes_builds_for_every_profile_online_and_offline() {
+    let Some(lib) = nixpkgs_lib() else { return };
+    let server = crate::util::server::InProcess::start("");
+    let key = server.public_key();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let offline_url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+
+    let repo = tempfile::tempdir().unwrap();
+    let efi = BootLoader::SystemdBoot {
+        esp: "/boot".into(),
+    };
+    let mut hosts = Vec::new();
+    for profile in ["laptop", "desktop", "server", "wsl"] {
+        for (mode, url) in [("online", &server.url), ("offline", &offline_url)] {
+            let host = format!("{profile}-{mode}");
+            let printed = run_wizard(repo.path(), url, &host, profile);
+            // The commit step locks the inputs and commits flake.lock.
+            assert!(
+                printed.contains("flake lock && git add -A")
+                    && printed.contains(" flake.nix flake.lock && git commit"),
+                "{printed}"
+            );
+            if mode == "offline" {
+                assert!(printed.contains("publicKey commented out"), "{printed}");
+            }
+            // This machine does not run NixOS: its own files come from nixos-generate-config
+            // on the machine; here, the fixtures.
+            if host::needs_machine_files(profile) {
+                let dir = repo.path().join("hosts").join(&host);
+                std::fs::write(dir.join(host::HARDWARE), EFI_HARDWARE).unwrap();
+                std::fs::write(dir.join(host::BOOT_LOADER), efi.render()).unwrap();
+            }
+            hosts.push(host);
+        }
+    }
+    let flake = std::fs::read_to_string(repo.path().join("flake.nix")).unwrap();
+    assert!(
+        flake.contains("atuin-bootstrap.url = \"github:atuin-bootstrap/atuin-bootstrap\";"),
+        "{flake}"
+    );
+
+    let evaluated = evaluate_fleet(lib.path(), repo.path());
+    assert_eq!(evaluated.as_object().unwrap().len(), hosts.len());
+    for name in &hosts {
+        let host = &evaluated[name];
+        assert_eq!(failed(host), Vec::<String>::new(), "{name}");
+        // Not NixOS here: the newest release the wizard knows.
+        assert_eq!(
+            host["stateVersion"],
+            atuin_bootstrap::wizard::detect::CURRENT_NIXOS_RELEASE,
+            "{name}"
+        );
+        let is_box = name.starts_with("wsl");
+        if name.ends_with("-online") {
+            assert_builds(name, host);
+            assert!(
+                host["trustedPublicKeys"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&json!(key)),
+                "{name}"
+            );
+            if !is_box {
+                assert_eq!(host["substituters"], json!([server.url]), "{name}");
+            }
+        } else {
+            // The key is not known: no cache trusted yet, and a warning says why.
+            assert_eq!(host["trustedPublicKeys"], json!([]), "{name}");
+            assert_eq!(host["substituters"], json!([]), "{name}");
+            let warnings = host["warnings"].to_string();
+            if !is_box {
+                assert!(
+                    warnings.contains("publicKey is not set")
+                        && warnings.contains("atuin-bootstrap cache public-key"),
+                    "{name}: {warnings}"
+                );
+            }
+        }
     }
 }
