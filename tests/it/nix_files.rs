@@ -47,6 +47,21 @@ fn every_nix_file_parses() {
     }
 }
 
+/// nixpkgs: modules must not read `nixpkgs.*` (the package set may be given from outside);
+/// the machine's system is `pkgs.stdenv.hostPlatform.system`.
+#[test]
+fn no_module_reads_the_nixpkgs_options() {
+    for entry in std::fs::read_dir(root().join("nix/modules")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !text.contains("config.nixpkgs."),
+            "{} reads config.nixpkgs.*",
+            path.display()
+        );
+    }
+}
+
 #[test]
 fn the_pure_nix_helpers_pass_their_tests() {
     let output = run_ok(
