@@ -1073,3 +1073,64 @@ fn what_the_wizard_writes_builds_for_every_profile_online_and_offline() {
         }
     }
 }
+
+#[test]
+fn every_profiles_deploy_example_uses_checks_that_can_pass() {
+    let Some(lib) = nixpkgs_lib() else { return };
+    let fleet = Fleet::new();
+    let efi = BootLoader::SystemdBoot {
+        esp: "/boot".into(),
+    };
+    let profiles = ["laptop", "desktop", "server", "wsl"];
+    for profile in profiles {
+        let machine = host::needs_machine_files(profile);
+        fleet.add(
+            profile,
+            profile,
+            machine.then_some(EFI_HARDWARE),
+            machine.then_some(&efi),
+            "",
+        );
+        // The commented deploy lines of the profile, uncommented.
+        let file = fleet
+            .dir
+            .path()
+            .join("hosts")
+            .join(profile)
+            .join(host::DEFAULT);
+        let text = std::fs::read_to_string(&file).unwrap();
+        let mut uncommented = 0;
+        let text: String = text
+            .lines()
+            .map(|line| {
+                let code = line.trim_start().strip_prefix("# ").unwrap_or("");
+                if code.starts_with("tokenFile = ") || code.starts_with("deploy.") {
+                    uncommented += 1;
+                    line.replacen("# ", "", 1) + "\n"
+                } else {
+                    line.to_string() + "\n"
+                }
+            })
+            .collect();
+        assert_eq!(uncommented, 3, "{profile}: {text}");
+        std::fs::write(&file, text).unwrap();
+    }
+    let hosts = fleet.evaluate(lib.path());
+    for profile in profiles {
+        let host = &hosts[profile];
+        assert_builds(profile, host);
+        let checks: Vec<String> =
+            serde_json::from_str(host["healthChecksJson"].as_str().unwrap()).unwrap();
+        assert!(!checks.is_empty(), "{profile}");
+        // Built-in checks only: no shell command that needs a tool the unit lacks (curl),
+        // nor `systemctl is-system-running`, which any failed unit fails.
+        for check in checks {
+            assert!(
+                check.starts_with("unit:")
+                    || check.starts_with("http://")
+                    || check.starts_with("tcp:"),
+                "{profile}: {check}"
+            );
+        }
+    }
+}
