@@ -231,7 +231,7 @@ in
       };
 
       healthChecks = mkOption {
-        type = types.listOf (types.strMatching "[^\n]+");
+        type = types.listOf types.nonEmptyStr;
         default = [ ];
         example = [
           "unit:sshd.service"
