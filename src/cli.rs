@@ -300,6 +300,10 @@ pub struct BootstrapArgs {
     /// The cache key to expect from the server (name:base64), instead of trusting it on first use
     #[arg(long, value_name = "KEY")]
     pub trust_key: Option<String>,
+    /// Where a new fleet flake fetches atuin-bootstrap from (its inputs.atuin-bootstrap.url):
+    /// a flake URL of the project's repository, your fork, or a clone the box can read
+    #[arg(long, value_name = "URL")]
+    pub atuin_bootstrap_url: Option<String>,
     /// This machine pushes to the box's cache: write a netrc with the token (--token-file,
     /// push scope) and point Nix's netrc-file at it
     #[arg(long)]

@@ -225,9 +225,12 @@ pub async fn run(
         }
         (None, status) => {
             let error = match nix_log.error_summary() {
-                Some(error) => {
-                    crate::builds::builders::name_builders_in(context.mask.hide(&error)).await
-                }
+                Some(error) => match super::targets::missing_lock_hint(&error) {
+                    Some(hint) => format!("{hint} (nix: {})", context.mask.hide(&error)),
+                    None => {
+                        crate::builds::builders::name_builders_in(context.mask.hide(&error)).await
+                    }
+                },
                 None => match status {
                     Ok(status) => format!("nix build failed ({status})"),
                     Err(e) => format!("nix build could not be waited for: {}", io_reason(&e)),
