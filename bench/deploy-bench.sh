@@ -2,7 +2,8 @@
 # deploy-bench.sh — the whole loop, timed: from a new commit in the fleet repository to every
 # host of a 3-host fixture fleet running it, with each host's `deploy --watch` asking every
 # 2 s and the box polling the repository every 2 s; and the idle memory of a watching agent.
-# Hosts are fixture systems (a derivation with bin/switch-to-configuration), each with its own
+# Hosts are fixture systems (a derivation with nixos-version and bin/switch-to-configuration,
+# which deploy takes for a NixOS system), each with its own
 # profile, current-system link and deploy state, as in the integration tests. Needs Nix, git.
 #   bench/deploy-bench.sh            (BENCH_ROUNDS=N commits, default 5)
 set -euo pipefail
@@ -32,6 +33,7 @@ write_flake() {
       args = [ "-c" ''
         PATH=/bin:/usr/bin
         mkdir -p \$out/bin
+        echo "\${version}" > \$out/nixos-version
         printf '#!/bin/sh\nln -sfn %s "\$DEPLOY_TEST_CURRENT"\n' \$out > \$out/bin/switch-to-configuration
         chmod +x \$out/bin/switch-to-configuration
       '' ];

@@ -128,6 +128,10 @@ pub fn run(
     log: &Log,
     started: &mut dyn FnMut(i32) -> Result<()>,
 ) -> Result<Activation> {
+    let deadline = Instant::now() + timeout;
+    if activator == Activator::SystemdRun {
+        wait_for_unit(deadline, log);
+    }
     let argv = activator.argv(path, mode);
     let out = File::create(output_file)
         .with_context(|| format!("failed to create {}", output_file.display()))?;
@@ -153,7 +157,6 @@ pub fn run(
     let pid = i32::try_from(child.id()).context("pid out of range")?;
     started(pid)?;
     let mut follow = Follow::open(output_file, log.clone())?;
-    let deadline = Instant::now() + timeout;
     let ended = loop {
         follow.copy();
         if let Some(status) = child.try_wait()? {
@@ -222,6 +225,29 @@ pub fn wait_for_earlier(pid: i32, deadline: Instant, log: &Log) {
     ));
     while is_activation() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// An earlier agent's transient unit may still run (its agent died; the unit did not): a
+/// second unit of the same name would be refused, so it is waited for.
+fn wait_for_unit(deadline: Instant, log: &Log) {
+    let active = || {
+        Command::new("systemctl")
+            .args(["is-active", "--quiet", &format!("{UNIT}.service")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !active() {
+        return;
+    }
+    log.line(&format!(
+        "{UNIT} (an earlier run's activation) still runs; waiting for it"
+    ));
+    while active() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
     }
 }
 
