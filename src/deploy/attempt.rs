@@ -68,7 +68,7 @@ pub fn run(agent: &Agent<'_>, options: Options) -> Result<Outcome> {
     }
     if let Some(note) = agent.memory.under_way()? {
         if note.phase == Phase::RebootPending && note.wanted == wanted {
-            return switch::still_pending(agent, &note);
+            return switch::still_pending(agent, &note, !options.dry_run);
         }
     }
     let installed = agent.installed()?;

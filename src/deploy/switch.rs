@@ -208,8 +208,9 @@ fn pending(agent: &Agent<'_>, mut note: UnderWay, message: String) -> Result<Out
     maybe_reboot(agent, report)
 }
 
-/// The target waits for a reboot (an earlier run deployed it).
-pub fn still_pending(agent: &Agent<'_>, note: &UnderWay) -> Result<Outcome> {
+/// The target waits for a reboot (an earlier run deployed it); `may_reboot` is false for a
+/// dry run.
+pub fn still_pending(agent: &Agent<'_>, note: &UnderWay, may_reboot: bool) -> Result<Outcome> {
     let here = agent.running().unwrap_or_else(|| note.wanted.clone());
     let message = format!(
         "{} waits for a reboot into it (deployed at {})",
@@ -221,6 +222,9 @@ pub fn still_pending(agent: &Agent<'_>, note: &UnderWay) -> Result<Outcome> {
         Some(&note.wanted),
         Some(message),
     );
+    if !may_reboot {
+        return Ok(Outcome::RebootNeeded(report));
+    }
     maybe_reboot(agent, report)
 }
 
