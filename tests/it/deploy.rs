@@ -395,7 +395,11 @@ fn lock_kill_midway_dry_run_and_an_unreachable_box() {
     assert_eq!(host_view(&build_box, "laptop")["last_report"], seen_before);
 
     // A deploy that hangs in activation holds the lock; a second one is refused.
-    let mut first = laptop.command(&[]).spawn().unwrap();
+    let mut first = {
+        use std::os::unix::process::CommandExt;
+        // Its own process group, as a shell session gives it.
+        laptop.command(&[]).process_group(0).spawn().unwrap()
+    };
     wait_for(Duration::from_secs(30), || laptop.hanging_pid()).expect("activation never ran");
     assert_eq!(host_view(&build_box, "laptop")["state"], "deploying");
     let second = laptop.deploy(&[]);
@@ -406,11 +410,26 @@ fn lock_kill_midway_dry_run_and_an_unreachable_box() {
         stderr(&second)
     );
 
-    // Killed midway (-9): the profile is consistent (the new generation, not yet checked),
-    // and the next run carries on, and rolls back to the generation from before.
-    first.kill().unwrap();
+    // Killed midway (-9, its whole process group, as a closed SSH session would): the
+    // activation lives on in a session of its own; the profile is consistent (the new
+    // generation, not yet checked), and the next run carries on, and rolls back to the
+    // generation from before.
+    unsafe { libc::kill(-(first.id() as i32), libc::SIGKILL) };
     first.wait().unwrap();
     let pid = laptop.hanging_pid().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .trim_start()
+        .chars()
+        .next();
+    assert!(
+        matches!(state, Some('S' | 'R')),
+        "the activation died with its agent: {stat}"
+    );
     unsafe { libc::kill(-pid, libc::SIGKILL) };
     unsafe { libc::kill(pid, libc::SIGKILL) };
     assert_eq!(laptop.generation(), Some((2, hanging.clone())));
