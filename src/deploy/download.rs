@@ -19,6 +19,7 @@ use anyhow::Result;
 
 use super::bounded;
 use super::health::with_output;
+use super::log::Log;
 use super::Agent;
 use crate::exit::SERVER;
 
@@ -61,7 +62,14 @@ pub fn fetch(agent: &Agent<'_>, path: &str, keys: &[String]) -> Result<Result<()
             system_at_fault: false,
         }));
     }
-    let finished = nix(copy_args(cache, path, keys), DOWNLOAD_TIMEOUT, agent)?;
+    // The copy and the box's word on the closure do not depend on each other: both at once.
+    let log = agent.log.clone();
+    let (finished, verified) = std::thread::scope(|scope| {
+        let verify = scope.spawn(|| nix(verify_args(cache, path, keys), VERIFY_TIMEOUT, &log));
+        let copy = nix(copy_args(cache, path, keys), DOWNLOAD_TIMEOUT, &agent.log);
+        (copy, verify.join().expect("the verify thread panicked"))
+    });
+    let (finished, verified) = (finished?, verified?);
     if !finished.succeeded() {
         return Ok(Err(Refusal {
             reason: with_output(
@@ -75,7 +83,6 @@ pub fn fetch(agent: &Agent<'_>, path: &str, keys: &[String]) -> Result<Result<()
             system_at_fault: false,
         }));
     }
-    let verified = nix(verify_args(cache, path, keys), VERIFY_TIMEOUT, agent)?;
     if !verified.succeeded() {
         return Ok(Err(Refusal {
             reason: with_output(
@@ -98,10 +105,10 @@ pub fn fetch(agent: &Agent<'_>, path: &str, keys: &[String]) -> Result<Result<()
     Ok(Ok(()))
 }
 
-fn nix(args: Vec<String>, timeout: Duration, agent: &Agent<'_>) -> Result<bounded::Finished> {
+fn nix(args: Vec<String>, timeout: Duration, log: &Log) -> Result<bounded::Finished> {
     let mut command = Command::new("nix");
     command.args(args);
-    bounded::run(command, Instant::now() + timeout, Some(agent.log.boxed()))
+    bounded::run(command, Instant::now() + timeout, Some(log.boxed()))
 }
 
 /// `nix copy --from BOX PATH` trusting only `keys`, with no remembered misses.
