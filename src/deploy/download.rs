@@ -19,7 +19,6 @@ use anyhow::Result;
 
 use super::bounded;
 use super::health::with_output;
-use super::log::Log;
 use super::Agent;
 use crate::exit::SERVER;
 
@@ -63,10 +62,21 @@ pub fn fetch(agent: &Agent<'_>, path: &str, keys: &[String]) -> Result<Result<()
         }));
     }
     // The copy and the box's word on the closure do not depend on each other: both at once.
+    // Each Nix keeps narinfos in an SQLite cache under XDG_CACHE_HOME, and two writing it at
+    // once fail ("executing SQLite statement"): the verify gets a cache of its own.
     let log = agent.log.clone();
+    let verify_cache = agent.memory.dir().join("verify-cache");
     let (finished, verified) = std::thread::scope(|scope| {
-        let verify = scope.spawn(|| nix(verify_args(cache, path, keys), VERIFY_TIMEOUT, &log));
-        let copy = nix(copy_args(cache, path, keys), DOWNLOAD_TIMEOUT, &agent.log);
+        let verify = scope.spawn(|| {
+            let mut command = nix(verify_args(cache, path, keys));
+            command.env("XDG_CACHE_HOME", &verify_cache);
+            bounded::run(command, Instant::now() + VERIFY_TIMEOUT, Some(log.boxed()))
+        });
+        let copy = bounded::run(
+            nix(copy_args(cache, path, keys)),
+            Instant::now() + DOWNLOAD_TIMEOUT,
+            Some(agent.log.boxed()),
+        );
         (copy, verify.join().expect("the verify thread panicked"))
     });
     let (finished, verified) = (finished?, verified?);
@@ -105,10 +115,10 @@ pub fn fetch(agent: &Agent<'_>, path: &str, keys: &[String]) -> Result<Result<()
     Ok(Ok(()))
 }
 
-fn nix(args: Vec<String>, timeout: Duration, log: &Log) -> Result<bounded::Finished> {
+fn nix(args: Vec<String>) -> Command {
     let mut command = Command::new("nix");
     command.args(args);
-    bounded::run(command, Instant::now() + timeout, Some(log.boxed()))
+    command
 }
 
 /// `nix copy --from BOX PATH` trusting only `keys`, with no remembered misses.
