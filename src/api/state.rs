@@ -51,11 +51,13 @@ impl AppState {
         let builds = BuildServer::start(&config)?;
         let fleet = Fleet::open(state.path())?;
         let tokens = TokenStore::new(state.path());
-        let uploads = Uploads::open(
+        let mut uploads = Uploads::open(
             state.path(),
             config.max_upload_size.value,
             config.request_timeout.value,
         )?;
+        uploads.max_log_size = config.max_log_size.value;
+        uploads.pushed_ttl = config.pushed_ttl.value;
         Ok(AppState {
             config,
             cache,

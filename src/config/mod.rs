@@ -70,6 +70,8 @@ pub struct Config {
     pub nar_cache_size: Sourced<u64>,
     /// Bytes one uploaded NAR may have at most.
     pub max_upload_size: Sourced<u64>,
+    /// Bytes one pushed build log may have at most once decoded.
+    pub max_log_size: Sourced<u64>,
     /// How long a pushed path stays a GC root after its last push.
     pub pushed_ttl: Sourced<Duration>,
     pub repo_url: Option<Sourced<String>>,
@@ -197,6 +199,12 @@ fn resolve(inputs: Inputs<'_>) -> Result<Config> {
             let text = text(v);
             parse_size(&text).filter(|n| *n > 0).with_context(|| {
                 format!("expected a size above zero such as \"4GiB\" or \"500MiB\", got {text:?}")
+            })
+        })?,
+        max_log_size: found.required(&schema::CACHE_MAX_LOG_SIZE, |v| {
+            let text = text(v);
+            parse_size(&text).filter(|n| *n > 0).with_context(|| {
+                format!("expected a size above zero such as \"64MiB\", got {text:?}")
             })
         })?,
         pushed_ttl: found.required(&schema::CACHE_PUSHED_TTL, positive_duration)?,

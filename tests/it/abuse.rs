@@ -452,3 +452,94 @@ fn kill_9_during_a_build_and_a_burst_of_posts_loses_nothing_accepted() {
         (build_box.job(hang)["state"] == "cancelled").then_some(())
     });
 }
+
+/// A zstd frame of raw RLE blocks (4 bytes for each 128 KiB of zeros): `blocks` × 128 KiB once
+/// decoded, about `blocks` × 4 bytes sent. Made by hand, as a real attacker would, so the test
+/// does not spend a minute compressing a gigabyte.
+fn zstd_bomb(blocks: usize) -> Vec<u8> {
+    let mut frame = vec![0x28, 0xb5, 0x2f, 0xfd];
+    // No content size, no checksum, no dictionary; a 1 MiB window (log 20: exponent 10).
+    frame.extend_from_slice(&[0x00, 10 << 3]);
+    const BLOCK: u32 = 128 * 1024;
+    for i in 0..blocks {
+        let last = (i + 1 == blocks) as u32;
+        let header = last | (1 << 1) | (BLOCK << 3);
+        frame.extend_from_slice(&header.to_le_bytes()[..3]);
+        frame.push(0);
+    }
+    frame
+}
+
+#[test]
+fn a_log_bomb_is_refused_and_the_memory_stays_low() {
+    let server = start("");
+    let state = server._dir.path().join("state");
+    let token = atuin_bootstrap::tokens::TokenStore::new(&state)
+        .create("pusher", &[atuin_bootstrap::tokens::Scope::Push])
+        .unwrap();
+    // 8,448 blocks: 33 KB sent, 1.03 GiB once decoded.
+    let bomb = zstd_bomb(8448);
+    assert!(bomb.len() < 34 * 1024, "{}", bomb.len());
+    let drv = "0123456789abcdfghijklmnpqrsvwxyz-bomb.drv";
+    let url = server.url(&format!("/log/{drv}"));
+    let bearer = format!("Bearer {token}");
+    let started = Instant::now();
+    let answers: Vec<crate::util::http::Reply> = std::thread::scope(|scope| {
+        let sent: Vec<_> = (0..3)
+            .map(|_| {
+                scope.spawn(|| {
+                    crate::util::http::try_send(
+                        "PUT",
+                        &url,
+                        &[("Authorization", &bearer), ("Content-Encoding", "zstd")],
+                        Some(&bomb),
+                    )
+                    .expect("the server answered")
+                })
+            })
+            .collect();
+        let mut slowest = Duration::ZERO;
+        while sent.iter().any(|s| !s.is_finished()) {
+            slowest = slowest.max(health_latency(&server.server.url));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        println!("health during three log bombs: at worst {slowest:?}");
+        sent.into_iter().map(|s| s.join().unwrap()).collect()
+    });
+    for answer in &answers {
+        assert_eq!(answer.status, 413, "{}", answer.text());
+        assert!(
+            answer.text().contains("cache.max_log_size"),
+            "{}",
+            answer.text()
+        );
+    }
+    let peak = server.memory_kib("VmHWM");
+    let anonymous = server.memory_kib("RssAnon");
+    println!(
+        "three 33 KB zstd log bombs (1 GiB each decoded) at once: 413 in {:?}, server peak RSS {} MiB, anonymous RSS after {} MiB",
+        started.elapsed(),
+        peak / 1024,
+        anonymous / 1024
+    );
+    assert!(peak < 200 * 1024, "peak RSS {} MiB", peak / 1024);
+    // Nothing of the bombs is left on disk, and no log was kept.
+    let uploads = state.join("uploads");
+    assert_eq!(
+        std::fs::read_dir(uploads.join("incoming")).unwrap().count(),
+        0
+    );
+    assert!(get(&server.url(&format!("/log/{drv}"))).status == 404);
+
+    // A log within the limit, compressed, is kept and served decoded.
+    let plain = b"building '/nix/store/x.drv'...\nhello\n".repeat(1000);
+    let sent = crate::util::http::try_send(
+        "PUT",
+        &url,
+        &[("Authorization", &bearer), ("Content-Encoding", "zstd")],
+        Some(&zstd::encode_all(&plain[..], 3).unwrap()),
+    )
+    .unwrap();
+    assert_eq!(sent.status, 200, "{}", sent.text());
+    assert_eq!(get(&server.url(&format!("/log/{drv}"))).body, plain);
+}
