@@ -84,11 +84,19 @@ impl BuildServer {
         let store = JobHistory::open(&state_dir.join("jobs.sqlite"))?;
         let (tips_tx, tips_rx) = mpsc::channel(16);
         let watcher = config.repo_url.as_ref().map(|url| {
-            let mirror = Arc::new(Mirror::new(
-                state_dir.join("repo.git"),
-                url.value.clone(),
-                config.repo_branch.value.clone(),
-            ));
+            let mirror = Arc::new(
+                Mirror::new(
+                    state_dir.join("repo.git"),
+                    url.value.clone(),
+                    config.repo_branch.value.clone(),
+                )
+                .with_credentials_file(
+                    config
+                        .repo_credentials_file
+                        .as_ref()
+                        .map(|f| f.value.clone()),
+                ),
+            );
             Arc::new(Watcher::new(
                 mirror,
                 url.value.clone(),

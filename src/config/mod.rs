@@ -77,6 +77,8 @@ pub struct Config {
     pub repo_url: Option<Sourced<String>>,
     pub repo_branch: Sourced<String>,
     pub poll_interval: Sourced<Duration>,
+    /// Credentials for fetching `repo.url`, kept out of the URL.
+    pub repo_credentials_file: Option<Sourced<PathBuf>>,
     pub webhook_secret_file: Option<Sourced<PathBuf>>,
     /// Inputs of the fleet flake followed upstream and built when they move.
     pub watch_inputs: Sourced<Vec<String>>,
@@ -211,6 +213,7 @@ fn resolve(inputs: Inputs<'_>) -> Result<Config> {
         repo_url: found.optional(&schema::REPO_URL, |v| Ok(text(v)))?,
         repo_branch: found.required(&schema::REPO_BRANCH, |v| Ok(text(v)))?,
         poll_interval: found.required(&schema::REPO_POLL_INTERVAL, duration)?,
+        repo_credentials_file: found.optional(&schema::REPO_CREDENTIALS_FILE, text_path)?,
         webhook_secret_file: found.optional(&schema::REPO_WEBHOOK_SECRET_FILE, text_path)?,
         watch_inputs: found.required(&schema::REPO_WATCH_INPUTS, |v| {
             let names = list(v);

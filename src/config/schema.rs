@@ -89,6 +89,8 @@ pub static CACHE_PUSHED_TTL: KeyDef = key("cache", "pushed_ttl", Kind::Duration,
 pub static REPO_URL: KeyDef = key("repo", "url", Kind::Text, None);
 pub static REPO_BRANCH: KeyDef = key("repo", "branch", Kind::Text, Some("main"));
 pub static REPO_POLL_INTERVAL: KeyDef = key("repo", "poll_interval", Kind::Duration, Some("60s"));
+/// Git credential lines (`https://user:token@host`) for fetching `repo.url`.
+pub static REPO_CREDENTIALS_FILE: KeyDef = key("repo", "credentials_file", Kind::Text, None);
 pub static REPO_WEBHOOK_SECRET_FILE: KeyDef = key("repo", "webhook_secret_file", Kind::Text, None);
 /// Inputs of the fleet flake whose upstream is followed and built when it moves.
 pub static REPO_WATCH_INPUTS: KeyDef = key("repo", "watch_inputs", Kind::List, Some(""));
@@ -152,6 +154,7 @@ pub static KEYS: &[&KeyDef] = &[
     &REPO_URL,
     &REPO_BRANCH,
     &REPO_POLL_INTERVAL,
+    &REPO_CREDENTIALS_FILE,
     &REPO_WEBHOOK_SECRET_FILE,
     &REPO_WATCH_INPUTS,
     &BUILD_MAX_PARALLEL_JOBS,

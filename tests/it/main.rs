@@ -28,6 +28,7 @@ mod nix_files;
 mod nixos_eval;
 mod pages;
 mod push;
+mod repo_credentials;
 mod terminal;
 mod watch_inputs;
 mod wizard;

@@ -2,6 +2,7 @@
 //! The flake inputs the server watches get mirrors of their own (`inputs`).
 
 pub mod commit_subject;
+pub mod credentials;
 mod fetch_error;
 pub mod flake_lock;
 pub mod inputs;
