@@ -356,7 +356,9 @@ pub enum TokenCommand {
     Create {
         name: String,
         /// What the token may do, comma-separated: build (ask for and cancel builds), report
-        /// (hosts' deploy reports), push (upload to the cache with nix copy)
+        /// (hosts' deploy reports), push (upload to the cache with nix copy), deploy (pin and
+        /// retry hosts). A machine: build,report (the default); a pusher: push; an admin's
+        /// laptop: build,report,push,deploy
         #[arg(
             long,
             value_delimiter = ',',
@@ -364,8 +366,12 @@ pub enum TokenCommand {
             default_value = "build,report"
         )]
         scope: Vec<String>,
+        /// Bind the token to one host: it reports only for HOST, and tokens bound to no host
+        /// may no longer report for it (a machine's own token: --host <its hostname>)
+        #[arg(long, value_name = "HOST")]
+        host: Option<String>,
     },
-    /// List token names and scopes (with none, writes are open to anyone)
+    /// List token names, scopes and bound hosts (with none, writes are open to anyone)
     List,
     /// Revoke a token
     Revoke {

@@ -7,6 +7,7 @@ pub mod hosts;
 pub mod jobs;
 mod state;
 pub mod status;
+pub mod token;
 pub mod webhooks;
 
 pub use state::{AppState, Settings};

@@ -193,11 +193,8 @@ impl ApiClient {
             .into();
         };
         let message = match status {
-            401 => format!(
-                "the server refused the request (401): {said}; give a token with --token, \
-                 ATUIN_BOOTSTRAP_TOKEN or client.token_file (an admin makes one on the server \
-                 with `atuin-bootstrap token create NAME`)"
-            ),
+            // The server's words already say which token to give and how: said once.
+            401 => format!("the server refused the request (401): {said}"),
             404 => said,
             _ => format!("the server answered {status}: {said}"),
         };

@@ -40,6 +40,7 @@ enum Route<'a> {
     Hosts,
     Host(&'a str),
     HostReport(&'a str),
+    Token,
     Webhook(Forge),
     /// No such path (`api`: under `/api/`, answered in JSON).
     Unknown {
@@ -61,6 +62,7 @@ impl Route<'_> {
                 ["hosts"] => Route::Hosts,
                 ["hosts", name] => Route::Host(name),
                 ["hosts", name, "report"] => Route::HostReport(name),
+                ["token"] => Route::Token,
                 ["webhooks", "github"] => Route::Webhook(Forge::GitHub),
                 ["webhooks", "forgejo"] => Route::Webhook(Forge::Forgejo),
                 _ => Route::Unknown { api: true },
@@ -102,6 +104,7 @@ impl Route<'_> {
                 | Route::Hosts
                 | Route::Host(_)
                 | Route::HostReport(_)
+                | Route::Token
                 | Route::Webhook(_)
                 | Route::Unknown { api: true }
         )
@@ -206,9 +209,10 @@ async fn dispatch(
         (Route::Hosts, Method::GET) => api::hosts::list(state).await,
         (Route::Host(name), Method::GET) => api::hosts::get(state, name).await,
         (Route::HostReport(name), Method::POST) => {
-            api::auth::require_scope(state, &request, Scope::Report)?;
+            api::auth::require_report(state, &request, name)?;
             api::hosts::report(state, name, request).await
         }
+        (Route::Token, Method::GET) => api::token::respond(state, &request),
         (Route::Webhook(forge), Method::POST) => api::webhooks::handle(state, forge, request).await,
         (Route::Unknown { api: true }, _) => {
             Err(HttpError::NotFound("no such API endpoint".into()))
