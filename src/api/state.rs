@@ -49,7 +49,7 @@ impl AppState {
             nar_files(&config, &state),
         );
         let builds = BuildServer::start(&config)?;
-        let fleet = Fleet::open(state.path())?;
+        let fleet = Fleet::open(state.path())?.with_forget_after(config.forget_after.value);
         let tokens = TokenStore::new(state.path());
         let mut uploads = Uploads::open(
             state.path(),

@@ -89,6 +89,8 @@ pub struct Config {
     pub client_token: Option<Sourced<String>>,
     pub client_token_file: Option<Sourced<PathBuf>>,
     pub deploy: DeploySettings,
+    /// Hosts not in the flake are forgotten this long after their last report.
+    pub forget_after: Sourced<Duration>,
     pub notify: NotifySettings,
     /// Every key as resolved, for `config show`.
     pub entries: Vec<Entry>,
@@ -245,6 +247,7 @@ fn resolve(inputs: Inputs<'_>) -> Result<Config> {
             current_system: found.required(&schema::DEPLOY_CURRENT_SYSTEM, text_path)?,
             state_dir: found.optional(&schema::DEPLOY_STATE_DIR, text_path)?,
         },
+        forget_after: found.required(&schema::FLEET_FORGET_AFTER, positive_duration)?,
         notify: NotifySettings {
             url: found
                 .required(&schema::NOTIFY_URL, |v| notify::parse_url(text(v)))?

@@ -127,6 +127,8 @@ pub static DEPLOY_CURRENT_SYSTEM: KeyDef = key(
     Some("/run/current-system"),
 );
 pub static DEPLOY_STATE_DIR: KeyDef = key("deploy", "state_dir", Kind::Text, None);
+/// Hosts not in the flake are forgotten this long after their last report.
+pub static FLEET_FORGET_AFTER: KeyDef = key("fleet", "forget_after", Kind::Duration, Some("7d"));
 pub static NOTIFY_URL: KeyDef = key("notify", "url", Kind::Text, Some(""));
 pub static NOTIFY_FORMAT: KeyDef = key("notify", "format", Kind::Text, Some("json"));
 pub static NOTIFY_ON: KeyDef = key(
@@ -171,6 +173,7 @@ pub static KEYS: &[&KeyDef] = &[
     &DEPLOY_PROFILE,
     &DEPLOY_CURRENT_SYSTEM,
     &DEPLOY_STATE_DIR,
+    &FLEET_FORGET_AFTER,
     &NOTIFY_URL,
     &NOTIFY_FORMAT,
     &NOTIFY_ON,

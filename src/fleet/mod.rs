@@ -3,12 +3,17 @@
 //! what it last reported running, and its state. Reports come from each host's
 //! `atuin-bootstrap deploy`; each report is also told to whoever subscribed (alerts). Not for
 //! deploying (that runs on the hosts, see `deploy`).
+//!
+//! A host that is not in the flake and has not reported for `fleet.forget_after` is forgotten
+//! (its reports deleted) when the hosts are next listed: names made up by a report token do not
+//! stay on the page for ever.
 
 mod state;
 mod store;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
 use tokio::sync::broadcast;
@@ -22,7 +27,12 @@ use store::ReportStore;
 pub struct Fleet {
     reports: ReportStore,
     reported: broadcast::Sender<Reported>,
+    /// Hosts not in the flake are forgotten this long after their last report.
+    forget_after: Duration,
 }
+
+/// The default of `fleet.forget_after`.
+pub const DEFAULT_FORGET_AFTER: Duration = Duration::from_secs(7 * 86400);
 
 /// A report as it was recorded, for subscribers.
 #[derive(Debug, Clone)]
@@ -49,7 +59,13 @@ impl Fleet {
         Ok(Fleet {
             reports: ReportStore::open(&state_dir.join("fleet.sqlite"))?,
             reported: broadcast::channel(REPORTS_BUFFER).0,
+            forget_after: DEFAULT_FORGET_AFTER,
         })
+    }
+
+    pub fn with_forget_after(mut self, forget_after: Duration) -> Fleet {
+        self.forget_after = forget_after;
+        self
     }
 
     /// Every report recorded from now on.
@@ -77,6 +93,27 @@ impl Fleet {
         let newest = builds.jobs().newest_host_builds()?;
         let mut reports: BTreeMap<String, StoredReport> =
             self.reports.all_last()?.into_iter().collect();
+        // Without the flake's hosts (no repository, or not evaluated yet) nobody is forgotten.
+        if !names.is_empty() {
+            let cutoff = SystemTime::now()
+                .checked_sub(self.forget_after)
+                .unwrap_or(SystemTime::UNIX_EPOCH);
+            let stale: Vec<String> = reports
+                .iter()
+                .filter(|(name, last)| {
+                    !names.contains(name)
+                        && humantime::parse_rfc3339(&last.at).is_ok_and(|at| at < cutoff)
+                })
+                .map(|(name, _)| name.clone())
+                .collect();
+            for name in stale {
+                self.reports.forget(&name)?;
+                reports.remove(&name);
+                tracing::info!(
+                    "forgot host {name}: not in the flake, and silent for fleet.forget_after"
+                );
+            }
+        }
         let every: BTreeSet<String> = names.into_iter().chain(reports.keys().cloned()).collect();
         every
             .into_iter()

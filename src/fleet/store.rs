@@ -98,6 +98,13 @@ impl ReportStore {
         Ok(last)
     }
 
+    /// Removes every report of `host`; how many went.
+    pub fn forget(&self, host: &str) -> Result<usize> {
+        Ok(self
+            .lock()
+            .execute("DELETE FROM reports WHERE host = ?1", [host])?)
+    }
+
     /// The last report of every host that ever reported, by host name.
     pub fn all_last(&self) -> Result<Vec<(String, StoredReport)>> {
         let conn = self.lock();

@@ -543,3 +543,62 @@ fn a_log_bomb_is_refused_and_the_memory_stays_low() {
     assert_eq!(sent.status, 200, "{}", sent.text());
     assert_eq!(get(&server.url(&format!("/log/{drv}"))).body, plain);
 }
+
+#[test]
+fn phantom_hosts_are_bounded_in_size_and_forgotten() {
+    let fleet = Fleet::new();
+    let work = tempfile::tempdir().unwrap();
+    let server = BuildBox::start(&fleet, work.path(), "[fleet]\nforget_after = \"3s\"");
+    let token = atuin_bootstrap::tokens::TokenStore::new(&server.state)
+        .create("reporter", &[atuin_bootstrap::tokens::Scope::Report])
+        .unwrap();
+    let bearer = format!("Bearer {token}");
+    server.wait_first_fetch();
+    let flake_hosts = wait_for(Duration::from_secs(120), || {
+        let hosts = get_json(&server.url("/api/v1/status"))["hosts"].clone();
+        let hosts = hosts.as_array()?.clone();
+        (!hosts.is_empty()).then_some(hosts.len())
+    })
+    .expect("the flake's hosts were never listed");
+    let message = "x".repeat(16 * 1024);
+    let body = serde_json::json!({
+        "state": "failed",
+        "path": format!("/nix/store/{}-phantom", "b".repeat(32)),
+        "message": message,
+    })
+    .to_string();
+    let phantoms = 300;
+    let started = Instant::now();
+    for i in 0..phantoms {
+        let reply = post(
+            &server.url(&format!("/api/v1/hosts/phantom-{i}/report")),
+            &body,
+            &[("Authorization", &bearer)],
+        );
+        assert_eq!(reply.status, 200, "{}", reply.text());
+    }
+    let status = get(&server.url("/api/v1/status"));
+    let one = get_json(&server.url("/api/v1/hosts/phantom-7"));
+    let kept = one["last_report"]["message"].as_str().unwrap();
+    println!(
+        "{phantoms} phantom hosts with 16 KiB messages in {:?}: status JSON {} KiB, a host's message kept at {} bytes",
+        started.elapsed(),
+        status.body.len() / 1024,
+        kept.len()
+    );
+    assert!(
+        kept.len() <= 4096 && kept.ends_with("(cut)"),
+        "{}",
+        kept.len()
+    );
+    assert!(
+        status.body.len() < phantoms * 1024,
+        "status is {} bytes",
+        status.body.len()
+    );
+    // Silent past fleet.forget_after and not in the flake: forgotten; the flake's hosts stay.
+    std::thread::sleep(Duration::from_secs(4));
+    let hosts = get_json(&server.url("/api/v1/status"))["hosts"].clone();
+    assert_eq!(hosts.as_array().unwrap().len(), flake_hosts, "{hosts}");
+    assert_eq!(get(&server.url("/api/v1/hosts/phantom-7")).status, 404);
+}
