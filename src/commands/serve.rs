@@ -17,12 +17,26 @@ pub fn run(process: &Process, config: Config) -> Result<()> {
     let store = StoreLocation::from_env(|name| process.var(name));
     runtime.block_on(async move {
         let address = config.listen.value;
-        let listener = tokio::net::TcpListener::bind(address)
-            .await
-            .with_context(|| format!("failed to listen on {address}"))?;
+        let listener = listen(address).with_context(|| format!("failed to listen on {address}"))?;
         tracing::info!("listening on http://{}", listener.local_addr()?);
         server::serve(Settings { config, store }, listener, shutdown_signal()).await
     })
+}
+
+/// Connections the kernel holds before the server accepts them. The standard library's 128
+/// overflowed when 500 clients connected at once: a dropped SYN is retried after a second,
+/// and health checks waited that second. The kernel caps it at `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn listen(address: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match address {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    // As the standard library does: a restarted server rebinds while old connections linger.
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Resolves on the first SIGTERM or SIGINT.

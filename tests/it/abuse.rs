@@ -602,3 +602,60 @@ fn phantom_hosts_are_bounded_in_size_and_forgotten() {
     assert_eq!(hosts.as_array().unwrap().len(), flake_hosts, "{hosts}");
     assert_eq!(get(&server.url("/api/v1/hosts/phantom-7")).status, 404);
 }
+
+/// `/api/v1/health` timed every 10 ms while `work` runs; its latencies.
+fn health_while(base: &str, work: impl FnOnce() + Send) -> Vec<Duration> {
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let prober = scope.spawn(|| {
+            let mut latencies = Vec::new();
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                latencies.push(health_latency(base));
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            latencies
+        });
+        work();
+        std::thread::sleep(Duration::from_millis(500));
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        prober.join().unwrap()
+    })
+}
+
+fn p99_and_max(latencies: &[Duration]) -> (Duration, Duration) {
+    let mut sorted = latencies.to_vec();
+    sorted.sort();
+    let p99 = sorted[(sorted.len() * 99 / 100).min(sorted.len() - 1)];
+    (p99, *sorted.last().unwrap())
+}
+
+#[test]
+fn health_stays_fast_while_stalled_readers_are_set_up() {
+    let readers = raise_open_files().min(500);
+    let flake = single_package_flake("bigsetup", "head -c 16777216 /dev/urandom > $out");
+    let path = build(flake.path(), "bigsetup");
+    let server = start("send_timeout = \"20s\"\n[cache]\nmax_concurrent_nars = 2");
+    let nar = server.nar_url(&path);
+    let request = format!(
+        "GET {} HTTP/1.1\r\nHost: x\r\n\r\n",
+        nar.trim_start_matches(&server.server.url)
+    );
+    let mut opened = Vec::new();
+    let started = Instant::now();
+    let latencies = health_while(&server.server.url, || {
+        for _ in 0..readers {
+            opened.push(stalled(server.addr(), &request));
+        }
+    });
+    let (p99, max) = p99_and_max(&latencies);
+    println!(
+        "{readers} stalled NAR readers set up in {:?}: health p99 {p99:?}, max {max:?} ({} probes), peak RSS {} MiB, anonymous RSS {} MiB",
+        started.elapsed(),
+        latencies.len(),
+        server.memory_kib("VmHWM") / 1024,
+        server.memory_kib("RssAnon") / 1024
+    );
+    assert!(p99 < Duration::from_millis(100), "health p99 {p99:?}");
+    assert!(max < Duration::from_millis(500), "health max {max:?}");
+    drop(opened);
+}
