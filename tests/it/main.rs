@@ -28,6 +28,7 @@ mod nix_files;
 mod nixos_eval;
 mod pages;
 mod push;
+mod state_dir_owner;
 mod terminal;
 mod watch_inputs;
 mod wizard;
