@@ -182,11 +182,11 @@ fn run_main(mut process: Process, cli: MainCli) -> Result<()> {
             client::trigger::run(&mut process, &client, args)
         }
         Command::Status(args) => {
-            let client = client_for(&process, config_flag, &args.client)?;
+            let client = reader_for(&mut process, config_flag, &args.client)?;
             client::status::run(&mut process, &client, args)
         }
         Command::Logs(args) => {
-            let client = client_for(&process, config_flag, &args.client)?;
+            let client = reader_for(&mut process, config_flag, &args.client)?;
             client::logs::run(&mut process, &client, args)
         }
         Command::Cancel(args) => {
@@ -242,6 +242,17 @@ fn client_for(
 ) -> Result<client::ApiClient> {
     let config = load_config(process, config_flag, client_flags(args))?;
     client::connect(&config)
+}
+
+/// The API client for a mode that only reads (`bs`, `bl`): reads need no token, so a token
+/// file that cannot be read is a warning, not an error.
+fn reader_for(
+    process: &mut Process,
+    config_flag: Option<PathBuf>,
+    args: &ClientArgs,
+) -> Result<client::ApiClient> {
+    let config = load_config(process, config_flag, client_flags(args))?;
+    client::connect_reading(&config, &mut process.stderr)
 }
 
 /// `--server` and `--token`, as the keys they set.

@@ -17,6 +17,7 @@ mod config;
 mod daemon;
 mod deploy;
 mod docs;
+mod first_day;
 mod help_snapshots;
 mod jobs_auth;
 mod jobs_build;
