@@ -106,7 +106,9 @@ pub fn running(state_dir: &Path) -> Option<ServerMarker> {
 /// marker still names it (a reused pid is not a server).
 pub fn running_elsewhere(state_dir: &Path, registry: Option<&Path>) -> Option<ServerMarker> {
     let ours = absolute(state_dir);
-    let mut candidates: Vec<PathBuf> = Vec::new();
+    // Each candidate state dir, with the pid the registry expects there (none for the
+    // system's state dir, whose own marker is all there is).
+    let mut candidates: Vec<(PathBuf, Option<u32>)> = Vec::new();
     if let Some(entries) = registry.and_then(|r| std::fs::read_dir(r).ok()) {
         let mut entries: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
         entries.sort();
@@ -116,7 +118,9 @@ pub fn running_elsewhere(state_dir: &Path, registry: Option<&Path>) -> Option<Se
                 .and_then(|text| serde_json::from_str::<ServerMarker>(&text).ok());
             match named {
                 Some(marker) if crate::os::process_alive(marker.pid) => {
-                    candidates.extend(marker.state_dir);
+                    if let Some(dir) = marker.state_dir {
+                        candidates.push((dir, Some(marker.pid)));
+                    }
                 }
                 // A server that died without cleaning up (kill -9).
                 _ if entry.extension().is_some_and(|e| e == "json") => {
@@ -126,15 +130,17 @@ pub fn running_elsewhere(state_dir: &Path, registry: Option<&Path>) -> Option<Se
             }
         }
     }
-    candidates.push(PathBuf::from(SYSTEM_STATE_DIR));
+    candidates.push((PathBuf::from(SYSTEM_STATE_DIR), None));
     candidates
         .into_iter()
-        .filter(|dir| absolute(dir) != ours)
-        .find_map(|dir| {
-            running(&dir).map(|mut server| {
-                server.state_dir = Some(dir);
-                server
-            })
+        .filter(|(dir, _)| absolute(dir) != ours)
+        .find_map(|(dir, pid)| {
+            running(&dir)
+                .filter(|server| pid.is_none_or(|pid| pid == server.pid))
+                .map(|mut server| {
+                    server.state_dir = Some(dir);
+                    server
+                })
         })
 }
 
