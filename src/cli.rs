@@ -20,8 +20,8 @@ pub struct MainCli {
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Configuration file (default: $XDG_CONFIG_HOME/atuin-bootstrap/config.toml, then
-    /// /etc/atuin-bootstrap/config.toml)
+    /// Configuration file (default: $ATUIN_BOOTSTRAP_CONFIG, else
+    /// $XDG_CONFIG_HOME/atuin-bootstrap/config.toml, else /etc/atuin-bootstrap/config.toml)
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
@@ -329,12 +329,16 @@ pub struct TokenArgs {
     pub command: TokenCommand,
 }
 
-/// `--state-dir`, accepted before or after the subcommand.
+/// `--state-dir` and `--force`, accepted before or after the subcommand.
 #[derive(Debug, Args, Default)]
 pub struct GlobalStateDirArg {
     /// State directory of the server (default: server.state_dir)
     #[arg(long, global = true, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Go on where it would refuse: a state dir no server uses while a running server uses
+    /// another; `token revoke` of the last token
+    #[arg(long, global = true)]
+    pub force: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -371,11 +375,11 @@ pub enum TokenCommand {
     },
     /// List token names and scopes (with none, writes are open to anyone)
     List,
-    /// Revoke a token
+    /// Revoke a token (the last one only with --force, which opens writes to anyone)
     Revoke {
         name: String,
-        /// Revoke it even when it is the last one, which opens writes to anyone
-        #[arg(long)]
+        /// Set from the global `--force` (one flag for both refusals).
+        #[arg(skip)]
         force: bool,
     },
 }
@@ -390,6 +394,9 @@ pub struct GcArgs {
     /// Also empty the NAR cache (NARs kept on disk after serving them once)
     #[arg(long)]
     pub nar_cache: bool,
+    /// Work on this state dir even when no server uses it while a running server uses another
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
