@@ -20,8 +20,8 @@ pub struct MainCli {
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Configuration file (default: $XDG_CONFIG_HOME/atuin-bootstrap/config.toml, then
-    /// /etc/atuin-bootstrap/config.toml)
+    /// Configuration file (default: $ATUIN_BOOTSTRAP_CONFIG, else
+    /// $XDG_CONFIG_HOME/atuin-bootstrap/config.toml, else /etc/atuin-bootstrap/config.toml)
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
@@ -294,6 +294,10 @@ pub struct BootstrapArgs {
     /// The cache key to expect from the server (name:base64), instead of trusting it on first use
     #[arg(long, value_name = "KEY")]
     pub trust_key: Option<String>,
+    /// Where a new fleet flake fetches atuin-bootstrap from (its inputs.atuin-bootstrap.url):
+    /// a flake URL of the project's repository, your fork, or a clone the box can read
+    #[arg(long, value_name = "URL")]
+    pub atuin_bootstrap_url: Option<String>,
     /// This machine pushes to the box's cache: write a netrc with the token (--token-file,
     /// push scope) and point Nix's netrc-file at it
     #[arg(long)]
@@ -325,12 +329,16 @@ pub struct TokenArgs {
     pub command: TokenCommand,
 }
 
-/// `--state-dir`, accepted before or after the subcommand.
+/// `--state-dir` and `--force`, accepted before or after the subcommand.
 #[derive(Debug, Args, Default)]
 pub struct GlobalStateDirArg {
     /// State directory of the server (default: server.state_dir)
     #[arg(long, global = true, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Go on where it would refuse: a state dir no server uses while a running server uses
+    /// another; `token revoke` of the last token
+    #[arg(long, global = true)]
+    pub force: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -373,11 +381,11 @@ pub enum TokenCommand {
     },
     /// List token names, scopes and bound hosts (with none, writes are open to anyone)
     List,
-    /// Revoke a token
+    /// Revoke a token (the last one only with --force, which opens writes to anyone)
     Revoke {
         name: String,
-        /// Revoke it even when it is the last one, which opens writes to anyone
-        #[arg(long)]
+        /// Set from the global `--force` (one flag for both refusals).
+        #[arg(skip)]
         force: bool,
     },
 }
@@ -392,6 +400,9 @@ pub struct GcArgs {
     /// Also empty the NAR cache (NARs kept on disk after serving them once)
     #[arg(long)]
     pub nar_cache: bool,
+    /// Work on this state dir even when no server uses it while a running server uses another
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

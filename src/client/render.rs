@@ -214,8 +214,11 @@ pub fn short_rev(rev: &str) -> &str {
     &rev[..rev.len().min(8)]
 }
 
+/// `done/total current`; nothing before Nix has counted anything (never a bare `0/0`).
 fn progress(job: &Value) -> Option<String> {
-    let progress = job.get("progress").filter(|p| p.is_object())?;
+    let progress = job
+        .get("progress")
+        .filter(|p| p.is_object() && p["total"].as_u64().is_some_and(|t| t > 0))?;
     let mut text = format!("{}/{}", progress["done"], progress["total"]);
     if let Some(current) = progress["current"].as_str() {
         text.push_str(&format!(" {current}"));

@@ -7,18 +7,32 @@ use std::time::SystemTime;
 
 use super::format::{host_state, short_rev, time_ago};
 use super::html::Escaped;
+use crate::builds::repo::watcher::RepoStatus;
 use crate::protocol::host::{Host, HostState};
 
 /// A report's message is cut to this many characters on the page.
 const MESSAGE_SHOWN: usize = 240;
 
-pub fn write(out: &mut String, hosts: &[Host], now: SystemTime) {
+pub fn write(out: &mut String, hosts: &[Host], repo: Option<&RepoStatus>, now: SystemTime) {
     out.push_str("<section id=\"fleet\"><h2>Fleet</h2>");
     if hosts.is_empty() {
-        out.push_str(
-            "<p class=\"mute\">No hosts yet: the flake's <code>nixosConfigurations</code> show \
-             here once the repository is fetched, and every host that reports.</p></section>\n",
-        );
+        // Why there are none, as far as the box knows: no repository, not fetched yet, or a
+        // flake without hosts.
+        let why = match repo.map(|r| r.rev.as_deref()) {
+            None => "No hosts: no fleet repository is configured (start the server with \
+                     <code>serve --repo URL</code>). Hosts that report show here too."
+                .to_string(),
+            Some(None) => "No hosts yet: the flake's <code>nixosConfigurations</code> show \
+                           here once the repository is fetched, and every host that reports."
+                .to_string(),
+            Some(Some(rev)) => format!(
+                "No hosts: the fleet's flake at <code>{}</code> has no \
+                 <code>nixosConfigurations</code> (each folder under <code>hosts/</code> is one; \
+                 <code>bootstrap-new-machine</code> adds them). Hosts that report show here too.",
+                Escaped(short_rev(rev))
+            ),
+        };
+        let _ = writeln!(out, "<p class=\"mute\">{why}</p></section>");
         return;
     }
     out.push_str(

@@ -10,7 +10,7 @@ pub mod atuin;
 mod atuin_sync;
 pub mod boot_loader;
 mod client_config;
-mod detect;
+pub mod detect;
 mod dirs;
 mod fleet_repo;
 pub mod host;
@@ -80,18 +80,33 @@ pub fn run(process: &mut Process, mut args: BootstrapArgs, config: &Config) -> R
     let mut values: Vec<(&str, &str)> = vec![
         ("hostName", &answers.hostname),
         ("system", &machine.system),
+        ("stateVersion", machine.state_version()),
         ("serverUrl", &answers.server),
-        ("publicKey", key.as_deref().unwrap_or("")),
         ("atuinServer", &atuin_server),
         ("secretsDir", &secrets_text),
         ("repoDir", &repo_text),
     ];
     let mut unset = Vec::new();
+    // Offline without --trust-key: the host leaves the cache off until the key is written
+    // (the module warns at every rebuild), instead of a key NixOS would refuse.
+    match &key {
+        Some(key) => values.push(("publicKey", key)),
+        None => unset.push("publicKey"),
+    }
     match &fleet_url {
         Some(url) => values.push(("fleetRepoUrl", url)),
         None => unset.push("fleetRepoUrl"),
     }
     let mut plan = Plan::default();
+    if key.is_none() {
+        plan.notes.push(format!(
+            "the build server's cache key is not known, so hosts/{}/default.nix leaves \
+             publicKey commented out and the machine does not use the box's cache yet: run \
+             bootstrap-new-machine again when the box answers, or set publicKey to what \
+             `atuin-bootstrap cache public-key` prints on the box",
+            answers.hostname
+        ));
+    }
     let netrc_file = if pushes {
         Some(push_netrc::file(&args, &secrets, &answers.server)?)
     } else {
@@ -150,6 +165,9 @@ pub fn run(process: &mut Process, mut args: BootstrapArgs, config: &Config) -> R
         &inputs,
         boot_problem,
         machine.is_nixos,
+        args.atuin_bootstrap_url
+            .as_deref()
+            .unwrap_or(templates::DEFAULT_ATUIN_BOOTSTRAP_URL),
     )?;
     let token_secret = secrets::plan(&mut plan, &args, &secrets)?;
     plan.files.extend(netrc_file);
@@ -211,10 +229,9 @@ pub fn run(process: &mut Process, mut args: BootstrapArgs, config: &Config) -> R
     }
     writeln!(
         process.stdout,
-        "so the build server sees the new host, commit and push:\n  cd {} && git add -A hosts/{} .gitignore flake.nix && git commit -m 'Add {}' && git push",
-        answers.repo.display(),
-        answers.hostname,
-        answers.hostname
+        "so the build server sees the new host, lock the fleet's inputs (the box cannot: it \
+         builds in pure mode), commit and push:\n  {}",
+        fleet_repo::commit_command(&answers.repo, &answers.hostname)
     )?;
     Ok(())
 }

@@ -201,6 +201,8 @@ fn a_refused_upload_names_what_the_box_said_and_leaves_no_netrc() {
     assert!(said.contains("403"), "{said}");
     assert!(said.contains("pushing is off"), "{said}");
     assert!(said.contains("--scope push"), "{said}");
+    // Nix's error is passed on once, not repeated inside ours.
+    assert_eq!(said.matches("pushing is off").count(), 1, "{said}");
     client.assert_no_netrc_left();
 }
 

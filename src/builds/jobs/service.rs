@@ -238,7 +238,7 @@ impl JobService {
                 None => Outcome::Ended(Ending {
                     state: JobState::Failed,
                     outputs: Default::default(),
-                    error: Some("no fleet repository is configured (repo.url)".into()),
+                    error: Some("no fleet repository is configured: start the server with `serve --repo URL` (or set repo.url in its config)".into()),
                     progress: None,
                 }),
             };

@@ -81,10 +81,17 @@ impl Copy<'_> {
             return Ok(());
         }
         let error = nix_error(&said.join("\n"));
+        // Nix's own error was passed on as it came: said once, not again in our message.
+        let shown = said.iter().any(|l| l.trim_start().starts_with("error:"));
+        let what = if shown {
+            " (Nix's error is above)".to_string()
+        } else {
+            format!(": {error}")
+        };
         Err(Exit {
             code: SERVER,
             message: format!(
-                "nix copy to {} failed: {error}{}",
+                "nix copy to {} failed{what}{}",
                 self.store_url,
                 refusal_hint(&error)
             ),
