@@ -260,7 +260,7 @@ fn bad_input_gets_a_clear_error_and_the_contract_s_exit_code() {
     let no_token = client.push(&receiver.url, None, &[&fixture.base]);
     assert_eq!(no_token.status.code(), Some(2));
     assert!(
-        stderr(&no_token).contains("token create NAME --scope push"),
+        stderr(&no_token).contains("token create NAME --scope build,report,push"),
         "{}",
         stderr(&no_token)
     );

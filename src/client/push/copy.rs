@@ -103,8 +103,9 @@ impl Copy<'_> {
 /// For a refused upload, what the token needs.
 fn refusal_hint(error: &str) -> &'static str {
     if error.contains("HTTP error 401") || error.contains("HTTP error 403") {
-        " (uploads need a token with the push scope: `atuin-bootstrap token create NAME \
-         --scope push` on the box)"
+        " (uploads need a token with the push scope: on the box, `atuin-bootstrap token \
+         create NAME --scope build,report,push` for a machine that also builds and reports, \
+         `--scope push` for a pusher only)"
     } else {
         ""
     }
