@@ -1,12 +1,13 @@
 //! Credentials of the fleet repository: never shown (status, pages, jobs, metrics, the API's
 //! refusals, the server's log, `config show`), and `repo.credentials_file` fetching from a real
-//! git server over HTTP (`git http-backend` behind Basic authentication) with none in the URL.
+//! git server over https (nginx with a throwaway certificate in front of `git http-backend`
+//! behind Basic authentication) with none in the URL.
 
 use std::time::Duration;
 
 use crate::util::build_server::{wait_for, BuildBox};
 use crate::util::fleet::Fleet;
-use crate::util::git_http::GitHttp;
+use crate::util::git_http::{GitHttp, GitHttps};
 use crate::util::http::{get, get_json, post};
 
 const SECRETS: [&str; 3] = ["SECRETPASS", "TOKENVALUE", "s3cr3t-user"];
@@ -98,10 +99,8 @@ fn credentials_in_the_repository_url_are_never_shown() {
 }
 
 /// gix sends credentials only over https ("will not send credentials in clear text over
-/// http"), and this machine has no certificate a test server could use that gix would trust:
-/// over plain http the test shows that the file's credential was found and offered for the
-/// right URL (and refused by gix for the scheme), and that nothing of it is shown. The file's
-/// parsing and matching are unit tests (`builds::repo::credentials`).
+/// http"): over plain http the file's credential is found and offered for the right URL (and
+/// refused by gix for the scheme), and nothing of it is shown. The https test below fetches.
 #[test]
 fn a_credentials_file_is_used_for_its_host_and_never_shown() {
     let work = tempfile::tempdir().unwrap();
@@ -150,4 +149,71 @@ fn a_credentials_file_is_used_for_its_host_and_never_shown() {
     let error = first_error(&without);
     println!("without the credentials file: {error}");
     assert!(!error.contains("clear text"), "{error}");
+}
+
+/// The whole way over https: nginx with a certificate the server trusts (`SSL_CERT_FILE`) in
+/// front of `git http-backend` behind Basic authentication, the credentials only in the file.
+#[test]
+fn a_credentials_file_fetches_over_https_with_nothing_in_the_url() {
+    let work = tempfile::tempdir().unwrap();
+    let fleet = Fleet::new();
+    bare_fleet(&fleet, work.path());
+    let Some(git) = GitHttps::start(
+        work.path(),
+        &work.path().join("tls"),
+        "fleet-reader",
+        "SECRETPASS",
+    ) else {
+        println!("skipped: needs nginx and openssl");
+        return;
+    };
+    let credentials = work.path().join("git-credentials");
+    std::fs::write(
+        &credentials,
+        format!(
+            "https://other:x@github.com\n{}\n",
+            git.base
+                .replace("https://", "https://fleet-reader:SECRETPASS@")
+        ),
+    )
+    .unwrap();
+    let url = format!("{}/fleet.git", git.base);
+    let cert = git.cert.display().to_string();
+    let server = BuildBox::with_env(
+        &url,
+        &work.path().join("box"),
+        "1h",
+        &format!("credentials_file = {:?}", credentials.display().to_string()),
+        &[("SSL_CERT_FILE", cert.as_str())],
+    );
+    let status = wait_for(Duration::from_secs(30), || {
+        let status = get_json(&server.url("/api/v1/status"));
+        (status["repo"]["rev"].is_string() || status["repo"]["last_error"].is_string())
+            .then_some(status)
+    })
+    .expect("the first fetch never ended");
+    assert_eq!(status["repo"]["rev"], fleet.head(), "{status}");
+    assert_eq!(status["repo"]["url"], url);
+    let log = std::fs::read_to_string(&server.server.log).unwrap();
+    assert_hidden("the server's log", &log);
+    let mirror_config =
+        std::fs::read_to_string(server.state.join("repo.git").join("config")).unwrap();
+    assert_hidden("the mirror's git config", &mirror_config);
+
+    // The same server without the file is refused: the credentials came from it.
+    let without = BuildBox::with_env(
+        &url,
+        &work.path().join("without"),
+        "1h",
+        "",
+        &[("SSL_CERT_FILE", cert.as_str())],
+    );
+    let error = wait_for(Duration::from_secs(30), || {
+        get_json(&without.url("/api/v1/status"))["repo"]["last_error"]
+            .as_str()
+            .map(str::to_string)
+    })
+    .unwrap();
+    println!("over https without the credentials file: {error}");
+    assert!(error.contains("repo.credentials_file"), "{error}");
 }

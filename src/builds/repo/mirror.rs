@@ -278,6 +278,18 @@ impl Mirror {
         let reason = local
             .and_then(|path| git_reason(&path))
             .unwrap_or_else(|| PathMask::new(&self.path, "<mirror>").hide(&format!("{detail:#}")));
+        // One line: gix words a credential context as `key=value` lines.
+        let reason = reason
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let reason = if reason.contains("Could not obtain identity") {
+            format!("{reason} (the repository asks for credentials: repo.credentials_file)")
+        } else {
+            reason
+        };
         FetchError::Remote {
             url: url.to_bstring().to_string(),
             branch: self.fetched_name(),

@@ -123,3 +123,96 @@ fn serve_one(stream: std::net::TcpStream, root: &PathBuf, wanted: &str) -> std::
     out.write_all(content)?;
     Ok(())
 }
+
+/// The git server behind TLS: nginx terminating https with a fresh self-signed certificate
+/// for 127.0.0.1, which a client trusts through `SSL_CERT_FILE` (`cert`). `None` when nginx or
+/// openssl is missing.
+pub struct GitHttps {
+    /// `https://127.0.0.1:PORT`
+    pub base: String,
+    pub cert: PathBuf,
+    nginx: std::process::Child,
+    _http: GitHttp,
+}
+
+impl GitHttps {
+    pub fn start(root: &Path, dir: &Path, user: &str, password: &str) -> Option<GitHttps> {
+        let http = GitHttp::start(root, user, password);
+        std::fs::create_dir_all(dir.join("nginx/logs")).unwrap();
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        let made = Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args([
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+            ])
+            // A leaf, not a CA: rustls refuses a CA certificate used by a server.
+            .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .ok()?;
+        if !made.success() {
+            return None;
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        std::fs::write(
+            dir.join("nginx/nginx.conf"),
+            format!(
+                "user root;\nworker_processes 1;\npid {dir}/nginx/nginx.pid;\nerror_log {dir}/nginx/logs/error.log;\n\
+                 events {{ worker_connections 64; }}\n\
+                 http {{\n  access_log off;\n  client_body_temp_path {dir}/nginx/body;\n  proxy_temp_path {dir}/nginx/proxy;\n\
+                   fastcgi_temp_path {dir}/nginx/fastcgi;\n  uwsgi_temp_path {dir}/nginx/uwsgi;\n  scgi_temp_path {dir}/nginx/scgi;\n\
+                   server {{\n    listen 127.0.0.1:{port} ssl;\n    ssl_certificate {cert};\n    ssl_certificate_key {key};\n\
+                     location / {{ proxy_pass {upstream}; proxy_set_header Authorization $http_authorization; }}\n  }}\n}}\n",
+                dir = dir.display(),
+                cert = cert.display(),
+                key = key.display(),
+                upstream = http.base,
+            ),
+        )
+        .unwrap();
+        let nginx = Command::new("nginx")
+            .arg("-p")
+            .arg(dir.join("nginx"))
+            .arg("-c")
+            .arg(dir.join("nginx/nginx.conf"))
+            .args(["-g", "daemon off;"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if std::time::Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Some(GitHttps {
+            base: format!("https://127.0.0.1:{port}"),
+            cert,
+            nginx,
+            _http: http,
+        })
+    }
+}
+
+impl Drop for GitHttps {
+    fn drop(&mut self) {
+        let _ = self.nginx.kill();
+        let _ = self.nginx.wait();
+    }
+}
