@@ -55,6 +55,13 @@ pub fn run(config: &Config, collect: bool, nar_cache: bool, out: &mut dyn Write)
             humantime::format_duration(ttl)
         )?;
     }
+    // Pushed build logs go with the pushed paths: by the same age, and the oldest past the cap.
+    let logs = config.state_dir.value.join("uploads").join("logs");
+    let cap = crate::cache::upload::put_log::total_cap(config.max_log_size.value);
+    let logs_dropped = crate::cache::upload::put_log::prune(&logs, cap, ttl);
+    if logs_dropped > 0 {
+        writeln!(out, "{logs_dropped} pushed build log(s) dropped")?;
+    }
     if collect {
         let status = Command::new("nix-store")
             .arg("--gc")
