@@ -356,7 +356,8 @@ pub enum TokenCommand {
     Create {
         name: String,
         /// What the token may do, comma-separated: build (ask for and cancel builds), report
-        /// (hosts' deploy reports), push (upload to the cache with nix copy)
+        /// (hosts' deploy reports), push (upload to the cache with nix copy), deploy (pin hosts,
+        /// release them, ask them to retry)
         #[arg(
             long,
             value_delimiter = ',',

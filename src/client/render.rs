@@ -37,12 +37,13 @@ impl Style {
         self.paint("32", text)
     }
 
-    /// A host's state in words, coloured: green up to date, yellow behind or deploying, red
-    /// rolled back or failed.
+    /// A host's state in words, coloured: green up to date, yellow behind, deploying or
+    /// waiting for a reboot, cyan running its own system, red rolled back or failed.
     pub fn host_state(self, state: HostState) -> String {
         let code = match state {
             HostState::UpToDate => "32",
-            HostState::Behind | HostState::Deploying => "33",
+            HostState::Behind | HostState::Deploying | HostState::RebootNeeded => "33",
+            HostState::Local => "36",
             HostState::RolledBack | HostState::Failed => "31",
             HostState::NeverSeen => "2",
         };
