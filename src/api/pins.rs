@@ -57,8 +57,7 @@ pub async fn unpin_all(state: &AppState) -> HttpResult {
 }
 
 async fn pin_body(state: &AppState, request: Request<Incoming>) -> Result<PinRequest, HttpError> {
-    let body: PinRequest =
-        request_body::json(request, state.config.request_timeout.value).await?;
+    let body: PinRequest = request_body::json(request, state.config.request_timeout.value).await?;
     if body.rev.is_some() == body.path.is_some() {
         return Err(HttpError::BadRequest(
             "a pin names a revision or a store path: {\"rev\": \"…\"} or \

@@ -5,8 +5,8 @@
 
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::sync::Arc;
 use std::process::Command;
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 

@@ -153,9 +153,11 @@ impl Fleet {
                 Err(why) => Err(why),
             },
             (None, Some(path)) => pinning::at_path(&known, name, path),
-            _ => Err("a pin names a revision or a store path: {\"rev\": \"…\"} or \
+            _ => Err(
+                "a pin names a revision or a store path: {\"rev\": \"…\"} or \
                  {\"path\": \"/nix/store/…\"}"
-                .to_string()),
+                    .to_string(),
+            ),
         };
         let pin = match pin {
             Ok(pin) => pin,
@@ -177,7 +179,12 @@ impl Fleet {
             Err(why) => return Ok(Err(Refused::Unprocessable(why))),
         };
         let known = self.known(builds)?;
-        let names: BTreeSet<String> = self.hosts(builds).await?.into_iter().map(|h| h.name).collect();
+        let names: BTreeSet<String> = self
+            .hosts(builds)
+            .await?
+            .into_iter()
+            .map(|h| h.name)
+            .collect();
         let built = known.built_hosts();
         let mut pins = Vec::new();
         let mut without = Vec::new();

@@ -15,7 +15,6 @@ use crate::timestamp::unix_seconds;
 
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-
 pub fn respond(state: &AppState, counters: &Counters) -> HttpResult {
     let text = render(state, counters)?;
     Ok(with_type(StatusCode::OK, CONTENT_TYPE, text))
@@ -253,7 +252,11 @@ fn hosts(out: &mut Exposition, state: &AppState) -> anyhow::Result<()> {
         "1 when the host is pinned to a build (it does not follow the branch).",
     );
     for host in &hosts {
-        out.sample("host_pinned", &[("host", &host.name)], host.pinned.is_some());
+        out.sample(
+            "host_pinned",
+            &[("host", &host.name)],
+            host.pinned.is_some(),
+        );
     }
     out.family(
         "host_last_seen_timestamp_seconds",

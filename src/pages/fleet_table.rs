@@ -1,6 +1,6 @@
 //! The fleet table of the status page: each host, its state (with the last report's words
-//! when it rolled back or failed), what it runs, its newest green build and when it was
-//! last seen.
+//! when it rolled back or failed), what it runs, its newest green build (and the build it is
+//! pinned to, when it is) and when it was last seen.
 
 use std::fmt::Write;
 use std::time::SystemTime;
@@ -79,6 +79,23 @@ pub fn write(out: &mut String, hosts: &[Host], now: SystemTime) {
                     at = time_ago(latest.finished_at.as_deref(), now),
                 );
             }
+        }
+        // A pinned host runs its pin, not the newest build.
+        if let (Some(pinned), Some(target)) = (&host.pinned, &host.target) {
+            let what = match (&target.rev, target.job) {
+                (Some(rev), Some(job)) => format!(
+                    "<a href=\"/jobs/{job}\">job {job}</a> <code title=\"{path}\">{short}</code>",
+                    path = Escaped(&target.path),
+                    short = Escaped(short_rev(rev)),
+                ),
+                _ => format!("<code>{}</code>", Escaped(&target.path)),
+            };
+            let _ = write!(
+                out,
+                "<div class=\"warn\" data-pinned=\"{path}\">pinned to {what} {at}</div>",
+                path = Escaped(&pinned.path),
+                at = time_ago(Some(&pinned.at), now),
+            );
         }
         let _ = write!(
             out,

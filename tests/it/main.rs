@@ -16,6 +16,7 @@ mod clients;
 mod config;
 mod daemon;
 mod deploy;
+mod fleet_pins;
 mod help_snapshots;
 mod jobs_auth;
 mod jobs_build;

@@ -97,9 +97,7 @@ fn number_from(
 ) -> Result<Generations> {
     if let Some(before) = before {
         let new = walk(repo, tip, Some(&before.of))?;
-        let moved_forward = new
-            .values()
-            .any(|parents| parents.contains(&before.tip));
+        let moved_forward = new.values().any(|parents| parents.contains(&before.tip));
         if moved_forward {
             let mut of = before.of.clone();
             number(&new, &mut of);

@@ -413,10 +413,7 @@ impl Mirror {
         Ok(())
     }
 
-    pub(super) fn branch_tip(
-        &self,
-        repo: &gix::Repository,
-    ) -> anyhow::Result<Option<ObjectId>> {
+    pub(super) fn branch_tip(&self, repo: &gix::Repository) -> anyhow::Result<Option<ObjectId>> {
         let failed = || {
             format!(
                 "failed to read {} in the mirror {}",

@@ -278,7 +278,10 @@ mod tests {
         succeed(&store, &[("laptop", "/nix/store/a-l1")], "r1");
         let at_r2 = succeed(
             &store,
-            &[("laptop", "/nix/store/b-l2"), ("desktop", "/nix/store/b-d2")],
+            &[
+                ("laptop", "/nix/store/b-l2"),
+                ("desktop", "/nix/store/b-d2"),
+            ],
             "r2",
         );
         let again = succeed(&store, &[("laptop", "/nix/store/a-l1b")], "r1");
