@@ -506,3 +506,48 @@ fn latest_follows_the_branch_and_pins_move_the_target() {
         .unwrap();
     assert_eq!(code(&away), 3, "{}", text(&away.stderr));
 }
+
+#[test]
+fn retention_keeps_the_build_on_the_branch_after_an_older_rebuild() {
+    let work = tempfile::tempdir().unwrap();
+    let mut fleet = DeployFleet::new(&["laptop"]);
+    let older = head_of(fleet.path());
+    let build_box = BuildBox::with_poll(
+        &fleet.path().display().to_string(),
+        work.path(),
+        "1h",
+        "[build]\ndefault_targets = [\"hello\"]\nkeep_per_target = 0",
+    );
+    build_box.settle();
+    fleet.bump_all();
+    let on_branch = build(&build_box, r#"{"targets":["laptop"]}"#);
+    let rebuilt = build(
+        &build_box,
+        &format!(r#"{{"targets":["laptop"],"rev":"{older}"}}"#),
+    );
+    let roots = || -> Vec<u64> {
+        let dir = build_box.state.join("gcroots/laptop");
+        let mut jobs: Vec<u64> = std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        jobs.sort();
+        jobs
+    };
+    let expected = vec![
+        on_branch["id"].as_u64().unwrap(),
+        rebuilt["id"].as_u64().unwrap(),
+    ];
+    assert_eq!(roots(), expected);
+    // The offline gc reads the branch from the mirror too.
+    let gc = crate::util::command_in(&build_box.home)
+        .args(["gc", "--config"])
+        .arg(&build_box.config)
+        .output()
+        .unwrap();
+    assert!(gc.status.success(), "{}", text(&gc.stderr));
+    assert_eq!(roots(), expected);
+}
