@@ -12,6 +12,7 @@ mod view;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
 use tokio::sync::broadcast;
@@ -20,11 +21,13 @@ use crate::builds::BuildServer;
 use crate::protocol::host::{Host, PinRequest, Report};
 use state::StoredReport;
 use store::ReportStore;
-use view::Known;
+use view::{HostBuilds, Known};
 
 pub struct Fleet {
     reports: ReportStore,
     reported: broadcast::Sender<Reported>,
+    /// The hosts' builds as last read.
+    built: Mutex<Option<Arc<HostBuilds>>>,
 }
 
 /// A report as it was recorded, for subscribers.
@@ -60,6 +63,7 @@ impl Fleet {
         Ok(Fleet {
             reports: ReportStore::open(&state_dir.join("fleet.sqlite"))?,
             reported: broadcast::channel(REPORTS_BUFFER).0,
+            built: Mutex::new(None),
         })
     }
 
@@ -69,7 +73,10 @@ impl Fleet {
     }
 
     fn known(&self, builds: &BuildServer) -> Result<Known> {
-        Known::read(builds, &self.reports)
+        let kept = self.built.lock().expect("fleet builds lock").clone();
+        let built = HostBuilds::read(builds, kept)?;
+        *self.built.lock().expect("fleet builds lock") = Some(built.clone());
+        Known::read(builds, &self.reports, built)
     }
 
     /// The hosts that have reported, sorted by name, without listing the flake's hosts

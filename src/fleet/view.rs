@@ -1,9 +1,11 @@
 //! One look at what the box knows for its hosts: every system build of theirs, each host's
 //! newest on the watched branch, the pins and the retry requests; and from that and a host's
-//! last report, the host object. Read once per request, so a view of the whole fleet reads the
-//! job store once and asks git only when the branch moved. Not for recording anything.
+//! last report, the host object. The builds are read again only when a job succeeded or the
+//! branch moved (git is asked only then too), so the often-read fleet view costs two small
+//! queries. Not for recording anything.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use anyhow::Result;
 
@@ -16,46 +18,82 @@ use crate::protocol::host::{
 };
 
 pub struct Known {
+    built: Arc<HostBuilds>,
+    pins: BTreeMap<String, Pin>,
+    retries: BTreeMap<String, String>,
+}
+
+/// The hosts' builds and each one's newest on the branch, as of one set of succeeded jobs and
+/// one branch tip: the same until a job succeeds or the branch moves, so kept between looks.
+pub struct HostBuilds {
+    /// The succeeded jobs' version and the branch tip this was made at.
+    key: ((u64, u64), Option<String>),
     /// Every succeeded build of a host's system, newest job first.
     builds: Vec<HostBuild>,
     latest: BTreeMap<String, HostBuild>,
-    pins: BTreeMap<String, Pin>,
-    retries: BTreeMap<String, String>,
     /// The paths built for each host.
     built_for: HashMap<String, HashSet<String>>,
+    /// The newest build of each path: (job, revision).
+    by_path: HashMap<String, (u64, String)>,
 }
 
-impl Known {
-    pub fn read(builds: &BuildServer, reports: &ReportStore) -> Result<Known> {
+impl HostBuilds {
+    /// The builds now: `kept` again when nothing changed since it was made.
+    pub fn read(builds: &BuildServer, kept: Option<Arc<HostBuilds>>) -> Result<Arc<HostBuilds>> {
+        let version = builds.jobs().succeeded_version()?;
+        let order = builds.branch_generations()?;
+        let key = (version, order.as_ref().map(|o| o.tip()));
+        if let Some(kept) = kept.filter(|k| k.key == key) {
+            return Ok(kept);
+        }
         let host_builds = builds.jobs().host_builds()?;
-        let latest = match builds.branch_generations()? {
+        let latest = match order {
             Some(order) => latest_on_branch(&host_builds, |rev| order.of(rev)),
             None => BTreeMap::new(),
         };
         let mut built_for: HashMap<String, HashSet<String>> = HashMap::new();
+        let mut by_path = HashMap::new();
         for build in &host_builds {
             built_for
                 .entry(build.host.clone())
                 .or_default()
                 .insert(build.path.clone());
+            by_path
+                .entry(build.path.clone())
+                .or_insert_with(|| (build.job, build.rev.clone()));
         }
-        Ok(Known {
+        Ok(Arc::new(HostBuilds {
+            key,
             builds: host_builds,
             latest,
+            built_for,
+            by_path,
+        }))
+    }
+}
+
+impl Known {
+    pub fn read(
+        builds: &BuildServer,
+        reports: &ReportStore,
+        built: Arc<HostBuilds>,
+    ) -> Result<Known> {
+        Ok(Known {
+            built,
             pins: builds.jobs().pins()?,
             retries: reports.retries()?,
-            built_for,
         })
     }
 
     /// The builds of `host`'s system, newest job first.
     pub fn builds_of<'a>(&'a self, host: &'a str) -> impl Iterator<Item = &'a HostBuild> + 'a {
-        self.builds.iter().filter(move |b| b.host == host)
+        self.built.builds.iter().filter(move |b| b.host == host)
     }
 
     /// The hosts that have a build of their system (none with an input overridden only).
     pub fn built_hosts(&self) -> HashSet<&str> {
-        self.builds
+        self.built
+            .builds
             .iter()
             .filter(|b| !b.overridden)
             .map(|b| b.host.as_str())
@@ -64,9 +102,10 @@ impl Known {
 
     /// What `host` is to run: its pin, else its newest build on the branch.
     fn target(&self, builds: &BuildServer, host: &str) -> Result<Option<Target>> {
-        let (path, rev, job, source) = match (self.pins.get(host), self.latest.get(host)) {
+        let (path, rev, job, source) = match (self.pins.get(host), self.built.latest.get(host)) {
             (Some(pin), _) => {
                 let rev = self
+                    .built
                     .builds
                     .iter()
                     .find(|b| b.job == pin.job)
@@ -98,7 +137,7 @@ impl Known {
         name: String,
         last: Option<StoredReport>,
     ) -> Result<Host> {
-        let latest = self.latest.get(&name).map(|build| Latest {
+        let latest = self.built.latest.get(&name).map(|build| Latest {
             job: build.job,
             rev: build.rev.clone(),
             path: build.path.clone(),
@@ -108,8 +147,8 @@ impl Known {
         let running = match &last {
             None => None,
             Some(report) => {
-                let built_by = match self.builds.iter().find(|b| b.path == report.path) {
-                    Some(build) => Some((build.job, build.rev.clone())),
+                let built_by = match self.built.by_path.get(&report.path) {
+                    Some(known) => Some(known.clone()),
                     None => builds.jobs().job_that_built(&report.path)?,
                 };
                 Some(Running {
@@ -123,7 +162,8 @@ impl Known {
         };
         let target_path = target.as_ref().map(|t| t.path.as_str());
         let built_here = |path: &str| {
-            self.built_for
+            self.built
+                .built_for
                 .get(&name)
                 .is_some_and(|paths| paths.contains(path))
         };

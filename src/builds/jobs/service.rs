@@ -307,6 +307,11 @@ impl JobService {
         self.history.host_builds()
     }
 
+    /// What changes whenever a job succeeds (see `JobHistory::succeeded_version`).
+    pub fn succeeded_version(&self) -> Result<(u64, u64)> {
+        self.history.succeeded_version()
+    }
+
     /// The watched branch's commits numbered in order at `tip` (the caller's last known tip,
     /// else the mirror's); `None` without a repository or before its first fetch.
     pub fn branch_generations(&self, tip: Option<&str>) -> Result<Option<Arc<Generations>>> {

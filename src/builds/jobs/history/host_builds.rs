@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 
 use super::{job_from_row, JobHistory, COLUMNS};
-use crate::builds::jobs::model::Job;
 use crate::builds::jobs::targets::host_of_attr;
 
 /// What a succeeded job built for one host: its system.
@@ -27,26 +26,53 @@ pub struct HostBuild {
 }
 
 impl JobHistory {
-    /// Every succeeded build of a host's system, newest job first.
+    /// Every succeeded build of a host's system, newest job first. Reads only the columns it
+    /// needs: the fleet view asks for this on every look.
     pub fn host_builds(&self) -> Result<Vec<HostBuild>> {
         let conn = self.lock();
-        let mut statement = conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM jobs WHERE state = 'succeeded' \
-             AND instr(attrs, 'nixosConfigurations.') > 0 ORDER BY id DESC"
-        ))?;
+        let mut statement = conn.prepare_cached(
+            "SELECT id, rev, targets, attrs, outputs, finished_at, inputs != '{}' FROM jobs \
+             WHERE state = 'succeeded' AND instr(attrs, 'nixosConfigurations.') > 0 \
+             ORDER BY id DESC",
+        )?;
+        let mut rows = statement.query([])?;
         let mut builds = Vec::new();
-        for job in statement.query_map([], job_from_row)? {
-            let job = job?;
-            builds.extend(host_outputs(&job).map(|(host, path)| HostBuild {
-                host: host.to_string(),
-                job: job.id,
-                rev: job.rev.clone(),
-                path: path.to_string(),
-                finished_at: job.finished_at.clone(),
-                overridden: !job.inputs.is_empty(),
-            }));
+        while let Some(row) = rows.next()? {
+            let job = row.get::<_, i64>(0)? as u64;
+            let rev: String = row.get(1)?;
+            let targets: Vec<String> = serde_json::from_str(&row.get::<_, String>(2)?)?;
+            let attrs: Vec<String> = serde_json::from_str(&row.get::<_, String>(3)?)?;
+            let outputs: BTreeMap<String, String> =
+                serde_json::from_str(&row.get::<_, String>(4)?)?;
+            let finished_at: Option<String> = row.get(5)?;
+            let overridden: bool = row.get(6)?;
+            for (target, attr) in targets.iter().zip(&attrs) {
+                let (Some(host), Some(path)) = (host_of_attr(attr), outputs.get(target)) else {
+                    continue;
+                };
+                builds.push(HostBuild {
+                    host: host.to_string(),
+                    job,
+                    rev: rev.clone(),
+                    path: path.clone(),
+                    finished_at: finished_at.clone(),
+                    overridden,
+                });
+            }
         }
         Ok(builds)
+    }
+
+    /// Changes whenever a job succeeds (succeeded jobs never change or go): the count of
+    /// succeeded jobs and the highest id among them. What `host_builds` returns is the same
+    /// while this is.
+    pub fn succeeded_version(&self) -> Result<(u64, u64)> {
+        let (count, max): (i64, i64) = self.lock().query_row(
+            "SELECT COUNT(*), COALESCE(MAX(id), 0) FROM jobs WHERE state = 'succeeded'",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        Ok((count as u64, max as u64))
     }
 
     /// The succeeded build of each host with the highest job id (not an `input` job's): what
@@ -107,18 +133,6 @@ pub fn latest_on_branch(
         .into_iter()
         .map(|(host, (_, build))| (host, build.clone()))
         .collect()
-}
-
-/// The hosts whose system `job` built, with the output of each.
-fn host_outputs(job: &Job) -> impl Iterator<Item = (&str, &str)> {
-    job.targets
-        .iter()
-        .zip(&job.attrs)
-        .filter_map(|(target, attr)| {
-            let host = host_of_attr(attr)?;
-            let path = job.outputs.get(target)?;
-            Some((host, path.as_str()))
-        })
 }
 
 #[cfg(test)]
