@@ -1,6 +1,6 @@
 //! The fleet table of the status page: each host, its state (with the last report's words
-//! when it rolled back or failed), what it runs, its newest green build (and the build it is
-//! pinned to, when it is) and when it was last seen.
+//! when it rolled back, failed, runs its own system or waits for a reboot), what it runs, its
+//! newest green build (and the build it is pinned to, when it is) and when it was last seen.
 
 use std::fmt::Write;
 use std::time::SystemTime;
@@ -32,7 +32,13 @@ pub fn write(out: &mut String, hosts: &[Host], now: SystemTime) {
             name = Escaped(&host.name),
             state = host_state(host.state),
         );
-        if matches!(host.state, HostState::RolledBack | HostState::Failed) {
+        let explained = [
+            HostState::RolledBack,
+            HostState::Failed,
+            HostState::Local,
+            HostState::RebootNeeded,
+        ];
+        if explained.contains(&host.state) {
             if let Some(message) = host.last_report.as_ref().and_then(|r| r.message.as_ref()) {
                 let cut: String = message.chars().take(MESSAGE_SHOWN).collect();
                 let _ = write!(
