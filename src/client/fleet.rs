@@ -93,7 +93,7 @@ fn pin(client: &ApiClient, words: &[String], all: bool) -> Result<(Value, String
                 h.pinned
                     .as_ref()
                     .and_then(|p| p.rev.as_deref())
-                    .is_some_and(|r| r.starts_with(rev.as_str()))
+                    .is_some_and(|r| r.starts_with(&rev.to_ascii_lowercase()))
             })
             .map(|h| h.name.as_str())
             .collect();
