@@ -43,10 +43,12 @@ pub enum Scope {
     Report,
     /// Upload into the binary cache (`nix copy --to`).
     Push,
+    /// Pin hosts to a build, release them, ask them to retry (`…/hosts/NAME/pin`, `…/retry`).
+    Deploy,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 3] = [Scope::Build, Scope::Report, Scope::Push];
+    pub const ALL: [Scope; 4] = [Scope::Build, Scope::Report, Scope::Push, Scope::Deploy];
     /// What a token gets when no scope is named, and what a token stored without scopes has.
     pub const DEFAULT: [Scope; 2] = [Scope::Build, Scope::Report];
 
@@ -55,6 +57,7 @@ impl Scope {
             Scope::Build => "build",
             Scope::Report => "report",
             Scope::Push => "push",
+            Scope::Deploy => "deploy",
         }
     }
 
@@ -62,7 +65,7 @@ impl Scope {
         Scope::ALL
             .into_iter()
             .find(|s| s.as_str() == text.trim())
-            .ok_or_else(|| anyhow!("unknown scope {text:?}: use build, report or push"))
+            .ok_or_else(|| anyhow!("unknown scope {text:?}: use build, report, push or deploy"))
     }
 }
 
@@ -548,6 +551,6 @@ mod tests {
             assert_eq!(Scope::parse(scope.as_str()).unwrap(), scope);
         }
         let error = Scope::parse("admin").unwrap_err().to_string();
-        assert!(error.contains("build, report or push"), "{error}");
+        assert!(error.contains("build, report, push or deploy"), "{error}");
     }
 }

@@ -4,8 +4,8 @@
 //! creating or revoking one takes effect without a restart. Scheme names are case-insensitive
 //! (RFC 9110, section 11.1): `Bearer`, `bearer` and `BEARER` are one scheme.
 //!
-//! With no token at all, builds and reports are open (as before tokens existed); uploads never
-//! are: while no token may push, pushing is off.
+//! With no token at all, builds and reports are open (as before tokens existed); uploads and
+//! pins never are: while no token may push (or deploy), pushing (or pinning) is off.
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
@@ -43,6 +43,15 @@ fn check<B>(tokens: &TokenStore, request: &Request<B>, scope: Scope) -> Result<C
                     .into(),
             ));
         }
+    } else if scope == Scope::Deploy {
+        // Moving what hosts run is never open, not even on a box with no token at all.
+        if !tokens.any_with(Scope::Deploy)? {
+            return Err(HttpError::Forbidden(
+                "pinning and retrying hosts is off: no token has the deploy scope (make one \
+                 with `atuin-bootstrap token create NAME --scope deploy` on the server)"
+                    .into(),
+            ));
+        }
     } else if !tokens.any()? {
         return Ok(None);
     }
@@ -75,6 +84,10 @@ fn missing_token_message(scope: Scope) -> &'static str {
         Scope::Push => {
             "uploads need a token with the push scope, as `Authorization: Bearer TOKEN` or as \
              the password of a netrc line (`nix copy --netrc-file FILE`)"
+        }
+        Scope::Deploy => {
+            "pinning and retrying hosts needs a token with the deploy scope: pass --token, or \
+             set ATUIN_BOOTSTRAP_TOKEN or client.token_file"
         }
         _ => {
             "this server needs an API token for writes: pass --token, or set \
