@@ -216,6 +216,14 @@ fn run_main(mut process: Process, cli: MainCli) -> Result<()> {
             let config = load_config(&process, config_flag, flags)?;
             crate::deploy::run(&mut process, &config, &args)
         }
+        Command::Fleet(args) => {
+            let client_args = ClientArgs {
+                server: args.server.clone(),
+                token: args.token.clone(),
+            };
+            let client = client_for(&process, config_flag, &client_args)?;
+            client::fleet::run(&mut process, &client, args)
+        }
         Command::Completions(args) => commands::completions::run(args.shell, &mut process.stdout),
         Command::Man => commands::completions::man(&mut process.stdout),
     }

@@ -44,6 +44,8 @@ pub enum Command {
     Push(PushArgs),
     /// Take this host's newest system from the box: switch, check, roll back on failure
     Deploy(DeployArgs),
+    /// The hosts; pin one (or all) to a build, release it, ask it to retry
+    Fleet(FleetArgs),
     /// Binary-cache signing keys
     Cache(CacheArgs),
     /// API tokens for writes (with none, writes are open to anyone)
@@ -225,6 +227,58 @@ pub struct DeployArgs {
     pub client: ClientArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct FleetArgs {
+    #[command(subcommand)]
+    pub command: Option<FleetCommand>,
+    /// Print the host object(s) as JSON
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Server URL (client.server, ATUIN_BOOTSTRAP_SERVER)
+    #[arg(long, global = true, value_name = "URL")]
+    pub server: Option<String>,
+    /// API token, with the deploy scope for changes (client.token, ATUIN_BOOTSTRAP_TOKEN)
+    #[arg(long, global = true, value_name = "TOKEN")]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FleetCommand {
+    /// The hosts table (also `fleet` alone)
+    List,
+    /// Pin a host to a revision or a store path the box built for it (or, with --all, every
+    /// host to a revision)
+    #[command(
+        override_usage = "atuin-bootstrap fleet pin [OPTIONS] HOST REV|/nix/store/PATH\n       \
+                                atuin-bootstrap fleet pin [OPTIONS] --all REV"
+    )]
+    Pin {
+        /// HOST and REV|/nix/store/PATH, or with --all only REV
+        #[arg(value_name = "ARGS", required = true, num_args = 1..=2)]
+        args: Vec<String>,
+        /// Pin every host that has a build at REV (none when one of them has no build there)
+        #[arg(long)]
+        all: bool,
+    },
+    /// Release a host's pin (or every pin with --all): it follows the branch again
+    Unpin {
+        #[arg(
+            value_name = "HOST",
+            required_unless_present = "all",
+            conflicts_with = "all"
+        )]
+        host: Option<String>,
+        /// Release every pin
+        #[arg(long)]
+        all: bool,
+    },
+    /// Ask a host to forget the builds that failed on it, so its next deploy tries them again
+    Retry {
+        #[arg(value_name = "HOST")]
+        host: String,
+    },
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum DeployModeArg {
     Switch,
@@ -364,9 +418,9 @@ pub enum TokenCommand {
     Create {
         name: String,
         /// What the token may do, comma-separated: build (ask for and cancel builds), report
-        /// (hosts' deploy reports), push (upload to the cache with nix copy), deploy (pin and
-        /// retry hosts). A machine: build,report (the default); a pusher: push; an admin's
-        /// laptop: build,report,push,deploy
+        /// (hosts' deploy reports), push (upload to the cache with nix copy), deploy (pin hosts,
+        /// release them, ask them to retry). A machine: build,report (the default); a pusher:
+        /// push; an admin's laptop: build,report,push,deploy
         #[arg(
             long,
             value_delimiter = ',',

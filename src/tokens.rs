@@ -44,7 +44,8 @@ pub enum Scope {
     Report,
     /// Upload into the binary cache (`nix copy --to`).
     Push,
-    /// Decide what hosts run (pins, retries); never a default scope.
+    /// Pin hosts to a build, release them, ask them to retry (`…/hosts/NAME/pin`, `…/retry`);
+    /// never a default scope.
     Deploy,
 }
 

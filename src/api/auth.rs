@@ -4,8 +4,8 @@
 //! creating or revoking one takes effect without a restart. Scheme names are case-insensitive
 //! (RFC 9110, section 11.1): `Bearer`, `bearer` and `BEARER` are one scheme.
 //!
-//! With no token at all, builds and reports are open (as before tokens existed); uploads never
-//! are: while no token may push, pushing is off.
+//! With no token at all, builds and reports are open (as before tokens existed); uploads and
+//! pins never are: while no token may push (or deploy), pushing (or pinning) is off.
 //!
 //! A report names its host: a token bound to a host reports only for it, and once a host has a
 //! bound token, tokens bound to no host may no longer report for it (so a stolen shared token
@@ -105,6 +105,15 @@ fn identify<B>(
                     .into(),
             ));
         }
+    } else if scope == Scope::Deploy {
+        // Moving what hosts run is never open, not even on a box with no token at all.
+        if !tokens.any_with(Scope::Deploy)? {
+            return Err(HttpError::Forbidden(
+                "pinning and retrying hosts is off: no token has the deploy scope (make one \
+                 with `atuin-bootstrap token create NAME --scope deploy` on the server)"
+                    .into(),
+            ));
+        }
     } else if !tokens.any()? {
         return Ok(None);
     }
@@ -159,6 +168,11 @@ fn missing_token_message(scope: Scope) -> &'static str {
         Scope::Push => {
             "uploads need a token with the push scope, as `Authorization: Bearer TOKEN` or as \
              the password of a netrc line (`nix copy --netrc-file FILE`)"
+        }
+        Scope::Deploy => {
+            "pinning and retrying hosts needs a token with the deploy scope, as \
+             `Authorization: Bearer TOKEN` (the CLI: --token, ATUIN_BOOTSTRAP_TOKEN or \
+             client.token_file)"
         }
         _ => MISSING_TOKEN,
     }

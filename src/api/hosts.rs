@@ -1,4 +1,5 @@
-//! `/api/v1/hosts…`: the fleet view, one host, and a host's deploy report.
+//! `/api/v1/hosts…`: the fleet view, one host, and a host's deploy report (pins and retries:
+//! `pins`).
 
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -65,7 +66,7 @@ pub async fn report(state: &AppState, name: &str, request: Request<Incoming>) ->
     Ok(response::json(StatusCode::OK, &host))
 }
 
-fn check_name(name: &str) -> Result<(), HttpError> {
+pub(super) fn check_name(name: &str) -> Result<(), HttpError> {
     if is_valid_host_name(name) {
         Ok(())
     } else {
@@ -88,7 +89,7 @@ fn check_store_path(path: &str, field: &str) -> Result<(), HttpError> {
     }
 }
 
-fn unknown_host(name: &str, known: &[String]) -> HttpError {
+pub(super) fn unknown_host(name: &str, known: &[String]) -> HttpError {
     let known = if known.is_empty() {
         "none yet".to_string()
     } else {

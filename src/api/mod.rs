@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod hosts;
 pub mod jobs;
+pub mod pins;
 mod state;
 pub mod status;
 pub mod token;

@@ -116,6 +116,9 @@ impl BuildServer {
             ))
         });
         let mirror_for_jobs = watcher.as_ref().map(|w| w.mirror().clone());
+        let branch = mirror_for_jobs
+            .as_ref()
+            .map(|m| Arc::new(repo::ancestry::BranchOrder::new(m.clone())));
         let mask = PathMask::state_dir(&state_dir);
         let context = RunContext {
             log_dir: state_dir.join("logs"),
@@ -128,6 +131,7 @@ impl BuildServer {
             context,
             config.max_parallel_jobs.value as usize,
             Box::new(move |rev| mirror_for_jobs.as_ref().map(|m| m.flake_ref(rev))),
+            branch,
         )?;
         let server = Arc::new(BuildServer {
             jobs: jobs.clone(),
@@ -180,6 +184,17 @@ impl BuildServer {
             .expect("note lock")
             .as_ref()
             .map(|(_, note)| note.clone())
+    }
+
+    /// The watched branch's commits numbered in order, at the tip last fetched.
+    pub fn branch_generations(&self) -> Result<Option<Arc<repo::ancestry::Generations>>> {
+        let tip = self.watcher.as_ref().and_then(|w| w.status().rev);
+        self.jobs.branch_generations(tip.as_deref())
+    }
+
+    /// The fleet repository's mirror, when there is a repository.
+    pub fn mirror(&self) -> Option<&Arc<Mirror>> {
+        self.watcher.as_ref().map(|w| w.mirror())
     }
 
     pub fn repo_status(&self) -> Option<RepoStatus> {

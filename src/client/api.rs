@@ -81,6 +81,20 @@ impl ApiClient {
         Ok((status, self.parse_json(response)?))
     }
 
+    /// A request with `method` (`PUT`, `DELETE`, …) and an optional JSON body, with the
+    /// token; returns the JSON answer.
+    pub fn send_json(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
+        let mut request = self
+            .agent
+            .request(method, &self.url(path))
+            .timeout(REQUEST_TIMEOUT);
+        if let Some(token) = &self.token {
+            request = request.set("Authorization", &format!("Bearer {token}"));
+        }
+        let response = self.call(request, body)?;
+        self.parse_json(response)
+    }
+
     /// `GET /api/v1/status`, typed.
     pub fn status(&self) -> Result<Status> {
         let value = self.get_json("/api/v1/status")?;

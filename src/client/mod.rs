@@ -1,9 +1,10 @@
-//! The clients `bt`, `bs`, `bl`, `atuin-bootstrap cancel` and `push`: one HTTP client for the API,
+//! The clients `bt`, `bs`, `bl`, `atuin-bootstrap cancel`, `fleet` and `push`: one HTTP client for the API,
 //! rendering for people (tables, colour) and the JSON for scripts, waiting and following with
 //! a progress bar. Exit codes follow the contract (see `exit`).
 
 mod api;
 pub mod cancel;
+pub mod fleet;
 mod follow;
 pub mod logs;
 pub mod push;

@@ -1,6 +1,6 @@
 //! The fleet table of the status page: each host, its state (with the last report's words
-//! when it rolled back or failed), what it runs, its newest green build and when it was
-//! last seen.
+//! when it rolled back, failed, runs its own system or waits for a reboot), what it runs, its
+//! newest green build (and the build it is pinned to, when it is) and when it was last seen.
 
 use std::fmt::Write;
 use std::time::SystemTime;
@@ -46,7 +46,13 @@ pub fn write(out: &mut String, hosts: &[Host], repo: Option<&RepoStatus>, now: S
             name = Escaped(&host.name),
             state = host_state(host.state),
         );
-        if matches!(host.state, HostState::RolledBack | HostState::Failed) {
+        let explained = [
+            HostState::RolledBack,
+            HostState::Failed,
+            HostState::Local,
+            HostState::RebootNeeded,
+        ];
+        if explained.contains(&host.state) {
             if let Some(message) = host.last_report.as_ref().and_then(|r| r.message.as_ref()) {
                 let cut: String = message.chars().take(MESSAGE_SHOWN).collect();
                 let _ = write!(
@@ -93,6 +99,23 @@ pub fn write(out: &mut String, hosts: &[Host], repo: Option<&RepoStatus>, now: S
                     at = time_ago(latest.finished_at.as_deref(), now),
                 );
             }
+        }
+        // A pinned host runs its pin, not the newest build.
+        if let (Some(pinned), Some(target)) = (&host.pinned, &host.target) {
+            let what = match (&target.rev, target.job) {
+                (Some(rev), Some(job)) => format!(
+                    "<a href=\"/jobs/{job}\">job {job}</a> <code title=\"{path}\">{short}</code>",
+                    path = Escaped(&target.path),
+                    short = Escaped(short_rev(rev)),
+                ),
+                _ => format!("<code>{}</code>", Escaped(&target.path)),
+            };
+            let _ = write!(
+                out,
+                "<div class=\"warn\" data-pinned=\"{path}\">pinned to {what} {at}</div>",
+                path = Escaped(&pinned.path),
+                at = time_ago(Some(&pinned.at), now),
+            );
         }
         let _ = write!(
             out,

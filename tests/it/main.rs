@@ -18,6 +18,7 @@ mod daemon;
 mod deploy;
 mod docs;
 mod first_day;
+mod fleet_pins;
 mod help_snapshots;
 mod jobs_auth;
 mod jobs_build;

@@ -345,6 +345,18 @@ impl Mirror {
         }
     }
 
+    /// Resolves a full or short commit id to the full id of any commit in the mirror, on the
+    /// branch or not (a build of a commit a force-push left behind can still be pinned).
+    pub fn resolve_commit(&self, rev: &str) -> Result<String, RevisionError> {
+        if !(4..=40).contains(&rev.len()) || !rev.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(RevisionError::Malformed(rev.to_owned()));
+        }
+        let Some(repo) = self.open_existing()? else {
+            return Err(RevisionError::NotFetched);
+        };
+        Ok(find_commit(&repo, rev)?.to_string())
+    }
+
     /// The flake reference Nix builds `rev` from. Nix fetches from the mirror itself and needs
     /// `ref=` besides `rev=` to find a commit that is not the tip.
     pub fn flake_ref(&self, rev: &str) -> String {
@@ -361,7 +373,7 @@ impl Mirror {
         format!("refs/heads/{}", self.branch)
     }
 
-    fn open_existing(&self) -> anyhow::Result<Option<gix::Repository>> {
+    pub(super) fn open_existing(&self) -> anyhow::Result<Option<gix::Repository>> {
         if !self.path.exists() {
             return Ok(None);
         }
@@ -463,7 +475,7 @@ impl Mirror {
         Ok(())
     }
 
-    fn branch_tip(&self, repo: &gix::Repository) -> anyhow::Result<Option<ObjectId>> {
+    pub(super) fn branch_tip(&self, repo: &gix::Repository) -> anyhow::Result<Option<ObjectId>> {
         let failed = || {
             format!(
                 "failed to read {} in the mirror {}",
