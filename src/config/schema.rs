@@ -84,11 +84,15 @@ pub static CACHE_NAR_CACHE_SIZE: KeyDef = key("cache", "nar_cache_size", Kind::T
 /// The largest NAR an upload (`nix copy --to`) may send; same forms as `nar_cache_size`.
 pub static CACHE_MAX_UPLOAD_SIZE: KeyDef =
     key("cache", "max_upload_size", Kind::Text, Some("4GiB"));
+/// The largest pushed build log once decoded.
+pub static CACHE_MAX_LOG_SIZE: KeyDef = key("cache", "max_log_size", Kind::Text, Some("64MiB"));
 /// How long a pushed path stays a GC root after its last push.
 pub static CACHE_PUSHED_TTL: KeyDef = key("cache", "pushed_ttl", Kind::Duration, Some("30d"));
 pub static REPO_URL: KeyDef = key("repo", "url", Kind::Text, None);
 pub static REPO_BRANCH: KeyDef = key("repo", "branch", Kind::Text, Some("main"));
 pub static REPO_POLL_INTERVAL: KeyDef = key("repo", "poll_interval", Kind::Duration, Some("60s"));
+/// Git credential lines (`https://user:token@host`) for fetching `repo.url`.
+pub static REPO_CREDENTIALS_FILE: KeyDef = key("repo", "credentials_file", Kind::Text, None);
 pub static REPO_WEBHOOK_SECRET_FILE: KeyDef = key("repo", "webhook_secret_file", Kind::Text, None);
 /// Inputs of the fleet flake whose upstream is followed and built when it moves.
 pub static REPO_WATCH_INPUTS: KeyDef = key("repo", "watch_inputs", Kind::List, Some(""));
@@ -145,6 +149,8 @@ pub static DEPLOY_BOOTED_SYSTEM: KeyDef = key(
 );
 pub static DEPLOY_ALLOW_PUSHED: KeyDef = key("deploy", "allow_pushed", Kind::Bool, Some("false"));
 pub static DEPLOY_PUBLIC_KEYS: KeyDef = key("deploy", "public_keys", Kind::List, Some(""));
+/// Hosts not in the flake are forgotten this long after their last report.
+pub static FLEET_FORGET_AFTER: KeyDef = key("fleet", "forget_after", Kind::Duration, Some("7d"));
 pub static NOTIFY_URL: KeyDef = key("notify", "url", Kind::Text, Some(""));
 pub static NOTIFY_FORMAT: KeyDef = key("notify", "format", Kind::Text, Some("json"));
 pub static NOTIFY_ON: KeyDef = key(
@@ -167,10 +173,12 @@ pub static KEYS: &[&KeyDef] = &[
     &CACHE_MAX_CONCURRENT_NARS,
     &CACHE_NAR_CACHE_SIZE,
     &CACHE_MAX_UPLOAD_SIZE,
+    &CACHE_MAX_LOG_SIZE,
     &CACHE_PUSHED_TTL,
     &REPO_URL,
     &REPO_BRANCH,
     &REPO_POLL_INTERVAL,
+    &REPO_CREDENTIALS_FILE,
     &REPO_WEBHOOK_SECRET_FILE,
     &REPO_WATCH_INPUTS,
     &BUILD_MAX_PARALLEL_JOBS,
@@ -195,6 +203,7 @@ pub static KEYS: &[&KeyDef] = &[
     &DEPLOY_BOOTED_SYSTEM,
     &DEPLOY_ALLOW_PUSHED,
     &DEPLOY_PUBLIC_KEYS,
+    &FLEET_FORGET_AFTER,
     &NOTIFY_URL,
     &NOTIFY_FORMAT,
     &NOTIFY_ON,

@@ -23,6 +23,7 @@ mod secrets;
 mod server_probe;
 mod syncthing;
 pub mod templates;
+mod token_check;
 
 use std::io::Write;
 
@@ -36,7 +37,7 @@ use answers::Asker;
 use detect::Machine;
 use plan::{Plan, PlannedCommand};
 
-pub fn run(process: &mut Process, args: BootstrapArgs, config: &Config) -> Result<()> {
+pub fn run(process: &mut Process, mut args: BootstrapArgs, config: &Config) -> Result<()> {
     if crate::os::is_root() {
         if let Some(user) = process.var("SUDO_USER").filter(|u| u != "root") {
             return Err(usage(format!(
@@ -59,6 +60,15 @@ pub fn run(process: &mut Process, args: BootstrapArgs, config: &Config) -> Resul
     let key = server_probe::trusted_key(process, &args, &answers.server, &asker)?;
 
     let secrets = answers.repo.join("secrets");
+    args.token_file = token_check::step(
+        process,
+        args.token_file.take(),
+        &secrets,
+        &answers.server,
+        &answers.hostname,
+        args.push,
+        &asker,
+    )?;
     let pushes = push_netrc::wanted(&args, &secrets, &asker)?;
     let atuin_server = args
         .atuin_server

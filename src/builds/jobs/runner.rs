@@ -83,6 +83,9 @@ pub async fn run(
             job.id, job.attempt
         );
         let _ = log.write_all(marker.as_bytes()).await;
+        // tokio's file hands the bytes to a blocking thread: flushed, a reader of the log (a
+        // follower, a test) sees the marker before the new run's lines.
+        let _ = log.flush().await;
     }
     let mut attrs: Vec<String> = job.attrs.clone();
     attrs.sort();
