@@ -233,7 +233,7 @@ in
     settings = mkOption {
       description = ''
         The server's configuration, written to its `config.toml` (sections `server`, `cache`,
-        `repo`, `build`, `client` and `notify`; see the contract and `examples/server-config.toml`).
+        `repo`, `build`, `client` and `notify`; see docs/reference.md and `examples/server-config.toml`).
         The keys below are typed; any other key of the file may be set too (it is passed
         through as it is, and the server refuses keys it does not know). `null` leaves a key
         out. Secret files are runtime paths as strings, never Nix paths.

@@ -1,5 +1,5 @@
 //! One HTTP client for the server's API (blocking: a client does one thing at a time). Every
-//! failure becomes a sentence a person can act on, with the contract's exit code 3: which URL
+//! failure becomes a sentence a person can act on, with the documented exit code 3: which URL
 //! was tried and where it came from, how to set a token, which job is unknown.
 
 use std::io::Read;

@@ -1,6 +1,6 @@
 //! The clients `bt`, `bs`, `bl`, `atuin-bootstrap cancel`, `fleet` and `push`: one HTTP client for the API,
 //! rendering for people (tables, colour) and the JSON for scripts, waiting and following with
-//! a progress bar. Exit codes follow the contract (see `exit`).
+//! a progress bar. Exit codes are the documented ones (see `exit`).
 
 mod api;
 pub mod cancel;
