@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod hosts;
 pub mod jobs;
+pub mod paths;
 mod state;
 pub mod status;
 pub mod webhooks;

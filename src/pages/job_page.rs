@@ -21,7 +21,7 @@ const LOG_SHOWN: u64 = 1024 * 1024;
 /// Lines of a failed build shown first.
 const FAILURE_LINES: usize = 25;
 
-pub fn respond(state: &AppState, id: &str) -> HttpResult {
+pub async fn respond(state: &AppState, id: &str) -> HttpResult {
     let number: u64 = id
         .parse()
         .map_err(|_| HttpError::NotFound(format!("no job {id:?}")))?;
@@ -29,6 +29,7 @@ pub fn respond(state: &AppState, id: &str) -> HttpResult {
     let job = jobs
         .get(number)?
         .ok_or_else(|| HttpError::NotFound(format!("no job {number}")))?;
+    let job = crate::api::jobs::with_pushed(state, job).await?;
     let tail = log_tail::read(&jobs.log_path(number), LOG_SHOWN)
         .map_err(|e| anyhow::anyhow!("failed to read the log of job {number}: {e}"))?;
     let now = SystemTime::now();
@@ -137,6 +138,18 @@ fn facts(out: &mut String, job: &Job, now: SystemTime) {
                 Escaped(target),
                 Escaped(path)
             );
+        }
+        out.push_str("</dd>");
+    }
+    if !job.pushed.is_empty() {
+        let _ = write!(
+            out,
+            "<dt>Pushed</dt><dd><strong>{} path(s) of the outputs' closure came by push, \
+             not from this box's builds</strong> (signed by the push key only):",
+            job.pushed.len()
+        );
+        for path in &job.pushed {
+            let _ = write!(out, "<div><code>{}</code></div>", Escaped(path));
         }
         out.push_str("</dd>");
     }
