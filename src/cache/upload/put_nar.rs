@@ -113,7 +113,11 @@ pub async fn respond(uploads: &Uploads, name: &str, request: Request<Incoming>) 
         .await
         .map_err(|e| anyhow::anyhow!("the NAR check stopped: {e}"))?;
     if let Err(refusal) = received {
-        drain_in_background(body);
+        match refusal {
+            // Too slow to be worth reading on: hyper answers once the body is let go.
+            HttpError::TooSlow(_) | HttpError::RequestTimeout => drop(body),
+            _ => drain_in_background(body),
+        }
         return Err(refusal);
     }
     let facts = match checked {
