@@ -581,3 +581,30 @@ fn pushed_paths_are_kept_until_gc_finds_them_older_than_the_ttl() {
     assert_eq!(status["pushed"]["count"], 1, "{status}");
     assert_eq!(status["pushed"]["bytes"], lib_nar.len(), "{status}");
 }
+
+#[test]
+fn the_push_key_is_made_at_first_start_private_and_printed_apart_from_the_build_key() {
+    let server = InProcess::start("");
+    let file = server.state_dir().join("push-key");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let printed = |args: &[&str]| {
+        let output = run_ok(
+            Command::new(crate::util::binary())
+                .env("HOME", server.state_dir())
+                .args(["cache", "public-key"])
+                .args(args)
+                .arg("--state-dir")
+                .arg(server.state_dir()),
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    };
+    let push = printed(&["--push"]);
+    assert_eq!(push, server.push_key());
+    assert!(push.split(':').next().unwrap().contains("-push-"), "{push}");
+    assert_eq!(printed(&[]), server.public_key());
+    assert_ne!(push, server.public_key());
+    let status = get_json(&format!("{}/api/v1/status", server.url));
+    assert_eq!(status["cache"]["public_keys"].as_array().unwrap().len(), 1);
+}
