@@ -188,3 +188,40 @@ fn log(out: &mut String, job: &Job, tail: &log_tail::Tail) {
     }
     out.push_str("</section>\n");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::builds::jobs::model::Trigger;
+
+    #[test]
+    fn a_job_whose_closure_holds_pushed_paths_says_so() {
+        let mut job = Job {
+            id: 3,
+            state: JobState::Succeeded,
+            targets: vec!["hello".into()],
+            attrs: vec!["packages.x86_64-linux.hello".into()],
+            rev: "0b1c2d3e4f".into(),
+            trigger: Trigger::Api,
+            created_at: "2026-11-26T06:00:00Z".into(),
+            started_at: None,
+            finished_at: None,
+            outputs: [("hello".to_string(), "/nix/store/aaa-hello".to_string())].into(),
+            error: None,
+            progress: None,
+            attempt: 1,
+            inputs: Default::default(),
+            pushed: Vec::new(),
+            input_refs: Default::default(),
+        };
+        let mut page = String::new();
+        facts(&mut page, &job, SystemTime::now());
+        assert!(!page.contains("Pushed"), "{page}");
+        job.pushed = vec!["/nix/store/bbb-lib<x>".into()];
+        let mut page = String::new();
+        facts(&mut page, &job, SystemTime::now());
+        assert!(page.contains("<dt>Pushed</dt>"), "{page}");
+        assert!(page.contains("came by push"), "{page}");
+        assert!(page.contains("/nix/store/bbb-lib&lt;x&gt;"), "{page}");
+    }
+}
