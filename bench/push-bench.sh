@@ -83,7 +83,7 @@ nix copy --no-check-sigs --to "$laptop" "$top_path" "$blob_path"
 # Takes the fixtures out of the box (its store, its pushed area and, for servers that added
 # pushed paths to the store, their roots), so a push sends them all.
 forget_in_box() {
-    rm -rf "$tmp/state/pushed/"* 2>/dev/null || true
+    rm -rf "$tmp/state/pushed/roots" "$tmp/state/pushed/paths/"* "$tmp/state/pushed/nar/"* 2>/dev/null || true
     nix-store --delete "$blob_path" "${closure[@]}" >/dev/null 2>&1 || true
     nix-store --check-validity "$blob_path" 2>/dev/null && die "$blob_path is still in the store"
     for p in "${closure[@]}"; do
