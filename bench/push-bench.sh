@@ -20,6 +20,7 @@
 #   bench/push-bench.sh                 # 201 paths, 256 MiB, compressions none and zstd, 3 runs
 #   BENCH_QUICK=1 bench/push-bench.sh   # 51 paths, 32 MiB, none only, 1 run
 # Overrides: BENCH_PATHS, BENCH_NAR_MIB, BENCH_RUNS, BENCH_COMPRESSIONS ("none zstd xz"),
+# BENCH_WHAT ("closure blob", the default, or either alone),
 # BENCH_SEED, BENCH_KEEP=1. Needs cargo, nix, curl; root or a single-user Nix install.
 # Progress goes to stderr; only the table goes to stdout.
 set -euo pipefail
@@ -187,7 +188,7 @@ push_file() { # COMPRESSION PATH DIR
 echo "| compression | what | ours (s) | nginx WebDAV (s) | file:// (s) | ours/nginx | goal | ours/file:// |"
 echo "|---|---|---|---|---|---|---|---|"
 for compression in $compressions; do
-    for what in closure blob; do
+    for what in ${BENCH_WHAT:-closure blob}; do
         path=$top_path label="closure of $((n_paths + 1)) paths"
         [[ $what == blob ]] && path=$blob_path label="one ${nar_mib} MiB path"
         goal=1.2

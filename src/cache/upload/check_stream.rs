@@ -2,7 +2,9 @@
 //! written to the upload's file and hashed (`FileHash`, `FileSize`), decompressed as its name
 //! says with bounded decoder memory, and the NAR hashed (`NarHash`, `NarSize`, cut past
 //! `cache.max_nar_size`) and checked for structure and entry names (`nix::nar_check`). Nothing
-//! is read twice, and nothing decompressed is written.
+//! is read twice, and nothing decompressed is written. A small body that arrived whole is
+//! checked the same way where it is, sparing the hand-over to another thread (most of a
+//! closure is small paths, and on a busy machine each hand-over waits for the scheduler).
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
@@ -24,7 +26,42 @@ const CHECK_BUFFER: usize = 256 * 1024;
 /// Receives the body's chunks from `chunks` into `file`, checking them; the facts found. An
 /// empty channel before the end (the body failed) reads as the end: the caller knows why.
 pub fn run(
-    chunks: Receiver<Bytes>,
+    mut chunks: Receiver<Bytes>,
+    file: &Path,
+    compression: &'static str,
+    max_nar_size: u64,
+) -> Result<Received, HttpError> {
+    let buffers = (WRITE_BUFFER, CHECK_BUFFER);
+    check(
+        move || chunks.blocking_recv(),
+        buffers,
+        file,
+        compression,
+        max_nar_size,
+    )
+}
+
+/// Checks a body that arrived whole, writing it to `file`.
+pub fn run_whole(
+    body: Bytes,
+    file: &Path,
+    compression: &'static str,
+    max_nar_size: u64,
+) -> Result<Received, HttpError> {
+    let buffers = (body.len().min(WRITE_BUFFER), CHECK_BUFFER.min(64 * 1024));
+    let mut body = Some(body);
+    check(
+        move || body.take(),
+        buffers,
+        file,
+        compression,
+        max_nar_size,
+    )
+}
+
+fn check(
+    next: impl FnMut() -> Option<Bytes>,
+    (write_buffer, check_buffer): (usize, usize),
     file: &Path,
     compression: &'static str,
     max_nar_size: u64,
@@ -32,9 +69,9 @@ pub fn run(
     let out = File::create(file)
         .map_err(|e| anyhow::anyhow!("failed to create {}: {e}", file.display()))?;
     let mut sent = Sent {
-        chunks,
+        next,
         current: Bytes::new(),
-        out: BufWriter::with_capacity(WRITE_BUFFER, out),
+        out: BufWriter::with_capacity(write_buffer, out),
         hash: (compression != "none").then(Sha256::new),
         size: 0,
         write_failed: None,
@@ -52,7 +89,7 @@ pub fn run(
             inner: decoded,
             totals: &mut nar,
         };
-        nar_check::check(&mut BufReader::with_capacity(CHECK_BUFFER, counted))
+        nar_check::check(&mut BufReader::with_capacity(check_buffer, counted))
     };
     if let Some(e) = sent.write_failed.take() {
         return Err(anyhow::anyhow!("failed to write {}: {e}", file.display()).into());
@@ -96,9 +133,9 @@ pub fn run(
     })
 }
 
-/// The body as sent: read from the channel, written to the file and hashed on the way.
-struct Sent {
-    chunks: Receiver<Bytes>,
+/// The body as sent: its chunks in order, written to the file and hashed on the way.
+struct Sent<N> {
+    next: N,
     current: Bytes,
     out: BufWriter<File>,
     hash: Option<Sha256>,
@@ -106,10 +143,10 @@ struct Sent {
     write_failed: Option<io::Error>,
 }
 
-impl Read for Sent {
+impl<N: FnMut() -> Option<Bytes>> Read for Sent<N> {
     fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
         while self.current.is_empty() {
-            match self.chunks.blocking_recv() {
+            match (self.next)() {
                 Some(chunk) => {
                     if let Err(e) = self.out.write_all(&chunk) {
                         let error = io::Error::new(e.kind(), e.to_string());

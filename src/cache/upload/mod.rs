@@ -42,7 +42,7 @@ pub const ABANDONED_AFTER: Duration = Duration::from_secs(3600);
 pub const MAX_CONCURRENT: usize = 4;
 
 /// What a received NAR was found to be, kept until its narinfo arrives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Received {
     pub compression: &'static str,
     pub file_hash: [u8; 32],

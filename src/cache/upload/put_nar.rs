@@ -7,7 +7,7 @@
 //! `server.request_timeout` for each started 64 MiB of it, `507` when the disk has no room;
 //! a refusal leaves no file.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -26,6 +26,12 @@ pub const TIME_SLICE_BYTES: u64 = 64 * 1024 * 1024;
 const RESERVE_STEP: u64 = 16 * 1024 * 1024;
 /// Chunks in flight between the connection and the checking thread.
 const CHUNKS_IN_FLIGHT: usize = 16;
+/// A body announced this small is gathered whole and checked where it is (see
+/// `check_stream::run_whole`)...
+const SMALL_BODY: u64 = 256 * 1024;
+/// ...as long as it decompresses to no more than this: a small bomb must not hold a runtime
+/// thread; past this it is checked again on a blocking thread.
+const SMALL_NAR: u64 = 2 * 1024 * 1024;
 
 pub async fn respond(uploads: &Uploads, name: &str, request: Request<Incoming>) -> HttpResult {
     let Some((compression, stem)) = compression_of(name) else {
@@ -62,14 +68,16 @@ pub async fn respond(uploads: &Uploads, name: &str, request: Request<Incoming>) 
             .incoming_dir()
             .join(format!("{}.part", random_name())),
     );
+    let small = announced.is_some_and(|a| a <= SMALL_BODY);
+    let mut whole = BytesMut::new();
     let (sender, chunks) = mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
-    let checking = {
+    let checking = (!small).then(|| {
         let file = temp.path().to_path_buf();
         let max_nar_size = uploads.max_nar_size;
         tokio::task::spawn_blocking(move || {
             check_stream::run(chunks, &file, compression, max_nar_size)
         })
-    };
+    });
     let mut body = body;
     let mut size: u64 = 0;
     let received: Result<(), HttpError> = async {
@@ -101,7 +109,9 @@ pub async fn respond(uploads: &Uploads, name: &str, request: Request<Incoming>) 
             if size > reservation.bytes() {
                 reservation.grow(RESERVE_STEP.max(size - reservation.bytes()), "the NAR")?;
             }
-            if sender.send(data).await.is_err() {
+            if small {
+                whole.extend_from_slice(&data);
+            } else if sender.send(data).await.is_err() {
                 // The checking thread stopped: its answer says why.
                 return Ok(());
             }
@@ -109,9 +119,28 @@ pub async fn respond(uploads: &Uploads, name: &str, request: Request<Incoming>) 
     }
     .await;
     drop(sender);
-    let checked = checking
-        .await
-        .map_err(|e| anyhow::anyhow!("the NAR check stopped: {e}"))?;
+    let checked = match checking {
+        Some(checking) => checking
+            .await
+            .map_err(|e| anyhow::anyhow!("the NAR check stopped: {e}"))?,
+        None if received.is_ok() => {
+            let whole = whole.freeze();
+            let max_nar_size = uploads.max_nar_size;
+            let limit = max_nar_size.min(SMALL_NAR);
+            match check_stream::run_whole(whole.clone(), temp.path(), compression, limit) {
+                Err(HttpError::TooLarge(_)) if limit < max_nar_size => {
+                    let file = temp.path().to_path_buf();
+                    tokio::task::spawn_blocking(move || {
+                        check_stream::run_whole(whole, &file, compression, max_nar_size)
+                    })
+                    .await
+                    .map_err(|e| anyhow::anyhow!("the NAR check stopped: {e}"))?
+                }
+                checked => checked,
+            }
+        }
+        None => Ok(Default::default()),
+    };
     if let Err(refusal) = received {
         match refusal {
             // Too slow to be worth reading on: hyper answers once the body is let go.
