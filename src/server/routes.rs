@@ -174,10 +174,12 @@ async fn dispatch(context: &Context, route: Route<'_>, request: Request<Incoming
         }
         (Route::Narinfo(hash), Method::PUT) => {
             let caller = api::auth::require_scope(state, &request, Scope::Push)?;
+            let started = std::time::Instant::now();
             let accepted =
                 put_narinfo::respond(cache, &state.uploads, caller.as_deref(), hash, request)
                     .await?;
             put_narinfo::record(&state.uploads, caller.as_deref(), &accepted);
+            tracing::debug!("narinfo {hash} taken in {:?}", started.elapsed());
             put_narinfo::reply(&accepted)
         }
         (Route::Log(drv), Method::PUT) => {

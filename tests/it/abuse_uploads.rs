@@ -258,6 +258,24 @@ fn decompression_bombs_are_cut_and_leave_memory_and_disk_alone() {
     let memory = Watch::start(move || anon_kib(pid));
     let uploads = server.state().join("uploads");
     let disk = Watch::start(move || du(&uploads));
+    let health = {
+        let url = server.url("/api/v1/health");
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut latencies = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let started = Instant::now();
+                    assert_eq!(get(&url).status, 200);
+                    latencies.push(started.elapsed());
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                latencies
+            })
+        };
+        (stop, thread)
+    };
     let answers: Vec<(String, u16, String)> = std::thread::scope(|scope| {
         let mut threads = Vec::new();
         for i in 0..8 {
@@ -279,6 +297,11 @@ fn decompression_bombs_are_cut_and_leave_memory_and_disk_alone() {
     });
     let peak_anon = memory.peak();
     let peak_disk = disk.peak();
+    health.0.store(true, Ordering::Relaxed);
+    let mut latencies = health.1.join().unwrap();
+    latencies.sort();
+    let p99 = latencies[(latencies.len() * 99 / 100).min(latencies.len() - 1)];
+    let max = *latencies.last().unwrap();
     for (kind, status, text) in &answers {
         match kind.as_str() {
             "size" => {
@@ -290,11 +313,13 @@ fn decompression_bombs_are_cut_and_leave_memory_and_disk_alone() {
     }
     println!(
         "24 bombs at once: server anonymous memory {} MiB at start, {} MiB at peak; \
-         uploads area at most {} KiB",
+         uploads area at most {} KiB; health p99 {p99:?}, max {max:?} ({} probes)",
         baseline / 1024,
         peak_anon / 1024,
-        peak_disk / 1024
+        peak_disk / 1024,
+        latencies.len()
     );
+    assert!(max < Duration::from_secs(2), "health took {max:?}");
     assert!(
         peak_anon < 96 * 1024,
         "anonymous memory peaked at {peak_anon} KiB"

@@ -119,6 +119,7 @@ pub async fn respond(uploads: &Uploads, name: &str, request: Request<Incoming>) 
     }
     .await;
     drop(sender);
+    let arrived = started.elapsed();
     let checked = match checking {
         Some(checking) => checking
             .await
@@ -171,7 +172,7 @@ pub async fn respond(uploads: &Uploads, name: &str, request: Request<Incoming>) 
         .expect("received lock")
         .insert(name.to_string(), facts);
     tracing::debug!(
-        "received NAR {name} ({size} bytes, {} as a NAR) in {:?}",
+        "received NAR {name} ({size} bytes, {} as a NAR): arrived in {arrived:?}, kept after {:?}",
         facts.nar_size,
         started.elapsed()
     );
