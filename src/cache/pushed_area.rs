@@ -12,6 +12,7 @@
 //! before a crash) are checked against their NAR file's hash and dropped when it does not
 //! match, so a torn file is never served.
 
+use std::collections::HashSet;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -85,6 +86,10 @@ pub struct PushedArea {
     /// Totals by the modification time of `paths/` they were counted at.
     totals: Arc<Mutex<Option<(SystemTime, Totals)>>>,
     dirty: Arc<AtomicBool>,
+    /// The hash parts pushed, once `open` has read them: only this process adds records, so
+    /// a hash part missing here is not pushed, and is answered without touching the disk
+    /// (most look-ups during a push are of paths not there yet).
+    known: Arc<Mutex<Option<HashSet<String>>>>,
 }
 
 impl PushedArea {
@@ -93,6 +98,7 @@ impl PushedArea {
             dir: state_dir.join("pushed"),
             totals: Default::default(),
             dirty: Default::default(),
+            known: Default::default(),
         }
     }
 
@@ -119,11 +125,18 @@ impl PushedArea {
                 .with_context(|| format!("failed to create {}", dir.display()))?;
         }
         self.check_unsynced();
+        let known = self.list()?.into_iter().map(|(hash, _, _)| hash).collect();
+        *self.known.lock().expect("known lock") = Some(known);
         Ok(())
     }
 
     /// The record of the path with this hash part, if it was pushed.
     pub fn get(&self, hash_part: &str) -> Result<Option<PushedPath>> {
+        if let Some(known) = self.known.lock().expect("known lock").as_ref() {
+            if !known.contains(hash_part) {
+                return Ok(None);
+            }
+        }
         let text = match std::fs::read(self.record_file(hash_part)) {
             Ok(text) => text,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -161,6 +174,9 @@ impl PushedArea {
                 let _ = std::fs::remove_file(&temp);
             })
             .with_context(|| format!("failed to write {}", file.display()))?;
+        if let Some(known) = self.known.lock().expect("known lock").as_mut() {
+            known.insert(hash_part.to_string());
+        }
         self.dirty.store(true, Ordering::Relaxed);
         Ok(())
     }
@@ -171,6 +187,9 @@ impl PushedArea {
             return Ok(None);
         };
         let file = self.record_file(hash_part);
+        if let Some(known) = self.known.lock().expect("known lock").as_mut() {
+            known.remove(hash_part);
+        }
         match std::fs::remove_file(&file) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
