@@ -142,13 +142,16 @@ fn run_main(mut process: Process, cli: MainCli) -> Result<()> {
         }
         Command::Cache(CacheArgs { state, command }) => {
             let mut flags = state_dir_flag(state.state_dir);
-            if let CacheCommand::PublicKey { cache_key_files } = &command {
+            if let CacheCommand::PublicKey {
+                cache_key_files, ..
+            } = &command
+            {
                 if !cache_key_files.is_empty() {
                     flags.push(key_files_flag(cache_key_files));
                 }
             }
             let config = load_config(&process, config_flag, flags)?;
-            if matches!(&command, CacheCommand::PublicKey { cache_key_files } if cache_key_files.is_empty())
+            if matches!(&command, CacheCommand::PublicKey { cache_key_files, .. } if cache_key_files.is_empty())
             {
                 note_state_dir(&mut process, &config, state.force)?;
             }

@@ -408,6 +408,9 @@ pub enum CacheCommand {
         /// Secret key file; repeatable (default: the configured keys)
         #[arg(long = "cache-key-file", value_name = "FILE")]
         cache_key_files: Vec<PathBuf>,
+        /// Print the push key instead: the key pushed paths are signed with
+        #[arg(long, conflicts_with = "cache_key_files")]
+        push: bool,
     },
     /// Write a new secret key to FILE and print its public key
     GenerateKey {

@@ -13,6 +13,7 @@ use crate::api::AppState;
 use crate::builds::jobs::model::{Job, JobState, Trigger};
 use crate::builds::jobs::service::Cancelled;
 use crate::builds::RequestError;
+use crate::cache::provenance;
 use crate::http::body;
 use crate::http::request_body;
 use crate::http::response::{self, HttpError, HttpResult};
@@ -51,7 +52,7 @@ pub async fn create(state: &AppState, request: Request<Incoming>) -> HttpResult 
     } else {
         StatusCode::OK
     };
-    Ok(response::json(status, &job))
+    Ok(response::json(status, &with_pushed(state, job).await?))
 }
 
 pub fn http_error(error: RequestError) -> HttpError {
@@ -62,7 +63,7 @@ pub fn http_error(error: RequestError) -> HttpError {
     }
 }
 
-pub fn list(state: &AppState, query: Option<&str>) -> HttpResult {
+pub async fn list(state: &AppState, query: Option<&str>) -> HttpResult {
     let mut limit = DEFAULT_LIMIT;
     let mut wanted_state = None;
     for (key, value) in query_pairs(query) {
@@ -85,7 +86,10 @@ pub fn list(state: &AppState, query: Option<&str>) -> HttpResult {
             _ => {}
         }
     }
-    let jobs = state.builds.jobs().list(limit, wanted_state)?;
+    let mut jobs = Vec::new();
+    for job in state.builds.jobs().list(limit, wanted_state)? {
+        jobs.push(with_pushed(state, job).await?);
+    }
     Ok(response::json(StatusCode::OK, &json!({ "jobs": jobs })))
 }
 
@@ -99,7 +103,8 @@ pub async fn get(state: &AppState, id: &str, query: Option<&str>) -> HttpResult 
         })?,
     };
     if wait == 0 {
-        return Ok(response::json(StatusCode::OK, &find(state, id)?));
+        let job = with_pushed(state, find(state, id)?).await?;
+        return Ok(response::json(StatusCode::OK, &job));
     }
     let number = parse_id(id)?;
     let job = state
@@ -108,7 +113,21 @@ pub async fn get(state: &AppState, id: &str, query: Option<&str>) -> HttpResult 
         .wait_ended(number, Duration::from_secs(wait.min(MAX_WAIT_SECONDS)))
         .await?
         .ok_or_else(|| HttpError::NotFound(format!("no job {number}")))?;
-    Ok(response::json(StatusCode::OK, &job))
+    Ok(response::json(
+        StatusCode::OK,
+        &with_pushed(state, job).await?,
+    ))
+}
+
+/// `job` with `pushed` filled in: the paths of its outputs' closures whose only copy in this
+/// cache came by push. An output in the box's store has its whole closure there, so this
+/// costs one store lookup per output unless something was pushed.
+pub async fn with_pushed(state: &AppState, mut job: Job) -> Result<Job, HttpError> {
+    if !job.outputs.is_empty() {
+        let outputs: Vec<String> = job.outputs.values().cloned().collect();
+        job.pushed = provenance::pushed_in_closure(&state.cache, &outputs).await?;
+    }
+    Ok(job)
 }
 
 fn find(state: &AppState, id: &str) -> Result<Job, HttpError> {

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod hosts;
 pub mod jobs;
 pub mod pins;
+pub mod paths;
 mod state;
 pub mod status;
 pub mod token;

@@ -7,8 +7,9 @@ use anyhow::{Context, Result};
 
 use crate::builds::BuildServer;
 use crate::cache::nar_files::{self, NarFiles};
+use crate::cache::pushed_area::PushedArea;
 use crate::cache::upload::Uploads;
-use crate::cache::{keys, Cache};
+use crate::cache::{keys, Cache, CacheKeys};
 use crate::config::Config;
 use crate::config::Source;
 use crate::fleet::Fleet;
@@ -38,8 +39,14 @@ impl AppState {
         let config = settings.config;
         let state = StateDir::new(config.state_dir.value.clone());
         state.ensure()?;
-        let keys = keys::resolve(&config.secret_key_files.value, &state, true)
-            .context("failed to load the cache signing keys")?;
+        let keys = CacheKeys {
+            build: keys::resolve(&config.secret_key_files.value, &state, true)
+                .context("failed to load the cache signing keys")?,
+            push: keys::resolve_push_key(&state, true)
+                .context("failed to load the push signing key")?,
+        };
+        let pushed = PushedArea::new(state.path());
+        pushed.open()?;
         let cache = Cache::new(
             settings.store,
             keys,
@@ -47,6 +54,7 @@ impl AppState {
             config.compression.value,
             config.max_concurrent_nars.value as usize,
             nar_files(&config, &state),
+            pushed,
         );
         let builds = BuildServer::start(&config)?;
         let fleet = Fleet::open(state.path())?.with_forget_after(config.forget_after.value);
@@ -54,6 +62,7 @@ impl AppState {
         let mut uploads = Uploads::open(
             state.path(),
             config.max_upload_size.value,
+            config.max_nar_size.value,
             config.request_timeout.value,
         )?;
         uploads.max_log_size = config.max_log_size.value;

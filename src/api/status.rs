@@ -46,6 +46,7 @@ async fn overview(state: &AppState) -> Result<Status, HttpError> {
         repo,
         cache: CacheStatus {
             public_keys: state.cache.public_keys(),
+            push_public_key: Some(state.cache.push_public_key()),
             priority: state.cache.priority(),
             nar_cache: nar_cache_status(state),
         },
@@ -61,8 +62,11 @@ async fn overview(state: &AppState) -> Result<Status, HttpError> {
         builders: builds.builders(),
         inputs: builds.input_status(),
         pushed: {
-            let (count, bytes) = state.uploads.pushed.totals();
-            PushedStatus { count, bytes }
+            let totals = state.cache.pushed.totals();
+            PushedStatus {
+                count: totals.count,
+                bytes: totals.bytes,
+            }
         },
     })
 }

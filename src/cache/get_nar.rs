@@ -127,7 +127,7 @@ fn nar_response(transfer_zstd: bool) -> Response<body::Body> {
 }
 
 /// A kept NAR, whole or the range asked for. No permit: sending a file is not making a NAR.
-fn send_cached(
+pub(super) fn send_cached(
     cached: Cached,
     headers: &HeaderMap,
     head: bool,

@@ -1,8 +1,11 @@
-//! `GET|HEAD /<hash>.narinfo`: the path's signed narinfo, from the cache's lookup.
+//! `GET|HEAD /<hash>.narinfo`: the path's signed narinfo, from the box's store (signed by the
+//! build keys) or, only when the store lacks it, from the pushed paths (signed by the push
+//! key).
 
 use hyper::StatusCode;
 
 use super::lookup::lookup;
+use super::pushed_serve;
 use super::Cache;
 use crate::http::response::{with_type, HttpError, HttpResult};
 use crate::nix::store_path::is_valid_hash_part;
@@ -17,6 +20,9 @@ pub async fn respond(cache: &Cache, hash_part: &str) -> HttpResult {
             "text/x-nix-narinfo",
             path.narinfo.clone(),
         )),
-        None => Err(HttpError::NotFound("no such path in this cache".into())),
+        None => match pushed_serve::narinfo(cache, hash_part)? {
+            Some(narinfo) => Ok(with_type(StatusCode::OK, "text/x-nix-narinfo", narinfo)),
+            None => Err(HttpError::NotFound("no such path in this cache".into())),
+        },
     }
 }

@@ -1,5 +1,7 @@
 //! Which signing keys the cache uses: the configured secret key files, or else one key kept
-//! in the state directory and generated on the first start. Also writes new key files.
+//! in the state directory and generated on the first start (the build keys); and the push key
+//! (`<state>/push-key`, also made on the first start), the only key pushed paths are signed
+//! with. Also writes new key files.
 
 use std::path::{Path, PathBuf};
 
@@ -10,6 +12,35 @@ use crate::state_dir::{write_private_file, StateDir};
 
 /// The key the server makes for itself when none is configured.
 pub const GENERATED_KEY_FILE: &str = "cache-key.sec";
+
+/// The key pushed paths are signed with, in the state directory.
+pub const PUSH_KEY_FILE: &str = "push-key";
+
+/// The push key, made now (0600) when `create` and missing.
+pub fn resolve_push_key(state: &StateDir, create: bool) -> Result<SecretKey> {
+    let file = state.join(PUSH_KEY_FILE);
+    if file.exists() || !create {
+        return read_key_file(&file).with_context(|| {
+            "the server has not made its push key yet (start it once)".to_string()
+        });
+    }
+    state.ensure()?;
+    let key = SecretKey::generate(&push_key_name())?;
+    state.write_private(
+        PUSH_KEY_FILE,
+        format!("{}\n", key.to_nix_string()).as_bytes(),
+    )?;
+    tracing::info!("generated the push signing key {}", key.public_key());
+    Ok(key)
+}
+
+/// `<hostname>-push-1`: a name that says what the key vouches for.
+fn push_key_name() -> String {
+    match crate::os::hostname().filter(|host| !host.contains(':')) {
+        Some(host) => format!("{host}-push-1"),
+        None => "atuin-bootstrap-push-1".to_string(),
+    }
+}
 
 /// Reads a secret key file as Nix writes it.
 pub fn read_key_file(path: &Path) -> Result<SecretKey> {

@@ -1,6 +1,8 @@
-//! Finding a path by its hash part, with its narinfo rendered and signed with every key:
-//! remembered in the memo while the store does not change. Shared by the narinfo and NAR
-//! endpoints; knows no URL but the NAR URL it puts in the narinfo.
+//! Finding a path of the box's store by its hash part, with its narinfo rendered and signed
+//! with every build key: remembered in the memo while the store does not change. Shared by
+//! the narinfo and NAR endpoints; knows no URL but the NAR URL it puts in the narinfo. When
+//! the store has a path that was also pushed, the store's copy wins, and a pushed copy with
+//! other contents is dropped with a warning naming who pushed it.
 
 use std::sync::Arc;
 
@@ -22,12 +24,37 @@ pub async fn lookup(cache: &Cache, hash_part: &str) -> anyhow::Result<Lookup> {
         .store
         .path_info_by_hash(&cache.location.store_dir, hash_part)
         .await?;
+    if let Some(info) = &info {
+        reconcile(cache, hash_part, info);
+    }
     let found = info.map(|info| {
         let narinfo = render(cache, &info);
         Arc::new(CachedPath { info, narinfo })
     });
     cache.memo.put(marker, hash_part, found.clone());
     Ok(found)
+}
+
+/// The store has `info`: a pushed copy of it with other contents is a poisoning attempt
+/// (content pushed at the output path of a build the box had not made yet), dropped.
+pub fn reconcile(cache: &Cache, hash_part: &str, info: &PathInfo) {
+    let Ok(Some(pushed)) = cache.pushed.get(hash_part) else {
+        return;
+    };
+    if pushed.path == info.path && pushed.nar_hash == info.nar_hash_nix32() {
+        return;
+    }
+    tracing::warn!(
+        "token {} pushed {} with other contents (NarHash {}) than the box's store holds ({}): \
+         the pushed copy is dropped, the store's is served",
+        pushed.token.as_deref().unwrap_or("(no token)"),
+        pushed.path,
+        pushed.nar_hash,
+        info.nar_hash_nix32()
+    );
+    if let Err(e) = cache.pushed.remove(hash_part) {
+        tracing::warn!("failed to drop the pushed copy of {}: {e:#}", pushed.path);
+    }
 }
 
 /// `nar/<hash part>-<NAR hash>.nar[.zst]`: names the exact contents, so a path rebuilt with

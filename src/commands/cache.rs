@@ -1,4 +1,5 @@
-//! `atuin-bootstrap cache public-key|generate-key`: the binary cache's signing keys.
+//! `atuin-bootstrap cache public-key [--push]|generate-key`: the binary cache's signing keys
+//! (the build keys, or with `--push` the key pushed paths are signed with).
 
 use std::io::Write;
 
@@ -12,6 +13,11 @@ use crate::state_dir::StateDir;
 
 pub fn run(config: &Config, command: CacheCommand, out: &mut dyn Write) -> Result<()> {
     match command {
+        CacheCommand::PublicKey { push: true, .. } => {
+            let state = StateDir::new(config.state_dir.value.clone());
+            let key = keys::resolve_push_key(&state, false).map_err(|e| usage(format!("{e:#}")))?;
+            writeln!(out, "{}", key.public_key())?;
+        }
         CacheCommand::PublicKey { .. } => {
             let state = StateDir::new(config.state_dir.value.clone());
             let keys = keys::resolve(&config.secret_key_files.value, &state, false)

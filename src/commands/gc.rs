@@ -1,7 +1,7 @@
 //! `atuin-bootstrap gc [--collect] [--nar-cache]`: drops the GC roots of builds beyond
-//! `build.keep_per_target` per target and those of pushed paths last pushed longer than
-//! `cache.pushed_ttl` ago, then optionally runs Nix's garbage collector and empties the NAR
-//! cache.
+//! `build.keep_per_target` per target and the pushed paths (their records and NAR files, and
+//! the store roots older servers made for them) last pushed longer than `cache.pushed_ttl`
+//! ago, then optionally runs Nix's garbage collector and empties the NAR cache.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -16,7 +16,7 @@ use crate::builds::jobs::service::protected_jobs;
 use crate::builds::repo::ancestry::BranchOrder;
 use crate::builds::repo::mirror::Mirror;
 use crate::cache::nar_files;
-use crate::cache::upload::pushed::PushedRoots;
+use crate::cache::pushed_area::PushedArea;
 use crate::config::Config;
 
 /// The system jobs the hosts may still ask for (each host's newest on the branch, its pinned
@@ -56,17 +56,20 @@ pub fn run(config: &Config, collect: bool, nar_cache: bool, out: &mut dyn Write)
         dropped.len()
     )?;
     let ttl = config.pushed_ttl.value;
-    let pushed = PushedRoots::new(&config.state_dir.value);
+    let pushed = PushedArea::new(&config.state_dir.value);
     let expired = pushed.drop_older_than(ttl)?;
-    for root in &expired {
-        writeln!(out, "dropped root of pushed path {}", root.name)?;
+    for path in &expired {
+        writeln!(out, "dropped pushed path {path}")?;
     }
-    if !expired.is_empty() || !pushed.list()?.is_empty() {
+    for name in pushed.drop_old_roots(ttl)? {
+        writeln!(out, "dropped root of pushed path {name}")?;
+    }
+    let kept = pushed.totals().count;
+    if !expired.is_empty() || kept > 0 {
         writeln!(
             out,
-            "{} pushed root(s) dropped, {} kept (pushed within {})",
+            "{} pushed path(s) dropped, {kept} kept (pushed within {})",
             expired.len(),
-            pushed.list()?.len(),
             humantime::format_duration(ttl)
         )?;
     }

@@ -72,7 +72,9 @@ pub struct Config {
     pub max_upload_size: Sourced<u64>,
     /// Bytes one pushed build log may have at most once decoded.
     pub max_log_size: Sourced<u64>,
-    /// How long a pushed path stays a GC root after its last push.
+    /// Bytes one uploaded NAR may have at most once decompressed.
+    pub max_nar_size: Sourced<u64>,
+    /// How long a pushed path is kept after its last push.
     pub pushed_ttl: Sourced<Duration>,
     pub repo_url: Option<Sourced<String>>,
     pub repo_branch: Sourced<String>,
@@ -259,6 +261,12 @@ fn resolve(inputs: Inputs<'_>) -> Result<Config> {
             let text = text(v);
             parse_size(&text).filter(|n| *n > 0).with_context(|| {
                 format!("expected a size above zero such as \"64MiB\", got {text:?}")
+            })
+        })?,
+        max_nar_size: found.required(&schema::CACHE_MAX_NAR_SIZE, |v| {
+            let text = text(v);
+            parse_size(&text).filter(|n| *n > 0).with_context(|| {
+                format!("expected a size above zero such as \"8GiB\" or \"500MiB\", got {text:?}")
             })
         })?,
         pushed_ttl: found.required(&schema::CACHE_PUSHED_TTL, positive_duration)?,

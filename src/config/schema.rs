@@ -86,7 +86,9 @@ pub static CACHE_MAX_UPLOAD_SIZE: KeyDef =
     key("cache", "max_upload_size", Kind::Text, Some("4GiB"));
 /// The largest pushed build log once decoded.
 pub static CACHE_MAX_LOG_SIZE: KeyDef = key("cache", "max_log_size", Kind::Text, Some("64MiB"));
-/// How long a pushed path stays a GC root after its last push.
+/// The largest NAR an upload may have once decompressed; same forms as `nar_cache_size`.
+pub static CACHE_MAX_NAR_SIZE: KeyDef = key("cache", "max_nar_size", Kind::Text, Some("8GiB"));
+/// How long a pushed path is kept after its last push.
 pub static CACHE_PUSHED_TTL: KeyDef = key("cache", "pushed_ttl", Kind::Duration, Some("30d"));
 pub static REPO_URL: KeyDef = key("repo", "url", Kind::Text, None);
 pub static REPO_BRANCH: KeyDef = key("repo", "branch", Kind::Text, Some("main"));
@@ -174,6 +176,7 @@ pub static KEYS: &[&KeyDef] = &[
     &CACHE_NAR_CACHE_SIZE,
     &CACHE_MAX_UPLOAD_SIZE,
     &CACHE_MAX_LOG_SIZE,
+    &CACHE_MAX_NAR_SIZE,
     &CACHE_PUSHED_TTL,
     &REPO_URL,
     &REPO_BRANCH,

@@ -23,6 +23,8 @@ pub enum HttpError {
     InsufficientStorage(String),
     /// The request's body did not arrive in time.
     RequestTimeout,
+    /// A body cut for arriving too slowly, saying which limit.
+    TooSlow(String),
     Conflict(String),
     Unprocessable(String),
     /// Logged in full, answered with a generic message.
@@ -38,7 +40,7 @@ impl HttpError {
             HttpError::NotFound(_) => StatusCode::NOT_FOUND,
             HttpError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             HttpError::PayloadTooLarge | HttpError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            HttpError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            HttpError::RequestTimeout | HttpError::TooSlow(_) => StatusCode::REQUEST_TIMEOUT,
             HttpError::Conflict(_) => StatusCode::CONFLICT,
             HttpError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             HttpError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
@@ -52,6 +54,7 @@ impl HttpError {
             | HttpError::Unauthorized(m)
             | HttpError::Forbidden(m)
             | HttpError::TooLarge(m)
+            | HttpError::TooSlow(m)
             | HttpError::InsufficientStorage(m)
             | HttpError::NotFound(m)
             | HttpError::Conflict(m)

@@ -161,12 +161,12 @@ fn pushed(out: &mut Exposition, state: &AppState) {
     for (name, help, value) in [
         (
             "pushed_paths_total",
-            "Store paths added by uploads (nix copy --to) since the server started.",
+            "Paths added to the cache by uploads (nix copy --to) since the server started.",
             counters.paths.load(Ordering::Relaxed),
         ),
         (
             "pushed_bytes_total",
-            "NAR bytes of the store paths added by uploads since the server started.",
+            "NAR bytes of the paths added to the cache by uploads since the server started.",
             counters.bytes.load(Ordering::Relaxed),
         ),
     ] {

@@ -4,6 +4,7 @@
 pub mod base32;
 pub mod build_logs;
 pub mod nar;
+pub mod nar_check;
 pub mod nar_stream;
 pub mod narinfo;
 pub mod narinfo_parse;

@@ -40,13 +40,28 @@ pub fn render(
     signatures: &[String],
 ) -> String {
     let nar_hash = info.nar_hash_nix32();
+    let file = (compression == Compression::None).then_some((nar_hash.as_str(), info.nar_size));
+    render_file(store, info, nar_url, compression.as_str(), file, signatures)
+}
+
+/// The narinfo of `info` whose NAR is a file kept as it is: its compression (any of Nix's
+/// names) and, when known, its `FileHash` (`sha256:…`) and `FileSize`.
+pub fn render_file(
+    store: &StoreDir,
+    info: &PathInfo,
+    nar_url: &str,
+    compression: &str,
+    file: Option<(&str, u64)>,
+    signatures: &[String],
+) -> String {
+    let nar_hash = info.nar_hash_nix32();
     let mut text = String::with_capacity(512 + 64 * info.references.len());
     let _ = writeln!(text, "StorePath: {}", info.path);
     let _ = writeln!(text, "URL: {nar_url}");
-    let _ = writeln!(text, "Compression: {}", compression.as_str());
-    if compression == Compression::None {
-        let _ = writeln!(text, "FileHash: {nar_hash}");
-        let _ = writeln!(text, "FileSize: {}", info.nar_size);
+    let _ = writeln!(text, "Compression: {compression}");
+    if let Some((file_hash, file_size)) = file {
+        let _ = writeln!(text, "FileHash: {file_hash}");
+        let _ = writeln!(text, "FileSize: {file_size}");
     }
     let _ = writeln!(text, "NarHash: {nar_hash}");
     let _ = writeln!(text, "NarSize: {}", info.nar_size);

@@ -19,6 +19,8 @@ pub struct PathInfo {
     pub signatures: Vec<String>,
     /// Content address (`fixed:r:sha256:…`, `text:sha256:…`) when the path has one.
     pub content_address: Option<String>,
+    /// Built on this machine (Nix's `ultimate`), not copied from elsewhere.
+    pub ultimate: bool,
 }
 
 impl PathInfo {

@@ -174,6 +174,7 @@ mod tests {
             progress: None,
             attempt: 1,
             inputs: Default::default(),
+            pushed: Vec::new(),
             input_refs: Default::default(),
         }
     }

@@ -21,7 +21,7 @@ const LOG_SHOWN: u64 = 1024 * 1024;
 /// Lines of a failed build shown first.
 const FAILURE_LINES: usize = 25;
 
-pub fn respond(state: &AppState, id: &str) -> HttpResult {
+pub async fn respond(state: &AppState, id: &str) -> HttpResult {
     let number: u64 = id
         .parse()
         .map_err(|_| HttpError::NotFound(format!("no job {id:?}")))?;
@@ -29,6 +29,7 @@ pub fn respond(state: &AppState, id: &str) -> HttpResult {
     let job = jobs
         .get(number)?
         .ok_or_else(|| HttpError::NotFound(format!("no job {number}")))?;
+    let job = crate::api::jobs::with_pushed(state, job).await?;
     let tail = log_tail::read(&jobs.log_path(number), LOG_SHOWN)
         .map_err(|e| anyhow::anyhow!("failed to read the log of job {number}: {e}"))?;
     let now = SystemTime::now();
@@ -140,6 +141,18 @@ fn facts(out: &mut String, job: &Job, now: SystemTime) {
         }
         out.push_str("</dd>");
     }
+    if !job.pushed.is_empty() {
+        let _ = write!(
+            out,
+            "<dt>Pushed</dt><dd><strong>{} path(s) of the outputs' closure came by push, \
+             not from this box's builds</strong> (signed by the push key only):",
+            job.pushed.len()
+        );
+        for path in &job.pushed {
+            let _ = write!(out, "<div><code>{}</code></div>", Escaped(path));
+        }
+        out.push_str("</dd>");
+    }
     if let (Some(error), false) = (&job.error, job.state == JobState::Failed) {
         let _ = write!(out, "<dt>Note</dt><dd>{}</dd>", Escaped(error));
     }
@@ -174,4 +187,41 @@ fn log(out: &mut String, job: &Job, tail: &log_tail::Tail) {
         let _ = write!(out, "<pre id=\"log\">{}</pre>", Escaped(&tail.text));
     }
     out.push_str("</section>\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::builds::jobs::model::Trigger;
+
+    #[test]
+    fn a_job_whose_closure_holds_pushed_paths_says_so() {
+        let mut job = Job {
+            id: 3,
+            state: JobState::Succeeded,
+            targets: vec!["hello".into()],
+            attrs: vec!["packages.x86_64-linux.hello".into()],
+            rev: "0b1c2d3e4f".into(),
+            trigger: Trigger::Api,
+            created_at: "2026-11-26T06:00:00Z".into(),
+            started_at: None,
+            finished_at: None,
+            outputs: [("hello".to_string(), "/nix/store/aaa-hello".to_string())].into(),
+            error: None,
+            progress: None,
+            attempt: 1,
+            inputs: Default::default(),
+            pushed: Vec::new(),
+            input_refs: Default::default(),
+        };
+        let mut page = String::new();
+        facts(&mut page, &job, SystemTime::now());
+        assert!(!page.contains("Pushed"), "{page}");
+        job.pushed = vec!["/nix/store/bbb-lib<x>".into()];
+        let mut page = String::new();
+        facts(&mut page, &job, SystemTime::now());
+        assert!(page.contains("<dt>Pushed</dt>"), "{page}");
+        assert!(page.contains("came by push"), "{page}");
+        assert!(page.contains("/nix/store/bbb-lib&lt;x&gt;"), "{page}");
+    }
 }

@@ -22,8 +22,7 @@ pub struct Status {
     /// The flake inputs the server follows (`repo.watch_inputs`; absent from older servers).
     #[serde(default)]
     pub inputs: Vec<InputStatus>,
-    /// Paths pushed into the cache and kept as GC roots (absent from servers older than
-    /// uploads).
+    /// Paths pushed into the cache and kept (absent from servers older than uploads).
     #[serde(default)]
     pub pushed: PushedStatus,
 }
@@ -45,7 +44,7 @@ pub struct InputStatus {
     pub last_error: Option<String>,
 }
 
-/// Paths pushed with `nix copy --to` and still rooted: how many, and their NAR bytes.
+/// Paths pushed with `nix copy --to` and still kept: how many, and their NAR bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct PushedStatus {
     pub count: u64,
@@ -68,8 +67,12 @@ pub struct RepoStatus {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CacheStatus {
-    /// `name:base64`, one per signing key.
+    /// `name:base64`, one per build key (what the box builds is signed with each).
     pub public_keys: Vec<String>,
+    /// `name:base64` of the push key, the only key pushed paths are signed with (absent from
+    /// servers older than it).
+    #[serde(default)]
+    pub push_public_key: Option<String>,
     pub priority: u32,
     /// The NARs kept on disk (absent from servers older than the NAR cache).
     #[serde(default)]

@@ -18,7 +18,6 @@ use anyhow::Result;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 
-use crate::cache::upload::ConnectionWrites;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
@@ -60,6 +59,7 @@ pub async fn serve(
         tracing::warn!("could not mark the state dir as in use: {e:#}");
     }
     state.uploads.spawn_cleaner();
+    state.cache.pushed.spawn_syncer();
     let send_timeout = state.config.send_timeout.value;
     // Headers get what a body gets, up to 30 s: a slow-loris client is dropped by then.
     let header_timeout = state
@@ -112,13 +112,9 @@ pub async fn serve(
                 let _ = stream.set_nodelay(true);
                 crate::os::cap_send_buffer(&stream, SEND_BUFFER);
                 let context = context.clone();
-                let writes = ConnectionWrites::default();
                 let service = service_fn(move |request| {
                     let context = context.clone();
-                    let writes = writes.clone();
-                    async move {
-                        Ok::<_, Infallible>(routes::route(&context, &writes, request).await)
-                    }
+                    async move { Ok::<_, Infallible>(routes::route(&context, request).await) }
                 });
                 let connection = http1::Builder::new()
                     .timer(hyper_util::rt::TokioTimer::new())

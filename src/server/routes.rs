@@ -11,8 +11,8 @@ use hyper::{Method, Request, Response};
 use super::Context;
 use crate::api;
 use crate::builds::webhooks::Forge;
-use crate::cache::upload::{self, put_log, put_nar, put_narinfo, ConnectionWrites};
-use crate::cache::{get_cache_info, get_log, get_nar, get_narinfo};
+use crate::cache::upload::{self, put_log, put_nar, put_narinfo};
+use crate::cache::{get_cache_info, get_log, get_nar, get_narinfo, pushed_serve};
 use crate::http::body::Body;
 use crate::http::response::{error_response, HttpError, HttpResult};
 use crate::metrics::counters::CacheKind;
@@ -44,6 +44,8 @@ enum Route<'a> {
     HostRetry(&'a str),
     FleetPin,
     Token,
+    /// `/api/v1/paths/<hash part or store path>`.
+    Path(&'a str),
     Webhook(Forge),
     /// No such path (`api`: under `/api/`, answered in JSON).
     Unknown {
@@ -53,6 +55,9 @@ enum Route<'a> {
 
 impl Route<'_> {
     fn parse(path: &str) -> Route<'_> {
+        if let Some(wanted) = path.strip_prefix("/api/v1/paths/") {
+            return Route::Path(wanted);
+        }
         if let Some(api) = path.strip_prefix("/api/") {
             let segments: Vec<&str> = api.strip_prefix("v1/").unwrap_or("").split('/').collect();
             return match segments.as_slice() {
@@ -114,6 +119,7 @@ impl Route<'_> {
                 | Route::HostRetry(_)
                 | Route::FleetPin
                 | Route::Token
+                | Route::Path(_)
                 | Route::Webhook(_)
                 | Route::Unknown { api: true }
         )
@@ -132,11 +138,7 @@ impl Route<'_> {
 }
 
 /// Answers one request.
-pub async fn route(
-    context: &Context,
-    writes: &ConnectionWrites,
-    request: Request<Incoming>,
-) -> Response<Body> {
+pub async fn route(context: &Context, request: Request<Incoming>) -> Response<Body> {
     let path = request.uri().path().to_string();
     tracing::debug!("{} {path}", request.method());
     let route = Route::parse(&path);
@@ -146,7 +148,7 @@ pub async fn route(
     let counted = route
         .cache_kind()
         .filter(|_| head || request.method() == Method::GET);
-    let response = dispatch(context, writes, route, request)
+    let response = dispatch(context, route, request)
         .await
         .unwrap_or_else(|e| error_response(&e, api));
     match counted {
@@ -155,12 +157,7 @@ pub async fn route(
     }
 }
 
-async fn dispatch(
-    context: &Context,
-    writes: &ConnectionWrites,
-    route: Route<'_>,
-    request: Request<Incoming>,
-) -> HttpResult {
+async fn dispatch(context: &Context, route: Route<'_>, request: Request<Incoming>) -> HttpResult {
     let state = &*context.state;
     let method = request.method().clone();
     let get_or_head = method == Method::GET || method == Method::HEAD;
@@ -171,6 +168,9 @@ async fn dispatch(
     match (route, method) {
         (Route::CacheInfo, _) if get_or_head => Ok(get_cache_info::respond(cache)),
         (Route::Narinfo(hash), _) if get_or_head => get_narinfo::respond(cache, hash).await,
+        (Route::Nar(name), _) if get_or_head && name.starts_with("pushed/") => {
+            pushed_serve::nar(cache, &name["pushed/".len()..], request.headers(), head)
+        }
         (Route::Nar(name), _) if get_or_head && upload::is_upload_name(name) => {
             put_nar::held(&state.uploads, name)
         }
@@ -186,9 +186,12 @@ async fn dispatch(
         }
         (Route::Narinfo(hash), Method::PUT) => {
             let caller = api::auth::require_scope(state, &request, Scope::Push)?;
+            let started = std::time::Instant::now();
             let accepted =
-                put_narinfo::respond(cache, &state.uploads, writes, hash, request).await?;
-            upload::pushed::record(&state.uploads, caller.as_deref(), &accepted);
+                put_narinfo::respond(cache, &state.uploads, caller.as_deref(), hash, request)
+                    .await?;
+            put_narinfo::record(&state.uploads, caller.as_deref(), &accepted);
+            tracing::debug!("narinfo {hash} taken in {:?}", started.elapsed());
             put_narinfo::reply(&accepted)
         }
         (Route::Log(drv), Method::PUT) => {
@@ -199,12 +202,12 @@ async fn dispatch(
             let site = Site::from_request(request.headers(), &context.base_url);
             pages::status_page::respond(state, &site).await
         }
-        (Route::JobPage(id), _) if get_or_head => pages::job_page::respond(state, id),
+        (Route::JobPage(id), _) if get_or_head => pages::job_page::respond(state, id).await,
         (Route::Asset(name), _) if get_or_head => pages::asset(name),
         (Route::Metrics, _) if get_or_head => scrape::respond(state, &context.counters),
         (Route::Health, Method::GET) => api::status::health(),
         (Route::Status, Method::GET) => api::status::status(state).await,
-        (Route::Jobs, Method::GET) => api::jobs::list(state, query),
+        (Route::Jobs, Method::GET) => api::jobs::list(state, query).await,
         (Route::Jobs, Method::POST) => {
             api::auth::require_token(state, &request)?;
             api::jobs::create(state, request).await
@@ -242,6 +245,7 @@ async fn dispatch(
             api::auth::require_scope(state, &request, Scope::Deploy)?;
             api::pins::unpin_all(state).await
         }
+        (Route::Path(wanted), Method::GET) => api::paths::get(state, wanted).await,
         (Route::Webhook(forge), Method::POST) => api::webhooks::handle(state, forge, request).await,
         (Route::Unknown { api: true }, _) => {
             Err(HttpError::NotFound("no such API endpoint".into()))
@@ -285,6 +289,11 @@ mod tests {
             Route::parse("/api/v1/webhooks/forgejo"),
             Route::Webhook(Forge::Forgejo)
         );
+        assert_eq!(
+            Route::parse("/api/v1/paths//nix/store/x-y"),
+            Route::Path("/nix/store/x-y")
+        );
+        assert!(Route::parse("/api/v1/paths/abc").is_api());
         assert_eq!(Route::parse("/api/v2/jobs"), Route::Unknown { api: true });
         assert_eq!(Route::parse("/elsewhere"), Route::Unknown { api: false });
         assert!(Route::parse("/api/v1/nope").is_api());

@@ -1,8 +1,8 @@
 //! Uploads with real Nix both ways: a second store (a chroot store) pushes a closure the box
-//! lacks with `nix copy --to http://…?compression=…`, the box adds it to its store, and a
-//! third store gets it back from the box signed with only the box's key trusted. Refusals
-//! (no token, no push scope, a tampered NAR, a missing reference, `..`, over the limit) add
-//! nothing and leave no temporary file.
+//! lacks with `nix copy --to http://…?compression=…`, the box keeps it beside its store (never
+//! in it), and a third store gets it back signed by the push key only: refused with only the
+//! build key trusted, taken with the push key. Refusals (no token, no push scope, a tampered
+//! NAR, a missing reference, `..`, over the limit) add nothing and leave no temporary file.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -94,6 +94,11 @@ impl Pushable {
     }
 }
 
+/// Whether the box serves `path` (a narinfo), from its store or its pushed area.
+pub(crate) fn box_serves(server: &str, path: &str) -> bool {
+    get(&format!("{server}/{}.narinfo", nix::hash_part(path))).status == 200
+}
+
 /// Whether the box's store (the machine's own) holds `path`.
 pub(crate) fn box_has(path: &str) -> bool {
     Command::new("nix-store")
@@ -144,7 +149,7 @@ fn token(server: &InProcess, name: &str, scopes: &[Scope]) -> String {
 /// No body, NAR or import directory left in the uploads area.
 fn assert_no_upload_files(server: &InProcess) {
     let uploads = server.state_dir().join("uploads");
-    for dir in ["incoming", "nar", "import"] {
+    for dir in ["incoming", "nar"] {
         let left: Vec<_> = std::fs::read_dir(uploads.join(dir))
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -210,10 +215,18 @@ fn nix_copy_pushes_a_closure_with_each_compression_and_another_store_gets_it_sig
             String::from_utf8_lossy(&output.stderr)
         );
         for path in pushable.paths() {
-            assert!(box_has(path), "{compression}: {path} was not added");
+            assert!(
+                box_serves(&server.url, path),
+                "{compression}: {path} not served"
+            );
+            assert!(
+                !box_has(path),
+                "{compression}: {path} went into the box's store"
+            );
         }
         pushed += 3;
-        // Served like anything the box built: a third store trusting only the box's key.
+        // A third store trusting only the box's build key refuses them: they are signed by
+        // the push key alone.
         let third = tempfile::tempdir().unwrap();
         let output = nix_copy(
             &server.url,
@@ -221,6 +234,13 @@ fn nix_copy_pushes_a_closure_with_each_compression_and_another_store_gets_it_sig
             &pushable.top,
             &server.public_key(),
         );
+        assert!(
+            !output.status.success(),
+            "{compression}: pushed paths were taken with only the build key trusted"
+        );
+        assert!(!store_has(third.path(), &pushable.top));
+        // Trusting the push key, it gets them.
+        let output = nix_copy(&server.url, third.path(), &pushable.top, &server.push_key());
         assert!(
             output.status.success(),
             "{compression}: nix copy --from the box failed: {}",
@@ -242,10 +262,22 @@ fn nix_copy_pushes_a_closure_with_each_compression_and_another_store_gets_it_sig
             server.url,
             nix::hash_part(&pushable.top)
         ));
-        assert!(narinfo.text().contains(&format!(
-            "Sig: {}",
-            server.public_key().split(':').next().unwrap()
-        )));
+        let build_key_name = server.public_key().split(':').next().unwrap().to_string();
+        let push_key_name = server.push_key().split(':').next().unwrap().to_string();
+        assert_ne!(build_key_name, push_key_name);
+        assert!(
+            narinfo.text().contains(&format!("Sig: {push_key_name}:")),
+            "{}",
+            narinfo.text()
+        );
+        assert!(!narinfo.text().contains(&format!("Sig: {build_key_name}:")));
+        // Its NAR as it was sent: compressed as the client chose.
+        let expected = match compression {
+            "none" => "Compression: none",
+            "xz" => "Compression: xz",
+            _ => "Compression: zstd",
+        };
+        assert!(narinfo.text().contains(expected), "{}", narinfo.text());
 
         // Pushing again: already there, nothing to do, still a success.
         let again = push(&pushable, &server.url, compression, Some(&netrc));
@@ -255,10 +287,11 @@ fn nix_copy_pushes_a_closure_with_each_compression_and_another_store_gets_it_sig
             String::from_utf8_lossy(&again.stderr)
         );
         assert_no_upload_files(&server);
-        let roots = server.state_dir().join("pushed/roots");
         for path in pushable.paths() {
-            let link = std::fs::read_link(roots.join(basename(path))).unwrap();
-            assert_eq!(link, Path::new(path));
+            let provenance = get_json(&format!("{}/api/v1/paths/{path}", server.url));
+            assert_eq!(provenance["origin"], "pushed", "{provenance}");
+            assert_eq!(provenance["token"], "laptop", "{provenance}");
+            assert_eq!(provenance["signed_by"][0], push_key_name.as_str());
         }
     }
     let status = get_json(&format!("{}/api/v1/status", server.url));
@@ -314,7 +347,10 @@ fn uploads_need_a_token_that_may_push() {
         assert!(!output.status.success(), "pushed with {token}");
     }
     for path in pushable.paths() {
-        assert!(!box_has(path), "{path} was added without a push token");
+        assert!(
+            !box_serves(&server.url, path),
+            "{path} was added without a push token"
+        );
     }
     assert_no_upload_files(&server);
     // With the push token, the same push goes through.
@@ -329,7 +365,7 @@ fn uploads_need_a_token_that_may_push() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(box_has(&pushable.top));
+    assert!(box_serves(&server.url, &pushable.top));
 }
 
 #[test]
@@ -340,10 +376,13 @@ fn bad_uploads_are_refused_with_the_reason_and_add_nothing() {
     let base_nar = pushable.nar(&pushable.base);
     let top_nar = pushable.nar(&pushable.top);
 
-    // A NAR whose bytes do not match its narinfo's NarHash.
+    // A NAR whose bytes do not match its narinfo's NarHash (a file's contents changed).
     let mut tampered = base_nar.clone();
-    let at = tampered.len() - 20;
-    tampered[at] ^= 1;
+    let at = tampered
+        .windows(5)
+        .position(|w| w == b"base\n")
+        .expect("the file's contents");
+    tampered[at] = b'B';
     let reply = put_path(
         &server,
         &token,
@@ -400,17 +439,23 @@ fn bad_uploads_are_refused_with_the_reason_and_add_nothing() {
     assert!(reply.text().contains("NarSize"), "{}", reply.text());
     assert_no_upload_files(&server);
 
-    // Over cache.max_upload_size: announced, and streamed without a length.
+    // Over cache.max_upload_size: announced, and streamed without a length (a NAR of one
+    // large file, so nothing but its size is wrong).
     let big = vec![7u8; 100 * 1024];
     let name = format!("{}.nar.xz", "2".repeat(52));
     let reply = put(&format!("{}/nar/{name}", server.url), &token, &big);
     assert_eq!(reply.status, 413, "{}", reply.text());
     assert!(reply.text().contains("max_upload_size"), "{}", reply.text());
+    let name = format!("{}.nar", "2".repeat(52));
     let mut chunked = format!(
         "PUT /nar/{name} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
          Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
     )
     .into_bytes();
+    let head = crate::util::nix::nar_file_head(10 * 10 * 1024);
+    chunked.extend_from_slice(format!("{:x}\r\n", head.len()).as_bytes());
+    chunked.extend_from_slice(&head);
+    chunked.extend_from_slice(b"\r\n");
     for _ in 0..10 {
         chunked.extend_from_slice(format!("{:x}\r\n", 10 * 1024).as_bytes());
         chunked.extend_from_slice(&[7u8; 10 * 1024]);
@@ -423,7 +468,10 @@ fn bad_uploads_are_refused_with_the_reason_and_add_nothing() {
     assert_no_upload_files(&server);
 
     for path in pushable.paths() {
-        assert!(!box_has(path), "{path} was added by a refused upload");
+        assert!(
+            !box_serves(&server.url, path),
+            "{path} was added by a refused upload"
+        );
     }
     // The honest upload of the same path is then taken.
     let reply = put_path(
@@ -436,7 +484,8 @@ fn bad_uploads_are_refused_with_the_reason_and_add_nothing() {
         |n| n,
     );
     assert_eq!(reply.status, 200, "{}", reply.text());
-    assert!(box_has(&pushable.base));
+    assert!(box_serves(&server.url, &pushable.base));
+    assert!(!box_has(&pushable.base));
     assert_no_upload_files(&server);
 }
 
@@ -460,7 +509,7 @@ fn a_pushed_build_log_is_served() {
 }
 
 #[test]
-fn pushed_paths_are_rooted_until_gc_finds_them_older_than_the_ttl() {
+fn pushed_paths_are_kept_until_gc_finds_them_older_than_the_ttl() {
     let server = InProcess::start("");
     let token = token(&server, "laptop", &[Scope::Push]);
     let pushable = Pushable::build();
@@ -499,11 +548,12 @@ fn pushed_paths_are_rooted_until_gc_finds_them_older_than_the_ttl() {
     assert!(metrics.contains(&bytes), "{metrics}");
 
     // The base was last pushed 40 days ago: past the default pushed_ttl of 30 days.
-    let roots = server.state_dir().join("pushed/roots");
+    let records = server.state_dir().join("pushed/paths");
+    let record = |path: &str| records.join(format!("{}.json", nix::hash_part(path)));
     run_ok(
         Command::new("touch")
-            .args(["-h", "-d", "40 days ago"])
-            .arg(roots.join(basename(&pushable.base))),
+            .args(["-d", "40 days ago"])
+            .arg(record(&pushable.base)),
     );
     let output = run_ok(
         Command::new(crate::util::binary())
@@ -514,16 +564,47 @@ fn pushed_paths_are_rooted_until_gc_finds_them_older_than_the_ttl() {
     );
     let said = String::from_utf8_lossy(&output.stdout);
     assert!(
-        said.contains(&format!(
-            "dropped root of pushed path {}",
-            basename(&pushable.base)
-        )),
+        said.contains(&format!("dropped pushed path {}", pushable.base)),
         "{said}"
     );
-    assert!(said.contains("1 pushed root(s) dropped, 1 kept"), "{said}");
-    assert!(!roots.join(basename(&pushable.base)).exists());
-    assert!(roots.join(basename(&pushable.lib)).exists());
+    assert!(said.contains("1 pushed path(s) dropped, 1 kept"), "{said}");
+    assert!(!record(&pushable.base).exists());
+    assert!(record(&pushable.lib).exists());
+    assert!(!box_serves(&server.url, &pushable.base));
+    assert!(box_serves(&server.url, &pushable.lib));
+    // Its NAR went with it: only the lib's is left.
+    let nars = std::fs::read_dir(server.state_dir().join("pushed/nar"))
+        .unwrap()
+        .count();
+    assert_eq!(nars, 1);
     let status = get_json(&format!("{}/api/v1/status", server.url));
     assert_eq!(status["pushed"]["count"], 1, "{status}");
     assert_eq!(status["pushed"]["bytes"], lib_nar.len(), "{status}");
+}
+
+#[test]
+fn the_push_key_is_made_at_first_start_private_and_printed_apart_from_the_build_key() {
+    let server = InProcess::start("");
+    let file = server.state_dir().join("push-key");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let printed = |args: &[&str]| {
+        let output = run_ok(
+            Command::new(crate::util::binary())
+                .env("HOME", server.state_dir())
+                .args(["cache", "public-key"])
+                .args(args)
+                .arg("--state-dir")
+                .arg(server.state_dir()),
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    };
+    let push = printed(&["--push"]);
+    assert_eq!(push, server.push_key());
+    assert!(push.split(':').next().unwrap().contains("-push-"), "{push}");
+    assert_eq!(printed(&[]), server.public_key());
+    assert_ne!(push, server.public_key());
+    let status = get_json(&format!("{}/api/v1/status", server.url));
+    assert_eq!(status["cache"]["public_keys"].as_array().unwrap().len(), 1);
 }

@@ -3,6 +3,7 @@
 mod util;
 
 mod abuse;
+mod abuse_uploads;
 mod alerts;
 mod builders;
 mod cache_bad_input;

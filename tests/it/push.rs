@@ -299,7 +299,8 @@ fn bad_input_gets_a_clear_error_and_the_contract_s_exit_code() {
 
 /// The box itself: a client store of its own (a chroot store) holds paths the box does not
 /// have; `push` with a token of the push scope sends them; a third store pulls the closure
-/// back with only the box's key trusted.
+/// back trusting the push key (pushed paths are signed by it alone: trusting only the build
+/// key, the pull fails).
 #[test]
 fn push_into_the_box_then_pull_it_signed() {
     let fixture = Fixture::build();
@@ -344,11 +345,20 @@ fn push_into_the_box_then_pull_it_signed() {
     client.assert_no_netrc_left();
 
     let pull = tempfile::tempdir().unwrap();
-    run_ok(
-        crate::util::nix::nix(&format!("trusted-public-keys = {}\n", server.public_key()))
+    let pull_trusting = |key: &str| {
+        crate::util::nix::nix(&format!("trusted-public-keys = {key}\n"))
             .env("XDG_CACHE_HOME", pull.path().join("cache"))
             .args(["copy", "--from", &server.url, "--to"])
             .arg(format!("local?root={}", pull.path().join("root").display()))
-            .arg(&fixture.tree),
+            .arg(&fixture.tree)
+            .output()
+            .unwrap()
+    };
+    let refused = pull_trusting(&server.public_key());
+    assert!(
+        !refused.status.success(),
+        "pushed paths were taken with only the build key trusted"
     );
+    let pulled = pull_trusting(&server.push_key());
+    assert!(pulled.status.success(), "{}", stderr(&pulled));
 }

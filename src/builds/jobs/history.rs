@@ -307,6 +307,7 @@ fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
         attempt: row.get::<_, i64>(12)?.max(1) as u32,
         inputs: serde_json::from_str(&json(13)?).map_err(|e| parse_err(13, e))?,
         input_refs: serde_json::from_str(&json(14)?).map_err(|e| parse_err(14, e))?,
+        pushed: Vec::new(),
     })
 }
 

@@ -122,6 +122,9 @@ pub struct Job {
     /// Flake inputs built at another commit than the fleet's lock file pins, by name: the
     /// commit (empty for a build of the fleet as it is).
     pub inputs: BTreeMap<String, String>,
+    /// Paths in the closures of the outputs that came by push (only in the cache's pushed
+    /// area, not built or substituted by the box); filled in by the API when shown.
+    pub pushed: Vec<String>,
     /// The flake reference each of those inputs is overridden with (`--override-input`);
     /// not shown (it names a mirror in the state dir).
     #[serde(skip)]

@@ -1,7 +1,33 @@
 //! Reading an uploaded NAR through the decompressor its narinfo names: the `?compression=`
-//! values of Nix's store URLs.
+//! values of Nix's store URLs. Uploads are read with `bounded`, whose decoders may not take
+//! more memory than honest compressors need (a tiny upload asking for a 128 MiB zstd window
+//! is refused, not obeyed).
 
 use std::io::{self, Read};
+
+/// The largest zstd window an upload may use: 8 MiB, what the zstd format asks every decoder
+/// to support and more than any level but `--ultra`/`--long` uses.
+pub const ZSTD_WINDOW_LOG_MAX: u32 = 23;
+/// The most memory an xz decoder may take: enough for `xz -7` (16 MiB dictionary) and lower.
+pub const XZ_MEMLIMIT: u64 = 20 * 1024 * 1024;
+
+/// `input` decompressed as `compression`, with bounded decoder memory.
+pub fn bounded<'a, R: Read + 'a>(compression: &str, input: R) -> io::Result<Box<dyn Read + 'a>> {
+    Ok(match compression {
+        "xz" => {
+            let stream =
+                xz2::stream::Stream::new_stream_decoder(XZ_MEMLIMIT, xz2::stream::CONCATENATED)
+                    .map_err(io::Error::other)?;
+            Box::new(xz2::read::XzDecoder::new_stream(input, stream))
+        }
+        "zstd" => {
+            let mut decoder = zstd::stream::read::Decoder::new(input)?;
+            decoder.window_log_max(ZSTD_WINDOW_LOG_MAX)?;
+            Box::new(decoder)
+        }
+        other => reader(other, input)?,
+    })
+}
 
 /// `input` decompressed as `compression` (`none`, `xz`, `zstd`, `bzip2` or `br`).
 pub fn reader<'a, R: Read + 'a>(compression: &str, input: R) -> io::Result<Box<dyn Read + 'a>> {

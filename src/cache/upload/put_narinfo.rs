@@ -1,35 +1,45 @@
-//! `PUT /<hash>.narinfo`: the last step of an upload. The narinfo is parsed and checked, its
-//! NAR (uploaded before, named by its `URL`) checked against `NarHash`/`NarSize` (and
-//! `FileHash`/`FileSize`), every reference must be valid in the box's store, and only then is
-//! the path added (`import`). A path already valid is left as it is. The NAR it names is
-//! removed however this ends; a refusal says why and adds nothing.
+//! `PUT /<hash>.narinfo`: the last step of an upload. The narinfo is parsed and must agree
+//! with what was found in its NAR while it arrived (`NarHash`, `NarSize`, `FileHash`,
+//! `FileSize`, `Compression`; nothing is read again), `NarSize` must be within
+//! `cache.max_nar_size`, and every reference must be valid in the box's store or pushed
+//! already. Then the path joins the pushed area (`cache::pushed_area`): its NAR file moved
+//! there as uploaded, its record written beside it. A path the store or the pushed area has
+//! already is left as it is (`200`), and a second push of a path waits for the first. The NAR
+//! the narinfo names is used up however this ends; a refusal says why and keeps nothing.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use hyper::body::Incoming;
 use hyper::header::CONTENT_ENCODING;
 use hyper::{Request, StatusCode};
 
-use super::temp::{TempDir, TempFile};
-use super::{decompress, import, is_upload_name, receive, verify, ConnectionWrites, Uploads};
+use super::temp::TempFile;
+use super::{compression_of, decompress, Received, Uploads};
+use crate::cache::lookup::reconcile;
+use crate::cache::pushed_area::PushedPath;
 use crate::cache::Cache;
 use crate::http::request_body::{self, MAX_BODY};
 use crate::http::response::{text, HttpError, HttpResult};
+use crate::nix::base32;
 use crate::nix::narinfo_parse::{self, UploadedNarinfo};
-use crate::nix::path_info::PathInfo;
 use crate::nix::store_path::{is_valid_hash_part, HASH_PART_LEN};
 
 /// What an accepted narinfo did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Accepted {
-    /// The path was added: its full store path and NAR size.
+    /// The path was added to the pushed area: its full store path and NAR size.
     Added { path: String, nar_size: u64 },
-    /// The path was valid already; nothing changed.
-    AlreadyValid { path: String },
+    /// The box's store has the path; nothing changed.
+    InStore { path: String },
+    /// The path was pushed before; nothing changed but its time, which starts over.
+    Pushed { path: String },
 }
 
 pub async fn respond(
     cache: &Cache,
     uploads: &Uploads,
-    writes: &ConnectionWrites,
+    caller: Option<&str>,
     hash_part: &str,
     request: Request<Incoming>,
 ) -> Result<Accepted, HttpError> {
@@ -47,8 +57,13 @@ pub async fn respond(
     let text = String::from_utf8(body)
         .map_err(|_| HttpError::BadRequest("malformed narinfo: not UTF-8 text".into()))?;
     // Whatever happens next, the NAR this narinfo names is used up.
-    let nar_name = nar_name(&text);
-    let uploaded = nar_name.map(|name| TempFile::new(uploads.nars_dir().join(name)));
+    let nar_name = nar_name(&text).map(str::to_string);
+    let uploaded = nar_name
+        .as_deref()
+        .map(|name| TempFile::new(uploads.nars_dir().join(name)));
+    let facts = nar_name
+        .as_deref()
+        .and_then(|name| uploads.received.lock().expect("received lock").remove(name));
 
     let store_dir = &cache.location.store_dir;
     let narinfo = narinfo_parse::parse(&text, store_dir)
@@ -60,62 +75,106 @@ pub async fn respond(
             narinfo.path
         )));
     }
+    let _taking = uploads.take_turn(hash_part).await;
     if let Some(found) = cache.store.path_info_by_hash(store_dir, hash_part).await? {
         if found.path == narinfo.path {
-            return Ok(Accepted::AlreadyValid { path: found.path });
+            reconcile(cache, hash_part, &found);
+            return Ok(Accepted::InStore { path: found.path });
         }
         return Err(HttpError::Conflict(format!(
             "the store holds {} with the hash of {}",
             found.path, narinfo.path
         )));
     }
-    let Some(uploaded) = uploaded.filter(|u| u.path().is_file()) else {
+    if let Some(mut pushed) = cache.pushed.get(hash_part)? {
+        if pushed.path != narinfo.path {
+            return Err(HttpError::Conflict(format!(
+                "this cache holds {} with the hash of {}",
+                pushed.path, narinfo.path
+            )));
+        }
+        pushed.pushed_at = crate::timestamp::now();
+        cache.pushed.write_record(hash_part, &pushed)?;
+        return Ok(Accepted::Pushed { path: pushed.path });
+    }
+    if narinfo.nar_size > uploads.max_nar_size {
+        return Err(HttpError::TooLarge(format!(
+            "{} is larger than this cache takes once decompressed ({} bytes, \
+             cache.max_nar_size)",
+            narinfo.path, uploads.max_nar_size
+        )));
+    }
+    let (Some(uploaded), Some(facts)) = (uploaded.filter(|u| u.path().is_file()), facts) else {
         return Err(HttpError::BadRequest(format!(
             "the NAR {} was not uploaded to this cache (PUT it before its narinfo)",
             narinfo.url
         )));
     };
+    agree(&narinfo, &facts)?;
     check_references(cache, &narinfo).await?;
-    let info = PathInfo {
+    let name = nar_name.expect("a NAR name with the NAR");
+    let stem = compression_of(&name).map(|(_, stem)| stem).unwrap_or("");
+    let record = PushedPath {
         path: narinfo.path.clone(),
         deriver: narinfo.deriver.clone(),
-        nar_hash: narinfo.nar_hash,
-        nar_size: narinfo.nar_size,
+        nar_hash: format!("sha256:{}", base32::encode(&facts.nar_hash)),
+        nar_size: facts.nar_size,
         references: narinfo.references.clone(),
-        signatures: Vec::new(),
-        content_address: narinfo.content_address.clone(),
+        ca: narinfo.content_address.clone(),
+        compression: facts.compression.to_string(),
+        file_hash: format!("sha256:{}", base32::encode(&facts.file_hash)),
+        file_size: facts.file_size,
+        file: format!("{hash_part}-{stem}{}", &name[stem.len()..]),
+        token: caller.map(str::to_string),
+        pushed_at: crate::timestamp::now(),
     };
-    let work = TempDir::new_in(&uploads.imports_dir())
-        .map_err(|e| anyhow::anyhow!("failed to make an import directory: {e}"))?;
-    let plain = import::place_for_nar(work.path(), &info)?;
-    let compressed = narinfo.compression != "none";
-    let room_needed = if compressed { narinfo.nar_size } else { 0 };
-    receive::check_room(work.path(), room_needed, u64::MAX, "the unpacked NAR")?;
-    {
-        let narinfo = narinfo.clone();
-        let upload = uploaded.path().to_path_buf();
-        tokio::task::spawn_blocking(move || {
-            if compressed {
-                verify::check(&upload, &narinfo, Some(&plain))
-            } else {
-                // Linked first, then checked: the bytes checked are the bytes imported.
-                std::fs::hard_link(&upload, &plain)
-                    .or_else(|_| std::fs::copy(&upload, &plain).map(drop))
-                    .map_err(|e| anyhow::anyhow!("failed to place the NAR for import: {e}"))?;
-                verify::check(&plain, &narinfo, None)
-            }
-        })
-        .await
-        .map_err(|e| anyhow::anyhow!("the NAR check stopped: {e}"))??;
-    }
-    drop(uploaded);
-    let started = std::time::Instant::now();
-    import::run(cache, uploads, writes, work.path(), &info).await?;
-    tracing::debug!("imported {} in {:?}", info.path, started.elapsed());
+    cache.pushed.add(hash_part, &record, uploaded.path())?;
+    uploaded.forget();
     Ok(Accepted::Added {
-        path: info.path,
-        nar_size: info.nar_size,
+        path: record.path,
+        nar_size: record.nar_size,
     })
+}
+
+/// The narinfo says what the NAR was found to be.
+fn agree(narinfo: &UploadedNarinfo, facts: &Received) -> Result<(), HttpError> {
+    if narinfo.compression != facts.compression {
+        return Err(HttpError::BadRequest(format!(
+            "the narinfo says Compression: {}, the NAR's name says {}",
+            narinfo.compression, facts.compression
+        )));
+    }
+    if facts.nar_size != narinfo.nar_size {
+        return Err(mismatch(format!(
+            "the NAR has {} bytes, its NarSize says {}",
+            facts.nar_size, narinfo.nar_size
+        )));
+    }
+    if facts.nar_hash != narinfo.nar_hash {
+        return Err(mismatch(format!(
+            "NarHash mismatch: the NAR's hash is sha256:{}, its narinfo says sha256:{}",
+            base32::encode(&facts.nar_hash),
+            base32::encode(&narinfo.nar_hash)
+        )));
+    }
+    if let Some(size) = narinfo.file_size.filter(|&s| s != facts.file_size) {
+        return Err(mismatch(format!(
+            "the file has {} bytes, its FileSize says {size}",
+            facts.file_size
+        )));
+    }
+    if let Some(expected) = narinfo.file_hash.filter(|h| *h != facts.file_hash) {
+        return Err(mismatch(format!(
+            "FileHash mismatch: the file's hash is sha256:{}, its narinfo says sha256:{}",
+            base32::encode(&facts.file_hash),
+            base32::encode(&expected)
+        )));
+    }
+    Ok(())
+}
+
+fn mismatch(message: String) -> HttpError {
+    HttpError::Unprocessable(message)
 }
 
 /// The answer to an accepted narinfo.
@@ -124,9 +183,24 @@ pub fn reply(accepted: &Accepted) -> HttpResult {
         StatusCode::OK,
         match accepted {
             Accepted::Added { path, .. } => format!("added {path}\n"),
-            Accepted::AlreadyValid { path } => format!("{path} is already in the store\n"),
+            Accepted::InStore { path } => format!("{path} is already in the box's store\n"),
+            Accepted::Pushed { path } => format!("{path} was already pushed\n"),
         },
     ))
+}
+
+/// After an accepted narinfo: counts an added path and logs who pushed it.
+pub fn record(uploads: &Uploads, caller: Option<&str>, accepted: &Accepted) {
+    let Accepted::Added { path, nar_size } = accepted else {
+        return;
+    };
+    let who = caller.unwrap_or("(no token)");
+    tracing::info!("token {who} pushed {path} ({nar_size} bytes)");
+    uploads.counters.paths.fetch_add(1, Ordering::Relaxed);
+    uploads
+        .counters
+        .bytes
+        .fetch_add(*nar_size, Ordering::Relaxed);
 }
 
 /// The uploaded NAR a narinfo's `URL:` names, if it names one.
@@ -135,10 +209,10 @@ fn nar_name(text: &str) -> Option<&str> {
         .find_map(|line| line.strip_prefix("URL:"))
         .map(str::trim)
         .and_then(|url| url.strip_prefix("nar/"))
-        .filter(|name| is_upload_name(name))
+        .filter(|name| compression_of(name).is_some())
 }
 
-/// Every reference but the path itself must be valid in the store already.
+/// Every reference but the path itself must be valid in the store or pushed already.
 async fn check_references(cache: &Cache, narinfo: &UploadedNarinfo) -> Result<(), HttpError> {
     let store_dir = &cache.location.store_dir;
     for reference in &narinfo.references {
@@ -147,13 +221,61 @@ async fn check_references(cache: &Cache, narinfo: &UploadedNarinfo) -> Result<()
         }
         let basename = store_dir.basename_of(reference).unwrap_or_default();
         let hash = &basename[..HASH_PART_LEN.min(basename.len())];
-        let found = cache.store.path_info_by_hash(store_dir, hash).await?;
-        if found.is_none_or(|f| f.path != *reference) {
-            return Err(HttpError::Unprocessable(format!(
-                "reference {reference} of {} is not in this cache's store (push it first)",
-                narinfo.path
-            )));
+        let in_store = cache.store.path_info_by_hash(store_dir, hash).await?;
+        if in_store.is_some_and(|f| f.path == *reference) {
+            continue;
         }
+        if cache
+            .pushed
+            .get(hash)?
+            .is_some_and(|p| p.path == *reference)
+        {
+            continue;
+        }
+        return Err(HttpError::Unprocessable(format!(
+            "reference {reference} of {} is not in this cache (push it first)",
+            narinfo.path
+        )));
     }
     Ok(())
+}
+
+impl Uploads {
+    /// Waits until no other narinfo of `hash_part` is being taken; held until dropped.
+    async fn take_turn(&self, hash_part: &str) -> Turn<'_> {
+        let lock = self
+            .taking
+            .lock()
+            .expect("taking lock")
+            .entry(hash_part.to_string())
+            .or_default()
+            .clone();
+        let guard = lock.clone().lock_owned().await;
+        Turn {
+            uploads: self,
+            hash_part: hash_part.to_string(),
+            lock: Some(lock),
+            guard: Some(guard),
+        }
+    }
+}
+
+/// A narinfo's turn: forgotten from the map when nobody else waits for it.
+struct Turn<'a> {
+    uploads: &'a Uploads,
+    hash_part: String,
+    lock: Option<Arc<tokio::sync::Mutex<()>>>,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        self.guard.take();
+        let lock = self.lock.take().expect("a turn's lock");
+        let mut taking = self.uploads.taking.lock().expect("taking lock");
+        // The map's and ours: nobody else holds or waits for it.
+        if Arc::strong_count(&lock) == 2 {
+            taking.remove(&self.hash_part);
+        }
+    }
 }

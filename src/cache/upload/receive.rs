@@ -101,7 +101,7 @@ pub async fn to_file(
 
 /// Reads and drops what is left of a refused body, bounded in bytes and time, while the
 /// refusal is sent.
-fn drain_in_background(mut body: Incoming) {
+pub fn drain_in_background(mut body: Incoming) {
     tokio::spawn(async move {
         let drain = async {
             let mut drained: u64 = 0;

@@ -1,4 +1,4 @@
-//! Files and directories that exist only until they are kept: removed when dropped, so every
+//! Files that exist only until they are kept: removed when dropped, so every
 //! way out of an upload (a refusal, an error, a dropped connection) leaves nothing behind.
 
 use std::io;
@@ -26,6 +26,11 @@ impl TempFile {
         self.path.as_deref().expect("a temp file not yet kept")
     }
 
+    /// Keeps the file where it is (it was moved elsewhere by its new owner).
+    pub fn forget(mut self) {
+        self.path = None;
+    }
+
     /// Renames it to `to` (atomically, in one filesystem) and keeps it there.
     pub fn persist(mut self, to: &Path) -> io::Result<()> {
         let from = self.path.take().expect("a temp file not yet kept");
@@ -40,30 +45,5 @@ impl Drop for TempFile {
         if let Some(path) = self.path.take() {
             let _ = std::fs::remove_file(path);
         }
-    }
-}
-
-/// A directory removed, with all in it, on drop.
-#[derive(Debug)]
-pub struct TempDir {
-    path: PathBuf,
-}
-
-impl TempDir {
-    /// Makes a new directory with a random name in `parent`.
-    pub fn new_in(parent: &Path) -> io::Result<TempDir> {
-        let path = parent.join(random_name());
-        std::fs::create_dir(&path)?;
-        Ok(TempDir { path })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
     }
 }

@@ -72,7 +72,7 @@ impl DbStore {
         let found = self.with_connection(|conn| {
             let row = conn
                 .prepare_cached(
-                    "SELECT id, path, hash, deriver, narSize, sigs, ca FROM ValidPaths \
+                    "SELECT id, path, hash, deriver, narSize, sigs, ca, ultimate FROM ValidPaths \
                      WHERE path >= ?1 LIMIT 1",
                 )?
                 .query_row([&prefix], |row| {
@@ -84,10 +84,11 @@ impl DbStore {
                         row.get::<_, Option<i64>>(4)?,
                         row.get::<_, Option<String>>(5)?,
                         row.get::<_, Option<String>>(6)?,
+                        row.get::<_, Option<i64>>(7)?,
                     ))
                 })
                 .optional()?;
-            let Some((id, path, hash, deriver, nar_size, sigs, ca)) = row else {
+            let Some((id, path, hash, deriver, nar_size, sigs, ca, ultimate)) = row else {
                 return Ok(None);
             };
             if !path.starts_with(&prefix) {
@@ -114,6 +115,7 @@ impl DbStore {
                     .map(str::to_string)
                     .collect(),
                 content_address: ca.filter(|c| !c.is_empty()),
+                ultimate: ultimate.unwrap_or(0) != 0,
             }))
         })?;
         Ok(found.flatten())

@@ -119,20 +119,6 @@ impl StoreAccess {
     }
 }
 
-/// The daemon that changes to the store go through, as Nix's `auto` store would use it:
-/// `NIX_REMOTE=daemon` or `unix://…`, or, with `NIX_REMOTE` unset, the default socket when it
-/// exists. `None` (Nix's own tools open the store themselves) for any other `NIX_REMOTE`, such
-/// as `local` or a chroot store.
-pub fn daemon_for_writes(location: &StoreLocation) -> Option<DaemonStore> {
-    if let Some(socket) = location.named_daemon() {
-        return Some(DaemonStore::new(socket));
-    }
-    matches!(location.remote.as_str(), "" | "auto")
-        .then(|| location.daemon_socket.clone())
-        .filter(|socket| socket.exists())
-        .map(DaemonStore::new)
-}
-
 impl Backend {
     fn choose(location: &StoreLocation) -> Backend {
         if let Some(socket) = location.named_daemon() {

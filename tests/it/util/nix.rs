@@ -62,3 +62,44 @@ pub fn closure(path: &str) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// Appends a NAR token as Nix writes it: its length, its bytes, zeros up to 8 bytes.
+pub fn nar_token(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+    out.extend_from_slice(bytes);
+    out.extend(std::iter::repeat_n(0u8, (8 - bytes.len() % 8) % 8));
+}
+
+/// The start of a NAR of one regular file of `len` bytes: what comes before its contents.
+pub fn nar_file_head(len: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    for token in [
+        &b"nix-archive-1"[..],
+        b"(",
+        b"type",
+        b"regular",
+        b"contents",
+    ] {
+        nar_token(&mut out, token);
+    }
+    out.extend_from_slice(&len.to_le_bytes());
+    out
+}
+
+/// A NAR of a directory holding a small file under each of `names`, as given (valid or not).
+pub fn nar_of_dir(names: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for token in [&b"nix-archive-1"[..], b"(", b"type", b"directory"] {
+        nar_token(&mut out, token);
+    }
+    for name in names {
+        for token in [&b"entry"[..], b"(", b"name", name, b"node", b"(", b"type"] {
+            nar_token(&mut out, token);
+        }
+        for token in [&b"regular"[..], b"contents", b"hi\n", b")", b")"] {
+            nar_token(&mut out, token);
+        }
+    }
+    nar_token(&mut out, b")");
+    out
+}

@@ -96,6 +96,15 @@ impl InProcess {
             .unwrap()
             .to_string()
     }
+
+    /// The push key's public half: what a puller trusts to take pushed paths.
+    pub fn push_key(&self) -> String {
+        let status = super::http::get_json(&format!("{}/api/v1/status", self.url));
+        status["cache"]["push_public_key"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
 }
 
 impl InProcess {

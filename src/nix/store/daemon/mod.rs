@@ -2,12 +2,7 @@
 //! runs: the server as an unprivileged user that may not open Nix's database. Speaks only the
 //! read operations the cache needs (path from hash part, path info). Connections are pooled;
 //! one that fails mid-operation is dropped and the operation is tried once more on a new one.
-//! The few operations that change the store (adding pushed paths and their roots) are in
-//! `write`.
-
-mod write;
-
-pub use write::WriteSession;
+//! Nothing here changes the store: pushed paths are kept outside it.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -175,7 +170,7 @@ impl Connection {
         references.sort();
         let _registration_time = self.read_u64().await?;
         let nar_size = self.read_u64().await?;
-        let _ultimate = self.read_u64().await?;
+        let ultimate = self.read_u64().await? != 0;
         let signatures = self.read_strings().await?;
         let content_address = self.read_utf8().await?;
         Ok(Some(PathInfo {
@@ -187,6 +182,7 @@ impl Connection {
             references,
             signatures,
             content_address: Some(content_address).filter(|c| !c.is_empty()),
+            ultimate,
         }))
     }
 
