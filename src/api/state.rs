@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::config::Source;
 use crate::fleet::Fleet;
 use crate::nix::store::StoreLocation;
+use crate::publish::Publisher;
 use crate::state_dir::StateDir;
 use crate::tokens::TokenStore;
 
@@ -30,6 +31,8 @@ pub struct AppState {
     pub fleet: Fleet,
     pub tokens: TokenStore,
     pub uploads: Uploads,
+    /// Publishing to a bucket, when `[publish]` is configured.
+    pub publisher: Option<Arc<Publisher>>,
 }
 
 impl AppState {
@@ -40,6 +43,19 @@ impl AppState {
         state.ensure()?;
         let keys = keys::resolve(&config.secret_key_files.value, &state, true)
             .context("failed to load the cache signing keys")?;
+        let publisher = match &config.publish {
+            Some(publish) => Some(Arc::new(
+                Publisher::open(
+                    publish.clone(),
+                    state.path(),
+                    settings.store.clone(),
+                    keys.clone(),
+                    config.priority.value,
+                )
+                .context("failed to set up publishing")?,
+            )),
+            None => None,
+        };
         let cache = Cache::new(
             settings.store,
             keys,
@@ -63,6 +79,7 @@ impl AppState {
             fleet,
             tokens,
             uploads,
+            publisher,
         })
     }
 }

@@ -56,6 +56,7 @@ async fn overview(state: &AppState) -> Result<Status, HttpError> {
             let (count, bytes) = state.uploads.pushed.totals();
             PushedStatus { count, bytes }
         },
+        publish: state.publisher.as_ref().map(|p| p.status()),
     })
 }
 

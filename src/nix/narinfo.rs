@@ -39,14 +39,49 @@ pub fn render(
     compression: Compression,
     signatures: &[String],
 ) -> String {
+    let file = (compression == Compression::None).then(|| NarFileFacts {
+        hash: info.nar_hash,
+        size: info.nar_size,
+    });
+    render_file(
+        store,
+        info,
+        nar_url,
+        compression.as_str(),
+        file.as_ref(),
+        signatures,
+    )
+}
+
+/// The compressed NAR file a narinfo points at, when it is known whole (`FileHash`, `FileSize`).
+#[derive(Debug, Clone, Copy)]
+pub struct NarFileFacts {
+    pub hash: [u8; 32],
+    pub size: u64,
+}
+
+/// The narinfo of `info` whose NAR at `nar_url` is compressed with `compression` (Nix's name:
+/// `none`, `zstd`, `xz`), with the file's hash and size when known.
+pub fn render_file(
+    store: &StoreDir,
+    info: &PathInfo,
+    nar_url: &str,
+    compression: &str,
+    file: Option<&NarFileFacts>,
+    signatures: &[String],
+) -> String {
     let nar_hash = info.nar_hash_nix32();
     let mut text = String::with_capacity(512 + 64 * info.references.len());
     let _ = writeln!(text, "StorePath: {}", info.path);
     let _ = writeln!(text, "URL: {nar_url}");
-    let _ = writeln!(text, "Compression: {}", compression.as_str());
-    if compression == Compression::None {
-        let _ = writeln!(text, "FileHash: {nar_hash}");
-        let _ = writeln!(text, "FileSize: {}", info.nar_size);
+    let _ = writeln!(text, "Compression: {compression}");
+    if let Some(file) = file {
+        let _ = writeln!(
+            text,
+            "FileHash: sha256:{}",
+            super::base32::encode(&file.hash)
+        );
+        let _ = writeln!(text, "FileSize: {}", file.size);
     }
     let _ = writeln!(text, "NarHash: {nar_hash}");
     let _ = writeln!(text, "NarSize: {}", info.nar_size);
