@@ -1,7 +1,7 @@
 //! `atuin-bootstrap gc [--collect] [--nar-cache]`: drops the GC roots of builds beyond
 //! `build.keep_per_target` per target and those of pushed paths last pushed longer than
-//! `cache.pushed_ttl` ago, then optionally runs Nix's garbage collector and empties the NAR
-//! cache.
+//! `cache.pushed_ttl` ago, takes out of the published bucket (`[publish]`) what the kept roots
+//! no longer need, then optionally runs Nix's garbage collector and empties the NAR cache.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -54,6 +54,10 @@ pub fn run(config: &Config, collect: bool, nar_cache: bool, out: &mut dyn Write)
             pushed.list()?.len(),
             humantime::format_duration(ttl)
         )?;
+    }
+    if let Some(publish) = &config.publish {
+        crate::publish::gc(publish, &config.state_dir.value, out)
+            .context("failed to take dropped paths out of the published bucket")?;
     }
     if collect {
         let status = Command::new("nix-store")

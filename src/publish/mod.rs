@@ -118,6 +118,8 @@ impl Publisher {
         box_priority: u32,
     ) -> Result<Publisher> {
         let record = open_record(&settings, state_dir)?;
+        // NARs a killed server was compressing.
+        let _ = std::fs::remove_dir_all(state_dir.join(DIR_NAME).join("tmp"));
         Ok(Publisher {
             store: StoreAccess::choose(&location),
             location,

@@ -27,6 +27,7 @@ mod metrics;
 mod nix_files;
 mod nixos_eval;
 mod pages;
+mod publish;
 mod push;
 mod terminal;
 mod watch_inputs;
