@@ -74,6 +74,7 @@ let
       tailscaleInterface = c.services.tailscale.interfaceName;
       serverEnabled = c.services.atuin-bootstrap.server.enable;
       trustedPublicKeys = c.nix.settings.extra-trusted-public-keys or [ ];
+      substituters = c.nix.settings.extra-substituters or [ ];
       repoUrl = c.services.atuin-bootstrap.server.settings.repo.url;
       # Remote builders and emulated systems, as Nix gets them.
       remoteBuilds = {
