@@ -294,6 +294,10 @@ pub struct BootstrapArgs {
     /// The cache key to expect from the server (name:base64), instead of trusting it on first use
     #[arg(long, value_name = "KEY")]
     pub trust_key: Option<String>,
+    /// The box's published bucket (its publish.read_url): a second substituter after the box,
+    /// trusted with the same key, for when the box sleeps
+    #[arg(long, value_name = "URL")]
+    pub published_cache: Option<String>,
     /// This machine pushes to the box's cache: write a netrc with the token (--token-file,
     /// push scope) and point Nix's netrc-file at it
     #[arg(long)]
