@@ -13,6 +13,7 @@ mod log;
 mod memory;
 mod outcome;
 mod rollback;
+mod sources;
 
 use std::io::Write;
 use std::path::PathBuf;
