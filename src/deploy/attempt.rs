@@ -139,7 +139,10 @@ pub fn run(agent: &Agent<'_>, dry_run: bool) -> Result<Outcome> {
 /// no local or remote builds: the path comes from the cache, signature checked, or not at all.
 fn download(agent: &Agent<'_>, path: &str) -> Result<Result<(), String>> {
     let mut command = Command::new("nix-store");
-    command.args(download_args(&super::sources::substituters(agent.api), path));
+    command.args(download_args(
+        &super::sources::substituters(agent.api),
+        path,
+    ));
     let finished = bounded::run(
         command,
         Instant::now() + DOWNLOAD_TIMEOUT,

@@ -39,7 +39,7 @@ pub fn render(
     compression: Compression,
     signatures: &[String],
 ) -> String {
-    let file = (compression == Compression::None).then(|| NarFileFacts {
+    let file = (compression == Compression::None).then_some(NarFileFacts {
         hash: info.nar_hash,
         size: info.nar_size,
     });

@@ -195,7 +195,7 @@ impl Publisher {
     }
 
     fn until_next_due(&self) -> Option<Duration> {
-        let due = retire::next_due(&self.record).ok()??;
+        let due = self.record.next_due().ok()??;
         Some(Duration::from_secs(due.saturating_sub(unix_now()).max(1)))
     }
 

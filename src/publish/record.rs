@@ -81,6 +81,9 @@ impl Record {
             .with_context(|| format!("failed to open the publish record {}", path.display()))?;
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "wal")?;
+        // A row lost to a power cut only makes the record lag the bucket, which is safe (the
+        // path is put again); not syncing every commit keeps a row a few microseconds.
+        conn.pragma_update(None, "synchronous", "normal")?;
         conn.execute_batch(SCHEMA)
             .context("failed to set up the publish record")?;
         let record = Record {
@@ -142,6 +145,27 @@ impl Record {
             all.insert(row.hash.clone(), row);
         }
         Ok(all)
+    }
+
+    /// Retired rows whose NAR may go by `now` (unix seconds): (hash part, NAR key).
+    pub fn due(&self, now: u64) -> Result<Vec<(String, String)>> {
+        let conn = self.conn.lock().expect("record lock");
+        let mut statement = conn.prepare(
+            "SELECT hash, nar_key FROM published
+             WHERE nar_delete_after IS NOT NULL AND nar_delete_after <= ?1",
+        )?;
+        let rows = statement.query_map([now as i64], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// When the next retired NAR may go (unix seconds).
+    pub fn next_due(&self) -> Result<Option<u64>> {
+        let conn = self.conn.lock().expect("record lock");
+        let next: Option<i64> =
+            conn.query_row("SELECT MIN(nar_delete_after) FROM published", [], |row| {
+                row.get(0)
+            })?;
+        Ok(next.map(|n| n as u64))
     }
 
     /// Records a path whose narinfo is now in the bucket (live again if it was retired).
@@ -224,7 +248,14 @@ mod tests {
         record.put(&row("a")).unwrap();
         assert!(record.all().unwrap()["a"].is_live());
         record.retire("a", 1).unwrap();
+        assert_eq!(record.next_due().unwrap(), Some(1));
+        assert_eq!(record.due(0).unwrap(), vec![]);
+        assert_eq!(
+            record.due(1).unwrap(),
+            vec![("a".to_string(), "nar/a.nar.zst".to_string())]
+        );
         record.forget("a").unwrap();
+        assert_eq!(record.next_due().unwrap(), None);
         assert_eq!(record.all().unwrap().len(), 1);
 
         record.set_meta(meta::LAST_JOB, "3").unwrap();

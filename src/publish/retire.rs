@@ -35,27 +35,14 @@ pub fn narinfos(
 
 /// Deletes the NARs whose grace has passed; how many.
 pub fn due_nars(bucket: &Bucket, record: &Record) -> Result<usize> {
-    let now = unix_now();
-    let mut deleted = 0;
-    for row in record.all()?.values() {
-        if row.nar_delete_after.is_some_and(|at| at <= now) {
-            bucket.delete(&row.nar_key)?;
-            record
-                .forget(&row.hash)
-                .context("failed to write the publish record")?;
-            deleted += 1;
-        }
+    let due = record.due(unix_now())?;
+    for (hash, nar_key) in &due {
+        bucket.delete(nar_key)?;
+        record
+            .forget(hash)
+            .context("failed to write the publish record")?;
     }
-    Ok(deleted)
-}
-
-/// The earliest time (unix seconds) a retired NAR is due.
-pub fn next_due(record: &Record) -> Result<Option<u64>> {
-    Ok(record
-        .all()?
-        .values()
-        .filter_map(|row| row.nar_delete_after)
-        .min())
+    Ok(due.len())
 }
 
 /// An exclusive `flock` on the publish lock file, held while it lives.

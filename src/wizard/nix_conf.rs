@@ -226,7 +226,10 @@ mod tests {
         assert!(both.contains("connect-timeout = 3\n"));
         assert_eq!(merge_published(&both, "https://cache.example.org"), both);
         let own_timeout = merge_published("connect-timeout = 10\n", "https://c");
-        assert!(!own_timeout.contains("connect-timeout = 3"), "{own_timeout}");
+        assert!(
+            !own_timeout.contains("connect-timeout = 3"),
+            "{own_timeout}"
+        );
     }
 
     #[test]
