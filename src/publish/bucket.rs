@@ -1,7 +1,7 @@
 //! The S3 bucket, as the publisher uses it: put an object from a file or from bytes, delete
 //! one. Requests are signed by `rusty-s3` (presigned URLs: signing needs no body, so a NAR
 //! streams from its file) and sent by `ureq`, from blocking threads. A file larger than
-//! `MULTIPART_ABOVE` goes as a multipart upload, part by part from the file; smaller ones as
+//! `MULTIPART_ABOVE` goes as a multipart upload, a few parts at once from the file; smaller ones as
 //! one PUT with its `Content-Length`. Path-style URLs (`ENDPOINT/BUCKET/KEY`), which Garage,
 //! MinIO, R2, B2 and AWS all take. Knows nothing of Nix.
 
@@ -18,9 +18,11 @@ use crate::config::PublishSettings;
 /// How long a signed request stays valid: longer than any one request takes to start.
 const SIGNED_FOR: Duration = Duration::from_secs(3600);
 /// Files above this go as multipart uploads (S3 takes at most 5 GB in one PUT).
-pub const MULTIPART_ABOVE: u64 = 128 * 1024 * 1024;
+pub const MULTIPART_ABOVE: u64 = 64 * 1024 * 1024;
 /// One part of a multipart upload (S3 wants at least 5 MiB, at most 10 000 parts).
-const PART_SIZE: u64 = 64 * 1024 * 1024;
+const PART_SIZE: u64 = 32 * 1024 * 1024;
+/// Parts sent at once: a large NAR goes up on more than one connection.
+const PARTS_AT_ONCE: u64 = 4;
 
 pub struct Bucket {
     bucket: S3Bucket,
@@ -183,7 +185,7 @@ impl Bucket {
         }
     }
 
-    /// Sends the file's parts in order; their ETags.
+    /// Sends the file's parts, `PARTS_AT_ONCE` at a time; their ETags in part order.
     fn send_parts(
         &self,
         object: &str,
@@ -191,11 +193,16 @@ impl Bucket {
         path: &Path,
         len: u64,
     ) -> Result<Vec<String>> {
-        let mut etags = Vec::new();
-        let mut offset = 0u64;
-        let mut number: u16 = 1;
-        while offset < len {
+        let parts = len.div_ceil(PART_SIZE);
+        if parts > 10_000 {
+            bail!("{object} is too large for a multipart upload ({len} bytes)");
+        }
+        let next = std::sync::atomic::AtomicU64::new(0);
+        let etags = std::sync::Mutex::new(vec![String::new(); parts as usize]);
+        let send_part = |index: u64| -> Result<()> {
+            let offset = index * PART_SIZE;
             let part_len = (len - offset).min(PART_SIZE);
+            let number = u16::try_from(index + 1).expect("at most 10 000 parts");
             let mut file =
                 File::open(path).with_context(|| format!("failed to open {}", path.display()))?;
             file.seek(SeekFrom::Start(offset))?;
@@ -215,13 +222,36 @@ impl Bucket {
                 .header("ETag")
                 .with_context(|| format!("no ETag for part {number} of {object}"))?
                 .to_string();
-            etags.push(etag);
-            offset += part_len;
-            number = number
-                .checked_add(1)
-                .context("a NAR too large for a multipart upload")?;
+            etags.lock().expect("etags lock")[index as usize] = etag;
+            Ok(())
+        };
+        let failures: Vec<anyhow::Error> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..PARTS_AT_ONCE.min(parts))
+                .map(|_| {
+                    scope.spawn(|| -> Result<()> {
+                        loop {
+                            let index = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            if index >= parts {
+                                return Ok(());
+                            }
+                            if let Err(e) = send_part(index) {
+                                // The others stop at their next part.
+                                next.store(parts, std::sync::atomic::Ordering::SeqCst);
+                                return Err(e);
+                            }
+                        }
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .filter_map(|w| w.join().expect("a part thread panicked").err())
+                .collect()
+        });
+        if let Some(first) = failures.into_iter().next() {
+            return Err(first);
         }
-        Ok(etags)
+        Ok(etags.into_inner().expect("etags lock"))
     }
 
     /// Deletes `key`; one that is not there is no error (S3 answers 204 either way).
