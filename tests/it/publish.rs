@@ -257,14 +257,7 @@ fn real_nix_reads_the_published_bucket_with_the_box_stopped_and_a_node_down() {
                 garage.read_url(2)
             ),
         )
-        .args([
-            "build",
-            "--no-link",
-            "--print-out-paths",
-            "--max-jobs",
-            "0",
-            "--store",
-        ])
+        .args(["build", "--no-link", "--json", "--max-jobs", "0", "--store"])
         .arg(format!("local?root={}", store.path().display()))
         .arg(format!(
             "git+file://{}?rev={rev}#app",
@@ -277,7 +270,8 @@ fn real_nix_reads_the_published_bucket_with_the_box_stopped_and_a_node_down() {
         "{}",
         String::from_utf8_lossy(&built.stderr)
     );
-    assert_eq!(String::from_utf8_lossy(&built.stdout).trim(), app.as_str());
+    let built: serde_json::Value = serde_json::from_slice(&built.stdout).unwrap();
+    assert_eq!(built[0]["outputs"]["out"], app.as_str());
 }
 
 #[test]
@@ -348,7 +342,9 @@ fn what_retention_and_gc_drop_leaves_the_bucket_narinfo_first() {
         "1h",
         &format!("[build]\nkeep_per_target = 1\n{publish}"),
     );
-    let (_, old_app) = build_on(&build, "app", &first);
+    let (first_job, old_app) = build_on(&build, "app", &first);
+    wait_published(&build, first_job);
+    assert_eq!(assert_consistent(&garage, 0, &closure(&old_app)), 3);
     let second = repo.commit(&flake(2, 1, 0, 0), "second");
     let (job, new_app) = build_on(&build, "app", &second);
     wait_published(&build, job);
