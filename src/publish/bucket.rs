@@ -1,9 +1,9 @@
-//! The S3 bucket, as the publisher uses it: put an object from a file or from bytes, delete
-//! one. Requests are signed by `rusty-s3` (presigned URLs: signing needs no body, so a NAR
-//! streams from its file) and sent by `ureq`, from blocking threads. A file larger than
-//! `MULTIPART_ABOVE` goes as a multipart upload, a few parts at once from the file; smaller ones as
-//! one PUT with its `Content-Length`. Path-style URLs (`ENDPOINT/BUCKET/KEY`), which Garage,
-//! MinIO, R2, B2 and AWS all take. Knows nothing of Nix.
+//! The S3 bucket, as the publisher uses it: put an object from a file or from bytes (or part
+//! by part: a multipart upload, for files over `MULTIPART_ABOVE`), delete one. Requests are
+//! signed by `rusty-s3` (presigned URLs: signing needs no body, so a NAR streams from its
+//! file) and sent by `ureq`, from blocking threads, each with its `Content-Length`. Path-style
+//! URLs (`ENDPOINT/BUCKET/KEY`), which Garage, MinIO, R2, B2 and AWS all take. Knows nothing
+//! of Nix.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -20,9 +20,7 @@ const SIGNED_FOR: Duration = Duration::from_secs(3600);
 /// Files above this go as multipart uploads (S3 takes at most 5 GB in one PUT).
 pub const MULTIPART_ABOVE: u64 = 64 * 1024 * 1024;
 /// One part of a multipart upload (S3 wants at least 5 MiB, at most 10 000 parts).
-const PART_SIZE: u64 = 32 * 1024 * 1024;
-/// Parts sent at once: a large NAR goes up on more than one connection.
-const PARTS_AT_ONCE: u64 = 4;
+pub const PART_SIZE: u64 = 32 * 1024 * 1024;
 
 pub struct Bucket {
     bucket: S3Bucket,
@@ -111,11 +109,9 @@ impl Bucket {
         checked(sent, "PUT", &object).map(drop)
     }
 
-    /// Puts the file at `path` (`len` bytes) at `key`, streamed from the file.
+    /// Puts the file at `path` (`len` bytes, at most `MULTIPART_ABOVE`) at `key`, streamed
+    /// from the file.
     pub fn put_file(&self, key: &str, content_type: &str, path: &Path, len: u64) -> Result<()> {
-        if len > MULTIPART_ABOVE {
-            return self.put_multipart(key, content_type, path, len);
-        }
         let object = self.object(key);
         let file =
             File::open(path).with_context(|| format!("failed to open {}", path.display()))?;
@@ -132,7 +128,8 @@ impl Bucket {
         checked(sent, "PUT", &object).map(drop)
     }
 
-    fn put_multipart(&self, key: &str, content_type: &str, path: &Path, len: u64) -> Result<()> {
+    /// Starts a multipart upload to `key`; its upload id.
+    pub fn create_multipart(&self, key: &str, content_type: &str) -> Result<String> {
         let object = self.object(key);
         let mut create = self
             .bucket
@@ -154,104 +151,68 @@ impl Bucket {
             .context("failed to read the answer to a multipart upload's creation")?;
         let created = rusty_s3::actions::CreateMultipartUpload::parse_response(&body)
             .map_err(|e| anyhow!("bad answer to a multipart upload's creation: {e}"))?;
-        let upload_id = created.upload_id().to_string();
-        match self.send_parts(&object, &upload_id, path, len) {
-            Ok(etags) => {
-                let complete = self.bucket.complete_multipart_upload(
-                    Some(&self.credentials),
-                    &object,
-                    &upload_id,
-                    etags.iter().map(String::as_str),
-                );
-                let url = complete.sign(SIGNED_FOR);
-                let body = complete.body();
-                checked(
-                    self.agent.post(url.as_str()).send_string(&body),
-                    "POST (complete multipart upload)",
-                    &object,
-                )
-                .map(drop)
-            }
-            Err(e) => {
-                let url = self
-                    .bucket
-                    .abort_multipart_upload(Some(&self.credentials), &object, &upload_id)
-                    .sign(SIGNED_FOR);
-                if let Err(abort) = self.agent.delete(url.as_str()).call() {
-                    tracing::warn!("aborting the multipart upload of {object} failed: {abort}");
-                }
-                Err(e)
-            }
-        }
+        Ok(created.upload_id().to_string())
     }
 
-    /// Sends the file's parts, `PARTS_AT_ONCE` at a time; their ETags in part order.
-    fn send_parts(
+    /// Puts part `number` (from 1): `len` bytes of the file at `path` from `offset`; its ETag.
+    pub fn put_part(
         &self,
-        object: &str,
+        key: &str,
         upload_id: &str,
-        path: &Path,
-        len: u64,
-    ) -> Result<Vec<String>> {
-        let parts = len.div_ceil(PART_SIZE);
-        if parts > 10_000 {
-            bail!("{object} is too large for a multipart upload ({len} bytes)");
+        number: u16,
+        (path, offset, len): (&Path, u64, u64),
+    ) -> Result<String> {
+        let object = self.object(key);
+        let mut file =
+            File::open(path).with_context(|| format!("failed to open {}", path.display()))?;
+        file.seek(SeekFrom::Start(offset))?;
+        let url = self
+            .bucket
+            .upload_part(Some(&self.credentials), &object, number, upload_id)
+            .sign(SIGNED_FOR);
+        let reply = checked(
+            self.agent
+                .put(url.as_str())
+                .set("Content-Length", &len.to_string())
+                .send(file.take(len)),
+            "PUT (part)",
+            &object,
+        )?;
+        Ok(reply
+            .header("ETag")
+            .with_context(|| format!("no ETag for part {number} of {object}"))?
+            .to_string())
+    }
+
+    /// Completes a multipart upload with its parts' ETags, in part order.
+    pub fn complete_multipart(&self, key: &str, upload_id: &str, etags: &[String]) -> Result<()> {
+        let object = self.object(key);
+        let complete = self.bucket.complete_multipart_upload(
+            Some(&self.credentials),
+            &object,
+            upload_id,
+            etags.iter().map(String::as_str),
+        );
+        let url = complete.sign(SIGNED_FOR);
+        let body = complete.body();
+        checked(
+            self.agent.post(url.as_str()).send_string(&body),
+            "POST (complete multipart upload)",
+            &object,
+        )
+        .map(drop)
+    }
+
+    /// Abandons a multipart upload (its parts are removed); failing only logs.
+    pub fn abort_multipart(&self, key: &str, upload_id: &str) {
+        let object = self.object(key);
+        let url = self
+            .bucket
+            .abort_multipart_upload(Some(&self.credentials), &object, upload_id)
+            .sign(SIGNED_FOR);
+        if let Err(e) = self.agent.delete(url.as_str()).call() {
+            tracing::warn!("aborting the multipart upload of {object} failed: {e}");
         }
-        let next = std::sync::atomic::AtomicU64::new(0);
-        let etags = std::sync::Mutex::new(vec![String::new(); parts as usize]);
-        let send_part = |index: u64| -> Result<()> {
-            let offset = index * PART_SIZE;
-            let part_len = (len - offset).min(PART_SIZE);
-            let number = u16::try_from(index + 1).expect("at most 10 000 parts");
-            let mut file =
-                File::open(path).with_context(|| format!("failed to open {}", path.display()))?;
-            file.seek(SeekFrom::Start(offset))?;
-            let url = self
-                .bucket
-                .upload_part(Some(&self.credentials), object, number, upload_id)
-                .sign(SIGNED_FOR);
-            let reply = checked(
-                self.agent
-                    .put(url.as_str())
-                    .set("Content-Length", &part_len.to_string())
-                    .send(file.take(part_len)),
-                "PUT (part)",
-                object,
-            )?;
-            let etag = reply
-                .header("ETag")
-                .with_context(|| format!("no ETag for part {number} of {object}"))?
-                .to_string();
-            etags.lock().expect("etags lock")[index as usize] = etag;
-            Ok(())
-        };
-        let failures: Vec<anyhow::Error> = std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..PARTS_AT_ONCE.min(parts))
-                .map(|_| {
-                    scope.spawn(|| -> Result<()> {
-                        loop {
-                            let index = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                            if index >= parts {
-                                return Ok(());
-                            }
-                            if let Err(e) = send_part(index) {
-                                // The others stop at their next part.
-                                next.store(parts, std::sync::atomic::Ordering::SeqCst);
-                                return Err(e);
-                            }
-                        }
-                    })
-                })
-                .collect();
-            workers
-                .into_iter()
-                .filter_map(|w| w.join().expect("a part thread panicked").err())
-                .collect()
-        });
-        if let Some(first) = failures.into_iter().next() {
-            return Err(first);
-        }
-        Ok(etags.into_inner().expect("etags lock"))
     }
 
     /// Deletes `key`; one that is not there is no error (S3 answers 204 either way).

@@ -13,6 +13,7 @@ mod bucket;
 mod nar_file;
 mod record;
 mod retire;
+mod stream;
 mod upload;
 mod wanted;
 

@@ -36,11 +36,25 @@ impl NarFile {
     }
 
     /// Makes the compressed NAR of `info`'s path (read from `on_disk`) at `temp`.
+    #[cfg(test)]
     pub fn make(
         info: &PathInfo,
         on_disk: &Path,
         compression: PublishCompression,
         temp: PathBuf,
+    ) -> Result<NarFile> {
+        Self::make_watched(info, on_disk, compression, temp, u64::MAX, &mut |_| {})
+    }
+
+    /// `make`, telling `written` each time another `every` bytes of the file are on disk (so
+    /// they may be uploaded while the rest is being made).
+    pub fn make_watched(
+        info: &PathInfo,
+        on_disk: &Path,
+        compression: PublishCompression,
+        temp: PathBuf,
+        every: u64,
+        written: &mut dyn FnMut(u64),
     ) -> Result<NarFile> {
         let file =
             File::create(&temp).with_context(|| format!("failed to create {}", temp.display()))?;
@@ -54,6 +68,9 @@ impl NarFile {
             inner: BufWriter::with_capacity(1 << 20, file),
             hash: Sha256::new(),
             size: 0,
+            every,
+            next_mark: every,
+            written,
         };
         let mut nar_hash = Sha256::new();
         let mut nar = NarStream::new(on_disk);
@@ -89,6 +106,7 @@ impl NarFile {
             mut inner,
             hash,
             size,
+            ..
         } = counted;
         inner
             .flush()
@@ -118,18 +136,29 @@ fn pump(nar: &mut NarStream, hash: &mut Sha256, out: &mut impl Write, path: &str
     Ok(())
 }
 
-/// A writer that hashes and counts what goes through it.
-struct Counted<W> {
+/// A writer that hashes and counts what goes through it, and tells when another `every`
+/// bytes are on disk.
+struct Counted<'a, W> {
     inner: W,
     hash: Sha256,
     size: u64,
+    every: u64,
+    next_mark: u64,
+    written: &'a mut dyn FnMut(u64),
 }
 
-impl<W: Write> Write for Counted<W> {
+impl<W: Write> Write for Counted<'_, W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
+        // Never past a mark in one write, so the mark is flushed exactly.
+        let room = (self.next_mark - self.size).min(buf.len() as u64) as usize;
+        let n = self.inner.write(&buf[..room])?;
         self.hash.update(&buf[..n]);
         self.size += n as u64;
+        if self.size == self.next_mark {
+            self.inner.flush()?;
+            (self.written)(self.size);
+            self.next_mark = self.next_mark.saturating_add(self.every);
+        }
         Ok(n)
     }
 

@@ -14,7 +14,6 @@ use std::sync::{Condvar, Mutex};
 use anyhow::{Context, Result};
 
 use super::bucket::Bucket;
-use super::nar_file::NarFile;
 use super::record::{Published, Record};
 use super::Progress;
 use crate::config::PublishCompression;
@@ -174,9 +173,14 @@ impl Uploader<'_> {
         let temp = self
             .temp_dir
             .join(format!("{}.{}", &base[..HASH_PART_LEN], std::process::id()));
-        let file = NarFile::make(info, &self.store_dir.join(base), self.compression, temp)?;
-        self.bucket
-            .put_file(&key, "application/x-nix-nar", file.path(), file.file_size)?;
+        let file = super::stream::put_nar(
+            self.bucket,
+            &key,
+            info,
+            &self.store_dir.join(base),
+            self.compression,
+            temp,
+        )?;
         Ok((
             key,
             NarFileFacts {
