@@ -404,3 +404,55 @@ fn nar_key_of(state: &Path, path: &str) -> String {
     )
     .unwrap()
 }
+
+#[test]
+fn a_bucket_that_keeps_failing_is_shown_and_alerted_once() {
+    // No Garage needed: nothing listens at the endpoint, so every attempt fails.
+    let receiver = crate::util::receiver::Receiver::start(&[]);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("access"), "id\n").unwrap();
+    std::fs::write(work.path().join("secret"), "secret\n").unwrap();
+    let config = format!(
+        "[notify]\nurl = {:?}\n[publish]\nendpoint = {endpoint:?}\nbucket = \"nix\"\n\
+         access_key_file = {:?}\nsecret_key_file = {:?}\nalert_after = \"1s\"\n",
+        receiver.url,
+        work.path().join("access").display().to_string(),
+        work.path().join("secret").display().to_string(),
+    );
+    let server = crate::util::server::InProcess::start(&config);
+    let alert = receiver
+        .next(Duration::from_secs(20))
+        .expect("no publish_failing alert");
+    let body = alert.json();
+    assert_eq!(body["event"], "publish_failing");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("publishing to bucket nix has failed for"),
+        "{message}"
+    );
+    assert!(message.contains("nix-cache-info"), "{message}");
+    // Once a failing streak.
+    assert!(receiver.next(Duration::from_secs(3)).is_none());
+    let publish = get_json(&format!("{}/api/v1/status", server.url))["publish"].clone();
+    assert!(
+        publish["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("PUT nix-cache-info"),
+        "{publish}"
+    );
+    assert!(publish["read_url"].is_null());
+    // The signed URL (valid for an hour) never shows.
+    assert!(
+        !publish.to_string().contains("X-Amz-Signature"),
+        "{publish}"
+    );
+    let metrics = crate::util::http::get(&format!("{}/metrics", server.url)).text();
+    assert!(
+        metrics.contains("atuin_bootstrap_publish_failing{bucket=\"nix\"} 1"),
+        "{metrics}"
+    );
+}
