@@ -274,6 +274,8 @@ impl Publisher {
         std::fs::create_dir_all(&temp_dir)
             .with_context(|| format!("failed to create {}", temp_dir.display()))?;
         let uploaded = infos.len();
+        let bytes: u64 = infos.iter().map(|i| i.nar_size).sum();
+        let started = std::time::Instant::now();
         let errors = upload::Uploader {
             bucket,
             record: &self.record,
@@ -301,6 +303,11 @@ impl Publisher {
         if uploaded > 0 {
             self.record
                 .set_meta(meta::LAST_PUBLISHED_AT, &crate::timestamp::now())?;
+            tracing::info!(
+                "published {uploaded} path(s) ({bytes} NAR bytes) to {} in {:.3} s",
+                bucket.describe(),
+                started.elapsed().as_secs_f64()
+            );
         }
         if let Some(job) = wanted.newest_job {
             self.record.set_meta(meta::LAST_JOB, &job.to_string())?;
