@@ -188,6 +188,17 @@ publish_file() { # COMPRESSION PATH DIR → seconds
         { tail -n 5 "$tmp/last.log" >&2; die "nix copy --to file:// failed"; }
     seconds_since "$start"
 }
+# The floor Garage sets on this machine: one PUT (curl) of the NAR file `nix copy` made.
+put_floor() { # DIR (a file:// cache holding one NAR) → seconds
+    local nar start
+    nar=$(find "$1/nar" -type f | head -n 1)
+    start=$(date +%s.%N)
+    curl -sf -o /dev/null --aws-sigv4 "aws:amz:garage:s3" --user "$key_id:$key_secret" \
+        -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" -T "$nar" \
+        "http://127.0.0.1:${s3_ports[0]}/nix/floor/${nar##*/}" || die "curl PUT to Garage failed"
+    seconds_since "$start"
+}
+floors=()
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 echo "| compression | what | ours to Garage (s) | of which uploading (s) | nix copy --to file:// (s) | ratio | goal |"
@@ -196,19 +207,24 @@ for compression in $compressions; do
     for what in closure blob; do
         path=$top_path label="closure of $((n_paths + 1)) paths"
         [[ $what == blob ]] && path=$blob_path label="one ${nar_mib} MiB path"
-        ours_times=() round_times=() file_times=()
+        ours_times=() round_times=() file_times=() floor_times=()
         for ((run = 1; run <= runs; run++)); do
             log "$compression $what run $run: publish to Garage"
             ours_times+=("$(publish_ours "$compression" "$path" "$compression-$what-$run")")
             round_times+=("$(cat "$tmp/round-$compression-$what-$run")")
             log "$compression $what run $run: nix copy to file://"
             file_times+=("$(publish_file "$compression" "$path" "$tmp/filecache-$compression-$what-$run")")
+            [[ $what == blob ]] && floor_times+=("$(put_floor "$tmp/filecache-$compression-$what-$run")")
             rm -rf "$tmp/filecache-$compression-$what-$run"
         done
         o=$(median "${ours_times[@]}") r=$(median "${round_times[@]}") f=$(median "${file_times[@]}")
         ratio=$(awk -v o="$o" -v f="$f" 'BEGIN { printf "%.2f", o / f }')
         echo "| $compression | $label | $o | $r | $f | ${ratio}× | ≤ 1.5× |"
+        if [[ $what == blob ]]; then
+            floors+=("$compression: $(median "${floor_times[@]}") s")
+        fi
     done
 done
 echo
+echo "Garage alone on this machine, one curl PUT of the same ${nar_mib} MiB NAR file: ${floors[*]}."
 echo "Nix's own S3 upload (nix copy --to s3://…): not measured, Debian's Nix $(nix --version | awk '{ print $3 }') has no S3 support."
