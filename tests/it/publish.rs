@@ -455,4 +455,5 @@ fn a_bucket_that_keeps_failing_is_shown_and_alerted_once() {
         metrics.contains("atuin_bootstrap_publish_failing{bucket=\"nix\"} 1"),
         "{metrics}"
     );
+    crate::metrics::promtool_check(&metrics);
 }
