@@ -60,6 +60,15 @@
         fleet = {
           path = ./templates/fleet;
           description = "A fleet flake: every folder under hosts/ is a NixOS host, built and cached by the box";
+          # Printed by `nix flake init`: the two steps before the box can build the fleet.
+          welcomeText = ''
+            # A new fleet flake
+            1. In `flake.nix`, replace `@atuinBootstrapUrl@` with where atuin-bootstrap's flake
+               lives (its repository, your fork, or `git+file:///srv/atuin-bootstrap`).
+               `bootstrap-new-machine --atuin-bootstrap-url URL` does it for a fleet it creates.
+            2. Run `nix flake lock` and commit `flake.lock`: the box builds in pure mode and
+               cannot lock the inputs itself.
+          '';
         };
         default = self.templates.fleet;
         laptop = {

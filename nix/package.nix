@@ -23,7 +23,7 @@ let
     "Cargo.toml"
     "Cargo.lock"
   ] ++ keptDirs;
-  # The names the one binary also answers to (the contract's applet table).
+  # The names the one binary also answers to (the applet table of docs/reference.md).
   applets = [
     "bt"
     "bs"

@@ -150,18 +150,21 @@ fn run_main(mut process: Process, cli: MainCli) -> Result<()> {
             let config = load_config(&process, config_flag, flags)?;
             if matches!(&command, CacheCommand::PublicKey { cache_key_files } if cache_key_files.is_empty())
             {
-                note_state_dir(&mut process, &config)?;
+                note_state_dir(&mut process, &config, state.force)?;
             }
             commands::cache::run(&config, command, &mut process.stdout)
         }
-        Command::Token(TokenArgs { state, command }) => {
+        Command::Token(TokenArgs { state, mut command }) => {
             let config = load_config(&process, config_flag, state_dir_flag(state.state_dir))?;
-            note_state_dir(&mut process, &config)?;
+            note_state_dir(&mut process, &config, state.force)?;
+            if let crate::cli::TokenCommand::Revoke { force, .. } = &mut command {
+                *force = state.force;
+            }
             commands::token::run(&config, command, &mut process.stdout, &mut process.stderr)
         }
         Command::Gc(args) => {
             let config = load_config(&process, config_flag, state_dir_flag(args.state.state_dir))?;
-            note_state_dir(&mut process, &config)?;
+            note_state_dir(&mut process, &config, args.force)?;
             commands::gc::run(&config, args.collect, args.nar_cache, &mut process.stdout)
         }
         Command::Links(args) => {
@@ -179,11 +182,11 @@ fn run_main(mut process: Process, cli: MainCli) -> Result<()> {
             client::trigger::run(&mut process, &client, args)
         }
         Command::Status(args) => {
-            let client = client_for(&process, config_flag, &args.client)?;
+            let client = reader_for(&mut process, config_flag, &args.client)?;
             client::status::run(&mut process, &client, args)
         }
         Command::Logs(args) => {
-            let client = client_for(&process, config_flag, &args.client)?;
+            let client = reader_for(&mut process, config_flag, &args.client)?;
             client::logs::run(&mut process, &client, args)
         }
         Command::Cancel(args) => {
@@ -213,14 +216,28 @@ fn run_main(mut process: Process, cli: MainCli) -> Result<()> {
             let config = load_config(&process, config_flag, flags)?;
             crate::deploy::run(&mut process, &config, &args)
         }
+        Command::Fleet(args) => {
+            let client_args = ClientArgs {
+                server: args.server.clone(),
+                token: args.token.clone(),
+            };
+            let client = client_for(&process, config_flag, &client_args)?;
+            client::fleet::run(&mut process, &client, args)
+        }
         Command::Completions(args) => commands::completions::run(args.shell, &mut process.stdout),
         Command::Man => commands::completions::man(&mut process.stdout),
     }
 }
 
-/// An admin command says which state dir it works on, and whether a server uses it.
-fn note_state_dir(process: &mut Process, config: &config::Config) -> Result<()> {
-    let line = crate::server_marker::describe(&config.state_dir.value);
+/// An admin command says which state dir it works on, and whether a server uses it; it refuses
+/// (exit 2) a state dir no server uses while a running server uses another, unless `force`.
+fn note_state_dir(process: &mut Process, config: &config::Config, force: bool) -> Result<()> {
+    let registry = process
+        .user_data_dir
+        .as_deref()
+        .map(crate::server_marker::registry_dir);
+    let line =
+        crate::server_marker::check_admin(&config.state_dir.value, registry.as_deref(), force)?;
     writeln!(process.stderr, "{line}")?;
     Ok(())
 }
@@ -233,6 +250,17 @@ fn client_for(
 ) -> Result<client::ApiClient> {
     let config = load_config(process, config_flag, client_flags(args))?;
     client::connect(&config)
+}
+
+/// The API client for a mode that only reads (`bs`, `bl`): reads need no token, so a token
+/// file that cannot be read is a warning, not an error.
+fn reader_for(
+    process: &mut Process,
+    config_flag: Option<PathBuf>,
+    args: &ClientArgs,
+) -> Result<client::ApiClient> {
+    let config = load_config(process, config_flag, client_flags(args))?;
+    client::connect_reading(&config, &mut process.stderr)
 }
 
 /// `--server` and `--token`, as the keys they set.

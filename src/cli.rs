@@ -20,8 +20,8 @@ pub struct MainCli {
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Configuration file (default: $XDG_CONFIG_HOME/atuin-bootstrap/config.toml, then
-    /// /etc/atuin-bootstrap/config.toml)
+    /// Configuration file (default: $ATUIN_BOOTSTRAP_CONFIG, else
+    /// $XDG_CONFIG_HOME/atuin-bootstrap/config.toml, else /etc/atuin-bootstrap/config.toml)
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
@@ -44,6 +44,8 @@ pub enum Command {
     Push(PushArgs),
     /// Take this host's newest system from the box: switch, check, roll back on failure
     Deploy(DeployArgs),
+    /// The hosts; pin one (or all) to a build, release it, ask it to retry
+    Fleet(FleetArgs),
     /// Binary-cache signing keys
     Cache(CacheArgs),
     /// API tokens for writes (with none, writes are open to anyone)
@@ -225,6 +227,58 @@ pub struct DeployArgs {
     pub client: ClientArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct FleetArgs {
+    #[command(subcommand)]
+    pub command: Option<FleetCommand>,
+    /// Print the host object(s) as JSON
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Server URL (client.server, ATUIN_BOOTSTRAP_SERVER)
+    #[arg(long, global = true, value_name = "URL")]
+    pub server: Option<String>,
+    /// API token, with the deploy scope for changes (client.token, ATUIN_BOOTSTRAP_TOKEN)
+    #[arg(long, global = true, value_name = "TOKEN")]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FleetCommand {
+    /// The hosts table (also `fleet` alone)
+    List,
+    /// Pin a host to a revision or a store path the box built for it (or, with --all, every
+    /// host to a revision)
+    #[command(
+        override_usage = "atuin-bootstrap fleet pin [OPTIONS] HOST REV|/nix/store/PATH\n       \
+                                atuin-bootstrap fleet pin [OPTIONS] --all REV"
+    )]
+    Pin {
+        /// HOST and REV|/nix/store/PATH, or with --all only REV
+        #[arg(value_name = "ARGS", required = true, num_args = 1..=2)]
+        args: Vec<String>,
+        /// Pin every host that has a build at REV (none when one of them has no build there)
+        #[arg(long)]
+        all: bool,
+    },
+    /// Release a host's pin (or every pin with --all): it follows the branch again
+    Unpin {
+        #[arg(
+            value_name = "HOST",
+            required_unless_present = "all",
+            conflicts_with = "all"
+        )]
+        host: Option<String>,
+        /// Release every pin
+        #[arg(long)]
+        all: bool,
+    },
+    /// Ask a host to forget the builds that failed on it, so its next deploy tries them again
+    Retry {
+        #[arg(value_name = "HOST")]
+        host: String,
+    },
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum DeployModeArg {
     Switch,
@@ -294,6 +348,10 @@ pub struct BootstrapArgs {
     /// The cache key to expect from the server (name:base64), instead of trusting it on first use
     #[arg(long, value_name = "KEY")]
     pub trust_key: Option<String>,
+    /// Where a new fleet flake fetches atuin-bootstrap from (its inputs.atuin-bootstrap.url):
+    /// a flake URL of the project's repository, your fork, or a clone the box can read
+    #[arg(long, value_name = "URL")]
+    pub atuin_bootstrap_url: Option<String>,
     /// The box's published bucket (its publish.read_url): a second substituter after the box,
     /// trusted with the same key, for when the box sleeps
     #[arg(long, value_name = "URL")]
@@ -329,12 +387,16 @@ pub struct TokenArgs {
     pub command: TokenCommand,
 }
 
-/// `--state-dir`, accepted before or after the subcommand.
+/// `--state-dir` and `--force`, accepted before or after the subcommand.
 #[derive(Debug, Args, Default)]
 pub struct GlobalStateDirArg {
     /// State directory of the server (default: server.state_dir)
     #[arg(long, global = true, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Go on where it would refuse: a state dir no server uses while a running server uses
+    /// another; `token revoke` of the last token
+    #[arg(long, global = true)]
+    pub force: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -360,7 +422,9 @@ pub enum TokenCommand {
     Create {
         name: String,
         /// What the token may do, comma-separated: build (ask for and cancel builds), report
-        /// (hosts' deploy reports), push (upload to the cache with nix copy)
+        /// (hosts' deploy reports), push (upload to the cache with nix copy), deploy (pin hosts,
+        /// release them, ask them to retry). A machine: build,report (the default); a pusher:
+        /// push; an admin's laptop: build,report,push,deploy
         #[arg(
             long,
             value_delimiter = ',',
@@ -368,14 +432,18 @@ pub enum TokenCommand {
             default_value = "build,report"
         )]
         scope: Vec<String>,
+        /// Bind the token to one host: it reports only for HOST, and tokens bound to no host
+        /// may no longer report for it (a machine's own token: --host <its hostname>)
+        #[arg(long, value_name = "HOST")]
+        host: Option<String>,
     },
-    /// List token names and scopes (with none, writes are open to anyone)
+    /// List token names, scopes and bound hosts (with none, writes are open to anyone)
     List,
-    /// Revoke a token
+    /// Revoke a token (the last one only with --force, which opens writes to anyone)
     Revoke {
         name: String,
-        /// Revoke it even when it is the last one, which opens writes to anyone
-        #[arg(long)]
+        /// Set from the global `--force` (one flag for both refusals).
+        #[arg(skip)]
         force: bool,
     },
 }
@@ -390,6 +458,9 @@ pub struct GcArgs {
     /// Also empty the NAR cache (NARs kept on disk after serving them once)
     #[arg(long)]
     pub nar_cache: bool,
+    /// Work on this state dir even when no server uses it while a running server uses another
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,4 +1,4 @@
-//! The contract's exit codes and the error type that carries one. Any other error exits 1.
+//! The documented exit codes (docs/reference.md) and the error type that carries one. Any other error exits 1.
 
 use std::fmt;
 

@@ -46,6 +46,22 @@ pub fn raise_open_file_limit() {
     }
 }
 
+/// Holds a socket's kernel send buffer at `bytes` (the kernel doubles it for its bookkeeping)
+/// instead of letting it grow to `net.ipv4.tcp_wmem`'s maximum (4 MiB by default).
+pub fn cap_send_buffer(socket: &impl std::os::fd::AsRawFd, bytes: usize) {
+    let size = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: setsockopt reads `size` for its length; the fd is open for the call.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
 /// Whether a process with this pid exists (signal 0: nothing is sent).
 pub fn process_alive(pid: u32) -> bool {
     let Ok(pid) = i32::try_from(pid) else {

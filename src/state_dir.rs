@@ -1,11 +1,13 @@
 //! The server's state directory: created private (0700), with files written atomically and
 //! privately (0600). When root writes into a state dir that belongs to the service user (an
 //! admin's `token create` on the box), the new files are handed to that user, so the service
-//! can still read them.
+//! can still read them. One server at a time owns it: an exclusive `flock` on `server.lock`,
+//! which the kernel lets go of when the server ends in any way (kill -9 included).
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -45,12 +47,63 @@ impl StateDir {
             })
     }
 
+    /// Takes the server's exclusive lock on the directory without waiting: `None` when another
+    /// process holds it. The holder's pid is written inside, so a second server can name it
+    /// before the first has written its marker.
+    pub fn lock_exclusive(&self) -> Result<std::result::Result<StateLock, LockHolder>> {
+        let path = self.join(LOCK_FILE);
+        // Opened close-on-exec (std's default): a build the server starts never inherits the
+        // lock, so a server killed mid-build can start again at once.
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("failed to open the state dir's lock {}", path.display()))?;
+        // SAFETY: flock() on a descriptor we own; it touches no memory of ours.
+        let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+        if !locked {
+            let error = std::io::Error::last_os_error();
+            if error.raw_os_error() != Some(libc::EWOULDBLOCK) {
+                return Err(error).with_context(|| format!("failed to lock {}", path.display()));
+            }
+            let mut text = String::new();
+            let _ = file.read_to_string(&mut text);
+            let pid = text
+                .trim()
+                .strip_prefix("pid ")
+                .and_then(|p| p.parse().ok());
+            return Ok(Err(LockHolder { pid }));
+        }
+        file.set_len(0)?;
+        file.rewind()?;
+        write!(file, "pid {}", std::process::id())?;
+        file.flush()?;
+        Ok(Ok(StateLock { _file: file }))
+    }
+
     /// Writes `name` atomically with mode 0600, owned by the directory's owner.
     pub fn write_private(&self, name: &str, contents: &[u8]) -> Result<PathBuf> {
         let target = self.join(name);
         write_private_file(&target, contents, false)?;
         Ok(target)
     }
+}
+
+const LOCK_FILE: &str = "server.lock";
+
+/// The state dir's lock, held while it lives.
+#[derive(Debug)]
+pub struct StateLock {
+    _file: File,
+}
+
+/// Who holds the state dir's lock, as far as its lock file tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockHolder {
+    pub pid: Option<u32>,
 }
 
 /// Writes a 0600 file atomically (a temporary file renamed into place), owned by the owner of
@@ -104,4 +157,20 @@ fn give_to(path: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
         return Ok(());
     }
     std::os::unix::fs::chown(path, Some(uid), Some(gid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_lock_holder_at_a_time_and_it_names_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path().to_path_buf());
+        let first = state.lock_exclusive().unwrap().expect("the lock was free");
+        let holder = state.lock_exclusive().unwrap().expect_err("two holders");
+        assert_eq!(holder.pid, Some(std::process::id()));
+        drop(first);
+        assert!(state.lock_exclusive().unwrap().is_ok());
+    }
 }

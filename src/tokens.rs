@@ -3,9 +3,10 @@
 //! the file never holds a usable secret. Every question reads the file afresh, so a token made
 //! or revoked by another process (an admin on the box) counts at once, without a restart.
 //!
-//! Each token carries scopes (`build`, `report`, `push`): what it may do. Entries written before
-//! scopes existed have none stored and count as `build` and `report`, what every token could do
-//! then.
+//! Each token carries scopes (`build`, `report`, `push`, `deploy`): what it may do. Entries
+//! written before scopes existed have none stored and count as `build` and `report`, what every
+//! token could do then. A token may be bound to a host (`--host`): it then reports only for that
+//! host, and a token bound to no host may no longer report for it.
 //!
 //! This module knows nothing of HTTP: extracting the token from `Authorization` and answering
 //! `401`/`403` belong to the server, printing tokens to the command.
@@ -43,10 +44,13 @@ pub enum Scope {
     Report,
     /// Upload into the binary cache (`nix copy --to`).
     Push,
+    /// Pin hosts to a build, release them, ask them to retry (`…/hosts/NAME/pin`, `…/retry`);
+    /// never a default scope.
+    Deploy,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 3] = [Scope::Build, Scope::Report, Scope::Push];
+    pub const ALL: [Scope; 4] = [Scope::Build, Scope::Report, Scope::Push, Scope::Deploy];
     /// What a token gets when no scope is named, and what a token stored without scopes has.
     pub const DEFAULT: [Scope; 2] = [Scope::Build, Scope::Report];
 
@@ -55,6 +59,7 @@ impl Scope {
             Scope::Build => "build",
             Scope::Report => "report",
             Scope::Push => "push",
+            Scope::Deploy => "deploy",
         }
     }
 
@@ -62,7 +67,7 @@ impl Scope {
         Scope::ALL
             .into_iter()
             .find(|s| s.as_str() == text.trim())
-            .ok_or_else(|| anyhow!("unknown scope {text:?}: use build, report or push"))
+            .ok_or_else(|| anyhow!("unknown scope {text:?}: use build, report, push or deploy"))
     }
 }
 
@@ -80,6 +85,8 @@ pub struct TokenInfo {
     pub created_at: String,
     /// Sorted, without repeats.
     pub scopes: Vec<Scope>,
+    /// The host it is bound to: it reports only for that host.
+    pub host: Option<String>,
 }
 
 /// What `revoke` did.
@@ -101,6 +108,8 @@ struct StoredToken {
     /// Absent in entries made before scopes existed: those count as `Scope::DEFAULT`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     scopes: Option<Vec<Scope>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    host: Option<String>,
 }
 
 impl StoredToken {
@@ -130,7 +139,17 @@ impl TokenStore {
     /// `name` and returns the token, which is never shown again. A name already in use is an
     /// error.
     pub fn create(&self, name: &str, scopes: &[Scope]) -> Result<String> {
+        self.create_for(name, scopes, None)
+    }
+
+    /// `create`, the token bound to `host` when one is given: it reports only for that host.
+    pub fn create_for(&self, name: &str, scopes: &[Scope], host: Option<&str>) -> Result<String> {
         check_name(name)?;
+        if let Some(host) = host {
+            if !crate::protocol::host::is_valid_host_name(host) {
+                bail!("invalid host name {host:?}: use letters, digits, '-', '_' and '.'");
+            }
+        }
         let mut scopes = if scopes.is_empty() {
             Scope::DEFAULT.to_vec()
         } else {
@@ -150,6 +169,7 @@ impl TokenStore {
             sha256: hex::encode(Sha256::digest(token.as_bytes())),
             created_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
             scopes: Some(scopes),
+            host: host.map(str::to_owned),
         });
         self.save(&tokens)?;
         Ok(token)
@@ -164,6 +184,7 @@ impl TokenStore {
                 scopes: t.scopes(),
                 name: t.name,
                 created_at: t.created_at,
+                host: t.host,
             })
             .collect();
         // RFC 3339 UTC timestamps of one format sort as text; the stable sort keeps file order
@@ -208,6 +229,11 @@ impl TokenStore {
         Ok(self.load()?.iter().any(|t| t.scopes().contains(&scope)))
     }
 
+    /// Whether a token is bound to `host`.
+    pub fn host_is_bound(&self, host: &str) -> Result<bool> {
+        Ok(self.load()?.iter().any(|t| t.host.as_deref() == Some(host)))
+    }
+
     /// Whether `presented` is one of the stored tokens.
     pub fn verify(&self, presented: &str) -> Result<bool> {
         Ok(self.identify(presented)?.is_some())
@@ -229,6 +255,7 @@ impl TokenStore {
                     name: token.name.clone(),
                     created_at: token.created_at.clone(),
                     scopes: token.scopes(),
+                    host: token.host.clone(),
                 });
             }
         }
@@ -548,6 +575,27 @@ mod tests {
             assert_eq!(Scope::parse(scope.as_str()).unwrap(), scope);
         }
         let error = Scope::parse("admin").unwrap_err().to_string();
-        assert!(error.contains("build, report or push"), "{error}");
+        assert!(error.contains("build, report, push or deploy"), "{error}");
+    }
+
+    #[test]
+    fn a_token_may_be_bound_to_a_host() {
+        let (_dir, store) = store();
+        let bound = store
+            .create_for("laptop", &[Scope::Report], Some("laptop"))
+            .unwrap();
+        let free = store.create("ci", &[]).unwrap();
+        assert_eq!(
+            store.identify(&bound).unwrap().unwrap().host.as_deref(),
+            Some("laptop")
+        );
+        assert_eq!(store.identify(&free).unwrap().unwrap().host, None);
+        assert!(store.host_is_bound("laptop").unwrap());
+        assert!(!store.host_is_bound("desktop").unwrap());
+        assert_eq!(store.list().unwrap()[0].host.as_deref(), Some("laptop"));
+        let error = store.create_for("x", &[], Some("bad/host")).unwrap_err();
+        assert!(error.to_string().contains("invalid host name"), "{error}");
+        // Deploy is a scope, never a default one.
+        assert!(!Scope::DEFAULT.contains(&Scope::Deploy));
     }
 }

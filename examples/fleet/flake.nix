@@ -6,6 +6,11 @@
 
   inputs = {
     nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
+    # Where atuin-bootstrap's own flake is fetched from: bootstrap-new-machine writes its
+    # --atuin-bootstrap-url here (a git URL of the project's repository or your fork, or
+    # `git+file:///srv/atuin-bootstrap` for a clone the box can read); after `nix flake init`
+    # replace the placeholder yourself. Then `nix flake lock` and commit flake.lock: the box
+    # builds in pure mode and cannot lock inputs itself.
     atuin-bootstrap.url = "github:atuin-bootstrap/atuin-bootstrap";
     atuin-bootstrap.inputs.nixpkgs.follows = "nixpkgs";
     # Only hosts made from the wsl profile use it.

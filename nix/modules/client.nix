@@ -31,13 +31,21 @@ let
   serverHere = config.services.atuin-bootstrap.server.enable or false;
   terminalHere = config.programs.atuin-bootstrap.terminal.enable or false;
 
-  # The [deploy] section of the config file the deploy unit reads.
+  # The [deploy] section of the config file the deploy unit reads (null: left out, the
+  # agent's default).
   deploySettings = {
     host = cfg.hostName;
-    inherit (cfg.deploy) mode interval;
+    inherit (cfg.deploy) mode interval reboot;
     health_checks = cfg.deploy.healthChecks;
     health_timeout = cfg.deploy.healthTimeout;
+    activation_timeout = cfg.deploy.activationTimeout;
+    reboot_window = cfg.deploy.rebootWindow;
+    allow_pushed = cfg.deploy.allowPushed;
   };
+
+  # The box's cache is used when asked and its key is known; a host written before the key
+  # was (bootstrap-new-machine offline) leaves it out until then.
+  cacheOn = cfg.useCache && cfg.publicKey != null;
 
   # Every attribute a default (mkDefault), so that a host's own value wins field by field.
   defaults = mapAttrs (_: mkDefault);
@@ -81,11 +89,14 @@ in
     };
 
     publicKey = mkOption {
-      type = common.publicKeyType;
+      type = types.nullOr common.publicKeyType;
+      default = null;
       example = "buildbox-1:QGfEw8W0HiHTcKQuRlP9RyqHcaDWYB7fAT8BxXkaEsE=";
       description = ''
         The cache's public key, as `atuin-bootstrap cache public-key` prints it on the box
-        (added to `nix.settings.extra-trusted-public-keys`).
+        (added to `nix.settings.extra-trusted-public-keys`). `null` (a host written while the
+        box could not be reached): the box's cache is not used, and deploy cannot download,
+        until it is set; a warning says so at every rebuild.
       '';
     };
 
@@ -96,7 +107,9 @@ in
         Use the box's cache: `nix.settings.extra-substituters` and
         `extra-trusted-public-keys` (next to the official cache, never instead of it), with
         `fallback = true`, `connect-timeout = 3` and `narinfo-cache-negative-ttl = 60`, so a
-        sleeping box never blocks a rebuild. Skipped on the box itself.
+        sleeping box never blocks a rebuild. Skipped on the box itself, and while `publicKey`
+        is unset. With `deploy.enable` the box's key is trusted even when this is off: the
+        deploy downloads the box's builds.
       '';
     };
 
@@ -205,7 +218,9 @@ in
         host (`hostName`), downloads it through the cache, activates it, runs the health
         checks, rolls back when activation or a check fails, and reports to the box (with
         `tokenFile`, a token with the `report` scope). Activation never restarts or stops
-        the unit, so a switch is never cut off halfway'';
+        the unit, and stopping or restarting the unit never kills a switch halfway
+        (`KillMode=process`: the activation runs in a transient unit of its own through
+        `systemd-run`, and any other child outlives the agent)'';
 
       mode = mkOption {
         type = types.enum [
@@ -228,23 +243,83 @@ in
       };
 
       healthChecks = mkOption {
-        type = types.listOf types.str;
+        type = types.listOf types.nonEmptyStr;
         default = [ ];
         example = [
-          "systemctl is-active --quiet sshd.service"
-          "curl -fsS http://127.0.0.1:8080/health"
+          "unit:sshd.service"
+          "http://127.0.0.1:8080/health"
+          "tcp:127.0.0.1:5432"
         ];
         description = ''
-          Shell commands (`sh -c`, as root, with nix, coreutils and systemd on the PATH) that
-          must each exit 0 after activation, else the host rolls back to the generation it
-          ran before. Reaching the box again is always checked.
+          Checks that must each pass after activation, else the host rolls back to the
+          generation it ran before: `unit:NAME` (the systemd unit is active),
+          `http://…`/`https://…` (a GET answers 2xx), `tcp:HOST:PORT` (a connection opens);
+          anything else is a shell command (`sh -c`, as root, exit 0) with only the unit's
+          PATH (nix, bash, coreutils, findutils, grep, sed, systemd: no curl). Reaching the box
+          again is always checked.
+
+          They are part of the system being deployed: written to its
+          `etc/atuin-bootstrap/health-checks.json` (a JSON array of strings), which the agent
+          reads from the new system before it switches, so a build is judged by its own
+          checks. They are also the `[deploy]` `health_checks` of the config file (for
+          `atuin-bootstrap deploy` run by hand).
         '';
       };
 
       healthTimeout = mkOption {
         type = common.durationType;
         default = "120s";
-        description = "Time for activation and every health check to pass.";
+        description = "Time for the health checks to pass after activation.";
+      };
+
+      activationTimeout = mkOption {
+        type = types.nullOr common.durationType;
+        default = null;
+        example = "1h";
+        description = ''
+          Time activation (`switch-to-configuration`, which may install a boot loader) may
+          take: then SIGTERM, and SIGKILL 30 s later (`[deploy]` `activation_timeout`).
+          `null`: the agent's default, 30 minutes.
+        '';
+      };
+
+      reboot = mkOption {
+        type = types.nullOr (
+          types.enum [
+            "never"
+            "window"
+          ]
+        );
+        default = null;
+        example = "window";
+        description = ''
+          What the agent does when the new system needs a reboot (a `boot` deploy, or a
+          changed kernel or initrd): `never` (report `reboot_needed`, leave the reboot to
+          you) or `window` (reboot in `rebootWindow`; on the first boot of the new generation
+          the health checks run first, and a failure goes back to the previous one).
+          `null`: the agent's default, `never`.
+        '';
+      };
+
+      rebootWindow = mkOption {
+        type = types.nullOr (types.strMatching "[0-2][0-9]:[0-5][0-9]-[0-2][0-9]:[0-5][0-9]");
+        default = null;
+        example = "03:00-05:00";
+        description = ''
+          The maintenance window for `reboot = "window"`, local time (`[deploy]`
+          `reboot_window`). `null`: the agent's default, `03:00-05:00`.
+        '';
+      };
+
+      allowPushed = mkOption {
+        type = types.nullOr types.bool;
+        default = null;
+        example = true;
+        description = ''
+          Deploy a system whose closure holds paths that came to the box by push (signed by
+          the box's push key, not built there) (`[deploy]` `allow_pushed`). `null`: the
+          agent's default, `false`.
+        '';
       };
     };
 
@@ -335,7 +410,7 @@ in
     # The box itself builds and serves; its clients are configured by the server module
     # (its /etc/atuin-bootstrap/config.toml), and it has no use for its own cache.
     (mkIf (!serverHere) {
-      nix.settings = mkIf cfg.useCache (
+      nix.settings = mkIf cacheOn (
         common.substituterSettings {
           inherit (cfg) serverUrl publicKey;
         }
@@ -358,12 +433,34 @@ in
       services.atuin-bootstrap.server.settings.deploy = deploySettings;
     })
 
+    # Written while the box could not be reached: said at every rebuild until the key is set.
+    (mkIf (cfg.publicKey == null && !serverHere && (cfg.useCache || cfg.deploy.enable)) {
+      warnings = [
+        ''
+          services.atuin-bootstrap.client.publicKey is not set, so this machine does not use
+          the build box's cache${lib.optionalString cfg.deploy.enable " and cannot deploy its builds"} yet. Run
+          `atuin-bootstrap cache public-key` on the box and set publicKey to what it prints
+          (bootstrap-new-machine does it when the box answers).
+        ''
+      ];
+    })
+
     (mkIf cfg.deploy.enable {
       warnings = lib.optional (cfg.tokenFile == null) ''
         services.atuin-bootstrap.client.deploy is on without
         services.atuin-bootstrap.client.tokenFile: once the box has an API token it refuses
         this host's deploy reports; give a token with the report scope.
       '';
+
+      # The deploy downloads the box's builds, signed by its key: trusted even with useCache
+      # off (then the box is no substituter for rebuilds, only the deploy's source).
+      nix.settings.extra-trusted-public-keys = mkIf (!serverHere && cfg.publicKey != null) [
+        cfg.publicKey
+      ];
+
+      # The checks travel with the system: the agent reads them from the new system's
+      # etc/atuin-bootstrap/health-checks.json before it switches to it.
+      environment.etc."atuin-bootstrap/health-checks.json".text = builtins.toJSON cfg.deploy.healthChecks;
 
       # The settings come from /etc/atuin-bootstrap/config.toml ([client] and [deploy]), the
       # same file `sudo atuin-bootstrap deploy --dry-run` reads by hand.
@@ -378,18 +475,20 @@ in
           "network-online.target"
           "nix-daemon.socket"
         ];
-        # nix to download and set the profile, sh for the health checks, systemd for
-        # switch-to-configuration and checks like `systemctl is-active`.
+        # nix to download and set the profile, sh for shell health checks, systemd for
+        # systemd-run (the activation) and `systemctl is-active`. NixOS adds coreutils,
+        # findutils, grep, sed and systemd to every unit; http, tcp and unit checks are built
+        # into the agent and need nothing here.
         path = [
           config.nix.package
           pkgs.bash
           pkgs.coreutils
           config.systemd.package
         ];
-        # switch-to-configuration runs inside this unit. If activation restarted or stopped
-        # it, the deploy would kill itself halfway through a switch (and could not roll back):
-        # the unit is left running across switches, and across its own removal. A new unit
-        # definition takes effect when the process next starts (Restart below).
+        # If activation restarted or stopped this unit, the deploy would stop itself halfway
+        # through a switch (and could not roll back): the unit is left running across
+        # switches, and across its own removal. A new unit definition takes effect when the
+        # process next starts (Restart below).
         restartIfChanged = false;
         stopIfChanged = false;
         unitConfig.X-StopOnRemoval = false;
@@ -397,6 +496,13 @@ in
           ExecStart = "${cfg.package}/bin/atuin-bootstrap --config /etc/atuin-bootstrap/config.toml deploy --watch";
           Restart = "always";
           RestartSec = "10s";
+          # A stop, restart, crash or OOM kill of the agent ends the agent alone. The
+          # activation runs as a transient unit (`systemd-run`, as nixos-rebuild does) in its
+          # own cgroup, so it would survive any kill mode; `process` also keeps a child the
+          # agent started directly (a download, or the activation where systemd-run cannot
+          # be used) alive, and the agent that starts next finishes or rolls back from its
+          # note on disk.
+          KillMode = "process";
         };
       };
     })

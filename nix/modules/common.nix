@@ -30,7 +30,7 @@ rec {
     let found = builtins.match "[A-Za-z][A-Za-z0-9+.-]*://([^/@]*@)?(\\[[^]]*]|[^]/:?#[]+).*" url;
     in if found == null then null else builtins.elemAt found 1;
 
-  # The contract's default Atuin sync address: the build server's host, port 8888.
+  # The documented default Atuin sync address: the build server's host, port 8888.
   atuinSyncAddressFor = serverUrl:
     let host = hostOfUrl serverUrl;
     in if host == null then null else "http://${host}:8888";

@@ -7,7 +7,7 @@
   lib,
   options,
   ...
-}:
+}@args:
 
 let
   inherit (lib)
@@ -22,6 +22,18 @@ let
 
   cfg = config.programs.atuin-bootstrap.terminal;
   clientCfg = config.services.atuin-bootstrap.client or { enable = false; };
+
+  # home-manager as a NixOS module hands the system's configuration over as `osConfig`
+  # (standalone home-manager has none).
+  osConfig = args.osConfig or { };
+  # The NixOS terminal module already initialises Atuin in every zsh (/etc/zshrc); a second
+  # `atuin init zsh` from ~/.zshrc would bind the keys and hooks twice.
+  systemInitsAtuin =
+    (osConfig.programs.atuin-bootstrap.terminal.enable or false)
+    || (osConfig.programs.atuin.enable or false);
+  # A first `home-manager switch` refuses to replace an existing ~/.zshrc ("Existing file …
+  # is in the way") unless it may back it up: home-manager.backupFileExtension on NixOS.
+  backupsExisting = (osConfig.home-manager.backupFileExtension or null) != null;
 in
 {
   options.programs.atuin-bootstrap.terminal = {
@@ -43,6 +55,23 @@ in
       description = "Where the fleet flake is checked out, for the `rebuild` aliases.";
     };
 
+    zsh = mkOption {
+      type = types.bool;
+      default = backupsExisting;
+      defaultText = literalExpression "osConfig.home-manager.backupFileExtension != null";
+      example = true;
+      description = ''
+        Let home-manager manage zsh (`programs.zsh.enable`, so ~/.zshrc becomes home-manager's
+        and loads Atuin and the aliases). Off unless asked, or unless home-manager runs as a
+        NixOS module with `home-manager.backupFileExtension` set: home-manager will not
+        replace a ~/.zshrc it did not write, and the first `home-manager switch` stops with
+        "Existing file '…/.zshrc' is in the way". Turning it on: run the first switch as
+        `home-manager switch -b backup` (your ~/.zshrc is kept as ~/.zshrc.backup), or move
+        ~/.zshrc away. With it off, add `eval "$(atuin init zsh)"` to your own ~/.zshrc (the
+        NixOS terminal module does it for every zsh).
+      '';
+    };
+
     atuinSyncAddress = mkOption {
       type = types.nullOr types.str;
       default = if clientCfg.enable then clientCfg.atuinSyncAddress else null;
@@ -57,13 +86,13 @@ in
 
   config = mkIf cfg.enable (mkMerge [
     {
-      programs.zsh.enable = mkDefault true;
+      programs.zsh.enable = mkIf cfg.zsh (mkDefault true);
 
       # Atuin's settings become ~/.config/atuin/config.toml (a link into the store, which
       # bootstrap-new-machine then reports instead of editing).
       programs.atuin = {
         enable = mkDefault true;
-        enableZshIntegration = mkDefault true;
+        enableZshIntegration = mkDefault (!systemInitsAtuin);
         settings = {
           sync_address = mkIf (cfg.atuinSyncAddress != null) (mkDefault cfg.atuinSyncAddress);
           auto_sync = mkDefault true;
@@ -93,9 +122,11 @@ in
         { programs.atuin.forceOverwriteSettings = mkDefault true; }
       else
         {
-          xdg.configFile."atuin/config.toml".force = mkIf (
-            config.programs.atuin.enable && config.programs.atuin.settings != { }
-          ) (mkDefault true);
+          # The entry only when home-manager's Atuin module makes the file: an entry holding
+          # just `force` has no `source`, and home-manager reads it for every entry.
+          xdg.configFile = mkIf (config.programs.atuin.enable && config.programs.atuin.settings != { }) {
+            "atuin/config.toml".force = mkDefault true;
+          };
         }
     )
   ]);

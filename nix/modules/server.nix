@@ -4,6 +4,7 @@
 {
   config,
   lib,
+  options,
   pkgs,
   ...
 }:
@@ -202,7 +203,18 @@ let
       mandatoryFeatures
       ;
   };
-  ownSystem = config.nixpkgs.hostPlatform.system;
+  # The machine's own system, from the package set (modules must not read nixpkgs.*).
+  ownSystem = pkgs.stdenv.hostPlatform.system;
+  # NixOS asserts (a bare `assert`, before any assertion message) that no emulated system is
+  # the machine's own: only the others reach it, and our assertion below names the mistake.
+  emulated = lib.filter (s: s != ownSystem) cfg.emulatedSystems;
+  builderSystems = lib.concatMap (b: if b.system != null then [ b.system ] else b.systems) cfg.builders;
+  # Emulated systems a remote builder also builds: with them in Nix's extra-platforms the
+  # box would build them itself under QEMU instead of handing them to the (faster) builder.
+  builtElsewhere = lib.filter (s: lib.elem s builderSystems) emulated;
+  # NixOS-WSL: any binfmt registration without re-registering WSLInterop breaks running .exe
+  # files from WSL (NixOS-WSL warns so); only a host that imports NixOS-WSL has the option.
+  onWsl = options ? wsl.interop.register && (config.wsl.enable or false);
 in
 {
   options.services.atuin-bootstrap.server = {
@@ -221,7 +233,7 @@ in
     settings = mkOption {
       description = ''
         The server's configuration, written to its `config.toml` (sections `server`, `cache`,
-        `repo`, `build`, `client` and `notify`; see the contract and `examples/server-config.toml`).
+        `repo`, `build`, `client` and `notify`; see docs/reference.md and `examples/server-config.toml`).
         The keys below are typed; any other key of the file may be set too (it is passed
         through as it is, and the server refuses keys it does not know). `null` leaves a key
         out. Secret files are runtime paths as strings, never Nix paths.
@@ -428,8 +440,8 @@ in
 
     publicKey = mkOption {
       type = types.nullOr common.publicKeyType;
-      default = clientCfg.publicKey or null;
-      defaultText = literalExpression "config.services.atuin-bootstrap.client.publicKey, if set";
+      default = if clientCfg.enable then clientCfg.publicKey else null;
+      defaultText = literalExpression "config.services.atuin-bootstrap.client.publicKey (when the client is enabled), else null";
       example = "buildbox-1:QGfEw8W0HiHTcKQuRlP9RyqHcaDWYB7fAT8BxXkaEsE=";
       description = ''
         The box's own cache key, as `atuin-bootstrap cache public-key` prints it on the box,
@@ -492,6 +504,12 @@ in
         `boot.binfmt.emulatedSystems` (which also adds them to Nix's `extra-platforms`).
         Slow but needs no other machine; a remote builder of that system is faster. Never the
         box's own system. The kernel needs binfmt_misc (NixOS has it; WSL2's kernel too).
+
+        A system a remote builder (`builders`) also builds is kept out of Nix's
+        `extra-platforms` (`boot.binfmt.addEmulatedSystemsToNixSandbox = false`), so Nix
+        hands it to the builder instead of building it here under QEMU; binaries of it still
+        run here. On NixOS-WSL it also sets `wsl.interop.register`, which keeps Windows
+        `.exe` files running next to the QEMU registrations.
       '';
     };
 
@@ -516,176 +534,186 @@ in
     };
   };
 
-  config = mkIf cfg.enable {
-    assertions =
-      map (common.notInStore "services.atuin-bootstrap.server.settings.cache.secret_key_files")
-        cfg.settings.cache.secret_key_files
-      ++ [
-        (common.notInStore "services.atuin-bootstrap.server.settings.repo.webhook_secret_file" cfg.settings.repo.webhook_secret_file)
-        (common.notInStore "services.atuin-bootstrap.server.settings.client.token_file" cfg.settings.client.token_file)
-      ]
-      ++ map (b: common.notInStore "services.atuin-bootstrap.server.builders.*.sshKey" b.sshKey) cfg.builders
-      ++ [
-        {
-          assertion = repoInHome == null || serviceConfig.ProtectHome == false;
-          message = ''
-            services.atuin-bootstrap.server.settings.repo.url = "${cfg.settings.repo.url}" is
-            under ${repoInHome}, which the build server cannot read: it runs as its own user
-            with systemd's ProtectHome, and home directories are private. Give it a URL it can
-            fetch: the fleet's git remote (https://…, ssh://…, git@host:…), or a bare
-            repository outside the home directories that you push to (e.g. /srv/fleet.git,
-            readable by the atuin-bootstrap user).
-          '';
-        }
-        {
-          assertion = lib.all (b: b.system != null || b.systems != [ ]) cfg.builders;
-          message = ''
-            services.atuin-bootstrap.server.builders: every builder needs `system` or
-            `systems` (the systems it builds for); missing on: ${
-              lib.concatMapStringsSep ", " (b: b.hostName) (
-                lib.filter (b: b.system == null && b.systems == [ ]) cfg.builders
-              )
-            }.
-          '';
-        }
-        {
-          assertion = cfg.emulatedSystems == [ ] || !(lib.elem ownSystem cfg.emulatedSystems);
-          message = ''
-            services.atuin-bootstrap.server.emulatedSystems names ${ownSystem}, this machine's
-            own system, which it builds natively; list only other systems.
-          '';
-        }
-        {
-          assertion = (cfg.settings.client.token or null) == null;
-          message = ''
-            services.atuin-bootstrap.server.settings.client.token would be written into the
-            world-readable Nix store; use settings.client.token_file (a runtime path) instead.
-          '';
-        }
-      ];
-
-    users.users.atuin-bootstrap = {
-      isSystemUser = true;
-      group = "atuin-bootstrap";
-      home = stateDir;
-      description = "atuin-bootstrap build server";
-    };
-    users.groups.atuin-bootstrap = { };
-
-    systemd.services.atuin-bootstrap = {
-      description = "atuin-bootstrap build server and binary cache";
-      wantedBy = [ "multi-user.target" ];
-      wants = [
-        "network-online.target"
-        "nix-daemon.socket"
-      ];
-      after = [
-        "network-online.target"
-        "nix-daemon.socket"
-      ];
-      # nix for the builds and the store, git for Nix's git fetcher (the mirror is read as
-      # git+file://), ssh for ssh:// repository URLs.
-      path = [
-        config.nix.package
-        pkgs.git
-        pkgs.openssh
-      ];
-      environment = {
-        # Everything goes through the nix-daemon as an ordinary, untrusted user: builds,
-        # GC roots, store queries. nix.settings.trusted-users is not widened.
-        NIX_REMOTE = "daemon";
-        HOME = stateDir;
-      };
-      serviceConfig = {
-        ExecStart = "${cfg.package}/bin/atuin-bootstrap --config ${serviceConfigFile} serve";
-        User = "atuin-bootstrap";
-        Group = "atuin-bootstrap";
-        StateDirectory = "atuin-bootstrap";
-        StateDirectoryMode = "0750";
-        WorkingDirectory = stateDir;
-        LoadCredential = map (c: "${c.name}:${c.file}") credentials;
-        Restart = "on-failure";
-        RestartSec = "5s";
-
-        # Hardening. The service writes only its state directory; it reaches the store
-        # through the nix-daemon's socket (AF_UNIX), so it needs no privilege at all.
-        ReadWritePaths = [ stateDir ];
-        ProtectSystem = "strict";
-        ProtectHome = true;
-        PrivateTmp = true;
-        PrivateDevices = true;
-        NoNewPrivileges = true;
-        CapabilityBoundingSet = "";
-        ProtectKernelTunables = true;
-        ProtectKernelModules = true;
-        ProtectKernelLogs = true;
-        ProtectControlGroups = true;
-        ProtectClock = true;
-        ProtectHostname = true;
-        RestrictAddressFamilies = [
-          "AF_UNIX"
-          "AF_INET"
-          "AF_INET6"
+  config = mkIf cfg.enable (lib.mkMerge [
+    {
+      assertions =
+        map (common.notInStore "services.atuin-bootstrap.server.settings.cache.secret_key_files")
+          cfg.settings.cache.secret_key_files
+        ++ [
+          (common.notInStore "services.atuin-bootstrap.server.settings.repo.webhook_secret_file" cfg.settings.repo.webhook_secret_file)
+          (common.notInStore "services.atuin-bootstrap.server.settings.client.token_file" cfg.settings.client.token_file)
+        ]
+        ++ map (b: common.notInStore "services.atuin-bootstrap.server.builders.*.sshKey" b.sshKey) cfg.builders
+        ++ [
+          {
+            assertion = repoInHome == null || serviceConfig.ProtectHome == false;
+            message = ''
+              services.atuin-bootstrap.server.settings.repo.url = "${cfg.settings.repo.url}" is
+              under ${repoInHome}, which the build server cannot read: it runs as its own user
+              with systemd's ProtectHome, and home directories are private. Give it a URL it can
+              fetch: the fleet's git remote (https://…, ssh://…, git@host:…), or a bare
+              repository outside the home directories that you push to (e.g. /srv/fleet.git,
+              readable by the atuin-bootstrap user).
+            '';
+          }
+          {
+            assertion = lib.all (b: b.system != null || b.systems != [ ]) cfg.builders;
+            message = ''
+              services.atuin-bootstrap.server.builders: every builder needs `system` or
+              `systems` (the systems it builds for); missing on: ${
+                lib.concatMapStringsSep ", " (b: b.hostName) (
+                  lib.filter (b: b.system == null && b.systems == [ ]) cfg.builders
+                )
+              }.
+            '';
+          }
+          {
+            assertion = !(lib.elem ownSystem cfg.emulatedSystems);
+            message = ''
+              services.atuin-bootstrap.server.emulatedSystems names ${ownSystem}, this machine's
+              own system, which it builds natively; list only other systems.
+            '';
+          }
+          {
+            assertion = (cfg.settings.client.token or null) == null;
+            message = ''
+              services.atuin-bootstrap.server.settings.client.token would be written into the
+              world-readable Nix store; use settings.client.token_file (a runtime path) instead.
+            '';
+          }
         ];
-        RestrictNamespaces = true;
-        RestrictRealtime = true;
-        RestrictSUIDSGID = true;
-        LockPersonality = true;
-        RemoveIPC = true;
-        SystemCallArchitectures = "native";
-        SystemCallFilter = [ "@system-service" ];
-        SystemCallErrorNumber = "EPERM";
-        UMask = "0077";
+
+      users.users.atuin-bootstrap = {
+        isSystemUser = true;
+        group = "atuin-bootstrap";
+        home = stateDir;
+        description = "atuin-bootstrap build server";
       };
-    };
+      users.groups.atuin-bootstrap = { };
 
-    # Admins' commands on the box (`token create`, `cache public-key`, `gc`, and `bt`/`bs`
-    # through the [client] section) read the server's own configuration, so they reach its
-    # state directory: through ATUIN_BOOTSTRAP_CONFIG in login shells, and through the
-    # /etc file, the last place looked, under sudo (which drops that variable). Writing to
-    # the state needs root: `sudo atuin-bootstrap token create NAME` (files it creates are
-    # handed to the service's user).
-    environment.etc."atuin-bootstrap/config.toml".source = adminConfigFile;
-    environment.variables.ATUIN_BOOTSTRAP_CONFIG = adminConfigPath;
-    environment.systemPackages = [ cfg.package ];
+      systemd.services.atuin-bootstrap = {
+        description = "atuin-bootstrap build server and binary cache";
+        wantedBy = [ "multi-user.target" ];
+        wants = [
+          "network-online.target"
+          "nix-daemon.socket"
+        ];
+        after = [
+          "network-online.target"
+          "nix-daemon.socket"
+        ];
+        # nix for the builds and the store, git for Nix's git fetcher (the mirror is read as
+        # git+file://), ssh for ssh:// repository URLs.
+        path = [
+          config.nix.package
+          pkgs.git
+          pkgs.openssh
+        ];
+        environment = {
+          # Everything goes through the nix-daemon as an ordinary, untrusted user: builds,
+          # GC roots, store queries. nix.settings.trusted-users is not widened.
+          NIX_REMOTE = "daemon";
+          HOME = stateDir;
+        };
+        serviceConfig = {
+          ExecStart = "${cfg.package}/bin/atuin-bootstrap --config ${serviceConfigFile} serve";
+          User = "atuin-bootstrap";
+          Group = "atuin-bootstrap";
+          StateDirectory = "atuin-bootstrap";
+          StateDirectoryMode = "0750";
+          WorkingDirectory = stateDir;
+          LoadCredential = map (c: "${c.name}:${c.file}") credentials;
+          Restart = "on-failure";
+          RestartSec = "5s";
 
-    # Pushed paths come in signed with the box's key, which the box's own Nix must trust.
-    nix.settings.extra-trusted-public-keys = lib.optional (cfg.publicKey != null) cfg.publicKey;
+          # Hardening. The service writes only its state directory; it reaches the store
+          # through the nix-daemon's socket (AF_UNIX), so it needs no privilege at all.
+          ReadWritePaths = [ stateDir ];
+          ProtectSystem = "strict";
+          ProtectHome = true;
+          PrivateTmp = true;
+          PrivateDevices = true;
+          NoNewPrivileges = true;
+          CapabilityBoundingSet = "";
+          ProtectKernelTunables = true;
+          ProtectKernelModules = true;
+          ProtectKernelLogs = true;
+          ProtectControlGroups = true;
+          ProtectClock = true;
+          ProtectHostname = true;
+          RestrictAddressFamilies = [
+            "AF_UNIX"
+            "AF_INET"
+            "AF_INET6"
+          ];
+          RestrictNamespaces = true;
+          RestrictRealtime = true;
+          RestrictSUIDSGID = true;
+          LockPersonality = true;
+          RemoveIPC = true;
+          SystemCallArchitectures = "native";
+          SystemCallFilter = [ "@system-service" ];
+          SystemCallErrorNumber = "EPERM";
+          UMask = "0077";
+        };
+      };
 
-    # Reachable over the tailnet only.
-    networking.firewall.interfaces = mkIf (cfg.openFirewall && cfg.tailscaleInterface != null) {
-      ${cfg.tailscaleInterface}.allowedTCPPorts =
-        [ listenPort ] ++ lib.optional cfg.atuin.enable config.services.atuin.port;
-    };
+      # Admins' commands on the box (`token create`, `cache public-key`, `gc`, and `bt`/`bs`
+      # through the [client] section) read the server's own configuration, so they reach its
+      # state directory: through ATUIN_BOOTSTRAP_CONFIG in login shells, and through the
+      # /etc file, the last place looked, under sudo (which drops that variable). Writing to
+      # the state needs root: `sudo atuin-bootstrap token create NAME` (files it creates are
+      # handed to the service's user).
+      environment.etc."atuin-bootstrap/config.toml".source = adminConfigFile;
+      environment.variables.ATUIN_BOOTSTRAP_CONFIG = adminConfigPath;
+      environment.systemPackages = [ cfg.package ];
 
-    # Keep the box's disk in check. The server's GC roots (<state_dir>/gcroots/<target>/<job>)
-    # are indirect roots registered with the nix-daemon, so Nix's collector keeps every build
-    # the server still wants (the newest build.keep_per_target per target); the server lets
-    # the older ones go itself. --delete-older-than only prunes old profile generations.
-    nix.gc = {
-      automatic = mkDefault true;
-      options = mkDefault "--delete-older-than 30d";
-    };
+      # Pushed paths come in signed with the box's key, which the box's own Nix must trust.
+      nix.settings.extra-trusted-public-keys = lib.optional (cfg.publicKey != null) cfg.publicKey;
 
-    # Nix's own distributed builds: the nix-daemon hands derivations to these machines
-    # (/etc/nix/machines); the server reads the same list for its status.
-    nix.buildMachines = map asBuildMachine cfg.builders;
-    nix.distributedBuilds = mkIf (cfg.builders != [ ]) (mkDefault true);
-    nix.settings.builders-use-substitutes = mkIf (cfg.builders != [ ]) (mkDefault true);
-    # QEMU user emulation; NixOS adds these systems to Nix's extra-platforms itself.
-    boot.binfmt.emulatedSystems = cfg.emulatedSystems;
+      # Reachable over the tailnet only.
+      networking.firewall.interfaces = mkIf (cfg.openFirewall && cfg.tailscaleInterface != null) {
+        ${cfg.tailscaleInterface}.allowedTCPPorts =
+          [ listenPort ] ++ lib.optional cfg.atuin.enable config.services.atuin.port;
+      };
 
-    # The Atuin sync server, on the same box: SQLite, no PostgreSQL to run.
-    services.atuin = mkIf cfg.atuin.enable {
-      enable = true;
-      host = mkDefault "0.0.0.0";
-      port = mkDefault 8888;
-      openRegistration = cfg.atuin.openRegistration;
-      database.createLocally = mkDefault false;
-      database.uri = mkDefault "sqlite:///var/lib/atuin/atuin.db";
-    };
-    # The upstream unit runs with DynamicUser (a read-only file system but for its state
-    # directory): give it one for the SQLite database.
-    systemd.services.atuin.serviceConfig.StateDirectory = mkIf cfg.atuin.enable "atuin";
-  };
+      # Keep the box's disk in check. The server's GC roots (<state_dir>/gcroots/<target>/<job>)
+      # are indirect roots registered with the nix-daemon, so Nix's collector keeps every build
+      # the server still wants (the newest build.keep_per_target per target); the server lets
+      # the older ones go itself. --delete-older-than only prunes old profile generations.
+      nix.gc = {
+        automatic = mkDefault true;
+        options = mkDefault "--delete-older-than 30d";
+      };
+
+      # Nix's own distributed builds: the nix-daemon hands derivations to these machines
+      # (/etc/nix/machines); the server reads the same list for its status.
+      nix.buildMachines = map asBuildMachine cfg.builders;
+      nix.distributedBuilds = mkIf (cfg.builders != [ ]) (mkDefault true);
+      nix.settings.builders-use-substitutes = mkIf (cfg.builders != [ ]) (mkDefault true);
+      # QEMU user emulation; NixOS adds these systems to Nix's extra-platforms itself, unless a
+      # builder builds one of them (nixpkgs: "disable this to use remote builders").
+      boot.binfmt.emulatedSystems = emulated;
+      boot.binfmt.addEmulatedSystemsToNixSandbox = mkIf (builtElsewhere != [ ]) (mkDefault false);
+
+      # The Atuin sync server, on the same box: SQLite, no PostgreSQL to run.
+      services.atuin = mkIf cfg.atuin.enable {
+        enable = true;
+        host = mkDefault "0.0.0.0";
+        port = mkDefault 8888;
+        openRegistration = cfg.atuin.openRegistration;
+        database.createLocally = mkDefault false;
+        database.uri = mkDefault "sqlite:///var/lib/atuin/atuin.db";
+      };
+      # The upstream unit runs with DynamicUser (a read-only file system but for its state
+      # directory): give it one for the SQLite database.
+      systemd.services.atuin.serviceConfig.StateDirectory = mkIf cfg.atuin.enable "atuin";
+    }
+
+    # Declared only when NixOS-WSL is imported: a definition of an option that does not exist
+    # fails even under mkIf false.
+    (lib.optionalAttrs (options ? wsl.interop.register) {
+      wsl.interop.register = mkIf (onWsl && emulated != [ ]) (mkDefault true);
+    })
+  ]);
 }

@@ -7,6 +7,9 @@
 # bootstrap-new-machine writes them there (or home-manager's terminal module does). This module
 # does not use NixOS's programs.atuin, whose /etc/atuin config (through ATUIN_CONFIG_DIR) would
 # hide that file; the client module sets ATUIN_SYNC_ADDRESS as the fleet-wide default instead.
+#
+# Atuin is initialised here, once, for every zsh. home-manager's terminal module, run as a
+# NixOS module on such a host, sees it (osConfig) and leaves Atuin's zsh integration off.
 {
   config,
   lib,

@@ -11,6 +11,8 @@
   lib,
   # The fleet flake's directory (flake.nix and hosts/).
   fleet,
+  # NixOS-WSL's source (the vendored nixos-wsl, unpacked): its real modules for wsl hosts.
+  nixosWsl,
 }:
 let
   nixpkgsLib = import (/. + lib);
@@ -20,7 +22,13 @@ let
     lib = nixpkgsLib // {
       inherit (stubs) nixosSystem;
     };
-    legacyPackages = nixpkgsLib.genAttrs [ "x86_64-linux" "aarch64-linux" ] (_: stubs.pkgs);
+    legacyPackages = nixpkgsLib.genAttrs [ "x86_64-linux" "aarch64-linux" ] (
+      system:
+      import ./nixos-stubs/pkgs.nix {
+        lib = nixpkgsLib;
+        hostPlatform = nixpkgsLib.systems.elaborate system;
+      }
+    );
   };
 
   # This project's flake, its outputs evaluated with the stand-in nixpkgs.
@@ -34,7 +42,14 @@ let
 
   inputs = {
     inherit nixpkgs atuin-bootstrap;
-    nixos-wsl.nixosModules.default = ./nixos-stubs/nixos-wsl.nix;
+    # The real NixOS-WSL modules (as its flake's nixosModules.default imports them), with
+    # the NixOS options they set that no other stand-in declares.
+    nixos-wsl.nixosModules.default = {
+      imports = [
+        (/. + nixosWsl + "/modules")
+        ./nixos-stubs/for-nixos-wsl.nix
+      ];
+    };
   };
 
   fleetDir = /. + fleet;
@@ -81,13 +96,24 @@ let
         inherit (c.nix) buildMachines distributedBuilds;
         machinesFile = (c.environment.etc."nix/machines" or { text = null; }).text;
         emulatedSystems = c.boot.binfmt.emulatedSystems;
+        inherit (c.boot.binfmt) addEmulatedSystemsToNixSandbox;
+        # NixOS throws (a bare assert) on emulating the machine's own system.
+        registrations = orThrown (builtins.attrNames c.boot.binfmt.registrations);
         nixSettings = {
           builders = c.nix.settings.builders or "(unset)";
           builders-use-substitutes = c.nix.settings.builders-use-substitutes or null;
-          # NixOS throws on emulating the machine's own system (after the assertions).
           extra-platforms = orThrown (c.nix.settings.extra-platforms or null);
         };
       };
+      stateVersion = c.system.stateVersion;
+      nixGc = {
+        inherit (c.nix.gc) automatic options dates;
+      };
+      syncthingSettings = c.services.syncthing.settings;
+      # NixOS-WSL's: keeps Windows .exe files running next to other binfmt registrations.
+      wslInteropRegister = c.wsl.interop.register or null;
+      # What the deploy agent reads from the new system (etc/atuin-bootstrap/…).
+      healthChecksJson = (c.environment.etc."atuin-bootstrap/health-checks.json" or { text = null; }).text;
       # The file `atuin-bootstrap` reads on this host (/etc/atuin-bootstrap/config.toml).
       configToml =
         if etcConfig == null then

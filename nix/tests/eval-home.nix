@@ -1,63 +1,140 @@
-# Evaluates the home-manager modules (homeManagerModules.client and .terminal) for one user
-# against the home-manager stand-ins in ./home-manager-stubs, with and without
-# programs.atuin.forceOverwriteSettings (home-manager before and from 25.11). For each: the
-# assertions that fail, the warnings, whether activation may replace the two config files a
-# first run of Atuin or bootstrap-new-machine leaves behind, and the client config's text.
+# Evaluates this project's home-manager modules (homeManagerModules.client and .terminal) in
+# the real home-manager: its whole module list (modules/modules.nix, as modules/default.nix
+# evaluates it) from each unpacked release, with nixpkgs' lib and the small stand-in package
+# set of ./home-manager/pkgs.nix. For each release and case: the assertions that fail, the
+# warnings, the files home-manager would link (forcing every file's `source`, as activation
+# does) and the facts the tests check.
 #
-#   nix-instantiate --eval --strict --json nix/tests/eval-home.nix --argstr lib /path/to/nixpkgs/lib
+#   nix-instantiate --eval --strict --json nix/tests/eval-home.nix \
+#     --argstr nixpkgs DIR --argstr homeManagers DIR
 {
-  # nixpkgs' lib directory (the vendored nixpkgs.lib, unpacked).
-  lib,
+  # A directory with nixpkgs' lib/ and ./home-manager/nixos/ (home-manager's `pkgs.path`).
+  nixpkgs,
+  # A directory with one unpacked home-manager per release: <release>/home-manager/.
+  homeManagers,
 }:
 let
-  nixpkgsLib = import (/. + lib);
+  lib = import (/. + nixpkgs + "/lib");
+  pkgs = import ./home-manager/pkgs.nix {
+    inherit lib;
+    path = /. + nixpkgs;
+  };
   flake = import ../../flake.nix;
   atuin-bootstrap =
     let
       self = flake.outputs {
         inherit self;
-        nixpkgs.lib = nixpkgsLib;
+        nixpkgs.lib = lib;
       };
     in
     self;
 
+  user = {
+    home.username = "me";
+    home.homeDirectory = "/home/me";
+    home.stateVersion = "24.11";
+    # The stand-in lib is nixpkgs' newest; the check compares it with home-manager's release.
+    home.enableNixpkgsReleaseCheck = false;
+  };
+  client = {
+    services.atuin-bootstrap.client = {
+      enable = true;
+      serverUrl = "http://buildbox:8780";
+      tokenFile = "/home/me/fleet/secrets/atuin-bootstrap-token";
+    };
+  };
+
+  # The cases: modules on top of home-manager's, and the NixOS configuration home-manager
+  # hands over when it runs as a NixOS module (null: standalone).
+  cases = {
+    # The client and the terminal, standalone.
+    standard = {
+      modules = [ client ];
+      osConfig = null;
+    };
+    # Atuin turned off by the user.
+    atuin-off = {
+      modules = [ { programs.atuin.enable = false; } ];
+      osConfig = null;
+    };
+    # Asked to manage zsh.
+    zsh = {
+      modules = [
+        client
+        { programs.atuin-bootstrap.terminal.zsh = true; }
+      ];
+      osConfig = null;
+    };
+    # Inside a NixOS system that has the NixOS terminal module (and backs up files).
+    on-nixos-terminal = {
+      modules = [ client ];
+      osConfig = {
+        programs.atuin-bootstrap.terminal.enable = true;
+        home-manager.backupFileExtension = "backup";
+      };
+    };
+    # Inside a NixOS system without it, backing up files: zsh is managed, Atuin in it.
+    on-nixos-backups = {
+      modules = [ client ];
+      osConfig.home-manager.backupFileExtension = "backup";
+    };
+  };
+
   evaluate =
-    forceOverwriteSettings:
+    hmDir:
+    { modules, osConfig }:
     let
-      stubs = import ./home-manager-stubs {
-        lib = nixpkgsLib;
-        inherit forceOverwriteSettings;
+      hmLib = import (hmDir + "/modules/lib/stdlib-extended.nix") lib;
+      hmModules = import (hmDir + "/modules/modules.nix") {
+        inherit pkgs;
+        lib = hmLib;
+        # nixpkgs itself is not here: home-manager's `nixpkgs.*` options stay off.
+        useNixpkgsModule = false;
       };
       c =
-        (nixpkgsLib.evalModules {
-          modules = stubs.modules ++ [
-            { _module.args.pkgs = stubs.pkgs; }
+        (hmLib.evalModules {
+          class = "homeManager";
+          modules = hmModules ++ [
+            user
             atuin-bootstrap.homeManagerModules.default
             atuin-bootstrap.homeManagerModules.terminal
-            {
-              home.username = "me";
-              home.homeDirectory = "/home/me";
-              home.stateVersion = "24.11";
-              services.atuin-bootstrap.client = {
-                enable = true;
-                serverUrl = "http://buildbox:8780";
-                tokenFile = "/home/me/fleet/secrets/atuin-bootstrap-token";
-              };
-            }
-          ];
+          ] ++ modules;
+          specialArgs = {
+            modulesPath = toString (hmDir + "/modules");
+          }
+          // lib.optionalAttrs (osConfig != null) { inherit osConfig; };
         }).config;
-      file = name: c.xdg.configFile.${name} or null;
+      # home.file by target (home-manager's own attribute names vary between releases).
+      files = lib.listToAttrs (
+        map (f: {
+          name = lib.removePrefix "./" f.target;
+          value = f;
+        }) (lib.attrValues c.home.file)
+      );
+      file = target: files.${target} or null;
+      textOf = target: if file target == null then null else (file target).source.text or null;
     in
     {
       failedAssertions = map (a: a.message) (builtins.filter (a: !a.assertion) c.assertions);
       inherit (c) warnings;
-      atuinConfigForced = (file "atuin/config.toml").force or null;
-      clientConfigForced = (file "atuin-bootstrap/config.toml").force or null;
-      clientConfigText = (file "atuin-bootstrap/config.toml").text or null;
+      # Every file home-manager links, with the store path of its source (as activation reads
+      # it) and whether it replaces a file it did not make.
+      files = lib.mapAttrs (_: f: {
+        source = "${f.source}";
+        inherit (f) force;
+      }) files;
+      atuinConfigForced = (file ".config/atuin/config.toml").force or null;
+      clientConfigForced = (file ".config/atuin-bootstrap/config.toml").force or null;
+      clientConfigText = textOf ".config/atuin-bootstrap/config.toml";
       atuinSyncAddress = c.programs.atuin.settings.sync_address or null;
+      atuinZshIntegration = c.programs.atuin.enableZshIntegration;
+      zshManaged = c.programs.zsh.enable;
+      zshrc = textOf ".zshrc";
     };
+
+  releases = builtins.attrNames (builtins.readDir (/. + homeManagers));
 in
-{
-  current = evaluate true;
-  before-25-11 = evaluate false;
-}
+lib.genAttrs releases (
+  release:
+  lib.mapAttrs (_: evaluate (/. + homeManagers + "/${release}/home-manager")) cases
+)

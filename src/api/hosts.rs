@@ -1,4 +1,5 @@
-//! `/api/v1/hosts…`: the fleet view, one host, and a host's deploy report.
+//! `/api/v1/hosts…`: the fleet view, one host, and a host's deploy report (pins and retries:
+//! `pins`).
 
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -11,8 +12,26 @@ use crate::http::response::{self, HttpError, HttpResult};
 use crate::nix::store_path::is_valid_basename;
 use crate::protocol::host::{is_valid_host_name, Report};
 
-/// Longest message a report may carry; longer ones are cut (the host keeps the full text).
-const MAX_MESSAGE: usize = 16 * 1024;
+/// Longest message a report may carry; longer ones are cut, with a mark saying so (the host
+/// keeps the full text in its own log).
+pub const MAX_MESSAGE: usize = 4 * 1024;
+/// Longest message of a host in `/api/v1/status`, which lists every host: the whole message is
+/// under `/api/v1/hosts/NAME`.
+pub const MAX_STATUS_MESSAGE: usize = 256;
+
+/// `message` cut to at most `max` bytes (at a character boundary), marked as cut.
+pub fn cut(message: &mut String, max: usize) {
+    if message.len() <= max {
+        return;
+    }
+    let mark = " … (cut)";
+    let mut end = max.saturating_sub(mark.len());
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    message.truncate(end);
+    message.push_str(mark);
+}
 
 pub async fn list(state: &AppState) -> HttpResult {
     let hosts = state.fleet.hosts(&state.builds).await?;
@@ -41,20 +60,13 @@ pub async fn report(state: &AppState, name: &str, request: Request<Incoming>) ->
         check_store_path(wanted, "wanted")?;
     }
     if let Some(message) = &mut report.message {
-        if message.len() > MAX_MESSAGE {
-            let mut end = MAX_MESSAGE;
-            while !message.is_char_boundary(end) {
-                end -= 1;
-            }
-            message.truncate(end);
-            message.push('…');
-        }
+        cut(message, MAX_MESSAGE);
     }
     let host = state.fleet.report(&state.builds, name, &report).await?;
     Ok(response::json(StatusCode::OK, &host))
 }
 
-fn check_name(name: &str) -> Result<(), HttpError> {
+pub(super) fn check_name(name: &str) -> Result<(), HttpError> {
     if is_valid_host_name(name) {
         Ok(())
     } else {
@@ -77,7 +89,7 @@ fn check_store_path(path: &str, field: &str) -> Result<(), HttpError> {
     }
 }
 
-fn unknown_host(name: &str, known: &[String]) -> HttpError {
+pub(super) fn unknown_host(name: &str, known: &[String]) -> HttpError {
     let known = if known.is_empty() {
         "none yet".to_string()
     } else {

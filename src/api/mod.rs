@@ -5,8 +5,10 @@
 pub mod auth;
 pub mod hosts;
 pub mod jobs;
+pub mod pins;
 mod state;
 pub mod status;
+pub mod token;
 pub mod webhooks;
 
 pub use state::{AppState, Settings};

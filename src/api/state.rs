@@ -65,13 +65,15 @@ impl AppState {
             nar_files(&config, &state),
         );
         let builds = BuildServer::start(&config)?;
-        let fleet = Fleet::open(state.path())?;
+        let fleet = Fleet::open(state.path())?.with_forget_after(config.forget_after.value);
         let tokens = TokenStore::new(state.path());
-        let uploads = Uploads::open(
+        let mut uploads = Uploads::open(
             state.path(),
             config.max_upload_size.value,
             config.request_timeout.value,
         )?;
+        uploads.max_log_size = config.max_log_size.value;
+        uploads.pushed_ttl = config.pushed_ttl.value;
         Ok(AppState {
             config,
             cache,

@@ -49,7 +49,15 @@ async fn overview(state: &AppState) -> Result<Status, HttpError> {
             priority: state.cache.priority(),
             nar_cache: nar_cache_status(state),
         },
-        hosts: state.fleet.hosts(builds).await?,
+        hosts: {
+            let mut hosts = state.fleet.hosts(builds).await?;
+            for report in hosts.iter_mut().filter_map(|h| h.last_report.as_mut()) {
+                if let Some(message) = &mut report.message {
+                    super::hosts::cut(message, super::hosts::MAX_STATUS_MESSAGE);
+                }
+            }
+            hosts
+        },
         builders: builds.builders(),
         inputs: builds.input_status(),
         pushed: {

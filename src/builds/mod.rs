@@ -57,8 +57,9 @@ pub struct BuildServer {
     /// The flake's host names at a revision: evaluated once per new tip.
     hosts_at: tokio::sync::Mutex<Option<HostsAt>>,
     /// Why the newest tip was not built, when it was not (a flake with nothing to build by
-    /// default): said once in the status instead of a failing job on every poll.
-    tip_note: Mutex<Option<String>>,
+    /// default): said once in the status instead of a failing job on every poll. Kept with
+    /// the tip's revision, so that a job made for it later (`bt`, the API) takes it away.
+    tip_note: Mutex<Option<(String, String)>>,
     /// Targets resolved per (revision, requested targets): a revision's flake never changes.
     resolved: Mutex<HashMap<(String, Vec<String>), targets::Resolved>>,
     /// Hides the state dir in what Nix says about a flake that does not evaluate.
@@ -84,11 +85,19 @@ impl BuildServer {
         let store = JobHistory::open(&state_dir.join("jobs.sqlite"))?;
         let (tips_tx, tips_rx) = mpsc::channel(16);
         let watcher = config.repo_url.as_ref().map(|url| {
-            let mirror = Arc::new(Mirror::new(
-                state_dir.join("repo.git"),
-                url.value.clone(),
-                config.repo_branch.value.clone(),
-            ));
+            let mirror = Arc::new(
+                Mirror::new(
+                    state_dir.join("repo.git"),
+                    url.value.clone(),
+                    config.repo_branch.value.clone(),
+                )
+                .with_credentials_file(
+                    config
+                        .repo_credentials_file
+                        .as_ref()
+                        .map(|f| f.value.clone()),
+                ),
+            );
             Arc::new(Watcher::new(
                 mirror,
                 url.value.clone(),
@@ -107,6 +116,9 @@ impl BuildServer {
             ))
         });
         let mirror_for_jobs = watcher.as_ref().map(|w| w.mirror().clone());
+        let branch = mirror_for_jobs
+            .as_ref()
+            .map(|m| Arc::new(repo::ancestry::BranchOrder::new(m.clone())));
         let mask = PathMask::state_dir(&state_dir);
         let context = RunContext {
             log_dir: state_dir.join("logs"),
@@ -119,6 +131,7 @@ impl BuildServer {
             context,
             config.max_parallel_jobs.value as usize,
             Box::new(move |rev| mirror_for_jobs.as_ref().map(|m| m.flake_ref(rev))),
+            branch,
         )?;
         let server = Arc::new(BuildServer {
             jobs: jobs.clone(),
@@ -166,7 +179,22 @@ impl BuildServer {
 
     /// Why the newest tip was not built, if it was not.
     pub fn tip_note(&self) -> Option<String> {
-        self.tip_note.lock().expect("note lock").clone()
+        self.tip_note
+            .lock()
+            .expect("note lock")
+            .as_ref()
+            .map(|(_, note)| note.clone())
+    }
+
+    /// The watched branch's commits numbered in order, at the tip last fetched.
+    pub fn branch_generations(&self) -> Result<Option<Arc<repo::ancestry::Generations>>> {
+        let tip = self.watcher.as_ref().and_then(|w| w.status().rev);
+        self.jobs.branch_generations(tip.as_deref())
+    }
+
+    /// The fleet repository's mirror, when there is a repository.
+    pub fn mirror(&self) -> Option<&Arc<Mirror>> {
+        self.watcher.as_ref().map(|w| w.mirror())
     }
 
     pub fn repo_status(&self) -> Option<RepoStatus> {
@@ -259,7 +287,7 @@ impl BuildServer {
             )));
         }
         let watcher = self.watcher.as_ref().ok_or_else(|| {
-            RequestError::Unprocessable("no fleet repository is configured (repo.url)".into())
+            RequestError::Unprocessable("no fleet repository is configured: start the server with `serve --repo URL` (or set repo.url in its config)".into())
         })?;
         let mirror = watcher.mirror().clone();
         let rev = match rev {
@@ -314,6 +342,13 @@ impl BuildServer {
             .jobs
             .submit(&new, asked)
             .map_err(RequestError::Internal)?;
+        if new.failed.is_none() {
+            // The tip a poll could not build is being built after all.
+            let mut note = self.tip_note.lock().expect("note lock");
+            if note.as_ref().is_some_and(|(rev, _)| *rev == job.rev) {
+                *note = None;
+            }
+        }
         if let (true, Some(error)) = (created, &new.failed) {
             let log = self.jobs.log_path(job.id);
             if let Some(dir) = log.parent() {
@@ -448,7 +483,7 @@ impl BuildServer {
     ) -> Result<Option<(Job, bool)>, RequestError> {
         let Some(watcher) = &self.watcher else {
             return Err(RequestError::Unprocessable(
-                "no fleet repository is configured (repo.url)".into(),
+                "no fleet repository is configured: start the server with `serve --repo URL` (or set repo.url in its config)".into(),
             ));
         };
         if let Some((forge, id)) = delivery {
@@ -545,9 +580,9 @@ async fn build_new_tips(server: std::sync::Weak<BuildServer>, mut tips: mpsc::Re
             }
             Err(e) => {
                 tracing::warn!("not building {}: {e}", tip.rev);
-                Some(format!(
-                    "{} was not built: {e}",
-                    &tip.rev[..tip.rev.len().min(8)]
+                Some((
+                    tip.rev.clone(),
+                    format!("{} was not built: {e}", &tip.rev[..tip.rev.len().min(8)]),
                 ))
             }
         };

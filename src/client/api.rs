@@ -1,5 +1,5 @@
 //! One HTTP client for the server's API (blocking: a client does one thing at a time). Every
-//! failure becomes a sentence a person can act on, with the contract's exit code 3: which URL
+//! failure becomes a sentence a person can act on, with the documented exit code 3: which URL
 //! was tried and where it came from, how to set a token, which job is unknown.
 
 use std::io::Read;
@@ -79,6 +79,20 @@ impl ApiClient {
         let response = self.call(request, body)?;
         let status = response.status();
         Ok((status, self.parse_json(response)?))
+    }
+
+    /// A request with `method` (`PUT`, `DELETE`, …) and an optional JSON body, with the
+    /// token; returns the JSON answer.
+    pub fn send_json(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
+        let mut request = self
+            .agent
+            .request(method, &self.url(path))
+            .timeout(REQUEST_TIMEOUT);
+        if let Some(token) = &self.token {
+            request = request.set("Authorization", &format!("Bearer {token}"));
+        }
+        let response = self.call(request, body)?;
+        self.parse_json(response)
     }
 
     /// `GET /api/v1/status`, typed.
@@ -193,11 +207,8 @@ impl ApiClient {
             .into();
         };
         let message = match status {
-            401 => format!(
-                "the server refused the request (401): {said}; give a token with --token, \
-                 ATUIN_BOOTSTRAP_TOKEN or client.token_file (an admin makes one on the server \
-                 with `atuin-bootstrap token create NAME`)"
-            ),
+            // The server's words already say which token to give and how: said once.
+            401 => format!("the server refused the request (401): {said}"),
             404 => said,
             _ => format!("the server answered {status}: {said}"),
         };

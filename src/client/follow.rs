@@ -42,12 +42,29 @@ pub fn wait(client: &ApiClient, id: u64) -> Result<Value> {
     }
 }
 
+/// A followed job as it ended, and the `error:` lines its log showed (at most a few), so its
+/// ending does not repeat an error the user has just read.
+pub struct Followed {
+    pub job: Value,
+    pub logged_errors: Vec<String>,
+    /// Bytes of log streamed: none for a job that had nothing to build.
+    pub logged_bytes: u64,
+}
+
+/// At most this many `error:` lines are remembered from a followed log.
+const REMEMBERED_ERRORS: usize = 16;
+
 /// Streams the log to `lines` (or above a progress bar) until the job ends; returns the job
 /// as it ended.
-pub fn follow(client: &ApiClient, id: u64, lines: &mut dyn Write, with_bar: bool) -> Result<Value> {
+pub fn follow(
+    client: &ApiClient,
+    id: u64,
+    lines: &mut dyn Write,
+    with_bar: bool,
+) -> Result<Followed> {
     let bar = with_bar.then(progress_bar);
     let stop = AtomicBool::new(false);
-    std::thread::scope(|scope| -> Result<Value> {
+    std::thread::scope(|scope| -> Result<Followed> {
         if let Some(bar) = &bar {
             scope.spawn(|| {
                 while !stop.load(Ordering::SeqCst) {
@@ -60,12 +77,16 @@ pub fn follow(client: &ApiClient, id: u64, lines: &mut dyn Write, with_bar: bool
         }
         let streamed = stream_log(client, id, lines, bar.as_ref());
         stop.store(true, Ordering::SeqCst);
-        streamed?;
+        let (logged_errors, logged_bytes) = streamed?;
         if let Some(bar) = &bar {
             bar.finish_and_clear();
         }
         // The log ends when the job has; its final state may lag by a moment.
-        wait(client, id)
+        Ok(Followed {
+            job: wait(client, id)?,
+            logged_errors,
+            logged_bytes,
+        })
     })
 }
 
@@ -74,14 +95,24 @@ fn stream_log(
     id: u64,
     lines: &mut dyn Write,
     bar: Option<&ProgressBar>,
-) -> Result<()> {
+) -> Result<(Vec<String>, u64)> {
     let reader = client.stream(&format!("/api/v1/jobs/{id}/log?follow=true"))?;
     let mut reader = BufReader::new(reader);
     let mut line = Vec::new();
+    let mut errors = Vec::new();
+    let mut bytes = 0;
     loop {
         line.clear();
-        if reader.read_until(b'\n', &mut line)? == 0 {
-            return Ok(());
+        let read = reader.read_until(b'\n', &mut line)?;
+        if read == 0 {
+            return Ok((errors, bytes));
+        }
+        bytes += read as u64;
+        let text = String::from_utf8_lossy(&line);
+        if let Some(error) = text.trim_start().strip_prefix("error:") {
+            if errors.len() < REMEMBERED_ERRORS {
+                errors.push(error.trim().to_string());
+            }
         }
         match bar {
             Some(bar) => bar.println(String::from_utf8_lossy(&line).trim_end()),
@@ -130,11 +161,42 @@ fn show_progress(bar: &ProgressBar, job: &Value) {
     bar.set_message(current.to_string());
 }
 
+/// Why a job's log is empty, in words.
+pub fn empty_log_reason(job: &Value) -> &'static str {
+    match job["state"].as_str() {
+        Some("succeeded") => "nothing needed building: every output was already there",
+        Some("queued") => "it has not started yet",
+        Some("cancelled") => "it was cancelled before anything was built",
+        _ => "nothing was logged",
+    }
+}
+
 pub fn is_finished(job: &Value) -> bool {
     matches!(
         job["state"].as_str(),
         Some("succeeded" | "failed" | "cancelled")
     )
+}
+
+/// The ending of a followed job: as `result_of`, but an error its log already showed is not
+/// said again ("its error is in the log above").
+pub fn result_of_followed(followed: &Followed) -> Result<()> {
+    let job = &followed.job;
+    let error = job["error"].as_str().unwrap_or("").trim();
+    let first_line = error.lines().next().unwrap_or("").trim();
+    let shown = !first_line.is_empty()
+        && followed
+            .logged_errors
+            .iter()
+            .any(|logged| logged.contains(first_line) || first_line.contains(logged.as_str()));
+    if job["state"] == "failed" && shown {
+        return Err(Exit {
+            code: JOB_FAILED,
+            message: format!("job {} failed (its error is in the log above)", job["id"]),
+        }
+        .into());
+    }
+    result_of(job)
 }
 
 /// Exit 0 for a job that succeeded, 1 (with its error) for one that failed or was cancelled.
@@ -174,6 +236,32 @@ mod tests {
         assert_eq!(
             said(serde_json::json!({"id": 4, "state": "failed", "error": "builder exited 3"})),
             Err("job 4 failed: builder exited 3".to_string())
+        );
+    }
+
+    #[test]
+    fn a_followed_failure_does_not_repeat_the_logs_error() {
+        let failed = serde_json::json!({"id": 4, "state": "failed",
+            "error": "builder for '/nix/store/x-broken.drv' failed with exit code 3"});
+        let followed = |logged: &[&str]| {
+            result_of_followed(&Followed {
+                job: failed.clone(),
+                logged_errors: logged.iter().map(|s| s.to_string()).collect(),
+                logged_bytes: 1,
+            })
+            .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            followed(&["builder for '/nix/store/x-broken.drv' failed with exit code 3"]),
+            Err("job 4 failed (its error is in the log above)".to_string())
+        );
+        // An error the log never showed (the flake did not evaluate) is said in full.
+        assert_eq!(
+            followed(&[]),
+            Err(
+                "job 4 failed: builder for '/nix/store/x-broken.drv' failed with exit code 3"
+                    .to_string()
+            )
         );
     }
 }

@@ -1,40 +1,59 @@
 //! `bl [JOB] [-f | --follow]`: a job's log (the newest job when none is given), streamed as it
 //! arrives so a log larger than memory still passes; `-f` follows until the job ends and exits
-//! with its result.
+//! with its result. Which job it shows, when it chose, and why a log is empty go to stderr.
 
 use std::io::Write;
 
 use anyhow::{Context, Result};
 
-use super::follow::{self, leave_running_on_interrupt};
+use super::follow::{self, empty_log_reason, leave_running_on_interrupt};
+use super::render::{job_line, Style};
 use super::ApiClient;
 use crate::cli::LogsArgs;
 use crate::exit::{Exit, SERVER};
 use crate::process::Process;
 
 pub fn run(process: &mut Process, client: &ApiClient, args: LogsArgs) -> Result<()> {
+    let chosen = args.job.is_none();
     let id = match args.job {
         Some(id) => id,
         None => newest_job(client)?,
     };
     if args.follow {
         // Asked first, so an unknown job is a clear 404 rather than an empty stream.
-        client.get_json(&format!("/api/v1/jobs/{id}"))?;
+        let job = client.get_json(&format!("/api/v1/jobs/{id}"))?;
+        if chosen {
+            // The newest job may not be the one the user has in mind (a poll's, just made).
+            let style = Style {
+                colour: process.colour(),
+            };
+            writeln!(
+                process.stderr,
+                "following the newest job: {}",
+                job_line(&job, style)
+            )?;
+        }
         leave_running_on_interrupt(id);
-        let job = follow::follow(client, id, &mut process.stdout, false)?;
-        return follow::result_of(&job);
+        let followed = follow::follow(client, id, &mut process.stdout, false)?;
+        if followed.logged_bytes == 0 {
+            writeln!(
+                process.stderr,
+                "job {id} has an empty log: {}",
+                empty_log_reason(&followed.job)
+            )?;
+        }
+        return follow::result_of_followed(&followed);
     }
     let mut reader = client.stream(&format!("/api/v1/jobs/{id}/log"))?;
     let written =
         std::io::copy(&mut reader, &mut process.stdout).context("failed to write the log")?;
     if written == 0 {
         let job = client.get_json(&format!("/api/v1/jobs/{id}"))?;
-        let why = match job["state"].as_str() {
-            Some("succeeded") => "nothing needed building: every output was already there",
-            Some("queued") => "it has not started yet",
-            _ => "nothing was logged",
-        };
-        writeln!(process.stderr, "job {id} has an empty log: {why}")?;
+        writeln!(
+            process.stderr,
+            "job {id} has an empty log: {}",
+            empty_log_reason(&job)
+        )?;
     }
     Ok(())
 }

@@ -1,9 +1,10 @@
-//! The clients `bt`, `bs`, `bl`, `atuin-bootstrap cancel` and `push`: one HTTP client for the API,
+//! The clients `bt`, `bs`, `bl`, `atuin-bootstrap cancel`, `fleet` and `push`: one HTTP client for the API,
 //! rendering for people (tables, colour) and the JSON for scripts, waiting and following with
-//! a progress bar. Exit codes follow the contract (see `exit`).
+//! a progress bar. Exit codes are the documented ones (see `exit`).
 
 mod api;
 pub mod cancel;
+pub mod fleet;
 mod follow;
 pub mod logs;
 pub mod push;
@@ -13,6 +14,7 @@ pub mod trigger;
 
 pub use api::ApiClient;
 
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::Result;
@@ -23,6 +25,16 @@ use crate::exit::usage;
 /// Finds the server (`--server` > `ATUIN_BOOTSTRAP_SERVER` > `client.server`) and the token
 /// (`--token` > `ATUIN_BOOTSTRAP_TOKEN` > `client.token` > `client.token_file`).
 pub fn connect(config: &Config) -> Result<ApiClient> {
+    connect_with(config, None)
+}
+
+/// As `connect`, for a client that only reads (`bs`, `bl`): a token file that cannot be read
+/// is said on `warn` and the client goes on without a token, since reads need none.
+pub fn connect_reading(config: &Config, warn: &mut dyn Write) -> Result<ApiClient> {
+    connect_with(config, Some(warn))
+}
+
+fn connect_with(config: &Config, warn: Option<&mut dyn Write>) -> Result<ApiClient> {
     let Some(server) = &config.client_server else {
         let file = config.file.as_ref().map_or(
             "$XDG_CONFIG_HOME/atuin-bootstrap/config.toml".to_string(),
@@ -41,7 +53,17 @@ pub fn connect(config: &Config) -> Result<ApiClient> {
     }
     let token = match (&config.client_token, &config.client_token_file) {
         (Some(token), _) => Some(token.value.trim().to_string()),
-        (None, Some(file)) => Some(read_token_file(&file.value, &file.source)?),
+        (None, Some(file)) => match (read_token_file(&file.value, &file.source), warn) {
+            (Ok(token), _) => Some(token),
+            (Err(e), Some(warn)) => {
+                writeln!(
+                    warn,
+                    "warning: {e:#}; going on without a token (reading needs none)"
+                )?;
+                None
+            }
+            (Err(e), None) => return Err(e),
+        },
         (None, None) => None,
     };
     Ok(ApiClient::new(url, server.source.clone(), token))

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
-use crate::protocol::host::{Host, HostState};
+use crate::protocol::host::{Host, HostState, Target};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Style {
@@ -37,12 +37,13 @@ impl Style {
         self.paint("32", text)
     }
 
-    /// A host's state in words, coloured: green up to date, yellow behind or deploying, red
-    /// rolled back or failed.
+    /// A host's state in words, coloured: green up to date, yellow behind, deploying or
+    /// waiting for a reboot, cyan running its own system, red rolled back or failed.
     pub fn host_state(self, state: HostState) -> String {
         let code = match state {
             HostState::UpToDate => "32",
-            HostState::Behind | HostState::Deploying => "33",
+            HostState::Behind | HostState::Deploying | HostState::RebootNeeded => "33",
+            HostState::Local => "36",
             HostState::RolledBack | HostState::Failed => "31",
             HostState::NeverSeen => "2",
         };
@@ -182,10 +183,13 @@ pub fn host_rows(hosts: &[Host], style: Style) -> Vec<Vec<String>> {
                     format!("{what} (since {})", age(&running.since))
                 }
             };
-            let newest = host
+            let mut newest = host
                 .latest
                 .as_ref()
                 .map_or("-".to_string(), |l| short_rev(&l.rev).to_string());
+            if let Some(target) = host.target.as_ref().filter(|_| host.pinned.is_some()) {
+                newest.push_str(&format!(", pinned to {}", target_name(target)));
+            }
             vec![
                 host.name.clone(),
                 running,
@@ -195,6 +199,52 @@ pub fn host_rows(hosts: &[Host], style: Style) -> Vec<Vec<String>> {
             ]
         })
         .collect()
+}
+
+/// Rows for `fleet`: host, state, what it runs, what it is to run (and whether that is a
+/// pin), when the pin was set, last seen.
+pub fn fleet_rows(hosts: &[Host], style: Style) -> Vec<Vec<String>> {
+    hosts
+        .iter()
+        .map(|host| {
+            let running = match &host.running {
+                None => "-".to_string(),
+                Some(running) => match &running.rev {
+                    Some(rev) => short_rev(rev).to_string(),
+                    None => store_name(&running.path).to_string(),
+                },
+            };
+            let target = match &host.target {
+                None => "-".to_string(),
+                Some(target) if host.pinned.is_some() => {
+                    format!("{} (pinned)", target_name(target))
+                }
+                Some(target) => target_name(target),
+            };
+            vec![
+                host.name.clone(),
+                style.host_state(host.state),
+                running,
+                target,
+                host.pinned.as_ref().map_or("-".to_string(), |p| age(&p.at)),
+                host.last_seen.as_deref().map_or("never".to_string(), age),
+            ]
+        })
+        .collect()
+}
+
+/// A target as people name it: its revision, else its store path's name.
+pub fn target_name(target: &Target) -> String {
+    match &target.rev {
+        Some(rev) => short_rev(rev).to_string(),
+        None => store_name(&target.path).to_string(),
+    }
+}
+
+/// `nixos-system-laptop-…` of `/nix/store/<hash>-nixos-system-laptop-…`.
+pub fn store_name(path: &str) -> &str {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    base.get(33..).filter(|_| base.len() > 33).unwrap_or(base)
 }
 
 pub fn targets(job: &Value) -> String {
@@ -214,8 +264,11 @@ pub fn short_rev(rev: &str) -> &str {
     &rev[..rev.len().min(8)]
 }
 
+/// `done/total current`; nothing before Nix has counted anything (never a bare `0/0`).
 fn progress(job: &Value) -> Option<String> {
-    let progress = job.get("progress").filter(|p| p.is_object())?;
+    let progress = job
+        .get("progress")
+        .filter(|p| p.is_object() && p["total"].as_u64().is_some_and(|t| t > 0))?;
     let mut text = format!("{}/{}", progress["done"], progress["total"]);
     if let Some(current) = progress["current"].as_str() {
         text.push_str(&format!(" {current}"));

@@ -123,9 +123,21 @@ fn overview(client: &ApiClient, style: Style) -> Result<String> {
     }
     out.push('\n');
     if status.hosts.is_empty() {
-        out.push_str(
-            "no hosts yet (the fleet flake's nixosConfigurations, and hosts that report)\n",
-        );
+        // Why there are none: no repository, not fetched yet, or a flake without hosts.
+        let why = match (&status.repo.url, &status.repo.rev) {
+            (None, _) => "no hosts (no fleet repository: start the server with `serve --repo URL`)"
+                .to_string(),
+            (Some(_), None) => "no hosts yet (the fleet flake's nixosConfigurations show once \
+                                the repository is fetched, and hosts that report)"
+                .to_string(),
+            (Some(_), Some(rev)) => format!(
+                "no hosts: the fleet flake at {} has no nixosConfigurations (a folder under \
+                 hosts/ each; bootstrap-new-machine adds them)",
+                short_rev(rev)
+            ),
+        };
+        out.push_str(&why);
+        out.push('\n');
     } else {
         out.push_str(&table(
             &["HOST", "RUNNING", "NEWEST", "STATE", "LAST SEEN"],
@@ -205,7 +217,8 @@ fn input_line(input: &crate::protocol::status::InputStatus, style: Style) -> Str
 
 fn repo_line(repo: &RepoStatus, style: Style) -> String {
     let Some(url) = &repo.url else {
-        return style.dim("none configured (repo.url)");
+        return style
+            .dim("none configured (start the server with `serve --repo URL`, or set repo.url)");
     };
     let mut line = format!("{url} {}", repo.branch);
     if let Some(rev) = &repo.rev {

@@ -57,15 +57,19 @@ pub fn run(process: &mut Process, client: &ApiClient, args: TriggerArgs) -> Resu
         };
         follow::follow(client, id, lines, with_bar)?
     } else {
-        follow::wait(client, id)?
+        follow::Followed {
+            job: follow::wait(client, id)?,
+            logged_errors: Vec::new(),
+            logged_bytes: 0,
+        }
     };
     if args.json && !args.quiet {
-        writeln!(process.stdout, "{ended}")?;
+        writeln!(process.stdout, "{}", ended.job)?;
     } else if !args.quiet {
         // One closing line, on a terminal or not, with what was built.
-        writeln!(process.stdout, "{}", ending_line(&ended, style))?;
+        writeln!(process.stdout, "{}", ending_line(&ended.job, style))?;
     }
-    follow::result_of(&ended)
+    follow::result_of_followed(&ended)
 }
 
 /// `job 12 succeeded laptop @ 0b1c2d3 (api): laptop → /nix/store/…`.

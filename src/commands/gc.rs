@@ -5,31 +5,46 @@
 
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 
 use crate::builds::jobs::history::JobHistory;
 use crate::builds::jobs::roots::Roots;
 use crate::builds::jobs::service::protected_jobs;
+use crate::builds::repo::ancestry::BranchOrder;
+use crate::builds::repo::mirror::Mirror;
 use crate::cache::nar_files;
 use crate::cache::upload::pushed::PushedRoots;
 use crate::config::Config;
 
-/// Each host's newest succeeded system job, from the server's job history (none without one).
-fn hosts_newest_jobs(state_dir: &Path) -> Result<BTreeSet<u64>> {
+/// The system jobs the hosts may still ask for (each host's newest on the branch, its pinned
+/// one), from the server's job history and mirror (none without a history).
+fn hosts_newest_jobs(config: &Config) -> Result<BTreeSet<u64>> {
+    let state_dir = &config.state_dir.value;
     let database = state_dir.join("jobs.sqlite");
     if !database.exists() {
         return Ok(BTreeSet::new());
     }
-    protected_jobs(&JobHistory::open(&database)?)
+    let generations = match &config.repo_url {
+        Some(url) => {
+            let mirror = Mirror::new(
+                state_dir.join("repo.git"),
+                url.value.clone(),
+                config.repo_branch.value.clone(),
+            );
+            BranchOrder::new(Arc::new(mirror)).generations(None)?
+        }
+        None => None,
+    };
+    protected_jobs(&JobHistory::open(&database)?, generations.as_deref())
 }
 
 pub fn run(config: &Config, collect: bool, nar_cache: bool, out: &mut dyn Write) -> Result<()> {
     let roots = Roots::new(&config.state_dir.value);
     let keep = config.keep_per_target.value as usize;
-    let protected = hosts_newest_jobs(&config.state_dir.value)?;
+    let protected = hosts_newest_jobs(config)?;
     let dropped = roots.retain(keep, &protected)?;
     for root in &dropped {
         writeln!(out, "dropped root of {} from job {}", root.target, root.job)?;
@@ -54,6 +69,13 @@ pub fn run(config: &Config, collect: bool, nar_cache: bool, out: &mut dyn Write)
             pushed.list()?.len(),
             humantime::format_duration(ttl)
         )?;
+    }
+    // Pushed build logs go with the pushed paths: by the same age, and the oldest past the cap.
+    let logs = config.state_dir.value.join("uploads").join("logs");
+    let cap = crate::cache::upload::put_log::total_cap(config.max_log_size.value);
+    let logs_dropped = crate::cache::upload::put_log::prune(&logs, cap, ttl);
+    if logs_dropped > 0 {
+        writeln!(out, "{logs_dropped} pushed build log(s) dropped")?;
     }
     if let Some(publish) = &config.publish {
         crate::publish::gc(publish, &config.state_dir.value, out)

@@ -1,5 +1,7 @@
-//! `atuin-bootstrap serve`: binds the configured address, starts the runtime and runs the
-//! server until SIGTERM or SIGINT. The server itself takes its listener (see `server::serve`).
+//! `atuin-bootstrap serve`: takes the state dir's lock (one server per state dir), binds the
+//! configured address, enters itself in the user's registry of running servers, starts the
+//! runtime and runs the server until SIGTERM or SIGINT. The server itself takes its listener
+//! (see `server::serve`).
 
 use anyhow::{Context, Result};
 
@@ -7,8 +9,27 @@ use crate::config::Config;
 use crate::nix::store::StoreLocation;
 use crate::process::Process;
 use crate::server::{self, Settings};
+use crate::server_marker;
+use crate::state_dir::StateDir;
 
 pub fn run(process: &Process, config: Config) -> Result<()> {
+    // Before binding: a second server on the same address would otherwise fail with "address
+    // in use" and never say which server has the state dir.
+    let state_dir = StateDir::new(config.state_dir.value.clone());
+    state_dir.ensure()?;
+    let _lock = match state_dir.lock_exclusive()? {
+        Ok(lock) => lock,
+        Err(holder) => {
+            return Err(crate::exit::usage(server_marker::in_use_message(
+                state_dir.path(),
+                holder.pid,
+            )))
+        }
+    };
+    let registry = process
+        .user_data_dir
+        .as_deref()
+        .map(server_marker::registry_dir);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("atuin-bootstrap")
@@ -17,12 +38,37 @@ pub fn run(process: &Process, config: Config) -> Result<()> {
     let store = StoreLocation::from_env(|name| process.var(name));
     runtime.block_on(async move {
         let address = config.listen.value;
-        let listener = tokio::net::TcpListener::bind(address)
-            .await
-            .with_context(|| format!("failed to listen on {address}"))?;
-        tracing::info!("listening on http://{}", listener.local_addr()?);
-        server::serve(Settings { config, store }, listener, shutdown_signal()).await
+        let listener = listen(address).with_context(|| format!("failed to listen on {address}"))?;
+        let bound = listener.local_addr()?;
+        if let Some(registry) = &registry {
+            if let Err(e) = server_marker::register(registry, state_dir.path(), &bound.to_string())
+            {
+                tracing::debug!("not in the registry of running servers: {e:#}");
+            }
+        }
+        tracing::info!("listening on http://{bound}");
+        let served = server::serve(Settings { config, store }, listener, shutdown_signal()).await;
+        if let Some(registry) = &registry {
+            server_marker::unregister(registry);
+        }
+        served
     })
+}
+
+/// Connections the kernel holds before the server accepts them. The standard library's 128
+/// overflowed when 500 clients connected at once: a dropped SYN is retried after a second,
+/// and health checks waited that second. The kernel caps it at `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn listen(address: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match address {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    // As the standard library does: a restarted server rebinds while old connections linger.
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Resolves on the first SIGTERM or SIGINT.

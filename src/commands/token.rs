@@ -22,7 +22,7 @@ pub fn run(
 ) -> Result<()> {
     let store = TokenStore::new(&config.state_dir.value);
     match command {
-        TokenCommand::Create { name, scope } => {
+        TokenCommand::Create { name, scope, host } => {
             let scopes = scope
                 .iter()
                 .filter(|s| !s.trim().is_empty())
@@ -30,15 +30,18 @@ pub fn run(
                 .collect::<Result<Vec<Scope>>>()
                 .map_err(|e| usage(format!("{e:#}")))?;
             let token = store
-                .create(&name, &scopes)
+                .create_for(&name, &scopes, host.as_deref())
                 .map_err(|e| usage(format!("{e:#}")))?;
             let scopes = store
                 .identify(&token)?
                 .map(|t| scope_list(&t.scopes))
                 .unwrap_or_default();
+            let bound = host
+                .map(|h| format!(", reports only for host {h}"))
+                .unwrap_or_default();
             writeln!(
                 err,
-                "token {name:?} ({scopes}) created; it is shown only this once:"
+                "token {name:?} ({scopes}{bound}) created; it is shown only this once:"
             )?;
             writeln!(out, "{token}")?;
         }
@@ -53,10 +56,15 @@ pub fn run(
             for token in tokens {
                 writeln!(
                     out,
-                    "{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}",
                     token.name,
                     token.created_at,
-                    scope_list(&token.scopes)
+                    scope_list(&token.scopes),
+                    token
+                        .host
+                        .as_deref()
+                        .map(|h| format!("host={h}"))
+                        .unwrap_or_else(|| "any host".into())
                 )?;
             }
         }

@@ -72,11 +72,15 @@ pub struct Config {
     pub nar_cache_size: Sourced<u64>,
     /// Bytes one uploaded NAR may have at most.
     pub max_upload_size: Sourced<u64>,
+    /// Bytes one pushed build log may have at most once decoded.
+    pub max_log_size: Sourced<u64>,
     /// How long a pushed path stays a GC root after its last push.
     pub pushed_ttl: Sourced<Duration>,
     pub repo_url: Option<Sourced<String>>,
     pub repo_branch: Sourced<String>,
     pub poll_interval: Sourced<Duration>,
+    /// Credentials for fetching `repo.url`, kept out of the URL.
+    pub repo_credentials_file: Option<Sourced<PathBuf>>,
     pub webhook_secret_file: Option<Sourced<PathBuf>>,
     /// Inputs of the fleet flake followed upstream and built when they move.
     pub watch_inputs: Sourced<Vec<String>>,
@@ -87,6 +91,8 @@ pub struct Config {
     pub client_token: Option<Sourced<String>>,
     pub client_token_file: Option<Sourced<PathBuf>>,
     pub deploy: DeploySettings,
+    /// Hosts not in the flake are forgotten this long after their last report.
+    pub forget_after: Sourced<Duration>,
     pub notify: NotifySettings,
     /// `[publish]`: `None` unless `publish.bucket` is set.
     pub publish: Option<PublishSettings>,
@@ -203,10 +209,17 @@ fn resolve(inputs: Inputs<'_>) -> Result<Config> {
                 format!("expected a size above zero such as \"4GiB\" or \"500MiB\", got {text:?}")
             })
         })?,
+        max_log_size: found.required(&schema::CACHE_MAX_LOG_SIZE, |v| {
+            let text = text(v);
+            parse_size(&text).filter(|n| *n > 0).with_context(|| {
+                format!("expected a size above zero such as \"64MiB\", got {text:?}")
+            })
+        })?,
         pushed_ttl: found.required(&schema::CACHE_PUSHED_TTL, positive_duration)?,
         repo_url: found.optional(&schema::REPO_URL, |v| Ok(text(v)))?,
         repo_branch: found.required(&schema::REPO_BRANCH, |v| Ok(text(v)))?,
         poll_interval: found.required(&schema::REPO_POLL_INTERVAL, duration)?,
+        repo_credentials_file: found.optional(&schema::REPO_CREDENTIALS_FILE, text_path)?,
         webhook_secret_file: found.optional(&schema::REPO_WEBHOOK_SECRET_FILE, text_path)?,
         watch_inputs: found.required(&schema::REPO_WATCH_INPUTS, |v| {
             let names = list(v);
@@ -238,6 +251,7 @@ fn resolve(inputs: Inputs<'_>) -> Result<Config> {
             current_system: found.required(&schema::DEPLOY_CURRENT_SYSTEM, text_path)?,
             state_dir: found.optional(&schema::DEPLOY_STATE_DIR, text_path)?,
         },
+        forget_after: found.required(&schema::FLEET_FORGET_AFTER, positive_duration)?,
         notify: NotifySettings {
             url: found
                 .required(&schema::NOTIFY_URL, |v| notify::parse_url(text(v)))?

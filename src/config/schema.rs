@@ -82,11 +82,15 @@ pub static CACHE_NAR_CACHE_SIZE: KeyDef = key("cache", "nar_cache_size", Kind::T
 /// The largest NAR an upload (`nix copy --to`) may send; same forms as `nar_cache_size`.
 pub static CACHE_MAX_UPLOAD_SIZE: KeyDef =
     key("cache", "max_upload_size", Kind::Text, Some("4GiB"));
+/// The largest pushed build log once decoded.
+pub static CACHE_MAX_LOG_SIZE: KeyDef = key("cache", "max_log_size", Kind::Text, Some("64MiB"));
 /// How long a pushed path stays a GC root after its last push.
 pub static CACHE_PUSHED_TTL: KeyDef = key("cache", "pushed_ttl", Kind::Duration, Some("30d"));
 pub static REPO_URL: KeyDef = key("repo", "url", Kind::Text, None);
 pub static REPO_BRANCH: KeyDef = key("repo", "branch", Kind::Text, Some("main"));
 pub static REPO_POLL_INTERVAL: KeyDef = key("repo", "poll_interval", Kind::Duration, Some("60s"));
+/// Git credential lines (`https://user:token@host`) for fetching `repo.url`.
+pub static REPO_CREDENTIALS_FILE: KeyDef = key("repo", "credentials_file", Kind::Text, None);
 pub static REPO_WEBHOOK_SECRET_FILE: KeyDef = key("repo", "webhook_secret_file", Kind::Text, None);
 /// Inputs of the fleet flake whose upstream is followed and built when it moves.
 pub static REPO_WATCH_INPUTS: KeyDef = key("repo", "watch_inputs", Kind::List, Some(""));
@@ -123,6 +127,8 @@ pub static DEPLOY_CURRENT_SYSTEM: KeyDef = key(
     Some("/run/current-system"),
 );
 pub static DEPLOY_STATE_DIR: KeyDef = key("deploy", "state_dir", Kind::Text, None);
+/// Hosts not in the flake are forgotten this long after their last report.
+pub static FLEET_FORGET_AFTER: KeyDef = key("fleet", "forget_after", Kind::Duration, Some("7d"));
 pub static NOTIFY_URL: KeyDef = key("notify", "url", Kind::Text, Some(""));
 pub static NOTIFY_FORMAT: KeyDef = key("notify", "format", Kind::Text, Some("json"));
 pub static NOTIFY_ON: KeyDef = key(
@@ -160,10 +166,12 @@ pub static KEYS: &[&KeyDef] = &[
     &CACHE_MAX_CONCURRENT_NARS,
     &CACHE_NAR_CACHE_SIZE,
     &CACHE_MAX_UPLOAD_SIZE,
+    &CACHE_MAX_LOG_SIZE,
     &CACHE_PUSHED_TTL,
     &REPO_URL,
     &REPO_BRANCH,
     &REPO_POLL_INTERVAL,
+    &REPO_CREDENTIALS_FILE,
     &REPO_WEBHOOK_SECRET_FILE,
     &REPO_WATCH_INPUTS,
     &BUILD_MAX_PARALLEL_JOBS,
@@ -180,6 +188,7 @@ pub static KEYS: &[&KeyDef] = &[
     &DEPLOY_PROFILE,
     &DEPLOY_CURRENT_SYSTEM,
     &DEPLOY_STATE_DIR,
+    &FLEET_FORGET_AFTER,
     &NOTIFY_URL,
     &NOTIFY_FORMAT,
     &NOTIFY_ON,

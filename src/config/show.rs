@@ -39,7 +39,7 @@ pub fn render(config: &Config, json: bool) -> String {
                 let shown = if key.secret {
                     "\"********\"".to_string()
                 } else {
-                    toml_value(value)
+                    toml_value(&without_credentials(key, value))
                 };
                 let _ = writeln!(out, "{} = {shown}  # {source}", key.name);
             }
@@ -62,7 +62,11 @@ fn render_json(config: &Config) -> String {
             }),
             None => serde_json::json!({ "value": null, "source": null }),
             Some((value, source)) => serde_json::json!({
-                "value": if key.secret { serde_json::json!("********") } else { json_value(value) },
+                "value": if key.secret {
+                    serde_json::json!("********")
+                } else {
+                    json_value(&without_credentials(key, value))
+                },
                 "source": source.to_string(),
             }),
         };
@@ -75,6 +79,16 @@ fn render_json(config: &Config) -> String {
     .expect("serialisable");
     text.push('\n');
     text
+}
+
+/// `repo.url` with its credentials shown as `***`.
+fn without_credentials(key: &schema::KeyDef, value: &Value) -> Value {
+    match value {
+        Value::Text(url) if key.is(&schema::REPO_URL) => {
+            Value::Text(crate::builds::redact::redact_url(url))
+        }
+        other => other.clone(),
+    }
 }
 
 fn toml_text(s: &str) -> String {

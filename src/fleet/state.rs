@@ -1,7 +1,7 @@
-//! How the box works out a host's state from its last report and its newest build (the
-//! contract's order), and the last report as the box keeps it. Pure.
+//! How the box works out a host's state from its last report, its target and what the box
+//! built for it, and the last report as the box keeps it. Pure.
 
-use crate::protocol::host::{is_behind, HostState, Latest, ReportState};
+use crate::protocol::host::{HostState, ReportState};
 
 /// The last report as the box keeps it: what it said and which build it was about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -9,7 +9,7 @@ pub struct StoredReport {
     pub state: ReportState,
     pub path: String,
     pub message: Option<String>,
-    /// The build the report was about (`None`: the box had no build of the host then).
+    /// The build the report was about (`None`: the box had no target for the host then).
     pub about: Option<String>,
     /// When it was last sent (a repeated report only moves this).
     pub at: String,
@@ -17,23 +17,39 @@ pub struct StoredReport {
     pub running_since: String,
 }
 
-/// The contract's order: `never_seen` without a report; the last report's `deploying`,
-/// `rolled_back` or `failed` while the newest build is still the one it was about; else
-/// `behind` when the running path is not the newest build's; else `up_to_date`.
-pub fn host_state(last: Option<&StoredReport>, latest: Option<&Latest>) -> HostState {
+/// The states in order, the first that holds wins:
+/// - `never_seen` without a report;
+/// - the last report's `deploying`, `rolled_back` or `failed` while the target is still the
+///   build it was about, and `reboot_needed` likewise;
+/// - `up_to_date` when the host runs its target;
+/// - `local` when the report said so, or the host runs a system the box never built for it
+///   (`built_here`);
+/// - `behind` when there is a target it does not run;
+/// - else `up_to_date` (a box-built system and no target).
+pub fn host_state(
+    last: Option<&StoredReport>,
+    target: Option<&str>,
+    built_here: impl Fn(&str) -> bool,
+) -> HostState {
     let Some(last) = last else {
         return HostState::NeverSeen;
     };
-    let latest_path = latest.map(|l| l.path.as_str());
-    if last.about.as_deref() == latest_path {
+    if last.about.as_deref() == target {
         match last.state {
             ReportState::Deploying => return HostState::Deploying,
             ReportState::RolledBack => return HostState::RolledBack,
             ReportState::Failed => return HostState::Failed,
-            ReportState::Deployed | ReportState::UpToDate => {}
+            ReportState::RebootNeeded => return HostState::RebootNeeded,
+            ReportState::Deployed | ReportState::UpToDate | ReportState::Local => {}
         }
     }
-    if is_behind(Some(last.path.as_str()), latest) {
+    if target == Some(last.path.as_str()) {
+        return HostState::UpToDate;
+    }
+    if last.state == ReportState::Local || !built_here(&last.path) {
+        return HostState::Local;
+    }
+    if target.is_some() {
         HostState::Behind
     } else {
         HostState::UpToDate
@@ -43,15 +59,6 @@ pub fn host_state(last: Option<&StoredReport>, latest: Option<&Latest>) -> HostS
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn latest(path: &str) -> Latest {
-        Latest {
-            job: 1,
-            rev: "r".into(),
-            path: path.into(),
-            finished_at: None,
-        }
-    }
 
     fn report(state: ReportState, path: &str, about: Option<&str>) -> StoredReport {
         StoredReport {
@@ -64,33 +71,38 @@ mod tests {
         }
     }
 
+    /// The box built old, new and newer for this host.
+    fn built(path: &str) -> bool {
+        ["/nix/store/old", "/nix/store/new", "/nix/store/newer"].contains(&path)
+    }
+
     #[test]
-    fn state_follows_the_contracts_order() {
-        let new = latest("/nix/store/new");
-        assert_eq!(host_state(None, Some(&new)), HostState::NeverSeen);
+    fn state_follows_the_documented_order() {
+        let new = Some("/nix/store/new");
+        assert_eq!(host_state(None, new, built), HostState::NeverSeen);
         let up = report(
             ReportState::Deployed,
             "/nix/store/new",
             Some("/nix/store/new"),
         );
-        assert_eq!(host_state(Some(&up), Some(&new)), HostState::UpToDate);
-        // A failure about the newest build shows as long as that build is the newest …
+        assert_eq!(host_state(Some(&up), new, built), HostState::UpToDate);
+        // A failure about the target shows as long as that build is the target …
         let rolled = report(
             ReportState::RolledBack,
             "/nix/store/old",
             Some("/nix/store/new"),
         );
-        assert_eq!(host_state(Some(&rolled), Some(&new)), HostState::RolledBack);
-        // … and a newer build makes the host merely behind.
-        let newer = latest("/nix/store/newer");
-        assert_eq!(host_state(Some(&rolled), Some(&newer)), HostState::Behind);
+        assert_eq!(host_state(Some(&rolled), new, built), HostState::RolledBack);
+        // … and a newer target (or a pin to another build) makes the host merely behind.
+        let newer = Some("/nix/store/newer");
+        assert_eq!(host_state(Some(&rolled), newer, built), HostState::Behind);
         let deploying = report(
             ReportState::Deploying,
             "/nix/store/old",
             Some("/nix/store/new"),
         );
         assert_eq!(
-            host_state(Some(&deploying), Some(&new)),
+            host_state(Some(&deploying), new, built),
             HostState::Deploying
         );
         let failed = report(
@@ -98,10 +110,46 @@ mod tests {
             "/nix/store/old",
             Some("/nix/store/new"),
         );
-        assert_eq!(host_state(Some(&failed), Some(&new)), HostState::Failed);
-        // Running something the box never built, with nothing built: up to date.
+        assert_eq!(host_state(Some(&failed), new, built), HostState::Failed);
+    }
+
+    #[test]
+    fn reboot_needed_lasts_while_the_target_does() {
+        let new = Some("/nix/store/new");
+        let boot = report(
+            ReportState::RebootNeeded,
+            "/nix/store/old",
+            Some("/nix/store/new"),
+        );
+        assert_eq!(host_state(Some(&boot), new, built), HostState::RebootNeeded);
+        // Also when the new system runs already (a kernel change in `switch` mode).
+        let kernel = report(
+            ReportState::RebootNeeded,
+            "/nix/store/new",
+            Some("/nix/store/new"),
+        );
+        assert_eq!(
+            host_state(Some(&kernel), new, built),
+            HostState::RebootNeeded
+        );
+        let newer = Some("/nix/store/newer");
+        assert_eq!(host_state(Some(&boot), newer, built), HostState::Behind);
+    }
+
+    #[test]
+    fn a_system_the_box_did_not_give_is_local() {
+        let new = Some("/nix/store/new");
+        // Said by the host, or seen by the box: a path it never built for the host.
+        let said = report(ReportState::Local, "/nix/store/old", Some("/nix/store/new"));
+        assert_eq!(host_state(Some(&said), new, built), HostState::Local);
         let own = report(ReportState::UpToDate, "/nix/store/own", None);
-        assert_eq!(host_state(Some(&own), None), HostState::UpToDate);
-        assert_eq!(host_state(Some(&own), Some(&new)), HostState::Behind);
+        assert_eq!(host_state(Some(&own), new, built), HostState::Local);
+        assert_eq!(host_state(Some(&own), None, built), HostState::Local);
+        // Running the target is up to date whatever the report said.
+        let there = report(ReportState::Local, "/nix/store/new", Some("/nix/store/new"));
+        assert_eq!(host_state(Some(&there), new, built), HostState::UpToDate);
+        // A box-built system with nothing to run: up to date.
+        let old = report(ReportState::UpToDate, "/nix/store/old", None);
+        assert_eq!(host_state(Some(&old), None, built), HostState::UpToDate);
     }
 }

@@ -1,7 +1,9 @@
 //! What the hosts reported, in `<state>/fleet.sqlite`: one row per change of what a host said
 //! (a report that repeats the last one only moves its time, so a heartbeat every minute does
-//! not grow the table), the newest few hundred per host. Not for builds (the job store).
+//! not grow the table), the newest few hundred per host; and when each host was last asked to
+//! retry the builds that failed on it. Not for builds or pins (the job store).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -25,6 +27,10 @@ CREATE TABLE IF NOT EXISTS reports (
     last_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS reports_by_host ON reports (host, id);
+CREATE TABLE IF NOT EXISTS retries (
+    host TEXT PRIMARY KEY,
+    at TEXT NOT NULL
+);
 ";
 
 /// Rows kept per host: the recent history of changes.
@@ -98,6 +104,13 @@ impl ReportStore {
         Ok(last)
     }
 
+    /// Removes every report of `host`; how many went.
+    pub fn forget(&self, host: &str) -> Result<usize> {
+        Ok(self
+            .lock()
+            .execute("DELETE FROM reports WHERE host = ?1", [host])?)
+    }
+
     /// The last report of every host that ever reported, by host name.
     pub fn all_last(&self) -> Result<Vec<(String, StoredReport)>> {
         let conn = self.lock();
@@ -110,6 +123,29 @@ impl ReportStore {
                 Ok((row.get::<_, String>(7)?, stored_from_row(row)?))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+}
+
+impl ReportStore {
+    /// Asks `host` to forget the builds that failed on it; returns the request's time.
+    pub fn request_retry(&self, host: &str) -> Result<String> {
+        let at = now();
+        self.lock().execute(
+            "INSERT INTO retries (host, at) VALUES (?1, ?2) \
+             ON CONFLICT (host) DO UPDATE SET at = ?2",
+            params![host, at],
+        )?;
+        Ok(at)
+    }
+
+    /// When each host was last asked to retry, by host name.
+    pub fn retries(&self) -> Result<BTreeMap<String, String>> {
+        let conn = self.lock();
+        let rows = conn
+            .prepare_cached("SELECT host, at FROM retries")?
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
 }
@@ -192,5 +228,9 @@ mod tests {
         let names: Vec<&str> = all.iter().map(|(h, _)| h.as_str()).collect();
         assert_eq!(names, vec!["desktop", "laptop"]);
         assert_eq!(all[1].1.state, ReportState::RolledBack);
+
+        assert!(store.retries().unwrap().is_empty());
+        let at = store.request_retry("laptop").unwrap();
+        assert_eq!(store.retries().unwrap()["laptop"], at);
     }
 }

@@ -15,15 +15,6 @@ use crate::timestamp::unix_seconds;
 
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-const HOST_STATES: [HostState; 6] = [
-    HostState::NeverSeen,
-    HostState::UpToDate,
-    HostState::Behind,
-    HostState::Deploying,
-    HostState::RolledBack,
-    HostState::Failed,
-];
-
 pub fn respond(state: &AppState, counters: &Counters) -> HttpResult {
     let text = render(state, counters)?;
     Ok(with_type(StatusCode::OK, CONTENT_TYPE, text))
@@ -279,10 +270,22 @@ fn hosts(out: &mut Exposition, state: &AppState) -> anyhow::Result<()> {
     out.family(
         "host_behind",
         Kind::Gauge,
-        "1 when the host runs something other than its newest build.",
+        "1 when the host runs something other than its target (its pin, else its newest build).",
     );
     for host in &hosts {
         out.sample("host_behind", &[("host", &host.name)], host.behind);
+    }
+    out.family(
+        "host_pinned",
+        Kind::Gauge,
+        "1 when the host is pinned to a build (it does not follow the branch).",
+    );
+    for host in &hosts {
+        out.sample(
+            "host_pinned",
+            &[("host", &host.name)],
+            host.pinned.is_some(),
+        );
     }
     out.family(
         "host_last_seen_timestamp_seconds",
@@ -303,7 +306,7 @@ fn hosts(out: &mut Exposition, state: &AppState) -> anyhow::Result<()> {
         "The host's state: 1 for the one it is in, 0 for the others.",
     );
     for host in &hosts {
-        for each in HOST_STATES {
+        for each in HostState::ALL {
             out.sample(
                 "host_state",
                 &[("host", &host.name), ("state", each.as_str())],

@@ -1,24 +1,38 @@
 //! The fleet table of the status page: each host, its state (with the last report's words
-//! when it rolled back or failed), what it runs, its newest green build and when it was
-//! last seen.
+//! when it rolled back, failed, runs its own system or waits for a reboot), what it runs, its
+//! newest green build (and the build it is pinned to, when it is) and when it was last seen.
 
 use std::fmt::Write;
 use std::time::SystemTime;
 
 use super::format::{host_state, short_rev, time_ago};
 use super::html::Escaped;
+use crate::builds::repo::watcher::RepoStatus;
 use crate::protocol::host::{Host, HostState};
 
 /// A report's message is cut to this many characters on the page.
 const MESSAGE_SHOWN: usize = 240;
 
-pub fn write(out: &mut String, hosts: &[Host], now: SystemTime) {
+pub fn write(out: &mut String, hosts: &[Host], repo: Option<&RepoStatus>, now: SystemTime) {
     out.push_str("<section id=\"fleet\"><h2>Fleet</h2>");
     if hosts.is_empty() {
-        out.push_str(
-            "<p class=\"mute\">No hosts yet: the flake's <code>nixosConfigurations</code> show \
-             here once the repository is fetched, and every host that reports.</p></section>\n",
-        );
+        // Why there are none, as far as the box knows: no repository, not fetched yet, or a
+        // flake without hosts.
+        let why = match repo.map(|r| r.rev.as_deref()) {
+            None => "No hosts: no fleet repository is configured (start the server with \
+                     <code>serve --repo URL</code>). Hosts that report show here too."
+                .to_string(),
+            Some(None) => "No hosts yet: the flake's <code>nixosConfigurations</code> show \
+                           here once the repository is fetched, and every host that reports."
+                .to_string(),
+            Some(Some(rev)) => format!(
+                "No hosts: the fleet's flake at <code>{}</code> has no \
+                 <code>nixosConfigurations</code> (each folder under <code>hosts/</code> is one; \
+                 <code>bootstrap-new-machine</code> adds them). Hosts that report show here too.",
+                Escaped(short_rev(rev))
+            ),
+        };
+        let _ = writeln!(out, "<p class=\"mute\">{why}</p></section>");
         return;
     }
     out.push_str(
@@ -32,7 +46,13 @@ pub fn write(out: &mut String, hosts: &[Host], now: SystemTime) {
             name = Escaped(&host.name),
             state = host_state(host.state),
         );
-        if matches!(host.state, HostState::RolledBack | HostState::Failed) {
+        let explained = [
+            HostState::RolledBack,
+            HostState::Failed,
+            HostState::Local,
+            HostState::RebootNeeded,
+        ];
+        if explained.contains(&host.state) {
             if let Some(message) = host.last_report.as_ref().and_then(|r| r.message.as_ref()) {
                 let cut: String = message.chars().take(MESSAGE_SHOWN).collect();
                 let _ = write!(
@@ -79,6 +99,23 @@ pub fn write(out: &mut String, hosts: &[Host], now: SystemTime) {
                     at = time_ago(latest.finished_at.as_deref(), now),
                 );
             }
+        }
+        // A pinned host runs its pin, not the newest build.
+        if let (Some(pinned), Some(target)) = (&host.pinned, &host.target) {
+            let what = match (&target.rev, target.job) {
+                (Some(rev), Some(job)) => format!(
+                    "<a href=\"/jobs/{job}\">job {job}</a> <code title=\"{path}\">{short}</code>",
+                    path = Escaped(&target.path),
+                    short = Escaped(short_rev(rev)),
+                ),
+                _ => format!("<code>{}</code>", Escaped(&target.path)),
+            };
+            let _ = write!(
+                out,
+                "<div class=\"warn\" data-pinned=\"{path}\">pinned to {what} {at}</div>",
+                path = Escaped(&pinned.path),
+                at = time_ago(Some(&pinned.at), now),
+            );
         }
         let _ = write!(
             out,

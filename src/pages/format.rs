@@ -87,6 +87,8 @@ pub fn host_state(state: HostState) -> String {
         HostState::Deploying => ("▶", "run"),
         HostState::RolledBack => ("↺", "bad"),
         HostState::Failed => ("✗", "bad"),
+        HostState::Local => ("✎", "warn"),
+        HostState::RebootNeeded => ("⟳", "warn"),
     };
     badge(icon, state.words(), class, state.as_str())
 }

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use super::format::{duration, job_state, run_time, short_rev, time_ago};
 use super::html::Escaped;
-use crate::builds::jobs::model::Job;
+use crate::builds::jobs::model::{Job, JobState};
 
 pub fn write(out: &mut String, jobs: &[Job], now: SystemTime) {
     out.push_str("<section id=\"jobs\"><h2>Recent jobs</h2>");
@@ -22,12 +22,14 @@ pub fn write(out: &mut String, jobs: &[Job], now: SystemTime) {
          <th>Revision</th><th>Trigger</th><th>Started</th><th>Duration</th></tr></thead><tbody>",
     );
     for job in jobs {
-        let started = match job.started_at.as_deref() {
-            Some(at) => time_ago(Some(at), now),
-            None => format!(
+        let started = match (job.started_at.as_deref(), job.state) {
+            (Some(at), _) => time_ago(Some(at), now),
+            (None, JobState::Queued) => format!(
                 "<span class=\"mute\">queued {}</span>",
                 time_ago(Some(&job.created_at), now)
             ),
+            // Failed at once (a flake that does not evaluate) or cancelled while queued.
+            (None, _) => "<span class=\"mute\">never started</span>".to_string(),
         };
         let took = run_time(job.started_at.as_deref(), job.finished_at.as_deref(), now)
             .map(duration)

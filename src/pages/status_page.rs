@@ -41,7 +41,7 @@ pub async fn respond(state: &AppState, site: &Site) -> HttpResult {
     );
     running_section(&mut main, &running, now);
     jobs_table::write(&mut main, &recent, now);
-    fleet_table::write(&mut main, &hosts, now);
+    fleet_table::write(&mut main, &hosts, builds.repo_status().as_ref(), now);
     builders_section(&mut main, &builds.builders(), now);
     inputs_section(&mut main, &builds.input_status(), now);
     if let Some(publisher) = &state.publisher {
@@ -63,8 +63,9 @@ fn repo_section(
     let Some(repo) = repo else {
         let _ = write!(
             out,
-            "<dt>URL</dt><dd class=\"mute\">none: set <code>repo.url</code> to build a fleet \
-             (the cache serves the store all the same)</dd><dt>Branch</dt><dd>{}</dd>",
+            "<dt>URL</dt><dd class=\"mute\">none: start the server with <code>serve --repo \
+             URL</code> (or set <code>repo.url</code>) to build a fleet (the cache serves the \
+             store all the same)</dd><dt>Branch</dt><dd>{}</dd>",
             Escaped(branch)
         );
         queue_line(out, queue);

@@ -17,15 +17,23 @@ pub enum ReportState {
     RolledBack,
     /// The deploy could not even start (download refused, no space).
     Failed,
+    /// The host runs a system the box did not give it (a hand-run `nixos-rebuild switch`)
+    /// and is left alone until the box has a new target for it.
+    Local,
+    /// The new system is activated for the next boot (or the running kernel or initrd differ
+    /// from the system's): it runs fully only after a reboot.
+    RebootNeeded,
 }
 
 impl ReportState {
-    pub const ALL: [ReportState; 5] = [
+    pub const ALL: [ReportState; 7] = [
         ReportState::Deploying,
         ReportState::Deployed,
         ReportState::UpToDate,
         ReportState::RolledBack,
         ReportState::Failed,
+        ReportState::Local,
+        ReportState::RebootNeeded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -35,6 +43,8 @@ impl ReportState {
             ReportState::UpToDate => "up_to_date",
             ReportState::RolledBack => "rolled_back",
             ReportState::Failed => "failed",
+            ReportState::Local => "local",
+            ReportState::RebootNeeded => "reboot_needed",
         }
     }
 
@@ -58,19 +68,73 @@ pub struct Report {
     pub wanted: Option<String>,
 }
 
+/// The body of `PUT /api/v1/hosts/{name}/pin` (and of `PUT /api/v1/fleet/pin`, which takes
+/// only `rev`): one of the two.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PinRequest {
+    /// A commit id, full or short.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rev: Option<String>,
+    /// A store path the box built for the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
 /// A host as the box sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Host {
     pub name: String,
-    /// The newest succeeded job that built this host's system.
+    /// The newest succeeded build of this host's system at the newest commit on the watched
+    /// branch that built it (by git ancestry, not job order).
     pub latest: Option<Latest>,
     /// What the host last reported running.
     pub running: Option<Running>,
     pub state: HostState,
     pub last_report: Option<LastReport>,
     pub last_seen: Option<String>,
-    /// `running.path` is not `latest.path`.
+    /// `running.path` is not `target.path`.
     pub behind: bool,
+    /// What the host was pinned to, if it is.
+    #[serde(default)]
+    pub pinned: Option<Pinned>,
+    /// What the host is to run: its pin, else `latest`.
+    #[serde(default)]
+    pub target: Option<Target>,
+    /// When someone last asked (`fleet retry`) that the host forget the builds that failed
+    /// on it; a host's deploy that sees a newer time than it acted on forgets them.
+    #[serde(default)]
+    pub retry_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pinned {
+    /// The revision pinned to (full id); `None` for a pin to a store path.
+    pub rev: Option<String>,
+    pub path: String,
+    /// When the pin was set.
+    pub at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    pub path: String,
+    /// The revision of the build, `None` when the box cannot tell.
+    pub rev: Option<String>,
+    /// The job that built it.
+    pub job: Option<u64>,
+    pub source: TargetSource,
+    /// Paths in its closure that came by push (the job's `pushed`); empty when none did.
+    #[serde(default)]
+    pub pushed: Vec<String>,
+}
+
+/// Why the target is what it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetSource {
+    Pinned,
+    Latest,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,9 +174,24 @@ pub enum HostState {
     Deploying,
     RolledBack,
     Failed,
+    /// Runs a system the box did not give it.
+    Local,
+    /// Runs its target fully only after a reboot.
+    RebootNeeded,
 }
 
 impl HostState {
+    pub const ALL: [HostState; 8] = [
+        HostState::NeverSeen,
+        HostState::UpToDate,
+        HostState::Behind,
+        HostState::Deploying,
+        HostState::RolledBack,
+        HostState::Failed,
+        HostState::Local,
+        HostState::RebootNeeded,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             HostState::NeverSeen => "never_seen",
@@ -121,6 +200,8 @@ impl HostState {
             HostState::Deploying => "deploying",
             HostState::RolledBack => "rolled_back",
             HostState::Failed => "failed",
+            HostState::Local => "local",
+            HostState::RebootNeeded => "reboot_needed",
         }
     }
 
@@ -133,13 +214,15 @@ impl HostState {
             HostState::Deploying => "deploying",
             HostState::RolledBack => "rolled back",
             HostState::Failed => "failed",
+            HostState::Local => "local",
+            HostState::RebootNeeded => "reboot needed",
         }
     }
 }
 
-/// A host is behind when the box has a build of it that the host does not run.
-pub fn is_behind(running: Option<&str>, latest: Option<&Latest>) -> bool {
-    latest.is_some_and(|latest| running != Some(latest.path.as_str()))
+/// A host is behind when it does not run its target.
+pub fn is_behind(running: Option<&str>, target: Option<&str>) -> bool {
+    target.is_some_and(|target| running != Some(target))
 }
 
 /// A host name the box accepts: what NixOS allows for `networking.hostName`, and

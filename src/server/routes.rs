@@ -40,6 +40,10 @@ enum Route<'a> {
     Hosts,
     Host(&'a str),
     HostReport(&'a str),
+    HostPin(&'a str),
+    HostRetry(&'a str),
+    FleetPin,
+    Token,
     Webhook(Forge),
     /// No such path (`api`: under `/api/`, answered in JSON).
     Unknown {
@@ -61,6 +65,10 @@ impl Route<'_> {
                 ["hosts"] => Route::Hosts,
                 ["hosts", name] => Route::Host(name),
                 ["hosts", name, "report"] => Route::HostReport(name),
+                ["hosts", name, "pin"] => Route::HostPin(name),
+                ["hosts", name, "retry"] => Route::HostRetry(name),
+                ["fleet", "pin"] => Route::FleetPin,
+                ["token"] => Route::Token,
                 ["webhooks", "github"] => Route::Webhook(Forge::GitHub),
                 ["webhooks", "forgejo"] => Route::Webhook(Forge::Forgejo),
                 _ => Route::Unknown { api: true },
@@ -102,6 +110,10 @@ impl Route<'_> {
                 | Route::Hosts
                 | Route::Host(_)
                 | Route::HostReport(_)
+                | Route::HostPin(_)
+                | Route::HostRetry(_)
+                | Route::FleetPin
+                | Route::Token
                 | Route::Webhook(_)
                 | Route::Unknown { api: true }
         )
@@ -206,8 +218,29 @@ async fn dispatch(
         (Route::Hosts, Method::GET) => api::hosts::list(state).await,
         (Route::Host(name), Method::GET) => api::hosts::get(state, name).await,
         (Route::HostReport(name), Method::POST) => {
-            api::auth::require_scope(state, &request, Scope::Report)?;
+            api::auth::require_report(state, &request, name)?;
             api::hosts::report(state, name, request).await
+        }
+        (Route::Token, Method::GET) => api::token::respond(state, &request),
+        (Route::HostPin(name), Method::PUT) => {
+            api::auth::require_scope(state, &request, Scope::Deploy)?;
+            api::pins::pin(state, name, request).await
+        }
+        (Route::HostPin(name), Method::DELETE) => {
+            api::auth::require_scope(state, &request, Scope::Deploy)?;
+            api::pins::unpin(state, name).await
+        }
+        (Route::HostRetry(name), Method::POST) => {
+            api::auth::require_scope(state, &request, Scope::Deploy)?;
+            api::pins::retry(state, name).await
+        }
+        (Route::FleetPin, Method::PUT) => {
+            api::auth::require_scope(state, &request, Scope::Deploy)?;
+            api::pins::pin_all(state, request).await
+        }
+        (Route::FleetPin, Method::DELETE) => {
+            api::auth::require_scope(state, &request, Scope::Deploy)?;
+            api::pins::unpin_all(state).await
         }
         (Route::Webhook(forge), Method::POST) => api::webhooks::handle(state, forge, request).await,
         (Route::Unknown { api: true }, _) => {
@@ -243,6 +276,11 @@ mod tests {
             Route::parse("/api/v1/hosts/laptop/report"),
             Route::HostReport("laptop")
         );
+        assert_eq!(
+            Route::parse("/api/v1/hosts/laptop/pin"),
+            Route::HostPin("laptop")
+        );
+        assert_eq!(Route::parse("/api/v1/fleet/pin"), Route::FleetPin);
         assert_eq!(
             Route::parse("/api/v1/webhooks/forgejo"),
             Route::Webhook(Forge::Forgejo)

@@ -76,14 +76,19 @@ pub fn resolve(
         },
     )?;
     if !missing.is_empty() {
-        let how = match asker {
-            Asker::Nobody => "not a terminal, so nothing can be asked: pass ",
-            _ => "missing: pass ",
-        };
-        return Err(usage(format!(
-            "{how}{} (or --yes to take the defaults)",
-            missing.join(", ")
-        )));
+        let missing = missing.join(", ");
+        return Err(usage(match asker {
+            // --yes was given: what is missing has no default to take.
+            Asker::Defaults => format!(
+                "--yes takes the defaults, but these have none: pass {missing} (the server URL \
+                 may also come from ATUIN_BOOTSTRAP_SERVER or client.server)"
+            ),
+            Asker::Nobody => format!(
+                "not a terminal, so nothing can be asked: pass {missing} (or --yes to take the \
+                 defaults)"
+            ),
+            Asker::Terminal => format!("missing: pass {missing} (or --yes to take the defaults)"),
+        }));
     }
     let hostname = hostname.expect("checked above");
     check_hostname(&hostname)?;

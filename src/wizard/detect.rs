@@ -13,6 +13,8 @@ pub struct Machine {
     /// e.g. `x86_64-linux`.
     pub system: String,
     pub is_nixos: bool,
+    /// The NixOS release this machine runs (`25.05`), from `nixos-version` or /etc/os-release.
+    pub nixos_release: Option<String>,
     /// How a NixOS machine boots (firmware, disks, its configuration.nix); `None` elsewhere.
     pub boot: Option<boot_loader::Facts>,
     pub is_wsl: bool,
@@ -41,6 +43,7 @@ impl Machine {
             hostname: hostname(),
             system: crate::nix::current_system(),
             is_nixos,
+            nixos_release: if is_nixos { nixos_release() } else { None },
             boot: is_nixos.then(|| boot_loader::Facts::gather(Path::new("/"))),
             is_wsl: process.var("WSL_DISTRO_NAME").is_some()
                 || std::fs::read_to_string("/proc/sys/kernel/osrelease")
@@ -98,6 +101,60 @@ impl Machine {
     }
 }
 
+/// The newest NixOS release this version knows: the state version of a host written on a
+/// machine that does not run NixOS yet (it will be installed with this release or a newer one,
+/// and an older state version is always safe).
+pub const CURRENT_NIXOS_RELEASE: &str = "25.11";
+
+impl Machine {
+    /// `system.stateVersion` for this machine's host file: the release it runs on NixOS (as
+    /// NixOS's own installer writes it), the current release elsewhere.
+    pub fn state_version(&self) -> &str {
+        self.nixos_release
+            .as_deref()
+            .unwrap_or(CURRENT_NIXOS_RELEASE)
+    }
+}
+
+/// The running NixOS release: `nixos-version` (`25.05.20250704.abcdef0 (Warbler)`), else
+/// VERSION_ID of /etc/os-release.
+fn nixos_release() -> Option<String> {
+    let from_command = std::process::Command::new("nixos-version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| release_of(&String::from_utf8_lossy(&o.stdout)));
+    from_command.or_else(|| {
+        std::fs::read_to_string("/etc/os-release")
+            .ok()
+            .and_then(|text| os_release_version(&text))
+    })
+}
+
+/// `YY.MM` at the start of a NixOS version string.
+fn release_of(version: &str) -> Option<String> {
+    let version = version.trim();
+    let mut parts = version.splitn(3, '.');
+    let (year, month) = (parts.next()?, parts.next()?);
+    let month: String = month.chars().take_while(char::is_ascii_digit).collect();
+    let digits = |s: &str| s.len() == 2 && s.chars().all(|c| c.is_ascii_digit());
+    (digits(year) && digits(&month)).then(|| format!("{year}.{month}"))
+}
+
+/// VERSION_ID of an os-release file, when it is NixOS's.
+fn os_release_version(text: &str) -> Option<String> {
+    let field = |name: &str| {
+        text.lines().find_map(|line| {
+            let value = line.strip_prefix(name)?.strip_prefix('=')?;
+            Some(value.trim().trim_matches('"').to_string())
+        })
+    };
+    (field("ID").as_deref() == Some("nixos"))
+        .then(|| field("VERSION_ID"))
+        .flatten()
+        .and_then(|v| release_of(&v))
+}
+
 pub fn find_in_path(path_var: &str, tool: &str) -> Option<PathBuf> {
     path_var
         .split(':')
@@ -111,5 +168,25 @@ fn hostname() -> String {
     match crate::os::hostname() {
         Some(name) => name.split('.').next().unwrap_or(&name).to_string(),
         None => "nixos".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_release_comes_from_nixos_version_or_os_release() {
+        assert_eq!(
+            release_of("25.05.20250704.b43c397 (Warbler)\n").as_deref(),
+            Some("25.05")
+        );
+        assert_eq!(release_of("24.11pre-git").as_deref(), Some("24.11"));
+        assert_eq!(release_of("not a version"), None);
+        let nixos =
+            "NAME=NixOS\nID=nixos\nVERSION_ID=\"24.11\"\nPRETTY_NAME=\"NixOS 24.11 (Vicuna)\"\n";
+        assert_eq!(os_release_version(nixos).as_deref(), Some("24.11"));
+        let debian = "NAME=\"Debian GNU/Linux\"\nID=debian\nVERSION_ID=\"12\"\n";
+        assert_eq!(os_release_version(debian), None);
     }
 }

@@ -26,6 +26,7 @@ pub fn plan(
     inputs: &host::Inputs,
     boot_problem: Option<String>,
     on_nixos: bool,
+    atuin_bootstrap_url: &str,
 ) -> Result<()> {
     if !repo.join(".git").exists() {
         plan.notes.push(format!(
@@ -35,19 +36,20 @@ pub fn plan(
     }
     let has_flake = repo.join("flake.nix").exists();
     if !has_flake {
-        for (path, text) in templates::FLEET {
-            if *path == ".gitignore" && repo.join(path).exists() {
+        for (path, text) in templates::fleet(atuin_bootstrap_url) {
+            if path == ".gitignore" && repo.join(path).exists() {
                 continue; // merged below
             }
             plan.files.push(
-                FileChange::new(
-                    repo.join(path),
-                    text.to_string(),
-                    "the fleet flake (fleet template)",
-                )
-                .tracked_in(repo),
+                FileChange::new(repo.join(path), text, "the fleet flake (fleet template)")
+                    .tracked_in(repo),
             );
         }
+        plan.notes.push(format!(
+            "the new fleet flake fetches atuin-bootstrap from {atuin_bootstrap_url} \
+             (inputs.atuin-bootstrap.url in flake.nix; --atuin-bootstrap-url names another, \
+             e.g. your fork or git+file:///srv/atuin-bootstrap)"
+        ));
     }
     let gitignore = repo.join(".gitignore");
     let current = std::fs::read_to_string(&gitignore).ok();
@@ -201,6 +203,16 @@ fn ensure_lines(text: &str, lines: &[&str]) -> String {
     out
 }
 
+/// What the user runs so the box sees the new host: flake.lock made (or kept) and committed
+/// with the host's files, since the box evaluates in pure mode and cannot lock inputs.
+pub fn commit_command(repo: &Path, host: &str) -> String {
+    format!(
+        "cd {} && nix --extra-experimental-features 'nix-command flakes' flake lock && \
+         git add -A hosts/{host} .gitignore flake.nix flake.lock && git commit -m 'Add {host}' && git push",
+        repo.display()
+    )
+}
+
 /// What to do when the build box (wsl profile) has no repository URL its service can fetch.
 pub fn no_fleet_url_note(answers: &Answers) -> String {
     let repo = answers.repo.display();
@@ -241,6 +253,16 @@ mod tests {
         ] {
             assert!(!reachable_by_service(url), "{url}");
         }
+    }
+
+    #[test]
+    fn the_commit_command_locks_and_commits_flake_lock() {
+        let command = commit_command(Path::new("/home/me/fleet"), "thinkpad");
+        assert!(
+            command.starts_with("cd /home/me/fleet && nix "),
+            "{command}"
+        );
+        assert!(command.contains(" flake lock && git add -A hosts/thinkpad .gitignore flake.nix flake.lock && git commit"), "{command}");
     }
 
     #[test]

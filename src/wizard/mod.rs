@@ -10,7 +10,7 @@ pub mod atuin;
 mod atuin_sync;
 pub mod boot_loader;
 mod client_config;
-mod detect;
+pub mod detect;
 mod dirs;
 mod fleet_repo;
 pub mod host;
@@ -23,6 +23,7 @@ mod secrets;
 mod server_probe;
 mod syncthing;
 pub mod templates;
+mod token_check;
 
 use std::io::Write;
 
@@ -36,7 +37,7 @@ use answers::Asker;
 use detect::Machine;
 use plan::{Plan, PlannedCommand};
 
-pub fn run(process: &mut Process, args: BootstrapArgs, config: &Config) -> Result<()> {
+pub fn run(process: &mut Process, mut args: BootstrapArgs, config: &Config) -> Result<()> {
     if crate::os::is_root() {
         if let Some(user) = process.var("SUDO_USER").filter(|u| u != "root") {
             return Err(usage(format!(
@@ -59,6 +60,15 @@ pub fn run(process: &mut Process, args: BootstrapArgs, config: &Config) -> Resul
     let key = server_probe::trusted_key(process, &args, &answers.server, &asker)?;
 
     let secrets = answers.repo.join("secrets");
+    args.token_file = token_check::step(
+        process,
+        args.token_file.take(),
+        &secrets,
+        &answers.server,
+        &answers.hostname,
+        args.push,
+        &asker,
+    )?;
     let pushes = push_netrc::wanted(&args, &secrets, &asker)?;
     let atuin_server = args
         .atuin_server
@@ -70,18 +80,33 @@ pub fn run(process: &mut Process, args: BootstrapArgs, config: &Config) -> Resul
     let mut values: Vec<(&str, &str)> = vec![
         ("hostName", &answers.hostname),
         ("system", &machine.system),
+        ("stateVersion", machine.state_version()),
         ("serverUrl", &answers.server),
-        ("publicKey", key.as_deref().unwrap_or("")),
         ("atuinServer", &atuin_server),
         ("secretsDir", &secrets_text),
         ("repoDir", &repo_text),
     ];
     let mut unset = Vec::new();
+    // Offline without --trust-key: the host leaves the cache off until the key is written
+    // (the module warns at every rebuild), instead of a key NixOS would refuse.
+    match &key {
+        Some(key) => values.push(("publicKey", key)),
+        None => unset.push("publicKey"),
+    }
     match &fleet_url {
         Some(url) => values.push(("fleetRepoUrl", url)),
         None => unset.push("fleetRepoUrl"),
     }
     let mut plan = Plan::default();
+    if key.is_none() {
+        plan.notes.push(format!(
+            "the build server's cache key is not known, so hosts/{}/default.nix leaves \
+             publicKey commented out and the machine does not use the box's cache yet: run \
+             bootstrap-new-machine again when the box answers, or set publicKey to what \
+             `atuin-bootstrap cache public-key` prints on the box",
+            answers.hostname
+        ));
+    }
     let netrc_file = if pushes {
         Some(push_netrc::file(&args, &secrets, &answers.server)?)
     } else {
@@ -140,6 +165,9 @@ pub fn run(process: &mut Process, args: BootstrapArgs, config: &Config) -> Resul
         &inputs,
         boot_problem,
         machine.is_nixos,
+        args.atuin_bootstrap_url
+            .as_deref()
+            .unwrap_or(templates::DEFAULT_ATUIN_BOOTSTRAP_URL),
     )?;
     let token_secret = secrets::plan(&mut plan, &args, &secrets)?;
     plan.files.extend(netrc_file);
@@ -201,10 +229,9 @@ pub fn run(process: &mut Process, args: BootstrapArgs, config: &Config) -> Resul
     }
     writeln!(
         process.stdout,
-        "so the build server sees the new host, commit and push:\n  cd {} && git add -A hosts/{} .gitignore flake.nix && git commit -m 'Add {}' && git push",
-        answers.repo.display(),
-        answers.hostname,
-        answers.hostname
+        "so the build server sees the new host, lock the fleet's inputs (the box cannot: it \
+         builds in pure mode), commit and push:\n  {}",
+        fleet_repo::commit_command(&answers.repo, &answers.hostname)
     )?;
     Ok(())
 }

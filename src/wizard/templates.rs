@@ -13,6 +13,26 @@ pub const FLEET: &[(&str, &str)] = &[
     ("README.md", include_str!("../../templates/fleet/README.md")),
 ];
 
+/// `inputs.atuin-bootstrap.url` of a new fleet when `--atuin-bootstrap-url` names none.
+pub const DEFAULT_ATUIN_BOOTSTRAP_URL: &str = "github:atuin-bootstrap/atuin-bootstrap";
+
+/// The fleet flake's files with `@atuinBootstrapUrl@` (flake.nix) filled in.
+pub fn fleet(atuin_bootstrap_url: &str) -> Vec<(&'static str, String)> {
+    FLEET
+        .iter()
+        .map(|(path, text)| match *path {
+            "flake.nix" => (
+                *path,
+                text.replace(
+                    "@atuinBootstrapUrl@",
+                    &escape_nix_string(atuin_bootstrap_url),
+                ),
+            ),
+            _ => (*path, text.to_string()),
+        })
+        .collect()
+}
+
 /// The host profiles: name and `hosts/<name>/default.nix` template.
 pub const PROFILES: &[(&str, &str)] = &[
     (
@@ -120,6 +140,7 @@ mod tests {
             "repoDir",
             "secretsDir",
             "serverUrl",
+            "stateVersion",
             "syncthingCertFile",
             "syncthingKeyFile",
             "system",
@@ -142,6 +163,14 @@ mod tests {
             assert!(rendered.contains(r#"x\"\${y}"#), "{name}");
         }
         assert!(render("\"@a@\"", &[]).unwrap_err().contains("@a@"));
+    }
+
+    #[test]
+    fn the_fleet_flake_gets_the_url_it_is_given() {
+        let files = fleet("git+file:///srv/atuin-bootstrap");
+        let flake = &files.iter().find(|(p, _)| *p == "flake.nix").unwrap().1;
+        assert!(flake.contains("atuin-bootstrap.url = \"git+file:///srv/atuin-bootstrap\";"));
+        assert!(placeholders(flake).is_empty());
     }
 
     #[test]

@@ -452,3 +452,210 @@ fn kill_9_during_a_build_and_a_burst_of_posts_loses_nothing_accepted() {
         (build_box.job(hang)["state"] == "cancelled").then_some(())
     });
 }
+
+/// A zstd frame of raw RLE blocks (4 bytes for each 128 KiB of zeros): `blocks` × 128 KiB once
+/// decoded, about `blocks` × 4 bytes sent. Made by hand, as a real attacker would, so the test
+/// does not spend a minute compressing a gigabyte.
+fn zstd_bomb(blocks: usize) -> Vec<u8> {
+    let mut frame = vec![0x28, 0xb5, 0x2f, 0xfd];
+    // No content size, no checksum, no dictionary; a 1 MiB window (log 20: exponent 10).
+    frame.extend_from_slice(&[0x00, 10 << 3]);
+    const BLOCK: u32 = 128 * 1024;
+    for i in 0..blocks {
+        let last = (i + 1 == blocks) as u32;
+        let header = last | (1 << 1) | (BLOCK << 3);
+        frame.extend_from_slice(&header.to_le_bytes()[..3]);
+        frame.push(0);
+    }
+    frame
+}
+
+#[test]
+fn a_log_bomb_is_refused_and_the_memory_stays_low() {
+    let server = start("");
+    let state = server._dir.path().join("state");
+    let token = atuin_bootstrap::tokens::TokenStore::new(&state)
+        .create("pusher", &[atuin_bootstrap::tokens::Scope::Push])
+        .unwrap();
+    // 8,448 blocks: 33 KB sent, 1.03 GiB once decoded.
+    let bomb = zstd_bomb(8448);
+    assert!(bomb.len() < 34 * 1024, "{}", bomb.len());
+    let drv = "0123456789abcdfghijklmnpqrsvwxyz-bomb.drv";
+    let url = server.url(&format!("/log/{drv}"));
+    let bearer = format!("Bearer {token}");
+    let started = Instant::now();
+    let answers: Vec<crate::util::http::Reply> = std::thread::scope(|scope| {
+        let sent: Vec<_> = (0..3)
+            .map(|_| {
+                scope.spawn(|| {
+                    crate::util::http::try_send(
+                        "PUT",
+                        &url,
+                        &[("Authorization", &bearer), ("Content-Encoding", "zstd")],
+                        Some(&bomb),
+                    )
+                    .expect("the server answered")
+                })
+            })
+            .collect();
+        let mut slowest = Duration::ZERO;
+        while sent.iter().any(|s| !s.is_finished()) {
+            slowest = slowest.max(health_latency(&server.server.url));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        println!("health during three log bombs: at worst {slowest:?}");
+        sent.into_iter().map(|s| s.join().unwrap()).collect()
+    });
+    for answer in &answers {
+        assert_eq!(answer.status, 413, "{}", answer.text());
+        assert!(
+            answer.text().contains("cache.max_log_size"),
+            "{}",
+            answer.text()
+        );
+    }
+    let peak = server.memory_kib("VmHWM");
+    let anonymous = server.memory_kib("RssAnon");
+    println!(
+        "three 33 KB zstd log bombs (1 GiB each decoded) at once: 413 in {:?}, server peak RSS {} MiB, anonymous RSS after {} MiB",
+        started.elapsed(),
+        peak / 1024,
+        anonymous / 1024
+    );
+    assert!(peak < 200 * 1024, "peak RSS {} MiB", peak / 1024);
+    // Nothing of the bombs is left on disk, and no log was kept.
+    let uploads = state.join("uploads");
+    assert_eq!(
+        std::fs::read_dir(uploads.join("incoming")).unwrap().count(),
+        0
+    );
+    assert!(get(&server.url(&format!("/log/{drv}"))).status == 404);
+
+    // A log within the limit, compressed, is kept and served decoded.
+    let plain = b"building '/nix/store/x.drv'...\nhello\n".repeat(1000);
+    let sent = crate::util::http::try_send(
+        "PUT",
+        &url,
+        &[("Authorization", &bearer), ("Content-Encoding", "zstd")],
+        Some(&zstd::encode_all(&plain[..], 3).unwrap()),
+    )
+    .unwrap();
+    assert_eq!(sent.status, 200, "{}", sent.text());
+    assert_eq!(get(&server.url(&format!("/log/{drv}"))).body, plain);
+}
+
+#[test]
+fn phantom_hosts_are_bounded_in_size_and_forgotten() {
+    let fleet = Fleet::new();
+    let work = tempfile::tempdir().unwrap();
+    let server = BuildBox::start(&fleet, work.path(), "[fleet]\nforget_after = \"3s\"");
+    let token = atuin_bootstrap::tokens::TokenStore::new(&server.state)
+        .create("reporter", &[atuin_bootstrap::tokens::Scope::Report])
+        .unwrap();
+    let bearer = format!("Bearer {token}");
+    server.wait_first_fetch();
+    let flake_hosts = wait_for(Duration::from_secs(120), || {
+        let hosts = get_json(&server.url("/api/v1/status"))["hosts"].clone();
+        let hosts = hosts.as_array()?.clone();
+        (!hosts.is_empty()).then_some(hosts.len())
+    })
+    .expect("the flake's hosts were never listed");
+    let message = "x".repeat(16 * 1024);
+    let body = serde_json::json!({
+        "state": "failed",
+        "path": format!("/nix/store/{}-phantom", "b".repeat(32)),
+        "message": message,
+    })
+    .to_string();
+    let phantoms = 300;
+    let started = Instant::now();
+    for i in 0..phantoms {
+        let reply = post(
+            &server.url(&format!("/api/v1/hosts/phantom-{i}/report")),
+            &body,
+            &[("Authorization", &bearer)],
+        );
+        assert_eq!(reply.status, 200, "{}", reply.text());
+    }
+    let status = get(&server.url("/api/v1/status"));
+    let one = get_json(&server.url("/api/v1/hosts/phantom-7"));
+    let kept = one["last_report"]["message"].as_str().unwrap();
+    println!(
+        "{phantoms} phantom hosts with 16 KiB messages in {:?}: status JSON {} KiB, a host's message kept at {} bytes",
+        started.elapsed(),
+        status.body.len() / 1024,
+        kept.len()
+    );
+    assert!(
+        kept.len() <= 4096 && kept.ends_with("(cut)"),
+        "{}",
+        kept.len()
+    );
+    assert!(
+        status.body.len() < phantoms * 1024,
+        "status is {} bytes",
+        status.body.len()
+    );
+    // Silent past fleet.forget_after and not in the flake: forgotten; the flake's hosts stay.
+    std::thread::sleep(Duration::from_secs(4));
+    let hosts = get_json(&server.url("/api/v1/status"))["hosts"].clone();
+    assert_eq!(hosts.as_array().unwrap().len(), flake_hosts, "{hosts}");
+    assert_eq!(get(&server.url("/api/v1/hosts/phantom-7")).status, 404);
+}
+
+/// `/api/v1/health` timed every 10 ms while `work` runs; its latencies.
+fn health_while(base: &str, work: impl FnOnce() + Send) -> Vec<Duration> {
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let prober = scope.spawn(|| {
+            let mut latencies = Vec::new();
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                latencies.push(health_latency(base));
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            latencies
+        });
+        work();
+        std::thread::sleep(Duration::from_millis(500));
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        prober.join().unwrap()
+    })
+}
+
+fn p99_and_max(latencies: &[Duration]) -> (Duration, Duration) {
+    let mut sorted = latencies.to_vec();
+    sorted.sort();
+    let p99 = sorted[(sorted.len() * 99 / 100).min(sorted.len() - 1)];
+    (p99, *sorted.last().unwrap())
+}
+
+#[test]
+fn health_stays_fast_while_stalled_readers_are_set_up() {
+    let readers = raise_open_files().min(500);
+    let flake = single_package_flake("bigsetup", "head -c 16777216 /dev/urandom > $out");
+    let path = build(flake.path(), "bigsetup");
+    let server = start("send_timeout = \"20s\"\n[cache]\nmax_concurrent_nars = 2");
+    let nar = server.nar_url(&path);
+    let request = format!(
+        "GET {} HTTP/1.1\r\nHost: x\r\n\r\n",
+        nar.trim_start_matches(&server.server.url)
+    );
+    let mut opened = Vec::new();
+    let started = Instant::now();
+    let latencies = health_while(&server.server.url, || {
+        for _ in 0..readers {
+            opened.push(stalled(server.addr(), &request));
+        }
+    });
+    let (p99, max) = p99_and_max(&latencies);
+    println!(
+        "{readers} stalled NAR readers set up in {:?}: health p99 {p99:?}, max {max:?} ({} probes), peak RSS {} MiB, anonymous RSS {} MiB",
+        started.elapsed(),
+        latencies.len(),
+        server.memory_kib("VmHWM") / 1024,
+        server.memory_kib("RssAnon") / 1024
+    );
+    assert!(p99 < Duration::from_millis(100), "health p99 {p99:?}");
+    assert!(max < Duration::from_millis(500), "health max {max:?}");
+    drop(opened);
+}

@@ -1,5 +1,5 @@
 //! Alerts from a real server to a real local HTTP receiver: a failed job, the first success
-//! of the same targets after it (recovered), a host's rollback — each once, as the contract's
+//! of the same targets after it (recovered), a host's rollback — each once, as docs/reference.md's
 //! JSON, tried again when the receiver answers 503 — and ntfy's plain-text form.
 
 use std::time::Duration;

@@ -182,9 +182,17 @@ fn serve_starts_with_the_client_variable_set_and_stops_on_sigterm() {
             && said.contains(&format!("listening on 127.0.0.1:{port}")),
         "{said}"
     );
+    // A state dir no server uses, while this one runs: refused, naming the one it uses
+    // (tests/it/state_dir_owner.rs has the rest); with --force, done and warned about.
     let elsewhere = home.path().join("elsewhere");
-    let token = command_in(home.path())
+    let refused = command_in(home.path())
         .args(["token", "create", "laptop", "--state-dir"])
+        .arg(&elsewhere)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let token = command_in(home.path())
+        .args(["token", "create", "laptop", "--force", "--state-dir"])
         .arg(&elsewhere)
         .output()
         .unwrap();

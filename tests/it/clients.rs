@@ -1,6 +1,6 @@
 //! `bt`, `bs`, `bl` and `cancel` as users and scripts run them: the real binary through real
 //! symlinks, against a real build server building a fixture flake with real Nix; ids, states,
-//! logs, `--json` shapes and the contract's exit codes.
+//! logs, `--json` shapes and the documented exit codes.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -1,4 +1,4 @@
-//! Configuration as the contract fixes it: one file, flag > env > file > default, unknown keys
+//! Configuration as docs/reference.md fixes it: one file, flag > env > file > default, unknown keys
 //! rejected with the key and file named, `config show` with each value's source.
 
 use std::process::Output;

@@ -538,7 +538,7 @@ fn reports_are_checked_and_need_a_token_once_one_exists() {
     let host = reply.json();
     assert_eq!(host["running"]["known"], false);
     assert!(host["running"]["rev"].is_null() && host["running"]["job"].is_null());
-    assert_eq!(host["state"], "behind");
+    assert_eq!(host["state"], "local");
     let reply = crate::util::http::post(
         &build_box.url("/api/v1/hosts/pi/report"),
         &format!(r#"{{"state":"up_to_date","path":"{stranger}","message":"hi"}}"#),

@@ -164,11 +164,11 @@ fn scopes_decide_what_a_token_may_do_and_list_shows_them() {
     let pusher = pusher.lines().last().unwrap().trim().to_string();
     let listed = token_command(&build, &["list"]);
     assert!(
-        listed.contains("ci\t") && listed.contains("\tbuild,report\n"),
+        listed.contains("ci\t") && listed.contains("\tbuild,report\tany host\n"),
         "{listed}"
     );
     assert!(
-        listed.contains("laptop\t") && listed.contains("\tpush\n"),
+        listed.contains("laptop\t") && listed.contains("\tpush\tany host\n"),
         "{listed}"
     );
 
@@ -204,4 +204,72 @@ fn scopes_decide_what_a_token_may_do_and_list_shows_them() {
     let (code, _, err) = token_run(&build.state, &["create", "x", "--scope", "admin"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("unknown scope"), "{err}");
+}
+
+#[test]
+fn a_token_bound_to_a_host_reports_only_for_it_and_tells_what_it_is() {
+    let fleet = Fleet::new();
+    let work = tempfile::tempdir().unwrap();
+    let build = BuildBox::start(&fleet, work.path(), "");
+    let shared = token_command(&build, &["create", "shared"]);
+    let shared = format!("Bearer {}", shared.lines().last().unwrap().trim());
+    let laptop = token_command(&build, &["create", "laptop", "--host", "laptop"]);
+    let laptop = format!("Bearer {}", laptop.lines().last().unwrap().trim());
+    let listed = token_command(&build, &["list"]);
+    assert!(
+        listed.contains("laptop\t") && listed.contains("\tbuild,report\thost=laptop\n"),
+        "{listed}"
+    );
+
+    // What a token is: name, scopes, host; 401 for none or a wrong one, said once.
+    let me = get_with(&build.url("/api/v1/token"), &laptop);
+    assert_eq!(me.status, 200, "{}", me.text());
+    assert_eq!(
+        me.json(),
+        serde_json::json!({"name": "laptop", "scopes": ["build", "report"], "host": "laptop"})
+    );
+    for authorization in ["Bearer abt_garbage", ""] {
+        let refused = get_with(&build.url("/api/v1/token"), authorization);
+        assert_eq!(refused.status, 401, "{}", refused.text());
+        let said = refused.json()["error"].as_str().unwrap().to_string();
+        assert!(!said.contains("abt_garbage"), "{said}");
+        if authorization.is_empty() {
+            assert_eq!(
+                said.matches("Authorization: Bearer TOKEN").count(),
+                1,
+                "{said}"
+            );
+            assert_eq!(said.matches("--token").count(), 1, "{said}");
+        }
+    }
+
+    let deployed = format!(
+        r#"{{"state":"deployed","path":"/nix/store/{}-x"}}"#,
+        "a".repeat(32)
+    );
+    let report = |host: &str, token: &str| {
+        post(
+            &build.url(&format!("/api/v1/hosts/{host}/report")),
+            &deployed,
+            &[("Authorization", token)],
+        )
+    };
+    assert_eq!(report("laptop", &laptop).status, 200);
+    let other = report("desktop", &laptop);
+    assert_eq!(other.status, 403, "{}", other.text());
+    assert!(other.text().contains("bound to host"), "{}", other.text());
+    // The shared token may not speak for the laptop any more, but may for a host without one.
+    let taken = report("laptop", &shared);
+    assert_eq!(taken.status, 403, "{}", taken.text());
+    assert!(taken.text().contains("--host laptop"), "{}", taken.text());
+    assert_eq!(report("desktop", &shared).status, 200);
+}
+
+fn get_with(url: &str, authorization: &str) -> crate::util::http::Reply {
+    let headers: Vec<(&str, &str)> = if authorization.is_empty() {
+        Vec::new()
+    } else {
+        vec![("Authorization", authorization)]
+    };
+    crate::util::http::request("GET", url, &headers)
 }

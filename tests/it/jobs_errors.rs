@@ -107,3 +107,55 @@ fn a_stale_lock_in_the_mirror_is_named_without_its_path() {
     let status = get_json(&build.url("/api/v1/status"));
     assert!(status["repo"]["last_error"].is_null(), "{status}");
 }
+
+#[test]
+fn a_fleet_without_a_flake_lock_is_told_to_lock_and_commit_it() {
+    // A fleet whose flake has an input but no flake.lock: the box evaluates in pure mode,
+    // where Nix cannot lock the input itself.
+    let dep = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dep.path().join("flake.nix"),
+        "{ outputs = _: { value = 1; }; }\n",
+    )
+    .unwrap();
+    crate::util::nix::run_ok(
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(dep.path())
+            .args(["init", "-q", "-b", "main"]),
+    );
+    crate::util::fleet::commit_all(dep.path(), "dep");
+    let fleet = Fleet::new();
+    let flake = fleet.path().join("flake.nix");
+    let text = std::fs::read_to_string(&flake).unwrap().replacen(
+        "{\n  outputs = { self }:",
+        &format!(
+            "{{\n  inputs.dep.url = \"git+file://{}\";\n  outputs = {{ self, dep }}:",
+            dep.path().display()
+        ),
+        1,
+    );
+    assert!(text.contains("inputs.dep.url"), "{text}");
+    std::fs::write(&flake, text).unwrap();
+    crate::util::fleet::commit_all(fleet.path(), "an input, not locked");
+    assert!(!fleet.path().join("flake.lock").exists());
+
+    let work = tempfile::tempdir().unwrap();
+    let build = BuildBox::start(&fleet, work.path(), "");
+    build.wait_first_fetch();
+    wait_for(Duration::from_secs(60), || {
+        let jobs = get_json(&build.url("/api/v1/jobs"))["jobs"].clone();
+        (!jobs.as_array()?.is_empty()).then_some(())
+    })
+    .expect("the tip was never queued");
+    let job = build.wait_finished(1);
+    assert_eq!(job["state"], "failed", "{job}");
+    let error = job["error"].as_str().unwrap();
+    assert!(
+        error.starts_with(
+            "the fleet flake has no flake.lock: run `nix flake lock` in the fleet repo and commit flake.lock"
+        ),
+        "{error}"
+    );
+    assert!(!error.contains("--show-trace"), "{error}");
+}

@@ -47,6 +47,21 @@ fn every_nix_file_parses() {
     }
 }
 
+/// nixpkgs: modules must not read `nixpkgs.*` (the package set may be given from outside);
+/// the machine's system is `pkgs.stdenv.hostPlatform.system`.
+#[test]
+fn no_module_reads_the_nixpkgs_options() {
+    for entry in std::fs::read_dir(root().join("nix/modules")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !text.contains("config.nixpkgs."),
+            "{} reads config.nixpkgs.*",
+            path.display()
+        );
+    }
+}
+
 #[test]
 fn the_pure_nix_helpers_pass_their_tests() {
     let output = run_ok(
@@ -159,6 +174,7 @@ pub fn example_values(host: &str) -> Vec<(&'static str, String)> {
     vec![
         ("hostName", host.to_string()),
         ("system", "x86_64-linux".to_string()),
+        ("stateVersion", "25.05".to_string()),
         ("serverUrl", "http://buildbox:8780".to_string()),
         (
             "publicKey",
@@ -198,12 +214,12 @@ fn the_example_fleet_is_what_the_templates_render() {
     use atuin_bootstrap::wizard::templates;
     let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some();
     let fleet = root().join("examples/fleet");
-    for (path, text) in templates::FLEET {
-        assert_eq!(
-            std::fs::read_to_string(fleet.join(path)).unwrap(),
-            *text,
-            "{path}"
-        );
+    for (path, text) in templates::fleet(templates::DEFAULT_ATUIN_BOOTSTRAP_URL) {
+        let file = fleet.join(path);
+        if update {
+            std::fs::write(&file, &text).unwrap();
+        }
+        assert_eq!(std::fs::read_to_string(file).unwrap(), text, "{path}");
     }
     // thinkpad as the wizard renders a laptop on an EFI machine (its hardware file is a
     // hand-written stub, kept as it is); buildbox as a wsl build box with a remote.

@@ -38,10 +38,29 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// nixpkgs' lib, unpacked from the vendored tarball; `None` (after a note on the real stderr,
-/// which the test harness does not swallow) when the tarball is not there.
+fn vendor(name: &str) -> PathBuf {
+    root().join("../shared/vendor").join(name)
+}
+
+/// Unpacks `members` of `tarball` (all when empty) into `into`.
+fn unpack(tarball: &Path, into: &Path, members: &[&str]) {
+    std::fs::create_dir_all(into).unwrap();
+    run_ok(
+        Command::new("tar")
+            .arg("-xzf")
+            .arg(tarball)
+            .arg("-C")
+            .arg(into)
+            .args(members),
+    );
+}
+
+/// nixpkgs' lib, unpacked from the vendored tarball (with the stand-ins of the two nixpkgs
+/// NixOS modules home-manager imports next to it, so the directory is home-manager's
+/// `pkgs.path`); `None` (after a note on the real stderr, which the test harness does not
+/// swallow) when the tarball is not there.
 fn nixpkgs_lib() -> Option<tempfile::TempDir> {
-    let tarball = root().join("../shared/vendor/nixpkgs-lib.tar.gz");
+    let tarball = vendor("nixpkgs-lib.tar.gz");
     if !tarball.exists() {
         let _ = writeln!(
             std::io::stderr(),
@@ -51,15 +70,56 @@ fn nixpkgs_lib() -> Option<tempfile::TempDir> {
         );
         return None;
     }
+    let wsl = vendor("nixos-wsl-main.tar.gz");
+    if !wsl.exists() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n!!! NOTE: {} is missing: the NixOS module evaluation is SKIPPED.\n",
+            wsl.display()
+        );
+        return None;
+    }
     let dir = tempfile::tempdir().unwrap();
+    unpack(&tarball, dir.path(), &[]);
+    assert!(dir.path().join("lib/default.nix").exists());
+    // NixOS-WSL's modules (and the files they read), as the wsl hosts import them.
+    unpack(
+        &wsl,
+        dir.path(),
+        &["nixos-wsl/modules", "nixos-wsl/VERSION"],
+    );
     run_ok(
-        Command::new("tar")
-            .arg("-xzf")
-            .arg(&tarball)
-            .arg("-C")
+        Command::new("cp")
+            .arg("-r")
+            .arg(root().join("nix/tests/home-manager/nixos"))
             .arg(dir.path()),
     );
-    assert!(dir.path().join("lib/default.nix").exists());
+    Some(dir)
+}
+
+/// The home-manager releases people run, unpacked from the vendored tarballs into
+/// `<dir>/<release>/home-manager` (`None`, loudly, when one is missing).
+const HOME_MANAGER_RELEASES: &[&str] = &["master", "release-25.11", "release-25.05"];
+
+fn home_managers() -> Option<tempfile::TempDir> {
+    let dir = tempfile::tempdir().unwrap();
+    for release in HOME_MANAGER_RELEASES {
+        let tarball = vendor(&format!("home-manager-{release}.tar.gz"));
+        if !tarball.exists() {
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n!!! NOTE: {} is missing: the home-manager evaluation is SKIPPED.\n",
+                tarball.display()
+            );
+            return None;
+        }
+        // Its modules only: its 3,700 test files would triple the time.
+        unpack(
+            &tarball,
+            &dir.path().join(release),
+            &["home-manager/modules"],
+        );
+    }
     Some(dir)
 }
 
@@ -83,7 +143,8 @@ struct Fleet {
 impl Fleet {
     fn new() -> Fleet {
         let dir = tempfile::tempdir().unwrap();
-        for (path, text) in atuin_bootstrap::wizard::templates::FLEET {
+        use atuin_bootstrap::wizard::templates;
+        for (path, text) in templates::fleet(templates::DEFAULT_ATUIN_BOOTSTRAP_URL) {
             std::fs::write(dir.path().join(path), text).unwrap();
         }
         Fleet { dir }
@@ -130,11 +191,20 @@ impl Fleet {
     }
 
     fn evaluate(&self, lib: &Path) -> Value {
-        evaluate(
-            "eval-fleet.nix",
-            &[("lib", &lib.join("lib")), ("fleet", self.dir.path())],
-        )
+        evaluate_fleet(lib, self.dir.path())
     }
+}
+
+/// Every host of the fleet flake in `fleet`, with nixpkgs' lib and NixOS-WSL from `vendored`.
+fn evaluate_fleet(vendored: &Path, fleet: &Path) -> Value {
+    evaluate(
+        "eval-fleet.nix",
+        &[
+            ("lib", &vendored.join("lib")),
+            ("fleet", fleet),
+            ("nixosWsl", &vendored.join("nixos-wsl")),
+        ],
+    )
 }
 
 fn failed(host: &Value) -> Vec<String> {
@@ -160,13 +230,7 @@ fn assert_builds(name: &str, host: &Value) {
 #[test]
 fn every_example_host_builds_on_nixos() {
     let Some(lib) = nixpkgs_lib() else { return };
-    let hosts = evaluate(
-        "eval-fleet.nix",
-        &[
-            ("lib", &lib.path().join("lib")),
-            ("fleet", &root().join("examples/fleet")),
-        ],
-    );
+    let hosts = evaluate_fleet(lib.path(), &root().join("examples/fleet"));
     let names: Vec<&String> = hosts.as_object().unwrap().keys().collect();
     assert_eq!(names, ["buildbox", "thinkpad"]);
     for (name, host) in hosts.as_object().unwrap() {
@@ -385,11 +449,33 @@ fn the_deploy_unit_is_there_only_when_enabled_and_activation_never_stops_it() {
   services.atuin-bootstrap.client.deploy = {
     enable = true;
     mode = "boot";
-    healthChecks = [ "systemctl is-active --quiet sshd.service" "true" ];
+    healthChecks = [ "unit:sshd.service" "http://127.0.0.1:8080/health" "tcp:127.0.0.1:22" "test -e /run/booted-system" ];
   };"#;
     fleet.add("off", "server", Some(EFI_HARDWARE), Some(&efi), "");
     fleet.add("follows", "server", Some(EFI_HARDWARE), Some(&efi), deploy);
     fleet.add("box", "wsl", None, None, deploy);
+    // Not using the box's cache, but following it: the box's key is still trusted.
+    fleet.add(
+        "no-cache",
+        "server",
+        Some(EFI_HARDWARE),
+        Some(&efi),
+        &format!("{deploy}\n  services.atuin-bootstrap.client.useCache = false;"),
+    );
+    // The agent's other [deploy] keys.
+    fleet.add(
+        "tuned",
+        "server",
+        Some(EFI_HARDWARE),
+        Some(&efi),
+        r#"  services.atuin-bootstrap.client.deploy = {
+    enable = true;
+    activationTimeout = "1h";
+    reboot = "window";
+    rebootWindow = "02:30-04:00";
+    allowPushed = true;
+  };"#,
+    );
     fleet.add(
         "no-token",
         "laptop",
@@ -417,7 +503,38 @@ fn the_deploy_unit_is_there_only_when_enabled_and_activation_never_stops_it() {
             ),
             "{exec}"
         );
-        assert_eq!(unit["path"], json!(["nix", "bash", "coreutils", "systemd"]));
+        // A stop or restart of the agent never takes the activation (or any child) with it.
+        assert_eq!(unit["serviceConfig"]["KillMode"], "process", "{name}");
+        // What shell checks can run: the unit's path and NixOS's defaults, no curl.
+        assert_eq!(
+            unit["path"],
+            json!([
+                "nix",
+                "bash",
+                "coreutils",
+                "systemd",
+                "coreutils",
+                "findutils",
+                "gnugrep",
+                "gnused",
+                "systemd"
+            ])
+        );
+        let path = unit["environment"]["PATH"].as_str().unwrap();
+        assert!(!path.contains("curl"), "{path}");
+        // The checks travel with the system the agent is about to run.
+        let checks: Value =
+            serde_json::from_str(host["healthChecksJson"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            checks,
+            json!([
+                "unit:sshd.service",
+                "http://127.0.0.1:8080/health",
+                "tcp:127.0.0.1:22",
+                "test -e /run/booted-system"
+            ]),
+            "{name}"
+        );
         assert_eq!(unit["wantedBy"], json!(["multi-user.target"]));
         assert!(unit["after"]
             .as_array()
@@ -433,14 +550,44 @@ fn the_deploy_unit_is_there_only_when_enabled_and_activation_never_stops_it() {
         assert_eq!(keys["deploy.mode"]["value"], "boot");
         assert_eq!(keys["deploy.interval"]["value"], 60);
         assert_eq!(keys["deploy.health_timeout"]["value"], 120);
-        assert_eq!(
-            keys["deploy.health_checks"]["value"],
-            json!(["systemctl is-active --quiet sshd.service", "true"])
-        );
+        assert_eq!(keys["deploy.health_checks"]["value"], checks);
         assert_eq!(
             keys["client.token_file"]["value"],
             "/home/me/fleet/secrets/atuin-bootstrap-token"
         );
+        // Left to the agent's defaults unless set.
+        for key in [
+            "activation_timeout",
+            "reboot",
+            "reboot_window",
+            "allow_pushed",
+        ] {
+            assert!(
+                keys.get(format!("deploy.{key}"))
+                    .is_none_or(|k| k["source"] == "default"),
+                "{key}"
+            );
+        }
+    }
+    assert_eq!(hosts["off"]["healthChecksJson"], Value::Null);
+
+    let key = "buildbox-1:QGfEw8W0HiHTcKQuRlP9RyqHcaDWYB7fAT8BxXkaEsE=";
+    let no_cache = &hosts["no-cache"];
+    assert_builds("no-cache", no_cache);
+    assert_eq!(no_cache["trustedPublicKeys"], json!([key]));
+    assert_eq!(no_cache["substituters"], json!([]), "no substituter");
+
+    // Rendered as the agent reads them ([deploy] of /etc/atuin-bootstrap/config.toml).
+    let tuned = &hosts["tuned"];
+    assert_eq!(failed(tuned), Vec::<String>::new());
+    let toml = tuned["configToml"].as_str().unwrap();
+    for line in [
+        "activation_timeout = \"1h\"",
+        "reboot = \"window\"",
+        "reboot_window = \"02:30-04:00\"",
+        "allow_pushed = true",
+    ] {
+        assert!(toml.contains(line), "{line} in {toml}");
     }
     assert_eq!(failed(&hosts["no-token"]), Vec::<String>::new());
     let warnings = hosts["no-token"]["warnings"].to_string();
@@ -496,6 +643,13 @@ fn remote_builders_and_emulated_systems_reach_nix() {
   services.atuin-bootstrap.server.emulatedSystems = [ "aarch64-linux" "riscv64-linux" ];"#;
     fleet.add("box", "wsl", None, None, builders);
     fleet.add("plain", "wsl", None, None, "");
+    fleet.add(
+        "emulating",
+        "wsl",
+        None,
+        None,
+        r#"  services.atuin-bootstrap.server.emulatedSystems = [ "riscv64-linux" ];"#,
+    );
     // The wsl profile's commented example, uncommented.
     fleet.add("uncommented", "wsl", None, None, "");
     let file = fleet
@@ -566,10 +720,30 @@ fn remote_builders_and_emulated_systems_reach_nix() {
         nix["emulatedSystems"],
         json!(["aarch64-linux", "riscv64-linux"])
     );
+    // pi builds aarch64-linux: with the emulated systems in extra-platforms the box would
+    // build them itself under QEMU, so NixOS is told not to add them (nixpkgs' advice).
+    assert_eq!(nix["addEmulatedSystemsToNixSandbox"], false);
+    assert_eq!(nix["nixSettings"]["extra-platforms"], Value::Null);
+    // NixOS-WSL: WSLInterop registered again next to QEMU's, so .exe files still run (its
+    // warning otherwise: checked by assert_builds).
     assert_eq!(
-        nix["nixSettings"]["extra-platforms"],
-        json!(["aarch64-linux", "riscv64-linux", "i686-linux"])
+        nix["registrations"],
+        json!(["WSLInterop", "aarch64-linux", "riscv64-linux"])
     );
+    assert_eq!(host["wslInteropRegister"], true);
+
+    // Emulation alone: the systems reach Nix's extra-platforms.
+    let alone = &hosts["emulating"];
+    assert_builds("emulating", alone);
+    assert_eq!(
+        alone["remoteBuilds"]["addEmulatedSystemsToNixSandbox"],
+        true
+    );
+    assert_eq!(
+        alone["remoteBuilds"]["nixSettings"]["extra-platforms"],
+        json!(["riscv64-linux", "i686-linux"])
+    );
+    assert_eq!(alone["wslInteropRegister"], true);
 
     let example = &hosts["uncommented"];
     assert_builds("uncommented", example);
@@ -580,6 +754,7 @@ fn remote_builders_and_emulated_systems_reach_nix() {
     );
     assert_eq!(example["distributedBuilds"], true);
     assert_eq!(example["emulatedSystems"], json!(["aarch64-linux"]));
+    assert_eq!(example["addEmulatedSystemsToNixSandbox"], false);
 
     // Neither set: no machines, distributed builds off, nothing emulated.
     let plain = &hosts["plain"]["remoteBuilds"];
@@ -611,21 +786,49 @@ fn remote_builders_and_emulated_systems_reach_nix() {
         has("emulatedSystems names x86_64-linux, this machine's own system"),
         "{messages:#?}"
     );
-    assert_eq!(
-        hosts["bad"]["remoteBuilds"]["nixSettings"]["extra-platforms"], "(throws)",
-        "as NixOS's binfmt module does"
-    );
+    // NixOS's own bare assert never sees the machine's own system: the message above is
+    // what the user reads.
+    assert_eq!(hosts["bad"]["remoteBuilds"]["registrations"], json!([]));
+    assert_eq!(hosts["plain"]["wslInteropRegister"], false);
+}
+
+/// Every release's every case, evaluated in one call.
+fn evaluate_homes(lib: &Path) -> Option<Value> {
+    let homes = home_managers()?;
+    Some(evaluate(
+        "eval-home.nix",
+        &[("nixpkgs", lib), ("homeManagers", homes.path())],
+    ))
+}
+
+fn home_files(home: &Value) -> Vec<&str> {
+    home["files"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect()
 }
 
 #[test]
-fn home_manager_replaces_the_files_atuin_and_the_wizard_leave_behind() {
+fn home_manager_judged_by_its_real_releases() {
     let Some(lib) = nixpkgs_lib() else { return };
-    let homes = evaluate("eval-home.nix", &[("lib", &lib.path().join("lib"))]);
-    // home-manager from 25.11 (programs.atuin.forceOverwriteSettings) and before it.
-    for release in ["current", "before-25-11"] {
-        let home = &homes[release];
-        assert_eq!(home["failedAssertions"], json!([]), "{release}");
-        assert_eq!(home["warnings"], json!([]), "{release}");
+    let Some(homes) = evaluate_homes(lib.path()) else {
+        return;
+    };
+    assert_eq!(
+        homes.as_object().unwrap().len(),
+        HOME_MANAGER_RELEASES.len()
+    );
+    for release in HOME_MANAGER_RELEASES {
+        let cases = &homes[release];
+        for (case, home) in cases.as_object().unwrap() {
+            assert_eq!(home["failedAssertions"], json!([]), "{release} {case}");
+            assert_eq!(home["warnings"], json!([]), "{release} {case}");
+        }
+
+        // The files a first run of Atuin and of bootstrap-new-machine leave are replaced.
+        let home = &cases["standard"];
         assert_eq!(home["atuinConfigForced"], true, "{release}");
         assert_eq!(home["clientConfigForced"], true, "{release}");
         assert_eq!(home["atuinSyncAddress"], "http://buildbox:8888");
@@ -636,5 +839,319 @@ fn home_manager_replaces_the_files_atuin_and_the_wizard_leave_behind() {
             config_show(&file)["keys"]["client.server"]["value"],
             "http://buildbox:8780"
         );
+
+        // Atuin off: no entry for its file at all (an entry with only `force` has no source,
+        // which home-manager before 25.11 reads and throws on).
+        let off = &cases["atuin-off"];
+        assert!(
+            !home_files(off).contains(&".config/atuin/config.toml"),
+            "{release}: {:?}",
+            home_files(off)
+        );
+
+        // zsh is taken over only when asked, or when home-manager may back up ~/.zshrc.
+        assert_eq!(home["zshManaged"], false, "{release}");
+        assert!(!home_files(home).contains(&".zshrc"), "{release}");
+        for case in ["zsh", "on-nixos-backups"] {
+            let home = &cases[case];
+            assert_eq!(home["zshManaged"], true, "{release} {case}");
+            let zshrc = home["zshrc"].as_str().unwrap();
+            assert_eq!(
+                zshrc.matches("atuin init zsh").count(),
+                1,
+                "{release} {case}: {zshrc}"
+            );
+        }
+
+        // Under a NixOS with the terminal module, /etc/zshrc already initialises Atuin.
+        let nixos = &cases["on-nixos-terminal"];
+        assert_eq!(nixos["atuinZshIntegration"], false, "{release}");
+        assert!(
+            !nixos["zshrc"].as_str().unwrap().contains("atuin init"),
+            "{release}"
+        );
+    }
+}
+
+/// `text` without the attribute set that starts at the line `start` (up to its closing `};`
+/// at the same indentation).
+fn without_block(text: &str, start: &str) -> String {
+    let mut out = String::new();
+    let mut skipping: Option<String> = None;
+    for line in text.lines() {
+        if let Some(indent) = &skipping {
+            if line == format!("{indent}}};") {
+                skipping = None;
+            }
+            continue;
+        }
+        if line.trim_start() == start {
+            skipping = Some(line[..line.len() - line.trim_start().len()].to_string());
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    assert!(skipping.is_none(), "{start} is not closed");
+    out
+}
+
+#[test]
+fn a_box_without_the_client_and_a_client_without_the_box_build() {
+    let Some(lib) = nixpkgs_lib() else { return };
+    let fleet = Fleet::new();
+    // The wsl box with its client block removed: the fleet flake still imports the client
+    // module (its options are declared, never defined).
+    fleet.add("server-only", "wsl", None, None, "");
+    let file = fleet
+        .dir
+        .path()
+        .join("hosts/server-only")
+        .join(host::DEFAULT);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let text = without_block(&text, "services.atuin-bootstrap.client = {");
+    assert!(!text.contains("atuin-bootstrap.client"), "{text}");
+    std::fs::write(&file, text).unwrap();
+    let efi = BootLoader::SystemdBoot {
+        esp: "/boot".into(),
+    };
+    fleet.add("client-only", "laptop", Some(EFI_HARDWARE), Some(&efi), "");
+    fleet.add("both", "wsl", None, None, "");
+    let hosts = fleet.evaluate(lib.path());
+    for (name, host) in hosts.as_object().unwrap() {
+        assert_builds(name, host);
+    }
+    let box_only = &hosts["server-only"];
+    assert_eq!(box_only["serverEnabled"], true);
+    // No key of its own known: nothing trusted, no cache of its own as a substituter.
+    assert_eq!(box_only["trustedPublicKeys"], json!([]));
+    assert_eq!(box_only["substituters"], json!([]));
+    assert!(box_only["configToml"]
+        .as_str()
+        .unwrap()
+        .contains("[server]"));
+    assert_eq!(hosts["client-only"]["serverEnabled"], false);
+    assert_eq!(
+        hosts["client-only"]["substituters"],
+        json!(["http://buildbox:8780"])
+    );
+}
+
+#[test]
+fn the_stand_ins_refuse_what_nixos_and_nixos_wsl_refuse() {
+    let Some(lib) = nixpkgs_lib() else { return };
+    // Each host is its own fleet: a type error stops the whole evaluation.
+    let cases = [
+        // NixOS's checkConfig runs `nix show-config` with warnings as errors.
+        (
+            "  nix.settings.substituter = [ \"http://box:8780\" ];",
+            "unknown setting 'substituter'",
+        ),
+        // nix-gc.nix: singleLineStr.
+        (
+            "  nix.gc.options = lib.mkForce \"--delete-older-than 30d\\n--max-freed 1G\";",
+            "nix.gc.options",
+        ),
+        // syncthing.nix: JSON values only.
+        (
+            "  services.syncthing.settings.options.foo = x: x;",
+            "services.syncthing.settings.options.foo",
+        ),
+        // NixOS-WSL declares every wsl.* option.
+        ("  wsl.interop.registr = true;", "wsl.interop.registr"),
+    ];
+    for (extra, expected) in cases {
+        let fleet = Fleet::new();
+        fleet.add("box", "wsl", None, None, extra);
+        let output = Command::new("nix-instantiate")
+            .env("NIX_CONFIG", NIX_CONFIG)
+            .args(["--eval", "--strict", "--json"])
+            .arg(root().join("nix/tests/eval-fleet.nix"))
+            .arg("--argstr")
+            .arg("lib")
+            .arg(lib.path().join("lib"))
+            .arg("--argstr")
+            .arg("fleet")
+            .arg(fleet.dir.path())
+            .arg("--argstr")
+            .arg("nixosWsl")
+            .arg(lib.path().join("nixos-wsl"))
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&output.stdout).to_string()
+            + &String::from_utf8_lossy(&output.stderr);
+        assert!(said.contains(expected), "{extra}: {said}");
+    }
+}
+
+/// `bootstrap-new-machine --yes` for one host of the fleet repository `repo`, in a HOME of
+/// its own; what it printed.
+fn run_wizard(repo: &Path, server: &str, host: &str, profile: &str) -> String {
+    let home = tempfile::tempdir().unwrap();
+    let output = Command::new(crate::util::binary())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .env("USER", "me")
+        .env("ATUIN_BOOTSTRAP_ARGV0", "bootstrap-new-machine")
+        .stdin(std::process::Stdio::null())
+        .args(["--server", server, "--hostname", host, "--profile", profile])
+        .arg("--repo")
+        .arg(repo)
+        .arg("--nix-conf")
+        .arg(home.path().join("nix.conf"))
+        .arg("--yes")
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{host}: {printed}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    printed
+}
+
+#[test]
+fn what_the_wizard_writes_builds_for_every_profile_online_and_offline() {
+    let Some(lib) = nixpkgs_lib() else { return };
+    let server = crate::util::server::InProcess::start("");
+    let key = server.public_key();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let offline_url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+
+    let repo = tempfile::tempdir().unwrap();
+    let efi = BootLoader::SystemdBoot {
+        esp: "/boot".into(),
+    };
+    let mut hosts = Vec::new();
+    for profile in ["laptop", "desktop", "server", "wsl"] {
+        for (mode, url) in [("online", &server.url), ("offline", &offline_url)] {
+            let host = format!("{profile}-{mode}");
+            let printed = run_wizard(repo.path(), url, &host, profile);
+            // The commit step locks the inputs and commits flake.lock.
+            assert!(
+                printed.contains("flake lock && git add -A")
+                    && printed.contains(" flake.nix flake.lock && git commit"),
+                "{printed}"
+            );
+            if mode == "offline" {
+                assert!(printed.contains("publicKey commented out"), "{printed}");
+            }
+            // This machine does not run NixOS: its own files come from nixos-generate-config
+            // on the machine; here, the fixtures.
+            if host::needs_machine_files(profile) {
+                let dir = repo.path().join("hosts").join(&host);
+                std::fs::write(dir.join(host::HARDWARE), EFI_HARDWARE).unwrap();
+                std::fs::write(dir.join(host::BOOT_LOADER), efi.render()).unwrap();
+            }
+            hosts.push(host);
+        }
+    }
+    let flake = std::fs::read_to_string(repo.path().join("flake.nix")).unwrap();
+    assert!(
+        flake.contains("atuin-bootstrap.url = \"github:atuin-bootstrap/atuin-bootstrap\";"),
+        "{flake}"
+    );
+
+    let evaluated = evaluate_fleet(lib.path(), repo.path());
+    assert_eq!(evaluated.as_object().unwrap().len(), hosts.len());
+    for name in &hosts {
+        let host = &evaluated[name];
+        assert_eq!(failed(host), Vec::<String>::new(), "{name}");
+        // Not NixOS here: the newest release the wizard knows.
+        assert_eq!(
+            host["stateVersion"],
+            atuin_bootstrap::wizard::detect::CURRENT_NIXOS_RELEASE,
+            "{name}"
+        );
+        let is_box = name.starts_with("wsl");
+        if name.ends_with("-online") {
+            assert_builds(name, host);
+            assert!(
+                host["trustedPublicKeys"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&json!(key)),
+                "{name}"
+            );
+            if !is_box {
+                assert_eq!(host["substituters"], json!([server.url]), "{name}");
+            }
+        } else {
+            // The key is not known: no cache trusted yet, and a warning says why.
+            assert_eq!(host["trustedPublicKeys"], json!([]), "{name}");
+            assert_eq!(host["substituters"], json!([]), "{name}");
+            let warnings = host["warnings"].to_string();
+            if !is_box {
+                assert!(
+                    warnings.contains("publicKey is not set")
+                        && warnings.contains("atuin-bootstrap cache public-key"),
+                    "{name}: {warnings}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_profiles_deploy_example_uses_checks_that_can_pass() {
+    let Some(lib) = nixpkgs_lib() else { return };
+    let fleet = Fleet::new();
+    let efi = BootLoader::SystemdBoot {
+        esp: "/boot".into(),
+    };
+    let profiles = ["laptop", "desktop", "server", "wsl"];
+    for profile in profiles {
+        let machine = host::needs_machine_files(profile);
+        fleet.add(
+            profile,
+            profile,
+            machine.then_some(EFI_HARDWARE),
+            machine.then_some(&efi),
+            "",
+        );
+        // The commented deploy lines of the profile, uncommented.
+        let file = fleet
+            .dir
+            .path()
+            .join("hosts")
+            .join(profile)
+            .join(host::DEFAULT);
+        let text = std::fs::read_to_string(&file).unwrap();
+        let mut uncommented = 0;
+        let text: String = text
+            .lines()
+            .map(|line| {
+                let code = line.trim_start().strip_prefix("# ").unwrap_or("");
+                if code.starts_with("tokenFile = ") || code.starts_with("deploy.") {
+                    uncommented += 1;
+                    line.replacen("# ", "", 1) + "\n"
+                } else {
+                    line.to_string() + "\n"
+                }
+            })
+            .collect();
+        assert_eq!(uncommented, 3, "{profile}: {text}");
+        std::fs::write(&file, text).unwrap();
+    }
+    let hosts = fleet.evaluate(lib.path());
+    for profile in profiles {
+        let host = &hosts[profile];
+        assert_builds(profile, host);
+        let checks: Vec<String> =
+            serde_json::from_str(host["healthChecksJson"].as_str().unwrap()).unwrap();
+        assert!(!checks.is_empty(), "{profile}");
+        // Built-in checks only: no shell command that needs a tool the unit lacks (curl),
+        // nor `systemctl is-system-running`, which any failed unit fails.
+        for check in checks {
+            assert!(
+                check.starts_with("unit:")
+                    || check.starts_with("http://")
+                    || check.starts_with("tcp:"),
+                "{profile}: {check}"
+            );
+        }
     }
 }

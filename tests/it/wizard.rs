@@ -128,7 +128,10 @@ fn writes_everything_keeps_comments_and_a_second_run_changes_nothing() {
     std::fs::create_dir_all(machine.atuin_config().parent().unwrap()).unwrap();
     std::fs::write(machine.atuin_config(), "# my atuin\nstyle = \"compact\"\n").unwrap();
     let token = machine.dir.path().join("token");
-    std::fs::write(&token, "abt_secret\n").unwrap();
+    let secret_token = atuin_bootstrap::tokens::TokenStore::new(&server.state_dir())
+        .create_for("thinkpad", &[], Some("thinkpad"))
+        .unwrap();
+    std::fs::write(&token, format!("{secret_token}\n")).unwrap();
 
     let printed = ok(&machine.run(&server.url, &["--token-file", token.to_str().unwrap()]));
     assert!(
@@ -175,7 +178,7 @@ fn writes_everything_keeps_comments_and_a_second_run_changes_nothing() {
     );
 
     let secret = repo.join("secrets/atuin-bootstrap-token");
-    assert_eq!(text(&secret), "abt_secret\n");
+    assert_eq!(text(&secret), format!("{secret_token}\n"));
     assert_eq!(
         std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777,
         0o600
@@ -500,8 +503,28 @@ fn the_questions_on_a_terminal_take_answers_and_defaults() {
     tmux.keys("Enter"); // the default: ~/fleet
     tmux.wait_screen("Trust this key");
     tmux.keys("y");
+    // No token given: the admin's command, then the token file asked for and checked.
+    let token = atuin_bootstrap::tokens::TokenStore::new(&server.state_dir())
+        .create_for("asked-host", &[], Some("asked-host"))
+        .unwrap();
+    let token_file = machine.dir.path().join("asked-token");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    let screen = tmux.wait_screen("File with this machine's API token");
+    assert!(
+        screen.contains("token create asked-host --scope build,report --host asked-host"),
+        "{screen}"
+    );
+    tmux.keys(token_file.to_str().unwrap());
+    tmux.keys("Enter");
+    tmux.wait_screen("Will this machine push");
+    tmux.keys("n");
     let screen = tmux.wait_screen("EXIT=");
     assert!(screen.contains("EXIT=0"), "{screen}");
+    assert!(screen.contains("is valid on the box"), "{screen}");
+    assert_eq!(
+        text(&machine.home().join("fleet/secrets/atuin-bootstrap-token")),
+        format!("{token}\n")
+    );
     let host = text(&machine.home().join("fleet/hosts/asked-host/default.nix"));
     // Desktop is suggested on a machine without a battery; one down is "server".
     assert!(
@@ -622,7 +645,10 @@ fn a_machine_that_pushes_gets_a_netrc_that_plain_nix_copy_authenticates_with() {
     let server = InProcess::start("");
     let machine = Machine::new();
     let token = machine.dir.path().join("token");
-    std::fs::write(&token, "abt_pushsecret\n").unwrap();
+    let push_token = atuin_bootstrap::tokens::TokenStore::new(&server.state_dir())
+        .create("pusher", &[atuin_bootstrap::tokens::Scope::Push])
+        .unwrap();
+    std::fs::write(&token, format!("{push_token}\n")).unwrap();
 
     // --push without a token: how to make one, and nothing written.
     let before = snapshot(machine.dir.path());
@@ -637,7 +663,7 @@ fn a_machine_that_pushes_gets_a_netrc_that_plain_nix_copy_authenticates_with() {
     let netrc = machine.repo().join("secrets/netrc");
     assert_eq!(
         text(&netrc),
-        "machine 127.0.0.1 login atuin-bootstrap password abt_pushsecret\n"
+        format!("machine 127.0.0.1 login atuin-bootstrap password {push_token}\n")
     );
     assert_eq!(
         std::fs::metadata(&netrc).unwrap().permissions().mode() & 0o777,
@@ -690,7 +716,8 @@ fn a_machine_that_pushes_gets_a_netrc_that_plain_nix_copy_authenticates_with() {
         .into_iter()
         .find(|r| r.method == "PUT" && r.path == narinfo)
         .expect("nix uploaded the narinfo");
-    let basic = base64::engine::general_purpose::STANDARD.encode("atuin-bootstrap:abt_pushsecret");
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("atuin-bootstrap:{push_token}"));
     assert_eq!(
         put.header("authorization"),
         Some(format!("Basic {basic}").as_str())
@@ -706,4 +733,69 @@ fn a_machine_that_pushes_gets_a_netrc_that_plain_nix_copy_authenticates_with() {
     );
     assert!(!text(&other.nix_conf()).contains("netrc-file"));
     assert!(!other.repo().join("secrets/netrc").exists());
+}
+
+#[test]
+fn the_wizard_checks_its_token_against_the_box_and_says_what_it_may_do() {
+    let server = InProcess::start("");
+    let store = atuin_bootstrap::tokens::TokenStore::new(&server.state_dir());
+    let machine = Machine::new();
+    let token = machine.dir.path().join("token");
+
+    // No token: the exact command for the admin, and the setup goes on.
+    let output = machine.run(&server.url, &["--dry-run"]);
+    ok(&output);
+    let said = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(
+        said.contains("atuin-bootstrap token create thinkpad --scope build,report --host thinkpad"),
+        "{said}"
+    );
+
+    // A token the box does not know: refused, nothing written, the command to make one.
+    std::fs::write(&token, "abt_garbage\n").unwrap();
+    let before = snapshot(machine.dir.path());
+    let refused = machine.run(&server.url, &["--token-file", token.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&refused.stderr).to_string();
+    assert!(said.contains("is not valid on"), "{said}");
+    assert!(said.contains("--host thinkpad"), "{said}");
+    assert!(!said.contains("abt_garbage"), "{said}");
+    assert_eq!(snapshot(machine.dir.path()), before);
+
+    // A push-only token: accepted, its scopes said, and the set that keeps push named.
+    let pusher = store
+        .create("pusher", &[atuin_bootstrap::tokens::Scope::Push])
+        .unwrap();
+    std::fs::write(&token, format!("{pusher}\n")).unwrap();
+    let output = machine.run(
+        &server.url,
+        &[
+            "--push",
+            "--dry-run",
+            "--token-file",
+            token.to_str().unwrap(),
+        ],
+    );
+    ok(&output);
+    let said = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(
+        said.contains("token \"pusher\" is valid on the box: push"),
+        "{said}"
+    );
+    assert!(
+        said.contains("--scope build,report,push --host thinkpad"),
+        "{said}"
+    );
+
+    // The machine's own token: valid, nothing to advise.
+    let own = store.create_for("thinkpad", &[], Some("thinkpad")).unwrap();
+    std::fs::write(&token, format!("{own}\n")).unwrap();
+    let output = machine.run(&server.url, &["--token-file", token.to_str().unwrap()]);
+    ok(&output);
+    let said = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(
+        said.contains("build,report, reports only for host thinkpad"),
+        "{said}"
+    );
+    assert!(!said.contains("warning: this token"), "{said}");
 }

@@ -10,7 +10,6 @@
 # with a fake package set (./pkgs.nix): nothing is built, store paths are made up.
 { lib }:
 let
-  pkgs = import ./pkgs.nix;
   modules = [
     ./assertions.nix
     ./boot.nix
@@ -27,7 +26,7 @@ let
   ];
 in
 {
-  inherit pkgs modules;
+  inherit modules;
 
   nixosSystem =
     {
@@ -41,7 +40,15 @@ in
       }
       // specialArgs;
       modules = [
-        { _module.args.pkgs = pkgs; }
+        (
+          { config, ... }:
+          {
+            _module.args.pkgs = import ./pkgs.nix {
+              inherit lib;
+              inherit (config.nixpkgs) hostPlatform;
+            };
+          }
+        )
       ]
       ++ (import ./default.nix { inherit lib; }).modules
       ++ modules;

@@ -1,5 +1,6 @@
-# environment.* (packages, variables, shell aliases, /etc) and the shell and editor programs
-# the terminal module turns on.
+# environment.* (packages: nixos/modules/config/system-path.nix; variables and shell aliases:
+# …/config/shells-environment.nix; /etc: …/system/etc/etc.nix) and the shell and editor
+# programs the terminal module turns on (…/programs/zsh/zsh.nix, …/programs/neovim.nix).
 { config, lib, pkgs, ... }:
 let
   inherit (lib) mkDefault mkIf mkOption types;

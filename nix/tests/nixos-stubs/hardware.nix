@@ -1,4 +1,6 @@
-# The hardware options a hardware-configuration.nix from nixos-generate-config sets.
+# The hardware options a hardware-configuration.nix from nixos-generate-config sets
+# (nixos/modules/hardware/all-firmware.nix, …/hardware/cpu/{intel,amd}-microcode.nix,
+# …/config/power-management.nix, …/config/console.nix, …/security/sudo.nix).
 { lib, ... }:
 let
   inherit (lib) mkOption types;

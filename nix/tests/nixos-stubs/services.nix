@@ -14,6 +14,8 @@ let
     inherit default;
   };
   freeform = types.attrsOf types.anything;
+  # syncthing.nix: settings and every device and folder are of pkgs.formats.json's type.
+  settingsFormat = (pkgs.formats.json { }).type;
 in
 {
   options.services = {
@@ -63,7 +65,7 @@ in
       settings = mkOption {
         default = { };
         type = types.submodule {
-          freeformType = freeform;
+          freeformType = settingsFormat;
           options = {
             devices = mkOption {
               default = { };
@@ -71,7 +73,7 @@ in
                 types.submodule (
                   { name, ... }:
                   {
-                    freeformType = freeform;
+                    freeformType = settingsFormat;
                     options = {
                       name = str name;
                       id = mkOption { type = types.str; };
@@ -87,7 +89,7 @@ in
                 types.submodule (
                   { name, ... }:
                   {
-                    freeformType = freeform;
+                    freeformType = settingsFormat;
                     options = {
                       enable = bool true;
                       path = mkOption {

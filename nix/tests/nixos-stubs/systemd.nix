@@ -1,6 +1,8 @@
 # systemd.services and systemd.targets with the option types of nixos/lib/systemd-unit-options.nix
-# (unit options merge as NixOS merges them: lists concatenate, other values must agree), and
-# the service checks NixOS makes on Type= and Restart=.
+# (unit options merge as NixOS merges them: lists concatenate, other values must agree), the
+# service checks NixOS makes on Type= and Restart=, and the PATH every service gets
+# (nixos/modules/system/boot/systemd.nix: the unit's `path` plus coreutils, findutils, grep,
+# sed and systemd, as environment.PATH), so a test sees exactly what a unit can run.
 { lib, pkgs, ... }:
 let
   inherit (lib) mkOption types;
@@ -108,7 +110,24 @@ in
     };
     services = mkOption {
       default = { };
-      type = types.attrsOf (types.submodule { options = commonUnitOptions // serviceOptions; });
+      type = types.attrsOf (
+        types.submodule (
+          { config, ... }:
+          {
+            options = commonUnitOptions // serviceOptions;
+            config = {
+              path = lib.mkAfter [
+                pkgs.coreutils
+                pkgs.findutils
+                pkgs.gnugrep
+                pkgs.gnused
+                pkgs.systemd
+              ];
+              environment.PATH = "${lib.makeBinPath config.path}:${lib.makeSearchPathOutput "bin" "sbin" config.path}";
+            };
+          }
+        )
+      );
     };
     targets = mkOption {
       default = { };

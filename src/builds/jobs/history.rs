@@ -2,10 +2,13 @@
 //! crash loses nothing that was committed). Only the server process opens it. Not for logs
 //! (plain files, see `logs`) or GC roots (symlinks, see `roots`). The webhook deliveries
 //! already answered live here too (`deliveries`), and the commits of watched flake inputs
-//! already handled (`input_revs`).
+//! already handled (`input_revs`), what each host's system builds were (`host_builds`) and the
+//! hosts pinned to one of them (`pins`).
 
 mod deliveries;
+mod host_builds;
 mod input_revs;
+mod pins;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -16,7 +19,6 @@ use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::model::{Job, JobState, NewJob, Progress, Trigger};
-use super::targets::host_of_attr;
 use crate::timestamp::now;
 
 const SCHEMA: &str = "
@@ -50,17 +52,11 @@ const ADDED_COLUMNS: &[(&str, &str)] = &[
 const COLUMNS: &str = "id, state, targets, attrs, rev, trigger, created_at, started_at, \
                        finished_at, outputs, error, progress, attempt, inputs, input_refs";
 
+pub use host_builds::{latest_on_branch, HostBuild};
+pub use pins::{NewPin, Pin};
+
 pub struct JobHistory {
     conn: Mutex<Connection>,
-}
-
-/// What a succeeded job built for one host: its system.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostBuild {
-    pub job: u64,
-    pub rev: String,
-    pub path: String,
-    pub finished_at: Option<String>,
 }
 
 /// How a job ended.
@@ -83,6 +79,7 @@ impl JobHistory {
             .and_then(|()| add_missing_columns(&conn))
             .and_then(|()| conn.execute_batch(deliveries::SCHEMA))
             .and_then(|()| conn.execute_batch(input_revs::SCHEMA))
+            .and_then(|()| conn.execute_batch(pins::SCHEMA))
             .with_context(|| format!("failed to set up the job database {}", path.display()))?;
         Ok(JobHistory {
             conn: Mutex::new(conn),
@@ -247,48 +244,6 @@ impl JobHistory {
         Ok(())
     }
 
-    /// The newest succeeded build of each host's system (`nixosConfigurations.<host>…toplevel`,
-    /// whatever the target was called), by host name. Only builds of the fleet as its
-    /// repository has it count: one with a flake input overridden only warms the cache, and a
-    /// host never deploys it.
-    pub fn newest_host_builds(&self) -> Result<BTreeMap<String, HostBuild>> {
-        let conn = self.lock();
-        let mut statement = conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM jobs WHERE state = 'succeeded' AND inputs = '{{}}' \
-             AND instr(attrs, 'nixosConfigurations.') > 0 ORDER BY id DESC"
-        ))?;
-        let mut newest = BTreeMap::new();
-        for job in statement.query_map([], job_from_row)? {
-            let job = job?;
-            for (host, path) in host_outputs(&job) {
-                newest.entry(host.to_string()).or_insert_with(|| HostBuild {
-                    job: job.id,
-                    rev: job.rev.clone(),
-                    path: path.to_string(),
-                    finished_at: job.finished_at.clone(),
-                });
-            }
-        }
-        Ok(newest)
-    }
-
-    /// The newest succeeded job with `path` among its outputs: (job id, revision).
-    pub fn job_that_built(&self, path: &str) -> Result<Option<(u64, String)>> {
-        let conn = self.lock();
-        let mut statement = conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM jobs WHERE state = 'succeeded' \
-             AND instr(outputs, ?1) > 0 ORDER BY id DESC"
-        ))?;
-        let quoted = serde_json::to_string(path)?;
-        for job in statement.query_map([&quoted], job_from_row)? {
-            let job = job?;
-            if job.outputs.values().any(|p| p == path) {
-                return Ok(Some((job.id, job.rev)));
-            }
-        }
-        Ok(None)
-    }
-
     /// Queues again every job left running by a server that stopped, each for its next
     /// attempt; returns their ids.
     pub fn requeue_all_running(&self) -> Result<Vec<u64>> {
@@ -304,18 +259,6 @@ impl JobHistory {
         )?;
         Ok(ids.into_iter().map(|id| id as u64).collect())
     }
-}
-
-/// The hosts whose system `job` built, with the output of each.
-fn host_outputs(job: &Job) -> impl Iterator<Item = (&str, &str)> {
-    job.targets
-        .iter()
-        .zip(&job.attrs)
-        .filter_map(|(target, attr)| {
-            let host = host_of_attr(attr)?;
-            let path = job.outputs.get(target)?;
-            Some((host, path.as_str()))
-        })
 }
 
 /// `ALTER TABLE … ADD COLUMN` for each column of `ADDED_COLUMNS` the table lacks.
@@ -454,87 +397,6 @@ mod tests {
         assert_eq!(store.count_in_state(JobState::Queued).unwrap(), 1);
     }
 
-    fn succeed(store: &JobHistory, targets: &[(&str, &str)], rev: &str) -> u64 {
-        let new = NewJob {
-            targets: targets.iter().map(|(t, _)| t.to_string()).collect(),
-            attrs: targets
-                .iter()
-                .map(|(t, _)| {
-                    if t.contains('.') {
-                        t.to_string()
-                    } else {
-                        crate::builds::jobs::targets::host_attr(t)
-                    }
-                })
-                .collect(),
-            rev: rev.into(),
-            trigger: Trigger::Api,
-            inputs: BTreeMap::new(),
-            failed: None,
-        };
-        let (job, _) = store.create(&new).unwrap();
-        store.claim_next().unwrap();
-        let outputs = targets
-            .iter()
-            .map(|(t, p)| (t.to_string(), p.to_string()))
-            .collect();
-        store
-            .finish(
-                job.id,
-                &Ending {
-                    state: JobState::Succeeded,
-                    outputs,
-                    error: None,
-                    progress: None,
-                },
-            )
-            .unwrap();
-        job.id
-    }
-
-    #[test]
-    fn a_build_with_an_input_overridden_is_never_a_hosts_newest() {
-        use crate::builds::jobs::model::InputOverride;
-        let dir = tempfile::tempdir().unwrap();
-        let store = JobHistory::open(&dir.path().join("jobs.sqlite")).unwrap();
-        let fleet_build = succeed(&store, &[("laptop", "/nix/store/a-l1")], "r1");
-        let mut inputs = BTreeMap::new();
-        inputs.insert(
-            "terminal".to_string(),
-            InputOverride {
-                rev: "t2".into(),
-                flake_ref: "git+file:///m?rev=t2".into(),
-            },
-        );
-        let (warm, created) = store
-            .create(&NewJob {
-                trigger: Trigger::Input,
-                inputs,
-                ..new_job(&[&crate::builds::jobs::targets::host_attr("laptop")], "r1")
-            })
-            .unwrap();
-        assert!(created, "another job than the fleet's own build");
-        assert_eq!(warm.inputs["terminal"], "t2");
-        assert_eq!(warm.input_refs["terminal"], "git+file:///m?rev=t2");
-        store.claim_next().unwrap();
-        let outputs = [(warm.targets[0].clone(), "/nix/store/b-l2".to_string())].into();
-        store
-            .finish(
-                warm.id,
-                &Ending {
-                    state: JobState::Succeeded,
-                    outputs,
-                    error: None,
-                    progress: None,
-                },
-            )
-            .unwrap();
-        let newest = store.newest_host_builds().unwrap();
-        assert_eq!(newest["laptop"].job, fleet_build);
-        assert_eq!(newest["laptop"].path, "/nix/store/a-l1");
-        assert!(store.get(fleet_build).unwrap().unwrap().inputs.is_empty());
-    }
-
     #[test]
     fn an_older_database_gets_the_attempt_column() {
         let dir = tempfile::tempdir().unwrap();
@@ -563,55 +425,5 @@ mod tests {
         drop(store);
         let store = JobHistory::open(&path).unwrap();
         assert_eq!(store.get(1).unwrap().unwrap().attempt, 2);
-    }
-
-    #[test]
-    fn newest_host_builds_and_who_built_a_path() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = JobHistory::open(&dir.path().join("jobs.sqlite")).unwrap();
-        let first = succeed(
-            &store,
-            &[
-                ("laptop", "/nix/store/a-l1"),
-                ("desktop", "/nix/store/a-d1"),
-            ],
-            "r1",
-        );
-        let second = succeed(&store, &[("laptop", "/nix/store/b-l2")], "r2");
-        let full = "nixosConfigurations.desktop.config.system.build.toplevel";
-        let third = succeed(&store, &[(full, "/nix/store/c-d3")], "r3");
-        succeed(
-            &store,
-            &[("packages.x86_64-linux.hello", "/nix/store/h")],
-            "r4",
-        );
-        // A failed job never counts.
-        let (failed, _) = store.create(&new_job(&["x"], "r5")).unwrap();
-        store.claim_next().unwrap();
-        store
-            .finish(
-                failed.id,
-                &Ending {
-                    state: JobState::Failed,
-                    outputs: BTreeMap::new(),
-                    error: Some("no".into()),
-                    progress: None,
-                },
-            )
-            .unwrap();
-
-        let newest = store.newest_host_builds().unwrap();
-        assert_eq!(newest.len(), 2);
-        assert_eq!(newest["laptop"].job, second);
-        assert_eq!(newest["laptop"].path, "/nix/store/b-l2");
-        assert_eq!(newest["desktop"].job, third);
-        assert_eq!(newest["desktop"].rev, "r3");
-
-        assert_eq!(
-            store.job_that_built("/nix/store/a-d1").unwrap(),
-            Some((first, "r1".to_string()))
-        );
-        assert_eq!(store.job_that_built("/nix/store/a").unwrap(), None);
-        assert_eq!(store.job_that_built("/nix/store/nope").unwrap(), None);
     }
 }

@@ -83,6 +83,9 @@ pub async fn run(
             job.id, job.attempt
         );
         let _ = log.write_all(marker.as_bytes()).await;
+        // tokio's file hands the bytes to a blocking thread: flushed, a reader of the log (a
+        // follower, a test) sees the marker before the new run's lines.
+        let _ = log.flush().await;
     }
     let mut attrs: Vec<String> = job.attrs.clone();
     attrs.sort();
@@ -225,9 +228,12 @@ pub async fn run(
         }
         (None, status) => {
             let error = match nix_log.error_summary() {
-                Some(error) => {
-                    crate::builds::builders::name_builders_in(context.mask.hide(&error)).await
-                }
+                Some(error) => match super::targets::missing_lock_hint(&error) {
+                    Some(hint) => format!("{hint} (nix: {})", context.mask.hide(&error)),
+                    None => {
+                        crate::builds::builders::name_builders_in(context.mask.hide(&error)).await
+                    }
+                },
                 None => match status {
                     Ok(status) => format!("nix build failed ({status})"),
                     Err(e) => format!("nix build could not be waited for: {}", io_reason(&e)),

@@ -12,10 +12,11 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use tokio::sync::{broadcast, watch, Notify};
 
-use super::history::{Ending, HostBuild, JobHistory};
+use super::history::{latest_on_branch, Ending, HostBuild, JobHistory, NewPin, Pin};
 use super::model::{Job, JobState, NewJob, Progress};
 use super::runner::{self, Outcome, RunContext, StopReason};
 use super::stats::{self, Durations, StateCount};
+use crate::builds::repo::ancestry::{BranchOrder, Generations};
 
 /// Endings held for a subscriber that lags; past that it misses the oldest.
 const ENDINGS_BUFFER: usize = 256;
@@ -28,6 +29,8 @@ pub struct JobService {
     context: RunContext,
     max_parallel: usize,
     flake_ref_of: FlakeRefOf,
+    /// The watched branch's order (none without a repository): which builds are the hosts'.
+    branch: Option<Arc<BranchOrder>>,
     running: Mutex<HashMap<u64, RunningJob>>,
     /// When each queued job was asked for, to log how long until its build started.
     asked_at: Mutex<HashMap<u64, Instant>>,
@@ -60,6 +63,7 @@ impl JobService {
         context: RunContext,
         max_parallel: usize,
         flake_ref_of: FlakeRefOf,
+        branch: Option<Arc<BranchOrder>>,
     ) -> Result<Arc<JobService>> {
         let requeued = history.requeue_all_running()?;
         if !requeued.is_empty() {
@@ -70,6 +74,7 @@ impl JobService {
             context,
             max_parallel: max_parallel.max(1),
             flake_ref_of,
+            branch,
             running: Mutex::new(HashMap::new()),
             asked_at: Mutex::new(HashMap::new()),
             ended: Notify::new(),
@@ -238,7 +243,7 @@ impl JobService {
                 None => Outcome::Ended(Ending {
                     state: JobState::Failed,
                     outputs: Default::default(),
-                    error: Some("no fleet repository is configured (repo.url)".into()),
+                    error: Some("no fleet repository is configured: start the server with `serve --repo URL` (or set repo.url in its config)".into()),
                     progress: None,
                 }),
             };
@@ -297,9 +302,38 @@ impl JobService {
         self.history.remember_input_rev(name, rev, job)
     }
 
-    /// The newest succeeded build of each host's system, by host name.
-    pub fn newest_host_builds(&self) -> Result<BTreeMap<String, HostBuild>> {
-        self.history.newest_host_builds()
+    /// Every succeeded build of a host's system, newest job first.
+    pub fn host_builds(&self) -> Result<Vec<HostBuild>> {
+        self.history.host_builds()
+    }
+
+    /// What changes whenever a job succeeds (see `JobHistory::succeeded_version`).
+    pub fn succeeded_version(&self) -> Result<(u64, u64)> {
+        self.history.succeeded_version()
+    }
+
+    /// The watched branch's commits numbered in order at `tip` (the caller's last known tip,
+    /// else the mirror's); `None` without a repository or before its first fetch.
+    pub fn branch_generations(&self, tip: Option<&str>) -> Result<Option<Arc<Generations>>> {
+        match &self.branch {
+            Some(branch) => branch.generations(tip),
+            None => Ok(None),
+        }
+    }
+
+    /// Each host's pin, by host name.
+    pub fn pins(&self) -> Result<BTreeMap<String, Pin>> {
+        self.history.pins()
+    }
+
+    /// Records `pins`, all or none.
+    pub fn pin(&self, pins: &[NewPin]) -> Result<()> {
+        self.history.pin(pins)
+    }
+
+    /// Releases `host`'s pin (`None`: every pin); how many there were.
+    pub fn unpin(&self, host: Option<&str>) -> Result<usize> {
+        self.history.unpin(host)
     }
 
     /// The newest succeeded job that built `path`: (job id, revision).
@@ -310,7 +344,8 @@ impl JobService {
     /// Retention: the newest `build.keep_per_target` roots of each target, and every host's
     /// newest system, which a host's deploy may still ask for.
     fn drop_old_roots(&self) -> Result<()> {
-        let protected = protected_jobs(&self.history)?;
+        let generations = self.branch_generations(None)?;
+        let protected = protected_jobs(&self.history, generations.as_deref())?;
         self.context
             .roots
             .retain(self.context.keep_per_target, &protected)?;
@@ -342,11 +377,23 @@ impl JobService {
     }
 }
 
-/// The jobs whose roots retention must keep: each host's newest succeeded system.
-pub fn protected_jobs(history: &JobHistory) -> Result<BTreeSet<u64>> {
-    Ok(history
+/// The jobs whose roots retention must keep: each host's newest system on the branch (by
+/// `generations`, when the branch is known), its pinned one, and its newest by job order (what
+/// was kept before builds followed the branch).
+pub fn protected_jobs(
+    history: &JobHistory,
+    generations: Option<&Generations>,
+) -> Result<BTreeSet<u64>> {
+    let mut protected: BTreeSet<u64> = history
         .newest_host_builds()?
         .values()
         .map(|build| build.job)
-        .collect())
+        .collect();
+    if let Some(generations) = generations {
+        let builds = history.host_builds()?;
+        let latest = latest_on_branch(&builds, |rev| generations.of(rev));
+        protected.extend(latest.values().map(|build| build.job));
+    }
+    protected.extend(history.pins()?.values().map(|pin| pin.job));
+    Ok(protected)
 }

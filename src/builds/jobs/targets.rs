@@ -184,12 +184,30 @@ async fn nix_eval_json(expression: &str) -> Result<serde_json::Value> {
         let message: Vec<&str> = stderr
             .lines()
             .map(str::trim)
-            .filter(|l| !l.is_empty())
+            .filter(|l| !l.is_empty() && !l.starts_with("(use '--show-trace'"))
             .take(6)
             .collect();
-        bail!("the fleet flake does not evaluate: {}", message.join(" "));
+        let message = message.join(" ");
+        if let Some(hint) = missing_lock_hint(&message) {
+            bail!("{hint} (nix: {})", message.trim_start_matches("error: "));
+        }
+        bail!("the fleet flake does not evaluate: {message}");
     }
     serde_json::from_slice(&output.stdout).context("nix eval printed no JSON")
+}
+
+/// What to do when Nix failed because the fleet flake's inputs are not locked: the server
+/// evaluates and builds a commit in pure mode, where Nix can neither make nor update
+/// flake.lock ("cannot update flake input … in pure mode", or for `nix build` of a locked
+/// revision "cannot write modified lock file"). `None` for any other error.
+pub fn missing_lock_hint(nix_message: &str) -> Option<&'static str> {
+    let pure_mode = nix_message.contains("flake input") && nix_message.contains("in pure mode");
+    let unwritable = nix_message.contains("cannot write modified lock file");
+    (pure_mode || unwritable).then_some(
+        "the fleet flake has no flake.lock: run `nix flake lock` in the fleet repo and commit \
+         flake.lock (or, when an input was added since, flake.lock lacks it: the same command \
+         adds it)",
+    )
 }
 
 /// A Nix string literal of `text`.
@@ -241,6 +259,22 @@ in { inherit hosts; packages = builtins.attrNames packages; attrs = map resolve 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unlocked_fleet_is_told_to_lock_and_commit() {
+        for nix in [
+            "error: cannot update flake input 'dep' in pure mode",
+            "error: cannot update unlocked flake input 'nixpkgs' in pure mode",
+            "error: cannot write modified lock file of flake 'git+file:///x?rev=ab' (use '--no-write-lock-file' to ignore)",
+        ] {
+            let hint = missing_lock_hint(nix).unwrap();
+            assert!(
+                hint.starts_with("the fleet flake has no flake.lock: run `nix flake lock` in the fleet repo and commit flake.lock"),
+                "{hint}"
+            );
+        }
+        assert_eq!(missing_lock_hint("error: attribute 'x' missing"), None);
+    }
 
     #[test]
     fn host_attrs_name_their_host() {

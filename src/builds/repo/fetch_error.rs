@@ -8,7 +8,7 @@ use std::fmt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::builds::redact::io_reason_in;
+use crate::builds::redact::{io_reason_in, Secrets};
 
 #[derive(Debug)]
 pub enum FetchError {
@@ -31,6 +31,39 @@ pub enum FetchError {
 }
 
 impl FetchError {
+    /// The same error with every credential in `secrets` scrubbed from its words and its
+    /// detail (which keeps its text, not its chain of types, when there was anything to hide).
+    pub fn hiding(self, secrets: &Secrets) -> FetchError {
+        if secrets.is_empty() {
+            return self;
+        }
+        let scrub = |detail: anyhow::Error| anyhow::anyhow!(secrets.hide(&format!("{detail:#}")));
+        match self {
+            FetchError::Config(detail) => FetchError::Config(scrub(detail)),
+            FetchError::Remote {
+                url,
+                branch,
+                reason,
+                detail,
+            } => FetchError::Remote {
+                url: secrets.hide(&url),
+                branch,
+                reason: secrets.hide(&reason),
+                detail: scrub(detail),
+            },
+            FetchError::BranchNotFound { url, branch } => FetchError::BranchNotFound {
+                url: secrets.hide(&url),
+                branch,
+            },
+            FetchError::Locked { detail } => FetchError::Locked {
+                detail: scrub(detail),
+            },
+            FetchError::Mirror { detail } => FetchError::Mirror {
+                detail: scrub(detail),
+            },
+        }
+    }
+
     /// The message and, after it, the whole error with its paths: for the server's log.
     pub fn for_log(&self) -> String {
         match std::error::Error::source(self) {

@@ -155,7 +155,8 @@ impl InputWatcher {
             status.last_poll = Some(now());
             match result {
                 Ok((input, rev, flake_ref)) => {
-                    status.upstream = Some(input.upstream.shown.clone());
+                    status.upstream =
+                        Some(crate::builds::redact::redact_url(&input.upstream.shown));
                     status.locked = input.locked_rev.clone();
                     if status.rev.as_deref() != Some(rev.as_str()) {
                         tracing::info!("input {name} is at {rev} upstream");

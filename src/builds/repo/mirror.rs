@@ -21,9 +21,10 @@ use gix::remote::{fetch::Tags, Direction};
 use gix::ObjectId;
 use percent_encoding::{percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
+use super::credentials;
 use super::fetch_error::git_reason;
 pub use super::fetch_error::FetchError;
-use crate::builds::redact::PathMask;
+use crate::builds::redact::{redact_url, PathMask, Secrets};
 
 /// Bytes kept as they are in a flake reference: RFC 3986 "unreserved" characters.
 const FLAKE_QUERY_KEPT: &AsciiSet = &NON_ALPHANUMERIC
@@ -44,6 +45,10 @@ pub struct Mirror {
     /// What is fetched from the remote into `refs/heads/<branch>`: the same branch, or for a
     /// watched flake input the ref its lock file follows (`HEAD`: the remote's default branch).
     remote_ref: String,
+    /// `repo.credentials_file`, read at each fetch.
+    credentials_file: Option<PathBuf>,
+    /// The URL's credentials, scrubbed from every error a fetch returns.
+    secrets: Secrets,
 }
 
 /// Why a revision given by an API user cannot be built. The messages are meant for that user:
@@ -111,10 +116,23 @@ impl Mirror {
         let remote_ref = format!("refs/heads/{branch}");
         Mirror {
             path,
+            secrets: Secrets::of_url(&url),
             url,
             branch,
             remote_ref,
+            credentials_file: None,
         }
+    }
+
+    /// Fetches with the credentials `file` holds for the URL (git's credential-store format).
+    pub fn with_credentials_file(mut self, file: Option<PathBuf>) -> Mirror {
+        self.credentials_file = file;
+        self
+    }
+
+    /// The URL as it may be shown: credentials replaced by `***`.
+    pub fn shown_url(&self) -> String {
+        redact_url(&self.url)
     }
 
     /// A mirror of `remote_ref` of another repository (a branch name, a full ref name, or
@@ -127,9 +145,11 @@ impl Mirror {
         };
         Mirror {
             path,
+            secrets: Secrets::of_url(&url),
             url,
             branch,
             remote_ref,
+            credentials_file: None,
         }
     }
 
@@ -147,9 +167,37 @@ impl Mirror {
 
     /// Creates the bare mirror when missing, points its `origin` at the configured URL, fetches
     /// the branch into `refs/heads/<branch>` (forced, so a force-push upstream is followed) and
-    /// returns the new tip as 40 hex digits.
+    /// returns the new tip as 40 hex digits. No credential of the URL or of the credentials
+    /// file is in the error, its detail included.
     pub fn fetch(&self) -> Result<String, FetchError> {
+        let mut secrets = self.secrets.clone();
+        self.fetch_with(&mut secrets)
+            .map_err(|error| error.hiding(&secrets))
+    }
+
+    fn fetch_with(&self, secrets: &mut Secrets) -> Result<String, FetchError> {
         let url = remote_url(&self.url).map_err(FetchError::Config)?;
+        // The mirror's config never holds a credential: gix fetches from `fetch_url`, in memory.
+        let mut fetch_url = url.clone();
+        let written = url.to_bstring().to_string();
+        let shown = redact_url(&written);
+        let url = if shown == written {
+            url
+        } else {
+            gix::url::parse(shown.as_str())
+                .map_err(|e| FetchError::Config(anyhow::anyhow!("invalid repository url: {e}")))?
+        };
+        let mut found = None;
+        if let Some(file) = &self.credentials_file {
+            if fetch_url.password().is_none() {
+                found = credentials::lookup(file, &fetch_url).map_err(FetchError::Config)?;
+            }
+        }
+        if let Some(found) = &found {
+            secrets.add(&found.password);
+            fetch_url.set_user(Some(found.user.clone()));
+            fetch_url.set_password(Some(found.password.clone()));
+        }
         let branch_ref = self.branch_ref();
         gix::refs::FullName::try_from(branch_ref.as_str())
             .with_context(|| format!("invalid branch name {:?}", self.branch))
@@ -169,14 +217,16 @@ impl Mirror {
 
         let from_remote = |detail: anyhow::Error| self.remote_failure(&url, detail);
         let remote = repo
-            .remote_at(url.clone())
+            .remote_at(fetch_url)
             .and_then(|remote| remote.with_refspecs(Some(refspec.as_str()), Direction::Fetch))
             .map_err(|e| from_remote(e.into()))?
             .with_fetch_tags(Tags::None);
         let prepared = remote
             .connect(Direction::Fetch)
             .and_then(|connection| {
-                connection.prepare_fetch(gix::progress::Discard, Default::default())
+                connection
+                    .with_credentials(|action| answer_credentials(found.as_ref(), action))
+                    .prepare_fetch(gix::progress::Discard, Default::default())
             })
             .map_err(|e| from_remote(e.into()))?;
         if prepared.ref_map().mappings.is_empty() {
@@ -228,6 +278,18 @@ impl Mirror {
         let reason = local
             .and_then(|path| git_reason(&path))
             .unwrap_or_else(|| PathMask::new(&self.path, "<mirror>").hide(&format!("{detail:#}")));
+        // One line: gix words a credential context as `key=value` lines.
+        let reason = reason
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let reason = if reason.contains("Could not obtain identity") {
+            format!("{reason} (the repository asks for credentials: repo.credentials_file)")
+        } else {
+            reason
+        };
         FetchError::Remote {
             url: url.to_bstring().to_string(),
             branch: self.fetched_name(),
@@ -283,6 +345,18 @@ impl Mirror {
         }
     }
 
+    /// Resolves a full or short commit id to the full id of any commit in the mirror, on the
+    /// branch or not (a build of a commit a force-push left behind can still be pinned).
+    pub fn resolve_commit(&self, rev: &str) -> Result<String, RevisionError> {
+        if !(4..=40).contains(&rev.len()) || !rev.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(RevisionError::Malformed(rev.to_owned()));
+        }
+        let Some(repo) = self.open_existing()? else {
+            return Err(RevisionError::NotFetched);
+        };
+        Ok(find_commit(&repo, rev)?.to_string())
+    }
+
     /// The flake reference Nix builds `rev` from. Nix fetches from the mirror itself and needs
     /// `ref=` besides `rev=` to find a commit that is not the tip.
     pub fn flake_ref(&self, rev: &str) -> String {
@@ -299,7 +373,7 @@ impl Mirror {
         format!("refs/heads/{}", self.branch)
     }
 
-    fn open_existing(&self) -> anyhow::Result<Option<gix::Repository>> {
+    pub(super) fn open_existing(&self) -> anyhow::Result<Option<gix::Repository>> {
         if !self.path.exists() {
             return Ok(None);
         }
@@ -401,7 +475,7 @@ impl Mirror {
         Ok(())
     }
 
-    fn branch_tip(&self, repo: &gix::Repository) -> anyhow::Result<Option<ObjectId>> {
+    pub(super) fn branch_tip(&self, repo: &gix::Repository) -> anyhow::Result<Option<ObjectId>> {
         let failed = || {
             format!(
                 "failed to read {} in the mirror {}",
@@ -417,6 +491,27 @@ impl Mirror {
         };
         Ok(Some(reference.peel_to_id().with_context(failed)?.detach()))
     }
+}
+
+/// What a server asked for credentials is told: those of the credentials file, or that there
+/// are none. A server never prompts (gix's own helpers would open the terminal), and git's
+/// configured helpers are not asked: the credentials are the config's, in one place.
+fn answer_credentials(
+    found: Option<&credentials::Credential>,
+    action: gix::credentials::helper::Action,
+) -> gix::Result<Option<gix::credentials::protocol::Outcome>> {
+    use gix::credentials::helper;
+    let outcome = match (&action, found) {
+        (helper::Action::Get(context), Some(found)) => Some(helper::Outcome {
+            username: Some(found.user.clone()),
+            password: Some(found.password.clone()),
+            oauth_refresh_token: None,
+            quit: false,
+            next: context.clone().into(),
+        }),
+        _ => None,
+    };
+    gix::credentials::protocol::helper_outcome_to_result(outcome, action)
 }
 
 /// The URL to fetch from: an existing local directory given without a scheme is a path (made

@@ -22,6 +22,7 @@ const FIRST_RETRY: Duration = Duration::from_secs(5);
 /// The repository part of `/api/v1/status`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RepoStatus {
+    /// Credentials replaced by `***`.
     pub url: String,
     pub branch: String,
     pub rev: Option<String>,
@@ -71,7 +72,8 @@ impl Watcher {
             announced: Mutex::new(rev.clone()),
             tips,
             status: Mutex::new(RepoStatus {
-                url,
+                // Shown to anyone who can read the status: never a credential.
+                url: crate::builds::redact::redact_url(&url),
                 branch,
                 rev,
                 last_poll: None,

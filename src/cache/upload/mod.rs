@@ -42,6 +42,10 @@ pub struct Uploads {
     max_size: u64,
     /// A body that sends nothing for this long is dropped.
     idle_timeout: Duration,
+    /// Bytes a pushed log may have once decoded (`cache.max_log_size`).
+    pub max_log_size: u64,
+    /// Pushed logs go this long after their last push, as pushed paths do.
+    pub pushed_ttl: Duration,
     /// The GC roots of pushed paths.
     pub pushed: pushed::PushedRoots,
     /// What was pushed since the server started.
@@ -56,6 +60,8 @@ impl Uploads {
             dir: state_dir.join("uploads"),
             max_size,
             idle_timeout,
+            max_log_size: put_log::DEFAULT_MAX_LOG_SIZE,
+            pushed_ttl: Duration::from_secs(30 * 86400),
             pushed: pushed::PushedRoots::new(state_dir),
             counters: Default::default(),
         };
@@ -130,9 +136,12 @@ impl Uploads {
             loop {
                 ticks.tick().await;
                 let uploads = uploads.clone();
-                let _ =
-                    tokio::task::spawn_blocking(move || uploads.clean_abandoned(ABANDONED_AFTER))
-                        .await;
+                let _ = tokio::task::spawn_blocking(move || {
+                    uploads.clean_abandoned(ABANDONED_AFTER);
+                    let cap = put_log::total_cap(uploads.max_log_size);
+                    put_log::prune(&uploads.logs_dir(), cap, uploads.pushed_ttl);
+                })
+                .await;
             }
         });
     }

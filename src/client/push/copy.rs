@@ -81,10 +81,17 @@ impl Copy<'_> {
             return Ok(());
         }
         let error = nix_error(&said.join("\n"));
+        // Nix's own error was passed on as it came: said once, not again in our message.
+        let shown = said.iter().any(|l| l.trim_start().starts_with("error:"));
+        let what = if shown {
+            " (Nix's error is above)".to_string()
+        } else {
+            format!(": {error}")
+        };
         Err(Exit {
             code: SERVER,
             message: format!(
-                "nix copy to {} failed: {error}{}",
+                "nix copy to {} failed{what}{}",
                 self.store_url,
                 refusal_hint(&error)
             ),
@@ -96,8 +103,9 @@ impl Copy<'_> {
 /// For a refused upload, what the token needs.
 fn refusal_hint(error: &str) -> &'static str {
     if error.contains("HTTP error 401") || error.contains("HTTP error 403") {
-        " (uploads need a token with the push scope: `atuin-bootstrap token create NAME \
-         --scope push` on the box)"
+        " (uploads need a token with the push scope: on the box, `atuin-bootstrap token \
+         create NAME --scope build,report,push` for a machine that also builds and reports, \
+         `--scope push` for a pusher only)"
     } else {
         ""
     }

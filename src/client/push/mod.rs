@@ -31,7 +31,8 @@ pub fn run(process: &mut Process, client: &ApiClient, args: &PushArgs) -> Result
     let token = client.token().ok_or_else(|| {
         usage(
             "pushing needs an API token with the push scope: make one on the box with \
-             `atuin-bootstrap token create NAME --scope push`, then give it with --token, \
+             `atuin-bootstrap token create NAME --scope build,report,push` (a machine's token \
+             that also builds and reports; `--scope push` for a pusher only), then give it with --token, \
              ATUIN_BOOTSTRAP_TOKEN or client.token_file",
         )
     })?;

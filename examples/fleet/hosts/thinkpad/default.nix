@@ -13,11 +13,17 @@
 
   networking.hostName = "thinkpad";
   nixpkgs.hostPlatform = lib.mkDefault "x86_64-linux";
-  system.stateVersion = lib.mkDefault "24.11";
+  # The NixOS release this machine was first installed with (bootstrap-new-machine reads it
+  # from nixos-version there; elsewhere the newest release it knows): keep it, even after
+  # upgrades — it is not the release the machine runs.
+  system.stateVersion = lib.mkDefault "25.05";
 
   services.atuin-bootstrap.client = {
     enable = true;
     serverUrl = "http://buildbox:8780";
+    # The box's cache key, as `atuin-bootstrap cache public-key` prints it on the box
+    # (bootstrap-new-machine writes it when the box answers). While it is unset this machine
+    # does not use the box's cache, and a warning at every rebuild says so.
     publicKey = "buildbox-1:QGfEw8W0HiHTcKQuRlP9RyqHcaDWYB7fAT8BxXkaEsE=";
     atuinSyncAddress = "http://buildbox:8888";
     user = "me";
@@ -30,7 +36,7 @@
     # box takes its reports with an API token that has the report scope, e.g.
     # tokenFile = "/home/me/fleet/secrets/atuin-bootstrap-token";
     # deploy.enable = true;
-    # deploy.healthChecks = [ "systemctl is-active --quiet NetworkManager.service" ];
+    # deploy.healthChecks = [ "unit:NetworkManager.service" ];
   };
 
   # This machine pushes what it builds into the box's cache (`nix copy --to`,
