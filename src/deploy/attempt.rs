@@ -135,8 +135,9 @@ pub fn run(agent: &Agent<'_>, dry_run: bool) -> Result<Outcome> {
     )))
 }
 
-/// `nix-store --realise PATH` with the box as the only substituter, no remembered misses, and
-/// no local or remote builds: the path comes from the cache, signature checked, or not at all.
+/// `nix-store --realise PATH` with the box (and after it the bucket it publishes to, see
+/// `sources`) as the only substituters, no remembered misses, and no local or remote builds:
+/// the path comes from the cache, signature checked, or not at all.
 fn download(agent: &Agent<'_>, path: &str) -> Result<Result<(), String>> {
     let mut command = Command::new("nix-store");
     command.args(download_args(
