@@ -358,6 +358,10 @@ pub struct BootstrapArgs {
     /// a flake URL of the project's repository, your fork, or a clone the box can read
     #[arg(long, value_name = "URL")]
     pub atuin_bootstrap_url: Option<String>,
+    /// The box's published bucket (its publish.read_url): a second substituter after the box,
+    /// trusted with the same key, for when the box sleeps
+    #[arg(long, value_name = "URL")]
+    pub published_cache: Option<String>,
     /// This machine pushes to the box's cache: write a netrc with the token (--token-file,
     /// push scope) and point Nix's netrc-file at it
     #[arg(long)]

@@ -22,6 +22,7 @@ pub mod os;
 pub mod pages;
 pub mod process;
 pub mod protocol;
+pub mod publish;
 pub mod server;
 pub mod server_marker;
 pub mod state_dir;

@@ -113,6 +113,18 @@ in
       '';
     };
 
+    publishedCacheUrl = mkOption {
+      type = types.nullOr common.urlType;
+      default = null;
+      example = "https://nix-cache.example.org";
+      description = ''
+        Where hosts read the bucket the box publishes to (its `publish.read_url`): a second
+        substituter after the box, signed by the same key (`publicKey`), for when the box
+        sleeps. The box's short `connect-timeout` (3 s, from `useCache`) then costs a
+        sleeping box seconds; Nix leaves a substituter that failed alone for a minute.
+      '';
+    };
+
     tokenFile = mkOption {
       type = types.nullOr types.str;
       default = null;
@@ -398,9 +410,17 @@ in
     # The box itself builds and serves; its clients are configured by the server module
     # (its /etc/atuin-bootstrap/config.toml), and it has no use for its own cache.
     (mkIf (!serverHere) {
-      nix.settings = mkIf cacheOn (common.substituterSettings {
-        inherit (cfg) serverUrl publicKey;
-      });
+      nix.settings = mkIf cacheOn (
+        common.substituterSettings {
+          inherit (cfg) serverUrl publicKey;
+        }
+        // lib.optionalAttrs (cfg.publishedCacheUrl != null) {
+          extra-substituters = [
+            cfg.serverUrl
+            cfg.publishedCacheUrl
+          ];
+        }
+      );
       environment.etc."atuin-bootstrap/config.toml".text = common.clientConfig {
         server = cfg.serverUrl;
         inherit (cfg) tokenFile;

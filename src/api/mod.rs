@@ -5,8 +5,8 @@
 pub mod auth;
 pub mod hosts;
 pub mod jobs;
-pub mod pins;
 pub mod paths;
+pub mod pins;
 mod state;
 pub mod status;
 pub mod token;

@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::config::Source;
 use crate::fleet::Fleet;
 use crate::nix::store::StoreLocation;
+use crate::publish::Publisher;
 use crate::state_dir::StateDir;
 use crate::tokens::TokenStore;
 
@@ -31,6 +32,8 @@ pub struct AppState {
     pub fleet: Fleet,
     pub tokens: TokenStore,
     pub uploads: Uploads,
+    /// Publishing to a bucket, when `[publish]` is configured.
+    pub publisher: Option<Arc<Publisher>>,
 }
 
 impl AppState {
@@ -47,6 +50,19 @@ impl AppState {
         };
         let pushed = PushedArea::new(state.path());
         pushed.open()?;
+        let publisher = match &config.publish {
+            Some(publish) => Some(Arc::new(
+                Publisher::open(
+                    publish.clone(),
+                    state.path(),
+                    settings.store.clone(),
+                    keys.build.clone(),
+                    config.priority.value,
+                )
+                .context("failed to set up publishing")?,
+            )),
+            None => None,
+        };
         let cache = Cache::new(
             settings.store,
             keys,
@@ -74,6 +90,7 @@ impl AppState {
             fleet,
             tokens,
             uploads,
+            publisher,
         })
     }
 }

@@ -68,6 +68,7 @@ async fn overview(state: &AppState) -> Result<Status, HttpError> {
                 bytes: totals.bytes,
             }
         },
+        publish: state.publisher.as_ref().map(|p| p.status()),
     })
 }
 

@@ -105,6 +105,9 @@ fn overview(client: &ApiClient, style: Style) -> Result<String> {
             ),
         );
     }
+    if let Some(publish) = &status.publish {
+        row("publish", publish_line(publish, style));
+    }
     let jobs = jobs["jobs"].as_array().cloned().unwrap_or_default();
     out.push('\n');
     if jobs.is_empty() {
@@ -166,6 +169,32 @@ fn size_in_words(bytes: u64) -> String {
         unit += 1;
     }
     format!("{value:.1} {}", UNITS[unit])
+}
+
+/// The bucket: `nix → https://cache.example.org, up to date (job 12)` or `3 paths (1.2 MiB)
+/// behind`, with the last error in red.
+fn publish_line(publish: &crate::protocol::status::PublishStatus, style: Style) -> String {
+    let mut line = publish.bucket.clone();
+    if let Some(url) = &publish.read_url {
+        line.push_str(&format!(" → {url}"));
+    }
+    if publish.pending_paths == 0 {
+        line.push_str(", up to date");
+    } else {
+        line.push_str(&format!(
+            ", {} path{} ({}) behind",
+            publish.pending_paths,
+            if publish.pending_paths == 1 { "" } else { "s" },
+            size_in_words(publish.pending_bytes)
+        ));
+    }
+    if let Some(job) = publish.last_job {
+        line.push_str(&format!(" (job {job})"));
+    }
+    if let Some(error) = &publish.last_error {
+        line.push_str(&format!(", last error: {}", style.red(error)));
+    }
+    line
 }
 
 /// A watched flake input: `nix-terminal git+https://… @ 9f3a4b5c (fleet pins 0b1c2d3e)`.

@@ -1,7 +1,8 @@
 //! `atuin-bootstrap gc [--collect] [--nar-cache]`: drops the GC roots of builds beyond
 //! `build.keep_per_target` per target and the pushed paths (their records and NAR files, and
 //! the store roots older servers made for them) last pushed longer than `cache.pushed_ttl`
-//! ago, then optionally runs Nix's garbage collector and empties the NAR cache.
+//! ago, takes out of the published bucket (`[publish]`) what the kept roots no longer need,
+//! then optionally runs Nix's garbage collector and empties the NAR cache.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -79,6 +80,10 @@ pub fn run(config: &Config, collect: bool, nar_cache: bool, out: &mut dyn Write)
     let logs_dropped = crate::cache::upload::put_log::prune(&logs, cap, ttl);
     if logs_dropped > 0 {
         writeln!(out, "{logs_dropped} pushed build log(s) dropped")?;
+    }
+    if let Some(publish) = &config.publish {
+        crate::publish::gc(publish, &config.state_dir.value, out)
+            .context("failed to take dropped paths out of the published bucket")?;
     }
     if collect {
         let status = Command::new("nix-store")

@@ -4,6 +4,7 @@
 
 mod layers;
 mod notify;
+mod publish;
 pub mod schema;
 mod show;
 
@@ -16,6 +17,7 @@ use anyhow::{bail, Context, Result};
 
 pub use layers::{parse_duration, Flag, FlagValue, Source, Value};
 pub use notify::{NotifyEvent, NotifyFormat, NotifySettings};
+pub use publish::{PublishCompression, PublishSettings};
 pub use show::render as show;
 
 use crate::exit::usage;
@@ -94,6 +96,8 @@ pub struct Config {
     /// Hosts not in the flake are forgotten this long after their last report.
     pub forget_after: Sourced<Duration>,
     pub notify: NotifySettings,
+    /// `[publish]`: `None` unless `publish.bucket` is set.
+    pub publish: Option<PublishSettings>,
     /// Every key as resolved, for `config show`.
     pub entries: Vec<Entry>,
 }
@@ -347,8 +351,10 @@ fn resolve(inputs: Inputs<'_>) -> Result<Config> {
                 list(v).iter().map(|e| NotifyEvent::parse(e)).collect()
             })?,
         },
+        publish: None,
         entries: Vec::new(),
     };
+    config.publish = publish::resolve(&found)?;
     if config.max_parallel_jobs.value == 0 {
         bail!("build.max_parallel_jobs must be at least 1");
     }

@@ -41,13 +41,16 @@ pub enum NotifyEvent {
     JobRecovered,
     /// A host reported that it rolled back.
     HostRolledBack,
+    /// Publishing to the bucket has failed for longer than `publish.alert_after`.
+    PublishFailing,
 }
 
 impl NotifyEvent {
-    pub const ALL: [NotifyEvent; 3] = [
+    pub const ALL: [NotifyEvent; 4] = [
         NotifyEvent::JobFailed,
         NotifyEvent::JobRecovered,
         NotifyEvent::HostRolledBack,
+        NotifyEvent::PublishFailing,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +58,7 @@ impl NotifyEvent {
             NotifyEvent::JobFailed => "job_failed",
             NotifyEvent::JobRecovered => "job_recovered",
             NotifyEvent::HostRolledBack => "host_rolled_back",
+            NotifyEvent::PublishFailing => "publish_failing",
         }
     }
 
@@ -64,7 +68,7 @@ impl NotifyEvent {
             .find(|e| e.as_str() == text)
             .ok_or_else(|| {
                 anyhow::anyhow!(
-                    "unknown event {text:?} (job_failed, job_recovered, host_rolled_back)"
+                    "unknown event {text:?} (job_failed, job_recovered, host_rolled_back, publish_failing)"
                 )
             })
     }

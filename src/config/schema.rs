@@ -159,8 +159,23 @@ pub static NOTIFY_ON: KeyDef = key(
     "notify",
     "on",
     Kind::List,
-    Some("job_failed,job_recovered,host_rolled_back"),
+    Some("job_failed,job_recovered,host_rolled_back,publish_failing"),
 );
+/// Publishing to S3-compatible storage: off unless `bucket` is set (see `config::publish`).
+pub static PUBLISH_ENDPOINT: KeyDef = key("publish", "endpoint", Kind::Text, None);
+pub static PUBLISH_REGION: KeyDef = key("publish", "region", Kind::Text, Some("us-east-1"));
+pub static PUBLISH_BUCKET: KeyDef = key("publish", "bucket", Kind::Text, None);
+pub static PUBLISH_PREFIX: KeyDef = key("publish", "prefix", Kind::Text, Some(""));
+pub static PUBLISH_ACCESS_KEY_FILE: KeyDef = key("publish", "access_key_file", Kind::Text, None);
+pub static PUBLISH_SECRET_KEY_FILE: KeyDef = key("publish", "secret_key_file", Kind::Text, None);
+pub static PUBLISH_COMPRESSION: KeyDef = key("publish", "compression", Kind::Text, Some("zstd"));
+pub static PUBLISH_READ_URL: KeyDef = key("publish", "read_url", Kind::Text, None);
+pub static PUBLISH_MAX_CONCURRENT: KeyDef =
+    key("publish", "max_concurrent", Kind::Count, Some("8"));
+/// How long publishing may fail before the `publish_failing` alert.
+pub static PUBLISH_ALERT_AFTER: KeyDef = key("publish", "alert_after", Kind::Duration, Some("30m"));
+/// How long a NAR stays in the bucket after its narinfo left it.
+pub static PUBLISH_NAR_GRACE: KeyDef = key("publish", "nar_grace", Kind::Duration, Some("1h"));
 
 /// Every key, in the order `config show` lists them.
 pub static KEYS: &[&KeyDef] = &[
@@ -210,6 +225,17 @@ pub static KEYS: &[&KeyDef] = &[
     &NOTIFY_URL,
     &NOTIFY_FORMAT,
     &NOTIFY_ON,
+    &PUBLISH_ENDPOINT,
+    &PUBLISH_REGION,
+    &PUBLISH_BUCKET,
+    &PUBLISH_PREFIX,
+    &PUBLISH_ACCESS_KEY_FILE,
+    &PUBLISH_SECRET_KEY_FILE,
+    &PUBLISH_COMPRESSION,
+    &PUBLISH_READ_URL,
+    &PUBLISH_MAX_CONCURRENT,
+    &PUBLISH_ALERT_AFTER,
+    &PUBLISH_NAR_GRACE,
 ];
 
 pub fn find(section: &str, name: &str) -> Option<&'static KeyDef> {

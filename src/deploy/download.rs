@@ -51,7 +51,8 @@ pub fn trusted_keys(agent: &Agent<'_>) -> Result<Vec<String>> {
         .unwrap_or_default())
 }
 
-/// Brings `path` into the host's store from the box, or says why not.
+/// Brings `path` into the host's store from the box, or, when the box cannot give it, from
+/// the bucket it publishes to (`sources`); or says why not.
 pub fn fetch(agent: &Agent<'_>, path: &str, keys: &[String]) -> Result<Result<(), Refusal>> {
     let cache = agent.api.base();
     if keys.is_empty() {
@@ -61,7 +62,46 @@ pub fn fetch(agent: &Agent<'_>, path: &str, keys: &[String]) -> Result<Result<()
             system_at_fault: false,
         }));
     }
-    // The copy and the box's word on the closure do not depend on each other: both at once.
+    let caches = super::sources::caches(agent.api);
+    let mut refused = None;
+    for (index, from) in caches.iter().enumerate() {
+        if index > 0 {
+            agent
+                .log
+                .line(&format!("deploy: trying the box's published cache {from}"));
+        }
+        match fetch_from(agent, from, path, keys)? {
+            Ok(()) => {
+                refused = None;
+                break;
+            }
+            // The cache could not give the path: the next one may.
+            Err(refusal) if refusal.code == SERVER => refused = Some(refusal),
+            Err(refusal) => return Ok(Err(refusal)),
+        }
+    }
+    if let Some(refusal) = refused {
+        return Ok(Err(refusal));
+    }
+    if let Err(reason) = is_nixos_system(path) {
+        return Ok(Err(Refusal {
+            reason,
+            code: 1,
+            system_at_fault: true,
+        }));
+    }
+    Ok(Ok(()))
+}
+
+/// `path` from one cache: the copy, and that cache's word that every path of the closure is
+/// signed by a build key.
+fn fetch_from(
+    agent: &Agent<'_>,
+    cache: &str,
+    path: &str,
+    keys: &[String],
+) -> Result<Result<(), Refusal>> {
+    // The copy and the cache's word on the closure do not depend on each other: both at once.
     // Each Nix keeps narinfos in an SQLite cache under XDG_CACHE_HOME, and two writing it at
     // once fail ("executing SQLite statement"): the verify gets a cache of its own.
     let log = agent.log.clone();
@@ -84,7 +124,7 @@ pub fn fetch(agent: &Agent<'_>, path: &str, keys: &[String]) -> Result<Result<()
         return Ok(Err(Refusal {
             reason: with_output(
                 format!(
-                    "the box's cache at {cache} could not give {path} signed by {} (nothing is built here)",
+                    "the cache at {cache} could not give {path} signed by {} (nothing is built here)",
                     keys.join(" ")
                 ),
                 &finished.output,
@@ -103,13 +143,6 @@ pub fn fetch(agent: &Agent<'_>, path: &str, keys: &[String]) -> Result<Result<()
             ),
             code: 1,
             system_at_fault: false,
-        }));
-    }
-    if let Err(reason) = is_nixos_system(path) {
-        return Ok(Err(Refusal {
-            reason,
-            code: 1,
-            system_at_fault: true,
         }));
     }
     Ok(Ok(()))

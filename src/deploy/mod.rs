@@ -21,6 +21,7 @@ mod reboot;
 mod recover;
 mod reports;
 mod rollback;
+mod sources;
 mod switch;
 mod target;
 

@@ -33,6 +33,7 @@ fn render(state: &AppState, counters: &Counters) -> anyhow::Result<String> {
     cache(&mut out, counters);
     nar_cache(&mut out, state);
     pushed(&mut out, state);
+    publish(&mut out, state);
     hosts(&mut out, state)?;
     Ok(out.finish())
 }
@@ -172,6 +173,34 @@ fn pushed(out: &mut Exposition, state: &AppState) {
     ] {
         out.family(name, Kind::Counter, help);
         out.sample(name, &[], value);
+    }
+}
+
+/// How far the published bucket is behind (only with `[publish]`).
+fn publish(out: &mut Exposition, state: &AppState) {
+    let Some(publisher) = &state.publisher else {
+        return;
+    };
+    let status = publisher.status();
+    for (name, help, value) in [
+        (
+            "publish_pending_paths",
+            "Store paths the box keeps that the published bucket lacks.",
+            status.pending_paths,
+        ),
+        (
+            "publish_pending_bytes",
+            "NAR bytes of the store paths the published bucket lacks.",
+            status.pending_bytes,
+        ),
+        (
+            "publish_failing",
+            "1 while the last attempt to publish to the bucket failed, else 0.",
+            u64::from(status.last_error.is_some()),
+        ),
+    ] {
+        out.family(name, Kind::Gauge, help);
+        out.sample(name, &[("bucket", status.bucket.as_str())], value);
     }
 }
 

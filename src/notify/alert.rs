@@ -2,6 +2,8 @@
 //! "url"}`) or ntfy's plain text with Title, Tags, Priority and Click headers. Pure: no
 //! network, no decisions about when to alert.
 
+use std::time::Duration;
+
 use serde::Serialize;
 
 use crate::builds::jobs::model::Job;
@@ -88,6 +90,21 @@ impl Alert {
         }
     }
 
+    /// Publishing to the bucket that has failed for `lasted`.
+    pub fn publish_failing(bucket: &str, lasted: Duration, error: &str, base_url: &str) -> Alert {
+        Alert {
+            event: NotifyEvent::PublishFailing,
+            message: format!(
+                "publishing to bucket {bucket} has failed for {}: {}",
+                humantime::format_duration(Duration::from_secs(lasted.as_secs())),
+                cut(error)
+            ),
+            url: format!("{}/", base_url.trim_end_matches('/')),
+            job: None,
+            host: None,
+        }
+    }
+
     /// The request that carries this alert in `format`.
     pub fn request(&self, format: NotifyFormat) -> Request {
         match format {
@@ -116,6 +133,9 @@ impl Alert {
                         "rewind",
                         "high",
                     ),
+                    NotifyEvent::PublishFailing => {
+                        ("publishing failing".to_string(), "warning", "high")
+                    }
                 };
                 Request {
                     content_type: "text/plain; charset=utf-8",

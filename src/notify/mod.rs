@@ -2,7 +2,9 @@
 //! target set succeeds after failed ones (recovered), and when a host reports a rollback
 //! that is new (not the same rollback reported again). It listens to the job service's
 //! endings and the fleet's reports, and hands alerts to one delivery worker; it never
-//! slows a build or a request. Which events: `notify.on`; the body: `notify.format`.
+//! slows a build or a request. Also when publishing to the bucket has failed for longer than
+//! `publish.alert_after` (once a failing streak). Which events: `notify.on`; the body:
+//! `notify.format`.
 
 mod alert;
 mod delivery;
@@ -17,6 +19,7 @@ use crate::builds::BuildServer;
 use crate::config::{NotifyEvent, NotifySettings};
 use crate::fleet::{Fleet, Reported};
 use crate::protocol::host::ReportState;
+use crate::publish::Publisher;
 pub use alert::Alert;
 
 /// Starts listening and delivering; `base_url` is the server's address in the links.
@@ -26,6 +29,7 @@ pub fn start(
     base_url: String,
     builds: &Arc<BuildServer>,
     fleet: &Fleet,
+    publisher: Option<&Arc<Publisher>>,
 ) -> Vec<JoinHandle<()>> {
     let Some(url) = &settings.url else {
         return Vec::new();
@@ -43,12 +47,22 @@ pub fn start(
         builds: Arc::downgrade(builds),
         queue: queue.clone(),
     };
+    let publishing = (on.contains(&NotifyEvent::PublishFailing))
+        .then_some(publisher)
+        .flatten()
+        .map(|publisher| {
+            tokio::spawn(publish_alerts(
+                Arc::downgrade(publisher),
+                base_url.clone(),
+                queue.clone(),
+            ))
+        });
     let hosts = HostAlerts {
         on,
         base_url,
         queue,
     };
-    vec![
+    let mut tasks = vec![
         tokio::spawn(delivery::run(
             url.value.clone(),
             settings.format.value,
@@ -56,7 +70,35 @@ pub fn start(
         )),
         tokio::spawn(jobs.run(builds.jobs().subscribe_endings())),
         tokio::spawn(hosts.run(fleet.subscribe())),
-    ]
+    ];
+    tasks.extend(publishing);
+    tasks
+}
+
+/// Looks every few seconds whether publishing has failed for `publish.alert_after`.
+async fn publish_alerts(
+    publisher: std::sync::Weak<Publisher>,
+    base_url: String,
+    queue: mpsc::Sender<Alert>,
+) {
+    loop {
+        let Some(publisher) = publisher.upgrade() else {
+            return;
+        };
+        if let Some((lasted, error)) = publisher.failing_alert() {
+            let bucket = publisher.status().bucket;
+            enqueue(
+                &queue,
+                Alert::publish_failing(&bucket, lasted, &error, &base_url),
+            );
+        }
+        let every = (publisher.alert_after() / 4).clamp(
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_secs(30),
+        );
+        drop(publisher);
+        tokio::time::sleep(every).await;
+    }
 }
 
 /// Hands an alert to the worker without waiting; a full queue drops it.

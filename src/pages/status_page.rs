@@ -1,7 +1,7 @@
 //! `GET /`: the status page. The repository (URL, branch, newest revision and its subject,
 //! the last poll and its error) and the queue, the running jobs with their progress, then
 //! the recent jobs, the fleet, Nix's remote builders and the watched flake inputs (when there
-//! are any) and the cache, each a `<section>` with an id the script refreshes one by one.
+//! are any), the published bucket (with `[publish]`) and the cache, each a `<section>` with an id the script refreshes one by one.
 
 use std::fmt::Write;
 use std::time::SystemTime;
@@ -44,6 +44,9 @@ pub async fn respond(state: &AppState, site: &Site) -> HttpResult {
     fleet_table::write(&mut main, &hosts, builds.repo_status().as_ref(), now);
     builders_section(&mut main, &builds.builders(), now);
     inputs_section(&mut main, &builds.input_status(), now);
+    if let Some(publisher) = &state.publisher {
+        publish_section(&mut main, &publisher.status(), now);
+    }
     cache_help::write(&mut main, &keys, site);
     let page = html::page("atuin-bootstrap", "id=\"status\"", &main);
     Ok(html::respond(StatusCode::OK, page))
@@ -141,6 +144,54 @@ fn builders_section(
         );
     }
     out.push_str("</tbody></table></section>\n");
+}
+
+/// The bucket the box publishes to: where hosts read it, how far behind it is, the last job
+/// in it and the last error.
+fn publish_section(
+    out: &mut String,
+    publish: &crate::protocol::status::PublishStatus,
+    now: SystemTime,
+) {
+    let _ = write!(
+        out,
+        "<section id=\"publish\"><h2>Published bucket</h2><dl><dt>Bucket</dt>\
+         <dd><code>{}</code></dd><dt>Read at</dt><dd>",
+        Escaped(&publish.bucket)
+    );
+    match &publish.read_url {
+        Some(url) => {
+            let _ = write!(out, "<code>{}</code>", Escaped(url));
+        }
+        None => out.push_str("<span class=\"mute\">not announced (publish.read_url)</span>"),
+    }
+    out.push_str("</dd><dt>Behind</dt><dd>");
+    if publish.pending_paths == 0 {
+        out.push_str("<span class=\"ok\"><span aria-hidden=\"true\">✓</span> up to date</span>");
+    } else {
+        let _ = write!(
+            out,
+            "{} path(s), {} NAR bytes",
+            publish.pending_paths, publish.pending_bytes
+        );
+    }
+    out.push_str("</dd><dt>Last job in it</dt><dd>");
+    match publish.last_job {
+        Some(job) => {
+            let _ = write!(out, "<a href=\"/jobs/{job}\">{job}</a>");
+        }
+        None => out.push_str("<span class=\"mute\">—</span>"),
+    }
+    out.push_str("</dd><dt>Last upload</dt><dd>");
+    out.push_str(&time_ago(publish.last_published_at.as_deref(), now));
+    if let Some(error) = &publish.last_error {
+        let _ = write!(
+            out,
+            " <span class=\"err\"><span aria-hidden=\"true\">✗</span> failing: {}</span>",
+            Escaped(error)
+        );
+    }
+    out.push_str("</dd></dl></section>\n");
 }
 
 /// The watched flake inputs, when `repo.watch_inputs` names any: where each comes from, the

@@ -25,6 +25,26 @@ pub struct Status {
     /// Paths pushed into the cache and kept (absent from servers older than uploads).
     #[serde(default)]
     pub pushed: PushedStatus,
+    /// Publishing to an S3 bucket (`[publish]`); `null` when off (and from older servers).
+    #[serde(default)]
+    pub publish: Option<PublishStatus>,
+}
+
+/// How far the bucket the box publishes to is behind it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishStatus {
+    pub bucket: String,
+    /// Where hosts read the bucket (`publish.read_url`); a host's deploy falls back to it.
+    pub read_url: Option<String>,
+    /// Paths the box keeps that the bucket lacks, and their NAR bytes.
+    pub pending_paths: u64,
+    pub pending_bytes: u64,
+    /// The newest job whose outputs' closures are all in the bucket.
+    pub last_job: Option<u64>,
+    /// Why the last attempt failed; `null` once one succeeds.
+    pub last_error: Option<String>,
+    /// When a path was last put into the bucket.
+    pub last_published_at: Option<String>,
 }
 
 /// A watched flake input: where it comes from, its upstream tip as last fetched, and the

@@ -79,12 +79,16 @@ pub async fn serve(
         bound,
         crate::os::hostname().as_deref(),
     );
-    let alerts = crate::notify::start(
+    let mut alerts = crate::notify::start(
         &state.config.notify,
         base_url.clone(),
         &state.builds,
         &state.fleet,
+        state.publisher.as_ref(),
     );
+    if let Some(publisher) = &state.publisher {
+        alerts.extend(publisher.start(&state.builds));
+    }
     let context = Arc::new(Context {
         state: state.clone(),
         counters: Arc::new(Counters::default()),
@@ -134,6 +138,9 @@ pub async fn serve(
     drop(listener);
     // Builds first: their jobs go back to the queue, and followed logs then end.
     state.builds.shutdown().await;
+    if let Some(publisher) = &state.publisher {
+        publisher.shutdown();
+    }
     for task in alerts {
         task.abort();
     }

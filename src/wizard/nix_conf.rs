@@ -1,7 +1,10 @@
 //! Cache trust in a Nix configuration file (machines that are not NixOS): adds the build
 //! server to `extra-substituters` and its key to `extra-trusted-public-keys`, never touching
 //! `substituters` or `trusted-public-keys`, so the official cache stays; on a machine that
-//! pushes, `netrc-file` too (unless it names another file). The merge is pure text editing.
+//! pushes, `netrc-file` too (unless it names another file). With `--published-cache`, the
+//! box's bucket goes in as a second substituter after the box, and `connect-timeout = 3`
+//! (unless set) so a sleeping box costs seconds before Nix moves on to the bucket. The merge
+//! is pure text editing.
 
 use std::path::{Path, PathBuf};
 
@@ -25,7 +28,14 @@ pub fn plan(
     let target = match (&args.nix_conf, machine.is_nixos) {
         (Some(file), _) => file.clone(),
         // On NixOS the host configuration carries the cache; see the rebuild command.
-        (None, true) => return Ok(()),
+        (None, true) => {
+            if let Some(url) = &args.published_cache {
+                plan.notes.push(format!(
+                    "to read the box's bucket when it sleeps, set services.atuin-bootstrap.client.publishedCacheUrl = \"{url}\"; in this host's configuration"
+                ));
+            }
+            return Ok(());
+        }
         (None, false) => PathBuf::from("/etc/nix/nix.conf"),
     };
     let Some(key) = key else {
@@ -47,6 +57,9 @@ pub fn plan(
     }
     let existing = std::fs::read_to_string(&target).unwrap_or_default();
     let mut text = merge(&existing, server, key).unwrap_or_else(|| existing.clone());
+    if let Some(url) = &args.published_cache {
+        text = merge_published(&text, url);
+    }
     if let Some(file) = netrc {
         match set_netrc_file(&text, file) {
             Ok(Some(with_netrc)) => text = with_netrc,
@@ -122,6 +135,37 @@ pub fn merge(existing: &str, server: &str, key: &str) -> Option<String> {
     changed.then(|| lines.join("\n") + "\n")
 }
 
+/// The file with the bucket after the box in `extra-substituters` (its key is the box's), and
+/// `connect-timeout = 3` unless a timeout is set: Nix's timeout is global, and 3 s is long for
+/// a host on the LAN or tailnet yet short enough that a sleeping box costs seconds, not the
+/// default 0 (the kernel's minutes); Nix then leaves a failed substituter alone for a while.
+pub fn merge_published(existing: &str, url: &str) -> String {
+    let mut lines: Vec<String> = existing.lines().map(str::to_string).collect();
+    match lines
+        .iter()
+        .position(|line| setting_name(line) == Some("extra-substituters"))
+    {
+        Some(index) => {
+            let (head, values) = lines[index]
+                .split_once('=')
+                .expect("a setting line has '='");
+            let mut items: Vec<&str> = values.split_whitespace().collect();
+            if !items.contains(&url) {
+                items.push(url);
+                lines[index] = format!("{} = {}", head.trim_end(), items.join(" "));
+            }
+        }
+        None => lines.push(format!("extra-substituters = {url}")),
+    }
+    if !lines
+        .iter()
+        .any(|line| setting_name(line) == Some("connect-timeout"))
+    {
+        lines.push("connect-timeout = 3".into());
+    }
+    lines.join("\n") + "\n"
+}
+
 /// The file with `netrc-file = file` added; `None` when it is already there, `Err` with the
 /// other file when it names another one (left as it is: that file may hold other hosts).
 pub fn set_netrc_file(existing: &str, file: &str) -> Result<Option<String>, String> {
@@ -169,6 +213,23 @@ mod tests {
         assert_eq!(merge(&merged, "http://box:8780", "box-1:abc="), None);
         let fresh = merge("", "http://box:8780", "box-1:abc=").unwrap();
         assert!(fresh.starts_with("# added by bootstrap-new-machine"));
+    }
+
+    #[test]
+    fn the_bucket_follows_the_box_with_a_short_connect_timeout() {
+        let with_box = merge("", "http://box:8780", "box-1:abc=").unwrap();
+        let both = merge_published(&with_box, "https://cache.example.org");
+        assert!(
+            both.contains("extra-substituters = http://box:8780 https://cache.example.org\n"),
+            "{both}"
+        );
+        assert!(both.contains("connect-timeout = 3\n"));
+        assert_eq!(merge_published(&both, "https://cache.example.org"), both);
+        let own_timeout = merge_published("connect-timeout = 10\n", "https://c");
+        assert!(
+            !own_timeout.contains("connect-timeout = 3"),
+            "{own_timeout}"
+        );
     }
 
     #[test]

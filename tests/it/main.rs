@@ -33,6 +33,7 @@ mod metrics;
 mod nix_files;
 mod nixos_eval;
 mod pages;
+mod publish;
 mod push;
 mod repo_credentials;
 mod state_dir_owner;

@@ -381,6 +381,27 @@ fn the_box_trusts_its_own_key_for_pushed_paths() {
 }
 
 #[test]
+fn the_published_bucket_is_a_second_substituter_after_the_box() {
+    let Some(lib) = nixpkgs_lib() else { return };
+    let fleet = Fleet::new();
+    fleet.add("boxonly", "laptop", None, None, "");
+    fleet.add(
+        "withbucket",
+        "laptop",
+        None,
+        None,
+        r#"  services.atuin-bootstrap.client.publishedCacheUrl = "https://nix-cache.example.org";"#,
+    );
+    let hosts = fleet.evaluate(lib.path());
+    let box_only = hosts["boxonly"]["substituters"].as_array().unwrap().clone();
+    assert_eq!(box_only.len(), 1, "{box_only:?}");
+    assert_eq!(
+        hosts["withbucket"]["substituters"],
+        json!([box_only[0], "https://nix-cache.example.org"])
+    );
+}
+
+#[test]
 fn a_repository_in_a_home_directory_is_refused() {
     let Some(lib) = nixpkgs_lib() else { return };
     let fleet = Fleet::new();

@@ -7,6 +7,7 @@ pub mod deploy_fleet;
 pub mod fixtures;
 pub mod flake_repo;
 pub mod fleet;
+pub mod garage;
 pub mod git_http;
 pub mod http;
 pub mod nix;

@@ -1,0 +1,459 @@
+//! Publishing to S3-compatible storage, against a real three-node Garage cluster on loopback
+//! (replication 3): the box publishes what it builds; real Nix reads the bucket through
+//! Garage's web endpoint with the box stopped (signature checked, refused without the key,
+//! and as a substituter of `nix build`), with one Garage node killed too; a box killed with
+//! SIGKILL mid-publish leaves a consistent bucket and finishes after a restart; and what the
+//! box's retention and `gc` drop leaves the bucket (narinfo first, NAR after the grace).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::util::build_server::{wait_for, BuildBox};
+use crate::util::flake_repo::FlakeRepo;
+use crate::util::garage::Garage;
+use crate::util::http::{field, get_json, narinfo_fields};
+use crate::util::nix::{closure, hash_part, run_ok, NIX_CONFIG};
+
+/// A fan of small paths, a few large random ones and a top that needs them all; `@VERSION@`
+/// changes every path.
+const FLAKE: &str = r#"{
+  outputs = { self }: let
+    mk = name: deps: script: derivation {
+      inherit name;
+      nonce = "@NONCE@";
+      version = "@VERSION@";
+      system = "x86_64-linux";
+      builder = "/bin/sh";
+      args = [ "-c" "PATH=/bin:/usr/bin\nmkdir $out\n${script}\necho ${toString deps} > $out/deps" ];
+    };
+    base = mk "base" [ ] "echo base > $out/data";
+    lib = mk "lib" [ base ] "echo lib > $out/data";
+    leaves = builtins.genList (i: mk "leaf-${toString i}" [ base ] "echo leaf ${toString i} > $out/data") @LEAVES@;
+    bigs = builtins.genList (i: mk "big-${toString i}" [ ] "head -c @BIG@ /dev/urandom > $out/blob") @BIGS@;
+  in {
+    packages.x86_64-linux = {
+      app = mk "app" [ lib base ] "echo app > $out/data";
+      top = mk "top" (leaves ++ bigs ++ [ lib ]) "echo top > $out/data";
+    };
+  };
+}
+"#;
+
+fn flake(version: u32, leaves: u32, bigs: u32, big_bytes: u64) -> String {
+    FLAKE
+        .replace("@VERSION@", &version.to_string())
+        .replace("@LEAVES@", &leaves.to_string())
+        .replace("@BIGS@", &bigs.to_string())
+        .replace("@BIG@", &big_bytes.to_string())
+}
+
+/// Builds `target` at `rev` on the box; its output.
+fn build_on(build: &BuildBox, target: &str, rev: &str) -> (u64, String) {
+    let (status, job) = build.request(&format!(r#"{{"targets": ["{target}"], "rev": "{rev}"}}"#));
+    assert!(
+        status == 200 || status == 201 || status == 202,
+        "{status} {job}"
+    );
+    let id = job["id"].as_u64().unwrap();
+    let done = build.wait_finished(id);
+    assert_eq!(done["state"], "succeeded", "{done}");
+    (id, done["outputs"][target].as_str().unwrap().to_string())
+}
+
+/// Waits until the status says the bucket has everything up to job `job`.
+fn wait_published(build: &BuildBox, job: u64) -> serde_json::Value {
+    wait_for(Duration::from_secs(120), || {
+        let publish = get_json(&build.url("/api/v1/status"))["publish"].clone();
+        (publish["pending_paths"] == 0 && publish["last_job"].as_u64() >= Some(job))
+            .then_some(publish)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the bucket never caught up with job {job}: {}",
+            get_json(&build.url("/api/v1/status"))["publish"]
+        )
+    })
+}
+
+/// `nix copy --from URL` of `path` into a fresh store under `root`, trusting `key` (or
+/// nothing); Nix's output.
+fn nix_copy(
+    url: &str,
+    path: &str,
+    root: &Path,
+    key: Option<&str>,
+    home: &Path,
+) -> std::process::Output {
+    Command::new("nix")
+        .env("HOME", home)
+        .env(
+            "NIX_CONFIG",
+            format!(
+                "{NIX_CONFIG}trusted-public-keys = {}\nnarinfo-cache-negative-ttl = 0\n",
+                key.unwrap_or("")
+            ),
+        )
+        .args(["copy", "--from", url, "--to"])
+        .arg(format!("local?root={}", root.display()))
+        .arg(path)
+        .output()
+        .unwrap()
+}
+
+/// Every narinfo of `paths` the bucket has: its NAR is there and so are its references'
+/// narinfos. Returns how many narinfos there were.
+fn assert_consistent(garage: &Garage, node: usize, paths: &[String]) -> usize {
+    let mut present = 0;
+    for path in paths {
+        let (status, body) = garage.get(node, &format!("{}.narinfo", hash_part(path)));
+        if status == 404 {
+            continue;
+        }
+        assert_eq!(status, 200);
+        present += 1;
+        let fields = narinfo_fields(&String::from_utf8(body).unwrap());
+        let url = field(&fields, "URL").unwrap();
+        let (nar_status, nar) = garage.get(node, url);
+        assert_eq!(nar_status, 200, "{path}: narinfo without its NAR {url}");
+        assert_eq!(
+            nar.len().to_string(),
+            field(&fields, "FileSize").unwrap(),
+            "{path}: FileSize"
+        );
+        for reference in field(&fields, "References")
+            .unwrap_or("")
+            .split_whitespace()
+        {
+            let (ref_status, _) = garage.get(node, &format!("{}.narinfo", &reference[..32]));
+            assert_eq!(
+                ref_status, 200,
+                "{path}: its reference {reference} is missing"
+            );
+        }
+    }
+    present
+}
+
+fn box_key(build: &BuildBox) -> String {
+    get_json(&build.url("/api/v1/status"))["cache"]["public_keys"][0]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn real_nix_reads_the_published_bucket_with_the_box_stopped_and_a_node_down() {
+    let Some(mut garage) = Garage::start() else {
+        return;
+    };
+    let repo = FlakeRepo::new();
+    let rev = repo.commit(&flake(1, 2, 0, 0), "first");
+    let work = tempfile::tempdir().unwrap();
+    let publish = garage.publish_config(work.path(), "");
+    let url = repo.path().display().to_string();
+    let mut build = BuildBox::with_poll(&url, work.path(), "1h", &publish);
+    let (job, app) = build_on(&build, "app", &rev);
+    let status = wait_published(&build, job);
+    assert_eq!(status["bucket"], "nix");
+    assert_eq!(status["read_url"], garage.read_url(0));
+    assert!(status["last_error"].is_null(), "{status}");
+    assert!(status["last_published_at"].is_string(), "{status}");
+    let key = box_key(&build);
+    let paths = closure(&app);
+    assert_eq!(paths.len(), 3);
+    assert_eq!(assert_consistent(&garage, 0, &paths), 3);
+    let (_, info) = garage.get(0, "nix-cache-info");
+    assert!(String::from_utf8(info)
+        .unwrap()
+        .contains("StoreDir: /nix/store"));
+    // Compressed with zstd by default, FileHash the compressed file's.
+    let (_, narinfo) = garage.get(0, &format!("{}.narinfo", hash_part(&app)));
+    let fields = narinfo_fields(&String::from_utf8(narinfo).unwrap());
+    assert_eq!(field(&fields, "Compression"), Some("zstd"));
+    assert!(field(&fields, "URL").unwrap().ends_with(".nar.zst"));
+    assert!(field(&fields, "FileHash").unwrap().starts_with("sha256:"));
+
+    // `bs` shows the bucket.
+    let bs = run_ok(
+        crate::util::command_in(&build.home)
+            .env("ATUIN_BOOTSTRAP_ARGV0", "bs")
+            .args(["--server", &build.server.url]),
+    );
+    let bs = String::from_utf8(bs.stdout).unwrap();
+    assert!(
+        bs.contains(&format!(
+            "publish  nix → {}, up to date (job {job})",
+            garage.read_url(0)
+        )),
+        "{bs}"
+    );
+    // `/metrics` the pending counts.
+    let metrics = crate::util::http::get(&build.url("/metrics")).text();
+    assert!(
+        metrics.contains("atuin_bootstrap_publish_pending_paths{bucket=\"nix\"} 0"),
+        "{metrics}"
+    );
+
+    // The box is gone: Nix gets the closure from the bucket, signature checked.
+    build.stop();
+    let home = tempfile::tempdir().unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let copied = nix_copy(
+        &garage.read_url(0),
+        &app,
+        store.path(),
+        Some(&key),
+        home.path(),
+    );
+    assert!(
+        copied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&copied.stderr)
+    );
+    for path in &paths {
+        assert!(
+            store.path().join(path.trim_start_matches('/')).exists(),
+            "{path}"
+        );
+    }
+    // Without the box's key it is refused.
+    let untrusted = tempfile::tempdir().unwrap();
+    let refused = nix_copy(
+        &garage.read_url(0),
+        &app,
+        untrusted.path(),
+        None,
+        home.path(),
+    );
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("signature"), "{said}");
+
+    // One node down (the one the box wrote through): another still serves it all.
+    garage.kill(0);
+    let store = tempfile::tempdir().unwrap();
+    let copied = nix_copy(
+        &garage.read_url(1),
+        &app,
+        store.path(),
+        Some(&key),
+        home.path(),
+    );
+    assert!(
+        copied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&copied.stderr)
+    );
+
+    // As a substituter of `nix build`: the flake's app is substituted, not built.
+    let store = tempfile::tempdir().unwrap();
+    let built = Command::new("nix")
+        .env("HOME", home.path())
+        .env(
+            "NIX_CONFIG",
+            format!(
+                "{NIX_CONFIG}extra-substituters = {}\ntrusted-public-keys = {key}\n",
+                garage.read_url(2)
+            ),
+        )
+        .args(["build", "--no-link", "--json", "--max-jobs", "0", "--store"])
+        .arg(format!("local?root={}", store.path().display()))
+        .arg(format!(
+            "git+file://{}?rev={rev}#app",
+            repo.path().display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let built: serde_json::Value = serde_json::from_slice(&built.stdout).unwrap();
+    assert_eq!(built[0]["outputs"]["out"], app.as_str());
+}
+
+#[test]
+fn a_box_killed_mid_publish_leaves_a_consistent_bucket_and_finishes_after_restart() {
+    let Some(garage) = Garage::start() else {
+        return;
+    };
+    let repo = FlakeRepo::new();
+    // Two random 70 MB paths: past 64 MiB compressed, so they go as multipart uploads.
+    let rev = repo.commit(&flake(1, 40, 2, 70_000_000), "first");
+    let work = tempfile::tempdir().unwrap();
+    let publish = garage.publish_config(work.path(), "max_concurrent = 2\n");
+    let url = repo.path().display().to_string();
+    let mut build = BuildBox::with_poll(&url, work.path(), "1h", &publish);
+    let (job, top) = build_on(&build, "top", &rev);
+    let paths = closure(&top);
+    assert_eq!(paths.len(), 45);
+    // SIGKILL once some paths are in and some are not.
+    let seen = wait_for(Duration::from_secs(60), || {
+        let publish = get_json(&build.url("/api/v1/status"))["publish"].clone();
+        let pending = publish["pending_paths"].as_u64()?;
+        (pending > 0 && pending < paths.len() as u64).then_some(pending)
+    })
+    .expect("never saw the publish under way");
+    build.stop();
+    let present = assert_consistent(&garage, 0, &paths);
+    assert!(
+        present < paths.len(),
+        "all {present} were in before the kill ({seen} pending)"
+    );
+
+    build.restart(work.path());
+    wait_published(&build, job);
+    assert_eq!(assert_consistent(&garage, 0, &paths), paths.len());
+    // No compressed NAR is left behind in the state dir.
+    let temp = build.state.join("publish/tmp");
+    assert_eq!(std::fs::read_dir(&temp).map(|d| d.count()).unwrap_or(0), 0);
+    let key = box_key(&build);
+    build.stop();
+    let home = tempfile::tempdir().unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let copied = nix_copy(
+        &garage.read_url(1),
+        &top,
+        store.path(),
+        Some(&key),
+        home.path(),
+    );
+    assert!(
+        copied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&copied.stderr)
+    );
+}
+
+#[test]
+fn what_retention_and_gc_drop_leaves_the_bucket_narinfo_first() {
+    let Some(garage) = Garage::start() else {
+        return;
+    };
+    let repo = FlakeRepo::new();
+    let first = repo.commit(&flake(1, 1, 0, 0), "first");
+    let work = tempfile::tempdir().unwrap();
+    let publish = garage.publish_config(work.path(), "nar_grace = \"5s\"\n");
+    let url = repo.path().display().to_string();
+    let mut build = BuildBox::with_poll(
+        &url,
+        work.path(),
+        "1h",
+        &format!("[build]\nkeep_per_target = 1\n{publish}"),
+    );
+    let (first_job, old_app) = build_on(&build, "app", &first);
+    wait_published(&build, first_job);
+    assert_eq!(assert_consistent(&garage, 0, &closure(&old_app)), 3);
+    let second = repo.commit(&flake(2, 1, 0, 0), "second");
+    let (job, new_app) = build_on(&build, "app", &second);
+    wait_published(&build, job);
+    // The server's own retention dropped the first build: its narinfo leaves at once...
+    let old = format!("{}.narinfo", hash_part(&old_app));
+    wait_for(Duration::from_secs(30), || {
+        (garage.get(0, &old).0 == 404).then_some(())
+    })
+    .expect("the dropped build's narinfo stayed in the bucket");
+    let (_, new_narinfo) = garage.get(0, &format!("{}.narinfo", hash_part(&new_app)));
+    assert!(!new_narinfo.is_empty());
+    // ...while the new build is whole, and the old NAR stays for the grace, then goes.
+    assert_eq!(assert_consistent(&garage, 0, &closure(&new_app)), 3);
+    let old_nar = nar_key_of(&build.state, &old_app);
+    assert_eq!(
+        garage.get(0, &old_nar).0,
+        200,
+        "the NAR left before its grace"
+    );
+    wait_for(Duration::from_secs(30), || {
+        (garage.get(0, &old_nar).0 == 404).then_some(())
+    })
+    .expect("the dropped build's NAR stayed after the grace");
+
+    // `atuin-bootstrap gc` keeping nothing takes the rest out of the bucket.
+    build.stop();
+    let output = run_ok(
+        crate::util::command_in(&build.home)
+            .env("ATUIN_BOOTSTRAP_BUILD__KEEP_PER_TARGET", "0")
+            .arg("--config")
+            .arg(&build.config)
+            .arg("gc"),
+    );
+    let printed = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        printed.contains("3 path(s) taken out of bucket nix"),
+        "{printed}"
+    );
+    for path in closure(&new_app) {
+        assert_eq!(
+            garage.get(0, &format!("{}.narinfo", hash_part(&path))).0,
+            404
+        );
+    }
+    assert_eq!(garage.get(0, "nix-cache-info").0, 200);
+}
+
+/// The NAR key the record holds for `path` (from the publish record, as the bucket is not
+/// listed).
+fn nar_key_of(state: &Path, path: &str) -> String {
+    let db = rusqlite::Connection::open(state.join("publish/record.sqlite")).unwrap();
+    db.query_row(
+        "SELECT nar_key FROM published WHERE hash = ?1",
+        [hash_part(path)],
+        |row| row.get(0),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_bucket_that_keeps_failing_is_shown_and_alerted_once() {
+    // No Garage needed: nothing listens at the endpoint, so every attempt fails.
+    let receiver = crate::util::receiver::Receiver::start(&[]);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("access"), "id\n").unwrap();
+    std::fs::write(work.path().join("secret"), "secret\n").unwrap();
+    let config = format!(
+        "[notify]\nurl = {:?}\n[publish]\nendpoint = {endpoint:?}\nbucket = \"nix\"\n\
+         access_key_file = {:?}\nsecret_key_file = {:?}\nalert_after = \"1s\"\n",
+        receiver.url,
+        work.path().join("access").display().to_string(),
+        work.path().join("secret").display().to_string(),
+    );
+    let server = crate::util::server::InProcess::start(&config);
+    let alert = receiver
+        .next(Duration::from_secs(20))
+        .expect("no publish_failing alert");
+    let body = alert.json();
+    assert_eq!(body["event"], "publish_failing");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("publishing to bucket nix has failed for"),
+        "{message}"
+    );
+    assert!(message.contains("nix-cache-info"), "{message}");
+    // Once a failing streak.
+    assert!(receiver.next(Duration::from_secs(3)).is_none());
+    let publish = get_json(&format!("{}/api/v1/status", server.url))["publish"].clone();
+    assert!(
+        publish["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("PUT nix-cache-info"),
+        "{publish}"
+    );
+    assert!(publish["read_url"].is_null());
+    // The signed URL (valid for an hour) never shows.
+    assert!(
+        !publish.to_string().contains("X-Amz-Signature"),
+        "{publish}"
+    );
+    let metrics = crate::util::http::get(&format!("{}/metrics", server.url)).text();
+    assert!(
+        metrics.contains("atuin_bootstrap_publish_failing{bucket=\"nix\"} 1"),
+        "{metrics}"
+    );
+    crate::metrics::promtool_check(&metrics);
+}
