@@ -164,6 +164,10 @@ fn a_credentials_file_fetches_over_https_with_nothing_in_the_url() {
         "fleet-reader",
         "SECRETPASS",
     ) else {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "nginx and openssl are needed for this test (.ci/run installs them)"
+        );
         println!("skipped: needs nginx and openssl");
         return;
     };
