@@ -2,9 +2,10 @@
 //! generations and real activation scripts: a rollback cut short by kill -9 is finished
 //! without the box and reported later; a hand switch is left alone; a passing trouble is
 //! tried again while a failed build is not (until `--retry` or the box's `retry_at`); `test`
-//! mode leaves the profile; a target holding pushed paths is refused; built-in checks read
-//! from the new system; activation stopped with SIGTERM then SIGKILL; the systemd-run line;
-//! and no deploy at all on a machine that is not NixOS.
+//! mode leaves the profile; a target holding pushed paths is refused; a host's own copy of a
+//! path that is not the box's build is refused; built-in checks read from the new system;
+//! activation stopped with SIGTERM then SIGKILL; the systemd-run line; and no deploy at all
+//! on a machine that is not NixOS.
 
 use std::time::{Duration, Instant};
 
