@@ -157,6 +157,9 @@ fn plan(agent: &Agent<'_>, host: &HostView, target: &Build, running: Option<Stri
             "nix {}",
             shell(download::verify_args(agent.api.base(), wanted, &keys))
         ),
+        format!(
+            "compare the NarHash of every path of {wanted} here with the box's (nix path-info --json --recursive)"
+        ),
     ];
     if agent.mode != DeployMode::Test {
         steps.push(format!("nix-env -p {profile} --set {wanted}"));

@@ -2,8 +2,10 @@
 //! BOX` with Nix's `trusted-public-keys` set to that key for the call (`require-sigs`), never
 //! building; then every path of its closure must be one the box vouches for with that key
 //! (`nix store verify --store BOX --recursive --sigs-needed 1`: a pushed path is served under
-//! the push key, so a system holding one is refused); then it must be a NixOS system
-//! (`nixos-version`, `bin/switch-to-configuration`) before the profile moves.
+//! the push key, so a system holding one is refused); then every path the host already had
+//! must hold the box's content (the same NarHash, see `narhash`: `nix copy` skips a path the
+//! host has); then it must be a NixOS system (`nixos-version`, `bin/switch-to-configuration`)
+//! before the profile moves.
 //!
 //! Why the closure is verified at the box and not in the host's store: a path the host
 //! already had carries the signatures it came with (cache.nixos.org's, none for a local
@@ -19,6 +21,7 @@ use anyhow::Result;
 
 use super::bounded;
 use super::health::with_output;
+use super::narhash;
 use super::Agent;
 use crate::exit::SERVER;
 
@@ -93,31 +96,42 @@ pub fn fetch(agent: &Agent<'_>, path: &str, keys: &[String]) -> Result<Result<()
     Ok(Ok(()))
 }
 
-/// `path` from one cache: the copy, and that cache's word that every path of the closure is
-/// signed by a build key.
+/// `path` from one cache: the copy, that cache's word that every path of the closure is
+/// signed by a build key, and the host's copies compared with the NarHashes it announces.
 fn fetch_from(
     agent: &Agent<'_>,
     cache: &str,
     path: &str,
     keys: &[String],
 ) -> Result<Result<(), Refusal>> {
-    // The copy and the cache's word on the closure do not depend on each other: both at once.
-    // Each Nix keeps narinfos in an SQLite cache under XDG_CACHE_HOME, and two writing it at
-    // once fail ("executing SQLite statement"): the verify gets a cache of its own.
+    // The copy, the cache's word on the closure and its NarHashes do not depend on each
+    // other: all at once. Each Nix keeps narinfos in an SQLite cache under XDG_CACHE_HOME,
+    // and two writing it at once fail ("executing SQLite statement"): the verify and the
+    // listing get caches of their own.
     let log = agent.log.clone();
     let verify_cache = agent.memory.dir().join("verify-cache");
-    let (finished, verified) = std::thread::scope(|scope| {
+    let listing_cache = agent.memory.dir().join("path-info-cache");
+    let (finished, verified, announced) = std::thread::scope(|scope| {
         let verify = scope.spawn(|| {
             let mut command = nix(verify_args(cache, path, keys));
             command.env("XDG_CACHE_HOME", &verify_cache);
             bounded::run(command, Instant::now() + VERIFY_TIMEOUT, Some(log.boxed()))
+        });
+        let listed = scope.spawn(|| {
+            let mut command = narhash::listing(Some(cache), path, common(keys));
+            command.env("XDG_CACHE_HOME", &listing_cache);
+            command.output()
         });
         let copy = bounded::run(
             nix(copy_args(cache, path, keys)),
             Instant::now() + DOWNLOAD_TIMEOUT,
             Some(agent.log.boxed()),
         );
-        (copy, verify.join().expect("the verify thread panicked"))
+        (
+            copy,
+            verify.join().expect("the verify thread panicked"),
+            listed.join().expect("the path-info thread panicked"),
+        )
     });
     let (finished, verified) = (finished?, verified?);
     if !finished.succeeded() {
@@ -140,6 +154,33 @@ fn fetch_from(
                     "not every path of {path} is signed by the box's build key (a pushed path?)"
                 ),
                 &verified.output,
+            ),
+            code: 1,
+            system_at_fault: false,
+        }));
+    }
+    let announced = match narhash::read(announced, &format!("the cache at {cache}")) {
+        Ok(announced) => announced,
+        Err(error) => {
+            return Ok(Err(Refusal {
+                reason: format!(
+                    "the cache at {cache} could not list the closure of {path}: {error:#}"
+                ),
+                code: SERVER,
+                system_at_fault: false,
+            }))
+        }
+    };
+    let local = narhash::read(
+        narhash::listing(None, path, common(keys)).output(),
+        "the host's store",
+    )?;
+    let differing = narhash::differing(&announced, &local);
+    if !differing.is_empty() {
+        return Ok(Err(Refusal {
+            reason: format!(
+                "the host's own copy of {} differs from the box's build (another NarHash: it came from another cache or key, e.g. a pushed upload); remove it with `nix store delete` or repair it with `nix-store --repair-path`, then deploy again",
+                differing.join(", ")
             ),
             code: 1,
             system_at_fault: false,

@@ -16,6 +16,7 @@ mod health;
 mod lock;
 mod log;
 mod memory;
+mod narhash;
 mod outcome;
 mod reboot;
 mod recover;

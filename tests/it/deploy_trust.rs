@@ -2,9 +2,10 @@
 //! generations and real activation scripts: a rollback cut short by kill -9 is finished
 //! without the box and reported later; a hand switch is left alone; a passing trouble is
 //! tried again while a failed build is not (until `--retry` or the box's `retry_at`); `test`
-//! mode leaves the profile; a target holding pushed paths is refused; built-in checks read
-//! from the new system; activation stopped with SIGTERM then SIGKILL; the systemd-run line;
-//! and no deploy at all on a machine that is not NixOS.
+//! mode leaves the profile; a target holding pushed paths is refused; a host's own copy of a
+//! path that is not the box's build is refused; built-in checks read from the new system;
+//! activation stopped with SIGTERM then SIGKILL; the systemd-run line; and no deploy at all
+//! on a machine that is not NixOS.
 
 use std::time::{Duration, Instant};
 
@@ -428,4 +429,94 @@ fn a_machine_that_is_not_nixos_is_refused() {
     assert_eq!(code(&output), 2, "{}", stderr(&output));
     assert!(stderr(&output).contains("not NixOS"), "{}", stderr(&output));
     assert!(stdout(&output).is_empty());
+}
+
+/// Puts `content` (a file tree) into `store` under the store path `path`, as a copy from
+/// another cache would: `nix-store --import` of a hand-made export (its NAR, no references,
+/// no signature).
+fn plant(store: &str, path: &str, content: &std::path::Path) {
+    fn number(n: u64) -> Vec<u8> {
+        n.to_le_bytes().to_vec()
+    }
+    fn string(text: &str) -> Vec<u8> {
+        let mut bytes = number(text.len() as u64);
+        bytes.extend(text.as_bytes());
+        bytes.resize(bytes.len().next_multiple_of(8), 0);
+        bytes
+    }
+    let nar = crate::util::nix::dump(&content.display().to_string());
+    let mut export = number(1);
+    export.extend(nar);
+    export.extend(number(0x4558_494e));
+    export.extend(string(path));
+    export.extend(number(0)); // references
+    export.extend(string("")); // deriver
+    export.extend(number(0)); // no signature
+    export.extend(number(0)); // the end
+    let mut import = std::process::Command::new("nix-store")
+        .args(["--store", store, "--import"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    import.stdin.take().unwrap().write_all(&export).unwrap();
+    assert!(import.wait().unwrap().success());
+}
+
+#[test]
+fn a_local_copy_that_is_not_the_boxs_build_is_refused() {
+    let work = tempfile::tempdir().unwrap();
+    let fleet = DeployFleet::new(&["laptop"]);
+    let build_box = start_box(&fleet, work.path(), "");
+    let path = host_view(&build_box, "laptop")["latest"]["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut laptop = FleetHost::new("laptop", &build_box.server.url);
+    let root = laptop.dir.path().join("store");
+    let store = format!("local?root={}", root.display());
+    laptop.nix_config = format!("store = {store}\n");
+
+    // The host's store already holds other content under the system's path (a pushed upload
+    // taken earlier under the name of this build): `nix copy` skips it, the deploy refuses it.
+    let fake = laptop.dir.path().join("fake");
+    std::fs::create_dir_all(fake.join("bin")).unwrap();
+    std::fs::write(fake.join("nixos-version"), "pushed\n").unwrap();
+    std::fs::write(fake.join("bin/switch-to-configuration"), "#!/bin/sh\n").unwrap();
+    plant(&store, &path, &fake);
+    let refused = laptop.deploy(&["--json"]);
+    assert_eq!(code(&refused), 1, "{}", stderr(&refused));
+    let report = report_of(&refused);
+    assert_eq!(report["state"], "failed");
+    let message = report["message"].as_str().unwrap();
+    assert!(message.contains(&path), "{message}");
+    assert!(
+        message.contains("differs from the box's build"),
+        "{message}"
+    );
+    assert!(message.contains("nix store delete"), "{message}");
+    assert!(laptop.generation().is_none());
+    assert!(laptop.activations().is_empty());
+    assert_eq!(
+        std::fs::read_to_string(root.join(&path[1..]).join("nixos-version")).unwrap(),
+        "pushed\n"
+    );
+
+    // The copy removed as the message says: the box's build arrives and runs, without a
+    // `--retry` (the refusal was not held against the build).
+    let deleted = std::process::Command::new("nix")
+        .args(["--extra-experimental-features", "nix-command"])
+        .args(["store", "delete", "--store", &store, &path])
+        .output()
+        .unwrap();
+    assert!(deleted.status.success(), "{}", stderr(&deleted));
+    let deployed = laptop.deploy(&["--json"]);
+    assert_eq!(code(&deployed), 0, "{}", stderr(&deployed));
+    assert_eq!(report_of(&deployed)["state"], "deployed");
+    assert_eq!(laptop.generation(), Some((1, path.clone())));
+    assert_ne!(
+        std::fs::read_to_string(root.join(&path[1..]).join("nixos-version")).unwrap(),
+        "pushed\n"
+    );
 }
