@@ -31,6 +31,9 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 ";
 
+/// Where pushed paths' NARs go in the bucket, as the box serves them.
+pub const PUSHED_NAR_PREFIX: &str = "nar/pushed/";
+
 /// One published path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Published {
@@ -52,6 +55,11 @@ pub struct Published {
 impl Published {
     pub fn is_live(&self) -> bool {
         self.nar_delete_after.is_none()
+    }
+
+    /// Whether it was published from the pushed area (signed by the push key).
+    pub fn is_pushed_copy(&self) -> bool {
+        self.nar_key.starts_with(PUSHED_NAR_PREFIX)
     }
 }
 

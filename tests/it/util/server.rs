@@ -108,6 +108,12 @@ impl InProcess {
 }
 
 impl InProcess {
+    /// Stops the server; its state dir (and config file) stays, for commands run after it.
+    pub fn stop_keeping_state(mut self) -> tempfile::TempDir {
+        self.stop();
+        std::mem::replace(&mut self._state_dir, tempfile::tempdir().unwrap())
+    }
+
     fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
