@@ -298,6 +298,7 @@ impl Publisher {
             pushed: &wanted.pushed,
             pushed_area: &PushedArea::new(&self.state_dir),
             push_key: &self.push_key,
+            nar_grace: self.settings.nar_grace.value,
             compression: self.settings.compression.value,
             temp_dir,
             threads: self.settings.max_concurrent.value as usize,

@@ -36,6 +36,8 @@ pub struct Uploader<'a> {
     pub pushed: &'a BTreeMap<String, PushedPath>,
     pub pushed_area: &'a PushedArea,
     pub push_key: &'a SecretKey,
+    /// How long a NAR a path no longer names stays (`publish.nar_grace`).
+    pub nar_grace: std::time::Duration,
     pub compression: PublishCompression,
     /// Where compressed NARs wait for their upload.
     pub temp_dir: PathBuf,
@@ -246,16 +248,19 @@ impl Uploader<'_> {
             .map(|b| b[..HASH_PART_LEN].to_string())
             .collect();
         self.record
-            .put(&Published {
-                hash: hash.to_string(),
-                path: info.path.clone(),
-                nar_key: file.0.clone(),
-                nar_size: info.nar_size,
-                file_size: file.1.size,
-                refs,
-                published_at: crate::publish::unix_now(),
-                nar_delete_after: None,
-            })
+            .put(
+                &Published {
+                    hash: hash.to_string(),
+                    path: info.path.clone(),
+                    nar_key: file.0.clone(),
+                    nar_size: info.nar_size,
+                    file_size: file.1.size,
+                    refs,
+                    published_at: crate::publish::unix_now(),
+                    nar_delete_after: None,
+                },
+                crate::publish::unix_now() + self.nar_grace.as_secs(),
+            )
             .context("failed to write the publish record")
     }
 }

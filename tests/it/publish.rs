@@ -462,9 +462,10 @@ fn a_bucket_that_keeps_failing_is_shown_and_alerted_once() {
 /// Pushed paths are published too: a closure pushed with a push token (all of it missing from
 /// the box's store) goes into the bucket as the box serves it (the NAR file as uploaded, the
 /// same narinfo, signed by the push key only), so with the box stopped real Nix takes it
-/// trusting the push key and refuses it trusting only the build key; when `gc` drops the
-/// pushed paths (`cache.pushed_ttl`) their narinfos leave the bucket and their NARs stay for
-/// the grace.
+/// trusting the push key and refuses it trusting only the build key; once the box builds the
+/// same paths they are published again from its store, signed by the build key; when `gc`
+/// drops the pushed paths (`cache.pushed_ttl`) their narinfos leave the bucket and their NARs
+/// stay for the grace.
 #[test]
 fn pushed_paths_are_published_signed_by_the_push_key() {
     let Some(garage) = Garage::start() else {
@@ -492,9 +493,8 @@ fn pushed_paths_are_published_signed_by_the_push_key() {
     ];
 
     let work = tempfile::tempdir().unwrap();
-    let server = crate::util::server::InProcess::start(
-        &garage.publish_config(work.path(), "nar_grace = \"1h\"\n"),
-    );
+    let config = garage.publish_config(work.path(), "nar_grace = \"1h\"\n");
+    let server = crate::util::server::InProcess::start(&config);
     let created = run_ok(
         Command::new(crate::util::binary())
             .env_clear()
@@ -591,8 +591,37 @@ fn pushed_paths_are_published_signed_by_the_push_key() {
     let said = String::from_utf8_lossy(&refused.stderr);
     assert!(said.contains("signature"), "{said}");
 
-    // `gc` dropping the pushed paths takes them out of the bucket: narinfos now, NARs later.
-    let tree_nar = nar_key_of(&state.path().join("state"), &fixture.tree);
+    // The box builds the same paths itself: the bucket gets them again from its store, signed
+    // by the build key; the pushed copies' NARs stay for the grace (a reader may hold their
+    // narinfo), recorded to go after it.
+    let pushed_nar = nar_key_of(&state.path().join("state"), &fixture.tree);
+    assert_eq!(
+        crate::util::nix::build(fixture._dir.path(), "tree"),
+        fixture.tree
+    );
+    let server = crate::util::server::InProcess::start_in(&config, state);
+    let build_name = build_key.split(':').next().unwrap().to_string();
+    wait_for(Duration::from_secs(30), || {
+        let (_, body) = garage.get(0, &tree_narinfo);
+        let fields = narinfo_fields(&String::from_utf8(body).ok()?);
+        field(&fields, "Sig")?
+            .starts_with(&build_name)
+            .then_some(())
+    })
+    .expect("the path the box built stayed published as the pushed copy");
+    assert_eq!(assert_consistent(&garage, 0, &paths), 3);
+    let tree_nar = nar_key_of(&server.state_dir(), &fixture.tree);
+    assert!(!tree_nar.starts_with("nar/pushed/"), "{tree_nar}");
+    assert_eq!(garage.get(0, &pushed_nar).0, 200);
+    let stale: i64 = rusqlite::Connection::open(server.state_dir().join("publish/record.sqlite"))
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM stale_nars", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(stale, 3);
+    let state = server.stop_keeping_state();
+
+    // `gc` dropping the pushed paths (which no kept root needs) takes them out of the bucket:
+    // narinfos now, NARs later.
     std::thread::sleep(Duration::from_millis(1100));
     let output = run_ok(
         crate::util::command_in(&home.path().join("gc"))

@@ -37,7 +37,8 @@ impl InProcess {
         self._state_dir.path().join("state")
     }
 
-    fn start_in(toml: &str, state_dir: tempfile::TempDir) -> InProcess {
+    /// Starts a server whose config file holds `toml`, on a state dir kept from another.
+    pub fn start_in(toml: &str, state_dir: tempfile::TempDir) -> InProcess {
         let config_file = state_dir.path().join("config.toml");
         std::fs::write(
             &config_file,
