@@ -57,6 +57,7 @@ impl AppState {
                     state.path(),
                     settings.store.clone(),
                     keys.build.clone(),
+                    keys.push.clone(),
                     config.priority.value,
                 )
                 .context("failed to set up publishing")?,

@@ -12,8 +12,9 @@ use super::pushed_area::PushedPath;
 use super::Cache;
 use crate::http::response::{HttpError, HttpResult};
 use crate::nix::narinfo;
-use crate::nix::signing;
-use crate::nix::store_path::{is_valid_hash_part, HASH_PART_LEN};
+use crate::nix::path_info::PathInfo;
+use crate::nix::signing::{self, SecretKey};
+use crate::nix::store_path::{is_valid_hash_part, StoreDir, HASH_PART_LEN};
 
 /// Files smaller than this are read whole rather than mapped.
 const SMALL_FILE: u64 = 64 * 1024;
@@ -33,14 +34,41 @@ pub fn narinfo(cache: &Cache, hash_part: &str) -> anyhow::Result<Option<Bytes>> 
     let signatures = cache
         .push_signatures
         .get_or_sign(&fingerprint, || vec![cache.push_key.sign(&fingerprint)]);
-    Ok(Some(Bytes::from(narinfo::render_file(
+    Ok(Some(Bytes::from(render(
         &cache.location.store_dir,
+        &record,
         &info,
-        &nar_url(&record),
-        &record.compression,
-        Some((&record.file_hash, record.file_size)),
         &signatures,
     ))))
+}
+
+/// A pushed path's narinfo with these signatures: the file as uploaded, at `nar_url`. The
+/// published bucket puts the same text, so it reads as the box does.
+pub fn render(
+    store_dir: &StoreDir,
+    record: &PushedPath,
+    info: &PathInfo,
+    signatures: &[String],
+) -> String {
+    narinfo::render_file(
+        store_dir,
+        info,
+        &nar_url(record),
+        &record.compression,
+        Some((&record.file_hash, record.file_size)),
+        signatures,
+    )
+}
+
+/// The narinfo of a pushed path signed by the push key only, as the box serves it.
+pub fn signed(
+    store_dir: &StoreDir,
+    record: &PushedPath,
+    push_key: &SecretKey,
+) -> anyhow::Result<String> {
+    let info = record.info()?;
+    let signature = push_key.sign(&signing::fingerprint(&info));
+    Ok(render(store_dir, record, &info, &[signature]))
 }
 
 /// `GET|HEAD /nar/pushed/<file>`: the NAR file of a pushed path.

@@ -1,11 +1,12 @@
 //! Publishing the box's cache to an S3-compatible bucket (`[publish]`), so hosts can pull
 //! when the box sleeps: the bucket holds a Nix binary cache (`nix-cache-info`,
-//! `<hash>.narinfo`, `nar/…`) signed by the build key, of exactly what the box keeps (the
-//! closures of its kept build roots). A round makes the bucket follow the box: it puts what
-//! is missing (`upload`), takes out what is no longer kept (`retire`), and writes what it did
-//! to the record (`record`), which is how the bucket is known without listing it. Rounds run
-//! after every job that ends, at start (which resumes what a stopped server left), after a
-//! failure (backing off) and every minute (cheap when nothing changed). The server's status,
+//! `<hash>.narinfo`, `nar/…`) of exactly what the box keeps: the closures of its kept build
+//! roots, signed by the build key, and its pushed paths, signed by the push key only as the
+//! box serves them (`wanted`). A round makes the bucket follow the box: it puts what is
+//! missing (`upload`), takes out what is no longer kept (`retire`), and writes what it did to
+//! the record (`record`), which is how the bucket is known without listing it. Rounds run
+//! after every job that ends and every accepted push, at start (which resumes what a stopped
+//! server left), after a failure (backing off) and every minute (cheap when nothing changed). The server's status,
 //! `/metrics`, page and alerts read `status` and `failing_for`. `atuin-bootstrap gc` calls
 //! `gc` to take out at once what it dropped.
 
@@ -28,6 +29,7 @@ use tokio::task::JoinHandle;
 
 use crate::builds::jobs::model::JobState;
 use crate::builds::BuildServer;
+use crate::cache::pushed_area::PushedArea;
 use crate::config::PublishSettings;
 use crate::nix::signing::SecretKey;
 use crate::nix::store::{StoreAccess, StoreLocation};
@@ -100,6 +102,8 @@ pub struct Publisher {
     location: StoreLocation,
     store: StoreAccess,
     keys: Vec<SecretKey>,
+    /// Signs pushed paths the store lacks, and nothing else.
+    push_key: SecretKey,
     /// `Priority:` in `nix-cache-info`: just after the box's own cache.
     priority: u32,
     record: Record,
@@ -116,6 +120,7 @@ impl Publisher {
         state_dir: &Path,
         location: StoreLocation,
         keys: Vec<SecretKey>,
+        push_key: SecretKey,
         box_priority: u32,
     ) -> Result<Publisher> {
         let record = open_record(&settings, state_dir)?;
@@ -125,6 +130,7 @@ impl Publisher {
             store: StoreAccess::choose(&location),
             location,
             keys,
+            push_key,
             priority: box_priority + 1,
             record,
             progress: Progress::default(),
@@ -158,6 +164,11 @@ impl Publisher {
         };
         let rounds = tokio::spawn(self.clone().run());
         vec![listener, rounds]
+    }
+
+    /// A path was pushed: a round follows (one for a burst of pushes, as for jobs).
+    pub fn pushed(&self) {
+        self.wake.notify_one();
     }
 
     /// Stops taking new work; uploads under way finish.
@@ -249,16 +260,19 @@ impl Publisher {
         Ok(())
     }
 
-    /// Puts what the kept roots need and the bucket lacks, then takes out what they no
-    /// longer need.
+    /// Puts what the kept roots and pushed paths need and the bucket lacks, then takes out
+    /// what they no longer need.
     fn follow_roots(&self, bucket: &Bucket) -> Result<()> {
         let wanted = wanted::compute(&self.state_dir)?;
-        let plan = wanted::plan(&wanted.paths, &self.record.all()?);
+        let plan = wanted::plan(&wanted.paths, &wanted.pushed, &self.record.all()?);
         let mut infos = Vec::with_capacity(plan.upload.len());
         for hash in &plan.upload {
-            let info = tokio::runtime::Handle::current()
-                .block_on(self.store.path_info_by_hash(&self.location.store_dir, hash))?
-                .with_context(|| format!("{} is no longer in the store", wanted.paths[hash]))?;
+            let info = match wanted.pushed.get(hash) {
+                Some(record) => record.info()?,
+                None => tokio::runtime::Handle::current()
+                    .block_on(self.store.path_info_by_hash(&self.location.store_dir, hash))?
+                    .with_context(|| format!("{} is no longer in the store", wanted.paths[hash]))?,
+            };
             infos.push(info);
         }
         self.progress
@@ -281,6 +295,10 @@ impl Publisher {
             record: &self.record,
             store_dir: &self.location.store_dir,
             keys: &self.keys,
+            pushed: &wanted.pushed,
+            pushed_area: &PushedArea::new(&self.state_dir),
+            push_key: &self.push_key,
+            nar_grace: self.settings.nar_grace.value,
             compression: self.settings.compression.value,
             temp_dir,
             threads: self.settings.max_concurrent.value as usize,
@@ -396,7 +414,7 @@ pub fn gc(
     let record = open_record(settings, state_dir)?;
     let bucket = Bucket::open(settings)?;
     let wanted = wanted::compute(state_dir)?;
-    let plan = wanted::plan(&wanted.paths, &record.all()?);
+    let plan = wanted::plan(&wanted.paths, &wanted.pushed, &record.all()?);
     let retired = retire::narinfos(&bucket, &record, &plan.retire, settings.nar_grace.value)?;
     let nars = retire::due_nars(&bucket, &record)?;
     writeln!(

@@ -2,7 +2,8 @@
 //! (`publish/record.sqlite`, WAL), so the bucket is never listed to know it. A row is written
 //! only after its narinfo is in the bucket, so the record may lag the bucket (a kill -9
 //! between the two puts the path again, which is harmless) but never run ahead of it. Rows of
-//! paths whose narinfo was deleted stay until their NAR is deleted too (`retired`). Also keeps
+//! paths whose narinfo was deleted stay until their NAR is deleted too (`retired`); a NAR a
+//! path no longer names (a pushed copy put again from the store) waits in `stale_nars`. Also keeps
 //! the publisher's small facts (`meta`): which bucket the record is of, whether
 //! `nix-cache-info` is there, the last job published, the last error. Knows nothing of S3.
 
@@ -25,11 +26,18 @@ CREATE TABLE IF NOT EXISTS published (
     published_at INTEGER NOT NULL,
     nar_delete_after INTEGER
 );
+CREATE TABLE IF NOT EXISTS stale_nars (
+    nar_key TEXT PRIMARY KEY,
+    delete_after INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
 ";
+
+/// Where pushed paths' NARs go in the bucket, as the box serves them.
+pub const PUSHED_NAR_PREFIX: &str = "nar/pushed/";
 
 /// One published path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +60,11 @@ pub struct Published {
 impl Published {
     pub fn is_live(&self) -> bool {
         self.nar_delete_after.is_none()
+    }
+
+    /// Whether it was published from the pushed area (signed by the push key).
+    pub fn is_pushed_copy(&self) -> bool {
+        self.nar_key.starts_with(PUSHED_NAR_PREFIX)
     }
 }
 
@@ -91,7 +104,7 @@ impl Record {
         };
         if record.meta(meta::TARGET)?.as_deref() != Some(target) {
             let conn = record.conn.lock().expect("record lock");
-            conn.execute_batch("DELETE FROM published; DELETE FROM meta;")?;
+            conn.execute_batch("DELETE FROM published; DELETE FROM stale_nars; DELETE FROM meta;")?;
             conn.execute(
                 "INSERT INTO meta (key, value) VALUES (?1, ?2)",
                 params![meta::TARGET, target],
@@ -161,16 +174,41 @@ impl Record {
     /// When the next retired NAR may go (unix seconds).
     pub fn next_due(&self) -> Result<Option<u64>> {
         let conn = self.conn.lock().expect("record lock");
-        let next: Option<i64> =
-            conn.query_row("SELECT MIN(nar_delete_after) FROM published", [], |row| {
-                row.get(0)
-            })?;
+        let next: Option<i64> = conn.query_row(
+            "SELECT MIN(t) FROM (SELECT MIN(nar_delete_after) AS t FROM published
+                                 UNION ALL SELECT MIN(delete_after) FROM stale_nars)",
+            [],
+            |row| row.get(0),
+        )?;
         Ok(next.map(|n| n as u64))
     }
 
-    /// Records a path whose narinfo is now in the bucket (live again if it was retired).
-    pub fn put(&self, published: &Published) -> Result<()> {
-        let conn = self.conn.lock().expect("record lock");
+    /// Records a path whose narinfo is now in the bucket (live again if it was retired). A
+    /// NAR the path named before under another key may go at `stale_after` (unix seconds),
+    /// or when its row said if that is later.
+    pub fn put(&self, published: &Published, stale_after: u64) -> Result<()> {
+        let mut conn = self.conn.lock().expect("record lock");
+        let conn = conn.transaction()?;
+        let before: Option<(String, Option<i64>)> = conn
+            .query_row(
+                "SELECT nar_key, nar_delete_after FROM published WHERE hash = ?1",
+                [&published.hash],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        if let Some((old_key, old_after)) = before.filter(|(key, _)| *key != published.nar_key) {
+            let after = old_after.map_or(stale_after, |a| (a as u64).max(stale_after));
+            conn.execute(
+                "INSERT INTO stale_nars (nar_key, delete_after) VALUES (?1, ?2)
+                 ON CONFLICT (nar_key) DO UPDATE SET delete_after = excluded.delete_after",
+                params![old_key, after as i64],
+            )?;
+        }
+        // Named again: not stale.
+        conn.execute(
+            "DELETE FROM stale_nars WHERE nar_key = ?1",
+            [&published.nar_key],
+        )?;
         conn.execute(
             "INSERT INTO published (hash, path, nar_key, nar_size, file_size, refs,
                                     published_at, nar_delete_after)
@@ -189,6 +227,23 @@ impl Record {
                 published.published_at as i64,
             ],
         )?;
+        conn.commit()?;
+        Ok(())
+    }
+
+    /// Stale NARs that may go by `now` (unix seconds).
+    pub fn due_stale(&self, now: u64) -> Result<Vec<String>> {
+        let conn = self.conn.lock().expect("record lock");
+        let mut statement =
+            conn.prepare("SELECT nar_key FROM stale_nars WHERE delete_after <= ?1")?;
+        let rows = statement.query_map([now as i64], |row| row.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Forgets a stale NAR that left the bucket.
+    pub fn forget_stale(&self, nar_key: &str) -> Result<()> {
+        let conn = self.conn.lock().expect("record lock");
+        conn.execute("DELETE FROM stale_nars WHERE nar_key = ?1", [nar_key])?;
         Ok(())
     }
 
@@ -235,8 +290,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("record.sqlite");
         let record = Record::open(&path, "http://s3|nix|").unwrap();
-        record.put(&row("a")).unwrap();
-        record.put(&row("b")).unwrap();
+        record.put(&row("a"), 0).unwrap();
+        record.put(&row("b"), 0).unwrap();
         // Forgetting a live row does nothing: only a retired NAR is forgotten.
         record.forget("a").unwrap();
         record.retire("a", 99).unwrap();
@@ -245,7 +300,7 @@ mod tests {
         assert!(all["b"].is_live());
         assert_eq!(all["b"], row("b"));
         // Put again while retired: live again.
-        record.put(&row("a")).unwrap();
+        record.put(&row("a"), 0).unwrap();
         assert!(record.all().unwrap()["a"].is_live());
         record.retire("a", 1).unwrap();
         assert_eq!(record.next_due().unwrap(), Some(1));
@@ -257,6 +312,18 @@ mod tests {
         record.forget("a").unwrap();
         assert_eq!(record.next_due().unwrap(), None);
         assert_eq!(record.all().unwrap().len(), 1);
+
+        // Put again under another NAR key: the old NAR waits, then goes.
+        let mut moved = row("b");
+        moved.nar_key = "nar/pushed/b.nar".into();
+        record.put(&moved, 50).unwrap();
+        assert_eq!(record.next_due().unwrap(), Some(50));
+        assert!(record.due_stale(49).unwrap().is_empty());
+        assert_eq!(record.due_stale(50).unwrap(), ["nar/b.nar.zst"]);
+        record.put(&row("b"), 60).unwrap();
+        assert_eq!(record.due_stale(99).unwrap(), ["nar/pushed/b.nar"]);
+        record.forget_stale("nar/pushed/b.nar").unwrap();
+        assert_eq!(record.next_due().unwrap(), None);
 
         record.set_meta(meta::LAST_JOB, "3").unwrap();
         drop(record);

@@ -33,7 +33,7 @@ pub fn narinfos(
     Ok(order.len())
 }
 
-/// Deletes the NARs whose grace has passed; how many.
+/// Deletes the NARs whose grace has passed (of paths taken out, and stale ones); how many.
 pub fn due_nars(bucket: &Bucket, record: &Record) -> Result<usize> {
     let due = record.due(unix_now())?;
     for (hash, nar_key) in &due {
@@ -42,7 +42,14 @@ pub fn due_nars(bucket: &Bucket, record: &Record) -> Result<usize> {
             .forget(hash)
             .context("failed to write the publish record")?;
     }
-    Ok(due.len())
+    let stale = record.due_stale(unix_now())?;
+    for nar_key in &stale {
+        bucket.delete(nar_key)?;
+        record
+            .forget_stale(nar_key)
+            .context("failed to write the publish record")?;
+    }
+    Ok(due.len() + stale.len())
 }
 
 /// An exclusive `flock` on the publish lock file, held while it lives.

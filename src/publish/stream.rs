@@ -1,9 +1,10 @@
 //! A NAR uploaded while it is being compressed: once the compressed file passes
 //! `MULTIPART_ABOVE`, a multipart upload starts and each `PART_SIZE` part goes up (on a few
 //! threads) as soon as it is on disk, so compressing and uploading a large NAR overlap instead
-//! of following each other. A file that stays small goes up in one PUT once made. Blocking.
+//! of following each other. A file that stays small goes up in one PUT once made. A file made
+//! already (a pushed NAR) goes up the same two ways. Blocking.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::Mutex;
 
@@ -124,4 +125,31 @@ pub fn put_nar(
         }
     }
     Ok(file)
+}
+
+/// Puts a file that is whole already (`len` bytes): in one request, or part by part when it is
+/// over `MULTIPART_ABOVE`.
+pub fn put_whole_file(bucket: &Bucket, key: &str, path: &Path, len: u64) -> Result<()> {
+    if len <= MULTIPART_ABOVE {
+        return bucket.put_file(key, CONTENT_TYPE, path, len);
+    }
+    let id = bucket.create_multipart(key, CONTENT_TYPE)?;
+    let mut etags = Vec::new();
+    let mut sent = 0;
+    while sent < len {
+        let part = (len - sent).min(PART_SIZE);
+        let number = u16::try_from(sent / PART_SIZE + 1).unwrap_or(u16::MAX);
+        match bucket.put_part(key, &id, number, (path, sent, part)) {
+            Ok(etag) => etags.push(etag),
+            Err(e) => {
+                bucket.abort_multipart(key, &id);
+                return Err(e);
+            }
+        }
+        sent += part;
+    }
+    bucket
+        .complete_multipart(key, &id, &etags)
+        .inspect_err(|_| bucket.abort_multipart(key, &id))
+        .with_context(|| format!("failed to complete the upload of {key}"))
 }

@@ -4,7 +4,9 @@
 //! has its NAR and its whole closure: a kill -9 at any moment leaves a cache Nix reads. Each
 //! narinfo put is then written to the record. Ready narinfos go before new NARs, so a closure
 //! becomes readable as early as it can. A path that fails holds back only the paths that
-//! refer to it. Blocking: runs on threads of its own.
+//! refer to it. A pushed path the store lacks goes up as it was pushed: its NAR file as
+//! uploaded (`nar/pushed/…`), its narinfo the one the box serves, signed by the push key
+//! only. Blocking: runs on threads of its own.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
@@ -16,6 +18,8 @@ use anyhow::{Context, Result};
 use super::bucket::Bucket;
 use super::record::{Published, Record};
 use super::Progress;
+use crate::cache::pushed_area::{PushedArea, PushedPath};
+use crate::cache::pushed_serve;
 use crate::config::PublishCompression;
 use crate::nix::narinfo;
 use crate::nix::path_info::PathInfo;
@@ -28,6 +32,12 @@ pub struct Uploader<'a> {
     pub record: &'a Record,
     pub store_dir: &'a StoreDir,
     pub keys: &'a [SecretKey],
+    /// Paths published from the pushed area, by hash part, and what signs them.
+    pub pushed: &'a BTreeMap<String, PushedPath>,
+    pub pushed_area: &'a PushedArea,
+    pub push_key: &'a SecretKey,
+    /// How long a NAR a path no longer names stays (`publish.nar_grace`).
+    pub nar_grace: std::time::Duration,
     pub compression: PublishCompression,
     /// Where compressed NARs wait for their upload.
     pub temp_dir: PathBuf,
@@ -121,7 +131,10 @@ impl Uploader<'_> {
         while let Some((work, info, hash, file)) = next(queue, wake, self.stop) {
             match work {
                 Work::Nar(i) => {
-                    let done = self.put_nar(&info);
+                    let done = match self.pushed.get(&hash) {
+                        Some(record) => self.put_pushed_nar(record),
+                        None => self.put_nar(&info),
+                    };
                     let mut q = queue.lock().expect("upload queue lock");
                     q.busy -= 1;
                     match done {
@@ -190,20 +203,38 @@ impl Uploader<'_> {
         ))
     }
 
+    /// Puts a pushed path's NAR file as it was uploaded; its key and file facts.
+    fn put_pushed_nar(&self, record: &PushedPath) -> Result<(String, NarFileFacts)> {
+        let key = pushed_serve::nar_url(record);
+        let file = self.pushed_area.nar_file(record);
+        super::stream::put_whole_file(self.bucket, &key, &file, record.file_size)
+            .with_context(|| format!("failed to put the pushed NAR {}", file.display()))?;
+        Ok((
+            key,
+            NarFileFacts {
+                hash: crate::nix::narinfo_parse::parse_hash(&record.file_hash)?,
+                size: record.file_size,
+            },
+        ))
+    }
+
     fn put_narinfo(
         &self,
         info: &PathInfo,
         hash: &str,
         file: &(String, NarFileFacts),
     ) -> Result<()> {
-        let text = render(
-            self.store_dir,
-            info,
-            &file.0,
-            self.compression,
-            &file.1,
-            self.keys,
-        );
+        let text = match self.pushed.get(hash) {
+            Some(record) => pushed_serve::signed(self.store_dir, record, self.push_key)?,
+            None => render(
+                self.store_dir,
+                info,
+                &file.0,
+                self.compression,
+                &file.1,
+                self.keys,
+            ),
+        };
         self.bucket.put_bytes(
             &format!("{hash}.narinfo"),
             "text/x-nix-narinfo",
@@ -217,16 +248,19 @@ impl Uploader<'_> {
             .map(|b| b[..HASH_PART_LEN].to_string())
             .collect();
         self.record
-            .put(&Published {
-                hash: hash.to_string(),
-                path: info.path.clone(),
-                nar_key: file.0.clone(),
-                nar_size: info.nar_size,
-                file_size: file.1.size,
-                refs,
-                published_at: crate::publish::unix_now(),
-                nar_delete_after: None,
-            })
+            .put(
+                &Published {
+                    hash: hash.to_string(),
+                    path: info.path.clone(),
+                    nar_key: file.0.clone(),
+                    nar_size: info.nar_size,
+                    file_size: file.1.size,
+                    refs,
+                    published_at: crate::publish::unix_now(),
+                    nar_delete_after: None,
+                },
+                crate::publish::unix_now() + self.nar_grace.as_secs(),
+            )
             .context("failed to write the publish record")
     }
 }

@@ -191,6 +191,11 @@ async fn dispatch(context: &Context, route: Route<'_>, request: Request<Incoming
                 put_narinfo::respond(cache, &state.uploads, caller.as_deref(), hash, request)
                     .await?;
             put_narinfo::record(&state.uploads, caller.as_deref(), &accepted);
+            if let (put_narinfo::Accepted::Added { .. }, Some(publisher)) =
+                (&accepted, &state.publisher)
+            {
+                publisher.pushed();
+            }
             tracing::debug!("narinfo {hash} taken in {:?}", started.elapsed());
             put_narinfo::reply(&accepted)
         }

@@ -3,7 +3,8 @@
 //! Garage's web endpoint with the box stopped (signature checked, refused without the key,
 //! and as a substituter of `nix build`), with one Garage node killed too; a box killed with
 //! SIGKILL mid-publish leaves a consistent bucket and finishes after a restart; and what the
-//! box's retention and `gc` drop leaves the bucket (narinfo first, NAR after the grace).
+//! box's retention and `gc` drop leaves the bucket (narinfo first, NAR after the grace); and
+//! paths pushed with a push token are published as the box serves them, signed by the push key.
 
 use std::path::Path;
 use std::process::Command;
@@ -456,4 +457,194 @@ fn a_bucket_that_keeps_failing_is_shown_and_alerted_once() {
         "{metrics}"
     );
     crate::metrics::promtool_check(&metrics);
+}
+
+/// Pushed paths are published too: a closure pushed with a push token (all of it missing from
+/// the box's store) goes into the bucket as the box serves it (the NAR file as uploaded, the
+/// same narinfo, signed by the push key only), so with the box stopped real Nix takes it
+/// trusting the push key and refuses it trusting only the build key; once the box builds the
+/// same paths they are published again from its store, signed by the build key; when `gc`
+/// drops the pushed paths (`cache.pushed_ttl`) their narinfos leave the bucket and their NARs
+/// stay for the grace.
+#[test]
+fn pushed_paths_are_published_signed_by_the_push_key() {
+    let Some(garage) = Garage::start() else {
+        return;
+    };
+    let fixture = crate::util::fixtures::Fixture::build();
+    let client = tempfile::tempdir().unwrap();
+    let client_store = format!("local?root={}", client.path().join("store").display());
+    run_ok(
+        crate::util::nix::nix("")
+            .args(["copy", "--no-check-sigs", "--to", &client_store])
+            .arg(&fixture.tree),
+    );
+    // Only the client has them now: the box can only have them pushed.
+    run_ok(Command::new("nix-store").args([
+        "--delete",
+        &fixture.tree,
+        &fixture.lib,
+        &fixture.base,
+    ]));
+    let paths = [
+        fixture.tree.clone(),
+        fixture.lib.clone(),
+        fixture.base.clone(),
+    ];
+
+    let work = tempfile::tempdir().unwrap();
+    let config = garage.publish_config(work.path(), "nar_grace = \"1h\"\n");
+    let server = crate::util::server::InProcess::start(&config);
+    let created = run_ok(
+        Command::new(crate::util::binary())
+            .env_clear()
+            .args(["token", "create", "ci", "--scope", "push", "--state-dir"])
+            .arg(server.state_dir()),
+    );
+    let token = String::from_utf8_lossy(&created.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .to_string();
+    let runtime = client.path().join("run");
+    std::fs::create_dir_all(&runtime).unwrap();
+    let pushed = crate::util::command_in(&client.path().join("home"))
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .env("NIX_REMOTE", &client_store)
+        .env("ATUIN_BOOTSTRAP_SERVER", &server.url)
+        .env("ATUIN_BOOTSTRAP_TOKEN", &token)
+        .args(["push", &fixture.tree])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        pushed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pushed.stderr)
+    );
+
+    // The push wakes the publisher: no job, no minute's wait.
+    let tree_narinfo = format!("{}.narinfo", hash_part(&fixture.tree));
+    let status_url = format!("{}/api/v1/status", server.url);
+    let publish = wait_for(Duration::from_secs(30), || {
+        let publish = get_json(&status_url)["publish"].clone();
+        (garage.get(0, &tree_narinfo).0 == 200 && publish["pending_paths"] == 0).then_some(publish)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the pushed paths never reached the bucket: {}",
+            get_json(&status_url)["publish"]
+        )
+    });
+    assert!(publish["last_error"].is_null(), "{publish}");
+    assert_eq!(assert_consistent(&garage, 0, &paths), 3);
+    // The very narinfo the box serves: the file as uploaded, the push key's signature alone.
+    let push_key = server.push_key();
+    let build_key = server.public_key();
+    for path in &paths {
+        let name = format!("{}.narinfo", hash_part(path));
+        let served = crate::util::http::get(&format!("{}/{name}", server.url)).text();
+        let (_, published) = garage.get(0, &name);
+        let published = String::from_utf8(published).unwrap();
+        assert_eq!(published, served, "{path}");
+        let fields = narinfo_fields(&published);
+        assert!(field(&fields, "URL").unwrap().starts_with("nar/pushed/"));
+        let sig = field(&fields, "Sig").unwrap();
+        assert!(
+            sig.starts_with(push_key.split(':').next().unwrap()),
+            "{sig}"
+        );
+    }
+    let state = server.stop_keeping_state();
+
+    // The box is gone: trusting the push key, Nix takes the pushed closure from the bucket...
+    let home = tempfile::tempdir().unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let copied = nix_copy(
+        &garage.read_url(1),
+        &fixture.tree,
+        store.path(),
+        Some(&push_key),
+        home.path(),
+    );
+    assert!(
+        copied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&copied.stderr)
+    );
+    for path in &paths {
+        assert!(
+            store.path().join(path.trim_start_matches('/')).exists(),
+            "{path}"
+        );
+    }
+    // ...and trusting only the build key, refuses it.
+    let untrusted = tempfile::tempdir().unwrap();
+    let refused = nix_copy(
+        &garage.read_url(1),
+        &fixture.tree,
+        untrusted.path(),
+        Some(&build_key),
+        home.path(),
+    );
+    assert!(!refused.status.success(), "taken with only the build key");
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("signature"), "{said}");
+
+    // The box builds the same paths itself: the bucket gets them again from its store, signed
+    // by the build key; the pushed copies' NARs stay for the grace (a reader may hold their
+    // narinfo), recorded to go after it.
+    let pushed_nar = nar_key_of(&state.path().join("state"), &fixture.tree);
+    assert_eq!(
+        crate::util::nix::build(fixture._dir.path(), "tree"),
+        fixture.tree
+    );
+    let server = crate::util::server::InProcess::start_in(&config, state);
+    let build_name = build_key.split(':').next().unwrap().to_string();
+    wait_for(Duration::from_secs(30), || {
+        let (_, body) = garage.get(0, &tree_narinfo);
+        let fields = narinfo_fields(&String::from_utf8(body).ok()?);
+        field(&fields, "Sig")?
+            .starts_with(&build_name)
+            .then_some(())
+    })
+    .expect("the path the box built stayed published as the pushed copy");
+    assert_eq!(assert_consistent(&garage, 0, &paths), 3);
+    let tree_nar = nar_key_of(&server.state_dir(), &fixture.tree);
+    assert!(!tree_nar.starts_with("nar/pushed/"), "{tree_nar}");
+    assert_eq!(garage.get(0, &pushed_nar).0, 200);
+    let stale: i64 = rusqlite::Connection::open(server.state_dir().join("publish/record.sqlite"))
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM stale_nars", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(stale, 3);
+    let state = server.stop_keeping_state();
+
+    // `gc` dropping the pushed paths (which no kept root needs) takes them out of the bucket:
+    // narinfos now, NARs later.
+    std::thread::sleep(Duration::from_millis(1100));
+    let output = run_ok(
+        crate::util::command_in(&home.path().join("gc"))
+            .env("ATUIN_BOOTSTRAP_CACHE__PUSHED_TTL", "1s")
+            .arg("--config")
+            .arg(state.path().join("config.toml"))
+            .arg("gc"),
+    );
+    let printed = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        printed.contains("3 path(s) taken out of bucket nix"),
+        "{printed}"
+    );
+    for path in &paths {
+        assert_eq!(
+            garage.get(0, &format!("{}.narinfo", hash_part(path))).0,
+            404,
+            "{path}"
+        );
+    }
+    assert_eq!(
+        garage.get(0, &tree_nar).0,
+        200,
+        "the NAR left before its grace"
+    );
 }

@@ -37,7 +37,8 @@ impl InProcess {
         self._state_dir.path().join("state")
     }
 
-    fn start_in(toml: &str, state_dir: tempfile::TempDir) -> InProcess {
+    /// Starts a server whose config file holds `toml`, on a state dir kept from another.
+    pub fn start_in(toml: &str, state_dir: tempfile::TempDir) -> InProcess {
         let config_file = state_dir.path().join("config.toml");
         std::fs::write(
             &config_file,
@@ -108,6 +109,12 @@ impl InProcess {
 }
 
 impl InProcess {
+    /// Stops the server; its state dir (and config file) stays, for commands run after it.
+    pub fn stop_keeping_state(mut self) -> tempfile::TempDir {
+        self.stop();
+        std::mem::replace(&mut self._state_dir, tempfile::tempdir().unwrap())
+    }
+
     fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
