@@ -21,7 +21,7 @@
 #   BENCH_QUICK=1 bench/push-bench.sh   # 51 paths, 32 MiB, none only, 1 run
 # Overrides: BENCH_PATHS, BENCH_NAR_MIB, BENCH_RUNS, BENCH_COMPRESSIONS ("none zstd xz"),
 # BENCH_WHAT ("closure blob", the default, or either alone),
-# BENCH_SEED, BENCH_KEEP=1. Needs cargo, nix, curl; root or a single-user Nix install.
+# BENCH_SEED, BENCH_KEEP=1, BENCH_BIN (a binary to time instead of this tree's release build). Needs cargo, nix, curl; root or a single-user Nix install.
 # Progress goes to stderr; only the table goes to stdout.
 set -euo pipefail
 shopt -s inherit_errexit
@@ -42,9 +42,13 @@ for tool in cargo nix nix-build nix-store curl awk nginx; do
     command -v "$tool" >/dev/null || die "$tool not found"
 done
 
-log "cargo build --release"
-(cd "$repo" && cargo build --release --quiet)
-bin=$repo/target/release/atuin-bootstrap
+if [[ -n ${BENCH_BIN:-} ]]; then
+    bin=$BENCH_BIN
+else
+    log "cargo build --release"
+    (cd "$repo" && cargo build --release --quiet)
+    bin=$repo/target/release/atuin-bootstrap
+fi
 
 tmp=$(mktemp -d /tmp/push-bench.XXXXXX)
 server_pid= nginx_pid= sampler_pid=

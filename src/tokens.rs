@@ -1,7 +1,9 @@
 //! API tokens: `token create`, `token list`, `token revoke`, and the server's check of a
 //! presented bearer token. Tokens live in `<state dir>/tokens.json` as SHA-256 hashes only, so
-//! the file never holds a usable secret. Every question reads the file afresh, so a token made
-//! or revoked by another process (an admin on the box) counts at once, without a restart.
+//! the file never holds a usable secret. Every question looks at the file afresh, so a token
+//! made or revoked by another process (an admin on the box) counts at once, without a restart;
+//! what it read is kept with the file's identity (device, inode, size, change times) and read
+//! again when any of them differs, so a busy server pays one `stat` a request, not two reads.
 //!
 //! Each token carries scopes (`build`, `report`, `push`, `deploy`): what it may do. Entries
 //! written before scopes existed have none stored and count as `build` and `report`, what every
@@ -13,8 +15,10 @@
 
 use std::fs::File;
 use std::io::ErrorKind;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -28,11 +32,57 @@ const TOKEN_PREFIX: &str = "abt_";
 const TOKEN_RANDOM_BYTES: usize = 32;
 const MAX_NAME_LENGTH: usize = 64;
 
+/// A file younger than this is read every time: timestamps advance in clock ticks, so a
+/// rewrite within the same tick of the same size could otherwise look unchanged ("racy git").
+const SETTLE: Duration = Duration::from_secs(2);
+
 /// The tokens of one state directory.
 #[derive(Debug, Clone)]
 pub struct TokenStore {
     state_dir: PathBuf,
+    /// `SETTLE`, shorter in tests.
+    settle: Duration,
+    /// The last file read, with what identified it; shared by the clones of one store.
+    cache: Arc<Mutex<Option<(FileKey, Tokens)>>>,
 }
+
+/// What tells one version of `tokens.json` from another without reading it. A save renames a
+/// new file into place (a new inode); an edit in place changes the size or the times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileKey {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileKey {
+    fn of(meta: &std::fs::Metadata) -> FileKey {
+        FileKey {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+
+    /// Whether the file last changed more than `settle` ago, so a later change must show in
+    /// the key.
+    fn settled(&self, settle: Duration) -> bool {
+        let changed = self.mtime.max(self.ctime);
+        let changed =
+            std::time::UNIX_EPOCH + Duration::new(changed.0.max(0) as u64, changed.1 as u32);
+        SystemTime::now()
+            .duration_since(changed)
+            .is_ok_and(|age| age > settle)
+    }
+}
+
+/// One reading of the token file: every question one request asks is answered from it.
+#[derive(Debug, Clone, Default)]
+pub struct Tokens(Arc<Vec<StoredToken>>);
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -128,6 +178,8 @@ impl TokenStore {
     pub fn new(state_dir: &Path) -> TokenStore {
         TokenStore {
             state_dir: state_dir.to_path_buf(),
+            settle: SETTLE,
+            cache: Arc::default(),
         }
     }
 
@@ -159,7 +211,7 @@ impl TokenStore {
         scopes.dedup();
         StateDir::new(self.state_dir.clone()).ensure()?;
         let _lock = self.lock()?;
-        let mut tokens = self.load()?;
+        let mut tokens = self.read_file()?;
         if tokens.iter().any(|t| t.name == name) {
             bail!("a token named {name:?} already exists; revoke it first (token revoke {name})");
         }
@@ -178,7 +230,7 @@ impl TokenStore {
     /// Names with creation times, oldest first.
     pub fn list(&self) -> Result<Vec<TokenInfo>> {
         let mut tokens: Vec<TokenInfo> = self
-            .load()?
+            .read_file()?
             .into_iter()
             .map(|t| TokenInfo {
                 scopes: t.scopes(),
@@ -206,7 +258,7 @@ impl TokenStore {
             return Err(no_such_token());
         }
         let _lock = self.lock()?;
-        let mut tokens = self.load()?;
+        let mut tokens = self.read_file()?;
         let before = tokens.len();
         tokens.retain(|t| t.name != name);
         if tokens.len() == before {
@@ -221,17 +273,17 @@ impl TokenStore {
 
     /// Whether any token exists, that is whether the API's `POST`s need one.
     pub fn any(&self) -> Result<bool> {
-        Ok(!self.load()?.is_empty())
+        Ok(self.snapshot()?.any())
     }
 
     /// Whether any token has `scope`.
     pub fn any_with(&self, scope: Scope) -> Result<bool> {
-        Ok(self.load()?.iter().any(|t| t.scopes().contains(&scope)))
+        Ok(self.snapshot()?.any_with(scope))
     }
 
     /// Whether a token is bound to `host`.
     pub fn host_is_bound(&self, host: &str) -> Result<bool> {
-        Ok(self.load()?.iter().any(|t| t.host.as_deref() == Some(host)))
+        Ok(self.snapshot()?.host_is_bound(host))
     }
 
     /// Whether `presented` is one of the stored tokens.
@@ -239,31 +291,36 @@ impl TokenStore {
         Ok(self.identify(presented)?.is_some())
     }
 
-    /// The stored token `presented` is, with its name and scopes; `None` when it is none of
-    /// them. Every stored hash is compared, in constant time, so the answer's timing tells
-    /// nothing about which hash came close.
+    /// The stored token `presented` is; see `Tokens::identify`.
     pub fn identify(&self, presented: &str) -> Result<Option<TokenInfo>> {
-        let tokens = self.load()?;
-        let presented_hash = Sha256::digest(presented.as_bytes());
-        let mut found = None;
-        for token in &tokens {
-            // load() has checked that every hash is 64 hex digits.
-            let stored_hash = hex::decode(&token.sha256).unwrap_or_default();
-            let matched: Choice = stored_hash.as_slice().ct_eq(presented_hash.as_slice());
-            if bool::from(matched) {
-                found = Some(TokenInfo {
-                    name: token.name.clone(),
-                    created_at: token.created_at.clone(),
-                    scopes: token.scopes(),
-                    host: token.host.clone(),
-                });
-            }
-        }
-        Ok(found)
+        Ok(self.snapshot()?.identify(presented))
     }
 
-    /// The stored tokens; a missing file means none.
-    fn load(&self) -> Result<Vec<StoredToken>> {
+    /// The tokens as the file holds them now: read again only when the file is another one
+    /// than last time (or changed too recently to tell). A missing file means none.
+    pub fn snapshot(&self) -> Result<Tokens> {
+        let path = self.tokens_file();
+        let meta = match std::fs::metadata(&path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Tokens::default()),
+            Err(e) => return Err(e).with_context(|| format!("failed to read {}", path.display())),
+        };
+        let key = FileKey::of(&meta);
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((cached_key, tokens)) = cache.as_ref() {
+            if *cached_key == key {
+                return Ok(tokens.clone());
+            }
+        }
+        let tokens = Tokens(Arc::new(self.read_file()?));
+        // Keyed by the stat taken before the read: a file replaced in between is read again
+        // next time, as its key then differs.
+        *cache = key.settled(self.settle).then(|| (key, tokens.clone()));
+        Ok(tokens)
+    }
+
+    /// The stored tokens, read from the file; a missing file means none.
+    fn read_file(&self) -> Result<Vec<StoredToken>> {
         let path = self.tokens_file();
         let text = match std::fs::read(&path) {
             Ok(text) => text,
@@ -311,6 +368,45 @@ impl TokenStore {
             )
         })?;
         Ok(directory)
+    }
+}
+
+impl Tokens {
+    /// Whether any token exists, that is whether the API's `POST`s need one.
+    pub fn any(&self) -> bool {
+        !self.0.is_empty()
+    }
+
+    /// Whether any token has `scope`.
+    pub fn any_with(&self, scope: Scope) -> bool {
+        self.0.iter().any(|t| t.scopes().contains(&scope))
+    }
+
+    /// Whether a token is bound to `host`.
+    pub fn host_is_bound(&self, host: &str) -> bool {
+        self.0.iter().any(|t| t.host.as_deref() == Some(host))
+    }
+
+    /// The stored token `presented` is, with its name and scopes; `None` when it is none of
+    /// them. Every stored hash is compared, in constant time, so the answer's timing tells
+    /// nothing about which hash came close.
+    pub fn identify(&self, presented: &str) -> Option<TokenInfo> {
+        let presented_hash = Sha256::digest(presented.as_bytes());
+        let mut found = None;
+        for token in self.0.iter() {
+            // read_file() has checked that every hash is 64 hex digits.
+            let stored_hash = hex::decode(&token.sha256).unwrap_or_default();
+            let matched: Choice = stored_hash.as_slice().ct_eq(presented_hash.as_slice());
+            if bool::from(matched) {
+                found = Some(TokenInfo {
+                    name: token.name.clone(),
+                    created_at: token.created_at.clone(),
+                    scopes: token.scopes(),
+                    host: token.host.clone(),
+                });
+            }
+        }
+        found
     }
 }
 
@@ -597,5 +693,45 @@ mod tests {
         assert!(error.to_string().contains("invalid host name"), "{error}");
         // Deploy is a scope, never a default one.
         assert!(!Scope::DEFAULT.contains(&Scope::Deploy));
+    }
+
+    #[test]
+    fn a_kept_reading_gives_way_to_a_revoke_or_an_edit_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        // Changes in these tests are far apart in clock ticks: no need to wait for them.
+        let server = TokenStore {
+            settle: Duration::ZERO,
+            ..TokenStore::new(dir.path())
+        };
+        // The admin's command is another process: another store on the same directory.
+        let admin = TokenStore::new(dir.path());
+        let ci = admin.create("ci", &[Scope::Push]).unwrap();
+        let laptop = admin.create("laptop", &[Scope::Push]).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(server.verify(&ci).unwrap());
+        // Kept: the same reading answers again.
+        let first = server.snapshot().unwrap();
+        assert!(Arc::ptr_eq(&first.0, &server.snapshot().unwrap().0));
+
+        admin.revoke("ci", false).unwrap();
+        assert!(
+            !server.verify(&ci).unwrap(),
+            "a revoked token still counted"
+        );
+        assert!(server.verify(&laptop).unwrap());
+
+        // An edit in place (same inode): seen too.
+        let path = dir.path().join(TOKENS_FILE_NAME);
+        assert!(server.verify(&laptop).unwrap());
+        std::thread::sleep(Duration::from_millis(20));
+        std::fs::write(&path, "[]\n").unwrap();
+        assert!(
+            !server.verify(&laptop).unwrap(),
+            "an emptied file still counted"
+        );
+        assert!(!server.any().unwrap());
+        // Gone altogether: no tokens.
+        std::fs::remove_file(&path).unwrap();
+        assert!(!server.any().unwrap());
     }
 }

@@ -18,7 +18,7 @@ use hyper::Request;
 
 use crate::api::AppState;
 use crate::http::response::HttpError;
-use crate::tokens::{Scope, TokenInfo, TokenStore};
+use crate::tokens::{Scope, TokenInfo, Tokens};
 
 /// Who a write was allowed for: the token's name, or `None` when writes are open.
 pub type Caller = Option<String>;
@@ -30,7 +30,8 @@ pub fn require_scope<B>(
     request: &Request<B>,
     scope: Scope,
 ) -> Result<Caller, HttpError> {
-    check(&state.tokens, request, scope)
+    // One reading of the token file answers every question of this request.
+    check(&state.tokens.snapshot()?, request, scope)
 }
 
 /// `require_scope` for builds and cancels (`Scope::Build`).
@@ -45,14 +46,10 @@ pub fn require_report<B>(
     request: &Request<B>,
     host: &str,
 ) -> Result<Caller, HttpError> {
-    check_report(&state.tokens, request, host)
+    check_report(&state.tokens.snapshot()?, request, host)
 }
 
-fn check_report<B>(
-    tokens: &TokenStore,
-    request: &Request<B>,
-    host: &str,
-) -> Result<Caller, HttpError> {
+fn check_report<B>(tokens: &Tokens, request: &Request<B>, host: &str) -> Result<Caller, HttpError> {
     let Some(found) = identify(tokens, request, Scope::Report)? else {
         return Ok(None);
     };
@@ -62,7 +59,7 @@ fn check_report<B>(
             found.name
         ))),
         Some(_) => Ok(Some(found.name)),
-        None if tokens.host_is_bound(host)? => Err(HttpError::Forbidden(format!(
+        None if tokens.host_is_bound(host) => Err(HttpError::Forbidden(format!(
             "host {host:?} has a token of its own (made with --host {host}); only that token \
              may report for it, not {:?}",
             found.name
@@ -86,19 +83,19 @@ pub fn presented<B>(state: &AppState, request: &Request<B>) -> Result<TokenInfo,
         .ok_or_else(|| HttpError::Unauthorized(INVALID_TOKEN.into()))
 }
 
-fn check<B>(tokens: &TokenStore, request: &Request<B>, scope: Scope) -> Result<Caller, HttpError> {
+fn check<B>(tokens: &Tokens, request: &Request<B>, scope: Scope) -> Result<Caller, HttpError> {
     Ok(identify(tokens, request, scope)?.map(|found| found.name))
 }
 
 /// The token `request` presents when it has `scope`; `None` when writes are open (no token
 /// exists, and the scope is not push).
 fn identify<B>(
-    tokens: &TokenStore,
+    tokens: &Tokens,
     request: &Request<B>,
     scope: Scope,
 ) -> Result<Option<TokenInfo>, HttpError> {
     if scope == Scope::Push {
-        if !tokens.any_with(Scope::Push)? {
+        if !tokens.any_with(Scope::Push) {
             return Err(HttpError::Forbidden(
                 "pushing to this cache is off: no token may push (turn it on with \
                  `atuin-bootstrap token create NAME --scope push` on the server)"
@@ -107,14 +104,14 @@ fn identify<B>(
         }
     } else if scope == Scope::Deploy {
         // Moving what hosts run is never open, not even on a box with no token at all.
-        if !tokens.any_with(Scope::Deploy)? {
+        if !tokens.any_with(Scope::Deploy) {
             return Err(HttpError::Forbidden(
                 "pinning and retrying hosts is off: no token has the deploy scope (make one \
                  with `atuin-bootstrap token create NAME --scope deploy` on the server)"
                     .into(),
             ));
         }
-    } else if !tokens.any()? {
+    } else if !tokens.any() {
         return Ok(None);
     }
     let presented = request
@@ -125,7 +122,7 @@ fn identify<B>(
     let Some(token) = presented else {
         return Err(HttpError::Unauthorized(missing_token_message(scope).into()));
     };
-    let Some(found) = tokens.identify(&token)? else {
+    let Some(found) = tokens.identify(&token) else {
         return Err(HttpError::Unauthorized(INVALID_TOKEN.into()));
     };
     if !found.scopes.contains(&scope) {
@@ -200,6 +197,7 @@ fn presented_token(value: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tokens::TokenStore;
 
     fn request(authorization: Option<&str>) -> Request<()> {
         let mut builder = Request::builder();
@@ -255,8 +253,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let tokens = TokenStore::new(dir.path());
         // No token at all: builds open, pushing off.
-        assert_eq!(check(&tokens, &request(None), Scope::Build).unwrap(), None);
-        let error = check(&tokens, &request(None), Scope::Push).unwrap_err();
+        assert_eq!(
+            check(&tokens.snapshot().unwrap(), &request(None), Scope::Build).unwrap(),
+            None
+        );
+        let error = check(&tokens.snapshot().unwrap(), &request(None), Scope::Push).unwrap_err();
         assert_eq!(error.status(), 403);
         assert!(
             error.message().contains("--scope push"),
@@ -266,17 +267,31 @@ mod tests {
 
         let builder = tokens.create("ci", &[]).unwrap();
         // A token exists but none may push: still off, even for a valid token.
-        let error = check(&tokens, &request(Some(&basic("x", &builder))), Scope::Push);
+        let error = check(
+            &tokens.snapshot().unwrap(),
+            &request(Some(&basic("x", &builder))),
+            Scope::Push,
+        );
         assert_eq!(error.unwrap_err().status(), 403);
 
         let pusher = tokens.create("laptop", &[Scope::Push]).unwrap();
         let bearer = format!("Bearer {pusher}");
         assert_eq!(
-            check(&tokens, &request(Some(&bearer)), Scope::Push).unwrap(),
+            check(
+                &tokens.snapshot().unwrap(),
+                &request(Some(&bearer)),
+                Scope::Push
+            )
+            .unwrap(),
             Some("laptop".into())
         );
         assert_eq!(
-            check(&tokens, &request(Some(&basic("x", &pusher))), Scope::Push).unwrap(),
+            check(
+                &tokens.snapshot().unwrap(),
+                &request(Some(&basic("x", &pusher))),
+                Scope::Push
+            )
+            .unwrap(),
             Some("laptop".into())
         );
         for (authorization, status) in [
@@ -284,11 +299,20 @@ mod tests {
             (Some("Bearer abt_wrong".to_string()), 401),
             (Some(basic("x", &builder)), 403),
         ] {
-            let error = check(&tokens, &request(authorization.as_deref()), Scope::Push);
+            let error = check(
+                &tokens.snapshot().unwrap(),
+                &request(authorization.as_deref()),
+                Scope::Push,
+            );
             assert_eq!(error.unwrap_err().status(), status, "{authorization:?}");
         }
         // The push-only token may not build; the builder may.
-        let error = check(&tokens, &request(Some(&bearer)), Scope::Build).unwrap_err();
+        let error = check(
+            &tokens.snapshot().unwrap(),
+            &request(Some(&bearer)),
+            Scope::Build,
+        )
+        .unwrap_err();
         assert_eq!(error.status(), 403);
         assert!(
             error.message().contains("lacks the build scope")
@@ -297,7 +321,7 @@ mod tests {
             error.message()
         );
         let ok = check(
-            &tokens,
+            &tokens.snapshot().unwrap(),
             &request(Some(&format!("bearer {builder}"))),
             Scope::Report,
         );
@@ -311,7 +335,12 @@ mod tests {
         let shared = tokens.create("shared", &[]).unwrap();
         let shared = format!("Bearer {shared}");
         assert_eq!(
-            check_report(&tokens, &request(Some(&shared)), "laptop").unwrap(),
+            check_report(
+                &tokens.snapshot().unwrap(),
+                &request(Some(&shared)),
+                "laptop"
+            )
+            .unwrap(),
             Some("shared".into())
         );
         let laptop = tokens
@@ -319,10 +348,20 @@ mod tests {
             .unwrap();
         let laptop = format!("Bearer {laptop}");
         assert_eq!(
-            check_report(&tokens, &request(Some(&laptop)), "laptop").unwrap(),
+            check_report(
+                &tokens.snapshot().unwrap(),
+                &request(Some(&laptop)),
+                "laptop"
+            )
+            .unwrap(),
             Some("laptop".into())
         );
-        let error = check_report(&tokens, &request(Some(&laptop)), "desktop").unwrap_err();
+        let error = check_report(
+            &tokens.snapshot().unwrap(),
+            &request(Some(&laptop)),
+            "desktop",
+        )
+        .unwrap_err();
         assert_eq!(error.status(), 403);
         assert!(
             error.message().contains("bound to host"),
@@ -330,18 +369,28 @@ mod tests {
             error.message()
         );
         // The shared token may still report for hosts without a token of their own.
-        let error = check_report(&tokens, &request(Some(&shared)), "laptop").unwrap_err();
+        let error = check_report(
+            &tokens.snapshot().unwrap(),
+            &request(Some(&shared)),
+            "laptop",
+        )
+        .unwrap_err();
         assert_eq!(error.status(), 403);
         assert!(
             error.message().contains("--host laptop"),
             "{}",
             error.message()
         );
-        assert!(check_report(&tokens, &request(Some(&shared)), "desktop").is_ok());
+        assert!(check_report(
+            &tokens.snapshot().unwrap(),
+            &request(Some(&shared)),
+            "desktop"
+        )
+        .is_ok());
         // A token without the report scope: 403 naming the scopes to keep.
         let pusher = tokens.create("pusher", &[Scope::Push]).unwrap();
         let error = check_report(
-            &tokens,
+            &tokens.snapshot().unwrap(),
             &request(Some(&format!("Bearer {pusher}"))),
             "desktop",
         );

@@ -1,5 +1,6 @@
 //! API tokens: once one exists, every POST but the webhooks needs it (without a restart);
-//! reads stay open; a revoked token stops working at once; the last one goes only with
+//! reads stay open; a revoked token stops working at once (on the next request, also once the
+//! server keeps what it read of the file); the last one goes only with
 //! `--force`, and loudly.
 
 use std::process::Command;
@@ -74,7 +75,26 @@ fn writes_need_a_token_once_one_exists() {
     assert_eq!(get(&build.url("/api/v1/status")).status, 200);
 
     assert!(token_command(&build, &["list"]).contains("ci"));
-    token_command(&build, &["revoke", "ci", "--force"]);
+    // The server keeps what it read of a token file that has not changed for a while: a revoke
+    // still counts from the very next request.
+    token_command(&build, &["create", "other"]);
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    for _ in 0..2 {
+        let kept = post(
+            &jobs,
+            r#"{"targets":["step1"]}"#,
+            &[("Authorization", bearer.as_str())],
+        );
+        assert!(matches!(kept.status, 200 | 201), "{}", kept.text());
+    }
+    token_command(&build, &["revoke", "ci"]);
+    let refused = post(
+        &jobs,
+        r#"{"targets":["step2"]}"#,
+        &[("Authorization", bearer.as_str())],
+    );
+    assert_eq!(refused.status, 401, "a revoked token still counted");
+    token_command(&build, &["revoke", "other", "--force"]);
     let revoked = post(
         &jobs,
         r#"{"targets":["step2"]}"#,

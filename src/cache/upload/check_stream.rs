@@ -81,10 +81,12 @@ fn check(
         size: 0,
         limit: max_nar_size,
     };
+    let mut zstd_context = decompress::ZstdContext::default();
     let checked = {
-        let decoded = decompress::bounded(compression, &mut sent).map_err(|e| {
-            HttpError::BadRequest(format!("the NAR does not decompress as {compression}: {e}"))
-        })?;
+        let decoded = decompress::bounded(compression, &mut sent, &mut zstd_context, write_buffer)
+            .map_err(|e| {
+                HttpError::BadRequest(format!("the NAR does not decompress as {compression}: {e}"))
+            })?;
         let counted = Counted {
             inner: decoded,
             totals: &mut nar,
