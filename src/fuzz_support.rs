@@ -10,12 +10,13 @@ const CI_CASES: u32 = 2000;
 /// The seed CI uses, fixed so a failure there fails the same way on every machine.
 const CI_SEED: u64 = 0x6174_7569_6e5f_6274;
 
-/// The config of every fuzz property; `scale` divides the CI case count for properties whose
-/// single case is expensive (a NAR written to a file).
+/// The config of every fuzz property; `scale` divides the case count (CI's or the one asked
+/// for) for properties whose single case is expensive (megabytes compressed, a file written).
 pub fn config(scale: u32) -> Config {
     let from_env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
-    let cases = from_env("ATUIN_BOOTSTRAP_FUZZ_CASES")
-        .map_or(CI_CASES / scale.max(1), |n| n.min(u32::MAX as u64) as u32);
+    let base =
+        from_env("ATUIN_BOOTSTRAP_FUZZ_CASES").map_or(CI_CASES, |n| n.min(u32::MAX as u64) as u32);
+    let cases = (base / scale.max(1)).max(1);
     let seed = from_env("ATUIN_BOOTSTRAP_FUZZ_SEED").unwrap_or(CI_SEED);
     Config {
         cases,

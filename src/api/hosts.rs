@@ -138,7 +138,14 @@ mod fuzz {
         (
             proptest::sample::select(ReportState::ALL.to_vec()),
             store_path(),
-            proptest::option::of(prop_oneof!["\\PC{0,100}", "\\PC{4000,4200}"]),
+            proptest::option::of(prop_oneof![
+                "\\PC{0,100}".boxed(),
+                // Past `MAX_MESSAGE`, made by repeating: generating 4 KiB a character at a
+                // time is slow.
+                ("\\PC{1,8}", 500..1500usize)
+                    .prop_map(|(s, n)| s.repeat(n))
+                    .boxed(),
+            ]),
             proptest::option::of(store_path()),
         )
             .prop_map(|(state, path, message, wanted)| Report {
