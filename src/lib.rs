@@ -14,6 +14,8 @@ pub mod config;
 pub mod deploy;
 pub mod exit;
 pub mod fleet;
+#[cfg(test)]
+mod fuzz_support;
 pub mod http;
 pub mod metrics;
 pub mod nix;

@@ -2,6 +2,8 @@
 //! `ATUIN_BOOTSTRAP_CONFIG`, the user's config dir, `/etc`), environment variables and flags,
 //! layered flag > env > file > default, remembering where each value came from.
 
+#[cfg(test)]
+mod fuzz;
 mod layers;
 mod notify;
 mod publish;

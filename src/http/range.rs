@@ -101,3 +101,65 @@ mod tests {
         assert_eq!(parse("bytes=1-x", 100), Ranged::Whole);
     }
 }
+
+/// Property tests: a `Range` header is whatever a client sends. Any value gives a range inside
+/// the body or none, without a panic, for any body length; a range written the usual way reads
+/// back as written.
+#[cfg(test)]
+mod fuzz {
+    use hyper::header::HeaderValue;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn length() -> impl Strategy<Value = u64> {
+        prop_oneof![0..4u64, 0..100_000u64, any::<u64>(), Just(u64::MAX)]
+    }
+
+    fn inside(ranged: &Ranged, len: u64) -> Result<(), TestCaseError> {
+        if let Ranged::Part { start, end } = *ranged {
+            prop_assert!(start <= end && end < len, "{ranged:?} of {len}");
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(crate::fuzz_support::config(1))]
+
+        #[test]
+        fn any_value_is_a_range_inside_or_none(
+            value in prop_oneof!["\\PC{0,40}", "bytes=[0-9 ,-]{0,30}", "bytes= ?[0-9]{0,25}-[0-9]{0,25}"],
+            len in length(),
+        ) {
+            inside(&parse(&value, len), len)?;
+        }
+
+        #[test]
+        fn any_header_bytes_are_a_range_inside_or_none(
+            value in proptest::collection::vec(any::<u8>(), 0..40),
+            if_range in any::<bool>(),
+            len in length(),
+        ) {
+            let mut headers = HeaderMap::new();
+            if let Ok(value) = HeaderValue::from_bytes(&value) {
+                headers.insert(RANGE, value);
+            }
+            if if_range {
+                headers.insert(IF_RANGE, HeaderValue::from_static("\"x\""));
+            }
+            inside(&requested(&headers, len), len)?;
+        }
+
+        #[test]
+        fn a_written_range_reads_back(len in 1..u64::MAX, a in any::<u64>(), b in any::<u64>()) {
+            let (start, end) = ((a % len).min(b % len), (a % len).max(b % len));
+            prop_assert_eq!(parse(&format!("bytes={start}-{end}"), len), Ranged::Part { start, end });
+            prop_assert_eq!(parse(&format!("bytes={start}-"), len), Ranged::Part { start, end: len - 1 });
+            let suffix = end - start + 1;
+            prop_assert_eq!(
+                parse(&format!("bytes=-{suffix}"), len),
+                Ranged::Part { start: len - suffix, end: len - 1 }
+            );
+        }
+    }
+}

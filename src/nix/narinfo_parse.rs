@@ -259,3 +259,131 @@ mod tests {
         assert!(parse_hash("0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73").is_err());
     }
 }
+
+/// Property tests: a narinfo is what a stranger uploads (`nix copy --to`). Any text is refused
+/// or taken without a panic, and what `narinfo::render_file` writes reads back as it was.
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::nix::base32;
+    use crate::nix::narinfo::render_file;
+    use crate::nix::path_info::PathInfo;
+
+    const KEYS: [&str; 11] = [
+        "StorePath",
+        "URL",
+        "Compression",
+        "FileHash",
+        "FileSize",
+        "NarHash",
+        "NarSize",
+        "References",
+        "Deriver",
+        "CA",
+        "Sig",
+    ];
+
+    fn store() -> StoreDir {
+        StoreDir::new("/nix/store")
+    }
+
+    /// A store path base name; without `..`, which the upload refuses on purpose (Nix allows it
+    /// inside a name, but no path this cache serves needs it).
+    fn basename() -> impl Strategy<Value = String> {
+        (
+            "[0-9a-dfgi-np-sv-z]{32}",
+            "[a-zA-Z0-9+_?=][a-zA-Z0-9+._?=-]{0,20}",
+        )
+            .prop_filter("no ..", |(_, name)| !name.contains(".."))
+            .prop_map(|(hash, name)| format!("{hash}-{name}"))
+    }
+
+    /// One line: a known key (or some other word) and a value that is either well-formed or
+    /// anything, so the parser's checks past the first line are reached too.
+    fn line() -> impl Strategy<Value = String> {
+        let key = prop_oneof![
+            4 => proptest::sample::select(KEYS.to_vec()).prop_map(str::to_string),
+            1 => "\\PC{0,12}",
+        ];
+        let value = prop_oneof![
+            basename().prop_map(|b| format!("/nix/store/{b}")),
+            basename(),
+            "sha256:[0-9a-z]{52}",
+            "sha256:[0-9a-f]{64}",
+            "sha256:\\PC{60,66}",
+            "sha256:[0-9a-f]{61}é[0-9a-f]",
+            "sha256:[0-9a-f]{51}é",
+            "sha256-[A-Za-z0-9+/=]{40,48}",
+            "[0-9]{1,25}",
+            "\\PC{0,40}",
+        ];
+        (key, value).prop_map(|(k, v)| format!("{k}: {v}"))
+    }
+
+    fn facts() -> impl Strategy<Value = (PathInfo, String, String, Option<(String, u64)>)> {
+        (
+            basename(),
+            proptest::option::of(basename().prop_map(|b| format!("{b}.drv"))),
+            any::<[u8; 32]>(),
+            1..u64::MAX,
+            proptest::collection::btree_set(basename(), 0..6),
+            proptest::option::of("[!-~]{1,60}"),
+            "nar/[a-z0-9]{1,52}\\.nar(\\.xz|\\.zst)?",
+            proptest::sample::select(COMPRESSIONS.to_vec()),
+            proptest::option::of((any::<[u8; 32]>(), any::<u64>())),
+        )
+            .prop_map(
+                |(base, deriver, nar_hash, nar_size, refs, ca, url, compression, file)| {
+                    let store = store();
+                    let info = PathInfo {
+                        path: store.path_of(&base),
+                        deriver: deriver.map(|d| store.path_of(&d)),
+                        nar_hash,
+                        nar_size,
+                        references: refs.iter().map(|r| store.path_of(r)).collect(),
+                        signatures: Vec::new(),
+                        content_address: ca,
+                        ultimate: false,
+                    };
+                    let file =
+                        file.map(|(h, size)| (format!("sha256:{}", base32::encode(&h)), size));
+                    (info, url, compression.to_string(), file)
+                },
+            )
+    }
+
+    proptest! {
+        #![proptest_config(crate::fuzz_support::config(1))]
+
+        #[test]
+        fn any_text_is_refused_or_taken(text in "\\PC{0,300}") {
+            let _ = parse(&text, &store());
+        }
+
+        #[test]
+        fn any_lines_are_refused_or_taken(lines in proptest::collection::vec(line(), 0..14)) {
+            let _ = parse(&lines.join("\n"), &store());
+        }
+
+        #[test]
+        fn what_is_rendered_reads_back((info, url, compression, file) in facts()) {
+            let file_ref = file.as_ref().map(|(h, s)| (h.as_str(), *s));
+            let text = render_file(&store(), &info, &url, &compression, file_ref, &[]);
+            let parsed = parse(&text, &store()).map_err(|e| TestCaseError::fail(format!("{e:#}\n{text}")))?;
+            prop_assert_eq!(parsed, UploadedNarinfo {
+                path: info.path.clone(),
+                url,
+                compression,
+                file_hash: file.as_ref().map(|(h, _)| parse_hash(h).unwrap()),
+                file_size: file.map(|(_, s)| s),
+                nar_hash: info.nar_hash,
+                nar_size: info.nar_size,
+                references: info.references.clone(),
+                deriver: info.deriver.clone(),
+                content_address: info.content_address.clone(),
+            });
+        }
+    }
+}

@@ -39,10 +39,9 @@ pub fn parse_sha256(text: &str) -> Result<[u8; 32]> {
         None => text,
     };
     let bytes = match digest.len() {
-        64 => (0..32)
-            .map(|i| u8::from_str_radix(&digest[2 * i..2 * i + 2], 16))
-            .collect::<Result<Vec<u8>, _>>()
-            .ok(),
+        // Not sliced by byte pairs: a 64-byte text with a multi-byte character would split
+        // it (a panic), and `from_str_radix` takes a `+` sign.
+        64 => hex::decode(digest).ok(),
         52 => base32::decode(digest, 32),
         _ => None,
     }
@@ -55,6 +54,17 @@ pub fn parse_sha256(text: &str) -> Result<[u8; 32]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by `narinfo_parse::fuzz`: an uploaded `NarHash` of 64 bytes with a multi-byte
+    /// character panicked instead of being refused.
+    #[test]
+    fn refuses_64_bytes_that_are_not_hex() {
+        let split = format!("sha256:{}é{}", "a".repeat(61), "d");
+        assert_eq!(split.len() - "sha256:".len(), 64);
+        assert!(parse_sha256(&split).is_err());
+        let signed = format!("sha256:+f{}", "a".repeat(62));
+        assert!(parse_sha256(&signed).is_err());
+    }
 
     #[test]
     fn hex_and_base32_agree() {

@@ -196,3 +196,147 @@ impl<R: Read> Read for Counted<'_, R> {
         Ok(n)
     }
 }
+
+/// Property tests: the body of a NAR upload is a stranger's bytes. Any body, under any
+/// compression, is refused as a bad request (or too large) without a panic; a valid NAR, sent
+/// plain or compressed, whole or in chunks, reads back with the hashes and sizes of what was
+/// sent; a tiny body that decompresses past `cache.max_nar_size` stops there.
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::nix::nar_check::fuzz::{mutate, mutation, nar, tree};
+
+    fn compress(compression: &str, plain: &[u8]) -> Vec<u8> {
+        match compression {
+            "none" => plain.to_vec(),
+            "zstd" => zstd::encode_all(plain, 3).unwrap(),
+            "xz" => {
+                let mut e = xz2::write::XzEncoder::new(Vec::new(), 1);
+                e.write_all(plain).unwrap();
+                e.finish().unwrap()
+            }
+            "bzip2" => {
+                let mut e = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+                e.write_all(plain).unwrap();
+                e.finish().unwrap()
+            }
+            other => unreachable!("{other}"),
+        }
+    }
+
+    fn compression() -> impl Strategy<Value = &'static str> {
+        proptest::sample::select(vec!["none", "zstd", "xz", "bzip2", "br"])
+    }
+
+    /// `body` checked as an upload, in chunks of `chunk` bytes when given.
+    fn upload(
+        body: &[u8],
+        chunk: Option<usize>,
+        compression: &'static str,
+        max_nar_size: u64,
+    ) -> Result<Received, HttpError> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("upload");
+        match chunk {
+            None => run_whole(
+                Bytes::copy_from_slice(body),
+                &file,
+                compression,
+                max_nar_size,
+            ),
+            Some(size) => {
+                let mut chunks: Vec<Bytes> = body
+                    .chunks(size.max(1))
+                    .map(Bytes::copy_from_slice)
+                    .collect();
+                chunks.reverse();
+                check(
+                    move || chunks.pop(),
+                    (64, 64),
+                    &file,
+                    compression,
+                    max_nar_size,
+                )
+            }
+        }
+    }
+
+    fn refused_as_bad(result: Result<Received, HttpError>) -> Result<(), TestCaseError> {
+        match result {
+            Ok(_) | Err(HttpError::BadRequest(_)) | Err(HttpError::TooLarge(_)) => Ok(()),
+            Err(other) => Err(TestCaseError::fail(format!("refused as {other:?}"))),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(crate::fuzz_support::config(4))]
+
+        #[test]
+        fn any_body_is_refused_as_bad(
+            body in proptest::collection::vec(any::<u8>(), 0..400),
+            compression in compression(),
+            chunk in proptest::option::of(1..64usize),
+        ) {
+            refused_as_bad(upload(&body, chunk, compression, 1 << 20))?;
+        }
+
+        #[test]
+        fn a_valid_nar_reads_back(
+            root in tree(),
+            compression in proptest::sample::select(vec!["none", "zstd", "xz", "bzip2"]),
+            chunk in proptest::option::of(1..4096usize),
+        ) {
+            let plain = nar(&root);
+            let body = compress(compression, &plain);
+            let received = upload(&body, chunk, compression, 1 << 20)
+                .map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+            let nar_hash: [u8; 32] = Sha256::digest(&plain).into();
+            let file_hash: [u8; 32] = Sha256::digest(&body).into();
+            prop_assert_eq!(received.nar_hash, nar_hash);
+            prop_assert_eq!(received.nar_size, plain.len() as u64);
+            prop_assert_eq!(received.file_hash, file_hash);
+            prop_assert_eq!(received.file_size, body.len() as u64);
+        }
+
+        #[test]
+        fn a_mutated_upload_is_refused_as_bad(
+            root in tree(),
+            compression in proptest::sample::select(vec!["none", "zstd", "xz", "bzip2"]),
+            mutations in proptest::collection::vec(mutation(), 1..3),
+        ) {
+            let mut body = compress(compression, &nar(&root));
+            for m in &mutations {
+                mutate(&mut body, m);
+            }
+            refused_as_bad(upload(&body, None, compression, 1 << 20))?;
+        }
+    }
+
+    proptest! {
+        // Each case compresses megabytes: fewer of them.
+        #![proptest_config(crate::fuzz_support::config(50))]
+
+        #[test]
+        fn a_small_body_decompressing_past_the_limit_stops_there(
+            size in (1u64 << 20)..(4 << 20),
+            compression in proptest::sample::select(vec!["zstd", "xz", "bzip2"]),
+        ) {
+            let mut plain = Vec::new();
+            for t in [&b"nix-archive-1"[..], b"(", b"type", b"regular", b"contents"] {
+                plain.extend_from_slice(&(t.len() as u64).to_le_bytes());
+                plain.extend_from_slice(t);
+                plain.extend(std::iter::repeat_n(0u8, (8 - t.len() % 8) % 8));
+            }
+            plain.extend_from_slice(&size.to_le_bytes());
+            plain.resize(plain.len() + size as usize, 0);
+            let body = compress(compression, &plain);
+            prop_assert!(body.len() < 64 * 1024);
+            match upload(&body, None, compression, 64 * 1024) {
+                Err(HttpError::TooLarge(_)) => {}
+                other => return Err(TestCaseError::fail(format!("{other:?}"))),
+            }
+        }
+    }
+}
