@@ -269,13 +269,21 @@ fn parse_toml(key: &KeyDef, raw: &toml::Value) -> Result<Value> {
 /// `90s`, `5m`, `1h`, `1h30m` or a plain number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration> {
     let text = text.trim();
-    if let Ok(seconds) = text.parse::<u64>() {
-        return Ok(Duration::from_secs(seconds));
+    let parsed = match text.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => humantime::parse_duration(text).with_context(|| {
+            format!("expected a duration such as \"90s\", \"5m\" or \"1h\", got {text:?}")
+        })?,
+    };
+    // Deadlines are `now + duration`: a duration past any clock would overflow them later.
+    if parsed > LONGEST_DURATION {
+        bail!("{text:?} is longer than any deadline can be: at most 100 years");
     }
-    humantime::parse_duration(text).with_context(|| {
-        format!("expected a duration such as \"90s\", \"5m\" or \"1h\", got {text:?}")
-    })
+    Ok(parsed)
 }
+
+/// The longest duration a key takes (100 years).
+const LONGEST_DURATION: Duration = Duration::from_secs(100 * 365 * 86400);
 
 #[cfg(test)]
 mod tests {
@@ -303,6 +311,9 @@ mod tests {
         assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
         assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
         assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("18446744073709551615").is_err());
+        assert!(parse_duration("200years").is_err());
+        assert!(parse_duration("99years").is_ok());
     }
 
     #[test]
