@@ -247,6 +247,15 @@ impl JobService {
                     progress: None,
                 }),
             };
+            // Retention runs before the success is visible too (this job's root is already
+            // made), so whoever sees the job succeed sees the roots retention leaves; it runs
+            // again once the job is recorded, which is when the hosts' newest builds count it.
+            let succeeded = matches!(&outcome, Outcome::Ended(e) if e.state == JobState::Succeeded);
+            if succeeded {
+                if let Err(e) = service.drop_old_roots(Some(job.id)) {
+                    tracing::warn!("dropping old GC roots failed: {e:#}");
+                }
+            }
             let recorded = match &outcome {
                 Outcome::Ended(ending) => {
                     tracing::info!("job {} {}", job.id, ending.state.as_str());
@@ -263,8 +272,8 @@ impl JobService {
                 }
                 Ok(()) => {}
             }
-            if matches!(&outcome, Outcome::Ended(e) if e.state == JobState::Succeeded) {
-                if let Err(e) = service.drop_old_roots() {
+            if succeeded {
+                if let Err(e) = service.drop_old_roots(None) {
                     tracing::warn!("dropping old GC roots failed: {e:#}");
                 }
             }
@@ -342,10 +351,12 @@ impl JobService {
     }
 
     /// Retention: the newest `build.keep_per_target` roots of each target, and every host's
-    /// newest system, which a host's deploy may still ask for.
-    fn drop_old_roots(&self) -> Result<()> {
+    /// newest system, which a host's deploy may still ask for, and `also` (a job that
+    /// succeeded but is not recorded yet).
+    fn drop_old_roots(&self, also: Option<u64>) -> Result<()> {
         let generations = self.branch_generations(None)?;
-        let protected = protected_jobs(&self.history, generations.as_deref())?;
+        let mut protected = protected_jobs(&self.history, generations.as_deref())?;
+        protected.extend(also);
         self.context
             .roots
             .retain(self.context.keep_per_target, &protected)?;
