@@ -1,4 +1,4 @@
-//! The fleet's JSON, as the contract fixes it, defined once for the box and the hosts: the
+//! The fleet's JSON, as docs/reference.md fixes it, defined once for the box and the hosts: the
 //! report a host's deploy sends, and the host object the box answers with. Pure.
 
 use serde::{Deserialize, Serialize};

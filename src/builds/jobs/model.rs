@@ -1,5 +1,5 @@
 //! The job model: states and their allowed changes, triggers, progress, and the job's JSON as
-//! the contract fixes it. Pure: no database, no processes.
+//! docs/reference.md fixes it. Pure: no database, no processes.
 
 use std::collections::BTreeMap;
 
