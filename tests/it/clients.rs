@@ -2,61 +2,13 @@
 //! symlinks, against a real build server building a fixture flake with real Nix; ids, states,
 //! logs, `--json` shapes and the documented exit codes.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::util::applets::{stderr, stdout, Applets};
 use crate::util::build_server::{wait_for, BuildBox};
 use crate::util::fleet::Fleet;
 use crate::util::http::get_json;
-
-struct Applets {
-    bin: PathBuf,
-    home: PathBuf,
-    server: String,
-}
-
-impl Applets {
-    fn new(work: &Path, server: &str) -> Applets {
-        let bin = work.join("bin");
-        let home = work.join("client-home");
-        std::fs::create_dir_all(&home).unwrap();
-        let made = Command::new(crate::util::binary())
-            .arg("links")
-            .arg(&bin)
-            .output()
-            .unwrap();
-        assert!(made.status.success());
-        Applets {
-            bin,
-            home,
-            server: server.to_string(),
-        }
-    }
-
-    fn command(&self, applet: &str) -> Command {
-        let mut command = Command::new(self.bin.join(applet));
-        command
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", &self.home)
-            .env("ATUIN_BOOTSTRAP_SERVER", &self.server)
-            .stdin(Stdio::null());
-        command
-    }
-
-    fn run(&self, applet: &str, args: &[&str]) -> Output {
-        self.command(applet).args(args).output().unwrap()
-    }
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
 
 #[test]
 fn bt_queues_waits_and_follows_with_the_contracts_exit_codes() {

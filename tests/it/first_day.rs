@@ -6,63 +6,14 @@
 //! started shows no start and no `0/0`); a server without a repository names `serve --repo`;
 //! `--config`'s help names `ATUIN_BOOTSTRAP_CONFIG`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
+use crate::util::applets::{stderr as err, stdout as out, Applets as User};
 use crate::util::build_server::{wait_for, BuildBox};
 use crate::util::flake_repo::FlakeRepo;
 use crate::util::fleet::Fleet;
 use crate::util::http::{get, get_json};
 use crate::util::server::Spawned;
-
-/// The applets run as a user runs them, against `server`.
-struct User {
-    bin: PathBuf,
-    home: PathBuf,
-    server: String,
-}
-
-impl User {
-    fn new(work: &Path, server: &str) -> User {
-        let bin = work.join("bin");
-        let home = work.join("user");
-        std::fs::create_dir_all(&home).unwrap();
-        let made = Command::new(crate::util::binary())
-            .arg("links")
-            .arg(&bin)
-            .output()
-            .unwrap();
-        assert!(made.status.success());
-        User {
-            bin,
-            home,
-            server: server.to_string(),
-        }
-    }
-
-    fn command(&self, applet: &str) -> Command {
-        let mut command = Command::new(self.bin.join(applet));
-        command
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", &self.home)
-            .env("ATUIN_BOOTSTRAP_SERVER", &self.server)
-            .stdin(Stdio::null());
-        command
-    }
-
-    fn run(&self, applet: &str, args: &[&str]) -> Output {
-        self.command(applet).args(args).output().unwrap()
-    }
-}
-
-fn out(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn err(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
 
 #[test]
 fn bl_follow_says_which_job_it_follows_and_why_its_log_is_empty() {

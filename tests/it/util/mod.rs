@@ -1,5 +1,6 @@
 //! Shared test helpers: Nix fixtures, servers (in-process and spawned), HTTP.
 
+pub mod applets;
 pub mod box_front;
 pub mod browser;
 pub mod build_server;
