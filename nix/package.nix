@@ -15,8 +15,13 @@ let
   cargoToml = lib.importTOML ../Cargo.toml;
   canRun = stdenv.buildPlatform.canExecute stdenv.hostPlatform;
   root = ../.;
+  # The root package (src/), its four wings (each a crate of the workspace) and the templates.
   keptDirs = [
     "src"
+    "nix-core"
+    "common"
+    "server"
+    "host"
     "templates"
   ];
   kept = [
@@ -36,7 +41,7 @@ rustPlatform.buildRustPackage {
   inherit (cargoToml.package) version;
 
   # Only what cargo needs: the manifest, the lock file, the sources and the templates, which
-  # the wizard embeds with include_str! (src/templates.rs); editing the README, the tests or
+  # the wizard embeds with include_str! (host/src/wizard/templates.rs); editing the README, the tests or
   # the examples does not rebuild the binary. (A plain source filter rather than lib.fileset,
   # so that it also evaluates with Nix versions older than 2.14.)
   src = lib.cleanSourceWith {

@@ -6,16 +6,17 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use crate::applet::{make_links, Applet};
-use crate::cli::{
-    BootstrapCli, CacheArgs, CacheCommand, ClientArgs, Command, ConfigCommand, LogsCli, MainCli,
-    ServeArgs, StatusCli, TokenArgs, TriggerCli,
-};
-use crate::config::schema::{self as keys, KeyDef};
-use crate::config::{self, Flag, FlagValue, Inputs};
-use crate::exit::usage;
-use crate::process::Process;
-use crate::{client, commands};
+use crate::cli::{BootstrapCli, Command, ConfigCommand, LogsCli, MainCli, StatusCli, TriggerCli};
+use common::applet::{make_links, Applet};
+use common::config::schema::{self as keys, KeyDef};
+use common::config::{self, Flag, FlagValue, Inputs};
+use common::exit::usage;
+use common::process::Process;
+use host::client::{self, ClientArgs};
+use server::commands;
+use server::commands::cache::{CacheArgs, CacheCommand};
+use server::commands::serve::ServeArgs;
+use server::commands::token::TokenArgs;
 
 pub fn run(mut process: Process) -> Result<()> {
     let argv0 = process
@@ -73,7 +74,7 @@ fn parse<T: Parser>(process: &mut Process, args: Vec<std::ffi::OsString>) -> Res
         Ok(cli) => Ok(cli),
         Err(e) if !e.use_stderr() => {
             write!(process.stdout, "{}", e.render())?;
-            Err(crate::exit::Exit {
+            Err(common::exit::Exit {
                 code: 0,
                 message: String::new(),
             }
@@ -160,7 +161,7 @@ fn run_main(mut process: Process, cli: MainCli) -> Result<()> {
         Command::Token(TokenArgs { state, mut command }) => {
             let config = load_config(&process, config_flag, state_dir_flag(state.state_dir))?;
             note_state_dir(&mut process, &config, state.force)?;
-            if let crate::cli::TokenCommand::Revoke { force, .. } = &mut command {
+            if let server::commands::token::TokenCommand::Revoke { force, .. } = &mut command {
                 *force = state.force;
             }
             commands::token::run(&config, command, &mut process.stdout, &mut process.stderr)
@@ -202,7 +203,7 @@ fn run_main(mut process: Process, cli: MainCli) -> Result<()> {
         }
         Command::Bootstrap(args) => {
             let config = load_config(&process, config_flag, Vec::new())?;
-            crate::wizard::run(&mut process, *args, &config)
+            host::wizard::run(&mut process, *args, &config)
         }
         Command::Deploy(args) => {
             let mut flags = client_flags(&args.client);
@@ -217,7 +218,7 @@ fn run_main(mut process: Process, cli: MainCli) -> Result<()> {
                 ));
             }
             let config = load_config(&process, config_flag, flags)?;
-            crate::deploy::run(&mut process, &config, &args)
+            host::deploy::run(&mut process, &config, &args)
         }
         Command::Fleet(args) => {
             let client_args = ClientArgs {
@@ -227,8 +228,8 @@ fn run_main(mut process: Process, cli: MainCli) -> Result<()> {
             let client = client_for(&process, config_flag, &client_args)?;
             client::fleet::run(&mut process, &client, args)
         }
-        Command::Completions(args) => commands::completions::run(args.shell, &mut process.stdout),
-        Command::Man => commands::completions::man(&mut process.stdout),
+        Command::Completions(args) => crate::completions::run(args.shell, &mut process.stdout),
+        Command::Man => crate::completions::man(&mut process.stdout),
     }
 }
 
@@ -238,9 +239,9 @@ fn note_state_dir(process: &mut Process, config: &config::Config, force: bool) -
     let registry = process
         .user_data_dir
         .as_deref()
-        .map(crate::server_marker::registry_dir);
+        .map(server::server_marker::registry_dir);
     let line =
-        crate::server_marker::check_admin(&config.state_dir.value, registry.as_deref(), force)?;
+        server::server_marker::check_admin(&config.state_dir.value, registry.as_deref(), force)?;
     writeln!(process.stderr, "{line}")?;
     Ok(())
 }

@@ -3,7 +3,11 @@
 
 use std::io::Write;
 
-use atuin_bootstrap::{app, exit, process::Process};
+mod app;
+mod cli;
+mod completions;
+
+use common::{exit, process::Process};
 
 // The static build links musl, whose malloc serialises every thread on one lock: the cache
 // answered 0.85× the glibc build's narinfo requests/s with it and 0.95× with mimalloc, which

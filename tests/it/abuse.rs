@@ -474,8 +474,8 @@ fn zstd_bomb(blocks: usize) -> Vec<u8> {
 fn a_log_bomb_is_refused_and_the_memory_stays_low() {
     let server = start("");
     let state = server._dir.path().join("state");
-    let token = atuin_bootstrap::tokens::TokenStore::new(&state)
-        .create("pusher", &[atuin_bootstrap::tokens::Scope::Push])
+    let token = server::tokens::TokenStore::new(&state)
+        .create("pusher", &[server::tokens::Scope::Push])
         .unwrap();
     // 8,448 blocks: 33 KB sent, 1.03 GiB once decoded.
     let bomb = zstd_bomb(8448);
@@ -549,8 +549,8 @@ fn phantom_hosts_are_bounded_in_size_and_forgotten() {
     let fleet = Fleet::new();
     let work = tempfile::tempdir().unwrap();
     let server = BuildBox::start(&fleet, work.path(), "[fleet]\nforget_after = \"3s\"");
-    let token = atuin_bootstrap::tokens::TokenStore::new(&server.state)
-        .create("reporter", &[atuin_bootstrap::tokens::Scope::Report])
+    let token = server::tokens::TokenStore::new(&server.state)
+        .create("reporter", &[server::tokens::Scope::Report])
         .unwrap();
     let bearer = format!("Bearer {token}");
     server.wait_first_fetch();

@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use atuin_bootstrap::nix::base32;
-use atuin_bootstrap::tokens::{Scope, TokenStore};
+use nix_core::base32;
+use server::tokens::{Scope, TokenStore};
 use sha2::{Digest, Sha256};
 
 use crate::util::build_server::{wait_for, BuildBox};

@@ -70,7 +70,7 @@ fn copies_and_verifies_the_whole_closure_with_the_key_trusted() {
 fn refuses_the_closure_when_the_key_is_not_trusted() {
     let fixture = Fixture::build();
     let server = InProcess::start("");
-    let other_key = atuin_bootstrap::nix::signing::SecretKey::generate("someone-else-1")
+    let other_key = nix_core::signing::SecretKey::generate("someone-else-1")
         .unwrap()
         .public_key();
     let root = tempfile::tempdir().unwrap();

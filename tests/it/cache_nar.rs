@@ -51,7 +51,7 @@ fn narinfo_facts_match_nix_path_info() {
             .decode(sri)
             .unwrap()
     };
-    let expected = format!("sha256:{}", atuin_bootstrap::nix::base32::encode(&digest));
+    let expected = format!("sha256:{}", nix_core::base32::encode(&digest));
     assert_eq!(field(&fields, "NarHash"), Some(expected.as_str()));
     assert_eq!(
         field(&fields, "NarSize").unwrap(),

@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use atuin_bootstrap::nix::base32;
-use atuin_bootstrap::tokens::{Scope, TokenStore};
+use nix_core::base32;
+use server::tokens::{Scope, TokenStore};
 use sha2::{Digest, Sha256};
 
 use crate::cache_copy::{nix_copy, store_has};

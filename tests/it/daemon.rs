@@ -197,8 +197,8 @@ fn unprivileged_pusher(
     }
     let state = work.join(format!("{name}-state"));
     std::fs::create_dir(&state).unwrap();
-    let token = atuin_bootstrap::tokens::TokenStore::new(&state)
-        .create("laptop", &[atuin_bootstrap::tokens::Scope::Push])
+    let token = server::tokens::TokenStore::new(&state)
+        .create("laptop", &[server::tokens::Scope::Push])
         .unwrap();
     run_ok(
         Command::new("chown")

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use atuin_bootstrap::config::schema::KEYS;
+use common::config::schema::KEYS;
 
 use crate::util::build_server::BuildBox;
 use crate::util::fleet::Fleet;

@@ -210,8 +210,8 @@ pub fn example_values(host: &str) -> Vec<(&'static str, String)> {
 
 #[test]
 fn the_example_fleet_is_what_the_templates_render() {
-    use atuin_bootstrap::wizard::boot_loader::BootLoader;
-    use atuin_bootstrap::wizard::templates;
+    use host::wizard::boot_loader::BootLoader;
+    use host::wizard::templates;
     let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some();
     let fleet = root().join("examples/fleet");
     for (path, text) in templates::fleet(templates::DEFAULT_ATUIN_BOOTSTRAP_URL) {
@@ -232,7 +232,7 @@ fn the_example_fleet_is_what_the_templates_render() {
     ] {
         let values = example_values(host);
         let values: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let files = atuin_bootstrap::wizard::host::render(&atuin_bootstrap::wizard::host::Inputs {
+        let files = host::wizard::host::render(&host::wizard::host::Inputs {
             profile,
             values: &values,
             unset: &[],

@@ -16,8 +16,8 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 
-use atuin_bootstrap::wizard::boot_loader::BootLoader;
-use atuin_bootstrap::wizard::host;
+use ::host::wizard::boot_loader::BootLoader;
+use ::host::wizard::host;
 
 use crate::nix_files::{config_show, example_values};
 use crate::util::nix::{run_ok, NIX_CONFIG};
@@ -148,7 +148,7 @@ struct Fleet {
 impl Fleet {
     fn new() -> Fleet {
         let dir = tempfile::tempdir().unwrap();
-        use atuin_bootstrap::wizard::templates;
+        use ::host::wizard::templates;
         for (path, text) in templates::fleet(templates::DEFAULT_ATUIN_BOOTSTRAP_URL) {
             std::fs::write(dir.path().join(path), text).unwrap();
         }
@@ -704,7 +704,7 @@ fn remote_builders_and_emulated_systems_reach_nix() {
          ssh://big.tailnet.example x86_64-linux - 1 2 - - c3NoLWVkMjU1MTkgQUFBQQ==\n"
     );
     // The server reads that file as Nix does.
-    let parsed = atuin_bootstrap::builds::builders::parse_machines(
+    let parsed = server::builds::builders::parse_machines(
         nix["machinesFile"].as_str().unwrap(),
         "x86_64-linux",
         &mut |_| None,
@@ -1068,7 +1068,7 @@ fn what_the_wizard_writes_builds_for_every_profile_online_and_offline() {
         // Not NixOS here: the newest release the wizard knows.
         assert_eq!(
             host["stateVersion"],
-            atuin_bootstrap::wizard::detect::CURRENT_NIXOS_RELEASE,
+            ::host::wizard::detect::CURRENT_NIXOS_RELEASE,
             "{name}"
         );
         let is_box = name.starts_with("wsl");

@@ -128,7 +128,7 @@ fn writes_everything_keeps_comments_and_a_second_run_changes_nothing() {
     std::fs::create_dir_all(machine.atuin_config().parent().unwrap()).unwrap();
     std::fs::write(machine.atuin_config(), "# my atuin\nstyle = \"compact\"\n").unwrap();
     let token = machine.dir.path().join("token");
-    let secret_token = atuin_bootstrap::tokens::TokenStore::new(&server.state_dir())
+    let secret_token = server::tokens::TokenStore::new(&server.state_dir())
         .create_for("thinkpad", &[], Some("thinkpad"))
         .unwrap();
     std::fs::write(&token, format!("{secret_token}\n")).unwrap();
@@ -297,7 +297,7 @@ fn an_unreachable_server_still_gives_a_complete_offline_setup() {
     assert!(text(&machine.client_config()).contains(&url));
 
     // With --trust-key the cache is trusted offline too.
-    let key = atuin_bootstrap::nix::signing::SecretKey::generate("box-1")
+    let key = nix_core::signing::SecretKey::generate("box-1")
         .unwrap()
         .public_key();
     ok(&machine.run(&url, &["--trust-key", &key]));
@@ -308,7 +308,7 @@ fn an_unreachable_server_still_gives_a_complete_offline_setup() {
 fn a_trust_key_the_server_does_not_have_is_refused() {
     let server = InProcess::start("");
     let machine = Machine::new();
-    let other = atuin_bootstrap::nix::signing::SecretKey::generate("evil-1")
+    let other = nix_core::signing::SecretKey::generate("evil-1")
         .unwrap()
         .public_key();
     let output = machine.run(&server.url, &["--trust-key", &other]);
@@ -504,7 +504,7 @@ fn the_questions_on_a_terminal_take_answers_and_defaults() {
     tmux.wait_screen("Trust this key");
     tmux.keys("y");
     // No token given: the admin's command, then the token file asked for and checked.
-    let token = atuin_bootstrap::tokens::TokenStore::new(&server.state_dir())
+    let token = server::tokens::TokenStore::new(&server.state_dir())
         .create_for("asked-host", &[], Some("asked-host"))
         .unwrap();
     let token_file = machine.dir.path().join("asked-token");
@@ -645,8 +645,8 @@ fn a_machine_that_pushes_gets_a_netrc_that_plain_nix_copy_authenticates_with() {
     let server = InProcess::start("");
     let machine = Machine::new();
     let token = machine.dir.path().join("token");
-    let push_token = atuin_bootstrap::tokens::TokenStore::new(&server.state_dir())
-        .create("pusher", &[atuin_bootstrap::tokens::Scope::Push])
+    let push_token = server::tokens::TokenStore::new(&server.state_dir())
+        .create("pusher", &[server::tokens::Scope::Push])
         .unwrap();
     std::fs::write(&token, format!("{push_token}\n")).unwrap();
 
@@ -738,7 +738,7 @@ fn a_machine_that_pushes_gets_a_netrc_that_plain_nix_copy_authenticates_with() {
 #[test]
 fn the_wizard_checks_its_token_against_the_box_and_says_what_it_may_do() {
     let server = InProcess::start("");
-    let store = atuin_bootstrap::tokens::TokenStore::new(&server.state_dir());
+    let store = server::tokens::TokenStore::new(&server.state_dir());
     let machine = Machine::new();
     let token = machine.dir.path().join("token");
 
@@ -764,7 +764,7 @@ fn the_wizard_checks_its_token_against_the_box_and_says_what_it_may_do() {
 
     // A push-only token: accepted, its scopes said, and the set that keeps push named.
     let pusher = store
-        .create("pusher", &[atuin_bootstrap::tokens::Scope::Push])
+        .create("pusher", &[server::tokens::Scope::Push])
         .unwrap();
     std::fs::write(&token, format!("{pusher}\n")).unwrap();
     let output = machine.run(

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use atuin_bootstrap::wizard::atuin::{
+use host::wizard::atuin::{
     is_nix_managed, join, merge_config, planned_commands, Account, AtuinPaths,
 };
 

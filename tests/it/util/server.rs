@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread::JoinHandle;
 
-use atuin_bootstrap::config::{self, Inputs};
-use atuin_bootstrap::nix::store::StoreLocation;
-use atuin_bootstrap::server::{serve, Settings};
+use common::config::{self, Inputs};
+use nix_core::store_location::StoreLocation;
+use server::listener::{serve, Settings};
 
 /// A server running on a thread of the test process.
 pub struct InProcess {
