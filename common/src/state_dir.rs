@@ -1,16 +1,17 @@
 //! The server's state directory: created private (0700), with files written atomically and
 //! privately (0600). When root writes into a state dir that belongs to the service user (an
 //! admin's `token create` on the box), the new files are handed to that user, so the service
-//! can still read them. One server at a time owns it: an exclusive `flock` on `server.lock`,
-//! which the kernel lets go of when the server ends in any way (kill -9 included).
+//! can still read them. One server at a time owns it: an exclusive `flock` on `server.lock` (see
+//! `file_lock`), which the kernel lets go of when the server ends in any way (kill -9 included).
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek, Write};
+use std::fs::{self, OpenOptions};
+use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+
+use crate::file_lock::{self, FileLock, Taken};
 
 #[derive(Debug, Clone)]
 pub struct StateDir {
@@ -47,41 +48,22 @@ impl StateDir {
             })
     }
 
-    /// Takes the server's exclusive lock on the directory without waiting: `None` when another
-    /// process holds it. The holder's pid is written inside, so a second server can name it
+    /// Takes the server's exclusive lock on the directory without waiting: `Err` naming the
+    /// process that holds it. The holder's pid is written inside, so a second server can name it
     /// before the first has written its marker.
     pub fn lock_exclusive(&self) -> Result<std::result::Result<StateLock, LockHolder>> {
         let path = self.join(LOCK_FILE);
-        // Opened close-on-exec (std's default): a build the server starts never inherits the
-        // lock, so a server killed mid-build can start again at once.
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .with_context(|| format!("failed to open the state dir's lock {}", path.display()))?;
-        // SAFETY: flock() on a descriptor we own; it touches no memory of ours.
-        let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
-        if !locked {
-            let error = std::io::Error::last_os_error();
-            if error.raw_os_error() != Some(libc::EWOULDBLOCK) {
-                return Err(error).with_context(|| format!("failed to lock {}", path.display()));
+        let holder = || format!("pid {}", std::process::id());
+        match file_lock::take(&path, "the state dir's lock", holder)? {
+            Taken::Ours(lock) => Ok(Ok(StateLock { _lock: lock })),
+            Taken::Held(text) => {
+                let pid = text
+                    .trim()
+                    .strip_prefix("pid ")
+                    .and_then(|p| p.parse().ok());
+                Ok(Err(LockHolder { pid }))
             }
-            let mut text = String::new();
-            let _ = file.read_to_string(&mut text);
-            let pid = text
-                .trim()
-                .strip_prefix("pid ")
-                .and_then(|p| p.parse().ok());
-            return Ok(Err(LockHolder { pid }));
         }
-        file.set_len(0)?;
-        file.rewind()?;
-        write!(file, "pid {}", std::process::id())?;
-        file.flush()?;
-        Ok(Ok(StateLock { _file: file }))
     }
 
     /// Writes `name` atomically with mode 0600, owned by the directory's owner.
@@ -97,7 +79,7 @@ const LOCK_FILE: &str = "server.lock";
 /// The state dir's lock, held while it lives.
 #[derive(Debug)]
 pub struct StateLock {
-    _file: File,
+    _lock: FileLock,
 }
 
 /// Who holds the state dir's lock, as far as its lock file tells.

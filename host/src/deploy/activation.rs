@@ -11,11 +11,10 @@
 //!
 //! Either way its output goes to a file in the deploy state dir, not a pipe: a pipe would
 //! break (SIGPIPE) when the agent dies and take the activation with it. The agent copies the
-//! file to its own log as it grows. Not for deciding what to activate (see `attempt`).
+//! file to its own log as it grows. Not for deciding what to activate (see `agent`).
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::unix::io::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -25,6 +24,7 @@ use anyhow::{Context, Result};
 
 use super::log::Log;
 use common::config::ActivateWith;
+use common::file_lock::try_exclusive;
 
 /// The lock a running `switch-to-configuration` holds (NixOS 23.05 and later).
 pub const SWITCH_LOCK: &str = "/run/nixos/switch-to-configuration.lock";
@@ -202,9 +202,8 @@ pub fn switch_lock_held(lock: &Path) -> bool {
     let Ok(file) = File::open(lock) else {
         return false;
     };
-    // SAFETY: flock() on a descriptor we own; it touches no memory of ours.
-    let taken = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
-    !taken
+    // Any failure to take it counts as held: the deploy waits rather than race a switch.
+    !matches!(try_exclusive(&file), Ok(true))
 }
 
 /// Waits, until `deadline`, for an activation started by an earlier agent (`pid`) that is
@@ -346,11 +345,7 @@ mod tests {
         assert!(!switch_lock_held(&lock));
         let holder = File::create(&lock).unwrap();
         assert!(!switch_lock_held(&lock));
-        // SAFETY: flock() on a descriptor we own.
-        assert_eq!(
-            unsafe { libc::flock(holder.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
-            0
-        );
+        assert!(try_exclusive(&holder).unwrap());
         assert!(switch_lock_held(&lock));
         drop(holder);
         assert!(!switch_lock_held(&lock));

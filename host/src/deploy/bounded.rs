@@ -1,7 +1,7 @@
 //! Runs one command of a deploy (an activation, a health check, a Nix call) with a deadline:
 //! its output goes on to our stderr (the journal) as it comes, the end of it is kept for the
 //! report, and a command still running at the deadline is killed with everything it started
-//! (its own process group). Not for deciding what to run (see `attempt`).
+//! (its own process group). Not for deciding what to run (see `agent`).
 
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;

@@ -19,10 +19,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
+use super::agent::Agent;
 use super::bounded;
 use super::health::with_output;
 use super::narhash;
-use super::Agent;
 use common::exit::SERVER;
 
 /// A download has no deadline of its own; this only stops one that hangs forever.

@@ -1,24 +1,19 @@
-//! One deploy at a time per host: an exclusive `flock` on `<deploy state>/deploy.lock`, which
-//! the kernel lets go of when the holder ends in any way (kill -9 included), with the holder's
-//! pid and command written inside so a second deploy can say who holds it.
+//! One deploy at a time per host: an exclusive `flock` on `<deploy state>/deploy.lock` (see
+//! `common::file_lock`), which the kernel lets go of when the holder ends in any way (kill -9
+//! included), with the holder's pid and command written inside so a second deploy can say who
+//! holds it.
 
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, Write};
-use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::io::AsRawFd;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
+use common::file_lock::{self, FileLock};
 use common::timestamp::now;
 
 const LOCK_FILE: &str = "deploy.lock";
 
 /// Held while it lives.
-#[derive(Debug)]
-pub struct DeployLock {
-    _file: File,
-}
+pub type DeployLock = FileLock;
 
 /// Taking the lock: ours, or who has it.
 pub enum Taken {
@@ -29,36 +24,16 @@ pub enum Taken {
 
 /// Takes the lock without waiting; `what` says who we are (e.g. `deploy --watch`).
 pub fn take(dir: &Path, what: &str) -> Result<Taken> {
-    let path = dir.join(LOCK_FILE);
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(&path)
-        .with_context(|| format!("failed to open the deploy lock {}", path.display()))?;
-    // SAFETY: flock() on a descriptor we own; it touches no memory of ours.
-    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
-    if !locked {
-        let error = std::io::Error::last_os_error();
-        if error.raw_os_error() != Some(libc::EWOULDBLOCK) {
-            return Err(error).with_context(|| format!("failed to lock {}", path.display()));
-        }
-        let mut holder = String::new();
-        let _ = file.read_to_string(&mut holder);
-        let holder = holder.trim();
-        return Ok(Taken::Held(if holder.is_empty() {
-            "another deploy".to_string()
-        } else {
-            holder.to_string()
-        }));
-    }
-    file.set_len(0)?;
-    file.rewind()?;
-    write!(file, "pid {} ({what}), since {}", std::process::id(), now())?;
-    file.flush()?;
-    Ok(Taken::Ours(DeployLock { _file: file }))
+    let holder = || format!("pid {} ({what}), since {}", std::process::id(), now());
+    Ok(
+        match file_lock::take(&dir.join(LOCK_FILE), "the deploy lock", holder)? {
+            file_lock::Taken::Ours(lock) => Taken::Ours(lock),
+            file_lock::Taken::Held(text) => Taken::Held(match text.trim() {
+                "" => "another deploy".to_string(),
+                holder => holder.to_string(),
+            }),
+        },
+    )
 }
 
 #[cfg(test)]

@@ -5,9 +5,13 @@
 //! boot — and report to the box, queueing reports it cannot take. Once, `--watch` (every
 //! `deploy.interval`, waiting out an unreachable box or a passing trouble with backoff),
 //! `--rollback` by hand, or `--dry-run`. Not for the box's side of the fleet (see `fleet`).
+//!
+//! This file is the command line and the entry point; the flow itself reads top to bottom in
+//! `agent` (a turn: `recover`, the decision, `switch`, `rollback`, the report), `watch` loops
+//! it, and the other modules are the steps' tools, one job each.
 
 mod activation;
-mod attempt;
+mod agent;
 mod bounded;
 mod check;
 mod download;
@@ -18,33 +22,30 @@ mod log;
 mod memory;
 mod narhash;
 mod outcome;
+mod plan;
 mod reboot;
 mod recover;
-mod reports;
 mod rollback;
 mod sources;
 mod switch;
 mod target;
+mod watch;
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::client::ClientArgs;
-use crate::client::{self, ApiClient};
+use crate::client::{self, ClientArgs};
 use activation::Activator;
+use agent::Agent;
 use clap::{Args, ValueEnum};
-use common::config::{Config, DeployMode, RebootPolicy, Source};
-use common::exit::{code_of, usage, Exit, SERVER, USAGE};
+use common::config::{Config, Source};
+use common::exit::{usage, Exit};
 use common::process::Process;
-use common::protocol::host::{is_valid_host_name, Report, ReportState};
-use generations::{store_path_of, Profile};
+use common::protocol::host::is_valid_host_name;
+use generations::Profile;
 use log::Log;
 use memory::Memory;
-use outcome::Outcome;
-use target::HostView;
 
 #[derive(Debug, Args)]
 pub struct DeployArgs {
@@ -95,31 +96,6 @@ impl DeployModeArg {
 
 /// Root's deploy state, when `deploy.state_dir` is not set.
 const ROOT_STATE_DIR: &str = "/var/lib/atuin-bootstrap-deploy";
-/// The longest wait between asks while the box cannot be reached.
-const MAX_BACKOFF: Duration = Duration::from_secs(300);
-
-/// Everything a deploy works with.
-pub struct Agent<'a> {
-    pub host: String,
-    pub mode: DeployMode,
-    /// `deploy.health_checks`: used when the new system carries none of its own.
-    pub checks: Vec<String>,
-    pub health_timeout: Duration,
-    pub activation_timeout: Duration,
-    pub activator: Activator,
-    pub reboot: RebootPolicy,
-    pub reboot_window: (u32, u32),
-    pub reboot_command: Vec<String>,
-    pub allow_pushed: bool,
-    /// `deploy.public_keys`; empty: the box's announced build keys.
-    pub public_keys: Vec<String>,
-    pub profile: Profile,
-    pub current_system: PathBuf,
-    pub booted_system: PathBuf,
-    pub memory: Memory,
-    pub api: &'a ApiClient,
-    pub log: Log,
-}
 
 pub fn run(process: &mut Process, config: &Config, args: &DeployArgs) -> Result<()> {
     let api = client::connect(config)?;
@@ -164,7 +140,7 @@ pub fn run(process: &mut Process, config: &Config, args: &DeployArgs) -> Result<
         api: &api,
         log: Log::new(stderr),
     };
-    let options = attempt::Options {
+    let options = agent::Options {
         dry_run: args.dry_run,
         now: args.now,
         retry: args.retry,
@@ -175,7 +151,7 @@ pub fn run(process: &mut Process, config: &Config, args: &DeployArgs) -> Result<
     let under_service_manager = process.vars.contains_key("INVOCATION_ID");
     let out = &mut process.stdout;
     if args.watch {
-        return watch(
+        return watch::run(
             &agent,
             options,
             settings.interval.value,
@@ -185,7 +161,7 @@ pub fn run(process: &mut Process, config: &Config, args: &DeployArgs) -> Result<
         );
     }
     let outcome = if args.dry_run {
-        attempt::run(&agent, options)?
+        agent.turn(options)?
     } else {
         let _lock = agent.lock(if args.rollback {
             "deploy --rollback"
@@ -195,7 +171,7 @@ pub fn run(process: &mut Process, config: &Config, args: &DeployArgs) -> Result<
         if args.rollback {
             rollback::by_hand(&agent)?
         } else {
-            attempt::run(&agent, options)?
+            agent.turn(options)?
         }
     };
     // A dry run tells the box nothing either: it changes nothing anywhere.
@@ -224,186 +200,4 @@ fn refuse_off_nixos(config: &Config) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// `--watch`: a deploy every `interval`, each ask also the host's heartbeat. An unreachable
-/// box, or a passing trouble (a held switch lock, a timeout), is waited out with backoff (the
-/// host keeps what it runs); a held deploy lock skips a turn.
-fn watch(
-    agent: &Agent<'_>,
-    once: attempt::Options,
-    interval: Duration,
-    json: bool,
-    restart_after_switch: bool,
-    out: &mut dyn Write,
-) -> Result<()> {
-    agent.memory.ensure()?;
-    agent.log.line(&format!(
-        "watching {} for new builds of {} every {}",
-        agent.api.base(),
-        agent.host,
-        humantime::format_duration(interval)
-    ));
-    let mut wait = interval;
-    // --now and --retry are for the first turn only.
-    let mut options = once;
-    loop {
-        let turn = match lock::take(agent.memory.dir(), "deploy --watch")? {
-            lock::Taken::Held(holder) => {
-                agent
-                    .log
-                    .line(&format!("skipping a turn: {holder} holds the deploy lock"));
-                Ok(Turn::Done)
-            }
-            lock::Taken::Ours(_lock) => {
-                let turn = attempt::run(agent, options);
-                options = attempt::Options::default();
-                turn.and_then(|outcome| {
-                    agent.finish(&outcome, true, json, out)?;
-                    Ok(if outcome.is_transient() {
-                        Turn::Transient
-                    } else if matches!(outcome, Outcome::Deployed(_))
-                        && agent.mode != DeployMode::Boot
-                    {
-                        Turn::Switched
-                    } else {
-                        Turn::Done
-                    })
-                })
-            }
-        };
-        wait = match turn {
-            Ok(Turn::Switched) if restart_after_switch => {
-                agent
-                    .log
-                    .line("the new system runs; ending so that its own agent takes over");
-                return Ok(());
-            }
-            Ok(Turn::Transient) => {
-                let next = (wait * 2).min(MAX_BACKOFF.max(interval));
-                agent.log.line(&format!(
-                    "a passing trouble; trying again in {}",
-                    humantime::format_duration(next)
-                ));
-                next
-            }
-            Ok(_) => interval,
-            Err(e) if code_of(&e) == SERVER => {
-                let next = (wait * 2).min(MAX_BACKOFF.max(interval));
-                agent.log.line(&format!(
-                    "{e:#}; asking again in {}",
-                    humantime::format_duration(next)
-                ));
-                next
-            }
-            Err(e) => {
-                agent.log.line(&format!("error: {e:#}"));
-                interval
-            }
-        };
-        std::thread::sleep(wait);
-    }
-}
-
-/// How a turn of `--watch` went.
-enum Turn {
-    Done,
-    /// A new system runs (under systemd, the agent ends so the new one's agent takes over).
-    Switched,
-    /// Tried again with backoff.
-    Transient,
-}
-
-impl Agent<'_> {
-    /// This host as the box sees it.
-    fn ask_box(&self) -> Result<HostView> {
-        let value = self.api.get_json(&format!("/api/v1/hosts/{}", self.host))?;
-        serde_json::from_value(value).map_err(|e| {
-            Exit {
-                code: SERVER,
-                message: format!(
-                    "the box at {} answered with a host this deploy does not understand: {e}",
-                    self.api.base()
-                ),
-            }
-            .into()
-        })
-    }
-
-    /// A report about `wanted` (the box's target for this host), saying what runs now.
-    pub fn report(
-        &self,
-        state: ReportState,
-        path: &str,
-        wanted: Option<&str>,
-        message: Option<String>,
-    ) -> Report {
-        Report {
-            state,
-            path: path.to_string(),
-            message,
-            wanted: wanted.map(str::to_string),
-        }
-    }
-
-    /// `PATH/bin/switch-to-configuration MODE` as `activation` runs it, bounded by
-    /// `deploy.activation_timeout`; its pid goes into `note` (when given) while it runs.
-    pub fn activate(
-        &self,
-        path: &str,
-        mode: &str,
-        mut note: Option<&mut memory::UnderWay>,
-    ) -> Result<activation::Activation> {
-        self.log.line(&format!("activating {path} ({mode})"));
-        self.memory.ensure()?;
-        let output = self.memory.dir().join("activation.log");
-        let mut started = |pid: i32| -> Result<()> {
-            if let Some(note) = note.as_deref_mut() {
-                note.activation_pid = Some(pid);
-                self.memory.begin(note)?;
-            }
-            Ok(())
-        };
-        match activation::run(
-            self.activator,
-            path,
-            mode,
-            self.activation_timeout,
-            &output,
-            &self.log,
-            &mut started,
-        ) {
-            Ok(activation) => Ok(activation),
-            Err(e) => Ok(activation::Activation {
-                ended: activation::Ended::NotStarted(format!("{e:#}")),
-                output: String::new(),
-            }),
-        }
-    }
-
-    /// The system that runs now (`deploy.current_system`), if it can be told.
-    pub fn running(&self) -> Option<String> {
-        store_path_of(&self.current_system).ok()
-    }
-
-    /// What counts as deployed: the running system, or in `boot` mode what the profile (the
-    /// next boot) points at.
-    fn installed(&self) -> Result<Option<String>> {
-        Ok(match self.mode {
-            DeployMode::Boot => self.profile.current()?.map(|g| g.path),
-            DeployMode::Switch | DeployMode::Test => self.running(),
-        })
-    }
-
-    fn lock(&self, what: &str) -> Result<lock::DeployLock> {
-        self.memory.ensure()?;
-        match lock::take(self.memory.dir(), what)? {
-            lock::Taken::Ours(lock) => Ok(lock),
-            lock::Taken::Held(holder) => Err(Exit {
-                code: USAGE,
-                message: format!("another deploy is under way on this host: {holder}"),
-            }
-            .into()),
-        }
-    }
 }

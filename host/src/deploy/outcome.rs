@@ -3,8 +3,7 @@
 //! nothing built yet or a failed build skipped; 1 rolled back, or the target refused; 2
 //! another switch holds the lock; 3 the box could not give the system or be reached.
 
-use serde::Serialize;
-
+use super::plan::Plan;
 use common::exit::JOB_FAILED;
 use common::protocol::host::Report;
 
@@ -38,18 +37,6 @@ pub enum Outcome {
         transient: bool,
     },
     DryRun(Plan),
-}
-
-/// What a deploy would do.
-#[derive(Debug, Clone, Serialize)]
-pub struct Plan {
-    pub host: String,
-    pub from: Option<String>,
-    pub to: String,
-    pub rev: Option<String>,
-    pub job: Option<u64>,
-    pub mode: String,
-    pub steps: Vec<String>,
 }
 
 impl Outcome {

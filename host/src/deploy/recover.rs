@@ -10,11 +10,12 @@ use std::time::Instant;
 use anyhow::Result;
 
 use super::activation;
+use super::agent::Agent;
 use super::generations::store_path_of;
 use super::health;
 use super::memory::Phase;
 use super::outcome::Outcome;
-use super::{rollback, switch, Agent};
+use super::{rollback, switch};
 use common::config::DeployMode;
 use common::protocol::host::ReportState;
 

@@ -9,11 +9,11 @@
 
 use anyhow::{Context, Result};
 
+use super::agent::Agent;
 use super::generations::Generation;
 use super::memory::{Phase, UnderWay};
 use super::outcome::Outcome;
 use super::switch::note_mode;
-use super::Agent;
 use common::config::DeployMode;
 use common::exit::usage;
 use common::protocol::host::ReportState;

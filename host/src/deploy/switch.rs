@@ -9,6 +9,7 @@ use std::time::Instant;
 use anyhow::Result;
 
 use super::activation::{self, Ended, SWITCH_LOCK};
+use super::agent::Agent;
 use super::download;
 use super::generations::Generation;
 use super::health::{self, Health};
@@ -17,7 +18,6 @@ use super::outcome::Outcome;
 use super::reboot;
 use super::rollback;
 use super::target::Build;
-use super::Agent;
 use crate::client::ApiClient;
 use common::config::{DeployMode, RebootPolicy};
 use common::exit::USAGE;

@@ -1,7 +1,7 @@
 //! What the box wants this host to run, read from its host object: `target` (its pin, else
 //! its newest build on the branch) with the store paths in it that came by push, and
 //! `retry_at` (the box's `fleet retry`). Read leniently: a box from before `target` existed
-//! gives only `latest`, which is then the target. Not for deciding what to do (see `attempt`).
+//! gives only `latest`, which is then the target. Not for deciding what to do (see `agent`).
 
 use serde::Deserialize;
 

@@ -12,6 +12,7 @@ use super::scripts::{new_script_command, FLEET_SCRIPTS};
 use super::{Account, AtuinPaths};
 use common::state_dir::write_private_file;
 
+/// The commands `join` would run, for `--dry-run`; secrets are shown as `<redacted>`. Which of
 /// them `join` really runs depends on what it finds (a session, local history, scripts).
 pub fn planned_commands(paths: &AtuinPaths, account: &Account) -> Vec<String> {
     let login = if account.register {

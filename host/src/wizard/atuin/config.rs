@@ -71,7 +71,6 @@ pub fn is_nix_managed(path: &Path) -> bool {
         || path.parent().is_some_and(in_store)
 }
 
-/// The commands `join` would run, for `--dry-run`; secrets are shown as `<redacted>`. Which of
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,87 @@
+//! What `deploy --dry-run` prints: the steps a deploy of the box's target would take here,
+//! as the commands they run (the download and its checks, the profile, the activation, the
+//! health checks). Not for deciding whether to deploy (see `agent`) nor for doing it (see
+//! `switch`).
+
+use serde::Serialize;
+
+use super::agent::Agent;
+use super::target::{Build, HostView};
+use super::{download, health};
+use common::config::DeployMode;
+
+/// What a deploy would do.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub host: String,
+    pub from: Option<String>,
+    pub to: String,
+    pub rev: Option<String>,
+    pub job: Option<u64>,
+    pub mode: String,
+    pub steps: Vec<String>,
+}
+
+impl Plan {
+    /// The plan for deploying `target` to `host`, which runs `running` now.
+    pub fn new(
+        agent: &Agent<'_>,
+        host: &HostView,
+        target: &Build,
+        running: Option<String>,
+    ) -> Plan {
+        let profile = agent.profile.path().display().to_string();
+        let mode = agent.mode.as_str();
+        let wanted = &target.path;
+        let keys = if agent.public_keys.is_empty() {
+            vec!["<the box's build keys>".to_string()]
+        } else {
+            agent.public_keys.clone()
+        };
+        let shell = |args: Vec<String>| {
+            args.iter()
+                .map(|a| {
+                    if a.is_empty() || a.contains(' ') || a.contains('<') {
+                        format!("'{a}'")
+                    } else {
+                        a.clone()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let mut steps = vec![
+            format!(
+                "nix {}",
+                shell(download::copy_args(agent.api.base(), wanted, &keys))
+            ),
+            format!(
+                "nix {}",
+                shell(download::verify_args(agent.api.base(), wanted, &keys))
+            ),
+            format!(
+                "compare the NarHash of every path of {wanted} here with the box's (nix path-info --json --recursive)"
+            ),
+        ];
+        if agent.mode != DeployMode::Test {
+            steps.push(format!("nix-env -p {profile} --set {wanted}"));
+        }
+        steps.push(agent.activator.argv(wanted, mode).join(" "));
+        if agent.mode != DeployMode::Boot {
+            let checks = health::checks_for(wanted, &agent.checks).unwrap_or_default();
+            for check in checks {
+                steps.push(format!("health check {check:?}"));
+            }
+            steps.push(format!("wait for {} to answer", agent.api.base()));
+        }
+        Plan {
+            host: host.name.clone(),
+            from: running,
+            to: wanted.to_string(),
+            rev: target.rev.clone(),
+            job: target.job,
+            mode: mode.to_string(),
+            steps,
+        }
+    }
+}
