@@ -50,7 +50,7 @@ pub enum FlagValue {
 pub type Flag = (&'static KeyDef, &'static str, FlagValue);
 
 /// The layers of one resolution.
-pub struct Layers<'a> {
+pub(super) struct Layers<'a> {
     pub file: Option<(PathBuf, toml::Table)>,
     pub vars: &'a BTreeMap<String, String>,
     pub flags: &'a [Flag],
@@ -58,7 +58,7 @@ pub struct Layers<'a> {
 
 impl Layers<'_> {
     /// The value of `key` and its source, or `None` when it is set nowhere and has no default.
-    pub fn resolve(&self, key: &KeyDef) -> Result<Option<(Value, Source)>> {
+    pub(super) fn resolve(&self, key: &KeyDef) -> Result<Option<(Value, Source)>> {
         let dotted = key.dotted();
         if let Some((_, flag, value)) = self.flags.iter().find(|(k, _, _)| k.is(key)) {
             let source = Source::Flag(flag.to_string());
@@ -100,7 +100,7 @@ impl Layers<'_> {
 }
 
 /// Reads and checks a config file: TOML, only known sections and keys.
-pub fn read_file(path: &Path) -> Result<toml::Table> {
+pub(super) fn read_file(path: &Path) -> Result<toml::Table> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("failed to read the config file {}", path.display()))?;
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
@@ -153,7 +153,7 @@ pub fn read_file(path: &Path) -> Result<toml::Table> {
 }
 
 /// Environment variables that look like config keys (`ATUIN_BOOTSTRAP_X__Y`) but name none.
-pub fn check_env(vars: &BTreeMap<String, String>) -> Result<()> {
+pub(super) fn check_env(vars: &BTreeMap<String, String>) -> Result<()> {
     for var in vars.keys() {
         let Some(rest) = var.strip_prefix("ATUIN_BOOTSTRAP_") else {
             continue;

@@ -75,7 +75,7 @@ impl NotifyEvent {
 }
 
 /// An alert URL: empty (none), or http(s).
-pub fn parse_url(text: String) -> Result<Option<String>> {
+pub(super) fn parse_url(text: String) -> Result<Option<String>> {
     let text = text.trim().to_string();
     if text.is_empty() {
         return Ok(None);

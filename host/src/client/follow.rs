@@ -18,7 +18,7 @@ const POLL: Duration = Duration::from_millis(400);
 /// Ctrl-C while waiting: the job keeps running; say so and how to cancel it, exit 130. A
 /// signal handler is process-wide by nature, and it writes to stderr itself because the
 /// process ends right there.
-pub fn leave_running_on_interrupt(id: u64) {
+pub(super) fn leave_running_on_interrupt(id: u64) {
     let _ = ctrlc::set_handler(move || {
         eprintln!(
             "\ninterrupted: job {id} keeps running on the server; cancel it with `atuin-bootstrap cancel {id}`"
@@ -28,7 +28,7 @@ pub fn leave_running_on_interrupt(id: u64) {
 }
 
 /// Waits until the job has ended (the server answers when it does, or every 30 s); returns it.
-pub fn wait(client: &ApiClient, id: u64) -> Result<Value> {
+pub(super) fn wait(client: &ApiClient, id: u64) -> Result<Value> {
     loop {
         let asked = std::time::Instant::now();
         let job = client.get_json(&format!("/api/v1/jobs/{id}?wait=30"))?;
@@ -44,7 +44,7 @@ pub fn wait(client: &ApiClient, id: u64) -> Result<Value> {
 
 /// A followed job as it ended, and the `error:` lines its log showed (at most a few), so its
 /// ending does not repeat an error the user has just read.
-pub struct Followed {
+pub(super) struct Followed {
     pub job: Value,
     pub logged_errors: Vec<String>,
     /// Bytes of log streamed: none for a job that had nothing to build.
@@ -56,7 +56,7 @@ const REMEMBERED_ERRORS: usize = 16;
 
 /// Streams the log to `lines` (or above a progress bar) until the job ends; returns the job
 /// as it ended.
-pub fn follow(
+pub(super) fn follow(
     client: &ApiClient,
     id: u64,
     lines: &mut dyn Write,
@@ -162,7 +162,7 @@ fn show_progress(bar: &ProgressBar, job: &Value) {
 }
 
 /// Why a job's log is empty, in words.
-pub fn empty_log_reason(job: &Value) -> &'static str {
+pub(super) fn empty_log_reason(job: &Value) -> &'static str {
     match job["state"].as_str() {
         Some("succeeded") => "nothing needed building: every output was already there",
         Some("queued") => "it has not started yet",
@@ -171,7 +171,7 @@ pub fn empty_log_reason(job: &Value) -> &'static str {
     }
 }
 
-pub fn is_finished(job: &Value) -> bool {
+pub(super) fn is_finished(job: &Value) -> bool {
     matches!(
         job["state"].as_str(),
         Some("succeeded" | "failed" | "cancelled")
@@ -180,7 +180,7 @@ pub fn is_finished(job: &Value) -> bool {
 
 /// The ending of a followed job: as `result_of`, but an error its log already showed is not
 /// said again ("its error is in the log above").
-pub fn result_of_followed(followed: &Followed) -> Result<()> {
+pub(super) fn result_of_followed(followed: &Followed) -> Result<()> {
     let job = &followed.job;
     let error = job["error"].as_str().unwrap_or("").trim();
     let first_line = error.lines().next().unwrap_or("").trim();
@@ -200,7 +200,7 @@ pub fn result_of_followed(followed: &Followed) -> Result<()> {
 }
 
 /// Exit 0 for a job that succeeded, 1 (with its error) for one that failed or was cancelled.
-pub fn result_of(job: &Value) -> Result<()> {
+pub(super) fn result_of(job: &Value) -> Result<()> {
     let state = job["state"].as_str().unwrap_or("ended");
     if state == "succeeded" {
         return Ok(());

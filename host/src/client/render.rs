@@ -8,7 +8,7 @@ use serde_json::Value;
 use common::protocol::host::{Host, HostState, Target};
 
 #[derive(Debug, Clone, Copy)]
-pub struct Style {
+pub(super) struct Style {
     pub colour: bool,
 }
 
@@ -21,25 +21,25 @@ impl Style {
         }
     }
 
-    pub fn bold(self, text: &str) -> String {
+    pub(super) fn bold(self, text: &str) -> String {
         self.paint("1", text)
     }
 
-    pub fn dim(self, text: &str) -> String {
+    pub(super) fn dim(self, text: &str) -> String {
         self.paint("2", text)
     }
 
-    pub fn red(self, text: &str) -> String {
+    pub(super) fn red(self, text: &str) -> String {
         self.paint("31", text)
     }
 
-    pub fn green(self, text: &str) -> String {
+    pub(super) fn green(self, text: &str) -> String {
         self.paint("32", text)
     }
 
     /// A host's state in words, coloured: green up to date, yellow behind, deploying or
     /// waiting for a reboot, cyan running its own system, red rolled back or failed.
-    pub fn host_state(self, state: HostState) -> String {
+    pub(super) fn host_state(self, state: HostState) -> String {
         let code = match state {
             HostState::UpToDate => "32",
             HostState::Behind | HostState::Deploying | HostState::RebootNeeded => "33",
@@ -50,7 +50,7 @@ impl Style {
         self.paint(code, state.words())
     }
 
-    pub fn state(self, state: &str) -> String {
+    pub(super) fn state(self, state: &str) -> String {
         let code = match state {
             "succeeded" => "32",
             "failed" => "31",
@@ -63,7 +63,7 @@ impl Style {
 }
 
 /// `12 succeeded laptop, hello @ 0b1c2d3 (api)`.
-pub fn job_line(job: &Value, style: Style) -> String {
+pub(super) fn job_line(job: &Value, style: Style) -> String {
     format!(
         "job {} {} {} @ {} ({})",
         job["id"],
@@ -75,7 +75,7 @@ pub fn job_line(job: &Value, style: Style) -> String {
 }
 
 /// The job in detail, one fact a line.
-pub fn job_detail(job: &Value, style: Style) -> String {
+pub(super) fn job_detail(job: &Value, style: Style) -> String {
     let mut out = String::new();
     let mut row = |key: &str, value: String| {
         out.push_str(&format!("{} {value}\n", style.bold(&format!("{key:<10}"))));
@@ -120,7 +120,7 @@ pub fn job_detail(job: &Value, style: Style) -> String {
 }
 
 /// An aligned table: a header and rows of cells (cells may hold colour codes).
-pub fn table(header: &[&str], rows: &[Vec<String>], style: Style) -> String {
+pub(super) fn table(header: &[&str], rows: &[Vec<String>], style: Style) -> String {
     let width = |cell: &str| strip_codes(cell).chars().count();
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in rows {
@@ -147,7 +147,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>], style: Style) -> String {
 }
 
 /// Rows for a list of jobs: id, state, targets, rev, trigger, age, duration.
-pub fn job_rows(jobs: &[Value], style: Style) -> Vec<Vec<String>> {
+pub(super) fn job_rows(jobs: &[Value], style: Style) -> Vec<Vec<String>> {
     jobs.iter()
         .map(|job| {
             let mut state = style.state(text(&job["state"]));
@@ -169,7 +169,7 @@ pub fn job_rows(jobs: &[Value], style: Style) -> Vec<Vec<String>> {
 
 /// Rows for the fleet: host, what it runs (revision and since when), the newest green
 /// revision, state, last seen.
-pub fn host_rows(hosts: &[Host], style: Style) -> Vec<Vec<String>> {
+pub(super) fn host_rows(hosts: &[Host], style: Style) -> Vec<Vec<String>> {
     hosts
         .iter()
         .map(|host| {
@@ -203,7 +203,7 @@ pub fn host_rows(hosts: &[Host], style: Style) -> Vec<Vec<String>> {
 
 /// Rows for `fleet`: host, state, what it runs, what it is to run (and whether that is a
 /// pin), when the pin was set, last seen.
-pub fn fleet_rows(hosts: &[Host], style: Style) -> Vec<Vec<String>> {
+pub(super) fn fleet_rows(hosts: &[Host], style: Style) -> Vec<Vec<String>> {
     hosts
         .iter()
         .map(|host| {
@@ -234,7 +234,7 @@ pub fn fleet_rows(hosts: &[Host], style: Style) -> Vec<Vec<String>> {
 }
 
 /// A target as people name it: its revision, else its store path's name.
-pub fn target_name(target: &Target) -> String {
+pub(super) fn target_name(target: &Target) -> String {
     match &target.rev {
         Some(rev) => short_rev(rev).to_string(),
         None => store_name(&target.path).to_string(),
@@ -242,12 +242,12 @@ pub fn target_name(target: &Target) -> String {
 }
 
 /// `nixos-system-laptop-…` of `/nix/store/<hash>-nixos-system-laptop-…`.
-pub fn store_name(path: &str) -> &str {
+pub(super) fn store_name(path: &str) -> &str {
     let base = path.rsplit('/').next().unwrap_or(path);
     base.get(33..).filter(|_| base.len() > 33).unwrap_or(base)
 }
 
-pub fn targets(job: &Value) -> String {
+pub(super) fn targets(job: &Value) -> String {
     job["targets"]
         .as_array()
         .map(|t| {
@@ -260,7 +260,7 @@ pub fn targets(job: &Value) -> String {
         .unwrap_or_else(|| "(default)".to_string())
 }
 
-pub fn short_rev(rev: &str) -> &str {
+pub(super) fn short_rev(rev: &str) -> &str {
     &rev[..rev.len().min(8)]
 }
 
@@ -277,7 +277,7 @@ fn progress(job: &Value) -> Option<String> {
 }
 
 /// Wall time from start to end (or now, while running).
-pub fn duration(job: &Value) -> Option<String> {
+pub(super) fn duration(job: &Value) -> Option<String> {
     let started = parse_time(job["started_at"].as_str()?)?;
     let ended = job["finished_at"]
         .as_str()
@@ -289,7 +289,7 @@ pub fn duration(job: &Value) -> Option<String> {
 }
 
 /// `3m ago`.
-pub fn age(at: &str) -> String {
+pub(super) fn age(at: &str) -> String {
     match parse_time(at).and_then(|t| SystemTime::now().duration_since(t).ok()) {
         Some(elapsed) => format!("{} ago", human(elapsed.as_secs())),
         None => at.to_string(),
@@ -309,7 +309,7 @@ fn parse_time(text: &str) -> Option<SystemTime> {
     humantime::parse_rfc3339(text).ok()
 }
 
-pub fn text(value: &Value) -> &str {
+pub(super) fn text(value: &Value) -> &str {
     value.as_str().unwrap_or("")
 }
 
@@ -318,7 +318,7 @@ fn strip_codes(cell: &str) -> String {
 }
 
 /// Rows for Nix's remote builders: URI, systems, jobs, features, reachable, last probed.
-pub fn builder_rows(
+pub(super) fn builder_rows(
     builders: &[common::protocol::status::BuilderStatus],
     style: Style,
 ) -> Vec<Vec<String>> {

@@ -27,7 +27,7 @@ use common::config::ActivateWith;
 use common::file_lock::try_exclusive;
 
 /// The lock a running `switch-to-configuration` holds (NixOS 23.05 and later).
-pub const SWITCH_LOCK: &str = "/run/nixos/switch-to-configuration.lock";
+pub(super) const SWITCH_LOCK: &str = "/run/nixos/switch-to-configuration.lock";
 /// The transient unit's name: one at a time, as systemd refuses a second of the same name.
 const UNIT: &str = "atuin-bootstrap-switch-to-configuration";
 /// From SIGTERM to SIGKILL.
@@ -38,13 +38,13 @@ const TAIL: usize = 4096;
 
 /// How the activation is started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Activator {
+pub(super) enum Activator {
     SystemdRun,
     Process,
 }
 
 impl Activator {
-    pub fn choose(with: ActivateWith) -> Activator {
+    pub(super) fn choose(with: ActivateWith) -> Activator {
         match with {
             ActivateWith::SystemdRun => Activator::SystemdRun,
             ActivateWith::Process => Activator::Process,
@@ -57,7 +57,7 @@ impl Activator {
     }
 
     /// The command line that runs `path` in `mode`.
-    pub fn argv(self, path: &str, mode: &str) -> Vec<String> {
+    pub(super) fn argv(self, path: &str, mode: &str) -> Vec<String> {
         let program = format!("{path}/bin/switch-to-configuration");
         match self {
             Activator::Process => vec![program, mode.to_string()],
@@ -87,7 +87,7 @@ impl Activator {
 
 /// How an activation ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ended {
+pub(super) enum Ended {
     Succeeded,
     /// It exited with this status: the new system failed.
     Failed(String),
@@ -111,7 +111,7 @@ impl std::fmt::Display for Ended {
     }
 }
 
-pub struct Activation {
+pub(super) struct Activation {
     pub ended: Ended,
     /// The end of its output.
     pub output: String,
@@ -119,7 +119,7 @@ pub struct Activation {
 
 /// Runs the activation of `path` in `mode` until it ends or `timeout` passes; `started` gets
 /// the pid of what was started (for the deploy's note) before it is waited for.
-pub fn run(
+pub(super) fn run(
     activator: Activator,
     path: &str,
     mode: &str,
@@ -198,7 +198,7 @@ pub fn run(
 }
 
 /// Whether another switch holds `lock` now (it is taken and let go at once when free).
-pub fn switch_lock_held(lock: &Path) -> bool {
+pub(super) fn switch_lock_held(lock: &Path) -> bool {
     let Ok(file) = File::open(lock) else {
         return false;
     };
@@ -208,7 +208,7 @@ pub fn switch_lock_held(lock: &Path) -> bool {
 
 /// Waits, until `deadline`, for an activation started by an earlier agent (`pid`) that is
 /// still running: a second one at the same time would only find the lock held.
-pub fn wait_for_earlier(pid: i32, deadline: Instant, log: &Log) {
+pub(super) fn wait_for_earlier(pid: i32, deadline: Instant, log: &Log) {
     let cmdline = PathBuf::from(format!("/proc/{pid}/cmdline"));
     let is_activation = || {
         std::fs::read(&cmdline).is_ok_and(|c| {

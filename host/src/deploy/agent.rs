@@ -31,7 +31,7 @@ use common::exit::{Exit, SERVER, USAGE};
 use common::protocol::host::{Report, ReportState};
 
 /// Everything a deploy works with.
-pub struct Agent<'a> {
+pub(super) struct Agent<'a> {
     pub host: String,
     pub mode: DeployMode,
     /// `deploy.health_checks`: used when the new system carries none of its own.
@@ -55,7 +55,7 @@ pub struct Agent<'a> {
 
 /// What the person asked of a turn.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Options {
+pub(super) struct Options {
     pub dry_run: bool,
     /// Act even when the target is not new.
     pub now: bool,
@@ -66,7 +66,7 @@ pub struct Options {
 impl Agent<'_> {
     /// The deploy lock, or a usage error naming the deploy that holds it; `what` says who we
     /// are (e.g. `deploy --rollback`).
-    pub fn lock(&self, what: &str) -> Result<DeployLock> {
+    pub(super) fn lock(&self, what: &str) -> Result<DeployLock> {
         self.memory.ensure()?;
         match lock::take(self.memory.dir(), what)? {
             lock::Taken::Ours(lock) => Ok(lock),
@@ -79,7 +79,7 @@ impl Agent<'_> {
     }
 
     /// One turn of the agent (see the top of this file).
-    pub fn turn(&self, options: Options) -> Result<Outcome> {
+    pub(super) fn turn(&self, options: Options) -> Result<Outcome> {
         if !options.dry_run {
             if let Some(outcome) = recover::finish(self)? {
                 return Ok(outcome);
@@ -197,7 +197,7 @@ impl Agent<'_> {
     }
 
     /// The system that runs now (`deploy.current_system`), if it can be told.
-    pub fn running(&self) -> Option<String> {
+    pub(super) fn running(&self) -> Option<String> {
         store_path_of(&self.current_system).ok()
     }
 
@@ -212,7 +212,7 @@ impl Agent<'_> {
 
     /// `PATH/bin/switch-to-configuration MODE` as `activation` runs it, bounded by
     /// `deploy.activation_timeout`; its pid goes into `note` (when given) while it runs.
-    pub fn activate(
+    pub(super) fn activate(
         &self,
         path: &str,
         mode: &str,
@@ -246,7 +246,7 @@ impl Agent<'_> {
     }
 
     /// A report about `wanted` (the box's target for this host), saying what runs now.
-    pub fn report(
+    pub(super) fn report(
         &self,
         state: ReportState,
         path: &str,
@@ -295,7 +295,7 @@ impl Agent<'_> {
     }
 
     /// Best effort, for a turn that goes on whatever happens.
-    pub fn send_unsent(&self) {
+    pub(super) fn send_unsent(&self) {
         if let Err(e) = self.deliver_unsent() {
             self.log
                 .line(&format!("queued reports still wait for the box: {e:#}"));
@@ -303,7 +303,7 @@ impl Agent<'_> {
     }
 
     /// Sends `report` after any queued ones, or queues it.
-    pub fn send_or_queue(&self, report: &Report) {
+    pub(super) fn send_or_queue(&self, report: &Report) {
         if let Err(e) = self.deliver_unsent().and_then(|()| self.send(report)) {
             self.log.line(&format!(
                 "the report did not reach the box and is kept to send later: {e:#}"

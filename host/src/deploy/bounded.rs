@@ -18,7 +18,7 @@ const POLL: Duration = Duration::from_millis(25);
 
 /// How a bounded command ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ended {
+pub(super) enum Ended {
     Succeeded,
     /// It exited with this status (a code, or a signal as `signal N`).
     Failed(String),
@@ -27,20 +27,20 @@ pub enum Ended {
 }
 
 #[derive(Debug, Clone)]
-pub struct Finished {
+pub(super) struct Finished {
     pub ended: Ended,
     /// The end of what it printed (stdout and stderr together).
     pub output: String,
 }
 
 impl Finished {
-    pub fn succeeded(&self) -> bool {
+    pub(super) fn succeeded(&self) -> bool {
         self.ended == Ended::Succeeded
     }
 }
 
 /// Runs `command` until it ends or `deadline` passes. `echo` gets its output as it comes.
-pub fn run(
+pub(super) fn run(
     mut command: Command,
     deadline: Instant,
     echo: Option<Box<dyn Write + Send>>,

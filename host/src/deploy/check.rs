@@ -17,7 +17,7 @@ use super::log::Log;
 const ONE_TRY: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Check {
+pub(super) enum Check {
     Http(String),
     Unit(String),
     Tcp(String),
@@ -25,7 +25,7 @@ pub enum Check {
 }
 
 impl Check {
-    pub fn parse(text: &str) -> Check {
+    pub(super) fn parse(text: &str) -> Check {
         let text = text.trim();
         if text.starts_with("http://") || text.starts_with("https://") {
             Check::Http(text.to_string())
@@ -39,7 +39,7 @@ impl Check {
     }
 
     /// One try before `deadline`: `Ok(Err(why))` when it did not pass.
-    pub fn run(&self, deadline: Instant, log: &Log) -> Result<Result<(), String>> {
+    pub(super) fn run(&self, deadline: Instant, log: &Log) -> Result<Result<(), String>> {
         let left = deadline
             .saturating_duration_since(Instant::now())
             .clamp(Duration::from_millis(100), ONE_TRY);

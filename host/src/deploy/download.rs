@@ -31,7 +31,7 @@ const VERIFY_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// Why the target was not taken, and the exit code that says so.
 #[derive(Debug, Clone)]
-pub struct Refusal {
+pub(super) struct Refusal {
     pub reason: String,
     pub code: i32,
     /// The system itself is at fault (not a NixOS system): never tried again.
@@ -39,7 +39,7 @@ pub struct Refusal {
 }
 
 /// The keys a download trusts: `deploy.public_keys`, else the build keys the box announces.
-pub fn trusted_keys(agent: &Agent<'_>) -> Result<Vec<String>> {
+pub(super) fn trusted_keys(agent: &Agent<'_>) -> Result<Vec<String>> {
     if !agent.public_keys.is_empty() {
         return Ok(agent.public_keys.clone());
     }
@@ -56,7 +56,7 @@ pub fn trusted_keys(agent: &Agent<'_>) -> Result<Vec<String>> {
 
 /// Brings `path` into the host's store from the box, or, when the box cannot give it, from
 /// the bucket it publishes to (`sources`); or says why not.
-pub fn fetch(agent: &Agent<'_>, path: &str, keys: &[String]) -> Result<Result<(), Refusal>> {
+pub(super) fn fetch(agent: &Agent<'_>, path: &str, keys: &[String]) -> Result<Result<(), Refusal>> {
     let cache = agent.api.base();
     if keys.is_empty() {
         return Ok(Err(Refusal {
@@ -196,7 +196,7 @@ fn nix(args: Vec<String>) -> Command {
 }
 
 /// `nix copy --from BOX PATH` trusting only `keys`, with no remembered misses.
-pub fn copy_args(cache: &str, path: &str, keys: &[String]) -> Vec<String> {
+pub(super) fn copy_args(cache: &str, path: &str, keys: &[String]) -> Vec<String> {
     let mut args = common(keys);
     args.splice(0..0, ["copy", "--from", cache].map(str::to_string).to_vec());
     args.push(path.to_string());
@@ -204,7 +204,7 @@ pub fn copy_args(cache: &str, path: &str, keys: &[String]) -> Vec<String> {
 }
 
 /// `nix store verify --store BOX --recursive --no-contents --sigs-needed 1 PATH`.
-pub fn verify_args(cache: &str, path: &str, keys: &[String]) -> Vec<String> {
+pub(super) fn verify_args(cache: &str, path: &str, keys: &[String]) -> Vec<String> {
     let mut args = common(keys);
     args.splice(
         0..0,

@@ -18,26 +18,26 @@ const NIX_ENV_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// One generation: its number and the system it points at.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Generation {
+pub(super) struct Generation {
     pub number: u64,
     pub path: String,
 }
 
-pub struct Profile {
+pub(super) struct Profile {
     link: PathBuf,
 }
 
 impl Profile {
-    pub fn new(link: PathBuf) -> Profile {
+    pub(super) fn new(link: PathBuf) -> Profile {
         Profile { link }
     }
 
-    pub fn path(&self) -> &Path {
+    pub(super) fn path(&self) -> &Path {
         &self.link
     }
 
     /// The current generation; `None` when the profile does not exist yet.
-    pub fn current(&self) -> Result<Option<Generation>> {
+    pub(super) fn current(&self) -> Result<Option<Generation>> {
         let target = match std::fs::read_link(&self.link) {
             Ok(target) => target,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -62,7 +62,7 @@ impl Profile {
     }
 
     /// Every generation, oldest first.
-    pub fn generations(&self) -> Result<Vec<Generation>> {
+    pub(super) fn generations(&self) -> Result<Vec<Generation>> {
         let dir = self.dir();
         let entries = match std::fs::read_dir(dir) {
             Ok(entries) => entries,
@@ -84,7 +84,7 @@ impl Profile {
     }
 
     /// Makes `path` the profile's new generation (`nix-env -p PROFILE --set PATH`).
-    pub fn set(&self, path: &str) -> Result<Generation> {
+    pub(super) fn set(&self, path: &str) -> Result<Generation> {
         if let Some(dir) = self.link.parent() {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("failed to create {}", dir.display()))?;
@@ -95,18 +95,18 @@ impl Profile {
     }
 
     /// Makes generation `number` current again.
-    pub fn switch_to(&self, number: u64) -> Result<()> {
+    pub(super) fn switch_to(&self, number: u64) -> Result<()> {
         self.nix_env(&["--switch-generation", &number.to_string()])
     }
 
     /// Deletes generation `number` (never the current one).
-    pub fn delete(&self, number: u64) -> Result<()> {
+    pub(super) fn delete(&self, number: u64) -> Result<()> {
         self.nix_env(&["--delete-generations", &number.to_string()])
     }
 
     /// Removes the profile itself and generation `number`: back to no profile at all, for a
     /// first deploy that failed.
-    pub fn remove(&self, number: u64) -> Result<()> {
+    pub(super) fn remove(&self, number: u64) -> Result<()> {
         for link in [self.link.clone(), self.generation_link(number)] {
             match std::fs::remove_file(&link) {
                 Ok(()) => {}
@@ -167,7 +167,7 @@ impl Profile {
 
 /// The store path a chain of symlinks ends in (`/run/current-system`, a profile), read link by
 /// link so that it works for a store the machine cannot see directly (a chroot store).
-pub fn store_path_of(link: &Path) -> Result<String> {
+pub(super) fn store_path_of(link: &Path) -> Result<String> {
     let mut at = link.to_path_buf();
     for _ in 0..40 {
         if let Some(path) = as_store_path(&at) {

@@ -18,11 +18,11 @@ const RETRY_EVERY: Duration = Duration::from_secs(1);
 /// Longest wait for one health answer from the box.
 const BOX_ANSWER: Duration = Duration::from_secs(5);
 /// Where a NixOS system carries its own checks.
-pub const CHECKS_IN_SYSTEM: &str = "etc/atuin-bootstrap/health-checks.json";
+pub(super) const CHECKS_IN_SYSTEM: &str = "etc/atuin-bootstrap/health-checks.json";
 
 /// What the checks found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Health {
+pub(super) enum Health {
     Healthy,
     /// A check failed: the new system is at fault.
     Unhealthy(String),
@@ -33,7 +33,7 @@ pub enum Health {
 
 /// The checks `system` asks for, else the configured ones; `Err(reason)` when the system's
 /// file is there but unreadable (a broken system).
-pub fn checks_for(system: &str, configured: &[String]) -> Result<Vec<String>, String> {
+pub(super) fn checks_for(system: &str, configured: &[String]) -> Result<Vec<String>, String> {
     let file = Path::new(system).join(CHECKS_IN_SYSTEM);
     match std::fs::read(&file) {
         Ok(bytes) => serde_json::from_slice(&bytes)
@@ -45,7 +45,7 @@ pub fn checks_for(system: &str, configured: &[String]) -> Result<Vec<String>, St
 
 /// Runs every check, then waits for the box (`None`: the box is not asked, as when finishing
 /// an interrupted deploy without it).
-pub fn check(
+pub(super) fn check(
     checks: &[String],
     the_box: Option<&ApiClient>,
     deadline: Instant,
@@ -84,7 +84,7 @@ pub fn check(
 }
 
 /// `reason: output`, when there was output.
-pub fn with_output(reason: String, output: &str) -> String {
+pub(super) fn with_output(reason: String, output: &str) -> String {
     if output.trim().is_empty() {
         reason
     } else {

@@ -13,17 +13,17 @@ use common::timestamp::now;
 const LOCK_FILE: &str = "deploy.lock";
 
 /// Held while it lives.
-pub type DeployLock = FileLock;
+pub(super) type DeployLock = FileLock;
 
 /// Taking the lock: ours, or who has it.
-pub enum Taken {
+pub(super) enum Taken {
     Ours(DeployLock),
     /// Another deploy holds it: what it wrote about itself.
     Held(String),
 }
 
 /// Takes the lock without waiting; `what` says who we are (e.g. `deploy --watch`).
-pub fn take(dir: &Path, what: &str) -> Result<Taken> {
+pub(super) fn take(dir: &Path, what: &str) -> Result<Taken> {
     let holder = || format!("pid {} ({what}), since {}", std::process::id(), now());
     Ok(
         match file_lock::take(&dir.join(LOCK_FILE), "the deploy lock", holder)? {

@@ -6,26 +6,26 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 #[derive(Clone)]
-pub struct Log {
+pub(super) struct Log {
     out: Arc<Mutex<Box<dyn Write + Send>>>,
 }
 
 impl Log {
-    pub fn new(out: Box<dyn Write + Send>) -> Log {
+    pub(super) fn new(out: Box<dyn Write + Send>) -> Log {
         Log {
             out: Arc::new(Mutex::new(out)),
         }
     }
 
     /// One line about what the deploy does.
-    pub fn line(&self, text: &str) {
+    pub(super) fn line(&self, text: &str) {
         let mut out = self.out.lock().expect("log lock");
         let _ = writeln!(out, "deploy: {text}");
         let _ = out.flush();
     }
 
     /// A writer for a command's output.
-    pub fn boxed(&self) -> Box<dyn Write + Send> {
+    pub(super) fn boxed(&self) -> Box<dyn Write + Send> {
         Box::new(self.clone())
     }
 }

@@ -27,7 +27,7 @@ const KEEP_FAILED: usize = 50;
 
 /// A system that failed here, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FailedPath {
+pub(super) struct FailedPath {
     pub path: String,
     pub reason: String,
     pub at: String,
@@ -36,7 +36,7 @@ pub struct FailedPath {
 /// A deploy that has begun changing the host: where it goes, where it came from, and how far
 /// it got.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UnderWay {
+pub(super) struct UnderWay {
     pub wanted: String,
     /// The generation that was current before it (`None`: there was no profile).
     pub before: Option<super::generations::Generation>,
@@ -68,7 +68,7 @@ pub struct UnderWay {
 /// How far a deploy got.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Phase {
+pub(super) enum Phase {
     /// The profile may have moved; activation and checks are under way.
     #[default]
     Switching,
@@ -80,37 +80,37 @@ pub enum Phase {
 
 /// The target this host last acted on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Acted {
+pub(super) struct Acted {
     pub path: String,
     pub at: String,
 }
 
-pub struct Memory {
+pub(super) struct Memory {
     dir: StateDir,
 }
 
 impl Memory {
-    pub fn new(dir: PathBuf) -> Memory {
+    pub(super) fn new(dir: PathBuf) -> Memory {
         Memory {
             dir: StateDir::new(dir),
         }
     }
 
-    pub fn dir(&self) -> &Path {
+    pub(super) fn dir(&self) -> &Path {
         self.dir.path()
     }
 
     /// Creates the state dir (0700) when it is missing.
-    pub fn ensure(&self) -> Result<()> {
+    pub(super) fn ensure(&self) -> Result<()> {
         self.dir.ensure()
     }
 
     /// Why `path` failed here, if it did.
-    pub fn failed(&self, path: &str) -> Result<Option<FailedPath>> {
+    pub(super) fn failed(&self, path: &str) -> Result<Option<FailedPath>> {
         Ok(self.failed_paths()?.into_iter().find(|f| f.path == path))
     }
 
-    pub fn remember_failed(&self, path: &str, reason: &str) -> Result<()> {
+    pub(super) fn remember_failed(&self, path: &str, reason: &str) -> Result<()> {
         let mut failed = self.failed_paths()?;
         failed.retain(|f| f.path != path);
         failed.push(FailedPath {
@@ -123,14 +123,14 @@ impl Memory {
         self.write(FAILED, &failed)
     }
 
-    pub fn failed_paths(&self) -> Result<Vec<FailedPath>> {
+    pub(super) fn failed_paths(&self) -> Result<Vec<FailedPath>> {
         Ok(self.read(FAILED)?.unwrap_or_default())
     }
 
     /// Forgets every failed path (`deploy --retry`, the box's `fleet retry`).
     /// Forgets every failed path (`deploy --retry`, the box's `fleet retry`), and the last
     /// target acted on when it was one of them, so that it is tried again.
-    pub fn forget_failed(&self) -> Result<()> {
+    pub(super) fn forget_failed(&self) -> Result<()> {
         let failed = self.failed_paths()?;
         if let Some(acted) = self.acted()? {
             if failed.iter().any(|f| f.path == acted.path) {
@@ -140,11 +140,11 @@ impl Memory {
         self.remove(FAILED)
     }
 
-    pub fn acted(&self) -> Result<Option<Acted>> {
+    pub(super) fn acted(&self) -> Result<Option<Acted>> {
         self.read(ACTED)
     }
 
-    pub fn remember_acted(&self, path: &str) -> Result<()> {
+    pub(super) fn remember_acted(&self, path: &str) -> Result<()> {
         self.write(
             ACTED,
             &Acted {
@@ -155,20 +155,20 @@ impl Memory {
     }
 
     /// The box's `retry_at` as last seen (`None`: never seen one).
-    pub fn retry_seen(&self) -> Result<Option<String>> {
+    pub(super) fn retry_seen(&self) -> Result<Option<String>> {
         self.read(RETRY_SEEN)
     }
 
-    pub fn remember_retry_seen(&self, retry_at: &str) -> Result<()> {
+    pub(super) fn remember_retry_seen(&self, retry_at: &str) -> Result<()> {
         self.write(RETRY_SEEN, &retry_at)
     }
 
     /// Reports the box has not had yet, oldest first.
-    pub fn unsent(&self) -> Result<Vec<Report>> {
+    pub(super) fn unsent(&self) -> Result<Vec<Report>> {
         Ok(self.read(UNSENT)?.unwrap_or_default())
     }
 
-    pub fn queue(&self, report: &Report) -> Result<()> {
+    pub(super) fn queue(&self, report: &Report) -> Result<()> {
         let mut unsent = self.unsent()?;
         unsent.push(report.clone());
         let cut = unsent.len().saturating_sub(KEEP_UNSENT);
@@ -177,7 +177,7 @@ impl Memory {
     }
 
     /// Keeps only the reports from `sent` on (those before it reached the box).
-    pub fn sent(&self, sent: usize) -> Result<()> {
+    pub(super) fn sent(&self, sent: usize) -> Result<()> {
         let mut unsent = self.unsent()?;
         unsent.drain(..sent.min(unsent.len()));
         if unsent.is_empty() {
@@ -187,15 +187,15 @@ impl Memory {
         }
     }
 
-    pub fn under_way(&self) -> Result<Option<UnderWay>> {
+    pub(super) fn under_way(&self) -> Result<Option<UnderWay>> {
         self.read(UNDER_WAY)
     }
 
-    pub fn begin(&self, under_way: &UnderWay) -> Result<()> {
+    pub(super) fn begin(&self, under_way: &UnderWay) -> Result<()> {
         self.write(UNDER_WAY, under_way)
     }
 
-    pub fn end(&self) -> Result<()> {
+    pub(super) fn end(&self) -> Result<()> {
         self.remove(UNDER_WAY)
     }
 

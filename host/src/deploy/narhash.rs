@@ -15,12 +15,12 @@ use std::process::{Command, Output};
 use anyhow::{bail, Context, Result};
 
 /// NarHash by store path; `None` for a path the store does not hold.
-pub type NarHashes = BTreeMap<String, Option<String>>;
+pub(super) type NarHashes = BTreeMap<String, Option<String>>;
 
 /// `nix path-info --json --recursive [--store CACHE] PATH`, with `common` (the download's
 /// trust and no remembered narinfos) and Nix's own network bounds (a path-info has no
 /// deadline of ours).
-pub fn listing(store: Option<&str>, path: &str, common: Vec<String>) -> Command {
+pub(super) fn listing(store: Option<&str>, path: &str, common: Vec<String>) -> Command {
     let mut command = Command::new("nix");
     command.args(["path-info", "--json", "--recursive"]);
     if let Some(store) = store {
@@ -35,7 +35,7 @@ pub fn listing(store: Option<&str>, path: &str, common: Vec<String>) -> Command 
 }
 
 /// The NarHashes a finished `listing` printed.
-pub fn read(output: std::io::Result<Output>, whose: &str) -> Result<NarHashes> {
+pub(super) fn read(output: std::io::Result<Output>, whose: &str) -> Result<NarHashes> {
     let output = output.with_context(|| format!("failed to run nix path-info in {whose}"))?;
     if !output.status.success() {
         bail!(
@@ -60,7 +60,7 @@ fn parse(json: &[u8]) -> Result<NarHashes> {
 
 /// The paths the cache announces whose local copy is missing or has another NarHash (a local
 /// copy with other references brings a closure without the cache's path: missing too).
-pub fn differing(cache: &NarHashes, local: &NarHashes) -> Vec<String> {
+pub(super) fn differing(cache: &NarHashes, local: &NarHashes) -> Vec<String> {
     cache
         .iter()
         .filter(|(path, hash)| hash.is_some() && local.get(*path).cloned().flatten() != **hash)

@@ -8,7 +8,7 @@ use common::exit::JOB_FAILED;
 use common::protocol::host::Report;
 
 #[derive(Debug)]
-pub enum Outcome {
+pub(super) enum Outcome {
     /// The box has no successful build of this host yet.
     NothingBuilt,
     UpToDate(Report),
@@ -41,7 +41,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// The report to send, if any.
-    pub fn report(&self) -> Option<&Report> {
+    pub(super) fn report(&self) -> Option<&Report> {
         match self {
             Outcome::NothingBuilt | Outcome::DryRun(_) => None,
             Outcome::UpToDate(r)
@@ -55,7 +55,7 @@ impl Outcome {
         }
     }
 
-    pub fn exit_code(&self) -> i32 {
+    pub(super) fn exit_code(&self) -> i32 {
         match self {
             Outcome::NothingBuilt
             | Outcome::UpToDate(_)
@@ -70,7 +70,7 @@ impl Outcome {
     }
 
     /// Whether the host changed: its report is kept until the box has it.
-    pub fn changed_the_host(&self) -> bool {
+    pub(super) fn changed_the_host(&self) -> bool {
         matches!(
             self,
             Outcome::Deployed(_)
@@ -82,7 +82,7 @@ impl Outcome {
 
     /// A passing trouble (a held lock, a timeout, the box away): `--watch` tries again with
     /// backoff.
-    pub fn is_transient(&self) -> bool {
+    pub(super) fn is_transient(&self) -> bool {
         matches!(
             self,
             Outcome::RolledBack {
@@ -96,7 +96,7 @@ impl Outcome {
     }
 
     /// One line for a person.
-    pub fn summary(&self, host: &str) -> String {
+    pub(super) fn summary(&self, host: &str) -> String {
         match self {
             Outcome::NothingBuilt => {
                 format!("the box has no successful build of {host} yet; nothing to deploy")
@@ -136,7 +136,7 @@ impl Outcome {
     }
 
     /// The JSON for `--json`: the report sent, or the plan, or what there was to say.
-    pub fn json(&self, host: &str) -> serde_json::Value {
+    pub(super) fn json(&self, host: &str) -> serde_json::Value {
         match self {
             Outcome::DryRun(plan) => serde_json::json!({ "dry_run": true, "plan": plan }),
             Outcome::NothingBuilt => serde_json::json!({ "host": host, "latest": null }),

@@ -12,7 +12,7 @@ use common::config::DeployMode;
 
 /// What a deploy would do.
 #[derive(Debug, Clone, Serialize)]
-pub struct Plan {
+pub(super) struct Plan {
     pub host: String,
     pub from: Option<String>,
     pub to: String,
@@ -24,7 +24,7 @@ pub struct Plan {
 
 impl Plan {
     /// The plan for deploying `target` to `host`, which runs `running` now.
-    pub fn new(
+    pub(super) fn new(
         agent: &Agent<'_>,
         host: &HostView,
         target: &Build,

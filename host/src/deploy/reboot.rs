@@ -19,7 +19,7 @@ const REBOOT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Whether `system` boots another kernel, initrd or modules than the machine booted with
 /// (`booted`, normally /run/booted-system). Unknown (no booted-system): no.
-pub fn differs_from_booted(booted: &Path, system: &str) -> bool {
+pub(super) fn differs_from_booted(booted: &Path, system: &str) -> bool {
     if std::fs::symlink_metadata(booted).is_err() {
         return false;
     }
@@ -30,7 +30,7 @@ pub fn differs_from_booted(booted: &Path, system: &str) -> bool {
 }
 
 /// Whether local time `minute` (after midnight) is inside `window`; equal ends: any time.
-pub fn in_window(window: (u32, u32), minute: u32) -> bool {
+pub(super) fn in_window(window: (u32, u32), minute: u32) -> bool {
     let (start, end) = window;
     match start.cmp(&end) {
         std::cmp::Ordering::Equal => true,
@@ -41,7 +41,7 @@ pub fn in_window(window: (u32, u32), minute: u32) -> bool {
 }
 
 /// Minutes after local midnight now.
-pub fn local_minute() -> u32 {
+pub(super) fn local_minute() -> u32 {
     // SAFETY: time() and localtime_r() write only into the struct we hand them.
     unsafe {
         let now = libc::time(std::ptr::null_mut());
@@ -54,7 +54,7 @@ pub fn local_minute() -> u32 {
 }
 
 /// Runs `command` (`systemctl reboot`); `Err(why)` when it could not.
-pub fn reboot(command: &[String], log: &Log) -> Result<Result<(), String>> {
+pub(super) fn reboot(command: &[String], log: &Log) -> Result<Result<(), String>> {
     log.line(&format!("rebooting: {}", command.join(" ")));
     let mut run = Command::new(&command[0]);
     run.args(&command[1..]);

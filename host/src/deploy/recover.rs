@@ -20,7 +20,7 @@ use common::config::DeployMode;
 use common::protocol::host::ReportState;
 
 /// The outcome of what was finished; `None` when nothing was under way.
-pub fn finish(agent: &Agent<'_>) -> Result<Option<Outcome>> {
+pub(super) fn finish(agent: &Agent<'_>) -> Result<Option<Outcome>> {
     let Some(mut note) = agent.memory.under_way()? else {
         return Ok(None);
     };

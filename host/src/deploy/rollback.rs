@@ -19,7 +19,7 @@ use common::exit::usage;
 use common::protocol::host::ReportState;
 
 /// Rolls back the deploy `note` describes, which failed for `reason`.
-pub fn run(
+pub(super) fn run(
     agent: &Agent<'_>,
     mut note: UnderWay,
     reason: String,
@@ -35,7 +35,7 @@ pub fn run(
 }
 
 /// Carries out (or on again) the rollback a note in phase `rolling_back` describes.
-pub fn finish(agent: &Agent<'_>, note: &UnderWay) -> Result<Outcome> {
+pub(super) fn finish(agent: &Agent<'_>, note: &UnderWay) -> Result<Outcome> {
     let wanted = note.wanted.clone();
     let reason = note.reason.clone().unwrap_or_else(|| "interrupted".into());
     let first_boot = note.first_boot;
@@ -133,7 +133,7 @@ fn profile_back(
 
 /// `deploy --rollback`: the generation before the current one becomes current and is
 /// activated; the one left is remembered as unwanted.
-pub fn by_hand(agent: &Agent<'_>) -> Result<Outcome> {
+pub(super) fn by_hand(agent: &Agent<'_>) -> Result<Outcome> {
     let current = agent.profile.current()?.ok_or_else(|| {
         usage(format!(
             "there is nothing to roll back: the profile {} does not exist",

@@ -7,7 +7,7 @@
 use crate::client::ApiClient;
 
 /// The caches to download from, in order: the box, then its bucket when it announces one.
-pub fn caches(api: &ApiClient) -> Vec<String> {
+pub(super) fn caches(api: &ApiClient) -> Vec<String> {
     let bucket = api
         .status()
         .ok()

@@ -24,7 +24,7 @@ use common::exit::USAGE;
 use common::protocol::host::ReportState;
 use common::timestamp::now;
 
-pub fn deploy(agent: &Agent<'_>, target: &Build) -> Result<Outcome> {
+pub(super) fn deploy(agent: &Agent<'_>, target: &Build) -> Result<Outcome> {
     let wanted = target.path.clone();
     let running = agent.running();
     let mut before = agent.profile.current()?;
@@ -119,7 +119,7 @@ pub fn deploy(agent: &Agent<'_>, target: &Build) -> Result<Outcome> {
 
 /// Activation, checks, and the end of the deploy the note describes (the profile already
 /// moved); shared with `recover`, which passes no box.
-pub fn carry_on(
+pub(super) fn carry_on(
     agent: &Agent<'_>,
     mut note: UnderWay,
     checks: &[String],
@@ -185,7 +185,7 @@ pub fn carry_on(
 }
 
 /// The note's mode, else the configured one (a note from before modes were kept).
-pub fn note_mode(note: &UnderWay, configured: DeployMode) -> DeployMode {
+pub(super) fn note_mode(note: &UnderWay, configured: DeployMode) -> DeployMode {
     note.mode
         .as_deref()
         .and_then(DeployMode::parse)
@@ -210,7 +210,11 @@ fn pending(agent: &Agent<'_>, mut note: UnderWay, message: String) -> Result<Out
 
 /// The target waits for a reboot (an earlier run deployed it); `may_reboot` is false for a
 /// dry run.
-pub fn still_pending(agent: &Agent<'_>, note: &UnderWay, may_reboot: bool) -> Result<Outcome> {
+pub(super) fn still_pending(
+    agent: &Agent<'_>,
+    note: &UnderWay,
+    may_reboot: bool,
+) -> Result<Outcome> {
     let here = agent.running().unwrap_or_else(|| note.wanted.clone());
     let message = format!(
         "{} waits for a reboot into it (deployed at {})",
@@ -248,7 +252,7 @@ fn maybe_reboot(agent: &Agent<'_>, mut report: common::protocol::host::Report) -
 
 /// The profile's new generation for `path` (or its current one, when it already is `path`:
 /// a deploy killed after this step).
-pub fn set_profile(agent: &Agent<'_>, path: &str) -> Result<Generation> {
+pub(super) fn set_profile(agent: &Agent<'_>, path: &str) -> Result<Generation> {
     if let Some(current) = agent.profile.current()? {
         if current.path == path {
             return Ok(current);

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 /// This host's object as the deploy reads it: only what it acts on, every field optional.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct HostView {
+pub(super) struct HostView {
     pub name: String,
     #[serde(default)]
     latest: Option<Build>,
@@ -20,7 +20,7 @@ pub struct HostView {
 
 /// A build of this host's system.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-pub struct Build {
+pub(super) struct Build {
     pub path: String,
     #[serde(default)]
     pub rev: Option<String>,
@@ -36,7 +36,7 @@ pub struct Build {
 
 impl HostView {
     /// What this host is to run; `None`: nothing built for it yet.
-    pub fn target(&self) -> Option<&Build> {
+    pub(super) fn target(&self) -> Option<&Build> {
         self.target.as_ref().or(self.latest.as_ref())
     }
 }

@@ -18,7 +18,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// `--watch`: a deploy every `interval`, each ask also the host's heartbeat. An unreachable
 /// box, or a passing trouble (a held switch lock, a timeout), is waited out with backoff (the
 /// host keeps what it runs); a held deploy lock skips a turn.
-pub fn run(
+pub(super) fn run(
     agent: &Agent<'_>,
     once: Options,
     interval: Duration,

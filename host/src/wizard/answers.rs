@@ -13,7 +13,7 @@ use common::exit::usage;
 
 /// Everything the wizard needs to know.
 #[derive(Debug, Clone)]
-pub struct Answers {
+pub(super) struct Answers {
     pub server: String,
     pub hostname: String,
     pub profile: &'static str,
@@ -21,7 +21,7 @@ pub struct Answers {
 }
 
 /// How questions get answered.
-pub enum Asker {
+pub(super) enum Asker {
     Terminal,
     /// `--yes`: every default, no questions.
     Defaults,
@@ -29,7 +29,7 @@ pub enum Asker {
     Nobody,
 }
 
-pub fn resolve(
+pub(super) fn resolve(
     args: &BootstrapArgs,
     machine: &Machine,
     configured_server: Option<String>,
@@ -153,7 +153,7 @@ fn check_hostname(name: &str) -> Result<()> {
     }
 }
 
-pub fn profile_name(profile: Profile) -> &'static str {
+pub(super) fn profile_name(profile: Profile) -> &'static str {
     match profile {
         Profile::Laptop => "laptop",
         Profile::Desktop => "desktop",
@@ -185,7 +185,7 @@ fn ask_profile(suggested: &'static str) -> Result<&'static str> {
 }
 
 /// A yes/no question on a terminal; `default` otherwise.
-pub fn confirm(asker: &Asker, prompt: &str, default: bool) -> Result<bool> {
+pub(super) fn confirm(asker: &Asker, prompt: &str, default: bool) -> Result<bool> {
     match asker {
         Asker::Terminal => dialoguer::Confirm::new()
             .with_prompt(prompt)

@@ -14,7 +14,7 @@ use crate::wizard::BootstrapArgs;
 use common::process::Process;
 
 /// Atuin's sync server when `--atuin-server` is not given: the build server's host, port 8888.
-pub fn default_server(server: &str) -> String {
+pub(super) fn default_server(server: &str) -> String {
     let without_scheme = server.split_once("://").map_or(server, |(_, rest)| rest);
     let host_port = without_scheme.split('/').next().unwrap_or(without_scheme);
     let host = match host_port.strip_prefix('[') {
@@ -28,7 +28,7 @@ pub fn default_server(server: &str) -> String {
 }
 
 /// `sync_address` and friends in Atuin's `config.toml`, comments kept.
-pub fn plan_config(
+pub(super) fn plan_config(
     plan: &mut Plan,
     process: &Process,
     args: &BootstrapArgs,
@@ -57,7 +57,7 @@ pub fn plan_config(
 }
 
 /// With a user, password and key: the real `atuin` logs in, imports the history and syncs.
-pub fn plan_account(
+pub(super) fn plan_account(
     plan: &mut Plan,
     process: &Process,
     args: &BootstrapArgs,

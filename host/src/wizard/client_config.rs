@@ -11,7 +11,7 @@ use common::process::Process;
 use toml_edit::{value, DocumentMut, Item, Table};
 
 /// The file with the client settings set; `None` when they already are.
-pub fn merge(
+pub(super) fn merge(
     existing: Option<&str>,
     server: &str,
     token_file: Option<&str>,
@@ -41,7 +41,7 @@ pub fn merge(
 }
 
 /// The client settings in the user's config file, unless Nix manages that file.
-pub fn plan(
+pub(super) fn plan(
     plan: &mut Plan,
     process: &Process,
     server: &str,

@@ -8,7 +8,7 @@ use crate::wizard::BootstrapArgs;
 use common::process::Process;
 
 /// `$XDG_CONFIG_HOME`, else `~/.config`.
-pub fn xdg_config_home(process: &Process) -> PathBuf {
+pub(super) fn xdg_config_home(process: &Process) -> PathBuf {
     process
         .var("XDG_CONFIG_HOME")
         .map(PathBuf::from)
@@ -17,7 +17,7 @@ pub fn xdg_config_home(process: &Process) -> PathBuf {
 
 /// The Atuin client of this user: `--atuin-config-dir` or `$XDG_CONFIG_HOME/atuin`, and the
 /// environment its commands run with.
-pub fn atuin_paths(process: &Process, args: &BootstrapArgs) -> atuin::AtuinPaths {
+pub(super) fn atuin_paths(process: &Process, args: &BootstrapArgs) -> atuin::AtuinPaths {
     let config_dir = args
         .atuin_config_dir
         .clone()

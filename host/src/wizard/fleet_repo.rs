@@ -19,7 +19,7 @@ const IGNORED: &[&str] = &["secrets/", "hosts/*/secrets/"];
 
 /// Adds the fleet repository's files to `plan`. `boot_problem` says why this NixOS machine got
 /// no boot loader; `on_nixos`, whether the machine's own files could be known here.
-pub fn plan(
+pub(super) fn plan(
     plan: &mut Plan,
     repo: &Path,
     host: &str,
@@ -120,7 +120,7 @@ pub fn plan(
 }
 
 /// `nixos-generate-config --show-hardware-config`, on NixOS.
-pub fn hardware_config() -> Option<String> {
+pub(super) fn hardware_config() -> Option<String> {
     let output = Command::new("nixos-generate-config")
         .arg("--show-hardware-config")
         .output()
@@ -135,7 +135,7 @@ pub fn hardware_config() -> Option<String> {
 /// `origin`, when the server's service can reach it. `None` without a remote, or when the
 /// remote is a path in a home directory or a relative one: the service runs as its own user,
 /// without access to /home, /root or /run/user.
-pub fn server_fetch_url(repo: &Path) -> Option<String> {
+pub(super) fn server_fetch_url(repo: &Path) -> Option<String> {
     let output = Command::new("git")
         .arg("-C")
         .arg(repo)
@@ -168,7 +168,7 @@ fn reachable_by_service(url: &str) -> bool {
 }
 
 /// Makes `repo` a git repository when it is not one (before files are added to it).
-pub fn ensure_git_repository(repo: &Path) -> Result<()> {
+pub(super) fn ensure_git_repository(repo: &Path) -> Result<()> {
     if repo.join(".git").exists() {
         return Ok(());
     }
@@ -205,7 +205,7 @@ fn ensure_lines(text: &str, lines: &[&str]) -> String {
 
 /// What the user runs so the box sees the new host: flake.lock made (or kept) and committed
 /// with the host's files, since the box evaluates in pure mode and cannot lock inputs.
-pub fn commit_command(repo: &Path, host: &str) -> String {
+pub(super) fn commit_command(repo: &Path, host: &str) -> String {
     format!(
         "cd {} && nix --extra-experimental-features 'nix-command flakes' flake lock && \
          git add -A hosts/{host} .gitignore flake.nix flake.lock && git commit -m 'Add {host}' && git push",
@@ -214,7 +214,7 @@ pub fn commit_command(repo: &Path, host: &str) -> String {
 }
 
 /// What to do when the build box (wsl profile) has no repository URL its service can fetch.
-pub fn no_fleet_url_note(answers: &Answers) -> String {
+pub(super) fn no_fleet_url_note(answers: &Answers) -> String {
     let repo = answers.repo.display();
     format!(
         "the build server cannot fetch the fleet from {repo}: it has no remote the server can \

@@ -5,7 +5,7 @@ use super::detect::Machine;
 use super::plan::{Plan, PlannedCommand};
 use common::process::Process;
 
-pub fn plan(plan: &mut Plan, process: &Process, machine: &Machine) {
+pub(super) fn plan(plan: &mut Plan, process: &Process, machine: &Machine) {
     if machine.installed_by_nix {
         return;
     }

@@ -17,7 +17,7 @@ use crate::wizard::BootstrapArgs;
 
 /// Trusts the box's cache in `--nix-conf`, or `/etc/nix/nix.conf` off NixOS (on NixOS the host
 /// configuration carries it); `netrc` is the push netrc, on a machine that pushes.
-pub fn plan(
+pub(super) fn plan(
     plan: &mut Plan,
     args: &BootstrapArgs,
     machine: &Machine,
@@ -95,7 +95,7 @@ fn writable(path: &Path) -> bool {
 }
 
 /// The file with the server and key added; `None` when both are already there.
-pub fn merge(existing: &str, server: &str, key: &str) -> Option<String> {
+pub(super) fn merge(existing: &str, server: &str, key: &str) -> Option<String> {
     let mut lines: Vec<String> = existing.lines().map(str::to_string).collect();
     let mut changed = false;
     for (setting, value) in [
@@ -139,7 +139,7 @@ pub fn merge(existing: &str, server: &str, key: &str) -> Option<String> {
 /// `connect-timeout = 3` unless a timeout is set: Nix's timeout is global, and 3 s is long for
 /// a host on the LAN or tailnet yet short enough that a sleeping box costs seconds, not the
 /// default 0 (the kernel's minutes); Nix then leaves a failed substituter alone for a while.
-pub fn merge_published(existing: &str, url: &str) -> String {
+pub(super) fn merge_published(existing: &str, url: &str) -> String {
     let mut lines: Vec<String> = existing.lines().map(str::to_string).collect();
     match lines
         .iter()
@@ -168,7 +168,7 @@ pub fn merge_published(existing: &str, url: &str) -> String {
 
 /// The file with `netrc-file = file` added; `None` when it is already there, `Err` with the
 /// other file when it names another one (left as it is: that file may hold other hosts).
-pub fn set_netrc_file(existing: &str, file: &str) -> Result<Option<String>, String> {
+pub(super) fn set_netrc_file(existing: &str, file: &str) -> Result<Option<String>, String> {
     let current = existing
         .lines()
         .filter(|line| setting_name(line) == Some("netrc-file"))

@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 
 /// One file the wizard writes.
 #[derive(Debug, Clone)]
-pub struct FileChange {
+pub(super) struct FileChange {
     pub path: PathBuf,
     pub contents: String,
     /// Unix mode for a new file (existing files keep theirs unless `private`).
@@ -28,7 +28,7 @@ pub struct FileChange {
 }
 
 impl FileChange {
-    pub fn new(path: PathBuf, contents: String, purpose: &str) -> FileChange {
+    pub(super) fn new(path: PathBuf, contents: String, purpose: &str) -> FileChange {
         FileChange {
             path,
             contents,
@@ -40,13 +40,13 @@ impl FileChange {
         }
     }
 
-    pub fn private(mut self) -> Self {
+    pub(super) fn private(mut self) -> Self {
         self.private = true;
         self.mode = 0o600;
         self
     }
 
-    pub fn tracked_in(mut self, repo: &Path) -> Self {
+    pub(super) fn tracked_in(mut self, repo: &Path) -> Self {
         self.git_add_in = Some(repo.to_path_buf());
         self
     }
@@ -62,13 +62,13 @@ impl FileChange {
 }
 
 /// A command the wizard runs, shown in the plan as `display` (secrets redacted).
-pub struct PlannedCommand {
+pub(super) struct PlannedCommand {
     pub display: String,
     pub run: Box<dyn FnOnce() -> Result<String>>,
 }
 
 #[derive(Default)]
-pub struct Plan {
+pub(super) struct Plan {
     pub files: Vec<FileChange>,
     pub commands: Vec<PlannedCommand>,
     /// Things the wizard will not do, with the reason (a Nix-managed file, no server key…).
@@ -77,7 +77,7 @@ pub struct Plan {
 
 impl Plan {
     /// The plan as text: files with unified diffs, then commands, then notes.
-    pub fn describe(&self) -> String {
+    pub(super) fn describe(&self) -> String {
         let mut out = String::new();
         for file in &self.files {
             if file.is_unchanged() {
@@ -117,7 +117,7 @@ impl Plan {
     }
 
     /// Applies the plan; returns one line per thing done.
-    pub fn apply(self) -> Result<Vec<String>> {
+    pub(super) fn apply(self) -> Result<Vec<String>> {
         let mut done = Vec::new();
         for file in &self.files {
             if file.is_unchanged() {

@@ -15,11 +15,11 @@ use crate::wizard::BootstrapArgs;
 use common::exit::usage;
 
 /// The netrc's name in `secrets/`.
-pub const FILE_NAME: &str = "netrc";
+pub(super) const FILE_NAME: &str = "netrc";
 
 /// Whether this machine pushes: `--push`, or (with a token to push with) a question on a
 /// terminal whose default is no.
-pub fn wanted(args: &BootstrapArgs, secrets: &Path, asker: &Asker) -> Result<bool> {
+pub(super) fn wanted(args: &BootstrapArgs, secrets: &Path, asker: &Asker) -> Result<bool> {
     if args.push {
         return Ok(true);
     }
@@ -42,7 +42,7 @@ fn token_source(args: &BootstrapArgs, secrets: &Path) -> Option<std::path::PathB
 }
 
 /// `secrets/netrc` for the box's host, with the token to push with.
-pub fn file(args: &BootstrapArgs, secrets: &Path, server: &str) -> Result<FileChange> {
+pub(super) fn file(args: &BootstrapArgs, secrets: &Path, server: &str) -> Result<FileChange> {
     let source = token_source(args, secrets).ok_or_else(|| {
         usage(
             "--push needs the API token to push with: make one on the box with `atuin-bootstrap \

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use super::answers::Answers;
 
 /// `sudo nixos-rebuild switch --flake REPO#HOST` with the cache as an extra substituter.
-pub fn command(answers: &Answers, key: Option<&str>) -> String {
+pub(super) fn command(answers: &Answers, key: Option<&str>) -> String {
     let mut command = format!(
         "sudo nixos-rebuild switch --flake {}#{} --option extra-substituters {}",
         answers.repo.display(),
@@ -20,7 +20,7 @@ pub fn command(answers: &Answers, key: Option<&str>) -> String {
 }
 
 /// Runs the rebuild.
-pub fn run(command: &str) -> Result<String> {
+pub(super) fn run(command: &str) -> Result<String> {
     let status = std::process::Command::new("sh")
         .args(["-c", command])
         .status()

@@ -12,7 +12,11 @@ use common::exit::usage;
 
 /// Secret inputs copied into the fleet's gitignored `secrets/` (0600); returns the token's
 /// place there.
-pub fn plan(plan: &mut Plan, args: &BootstrapArgs, secrets: &Path) -> Result<Option<String>> {
+pub(super) fn plan(
+    plan: &mut Plan,
+    args: &BootstrapArgs,
+    secrets: &Path,
+) -> Result<Option<String>> {
     let mut token_place = None;
     for (given, name, purpose) in [
         (
@@ -47,7 +51,7 @@ pub fn plan(plan: &mut Plan, args: &BootstrapArgs, secrets: &Path) -> Result<Opt
 /// The host file's secret settings, each with its runtime path when the secret is given now,
 /// is already in `secrets/`, or will be made by this run (Syncthing's identity); a setting
 /// whose secret will not exist is left out (commented), never pointed at a missing file.
-pub fn host_values(
+pub(super) fn host_values(
     args: &BootstrapArgs,
     secrets: &Path,
     syncthing_will_exist: bool,
@@ -77,7 +81,7 @@ pub fn host_values(
 }
 
 /// A secret file's text, trimmed.
-pub fn read(path: &Path, what: &str) -> Result<String> {
+pub(super) fn read(path: &Path, what: &str) -> Result<String> {
     std::fs::read_to_string(path)
         .map(|t| t.trim().to_string())
         .map_err(|e| usage(format!("cannot read {} ({what}): {e}", path.display())))

@@ -16,12 +16,12 @@ use common::exit::{usage, Exit, SERVER};
 use common::process::Process;
 
 /// What the server said, or why it said nothing.
-pub enum Probe {
+pub(super) enum Probe {
     Reached { public_keys: Vec<String> },
     Unreachable(String),
 }
 
-pub fn probe(server: &str) -> Probe {
+pub(super) fn probe(server: &str) -> Probe {
     let client = ApiClient::new(
         server.trim_end_matches('/').to_string(),
         Source::Flag("--server".into()),
@@ -44,7 +44,7 @@ pub fn probe(server: &str) -> Probe {
 
 /// The server's cache key: from the server (trusted on first use, or checked against
 /// `--trust-key`), or `--trust-key` alone when the server cannot be reached.
-pub fn trusted_key(
+pub(super) fn trusted_key(
     process: &mut Process,
     args: &BootstrapArgs,
     server: &str,
@@ -101,7 +101,7 @@ pub fn trusted_key(
 }
 
 /// `SHA256:ab12…` of a `name:base64` key's bytes, to compare by eye with the server's.
-pub fn fingerprint(key: &str) -> String {
+pub(super) fn fingerprint(key: &str) -> String {
     use base64::Engine;
     let material = key.split_once(':').map_or(key, |(_, k)| k);
     let bytes = base64::engine::general_purpose::STANDARD
@@ -112,7 +112,7 @@ pub fn fingerprint(key: &str) -> String {
 }
 
 /// A plausible Nix public key: `name:base64` of 32 bytes.
-pub fn is_public_key(key: &str) -> bool {
+pub(super) fn is_public_key(key: &str) -> bool {
     use base64::Engine;
     key.split_once(':').is_some_and(|(name, material)| {
         !name.is_empty()

@@ -10,7 +10,7 @@ use super::plan::{Plan, PlannedCommand};
 
 /// With Syncthing installed: this machine's identity into secrets/ and its (public) device id
 /// into its host folder, where every other host learns it.
-pub fn plan(plan: &mut Plan, machine: &Machine, repo: &Path, host: &str) {
+pub(super) fn plan(plan: &mut Plan, machine: &Machine, repo: &Path, host: &str) {
     let home = repo.join("secrets/syncthing");
     if !machine.has_syncthing || home.join("cert.pem").exists() {
         return;

@@ -19,7 +19,7 @@ use common::process::Process;
 
 /// What the box said about a token.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub(super) enum Verdict {
     /// The box knows it: its name, scopes and bound host.
     Known {
         name: String,
@@ -33,14 +33,14 @@ pub enum Verdict {
 }
 
 /// The command the admin runs on the box to make this machine's token.
-pub fn create_command(hostname: &str) -> String {
+pub(super) fn create_command(hostname: &str) -> String {
     format!("atuin-bootstrap token create {hostname} --scope build,report --host {hostname}")
 }
 
 /// Finds this machine's token (`--token-file`, the copy an earlier run kept, or on a terminal
 /// a path asked for), checks it against `server` and says what it may do. Returns the token
 /// file to keep, if any. A token the box does not know is an error (exit 2).
-pub fn step(
+pub(super) fn step(
     process: &mut Process,
     given: Option<PathBuf>,
     secrets_dir: &Path,
@@ -110,7 +110,7 @@ pub fn step(
 }
 
 /// Asks the box what `token` is.
-pub fn ask(server: &str, token: &str) -> Verdict {
+pub(super) fn ask(server: &str, token: &str) -> Verdict {
     let url = format!("{}/api/v1/token", server.trim_end_matches('/'));
     let agent = ureq::AgentBuilder::new()
         .timeout(std::time::Duration::from_secs(15))

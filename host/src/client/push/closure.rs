@@ -14,13 +14,13 @@ use nix_core::store_path::StoreDir;
 
 /// One store path with the size of its NAR.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SizedPath {
+pub(super) struct SizedPath {
     pub path: String,
     pub nar_size: u64,
 }
 
 /// The store path `given` is or points into.
-pub fn resolve(given: &Path, store: &StoreDir) -> Result<String> {
+pub(super) fn resolve(given: &Path, store: &StoreDir) -> Result<String> {
     // A store path named as such may live in another store (`NIX_REMOTE=local?root=…`), not
     // on this file system: the store itself says whether it has it.
     if let Some(name) = given.to_str().and_then(|text| store.basename_of(text)) {
@@ -70,7 +70,7 @@ fn reason(error: &std::io::Error) -> String {
 }
 
 /// The closure of `paths` in the local store, each path once, sorted.
-pub fn closure(paths: &[String], env: &BTreeMap<String, String>) -> Result<Vec<SizedPath>> {
+pub(super) fn closure(paths: &[String], env: &BTreeMap<String, String>) -> Result<Vec<SizedPath>> {
     let output = Command::new("nix")
         .env_clear()
         .envs(env)
@@ -116,7 +116,7 @@ fn last_error(stderr: &str) -> String {
 
 /// `nix path-info --json`: a list of objects with `path` (Nix 2.8 to 2.18), or an object keyed
 /// by path (newer Nix); an invalid path is `"valid": false` or `null`.
-pub fn parse_path_info(json: &[u8]) -> Result<Vec<SizedPath>> {
+pub(super) fn parse_path_info(json: &[u8]) -> Result<Vec<SizedPath>> {
     let value: Value =
         serde_json::from_slice(json).context("nix path-info printed something that is not JSON")?;
     let entries: Vec<(String, &Value)> = match &value {

@@ -14,13 +14,13 @@ use anyhow::{Context, Result};
 use common::exit::{Exit, SERVER};
 
 /// The store URL Nix uploads to: the server URL with `compression` added to its query.
-pub fn store_url(server: &str, compression: &str) -> String {
+pub(super) fn store_url(server: &str, compression: &str) -> String {
     let separator = if server.contains('?') { '&' } else { '?' };
     format!("{server}{separator}compression={compression}")
 }
 
 /// What `nix copy` is run with.
-pub struct Copy<'a> {
+pub(super) struct Copy<'a> {
     pub store_url: &'a str,
     pub netrc: &'a Path,
     /// Nix's cache directory for this run (`XDG_CACHE_HOME`): empty, so Nix asks the box what
@@ -35,7 +35,7 @@ pub struct Copy<'a> {
 }
 
 impl Copy<'_> {
-    pub fn command(&self) -> Command {
+    pub(super) fn command(&self) -> Command {
         let mut command = Command::new("nix");
         command
             .env_clear()
@@ -58,7 +58,7 @@ impl Copy<'_> {
     }
 
     /// Runs it, passing Nix's stderr on to `echo` line by line.
-    pub fn run(&self, echo: &mut dyn Write) -> Result<()> {
+    pub(super) fn run(&self, echo: &mut dyn Write) -> Result<()> {
         let mut child = self
             .command()
             .spawn()

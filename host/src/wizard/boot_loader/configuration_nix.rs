@@ -6,7 +6,7 @@
 /// The `boot.loader…` statements of a `configuration.nix`, comments dropped and moved to
 /// the left margin; `None` when it has none or nests them where they cannot be carried
 /// over as they are (`boot = { loader… }`).
-pub fn boot_loader_statements(text: &str) -> Option<String> {
+pub(super) fn boot_loader_statements(text: &str) -> Option<String> {
     let lines: Vec<String> = text.lines().map(strip_comment).collect();
     let boot_block = lines.iter().any(|l| {
         l.trim_start()

@@ -4,14 +4,14 @@
 
 use std::path::{Path, PathBuf};
 
-pub struct Mount {
+pub(super) struct Mount {
     pub point: String,
     pub fs_type: String,
     pub source: String,
 }
 
 /// `/proc/self/mountinfo`: `id parent major:minor root POINT options… - TYPE SOURCE options`.
-pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
+pub(super) fn parse_mountinfo(text: &str) -> Vec<Mount> {
     text.lines()
         .filter_map(|line| {
             let (left, right) = line.split_once(" - ")?;
@@ -28,7 +28,7 @@ pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
 
 /// The whole disk under the block device `source` (a partition, or LUKS/LVM on one disk), by
 /// its stable name when `/dev/disk/by-id` has one. `None` for anything else.
-pub fn disk_of(root: &Path, source: &str) -> Option<String> {
+pub(super) fn disk_of(root: &Path, source: &str) -> Option<String> {
     let relative = source.strip_prefix("/dev/")?;
     let device = std::fs::canonicalize(root.join("dev").join(relative)).ok()?;
     let mut name = device.file_name()?.to_string_lossy().into_owned();
