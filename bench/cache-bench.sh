@@ -75,13 +75,6 @@ mapfile -t closure < <(nix-store -qR "$top_path")
 ((${#closure[@]} == n_paths + 1)) || die "closure of $top_path has ${#closure[@]} paths, not $((n_paths + 1))"
 blob_hash=$(hash_of "$blob_path")
 
-# A free port on loopback (nothing answers a connect).
-free_port() {
-    local port
-    for ((port = 20000 + RANDOM % 20000; ; port++)); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
-    done
-}
 wait_http() { # URL NAME PID
     for _ in $(seq 100); do
         curl -sf -o /dev/null "$1" && return

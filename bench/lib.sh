@@ -1,7 +1,45 @@
-# shellcheck shell=bash disable=SC2154  # tmp, n_paths, nar_mib, seed: set by the caller
-# bench/lib.sh — what the benchmark scripts share, sourced after they made "$tmp": a private
-# environment (their own HOME and XDG dirs, no ATUIN_BOOTSTRAP_* from the caller, Nix with no
-# substituters), the fixture derivations of the cache benchmarks, and store-path helpers.
+# shellcheck shell=bash disable=SC2154,SC2034  # tmp, seed, log, die: the caller's; sizes: its
+# bench/lib.sh — what the benchmark scripts share: the sizes of a quick and a full run, a
+# private environment (their own HOME and XDG dirs, no ATUIN_BOOTSTRAP_* from the caller, Nix
+# with no substituters), the fixture derivations of the cache benchmarks, store-path helpers,
+# free ports and the end of a cleanup. Sourced at the start; what uses "$tmp" is called after
+# the caller made it, and what reports uses the caller's `log` and `die`.
+
+# Sizes: a quick look with BENCH_QUICK=1, else the full run, each overridable (BENCH_PATHS,
+# BENCH_NAR_MIB, BENCH_RUNS, BENCH_COMPRESSIONS). Sets n_paths, nar_mib, runs and
+# compressions ($1 for a quick run, $2 for a full one).
+bench_sizes() {
+    if [[ ${BENCH_QUICK:-0} == 1 ]]; then
+        n_paths=${BENCH_PATHS:-50} nar_mib=${BENCH_NAR_MIB:-32} runs=${BENCH_RUNS:-1}
+        compressions=${BENCH_COMPRESSIONS:-$1}
+    else
+        n_paths=${BENCH_PATHS:-200} nar_mib=${BENCH_NAR_MIB:-256} runs=${BENCH_RUNS:-3}
+        compressions=${BENCH_COMPRESSIONS:-$2}
+    fi
+}
+
+# The end of a cleanup, once the bench's processes are stopped: when it failed (exit status
+# $1), the last lines of "$tmp/server.log"; then "$tmp" goes, or stays with BENCH_KEEP=1.
+bench_remove_tmp() {
+    if (($1 != 0)) && [[ -s $tmp/server.log ]]; then
+        log "failed; last lines of $tmp/server.log:"
+        tail -n 30 "$tmp/server.log" >&2
+    fi
+    if [[ ${BENCH_KEEP:-0} == 1 ]]; then
+        log "kept $tmp"
+    else
+        chmod -R u+w "$tmp" 2>/dev/null || true # chroot stores hold read-only store paths
+        rm -rf "$tmp"
+    fi
+}
+
+# A free port on loopback (nothing answers a connect).
+free_port() {
+    local port
+    for ((port = 20000 + RANDOM % 20000; ; port++)); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
+    done
+}
 
 # A private environment under "$tmp/home"; Nix never reaches the network.
 bench_private_env() {
@@ -42,6 +80,17 @@ NIX
 build_fixture() {
     nix-build --no-out-link --max-jobs 2 --quiet "$tmp/bench.nix" -A "$1" \
         --arg n "$n_paths" --arg blobBytes "$((nar_mib * 1048576))" --argstr seed "$seed"
+}
+
+# Writes the fixtures named $1 (see bench_write_fixtures) and builds them with the sizes:
+# sets blob_path, top_path and closure (the n_paths + 1 paths of the top's closure).
+bench_build_fixtures() {
+    bench_write_fixtures "$1"
+    log "building fixtures: $n_paths small paths + top, one ${nar_mib} MiB path"
+    blob_path=$(build_fixture blob)
+    top_path=$(build_fixture closure)
+    mapfile -t closure < <(nix-store -qR "$top_path")
+    ((${#closure[@]} == n_paths + 1)) || die "closure has ${#closure[@]} paths, not $((n_paths + 1))"
 }
 
 # The hash part of a store path.

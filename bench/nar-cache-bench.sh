@@ -71,12 +71,6 @@ log "building fixtures: $n_files small files, a ${nar_mib} MiB blob (reused if p
 many=$(build many)
 blob=$(build blob)
 
-free_port() {
-    local port
-    for ((port = 20000 + RANDOM % 20000; ; port++)); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
-    done
-}
 wait_http() {
     for _ in $(seq 100); do curl -sf -o /dev/null "$1" && return; sleep 0.1; done
     die "$1 did not answer within 10 s"

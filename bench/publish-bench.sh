@@ -26,13 +26,9 @@ set -euo pipefail
 shopt -s inherit_errexit
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-if [[ ${BENCH_QUICK:-0} == 1 ]]; then
-    n_paths=${BENCH_PATHS:-50} nar_mib=${BENCH_NAR_MIB:-32} runs=${BENCH_RUNS:-1}
-    compressions=${BENCH_COMPRESSIONS:-zstd}
-else
-    n_paths=${BENCH_PATHS:-200} nar_mib=${BENCH_NAR_MIB:-256} runs=${BENCH_RUNS:-3}
-    compressions=${BENCH_COMPRESSIONS:-zstd none}
-fi
+# shellcheck source=bench/lib.sh
+source "$repo/bench/lib.sh"
+bench_sizes zstd "zstd none"
 concurrent=${BENCH_CONCURRENT:-8}
 garage_nodes=${BENCH_GARAGE_NODES:-1}
 seed=${BENCH_SEED:-publish-1}
@@ -56,29 +52,12 @@ cleanup() {
     local status=$?
     [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
     for pid in "${garage_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    if ((status != 0)) && [[ -s $tmp/server.log ]]; then
-        log "failed; last lines of $tmp/server.log:"
-        tail -n 30 "$tmp/server.log" >&2
-    fi
-    if [[ ${BENCH_KEEP:-0} == 1 ]]; then
-        log "kept $tmp"
-    else
-        chmod -R u+w "$tmp" 2>/dev/null || true
-        rm -rf "$tmp"
-    fi
+    bench_remove_tmp "$status"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-source "$repo/bench/lib.sh"
 bench_private_env
-
-free_port() {
-    local port
-    for ((port = 20000 + RANDOM % 20000; ; port++)); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
-    done
-}
 
 # --- Garage ---------------------------------------------------------------------------------
 secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -131,12 +110,7 @@ g bucket allow --read --write --owner nix --key bench-key >/dev/null
 echo "$key_id" >"$tmp/access" && echo "$key_secret" >"$tmp/secret"
 
 # --- fixtures: built into the box's store, rooted as builds --------------------------------------
-bench_write_fixtures publish-bench
-log "building fixtures: $n_paths small paths + top, one ${nar_mib} MiB path"
-blob_path=$(build_fixture blob)
-top_path=$(build_fixture closure)
-mapfile -t closure < <(nix-store -qR "$top_path")
-((${#closure[@]} == n_paths + 1)) || die "closure has ${#closure[@]} paths, not $((n_paths + 1))"
+bench_build_fixtures publish-bench
 
 port=$(free_port)
 ours=http://127.0.0.1:$port

@@ -27,13 +27,9 @@ set -euo pipefail
 shopt -s inherit_errexit
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-if [[ ${BENCH_QUICK:-0} == 1 ]]; then
-    n_paths=${BENCH_PATHS:-50} nar_mib=${BENCH_NAR_MIB:-32} runs=${BENCH_RUNS:-1}
-    compressions=${BENCH_COMPRESSIONS:-none}
-else
-    n_paths=${BENCH_PATHS:-200} nar_mib=${BENCH_NAR_MIB:-256} runs=${BENCH_RUNS:-3}
-    compressions=${BENCH_COMPRESSIONS:-none zstd}
-fi
+# shellcheck source=bench/lib.sh
+source "$repo/bench/lib.sh"
+bench_sizes none "none zstd"
 seed=${BENCH_SEED:-push-1}
 
 log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
@@ -57,30 +53,15 @@ cleanup() {
     [[ -n $sampler_pid ]] && kill "$sampler_pid" 2>/dev/null
     [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
     [[ -n $nginx_pid ]] && kill "$nginx_pid" 2>/dev/null && wait "$nginx_pid" 2>/dev/null
-    if ((status != 0)) && [[ -s $tmp/server.log ]]; then
-        log "failed; last lines of $tmp/server.log:"
-        tail -n 30 "$tmp/server.log" >&2
-    fi
-    if [[ ${BENCH_KEEP:-0} == 1 ]]; then
-        log "kept $tmp"
-    else
-        chmod -R u+w "$tmp" 2>/dev/null || true
-        rm -rf "$tmp"
-    fi
+    bench_remove_tmp "$status"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-source "$repo/bench/lib.sh"
 bench_private_env
 
 # --- fixtures: built here, kept only in the "laptop" store ------------------------------------
-bench_write_fixtures push-bench
-log "building fixtures: $n_paths small paths + top, one ${nar_mib} MiB path"
-blob_path=$(build_fixture blob)
-top_path=$(build_fixture closure)
-mapfile -t closure < <(nix-store -qR "$top_path")
-((${#closure[@]} == n_paths + 1)) || die "closure has ${#closure[@]} paths, not $((n_paths + 1))"
+bench_build_fixtures push-bench
 laptop="local?root=$tmp/laptop"
 log "copying them into the laptop store $tmp/laptop"
 nix copy --no-check-sigs --to "$laptop" "$top_path" "$blob_path"
@@ -99,12 +80,6 @@ forget_in_box() {
 forget_in_box
 
 # --- our server ---------------------------------------------------------------------------------
-free_port() {
-    local port
-    for ((port = 20000 + RANDOM % 20000; ; port++)); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
-    done
-}
 port=$(free_port)
 ours=http://127.0.0.1:$port
 token=$("$bin" token create bench --scope push --state-dir "$tmp/state" 2>/dev/null | tail -n 1)

@@ -811,8 +811,12 @@ fn content_pushed_at_a_future_build_output_never_reaches_a_host() {
 
     // A host trusting only the build key copies the job's output: the box's build.
     let host = tempfile::tempdir().unwrap();
-    let copied =
-        crate::cache_copy::nix_copy(&build_box.server.url, host.path(), &output, &build_key);
+    let copied = crate::util::client_store::nix_copy(
+        &build_box.server.url,
+        host.path(),
+        &output,
+        &build_key,
+    );
     assert!(
         copied.status.success(),
         "{}",

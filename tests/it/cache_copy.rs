@@ -2,40 +2,11 @@
 
 use std::process::Command;
 
+use crate::util::client_store::{nix_copy, store_has};
 use crate::util::fixtures::Fixture;
 use crate::util::http::{field, get, narinfo_fields};
 use crate::util::nix::{self, run_ok};
 use crate::util::server::InProcess;
-
-/// `nix copy --from URL --to ROOT PATH` as a client machine would run it, with its own Nix
-/// cache dir so no answer is remembered from another test.
-pub(crate) fn nix_copy(
-    url: &str,
-    root: &std::path::Path,
-    path: &str,
-    trusted_key: &str,
-) -> std::process::Output {
-    let home = tempfile::tempdir().unwrap();
-    nix::nix(&format!("trusted-public-keys = {trusted_key}\n"))
-        .env("HOME", home.path())
-        .env("XDG_CACHE_HOME", home.path().join("cache"))
-        .args(["copy", "--from", url, "--to"])
-        .arg(root)
-        .arg(path)
-        .output()
-        .unwrap()
-}
-
-pub(crate) fn store_has(root: &std::path::Path, path: &str) -> bool {
-    nix::nix("")
-        .args(["path-info", "--store"])
-        .arg(root)
-        .arg(path)
-        .output()
-        .unwrap()
-        .status
-        .success()
-}
 
 #[test]
 fn copies_and_verifies_the_whole_closure_with_the_key_trusted() {

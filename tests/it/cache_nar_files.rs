@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::cache_copy::{nix_copy, store_has};
+use crate::util::client_store::{nix_copy, store_has};
 use crate::util::fixtures::{single_package_flake, Fixture};
 use crate::util::http::{field, get, get_json, narinfo_fields, request};
 use crate::util::nix::{self, run_ok};

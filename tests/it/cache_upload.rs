@@ -4,141 +4,18 @@
 //! build key trusted, taken with the push key. Refusals (no token, no push scope, a tampered
 //! NAR, a missing reference, `..`, over the limit) add nothing and leave no temporary file.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use nix_core::base32;
 use server::tokens::{Scope, TokenStore};
 use sha2::{Digest, Sha256};
 
-use crate::cache_copy::{nix_copy, store_has};
+use crate::util::client_store::{nix_copy, store_has};
 use crate::util::http::{get, get_json, raw, raw_status, try_send, Reply};
 use crate::util::nix::{self, run_ok};
+use crate::util::pushable::{box_has, box_serves, netrc, push, Pushable};
 use crate::util::server::InProcess;
-
-/// A closure `top → lib → base` that exists only in a chroot store (`root`), not in the box's.
-pub(crate) struct Pushable {
-    _flake: tempfile::TempDir,
-    root: tempfile::TempDir,
-    top: String,
-    lib: String,
-    base: String,
-}
-
-impl Pushable {
-    pub(crate) fn build() -> Pushable {
-        let flake = tempfile::tempdir().unwrap();
-        let text = r#"{
-  outputs = { self }: let
-    mk = name: script: extra: derivation ({
-      inherit name;
-      system = "x86_64-linux";
-      builder = "/bin/sh";
-      nonce = "@NONCE@";
-      args = [ "-c" ("PATH=/bin:/usr/bin\n" + script) ];
-    } // extra);
-    base = mk "pushed-base" "mkdir -p $out; echo base > $out/base.txt" {};
-    lib = mk "pushed-lib" "mkdir -p $out/lib; echo $base > $out/lib/base-path; ln -s base-path $out/lib/link" { inherit base; };
-    top = mk "pushed-top" "mkdir -p $out/bin; echo $lib > $out/lib-path; echo $out > $out/self; printf '#!/bin/sh\necho hi\n' > $out/bin/hi; chmod +x $out/bin/hi" { inherit lib; };
-  in { packages.x86_64-linux = { inherit base lib top; }; };
-}
-"#;
-        std::fs::write(
-            flake.path().join("flake.nix"),
-            text.replace("@NONCE@", &crate::util::nonce()),
-        )
-        .unwrap();
-        let top = nix::build(flake.path(), "top");
-        let closure = nix::closure(&top);
-        let find = |suffix: &str| {
-            closure
-                .iter()
-                .find(|p| p.ends_with(suffix))
-                .unwrap()
-                .clone()
-        };
-        let (lib, base) = (find("-pushed-lib"), find("-pushed-base"));
-        let root = tempfile::tempdir().unwrap();
-        run_ok(
-            nix::nix("")
-                .args(["copy", "--no-check-sigs", "--to"])
-                .arg(format!("local?root={}", root.path().display()))
-                .arg(&top),
-        );
-        run_ok(Command::new("nix-store").args(["--delete", &top, &lib, &base]));
-        let pushable = Pushable {
-            _flake: flake,
-            root,
-            top,
-            lib,
-            base,
-        };
-        for path in pushable.paths() {
-            assert!(!box_has(path), "{path} is still in the box's store");
-        }
-        pushable
-    }
-
-    pub(crate) fn paths(&self) -> [&String; 3] {
-        [&self.top, &self.lib, &self.base]
-    }
-
-    fn store_url(&self) -> String {
-        format!("local?root={}", self.root.path().display())
-    }
-
-    /// The NAR of `path` as the chroot store holds it.
-    fn nar(&self, path: &str) -> Vec<u8> {
-        let on_disk = self.root.path().join(path.trim_start_matches('/'));
-        run_ok(Command::new("nix-store").arg("--dump").arg(on_disk)).stdout
-    }
-}
-
-/// Whether the box serves `path` (a narinfo), from its store or its pushed area.
-pub(crate) fn box_serves(server: &str, path: &str) -> bool {
-    get(&format!("{server}/{}.narinfo", nix::hash_part(path))).status == 200
-}
-
-/// Whether the box's store (the machine's own) holds `path`.
-pub(crate) fn box_has(path: &str) -> bool {
-    Command::new("nix-store")
-        .args(["--check-validity", path])
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap()
-        .success()
-}
-
-pub(crate) fn netrc(dir: &Path, token: &str) -> PathBuf {
-    let file = dir.join("netrc");
-    std::fs::write(
-        &file,
-        format!("machine 127.0.0.1 login pusher password {token}\n"),
-    )
-    .unwrap();
-    file
-}
-
-/// `nix copy --to URL?compression=C` from the chroot store, as a laptop would push.
-pub(crate) fn push(
-    pushable: &Pushable,
-    url: &str,
-    compression: &str,
-    netrc: Option<&Path>,
-) -> std::process::Output {
-    let home = tempfile::tempdir().unwrap();
-    let mut command = nix::nix("");
-    command
-        .env("HOME", home.path())
-        .env("XDG_CACHE_HOME", home.path().join("cache"))
-        .args(["copy", "--from", &pushable.store_url(), "--to"])
-        .arg(format!("{url}?compression={compression}"))
-        .arg(&pushable.top);
-    if let Some(netrc) = netrc {
-        command.arg("--netrc-file").arg(netrc);
-    }
-    command.output().unwrap()
-}
 
 fn token(server: &InProcess, name: &str, scopes: &[Scope]) -> String {
     TokenStore::new(&server.state_dir())
@@ -146,16 +23,20 @@ fn token(server: &InProcess, name: &str, scopes: &[Scope]) -> String {
         .unwrap()
 }
 
+/// What is left in the uploads area: bodies, NARs, import directories.
+fn upload_files_left(server: &InProcess) -> Vec<PathBuf> {
+    let uploads = server.state_dir().join("uploads");
+    ["incoming", "nar"]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(uploads.join(dir)).unwrap())
+        .map(|e| e.unwrap().path())
+        .collect()
+}
+
 /// No body, NAR or import directory left in the uploads area.
 fn assert_no_upload_files(server: &InProcess) {
-    let uploads = server.state_dir().join("uploads");
-    for dir in ["incoming", "nar"] {
-        let left: Vec<_> = std::fs::read_dir(uploads.join(dir))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        assert!(left.is_empty(), "left in uploads/{dir}: {left:?}");
-    }
+    let left = upload_files_left(server);
+    assert!(left.is_empty(), "left in uploads: {left:?}");
 }
 
 fn sha256_nix32(bytes: &[u8]) -> String {
@@ -368,85 +249,22 @@ fn uploads_need_a_token_that_may_push() {
     assert!(box_serves(&server.url, &pushable.top));
 }
 
-#[test]
-fn bad_uploads_are_refused_with_the_reason_and_add_nothing() {
-    let server = InProcess::start("[cache]\nmax_upload_size = \"64KiB\"\n");
-    let token = token(&server, "laptop", &[Scope::Push]);
-    let pushable = Pushable::build();
-    let base_nar = pushable.nar(&pushable.base);
-    let top_nar = pushable.nar(&pushable.top);
+/// An upload the box must refuse: what is sent, and the answer's status and the words in it
+/// that give the reason.
+struct Refusal<'a> {
+    name: &'a str,
+    send: Box<dyn Fn() -> (u16, String) + 'a>,
+    status: u16,
+    /// `None` where the status is the whole reason (an answer cut short by the server).
+    says: Option<&'a str>,
+}
 
-    // A NAR whose bytes do not match its narinfo's NarHash (a file's contents changed).
-    let mut tampered = base_nar.clone();
-    let at = tampered
-        .windows(5)
-        .position(|w| w == b"base\n")
-        .expect("the file's contents");
-    tampered[at] = b'B';
-    let reply = put_path(
-        &server,
-        &token,
-        &pushable.base,
-        &tampered,
-        &base_nar,
-        "",
-        |n| n,
-    );
-    assert_eq!(reply.status, 422, "{}", reply.text());
-    assert!(reply.text().contains("NarHash"), "{}", reply.text());
-    assert_no_upload_files(&server);
+fn status_and_text(reply: Reply) -> (u16, String) {
+    (reply.status, reply.text())
+}
 
-    // A reference the box lacks (lib was never pushed).
-    let references = format!("{} {}", basename(&pushable.lib), basename(&pushable.top));
-    let reply = put_path(
-        &server,
-        &token,
-        &pushable.top,
-        &top_nar,
-        &top_nar,
-        &references,
-        |n| n,
-    );
-    assert_eq!(reply.status, 422, "{}", reply.text());
-    assert!(reply.text().contains(&pushable.lib), "{}", reply.text());
-    assert_no_upload_files(&server);
-
-    // `..` in the store path, with the hash the URL names.
-    let reply = put_path(
-        &server,
-        &token,
-        &pushable.base,
-        &base_nar,
-        &base_nar,
-        "",
-        |n| n.replace("-pushed-base", "-pushed..base"),
-    );
-    assert_eq!(reply.status, 400, "{}", reply.text());
-    assert!(reply.text().contains(".."), "{}", reply.text());
-    assert_no_upload_files(&server);
-
-    // A malformed narinfo.
-    let reply = put_path(
-        &server,
-        &token,
-        &pushable.base,
-        &base_nar,
-        &base_nar,
-        "",
-        |n| n.replace("NarSize:", "NarSize: lots\nX:"),
-    );
-    assert_eq!(reply.status, 400, "{}", reply.text());
-    assert!(reply.text().contains("NarSize"), "{}", reply.text());
-    assert_no_upload_files(&server);
-
-    // Over cache.max_upload_size: announced, and streamed without a length (a NAR of one
-    // large file, so nothing but its size is wrong).
-    let big = vec![7u8; 100 * 1024];
-    let name = format!("{}.nar.xz", "2".repeat(52));
-    let reply = put(&format!("{}/nar/{name}", server.url), &token, &big);
-    assert_eq!(reply.status, 413, "{}", reply.text());
-    assert!(reply.text().contains("max_upload_size"), "{}", reply.text());
-    let name = format!("{}.nar", "2".repeat(52));
+/// `PUT /nar/NAME` of a NAR of one 100 KiB file, chunked: its length is not announced.
+fn chunked_nar_upload(name: &str, token: &str) -> Vec<u8> {
     let mut chunked = format!(
         "PUT /nar/{name} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
          Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
@@ -462,10 +280,109 @@ fn bad_uploads_are_refused_with_the_reason_and_add_nothing() {
         chunked.extend_from_slice(b"\r\n");
     }
     chunked.extend_from_slice(b"0\r\n\r\n");
-    let answer = raw(&server.url, &chunked);
-    assert_eq!(raw_status(&answer), 413, "{answer}");
-    assert_eq!(get(&format!("{}/nar/{name}", server.url)).status, 404);
-    assert_no_upload_files(&server);
+    chunked
+}
+
+#[test]
+fn bad_uploads_are_refused_with_the_reason_and_add_nothing() {
+    let server = InProcess::start("[cache]\nmax_upload_size = \"64KiB\"\n");
+    let token = token(&server, "laptop", &[Scope::Push]);
+    let pushable = Pushable::build();
+    let base_nar = pushable.nar(&pushable.base);
+    let top_nar = pushable.nar(&pushable.top);
+    let mut tampered = base_nar.clone();
+    let at = tampered
+        .windows(5)
+        .position(|w| w == b"base\n")
+        .expect("the file's contents");
+    tampered[at] = b'B';
+    let lacking = format!("{} {}", basename(&pushable.lib), basename(&pushable.top));
+    let put_base = |nar: &[u8], edit: fn(String) -> String| {
+        status_and_text(put_path(
+            &server,
+            &token,
+            &pushable.base,
+            nar,
+            &base_nar,
+            "",
+            edit,
+        ))
+    };
+    // Over cache.max_upload_size, a NAR of one large file (so nothing but its size is wrong).
+    let big = vec![7u8; 100 * 1024];
+    let big_url = format!("{}/nar/{}.nar.xz", server.url, "2".repeat(52));
+    let chunked_name = format!("{}.nar", "2".repeat(52));
+    let chunked = chunked_nar_upload(&chunked_name, &token);
+
+    let refusals = [
+        Refusal {
+            name:
+                "a NAR whose bytes do not match its narinfo's NarHash (a file's contents changed)",
+            send: Box::new(|| put_base(&tampered, |n| n)),
+            status: 422,
+            says: Some("NarHash"),
+        },
+        Refusal {
+            name: "a reference the box lacks (lib was never pushed)",
+            send: Box::new(|| {
+                status_and_text(put_path(
+                    &server,
+                    &token,
+                    &pushable.top,
+                    &top_nar,
+                    &top_nar,
+                    &lacking,
+                    |n| n,
+                ))
+            }),
+            status: 422,
+            says: Some(&pushable.lib),
+        },
+        Refusal {
+            name: "`..` in the store path, with the hash the URL names",
+            send: Box::new(|| put_base(&base_nar, |n| n.replace("-pushed-base", "-pushed..base"))),
+            status: 400,
+            says: Some(".."),
+        },
+        Refusal {
+            name: "a malformed narinfo",
+            send: Box::new(|| put_base(&base_nar, |n| n.replace("NarSize:", "NarSize: lots\nX:"))),
+            status: 400,
+            says: Some("NarSize"),
+        },
+        Refusal {
+            name: "over cache.max_upload_size, announced",
+            send: Box::new(|| status_and_text(put(&big_url, &token, &big))),
+            status: 413,
+            says: Some("max_upload_size"),
+        },
+        Refusal {
+            name: "over cache.max_upload_size, streamed without a length",
+            send: Box::new(|| {
+                let answer = raw(&server.url, &chunked);
+                (raw_status(&answer), answer)
+            }),
+            status: 413,
+            says: None,
+        },
+    ];
+    for refusal in &refusals {
+        let (status, text) = (refusal.send)();
+        assert_eq!(status, refusal.status, "{}: {text}", refusal.name);
+        if let Some(reason) = refusal.says {
+            assert!(text.contains(reason), "{}: {text}", refusal.name);
+        }
+        let left = upload_files_left(&server);
+        assert!(
+            left.is_empty(),
+            "{}: left in uploads: {left:?}",
+            refusal.name
+        );
+    }
+    assert_eq!(
+        get(&format!("{}/nar/{chunked_name}", server.url)).status,
+        404
+    );
 
     for path in pushable.paths() {
         assert!(

@@ -5,10 +5,11 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::util::applets::{stderr, stdout, Applets};
+use crate::util::applets::Applets;
 use crate::util::build_server::{wait_for, BuildBox};
 use crate::util::fleet::Fleet;
 use crate::util::http::get_json;
+use crate::util::output::{stderr, stdout};
 
 #[test]
 fn bt_queues_waits_and_follows_with_the_contracts_exit_codes() {
@@ -272,11 +273,7 @@ fn unreachable_servers_missing_urls_and_tokens_are_explained() {
 #[test]
 fn a_url_that_is_not_an_atuin_bootstrap_server_is_named_as_such() {
     let home = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::util::free_port();
     let served = tempfile::tempdir().unwrap();
     let mut other = std::process::Command::new("python3")
         .args([

@@ -5,37 +5,13 @@
 
 use std::time::Duration;
 
-use crate::util::build_server::{wait_for, BuildBox};
+use crate::util::build_server::wait_for;
+use crate::util::deploy_box::{
+    build_newest, host_view, laptop_box, laptop_deployed, latest_system, out_of, start_box,
+};
 use crate::util::deploy_fleet::{report_of, Activation, DeployFleet, FleetHost};
 use crate::util::http::{get, get_json};
-
-/// A box over `fleet` that builds its hosts, and waits for its first build.
-pub(crate) fn start_box(fleet: &DeployFleet, work: &std::path::Path, extra: &str) -> BuildBox {
-    let build_box = BuildBox::with_poll(&fleet.path().display().to_string(), work, "1h", extra);
-    build_box.settle();
-    build_box
-}
-
-/// Builds the fleet's newest commit on the box and waits for it.
-pub(crate) fn build_newest(build_box: &BuildBox) -> serde_json::Value {
-    let (status, job) = build_box.request("{}");
-    assert!(status == 201 || status == 200, "{status} {job}");
-    let job = build_box.wait_finished(job["id"].as_u64().unwrap());
-    assert_eq!(job["state"], "succeeded", "{job}");
-    job
-}
-
-pub(crate) fn host_view(build_box: &BuildBox, name: &str) -> serde_json::Value {
-    get_json(&build_box.url(&format!("/api/v1/hosts/{name}")))
-}
-
-pub(crate) fn code(output: &std::process::Output) -> i32 {
-    output.status.code().unwrap_or(-1)
-}
-
-pub(crate) fn stderr(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
+use crate::util::output::{code, stderr};
 
 #[test]
 fn deploy_switches_reports_and_is_then_up_to_date() {
@@ -67,7 +43,7 @@ fn deploy_switches_reports_and_is_then_up_to_date() {
 
     let (_, job) = build_box.request(r#"{"targets":["laptop","desktop"]}"#);
     let job = build_box.wait_finished(job["id"].as_u64().unwrap());
-    let laptop_path = job["outputs"]["laptop"].as_str().unwrap().to_string();
+    let laptop_path = out_of(&job, "laptop");
 
     let deployed = laptop.deploy(&["--json"]);
     assert_eq!(code(&deployed), 0, "{}", stderr(&deployed));
@@ -147,20 +123,14 @@ fn deploy_switches_reports_and_is_then_up_to_date() {
 
 #[test]
 fn a_second_store_gets_the_system_only_from_the_signed_cache() {
-    let work = tempfile::tempdir().unwrap();
-    let fleet = DeployFleet::new(&["laptop"]);
-    let build_box = start_box(&fleet, work.path(), "");
-    let path = host_view(&build_box, "laptop")["latest"]["path"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (_work, _fleet, build_box) = laptop_box();
+    let path = latest_system(&build_box, "laptop");
     let key = get_json(&build_box.url("/api/v1/status"))["cache"]["public_keys"][0]
         .as_str()
         .unwrap()
         .to_string();
     let mut laptop = FleetHost::new("laptop", &build_box.server.url);
-    let root = laptop.dir.path().join("store");
-    let store = format!("local?root={}", root.display());
+    let (root, store) = laptop.own_store();
     let in_store = |store: &str| {
         std::process::Command::new("nix-store")
             .args(["--store", store, "--check-validity", &path])
@@ -172,7 +142,6 @@ fn a_second_store_gets_the_system_only_from_the_signed_cache() {
 
     // Only another key is trusted for the box: the download is refused, nothing is built,
     // nothing changes.
-    laptop.nix_config = format!("store = {store}\n");
     laptop
         .deploy_settings
         .push_str("public_keys = [\"other-box:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"]\n");
@@ -208,19 +177,14 @@ fn a_second_store_gets_the_system_only_from_the_signed_cache() {
 
 #[test]
 fn a_failed_activation_rolls_back_and_is_not_tried_again() {
-    let work = tempfile::tempdir().unwrap();
-    let mut fleet = DeployFleet::new(&["laptop"]);
-    let build_box = start_box(&fleet, work.path(), "");
+    let (_work, mut fleet, build_box) = laptop_box();
     let laptop = FleetHost::new("laptop", &build_box.server.url);
     let first = laptop.deploy(&[]);
     assert_eq!(code(&first), 0, "{}", stderr(&first));
     let (_, good) = laptop.generation().unwrap();
 
     fleet.bump("laptop", Activation::Fails);
-    let broken = build_newest(&build_box)["outputs"]["laptop"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let broken = out_of(&build_newest(&build_box), "laptop");
     let rolled = laptop.deploy(&["--json"]);
     assert_eq!(code(&rolled), 1, "{}", stderr(&rolled));
     let report = report_of(&rolled);
@@ -259,10 +223,7 @@ fn a_failed_activation_rolls_back_and_is_not_tried_again() {
 
     // A newer build is tried.
     fleet.bump("laptop", Activation::Works);
-    let fixed = build_newest(&build_box)["outputs"]["laptop"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let fixed = out_of(&build_newest(&build_box), "laptop");
     let deployed = laptop.deploy(&[]);
     assert_eq!(code(&deployed), 0, "{}", stderr(&deployed));
     assert_eq!(laptop.running().as_deref(), Some(fixed.as_str()));
@@ -272,9 +233,7 @@ fn a_failed_activation_rolls_back_and_is_not_tried_again() {
 
 #[test]
 fn failed_checks_and_hung_activations_roll_back() {
-    let work = tempfile::tempdir().unwrap();
-    let mut fleet = DeployFleet::new(&["laptop"]);
-    let build_box = start_box(&fleet, work.path(), "");
+    let (_work, mut fleet, build_box) = laptop_box();
     let mut laptop = FleetHost::new("laptop", &build_box.server.url);
     let first = laptop.deploy(&[]);
     assert_eq!(code(&first), 0, "{}", stderr(&first));
@@ -319,12 +278,8 @@ fn failed_checks_and_hung_activations_roll_back() {
 
 #[test]
 fn rollback_by_hand_and_boot_mode() {
-    let work = tempfile::tempdir().unwrap();
-    let mut fleet = DeployFleet::new(&["laptop"]);
-    let build_box = start_box(&fleet, work.path(), "");
-    let laptop = FleetHost::new("laptop", &build_box.server.url);
-    assert_eq!(code(&laptop.deploy(&[])), 0);
-    let (_, first) = laptop.generation().unwrap();
+    let (_work, mut fleet, build_box) = laptop_box();
+    let (laptop, first) = laptop_deployed(&build_box.server.url);
     fleet.bump_all();
     build_newest(&build_box);
     assert_eq!(code(&laptop.deploy(&[])), 0);
@@ -351,10 +306,7 @@ fn rollback_by_hand_and_boot_mode() {
     // Boot mode: the profile takes it, the running system stays until a reboot (which the
     // host says it needs, see deploy_reboot).
     fleet.bump_all();
-    let third = build_newest(&build_box)["outputs"]["laptop"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let third = out_of(&build_newest(&build_box), "laptop");
     let boot = laptop.deploy(&["--mode", "boot", "--json"]);
     assert_eq!(code(&boot), 0, "{}", stderr(&boot));
     assert_eq!(report_of(&boot)["state"], "reboot_needed");
@@ -371,17 +323,10 @@ fn rollback_by_hand_and_boot_mode() {
 
 #[test]
 fn lock_kill_midway_dry_run_and_an_unreachable_box() {
-    let work = tempfile::tempdir().unwrap();
-    let mut fleet = DeployFleet::new(&["laptop"]);
-    let build_box = start_box(&fleet, work.path(), "");
-    let mut laptop = FleetHost::new("laptop", &build_box.server.url);
-    assert_eq!(code(&laptop.deploy(&[])), 0);
-    let (_, good) = laptop.generation().unwrap();
+    let (_work, mut fleet, build_box) = laptop_box();
+    let (mut laptop, good) = laptop_deployed(&build_box.server.url);
     fleet.bump("laptop", Activation::Hangs);
-    let hanging = build_newest(&build_box)["outputs"]["laptop"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let hanging = out_of(&build_newest(&build_box), "laptop");
 
     // Dry run: the plan, nothing changed, nothing reported.
     let seen_before = host_view(&build_box, "laptop")["last_report"].clone();
@@ -455,9 +400,7 @@ fn lock_kill_midway_dry_run_and_an_unreachable_box() {
 
 #[test]
 fn watch_follows_new_builds_and_waits_out_the_box() {
-    let work = tempfile::tempdir().unwrap();
-    let mut fleet = DeployFleet::new(&["laptop"]);
-    let mut build_box = start_box(&fleet, work.path(), "");
+    let (work, mut fleet, mut build_box) = laptop_box();
     let mut laptop = FleetHost::new("laptop", &build_box.server.url);
     laptop.deploy_settings.push_str("interval = \"1s\"\n");
     let mut watcher = laptop
@@ -476,10 +419,7 @@ fn watch_follows_new_builds_and_waits_out_the_box() {
     .expect("the watcher never deployed the first build");
 
     fleet.bump_all();
-    let second = build_newest(&build_box)["outputs"]["laptop"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let second = out_of(&build_newest(&build_box), "laptop");
     wait_for(Duration::from_secs(30), || {
         (laptop.running().as_deref() == Some(second.as_str())).then_some(())
     })
@@ -508,10 +448,7 @@ fn watch_follows_new_builds_and_waits_out_the_box() {
     // Under systemd, a switch that worked ends the agent, so that the new system's agent (and
     // its settings) takes over when the service manager starts it again.
     fleet.bump_all();
-    let third = build_newest(&build_box)["outputs"]["laptop"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let third = out_of(&build_newest(&build_box), "laptop");
     let mut service = laptop
         .command(&["--watch"])
         .env("INVOCATION_ID", "0123456789abcdef")
@@ -527,9 +464,7 @@ fn watch_follows_new_builds_and_waits_out_the_box() {
 
 #[test]
 fn reports_are_checked_and_need_a_token_once_one_exists() {
-    let work = tempfile::tempdir().unwrap();
-    let fleet = DeployFleet::new(&["laptop"]);
-    let build_box = start_box(&fleet, work.path(), "");
+    let (_work, _fleet, build_box) = laptop_box();
     let url = build_box.url("/api/v1/hosts/laptop/report");
     let post = |body: &str, headers: &[(&str, &str)]| crate::util::http::post(&url, body, headers);
 

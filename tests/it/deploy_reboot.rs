@@ -5,25 +5,19 @@
 //! boot of a new generation is checked before anything else, and one that fails goes back
 //! (boot default, then switched to) and is never tried again.
 
-use crate::deploy::{build_newest, code, host_view, start_box, stderr};
-use crate::util::deploy_fleet::{report_of, DeployFleet, FleetHost};
+use crate::util::deploy_box::{build_newest, host_view, laptop_box, laptop_deployed, out_of};
+use crate::util::deploy_fleet::{report_of, write_executable};
+use crate::util::output::{code, stderr};
 
 #[test]
 fn reboots_are_reported_done_in_the_window_and_checked_at_first_boot() {
-    let work = tempfile::tempdir().unwrap();
-    let mut fleet = DeployFleet::new(&["laptop"]);
-    let build_box = start_box(&fleet, work.path(), "");
-    let mut laptop = FleetHost::new("laptop", &build_box.server.url);
-    assert_eq!(code(&laptop.deploy(&[])), 0);
-    let (_, first) = laptop.generation().unwrap();
+    let (_work, mut fleet, build_box) = laptop_box();
+    let (mut laptop, first) = laptop_deployed(&build_box.server.url);
     laptop.boot_into(&first);
 
     // Boot mode: the profile takes it, and the host waits for a reboot.
     fleet.bump_all();
-    let second = build_newest(&build_box)["outputs"]["laptop"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let second = out_of(&build_newest(&build_box), "laptop");
     laptop.deploy_settings = "health_timeout = \"3s\"\nmode = \"boot\"\n".into();
     let boot = laptop.deploy(&["--json"]);
     assert_eq!(code(&boot), 0, "{}", stderr(&boot));
@@ -45,17 +39,15 @@ fn reboots_are_reported_done_in_the_window_and_checked_at_first_boot() {
 
     // Inside the window (equal ends: any time) the agent reboots.
     let reboot = laptop.dir.path().join("reboot");
-    std::fs::write(
+    write_executable(
         &reboot,
-        format!(
+        &format!(
             "#!/bin/sh\necho reboot >> \"$0.calls\"\nt=$(readlink -f {profile})\nln -sfn \"$t\" {booted}\nln -sfn \"$t\" {current}\n",
             profile = laptop.profile().display(),
             booted = laptop.booted_system().display(),
             current = laptop.current_system().display(),
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&reboot, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    );
     laptop.deploy_settings.push_str(&format!(
         "reboot = \"window\"\nreboot_window = \"00:00-00:00\"\nreboot_command = [{:?}]\n",
         reboot.display().to_string()
@@ -90,10 +82,7 @@ fn reboots_are_reported_done_in_the_window_and_checked_at_first_boot() {
     // A generation whose first boot fails its checks goes back by itself.
     fleet.set_checks("laptop", &["echo broken at boot; false"]);
     fleet.bump_all();
-    let third = build_newest(&build_box)["outputs"]["laptop"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let third = out_of(&build_newest(&build_box), "laptop");
     let rebooting = laptop.deploy(&["--json"]);
     assert_eq!(report_of(&rebooting)["state"], "reboot_needed");
     assert_eq!(laptop.running().as_deref(), Some(third.as_str()));
@@ -122,10 +111,7 @@ fn reboots_are_reported_done_in_the_window_and_checked_at_first_boot() {
     // Switch mode with a new kernel: it runs, and says it needs a reboot (never: no reboot).
     fleet.set_checks("laptop", &["true"]);
     fleet.bump_kernel("laptop");
-    let fourth = build_newest(&build_box)["outputs"]["laptop"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let fourth = out_of(&build_newest(&build_box), "laptop");
     laptop.deploy_settings = "health_timeout = \"3s\"\n".into();
     let calls = std::fs::read_to_string(laptop.dir.path().join("reboot.calls")).unwrap();
     let switched = laptop.deploy(&["--json"]);

@@ -9,27 +9,18 @@
 
 use std::time::{Duration, Instant};
 
-use crate::deploy::{build_newest, code, host_view, start_box, stderr};
 use crate::util::box_front::BoxFront;
 use crate::util::build_server::wait_for;
-use crate::util::deploy_fleet::{report_of, Activation, DeployFleet, FleetHost};
-
-fn out_of(build: &serde_json::Value, host: &str) -> String {
-    build["outputs"][host].as_str().unwrap().to_string()
-}
-
-fn stdout(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
+use crate::util::deploy_box::{
+    build_newest, host_view, laptop_box, laptop_deployed, latest_system, out_of,
+};
+use crate::util::deploy_fleet::{report_of, Activation, FleetHost};
+use crate::util::output::{code, stderr, stdout};
 
 #[test]
 fn a_rollback_killed_midway_is_finished_without_the_box_and_reported_later() {
-    let work = tempfile::tempdir().unwrap();
-    let mut fleet = DeployFleet::new(&["laptop"]);
-    let mut build_box = start_box(&fleet, work.path(), "");
-    let laptop = FleetHost::new("laptop", &build_box.server.url);
-    assert_eq!(code(&laptop.deploy(&[])), 0);
-    let (_, good) = laptop.generation().unwrap();
+    let (work, mut fleet, mut build_box) = laptop_box();
+    let (laptop, good) = laptop_deployed(&build_box.server.url);
     fleet.bump("laptop", Activation::Fails);
     let broken = out_of(&build_newest(&build_box), "laptop");
 
@@ -99,12 +90,8 @@ fn a_rollback_killed_midway_is_finished_without_the_box_and_reported_later() {
 
 #[test]
 fn a_hand_switch_is_left_alone_until_a_new_build_or_now() {
-    let work = tempfile::tempdir().unwrap();
-    let mut fleet = DeployFleet::new(&["laptop"]);
-    let build_box = start_box(&fleet, work.path(), "");
-    let laptop = FleetHost::new("laptop", &build_box.server.url);
-    assert_eq!(code(&laptop.deploy(&[])), 0);
-    let (_, first) = laptop.generation().unwrap();
+    let (_work, mut fleet, build_box) = laptop_box();
+    let (laptop, first) = laptop_deployed(&build_box.server.url);
     fleet.bump_all();
     let second = out_of(&build_newest(&build_box), "laptop");
     assert_eq!(code(&laptop.deploy(&[])), 0);
@@ -153,13 +140,9 @@ fn a_hand_switch_is_left_alone_until_a_new_build_or_now() {
 
 #[test]
 fn a_passing_trouble_is_tried_again_and_a_failure_only_after_retry() {
-    let work = tempfile::tempdir().unwrap();
-    let mut fleet = DeployFleet::new(&["laptop"]);
-    let build_box = start_box(&fleet, work.path(), "");
+    let (_work, mut fleet, build_box) = laptop_box();
     let front = BoxFront::start(&build_box.server.url);
-    let laptop = FleetHost::new("laptop", &front.url);
-    assert_eq!(code(&laptop.deploy(&[])), 0);
-    let (_, good) = laptop.generation().unwrap();
+    let (laptop, good) = laptop_deployed(&front.url);
 
     // Another switch holds the lock: rolled back, not held against the build.
     fleet.bump("laptop", Activation::FindsLockHeld);
@@ -204,13 +187,9 @@ fn a_passing_trouble_is_tried_again_and_a_failure_only_after_retry() {
 
 #[test]
 fn test_mode_leaves_the_profile_and_pushed_targets_are_refused() {
-    let work = tempfile::tempdir().unwrap();
-    let mut fleet = DeployFleet::new(&["laptop"]);
-    let build_box = start_box(&fleet, work.path(), "");
+    let (_work, mut fleet, build_box) = laptop_box();
     let front = BoxFront::start(&build_box.server.url);
-    let mut laptop = FleetHost::new("laptop", &front.url);
-    assert_eq!(code(&laptop.deploy(&[])), 0);
-    let (_, first) = laptop.generation().unwrap();
+    let (mut laptop, first) = laptop_deployed(&front.url);
     fleet.bump_all();
     let second = out_of(&build_newest(&build_box), "laptop");
 
@@ -266,28 +245,14 @@ fn test_mode_leaves_the_profile_and_pushed_targets_are_refused() {
 
 #[test]
 fn built_in_checks_come_from_the_new_system() {
-    let work = tempfile::tempdir().unwrap();
-    let mut fleet = DeployFleet::new(&["laptop"]);
-    let build_box = start_box(&fleet, work.path(), "");
-    let mut laptop = FleetHost::new("laptop", &build_box.server.url);
-    assert_eq!(code(&laptop.deploy(&[])), 0);
-    let (_, good) = laptop.generation().unwrap();
+    let (_work, mut fleet, build_box) = laptop_box();
+    let (mut laptop, good) = laptop_deployed(&build_box.server.url);
 
     // A fake systemctl: only good.service is active.
-    let bin = laptop.dir.path().join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let systemctl = bin.join("systemctl");
-    std::fs::write(
-        &systemctl,
+    let systemctl = laptop.fake_tool(
+        "systemctl",
         "#!/bin/sh\necho \"$@\" >> \"$0.calls\"\n[ \"$1 $2 $3\" = \"is-active --quiet good.service\" ]\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        &systemctl,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    laptop.fake_bin = Some(bin.clone());
+    );
     let open = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = open.local_addr().unwrap().port();
     let health = build_box.url("/api/v1/health");
@@ -306,13 +271,13 @@ fn built_in_checks_come_from_the_new_system() {
     let passed = laptop.deploy(&["--json"]);
     assert_eq!(code(&passed), 0, "{}", stderr(&passed));
     assert_eq!(laptop.running().as_deref(), Some(checked.as_str()));
-    let calls = std::fs::read_to_string(bin.join("systemctl.calls")).unwrap();
+    let calls = std::fs::read_to_string(systemctl.with_extension("calls")).unwrap();
     assert!(calls.contains("is-active --quiet good.service"), "{calls}");
 
     for (check, expected) in [
         ("unit:bad.service".to_string(), "the unit is not active"),
         (
-            format!("tcp:127.0.0.1:{}", free_port()),
+            format!("tcp:127.0.0.1:{}", crate::util::free_port()),
             "no connection opened",
         ),
         (build_box.url("/api/v1/nosuch"), "answered 404"),
@@ -332,22 +297,10 @@ fn built_in_checks_come_from_the_new_system() {
     assert_ne!(laptop.running().as_deref(), Some(good.as_str()));
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn activation_gets_sigterm_then_sigkill_at_its_own_timeout() {
-    let work = tempfile::tempdir().unwrap();
-    let mut fleet = DeployFleet::new(&["laptop"]);
-    let build_box = start_box(&fleet, work.path(), "");
-    let mut laptop = FleetHost::new("laptop", &build_box.server.url);
-    assert_eq!(code(&laptop.deploy(&[])), 0);
-    let (_, good) = laptop.generation().unwrap();
+    let (_work, mut fleet, build_box) = laptop_box();
+    let (mut laptop, good) = laptop_deployed(&build_box.server.url);
 
     fleet.bump("laptop", Activation::IgnoresTerm);
     build_newest(&build_box);
@@ -374,28 +327,20 @@ fn activation_gets_sigterm_then_sigkill_at_its_own_timeout() {
 
 #[test]
 fn under_systemd_the_activation_is_a_transient_unit() {
-    let work = tempfile::tempdir().unwrap();
-    let fleet = DeployFleet::new(&["laptop"]);
-    let build_box = start_box(&fleet, work.path(), "");
+    let (_work, _fleet, build_box) = laptop_box();
     let mut laptop = FleetHost::new("laptop", &build_box.server.url);
-    let bin = laptop.dir.path().join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
     // A stand-in for systemd-run: records its arguments and runs what follows --wait.
-    let fake = bin.join("systemd-run");
-    std::fs::write(
-        &fake,
+    let systemd_run = laptop.fake_tool(
+        "systemd-run",
         "#!/bin/sh\necho \"$@\" >> \"$0.calls\"\nwhile [ \"$1\" != --wait ]; do shift; done\nshift\nexec \"$@\"\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    laptop.fake_bin = Some(bin.clone());
+    );
     laptop
         .deploy_settings
         .push_str("activate_with = \"systemd-run\"\n");
     let deployed = laptop.deploy(&["--json"]);
     assert_eq!(code(&deployed), 0, "{}", stderr(&deployed));
     let path = laptop.running().unwrap();
-    let calls = std::fs::read_to_string(bin.join("systemd-run.calls")).unwrap();
+    let calls = std::fs::read_to_string(systemd_run.with_extension("calls")).unwrap();
     assert_eq!(
         calls.trim(),
         format!(
@@ -466,17 +411,10 @@ fn plant(store: &str, path: &str, content: &std::path::Path) {
 
 #[test]
 fn a_local_copy_that_is_not_the_boxs_build_is_refused() {
-    let work = tempfile::tempdir().unwrap();
-    let fleet = DeployFleet::new(&["laptop"]);
-    let build_box = start_box(&fleet, work.path(), "");
-    let path = host_view(&build_box, "laptop")["latest"]["path"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (_work, _fleet, build_box) = laptop_box();
+    let path = latest_system(&build_box, "laptop");
     let mut laptop = FleetHost::new("laptop", &build_box.server.url);
-    let root = laptop.dir.path().join("store");
-    let store = format!("local?root={}", root.display());
-    laptop.nix_config = format!("store = {store}\n");
+    let (root, store) = laptop.own_store();
 
     // The host's store already holds other content under the system's path (a pushed upload
     // taken earlier under the name of this build): `nix copy` skips it, the deploy refuses it.

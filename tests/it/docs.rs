@@ -413,11 +413,7 @@ fn the_quickstart_runs_from_serve_to_the_cache_key() {
     let fleet = Fleet::new();
     let home = user_home(work.path(), &fleet);
     // Its own server, on a free port instead of 8780 (other servers may run here).
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::util::free_port();
     let listen = format!("127.0.0.1:{port}");
     let script = quickstart.script.replace("127.0.0.1:8780", &listen);
     let said = run_script(

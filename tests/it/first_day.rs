@@ -8,11 +8,12 @@
 
 use std::process::{Command, Stdio};
 
-use crate::util::applets::{stderr as err, stdout as out, Applets as User};
+use crate::util::applets::Applets as User;
 use crate::util::build_server::{wait_for, BuildBox};
 use crate::util::flake_repo::FlakeRepo;
 use crate::util::fleet::Fleet;
 use crate::util::http::{get, get_json};
+use crate::util::output::{stderr as err, stdout as out};
 use crate::util::server::Spawned;
 
 #[test]

@@ -9,13 +9,11 @@ use std::process::Output;
 use serde_json::Value;
 
 use crate::util::build_server::BuildBox;
+use crate::util::deploy_box::host_view;
 use crate::util::deploy_fleet::DeployFleet;
 use crate::util::fleet::head_of;
 use crate::util::http::{get_json, try_send, Reply};
-
-fn host_view(build_box: &BuildBox, name: &str) -> Value {
-    get_json(&build_box.url(&format!("/api/v1/hosts/{name}")))
-}
+use crate::util::output::code;
 
 /// Builds `body` (a job request) and waits for it to succeed.
 fn build(build_box: &BuildBox, body: &str) -> Value {
@@ -67,10 +65,6 @@ fn fleet_cli(build_box: &BuildBox, home: &Path, token: &str, args: &[&str]) -> O
         .env("ATUIN_BOOTSTRAP_TOKEN", token)
         .output()
         .unwrap()
-}
-
-fn code(output: &Output) -> i32 {
-    output.status.code().unwrap_or(-1)
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -3,14 +3,13 @@
 //! ones the test caused. The alert receiver here is dead: builds go on, the server says so.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 use serde_json::json;
 
 use crate::util::build_server::{wait_for, BuildBox};
 use crate::util::fleet::Fleet;
 use crate::util::http::{field, get, get_json, narinfo_fields, post, request};
+use crate::util::promtool::promtool_check;
 
 /// `name{labels}` → value, for every sample.
 fn samples(text: &str) -> BTreeMap<String, f64> {
@@ -21,29 +20,6 @@ fn samples(text: &str) -> BTreeMap<String, f64> {
             (name.to_string(), value.parse().unwrap())
         })
         .collect()
-}
-
-pub fn promtool_check(text: &str) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool is not installed: apt-get install prometheus (.ci/run does)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "promtool check metrics: {}{}\n{text}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 #[test]

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::util::examples::{config_show, example_values};
 use crate::util::nix::run_ok;
 
 fn root() -> PathBuf {
@@ -81,22 +82,6 @@ fn eval_json(expression: &str) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
-pub fn config_show(file: &Path) -> serde_json::Value {
-    let home = tempfile::tempdir().unwrap();
-    let output = crate::util::command_in(home.path())
-        .args(["config", "show", "--json", "--config"])
-        .arg(file)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{} was refused: {}",
-        file.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
-}
-
 #[test]
 fn rendered_server_settings_are_accepted_by_the_binary() {
     let toml = eval_json(
@@ -167,45 +152,6 @@ fn the_example_configs_are_accepted() {
     for name in ["server-config.toml", "client-config.toml"] {
         config_show(&root().join("examples").join(name));
     }
-}
-
-/// The values the example fleet was rendered with.
-pub fn example_values(host: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("hostName", host.to_string()),
-        ("system", "x86_64-linux".to_string()),
-        ("stateVersion", "25.05".to_string()),
-        ("serverUrl", "http://buildbox:8780".to_string()),
-        (
-            "publicKey",
-            "buildbox-1:QGfEw8W0HiHTcKQuRlP9RyqHcaDWYB7fAT8BxXkaEsE=".to_string(),
-        ),
-        ("atuinServer", "http://buildbox:8888".to_string()),
-        ("userName", "me".to_string()),
-        ("secretsDir", "/home/me/fleet/secrets".to_string()),
-        (
-            "tailscaleAuthKeyFile",
-            "/home/me/fleet/secrets/tailscale-auth-key".to_string(),
-        ),
-        (
-            "syncthingKeyFile",
-            "/home/me/fleet/secrets/syncthing/key.pem".to_string(),
-        ),
-        (
-            "syncthingCertFile",
-            "/home/me/fleet/secrets/syncthing/cert.pem".to_string(),
-        ),
-        (
-            "webhookSecretFile",
-            "/home/me/fleet/secrets/webhook-secret".to_string(),
-        ),
-        ("netrcFile", "/home/me/fleet/secrets/netrc".to_string()),
-        ("repoDir", "/home/me/fleet".to_string()),
-        (
-            "fleetRepoUrl",
-            "https://git.example.org/me/fleet.git".to_string(),
-        ),
-    ]
 }
 
 #[test]

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use ::host::wizard::boot_loader::BootLoader;
 use ::host::wizard::host;
 
-use crate::nix_files::{config_show, example_values};
+use crate::util::examples::{config_show, example_values};
 use crate::util::nix::{run_ok, NIX_CONFIG};
 
 const ROOT_FS: &str = "The ‘fileSystems’ option does not specify your root file system.";

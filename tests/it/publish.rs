@@ -102,6 +102,36 @@ fn nix_copy(
         .unwrap()
 }
 
+/// `nix_copy` of `path` from `url` into a fresh store trusting `key`, which must succeed; the
+/// store.
+fn copy_trusting(url: &str, path: &str, key: &str, home: &Path) -> tempfile::TempDir {
+    let store = tempfile::tempdir().unwrap();
+    let copied = nix_copy(url, path, store.path(), Some(key), home);
+    assert!(
+        copied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&copied.stderr)
+    );
+    store
+}
+
+/// `nix_copy` of `path` from `url` into a fresh store trusting `key` (or nothing), which must
+/// be refused for the signature.
+fn assert_copy_refused(url: &str, path: &str, key: Option<&str>, home: &Path) {
+    let untrusted = tempfile::tempdir().unwrap();
+    let refused = nix_copy(url, path, untrusted.path(), key, home);
+    assert!(!refused.status.success(), "taken trusting {key:?} alone");
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("signature"), "{said}");
+}
+
+/// Every one of `paths` is in the chroot store under `store`.
+fn assert_in_store(store: &Path, paths: &[String]) {
+    for path in paths {
+        assert!(store.join(path.trim_start_matches('/')).exists(), "{path}");
+    }
+}
+
 /// Every narinfo of `paths` the bucket has: its NAR is there and so are its references'
 /// narinfos. Returns how many narinfos there were.
 fn assert_consistent(garage: &Garage, node: usize, paths: &[String]) -> usize {
@@ -136,6 +166,20 @@ fn assert_consistent(garage: &Garage, node: usize, paths: &[String]) -> usize {
     present
 }
 
+/// A box over `repo` (polling it hourly: the tests ask for their builds) that publishes to
+/// `garage` with `settings` in its `[publish]` section; `extra` config before that.
+fn publishing_box(
+    garage: &Garage,
+    repo: &FlakeRepo,
+    work: &Path,
+    settings: &str,
+    extra: &str,
+) -> BuildBox {
+    let publish = garage.publish_config(work, settings);
+    let url = repo.path().display().to_string();
+    BuildBox::with_poll(&url, work, "1h", &format!("{extra}{publish}"))
+}
+
 fn box_key(build: &BuildBox) -> String {
     get_json(&build.url("/api/v1/status"))["cache"]["public_keys"][0]
         .as_str()
@@ -151,9 +195,7 @@ fn real_nix_reads_the_published_bucket_with_the_box_stopped_and_a_node_down() {
     let repo = FlakeRepo::new();
     let rev = repo.commit(&flake(1, 2, 0, 0), "first");
     let work = tempfile::tempdir().unwrap();
-    let publish = garage.publish_config(work.path(), "");
-    let url = repo.path().display().to_string();
-    let mut build = BuildBox::with_poll(&url, work.path(), "1h", &publish);
+    let mut build = publishing_box(&garage, &repo, work.path(), "", "");
     let (job, app) = build_on(&build, "app", &rev);
     let status = wait_published(&build, job);
     assert_eq!(status["bucket"], "nix");
@@ -199,53 +241,14 @@ fn real_nix_reads_the_published_bucket_with_the_box_stopped_and_a_node_down() {
     // The box is gone: Nix gets the closure from the bucket, signature checked.
     build.stop();
     let home = tempfile::tempdir().unwrap();
-    let store = tempfile::tempdir().unwrap();
-    let copied = nix_copy(
-        &garage.read_url(0),
-        &app,
-        store.path(),
-        Some(&key),
-        home.path(),
-    );
-    assert!(
-        copied.status.success(),
-        "{}",
-        String::from_utf8_lossy(&copied.stderr)
-    );
-    for path in &paths {
-        assert!(
-            store.path().join(path.trim_start_matches('/')).exists(),
-            "{path}"
-        );
-    }
+    let store = copy_trusting(&garage.read_url(0), &app, &key, home.path());
+    assert_in_store(store.path(), &paths);
     // Without the box's key it is refused.
-    let untrusted = tempfile::tempdir().unwrap();
-    let refused = nix_copy(
-        &garage.read_url(0),
-        &app,
-        untrusted.path(),
-        None,
-        home.path(),
-    );
-    assert!(!refused.status.success());
-    let said = String::from_utf8_lossy(&refused.stderr);
-    assert!(said.contains("signature"), "{said}");
+    assert_copy_refused(&garage.read_url(0), &app, None, home.path());
 
     // One node down (the one the box wrote through): another still serves it all.
     garage.kill(0);
-    let store = tempfile::tempdir().unwrap();
-    let copied = nix_copy(
-        &garage.read_url(1),
-        &app,
-        store.path(),
-        Some(&key),
-        home.path(),
-    );
-    assert!(
-        copied.status.success(),
-        "{}",
-        String::from_utf8_lossy(&copied.stderr)
-    );
+    let _store = copy_trusting(&garage.read_url(1), &app, &key, home.path());
 
     // As a substituter of `nix build`: the flake's app is substituted, not built.
     let store = tempfile::tempdir().unwrap();
@@ -284,9 +287,7 @@ fn a_box_killed_mid_publish_leaves_a_consistent_bucket_and_finishes_after_restar
     // Two random 70 MB paths: past 64 MiB compressed, so they go as multipart uploads.
     let rev = repo.commit(&flake(1, 40, 2, 70_000_000), "first");
     let work = tempfile::tempdir().unwrap();
-    let publish = garage.publish_config(work.path(), "max_concurrent = 2\n");
-    let url = repo.path().display().to_string();
-    let mut build = BuildBox::with_poll(&url, work.path(), "1h", &publish);
+    let mut build = publishing_box(&garage, &repo, work.path(), "max_concurrent = 2\n", "");
     let (job, top) = build_on(&build, "top", &rev);
     let paths = closure(&top);
     assert_eq!(paths.len(), 45);
@@ -313,19 +314,7 @@ fn a_box_killed_mid_publish_leaves_a_consistent_bucket_and_finishes_after_restar
     let key = box_key(&build);
     build.stop();
     let home = tempfile::tempdir().unwrap();
-    let store = tempfile::tempdir().unwrap();
-    let copied = nix_copy(
-        &garage.read_url(1),
-        &top,
-        store.path(),
-        Some(&key),
-        home.path(),
-    );
-    assert!(
-        copied.status.success(),
-        "{}",
-        String::from_utf8_lossy(&copied.stderr)
-    );
+    copy_trusting(&garage.read_url(1), &top, &key, home.path());
 }
 
 #[test]
@@ -336,13 +325,12 @@ fn what_retention_and_gc_drop_leaves_the_bucket_narinfo_first() {
     let repo = FlakeRepo::new();
     let first = repo.commit(&flake(1, 1, 0, 0), "first");
     let work = tempfile::tempdir().unwrap();
-    let publish = garage.publish_config(work.path(), "nar_grace = \"5s\"\n");
-    let url = repo.path().display().to_string();
-    let mut build = BuildBox::with_poll(
-        &url,
+    let mut build = publishing_box(
+        &garage,
+        &repo,
         work.path(),
-        "1h",
-        &format!("[build]\nkeep_per_target = 1\n{publish}"),
+        "nar_grace = \"5s\"\n",
+        "[build]\nkeep_per_target = 1\n",
     );
     let (first_job, old_app) = build_on(&build, "app", &first);
     wait_published(&build, first_job);
@@ -456,7 +444,7 @@ fn a_bucket_that_keeps_failing_is_shown_and_alerted_once() {
         metrics.contains("atuin_bootstrap_publish_failing{bucket=\"nix\"} 1"),
         "{metrics}"
     );
-    crate::metrics::promtool_check(&metrics);
+    crate::util::promtool::promtool_check(&metrics);
 }
 
 /// Pushed paths are published too: a closure pushed with a push token (all of it missing from
@@ -474,18 +462,8 @@ fn pushed_paths_are_published_signed_by_the_push_key() {
     let fixture = crate::util::fixtures::Fixture::build();
     let client = tempfile::tempdir().unwrap();
     let client_store = format!("local?root={}", client.path().join("store").display());
-    run_ok(
-        crate::util::nix::nix("")
-            .args(["copy", "--no-check-sigs", "--to", &client_store])
-            .arg(&fixture.tree),
-    );
     // Only the client has them now: the box can only have them pushed.
-    run_ok(Command::new("nix-store").args([
-        "--delete",
-        &fixture.tree,
-        &fixture.lib,
-        &fixture.base,
-    ]));
+    fixture.move_to(&client_store);
     let paths = [
         fixture.tree.clone(),
         fixture.lib.clone(),
@@ -495,17 +473,7 @@ fn pushed_paths_are_published_signed_by_the_push_key() {
     let work = tempfile::tempdir().unwrap();
     let config = garage.publish_config(work.path(), "nar_grace = \"1h\"\n");
     let server = crate::util::server::InProcess::start(&config);
-    let created = run_ok(
-        Command::new(crate::util::binary())
-            .env_clear()
-            .args(["token", "create", "ci", "--scope", "push", "--state-dir"])
-            .arg(server.state_dir()),
-    );
-    let token = String::from_utf8_lossy(&created.stdout)
-        .lines()
-        .last()
-        .unwrap()
-        .to_string();
+    let token = server.push_token("ci");
     let runtime = client.path().join("run");
     std::fs::create_dir_all(&runtime).unwrap();
     let pushed = crate::util::command_in(&client.path().join("home"))
@@ -559,37 +527,15 @@ fn pushed_paths_are_published_signed_by_the_push_key() {
 
     // The box is gone: trusting the push key, Nix takes the pushed closure from the bucket...
     let home = tempfile::tempdir().unwrap();
-    let store = tempfile::tempdir().unwrap();
-    let copied = nix_copy(
-        &garage.read_url(1),
-        &fixture.tree,
-        store.path(),
-        Some(&push_key),
-        home.path(),
-    );
-    assert!(
-        copied.status.success(),
-        "{}",
-        String::from_utf8_lossy(&copied.stderr)
-    );
-    for path in &paths {
-        assert!(
-            store.path().join(path.trim_start_matches('/')).exists(),
-            "{path}"
-        );
-    }
+    let store = copy_trusting(&garage.read_url(1), &fixture.tree, &push_key, home.path());
+    assert_in_store(store.path(), &paths);
     // ...and trusting only the build key, refuses it.
-    let untrusted = tempfile::tempdir().unwrap();
-    let refused = nix_copy(
+    assert_copy_refused(
         &garage.read_url(1),
         &fixture.tree,
-        untrusted.path(),
         Some(&build_key),
         home.path(),
     );
-    assert!(!refused.status.success(), "taken with only the build key");
-    let said = String::from_utf8_lossy(&refused.stderr);
-    assert!(said.contains("signature"), "{said}");
 
     // The box builds the same paths itself: the bucket gets them again from its store, signed
     // by the build key; the pushed copies' NARs stay for the grace (a reader may hold their

@@ -9,7 +9,8 @@ use std::process::{Command, Output, Stdio};
 use base64::Engine;
 
 use crate::util::fixtures::Fixture;
-use crate::util::nix::{dump, hash_part, run_ok};
+use crate::util::nix::{dump, hash_part};
+use crate::util::output::stderr;
 use crate::util::upload_receiver::UploadReceiver;
 
 const TOKEN: &str = "abt_0123456789abcdef";
@@ -59,10 +60,6 @@ impl Client {
             .collect();
         assert!(left.is_empty(), "left behind: {left:?}");
     }
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 fn json(output: &Output) -> serde_json::Value {
@@ -306,31 +303,10 @@ fn push_into_the_box_then_pull_it_signed() {
     let fixture = Fixture::build();
     let client = Client::new();
     let client_store = format!("local?root={}", client.work.path().join("store").display());
-    run_ok(
-        crate::util::nix::nix("")
-            .args(["copy", "--no-check-sigs", "--to", &client_store])
-            .arg(&fixture.tree),
-    );
-    // Only the client has them now.
-    run_ok(Command::new("nix-store").args([
-        "--delete",
-        &fixture.tree,
-        &fixture.lib,
-        &fixture.base,
-    ]));
+    fixture.move_to(&client_store);
 
     let server = crate::util::server::InProcess::start("");
-    let created = run_ok(
-        Command::new(crate::util::binary())
-            .env_clear()
-            .args(["token", "create", "ci", "--scope", "push", "--state-dir"])
-            .arg(server.state_dir()),
-    );
-    let token = String::from_utf8_lossy(&created.stdout)
-        .lines()
-        .last()
-        .unwrap()
-        .to_string();
+    let token = server.push_token("ci");
     let mut command = crate::util::command_in(&client.work.path().join("home"));
     let pushed = command
         .env("XDG_RUNTIME_DIR", client.runtime())

@@ -3,7 +3,6 @@
 //! and then find each other's shell history and the fleet's scripts. Every machine has its own
 //! HOME, XDG dirs and ATUIN_CONFIG_DIR; the server has its own config dir and SQLite file.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -53,11 +52,7 @@ impl SyncServer {
         let binary = atuin_server_binary();
         let dir = tempfile::tempdir().unwrap();
         // atuin-server binds by itself; a port the kernel just handed out is free in practice.
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::util::free_port();
         let db = dir.path().join("atuin-server.db");
         std::fs::write(
             dir.path().join("server.toml"),

@@ -189,29 +189,18 @@ fn did_you_mean(given: &str, known: impl Iterator<Item = String>) -> String {
 }
 
 /// The known name closest to `given`, when it is close enough to be a typo of it (at most two
-/// edits, or a third of its length).
+/// edits, or a third of its length; edits counted over characters, by Levenshtein).
 fn closest(given: &str, known: impl Iterator<Item = String>) -> Option<String> {
     let given_lower = given.to_ascii_lowercase();
     let (distance, name) = known
-        .map(|k| (edit_distance(&given_lower, &k.to_ascii_lowercase()), k))
+        .map(|k| {
+            (
+                strsim::levenshtein(&given_lower, &k.to_ascii_lowercase()),
+                k,
+            )
+        })
         .min_by_key(|(d, _)| *d)?;
     (distance > 0 && distance <= 2.max(given.len() / 3)).then_some(name)
-}
-
-/// Levenshtein distance between two short names.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut previous = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous + usize::from(ca != *cb);
-            previous = row[j + 1];
-            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
-        }
-    }
-    row[b.len()]
 }
 
 fn parse_text(key: &KeyDef, text: &str) -> Result<Value> {

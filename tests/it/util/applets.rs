@@ -44,13 +44,3 @@ impl Applets {
         self.command(applet).args(args).output().unwrap()
     }
 }
-
-/// What a run printed on standard output.
-pub fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// What a run printed on standard error.
-pub fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}

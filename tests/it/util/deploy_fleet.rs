@@ -227,6 +227,26 @@ impl FleetHost {
         self.dir.path().join("deploy-state")
     }
 
+    /// Gives the host a store of its own (a chroot store in its directory) in place of the
+    /// machine's: its root and its store URL.
+    pub fn own_store(&mut self) -> (PathBuf, String) {
+        let root = self.dir.path().join("store");
+        let store = format!("local?root={}", root.display());
+        self.nix_config = format!("store = {store}\n");
+        (root, store)
+    }
+
+    /// Puts an executable `name` running `script` into the host's own bin directory, first on
+    /// the PATH of its deploys (a fake `systemctl`, `systemd-run`); the executable's path.
+    pub fn fake_tool(&mut self, name: &str, script: &str) -> PathBuf {
+        let bin = self.dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let tool = bin.join(name);
+        write_executable(&tool, script);
+        self.fake_bin = Some(bin);
+        tool
+    }
+
     /// The activations so far: `(path, mode)`.
     pub fn activations(&self) -> Vec<(String, String)> {
         std::fs::read_to_string(self.dir.path().join("record"))
@@ -367,6 +387,12 @@ pub fn report_of(output: &Output) -> serde_json::Value {
             String::from_utf8_lossy(&output.stderr)
         )
     })
+}
+
+/// Writes a script the host can run (mode 755).
+pub fn write_executable(path: &Path, script: &str) {
+    std::fs::write(path, script).unwrap();
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
 }
 
 fn git(dir: &Path, args: &[&str]) {

@@ -17,22 +17,29 @@ pub struct Fixture {
 impl Fixture {
     pub fn build() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
-        write_flake(dir.path(), &super::nonce());
+        write_mk_flake(dir.path(), FIXTURE);
         let tree = nix::build(dir.path(), "tree");
         let closure = nix::closure(&tree);
-        let find = |suffix: &str| {
-            closure
-                .iter()
-                .find(|p| p.ends_with(suffix))
-                .unwrap_or_else(|| panic!("no {suffix} in {closure:?}"))
-                .clone()
-        };
         Fixture {
-            lib: find("-fixture-lib"),
-            base: find("-fixture-base"),
+            lib: path_ending(&closure, "-fixture-lib"),
+            base: path_ending(&closure, "-fixture-base"),
             tree,
             _dir: dir,
         }
+    }
+
+    /// Copies the closure into `store` (a store URL: `local?root=…`) and deletes it from the
+    /// machine's store: only that store has it then, as only a laptop has what it built.
+    pub fn move_to(&self, store: &str) {
+        nix::run_ok(
+            nix::nix("")
+                .args(["copy", "--no-check-sigs", "--to", store])
+                .arg(&self.tree),
+        );
+        nix::run_ok(
+            std::process::Command::new("nix-store")
+                .args(["--delete", &self.tree, &self.lib, &self.base]),
+        );
     }
 
     /// The `.drv` of `tree`, whose build log says "building the fixture tree".
@@ -44,17 +51,36 @@ impl Fixture {
     }
 }
 
-fn write_flake(dir: &Path, nonce: &str) {
-    let flake = r#"{
-  outputs = { self }: let
-    mk = name: script: extra: derivation ({
+/// The `let` binding the fixture flakes start with: `mk name script extra`, a derivation that
+/// runs `script` with PATH set and carries a nonce.
+const MK: &str = r#"    mk = name: script: extra: derivation ({
       inherit name;
       system = "x86_64-linux";
       builder = "/bin/sh";
       nonce = "@NONCE@";
       args = [ "-c" ("PATH=/bin:/usr/bin\n" + script) ];
     } // extra);
-    base = mk "fixture-base" ''
+"#;
+
+/// Writes `dir/flake.nix`: its `let` binds `mk` (see `MK`) with a new nonce, so every call
+/// makes new store paths, then holds `body` (more bindings, then `in { … };`).
+pub fn write_mk_flake(dir: &Path, body: &str) {
+    let mk = MK.replace("@NONCE@", &super::nonce());
+    let flake = ["{\n  outputs = { self }: let\n", &mk, body, "}\n"].concat();
+    std::fs::write(dir.join("flake.nix"), flake).unwrap();
+}
+
+/// The path of `closure` whose name ends in `suffix`.
+pub fn path_ending(closure: &[String], suffix: &str) -> String {
+    closure
+        .iter()
+        .find(|p| p.ends_with(suffix))
+        .unwrap_or_else(|| panic!("no {suffix} in {closure:?}"))
+        .clone()
+}
+
+/// The standard fixture, after `mk`.
+const FIXTURE: &str = r#"    base = mk "fixture-base" ''
       echo "building the fixture base"
       mkdir -p $out
       echo base > $out/base.txt
@@ -81,10 +107,7 @@ fn write_flake(dir: &Path, nonce: &str) {
     packages.x86_64-linux = { inherit base lib tree; };
     tree = tree;
   };
-}
 "#;
-    std::fs::write(dir.join("flake.nix"), flake.replace("@NONCE@", nonce)).unwrap();
-}
 
 /// A flake with one package `attr` whose builder runs `script` (with PATH set); new paths on
 /// every call.

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::free_port;
+
 pub const BUCKET: &str = "nix";
 pub const REGION: &str = "garage";
 
@@ -44,15 +46,6 @@ pub fn binary() -> Option<PathBuf> {
         eprintln!("SKIPPED: {hint}");
     }
     found
-}
-
-/// A port the kernel just handed out (free in practice: Garage binds by itself).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Garage {

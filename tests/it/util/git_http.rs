@@ -163,11 +163,7 @@ impl GitHttps {
         if !made.success() {
             return None;
         }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = super::free_port();
         std::fs::write(
             dir.join("nginx/nginx.conf"),
             format!(

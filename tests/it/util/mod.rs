@@ -4,7 +4,10 @@ pub mod applets;
 pub mod box_front;
 pub mod browser;
 pub mod build_server;
+pub mod client_store;
+pub mod deploy_box;
 pub mod deploy_fleet;
+pub mod examples;
 pub mod fixtures;
 pub mod flake_repo;
 pub mod fleet;
@@ -12,6 +15,9 @@ pub mod garage;
 pub mod git_http;
 pub mod http;
 pub mod nix;
+pub mod output;
+pub mod promtool;
+pub mod pushable;
 pub mod receiver;
 pub mod server;
 pub mod sshd;
@@ -39,6 +45,16 @@ pub fn nonce() -> String {
         nanos,
         COUNTER.fetch_add(1, Ordering::SeqCst)
     )
+}
+
+/// A loopback port the kernel just handed out and took back: free in practice, for a
+/// process that binds by itself (Garage, sshd, nginx, another server).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// The binary with a clean environment: only PATH, and HOME/XDG dirs inside `home`.

@@ -109,6 +109,22 @@ impl InProcess {
 }
 
 impl InProcess {
+    /// A token of the push scope named `name`, made by the real `token create` on the state
+    /// dir as the box's admin makes one (with a clean environment); the token it printed.
+    pub fn push_token(&self, name: &str) -> String {
+        let created = super::nix::run_ok(
+            Command::new(super::binary())
+                .env_clear()
+                .args(["token", "create", name, "--scope", "push", "--state-dir"])
+                .arg(self.state_dir()),
+        );
+        String::from_utf8_lossy(&created.stdout)
+            .lines()
+            .last()
+            .unwrap()
+            .to_string()
+    }
+
     /// Stops the server; its state dir (and config file) stays, for commands run after it.
     pub fn stop_keeping_state(mut self) -> tempfile::TempDir {
         self.stop();

@@ -20,11 +20,7 @@ impl LoopbackBuilder {
         }
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = super::free_port();
         std::fs::create_dir_all("/run/sshd").unwrap();
         std::fs::create_dir_all(d.join("conf")).unwrap();
         for key in ["hostkey", "userkey"] {
