@@ -12,12 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use anyhow::{Context, Result};
 
 use common::exit::{Exit, SERVER};
-
-/// The store URL Nix uploads to: the server URL with `compression` added to its query.
-pub fn store_url(server: &str, compression: &str) -> String {
-    let separator = if server.contains('?') { '&' } else { '?' };
-    format!("{server}{separator}compression={compression}")
-}
+use nix_core::command;
 
 /// What `nix copy` is run with.
 pub struct Copy<'a> {
@@ -36,21 +31,11 @@ pub struct Copy<'a> {
 
 impl Copy<'_> {
     pub fn command(&self) -> Command {
-        let mut command = Command::new("nix");
+        let mut command = command::copy_to(self.store_url, self.netrc, self.paths).command();
         command
             .env_clear()
             .envs(self.env)
             .env("XDG_CACHE_HOME", self.cache_home)
-            .args([
-                "--extra-experimental-features",
-                "nix-command",
-                "copy",
-                "--to",
-                self.store_url,
-                "--netrc-file",
-            ])
-            .arg(self.netrc)
-            .args(self.paths)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -139,18 +124,6 @@ fn nix_error(stderr: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn compression_goes_into_the_query() {
-        assert_eq!(
-            store_url("http://box:8780", "zstd"),
-            "http://box:8780?compression=zstd"
-        );
-        assert_eq!(
-            store_url("http://box:8780?priority=10", "xz"),
-            "http://box:8780?priority=10&compression=xz"
-        );
-    }
 
     #[test]
     fn the_error_is_nix_s_last_one() {
