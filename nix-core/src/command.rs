@@ -321,6 +321,18 @@ mod tests {
         ])
     }
 
+    /// `overrides()` on the command line: in name order.
+    const FLAKES: [&str; 2] = ["--extra-experimental-features", "nix-command flakes"];
+
+    const OVERRIDDEN: [&str; 6] = [
+        "--override-input",
+        "dotfiles",
+        "git+file:///d?rev=d1",
+        "--override-input",
+        "terminal",
+        "git+file:///m?rev=t2",
+    ];
+
     #[test]
     fn the_store_commands() {
         assert_eq!(
@@ -395,19 +407,12 @@ mod tests {
                 &overrides()
             )),
             [
-                "nix",
-                "eval",
-                "--raw",
-                "--extra-experimental-features",
-                "nix-command flakes",
-                "--override-input",
-                "dotfiles",
-                "git+file:///d?rev=d1",
-                "--override-input",
-                "terminal",
-                "git+file:///m?rev=t2",
-                "git+file:///f?rev=r#hosts.a.drvPath"
+                &["nix", "eval", "--raw"][..],
+                &FLAKES,
+                &OVERRIDDEN,
+                &["git+file:///f?rev=r#hosts.a.drvPath"],
             ]
+            .concat()
         );
         let attrs = ["hosts.a".to_string(), "packages.b".to_string()];
         assert_eq!(
@@ -418,24 +423,17 @@ mod tests {
                 &overrides()
             )),
             [
-                "nix",
-                "build",
-                "--extra-experimental-features",
-                "nix-command flakes",
-                "--log-format",
-                "internal-json",
-                "--json",
-                "--out-link",
-                "/s/.building/3/result",
-                "--override-input",
-                "dotfiles",
-                "git+file:///d?rev=d1",
-                "--override-input",
-                "terminal",
-                "git+file:///m?rev=t2",
-                "git+file:///f?rev=r#hosts.a",
-                "git+file:///f?rev=r#packages.b"
+                &["nix", "build"][..],
+                &FLAKES,
+                &["--log-format", "internal-json", "--json", "--out-link"],
+                &["/s/.building/3/result"],
+                &OVERRIDDEN,
+                &[
+                    "git+file:///f?rev=r#hosts.a",
+                    "git+file:///f?rev=r#packages.b"
+                ],
             ]
+            .concat()
         );
         assert_eq!(
             argv(&build("f", &attrs[..1], Path::new("l"), &BTreeMap::new()))[8..],

@@ -152,18 +152,9 @@ mod tests {
             interrupted: &AtomicBool::new(false),
         };
         let command = copy.command();
-        let args: Vec<_> = command.get_args().map(|a| a.to_string_lossy()).collect();
-        assert_eq!(
-            args[2..],
-            [
-                "copy",
-                "--to",
-                "http://box?compression=zstd",
-                "--netrc-file",
-                "/run/p/netrc",
-                "/nix/store/x"
-            ]
-        );
+        let expected = command::copy_to(copy.store_url, copy.netrc, &paths);
+        assert_eq!(command.get_program(), expected.program());
+        assert!(command.get_args().eq(expected.arguments()));
         let cache = command
             .get_envs()
             .find(|(k, _)| *k == "XDG_CACHE_HOME")
