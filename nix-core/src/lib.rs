@@ -1,9 +1,11 @@
 //! Nix's formats and command line, with no Nix installed and no I/O of the server's: store
 //! paths and their hashes, NAR serialisation and checking, narinfo text, signing keys, where
-//! the local store lives. The leaf every other wing builds on; its tests need no Nix.
+//! the local store lives, the command lines of Nix's programs. The leaf every other wing
+//! builds on; its tests need no Nix.
 
 pub mod base32;
 pub mod build_logs;
+pub mod command;
 #[cfg(any(test, feature = "fuzz"))]
 pub mod fuzz_support;
 pub mod nar;

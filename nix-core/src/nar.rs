@@ -1,12 +1,17 @@
-//! The NAR (Nix ARchive) serialisation of a filesystem tree, pushed into a sink as it walks, so
-//! an archive of any size passes through one small buffer. Byte-for-byte what
-//! `nix-store --dump` prints. For a NAR pulled chunk by chunk (downloads), see `nar_stream`.
+//! The NAR (Nix ARchive) serialisation of a filesystem tree, written once: its tokens (a
+//! little-endian length, the bytes, zeros to a multiple of 8) and the walk of a tree in NAR
+//! order, byte-for-byte what `nix-store --dump` prints. The walk is an explicit stack that
+//! stops after each step, so one writer has two drivers: [`dump`] here pushes the whole
+//! archive into a sink (a NAR made in one piece, through one small buffer), and
+//! `nar_stream` pulls it chunk by chunk (a download that may wait on its client between
+//! chunks). Reading a NAR is `nar_check`'s job, not this one's.
 
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 const READ_CHUNK: usize = 256 * 1024;
 
@@ -19,10 +24,18 @@ pub trait NarSink {
 
 /// Writes the NAR of `path` to `sink`; returns the number of bytes written.
 pub fn dump(path: &Path, sink: &mut dyn NarSink) -> io::Result<u64> {
-    let mut writer = NarWriter { sink, written: 0 };
-    writer.string(b"nix-archive-1")?;
-    writer.node(path)?;
-    Ok(writer.written)
+    let mut out = Counted { sink, written: 0 };
+    let mut walk = Walk::new(path);
+    loop {
+        match walk.step(&mut out)? {
+            Walked::Tokens => {}
+            Walked::Contents { mut file, len } => {
+                out.sink.file_contents(&mut file, len)?;
+                out.written += len;
+            }
+            Walked::End => return Ok(out.written),
+        }
+    }
 }
 
 /// Writes the NAR of `path` to a `Write`.
@@ -65,81 +78,188 @@ impl NarSink for WriteSink<'_> {
     }
 }
 
-fn shrank() -> io::Error {
+/// A sink that counts what passes.
+struct Counted<'a> {
+    sink: &'a mut dyn NarSink,
+    written: u64,
+}
+
+impl Tokens for Counted<'_> {
+    fn raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.sink.bytes(bytes)?;
+        self.written += bytes.len() as u64;
+        Ok(())
+    }
+}
+
+/// The error of a file that ends before the length its metadata gave.
+pub(crate) fn shrank() -> io::Error {
     io::Error::new(
         io::ErrorKind::UnexpectedEof,
         "a file in the store path shrank while it was being read",
     )
 }
 
-struct NarWriter<'a> {
-    sink: &'a mut dyn NarSink,
-    written: u64,
+/// Where the walk's tokens go (everything but a file's contents, which its driver writes).
+pub(crate) trait Tokens {
+    fn raw(&mut self, bytes: &[u8]) -> io::Result<()>;
 }
 
-impl NarWriter<'_> {
-    fn raw(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.sink.bytes(bytes)?;
-        self.written += bytes.len() as u64;
-        Ok(())
+/// The zeros after `len` bytes, to the next multiple of 8.
+fn padding(out: &mut impl Tokens, len: u64) -> io::Result<()> {
+    let pad = (8 - (len % 8) as usize) % 8;
+    out.raw(&[0u8; 8][..pad])
+}
+
+/// One token: its length, its bytes, its padding.
+fn string(out: &mut impl Tokens, bytes: &[u8]) -> io::Result<()> {
+    out.raw(&(bytes.len() as u64).to_le_bytes())?;
+    out.raw(bytes)?;
+    padding(out, bytes.len() as u64)
+}
+
+/// What one step of the walk did.
+pub(crate) enum Walked {
+    /// Wrote tokens; more steps follow.
+    Tokens,
+    /// Wrote a regular file's head: exactly `len` bytes of `file`, from its start, are due
+    /// next, written by the driver (read or mapped as suits it); its padding is the next step.
+    Contents { file: File, len: u64 },
+    /// The archive is complete.
+    End,
+}
+
+/// The walk of a tree in NAR order. Between steps it holds only what is left, innermost
+/// last: a paused download holds a few names per open directory, never a buffer.
+pub(crate) struct Walk {
+    steps: Vec<Step>,
+}
+
+enum Step {
+    /// The archive's `nix-archive-1`.
+    Magic,
+    /// The node at this path, from its opening `(`.
+    Node(PathBuf),
+    /// The rest of a directory's entries, in NAR (byte) order.
+    Entries { dir: PathBuf, names: Names },
+    /// The zeros after a file's `len` bytes of contents.
+    Padding(u64),
+    /// A closing `)` (of a node or of a directory entry).
+    Close,
+}
+
+impl Walk {
+    pub(crate) fn new(path: &Path) -> Walk {
+        Walk {
+            steps: vec![Step::Node(path.to_path_buf()), Step::Magic],
+        }
     }
 
-    fn padding(&mut self, len: u64) -> io::Result<()> {
-        let pad = (8 - (len % 8) as usize) % 8;
-        self.raw(&[0u8; 8][..pad])
+    /// Writes the next piece: at most one node's head or one entry's, so a driver that checks
+    /// its buffer between steps keeps it bounded.
+    pub(crate) fn step(&mut self, out: &mut impl Tokens) -> io::Result<Walked> {
+        let Some(step) = self.steps.pop() else {
+            return Ok(Walked::End);
+        };
+        match step {
+            Step::Magic => string(out, b"nix-archive-1")?,
+            Step::Node(path) => return self.node(path, out),
+            Step::Entries { dir, mut names } => {
+                if let Some(name) = names.next_name() {
+                    let name = name.to_vec();
+                    let child = dir.join(OsStr::from_bytes(&name));
+                    self.steps.push(Step::Entries { dir, names });
+                    for token in [&b"entry"[..], b"(", b"name", &name, b"node"] {
+                        string(out, token)?;
+                    }
+                    self.steps.push(Step::Close);
+                    self.steps.push(Step::Node(child));
+                }
+            }
+            Step::Padding(len) => padding(out, len)?,
+            Step::Close => string(out, b")")?,
+        }
+        Ok(Walked::Tokens)
     }
 
-    fn string(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.raw(&(bytes.len() as u64).to_le_bytes())?;
-        self.raw(bytes)?;
-        self.padding(bytes.len() as u64)
-    }
-
-    fn node(&mut self, path: &Path) -> io::Result<()> {
-        let meta = fs::symlink_metadata(path)?;
-        self.string(b"(")?;
-        self.string(b"type")?;
+    /// Writes a node's head; what follows it goes on the stack (or, for a file's contents,
+    /// to the driver).
+    fn node(&mut self, path: PathBuf, out: &mut impl Tokens) -> io::Result<Walked> {
+        let meta = fs::symlink_metadata(&path)?;
+        string(out, b"(")?;
+        string(out, b"type")?;
         let kind = meta.file_type();
         if kind.is_symlink() {
-            self.string(b"symlink")?;
-            self.string(b"target")?;
-            let target = fs::read_link(path)?;
-            self.string(target.as_os_str().as_bytes())?;
+            string(out, b"symlink")?;
+            string(out, b"target")?;
+            let target = fs::read_link(&path)?;
+            string(out, target.as_os_str().as_bytes())?;
+            string(out, b")")?;
         } else if kind.is_file() {
-            self.string(b"regular")?;
+            string(out, b"regular")?;
             if meta.permissions().mode() & 0o100 != 0 {
-                self.string(b"executable")?;
-                self.string(b"")?;
+                string(out, b"executable")?;
+                string(out, b"")?;
             }
-            self.string(b"contents")?;
+            string(out, b"contents")?;
             let len = meta.len();
-            self.raw(&len.to_le_bytes())?;
-            let mut file = File::open(path)?;
-            self.sink.file_contents(&mut file, len)?;
-            self.written += len;
-            self.padding(len)?;
+            out.raw(&len.to_le_bytes())?;
+            let file = File::open(&path)?;
+            self.steps.push(Step::Close);
+            self.steps.push(Step::Padding(len));
+            return Ok(Walked::Contents { file, len });
         } else if kind.is_dir() {
-            self.string(b"directory")?;
-            let mut names: Vec<_> = fs::read_dir(path)?
+            string(out, b"directory")?;
+            let names: Vec<OsString> = fs::read_dir(&path)?
                 .map(|entry| entry.map(|e| e.file_name()))
                 .collect::<io::Result<_>>()?;
-            names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-            for name in names {
-                self.string(b"entry")?;
-                self.string(b"(")?;
-                self.string(b"name")?;
-                self.string(name.as_bytes())?;
-                self.string(b"node")?;
-                self.node(&path.join(&name))?;
-                self.string(b")")?;
-            }
+            self.steps.push(Step::Close);
+            self.steps.push(Step::Entries {
+                dir: path,
+                names: Names::sorted(names),
+            });
         } else {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "a store path contains a file that is neither regular, directory nor symlink",
             ));
         }
-        self.string(b")")
+        Ok(Walked::Tokens)
+    }
+}
+
+/// A directory's entry names, packed into one buffer: a download paused in a directory of
+/// thousands of files holds a few bytes a name, not an allocation each.
+struct Names {
+    bytes: Vec<u8>,
+    ends: Vec<u32>,
+    next: usize,
+}
+
+impl Names {
+    fn sorted(mut names: Vec<OsString>) -> Names {
+        names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        let mut bytes = Vec::with_capacity(names.iter().map(|n| n.len()).sum());
+        let mut ends = Vec::with_capacity(names.len());
+        for name in &names {
+            bytes.extend_from_slice(name.as_bytes());
+            ends.push(bytes.len() as u32);
+        }
+        Names {
+            bytes,
+            ends,
+            next: 0,
+        }
+    }
+
+    fn next_name(&mut self) -> Option<&[u8]> {
+        let end = *self.ends.get(self.next)? as usize;
+        let start = match self.next {
+            0 => 0,
+            i => self.ends[i - 1] as usize,
+        };
+        self.next += 1;
+        Some(&self.bytes[start..end])
     }
 }
 
@@ -171,5 +291,66 @@ mod tests {
             expected.resize(expected.len().div_ceil(8) * 8, 0);
         }
         assert_eq!(out, expected);
+    }
+}
+
+/// Property test: the walk, through either driver, writes what the independent oracle
+/// (`fuzz_support::nar_trees`, written the way Nix writes NARs) writes for the same tree put
+/// on disk.
+#[cfg(test)]
+mod fuzz {
+    use std::os::unix::ffi::OsStrExt;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::fuzz_support::nar_trees::{nar, tree, Node};
+    use crate::nar_stream::NarStream;
+
+    fn put(node: &Node, path: &Path) {
+        match node {
+            Node::File {
+                executable,
+                contents,
+            } => {
+                fs::write(path, contents).unwrap();
+                let mode = if *executable { 0o755 } else { 0o644 };
+                fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+            }
+            Node::Symlink(target) => {
+                std::os::unix::fs::symlink(OsStr::from_bytes(target), path).unwrap()
+            }
+            Node::Directory(entries) => {
+                fs::create_dir(path).unwrap();
+                for (name, child) in entries {
+                    put(child, &path.join(OsStr::from_bytes(name)));
+                }
+            }
+        }
+    }
+
+    proptest! {
+        // Each case writes a tree of files: a tenth of the cases of a parser's property.
+        #![proptest_config(crate::fuzz_support::config(10))]
+
+        #[test]
+        fn both_drivers_write_what_nix_writes(root in tree()) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("root");
+            put(&root, &path);
+            let expected = nar(&root);
+
+            let mut pushed = Vec::new();
+            let written = dump_to_writer(&path, &mut pushed).unwrap();
+            prop_assert_eq!(written, pushed.len() as u64);
+            prop_assert!(pushed == expected, "dump differs");
+
+            let mut stream = NarStream::new(&path);
+            let mut pulled = Vec::new();
+            while let Some(chunk) = stream.next_chunk().unwrap() {
+                pulled.extend_from_slice(&chunk);
+            }
+            prop_assert!(pulled == expected, "the stream differs");
+        }
     }
 }

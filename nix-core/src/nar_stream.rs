@@ -1,18 +1,17 @@
-//! The NAR of a path, pulled chunk by chunk: the same bytes as `nar::dump` (and
-//! `nix-store --dump`), but made only when the next chunk is asked for, with the walk kept as
-//! an explicit stack between asks. So a download waiting on a slow client holds an open file
-//! and a few names, never a thread or a buffer. Small pieces are gathered into chunks of up to
-//! `GATHER` bytes; large files go out as memory-mapped windows (their bytes copied once, into
-//! the socket). Not for HTTP; see `http::body`.
+//! The NAR of a path, pulled chunk by chunk: `nar`'s walk and tokens (the same bytes as
+//! `nar::dump` and `nix-store --dump`), driven only when the next chunk is asked for. So a
+//! download waiting on a slow client holds an open file and a few names, never a thread or a
+//! buffer. Small pieces are gathered into chunks of up to `GATHER` bytes; large files go out
+//! as memory-mapped windows (their bytes copied once, into the socket). Not for HTTP; see
+//! `http::body`.
 
-use std::ffi::OsString;
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, Read};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use bytes::{Bytes, BytesMut};
+
+use crate::nar::{shrank, Tokens, Walk, Walked};
 
 /// Small pieces are gathered into chunks of about this size: small enough that a thousand
 /// downloads in flight stay within a few tens of MiB.
@@ -22,194 +21,110 @@ const MAP_THRESHOLD: u64 = 1024 * 1024;
 /// One mapped window.
 const MAP_WINDOW: u64 = 2 * 1024 * 1024;
 
-/// What is left to emit, innermost last.
-enum Step {
-    /// The node at this path, from its opening `(`.
-    Node(PathBuf),
-    /// The rest of a directory's entries, in NAR (byte) order.
-    Entries { dir: PathBuf, names: Names },
-    /// A regular file's contents from `offset`, then its padding.
-    Contents { file: File, len: u64, offset: u64 },
-    /// A closing `)` (of a node or of a directory entry).
-    Close,
+/// A regular file's contents still to emit, from `offset`.
+struct Contents {
+    file: File,
+    len: u64,
+    offset: u64,
 }
 
-/// A directory's entry names, packed into one buffer: a download paused in a directory of
-/// thousands of files holds a few bytes a name, not an allocation each.
-struct Names {
-    bytes: Vec<u8>,
-    ends: Vec<u32>,
-    next: usize,
+/// The chunk being gathered, and the count of every byte made.
+struct Gathered {
+    pending: BytesMut,
+    written: u64,
 }
 
-impl Names {
-    fn sorted(mut names: Vec<OsString>) -> Names {
-        names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-        let mut bytes = Vec::with_capacity(names.iter().map(|n| n.len()).sum());
-        let mut ends = Vec::with_capacity(names.len());
-        for name in &names {
-            bytes.extend_from_slice(name.as_bytes());
-            ends.push(bytes.len() as u32);
-        }
-        Names {
-            bytes,
-            ends,
-            next: 0,
-        }
+impl Gathered {
+    /// The gathered chunk; the next one is allocated when something is gathered again, so a
+    /// paused download holds no buffer.
+    fn take(&mut self) -> Bytes {
+        std::mem::take(&mut self.pending).freeze()
     }
 
-    fn next_name(&mut self) -> Option<&[u8]> {
-        let end = *self.ends.get(self.next)? as usize;
-        let start = match self.next {
-            0 => 0,
-            i => self.ends[i - 1] as usize,
-        };
-        self.next += 1;
-        Some(&self.bytes[start..end])
+    fn reserve(&mut self) {
+        if self.pending.capacity() == 0 {
+            self.pending.reserve(GATHER);
+        }
+    }
+}
+
+impl Tokens for Gathered {
+    fn raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.reserve();
+        self.pending.extend_from_slice(bytes);
+        self.written += bytes.len() as u64;
+        Ok(())
     }
 }
 
 /// A path's NAR, made as it is read.
 pub struct NarStream {
-    steps: Vec<Step>,
-    pending: BytesMut,
-    written: u64,
+    walk: Walk,
+    contents: Option<Contents>,
+    out: Gathered,
 }
 
 impl NarStream {
     pub fn new(path: &Path) -> NarStream {
-        let mut stream = NarStream {
-            steps: vec![Step::Node(path.to_path_buf())],
-            pending: BytesMut::new(),
-            written: 0,
-        };
-        stream.string(b"nix-archive-1");
-        stream
+        NarStream {
+            walk: Walk::new(path),
+            contents: None,
+            out: Gathered {
+                pending: BytesMut::new(),
+                written: 0,
+            },
+        }
     }
 
     /// Bytes made so far.
     pub fn written(&self) -> u64 {
-        self.written
+        self.out.written
     }
 
     /// The next chunk; `None` at the end.
     pub fn next_chunk(&mut self) -> io::Result<Option<Bytes>> {
         loop {
-            if self.pending.len() >= GATHER {
-                return Ok(Some(self.take_pending()));
+            if self.out.pending.len() >= GATHER {
+                return Ok(Some(self.out.take()));
             }
-            let Some(step) = self.steps.pop() else {
-                return Ok((!self.pending.is_empty()).then(|| self.take_pending()));
-            };
-            match step {
-                Step::Node(path) => self.node(path)?,
-                Step::Entries { dir, mut names } => {
-                    if let Some(name) = names.next_name() {
-                        let name = name.to_vec();
-                        let child = dir.join(std::ffi::OsStr::from_bytes(&name));
-                        self.steps.push(Step::Entries { dir, names });
-                        self.string(b"entry");
-                        self.string(b"(");
-                        self.string(b"name");
-                        self.string(&name);
-                        self.string(b"node");
-                        self.steps.push(Step::Close);
-                        self.steps.push(Step::Node(child));
-                    }
+            if let Some(contents) = self.contents.take() {
+                if let Some(window) = self.contents(contents)? {
+                    return Ok(Some(window));
                 }
-                Step::Contents { file, len, offset } => {
-                    if let Some(window) = self.contents(file, len, offset)? {
-                        return Ok(Some(window));
-                    }
+                continue;
+            }
+            match self.walk.step(&mut self.out)? {
+                Walked::Tokens => {}
+                Walked::Contents { file, len } => {
+                    self.contents = Some(Contents {
+                        file,
+                        len,
+                        offset: 0,
+                    })
                 }
-                Step::Close => self.string(b")"),
+                Walked::End => {
+                    return Ok((!self.out.pending.is_empty()).then(|| self.out.take()));
+                }
             }
         }
-    }
-
-    /// The gathered chunk; the next one is allocated when something is gathered again, so a
-    /// paused download holds no buffer.
-    fn take_pending(&mut self) -> Bytes {
-        std::mem::take(&mut self.pending).freeze()
-    }
-
-    fn raw(&mut self, bytes: &[u8]) {
-        if self.pending.capacity() == 0 {
-            self.pending.reserve(GATHER);
-        }
-        self.pending.extend_from_slice(bytes);
-        self.written += bytes.len() as u64;
-    }
-
-    fn padding(&mut self, len: u64) {
-        let pad = (8 - (len % 8) as usize) % 8;
-        self.raw(&[0u8; 8][..pad]);
-    }
-
-    fn string(&mut self, bytes: &[u8]) {
-        self.raw(&(bytes.len() as u64).to_le_bytes());
-        self.raw(bytes);
-        self.padding(bytes.len() as u64);
-    }
-
-    /// Emits a node's head; what follows it goes on the stack.
-    fn node(&mut self, path: PathBuf) -> io::Result<()> {
-        let meta = fs::symlink_metadata(&path)?;
-        self.string(b"(");
-        self.string(b"type");
-        let kind = meta.file_type();
-        if kind.is_symlink() {
-            self.string(b"symlink");
-            self.string(b"target");
-            let target = fs::read_link(&path)?;
-            self.string(target.as_os_str().as_bytes());
-            self.string(b")");
-        } else if kind.is_file() {
-            self.string(b"regular");
-            if meta.permissions().mode() & 0o100 != 0 {
-                self.string(b"executable");
-                self.string(b"");
-            }
-            self.string(b"contents");
-            let len = meta.len();
-            self.raw(&len.to_le_bytes());
-            let file = File::open(&path)?;
-            self.steps.push(Step::Close);
-            self.steps.push(Step::Contents {
-                file,
-                len,
-                offset: 0,
-            });
-        } else if kind.is_dir() {
-            self.string(b"directory");
-            let names: Vec<OsString> = fs::read_dir(&path)?
-                .map(|entry| entry.map(|e| e.file_name()))
-                .collect::<io::Result<_>>()?;
-            self.steps.push(Step::Close);
-            self.steps.push(Step::Entries {
-                dir: path,
-                names: Names::sorted(names),
-            });
-        } else {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "a store path contains a file that is neither regular, directory nor symlink",
-            ));
-        }
-        Ok(())
     }
 
     /// Some of a file's contents: read into the gathered chunk, or, for a large file, one
-    /// mapped window returned as its own chunk (after what was gathered before it).
-    fn contents(&mut self, mut file: File, len: u64, offset: u64) -> io::Result<Option<Bytes>> {
+    /// mapped window returned as its own chunk (after what was gathered before it). What is
+    /// left of the file stays in `self.contents`; the walk writes its padding.
+    fn contents(&mut self, contents: Contents) -> io::Result<Option<Bytes>> {
+        let Contents {
+            mut file,
+            len,
+            offset,
+        } = contents;
         if offset == len {
-            self.padding(len);
             return Ok(None);
         }
         if len >= MAP_THRESHOLD {
-            if !self.pending.is_empty() {
-                self.steps.push(Step::Contents { file, len, offset });
-                return Ok(Some(self.take_pending()));
+            if !self.out.pending.is_empty() {
+                self.contents = Some(Contents { file, len, offset });
+                return Ok(Some(self.out.take()));
             }
             // Mapping past the end of a file that shrank would fault: check the size first.
             // Store files are read-only, so they do not shrink after this.
@@ -225,28 +140,27 @@ impl NarStream {
                     .len(window as usize)
                     .map(&file)?
             };
-            self.written += window;
-            self.steps.push(Step::Contents {
+            self.out.written += window;
+            self.contents = Some(Contents {
                 file,
                 len,
                 offset: offset + window,
             });
             return Ok(Some(Bytes::from_owner(map)));
         }
-        if self.pending.capacity() == 0 {
-            self.pending.reserve(GATHER);
-        }
-        let room = GATHER.saturating_sub(self.pending.len()).max(4096);
+        self.out.reserve();
+        let pending = &mut self.out.pending;
+        let room = GATHER.saturating_sub(pending.len()).max(4096);
         let want = (len - offset).min(room as u64) as usize;
-        let start = self.pending.len();
-        self.pending.resize(start + want, 0);
-        let got = file.read(&mut self.pending[start..])?;
-        self.pending.truncate(start + got);
+        let start = pending.len();
+        pending.resize(start + want, 0);
+        let got = file.read(&mut pending[start..])?;
+        pending.truncate(start + got);
         if got == 0 {
             return Err(shrank());
         }
-        self.written += got as u64;
-        self.steps.push(Step::Contents {
+        self.out.written += got as u64;
+        self.contents = Some(Contents {
             file,
             len,
             offset: offset + got as u64,
@@ -297,15 +211,11 @@ impl Read for NarReader {
     }
 }
 
-fn shrank() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::UnexpectedEof,
-        "a file in the store path shrank while it was being read",
-    )
-}
-
 #[cfg(test)]
 mod tests {
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
 
     fn pulled(path: &Path) -> Vec<u8> {

@@ -14,7 +14,6 @@
 //! is what `nix copy` itself relies on.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -24,6 +23,7 @@ use super::bounded;
 use super::health::with_output;
 use super::narhash;
 use common::exit::SERVER;
+use nix_core::command;
 
 /// A download has no deadline of its own; this only stops one that hangs forever.
 const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
@@ -113,17 +113,17 @@ fn fetch_from(
     let listing_cache = agent.memory.dir().join("path-info-cache");
     let (finished, verified, announced) = std::thread::scope(|scope| {
         let verify = scope.spawn(|| {
-            let mut command = nix(verify_args(cache, path, keys));
+            let mut command = command::verify_signed(cache, path, keys).command();
             command.env("XDG_CACHE_HOME", &verify_cache);
             bounded::run(command, Instant::now() + VERIFY_TIMEOUT, Some(log.boxed()))
         });
         let listed = scope.spawn(|| {
-            let mut command = narhash::listing(Some(cache), path, common(keys));
+            let mut command = command::closure_info(Some(cache), path, keys).command();
             command.env("XDG_CACHE_HOME", &listing_cache);
             command.output()
         });
         let copy = bounded::run(
-            nix(copy_args(cache, path, keys)),
+            command::copy_from(cache, path, keys).command(),
             Instant::now() + DOWNLOAD_TIMEOUT,
             Some(agent.log.boxed()),
         );
@@ -172,7 +172,7 @@ fn fetch_from(
         }
     };
     let local = narhash::read(
-        narhash::listing(None, path, common(keys)).output(),
+        command::closure_info(None, path, keys).command().output(),
         "the host's store",
     )?;
     let differing = narhash::differing(&announced, &local);
@@ -189,61 +189,16 @@ fn fetch_from(
     Ok(Ok(()))
 }
 
-fn nix(args: Vec<String>) -> Command {
-    let mut command = Command::new("nix");
-    command.args(args);
-    command
+/// `nix copy --from BOX PATH` trusting only `keys`, with no remembered misses (the
+/// arguments, for the plan a dry run shows).
+pub fn copy_args(cache: &str, path: &str, keys: &[String]) -> Vec<String> {
+    command::copy_from(cache, path, keys).text_arguments()
 }
 
-/// `nix copy --from BOX PATH` trusting only `keys`, with no remembered misses.
-pub(super) fn copy_args(cache: &str, path: &str, keys: &[String]) -> Vec<String> {
-    let mut args = common(keys);
-    args.splice(0..0, ["copy", "--from", cache].map(str::to_string).to_vec());
-    args.push(path.to_string());
-    args
-}
-
-/// `nix store verify --store BOX --recursive --no-contents --sigs-needed 1 PATH`.
-pub(super) fn verify_args(cache: &str, path: &str, keys: &[String]) -> Vec<String> {
-    let mut args = common(keys);
-    args.splice(
-        0..0,
-        [
-            "store",
-            "verify",
-            "--store",
-            cache,
-            "--recursive",
-            "--no-contents",
-            "--sigs-needed",
-            "1",
-        ]
-        .map(str::to_string)
-        .to_vec(),
-    );
-    args.push(path.to_string());
-    args
-}
-
-fn common(keys: &[String]) -> Vec<String> {
-    [
-        "--extra-experimental-features",
-        "nix-command",
-        "--option",
-        "trusted-public-keys",
-        &keys.join(" "),
-        "--option",
-        "require-sigs",
-        "true",
-        "--option",
-        "narinfo-cache-negative-ttl",
-        "0",
-        "--option",
-        "narinfo-cache-positive-ttl",
-        "0",
-    ]
-    .map(str::to_string)
-    .to_vec()
+/// `nix store verify --store BOX --recursive --no-contents --sigs-needed 1 PATH` (the
+/// arguments, for the plan a dry run shows).
+pub fn verify_args(cache: &str, path: &str, keys: &[String]) -> Vec<String> {
+    command::verify_signed(cache, path, keys).text_arguments()
 }
 
 /// A NixOS system's toplevel has `nixos-version` and `bin/switch-to-configuration`.

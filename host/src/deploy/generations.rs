@@ -4,12 +4,12 @@
 //! `--delete-generations`), so the profile stays what Nix and the boot loader expect.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
 use super::bounded;
+use nix_core::command::{self, NixCommand};
 
 /// Store paths live here (Nix's default store directory).
 const STORE_DIR: &str = "/nix/store";
@@ -89,19 +89,19 @@ impl Profile {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("failed to create {}", dir.display()))?;
         }
-        self.nix_env(&["--set", path])?;
+        self.nix_env(command::profile_set(&self.link, path))?;
         self.current()?
             .context("nix-env --set left no current generation")
     }
 
     /// Makes generation `number` current again.
-    pub(super) fn switch_to(&self, number: u64) -> Result<()> {
-        self.nix_env(&["--switch-generation", &number.to_string()])
+    pub fn switch_to(&self, number: u64) -> Result<()> {
+        self.nix_env(command::profile_switch_generation(&self.link, number))
     }
 
     /// Deletes generation `number` (never the current one).
-    pub(super) fn delete(&self, number: u64) -> Result<()> {
-        self.nix_env(&["--delete-generations", &number.to_string()])
+    pub fn delete(&self, number: u64) -> Result<()> {
+        self.nix_env(command::profile_delete_generation(&self.link, number))
     }
 
     /// Removes the profile itself and generation `number`: back to no profile at all, for a
@@ -119,18 +119,11 @@ impl Profile {
         Ok(())
     }
 
-    fn nix_env(&self, args: &[&str]) -> Result<()> {
-        let mut command = Command::new("nix-env");
-        command.arg("-p").arg(&self.link).args(args);
-        let finished = bounded::run(command, Instant::now() + NIX_ENV_TIMEOUT, None)
+    fn nix_env(&self, nix_env: NixCommand) -> Result<()> {
+        let finished = bounded::run(nix_env.command(), Instant::now() + NIX_ENV_TIMEOUT, None)
             .context("failed to run nix-env (is Nix installed and on PATH?)")?;
         if !finished.succeeded() {
-            bail!(
-                "nix-env -p {} {} failed: {}",
-                self.link.display(),
-                args.join(" "),
-                one_line(&finished.output)
-            );
+            bail!("{} failed: {}", nix_env.line(), one_line(&finished.output));
         }
         Ok(())
     }

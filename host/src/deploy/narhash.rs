@@ -10,32 +10,17 @@
 //! copies cannot differ (and the box builds none).
 
 use std::collections::BTreeMap;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use anyhow::{bail, Context, Result};
 
 /// NarHash by store path; `None` for a path the store does not hold.
 pub(super) type NarHashes = BTreeMap<String, Option<String>>;
 
-/// `nix path-info --json --recursive [--store CACHE] PATH`, with `common` (the download's
-/// trust and no remembered narinfos) and Nix's own network bounds (a path-info has no
-/// deadline of ours).
-pub(super) fn listing(store: Option<&str>, path: &str, common: Vec<String>) -> Command {
-    let mut command = Command::new("nix");
-    command.args(["path-info", "--json", "--recursive"]);
-    if let Some(store) = store {
-        command.args(["--store", store]);
-    }
-    command
-        .args(common)
-        .args(["--option", "connect-timeout", "30"])
-        .args(["--option", "stalled-download-timeout", "300"])
-        .arg(path);
-    command
-}
-
-/// The NarHashes a finished `listing` printed.
-pub(super) fn read(output: std::io::Result<Output>, whose: &str) -> Result<NarHashes> {
+/// The NarHashes a finished listing (`nix_core::command::closure_info`, with the download's
+/// trust, no remembered narinfos and Nix's own network bounds: a path-info has no deadline
+/// of ours) printed.
+pub fn read(output: std::io::Result<Output>, whose: &str) -> Result<NarHashes> {
     let output = output.with_context(|| format!("failed to run nix path-info in {whose}"))?;
     if !output.status.success() {
         bail!(

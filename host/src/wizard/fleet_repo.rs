@@ -207,9 +207,10 @@ fn ensure_lines(text: &str, lines: &[&str]) -> String {
 /// with the host's files, since the box evaluates in pure mode and cannot lock inputs.
 pub(super) fn commit_command(repo: &Path, host: &str) -> String {
     format!(
-        "cd {} && nix --extra-experimental-features 'nix-command flakes' flake lock && \
+        "cd {} && {} && \
          git add -A hosts/{host} .gitignore flake.nix flake.lock && git commit -m 'Add {host}' && git push",
-        repo.display()
+        repo.display(),
+        nix_core::command::flake_lock().shell_line()
     )
 }
 

@@ -12,6 +12,7 @@ use anyhow::{bail, Context, Result};
 use tokio::process::Command;
 
 use common::protocol::status::BuilderStatus;
+use nix_core::command;
 
 /// How long one probe (or reading Nix's configuration) may take before it counts as failed.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -215,13 +216,7 @@ fn required_system(error: &str) -> Option<String> {
 async fn nix_builders() -> Result<(Vec<Machine>, Vec<String>)> {
     let output = tokio::time::timeout(
         PROBE_TIMEOUT,
-        Command::new("nix")
-            .args([
-                "show-config",
-                "--json",
-                "--extra-experimental-features",
-                "nix-command",
-            ])
+        Command::from(command::show_config().command())
             .stdin(Stdio::null())
             .kill_on_drop(true)
             .output(),
@@ -260,15 +255,7 @@ async fn nix_builders() -> Result<(Vec<Machine>, Vec<String>)> {
 
 /// Whether `nix store ping` reaches the machine within the time allowed.
 pub async fn probe(machine: &Machine) -> bool {
-    let ping = Command::new("nix")
-        .args([
-            "store",
-            "ping",
-            "--extra-experimental-features",
-            "nix-command",
-            "--store",
-        ])
-        .arg(machine.probe_uri())
+    let ping = Command::from(command::store_ping(&machine.probe_uri()).command())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::process::Command;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
@@ -103,8 +102,8 @@ pub fn run(config: &Config, collect: bool, nar_cache: bool, out: &mut dyn Write)
             .context("failed to take dropped paths out of the published bucket")?;
     }
     if collect {
-        let status = Command::new("nix-store")
-            .arg("--gc")
+        let status = nix_core::command::collect_garbage()
+            .command()
             .status()
             .context("failed to run nix-store --gc")?;
         if !status.success() {

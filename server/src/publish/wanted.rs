@@ -9,13 +9,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
 use super::record::Published;
 use crate::builds::jobs::roots::Roots;
 use crate::cache::pushed_area::{PushedArea, PushedPath};
+use nix_core::command;
 use nix_core::store_path::HASH_PART_LEN;
 
 /// The paths the bucket should hold, by hash part.
@@ -131,10 +131,8 @@ fn split_pushed(
 fn invalid(paths: &[String]) -> Result<BTreeSet<String>> {
     let mut invalid = BTreeSet::new();
     for batch in paths.chunks(500) {
-        let output = Command::new("nix-store")
-            .arg("--check-validity")
-            .arg("--print-invalid")
-            .args(batch)
+        let output = command::print_invalid(batch)
+            .command()
             .stdin(std::process::Stdio::null())
             .output()
             .context("failed to run nix-store --check-validity")?;
@@ -158,10 +156,8 @@ fn closure(paths: &[String]) -> Result<BTreeMap<String, String>> {
     let mut all = BTreeMap::new();
     // Bounded argument lists: a box keeps a few roots per target, but many targets.
     for batch in paths.chunks(500) {
-        let output = Command::new("nix-store")
-            .arg("--query")
-            .arg("--requisites")
-            .args(batch)
+        let output = command::requisites(batch)
+            .command()
             .stdin(std::process::Stdio::null())
             .output()
             .context("failed to run nix-store --query --requisites")?;

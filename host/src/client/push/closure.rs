@@ -4,12 +4,12 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 use anyhow::{Context, Result};
 use serde_json::Value;
 
 use common::exit::usage;
+use nix_core::command;
 use nix_core::store_path::StoreDir;
 
 /// One store path with the size of its NAR.
@@ -70,21 +70,11 @@ fn reason(error: &std::io::Error) -> String {
 }
 
 /// The closure of `paths` in the local store, each path once, sorted.
-pub(super) fn closure(paths: &[String], env: &BTreeMap<String, String>) -> Result<Vec<SizedPath>> {
-    let output = Command::new("nix")
+pub fn closure(paths: &[String], env: &BTreeMap<String, String>) -> Result<Vec<SizedPath>> {
+    let output = command::local_closure_info(paths)
+        .command()
         .env_clear()
         .envs(env)
-        .args([
-            "--extra-experimental-features",
-            "nix-command",
-            "path-info",
-            "--recursive",
-            "--json",
-            "--option",
-            "substituters",
-            "",
-        ])
-        .args(paths)
         .output()
         .context("failed to run nix path-info (is Nix installed and on PATH?)")?;
     if !output.status.success() {

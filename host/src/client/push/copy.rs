@@ -12,12 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use anyhow::{Context, Result};
 
 use common::exit::{Exit, SERVER};
-
-/// The store URL Nix uploads to: the server URL with `compression` added to its query.
-pub(super) fn store_url(server: &str, compression: &str) -> String {
-    let separator = if server.contains('?') { '&' } else { '?' };
-    format!("{server}{separator}compression={compression}")
-}
+use nix_core::command;
 
 /// What `nix copy` is run with.
 pub(super) struct Copy<'a> {
@@ -35,22 +30,12 @@ pub(super) struct Copy<'a> {
 }
 
 impl Copy<'_> {
-    pub(super) fn command(&self) -> Command {
-        let mut command = Command::new("nix");
+    pub fn command(&self) -> Command {
+        let mut command = command::copy_to(self.store_url, self.netrc, self.paths).command();
         command
             .env_clear()
             .envs(self.env)
             .env("XDG_CACHE_HOME", self.cache_home)
-            .args([
-                "--extra-experimental-features",
-                "nix-command",
-                "copy",
-                "--to",
-                self.store_url,
-                "--netrc-file",
-            ])
-            .arg(self.netrc)
-            .args(self.paths)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -141,18 +126,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn compression_goes_into_the_query() {
-        assert_eq!(
-            store_url("http://box:8780", "zstd"),
-            "http://box:8780?compression=zstd"
-        );
-        assert_eq!(
-            store_url("http://box:8780?priority=10", "xz"),
-            "http://box:8780?priority=10&compression=xz"
-        );
-    }
-
-    #[test]
     fn the_error_is_nix_s_last_one() {
         let stderr = "copying 2 paths...\nwarning: something\nerror: unable to upload 'nar/x.nar.zst': HTTP error 403\n\n       response body:\n\n       pushing is off\n";
         assert_eq!(
@@ -179,18 +152,9 @@ mod tests {
             interrupted: &AtomicBool::new(false),
         };
         let command = copy.command();
-        let args: Vec<_> = command.get_args().map(|a| a.to_string_lossy()).collect();
-        assert_eq!(
-            args[2..],
-            [
-                "copy",
-                "--to",
-                "http://box?compression=zstd",
-                "--netrc-file",
-                "/run/p/netrc",
-                "/nix/store/x"
-            ]
-        );
+        let expected = command::copy_to(copy.store_url, copy.netrc, &paths);
+        assert_eq!(command.get_program(), expected.program());
+        assert!(command.get_args().eq(expected.arguments()));
         let cache = command
             .get_envs()
             .find(|(k, _)| *k == "XDG_CACHE_HOME")

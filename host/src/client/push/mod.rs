@@ -103,7 +103,7 @@ pub fn run(process: &mut Process, client: &ApiClient, args: &PushArgs) -> Result
         }
     }
     let compression = args.compression.as_str();
-    let store_url = copy::store_url(client.base(), compression);
+    let store_url = nix_core::command::upload_store_url(client.base(), compression);
 
     if !missing.is_empty() {
         let netrc = PrivateNetrc::write(&temporary_parent(process), &netrc_text)?;

@@ -131,19 +131,6 @@ pub struct Job {
     pub input_refs: BTreeMap<String, String>,
 }
 
-impl Job {
-    /// `--override-input NAME REF` for each overridden input, for every `nix` that
-    /// evaluates the job's flake.
-    pub fn override_args(&self) -> Vec<String> {
-        self.input_refs
-            .iter()
-            .flat_map(|(name, flake_ref)| {
-                ["--override-input".into(), name.clone(), flake_ref.clone()]
-            })
-            .collect()
-    }
-}
-
 /// A flake input a job builds at another commit than the fleet's lock file pins.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputOverride {

@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
+use nix_core::command;
 use tokio::process::Command;
 
 use crate::builds::redact::io_reason;
@@ -63,11 +64,7 @@ impl Roots {
     /// Roots `output` as target `target` of job `job`.
     pub async fn add(&self, target: &str, job: u64, output: &str) -> Result<PathBuf> {
         let link = self.link(target, job)?;
-        let result = Command::new("nix-store")
-            .arg("--add-root")
-            .arg(&link)
-            .arg("--realise")
-            .arg(output)
+        let result = Command::from(command::add_root(&link, output).command())
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .output()

@@ -22,6 +22,7 @@ use super::nix_log::NixLog;
 use super::roots::Roots;
 use crate::builds::redact::{io_reason, PathMask};
 use common::ansi::strip as strip_ansi;
+use nix_core::command as nix_command;
 
 /// How long nix gets to stop its builders after SIGTERM before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -90,7 +91,6 @@ pub async fn run(
     let mut attrs: Vec<String> = job.attrs.clone();
     attrs.sort();
     attrs.dedup();
-    let installables: Vec<String> = attrs.iter().map(|a| format!("{flake_ref}#{a}")).collect();
     // One target: nix's own out-link is the target's GC root, with no second step. Several:
     // nix's links keep the outputs alive until each target's root is made.
     let rooted_by_nix = match (job.targets.as_slice(), attrs.len()) {
@@ -114,17 +114,10 @@ pub async fn run(
             return failed(message, None);
         }
     }
-    let mut command = Command::new("nix");
+    let mut command = Command::from(
+        nix_command::build(flake_ref, &attrs, &build_link, &job.input_refs).command(),
+    );
     command
-        .args([
-            "build",
-            "--extra-experimental-features",
-            "nix-command flakes",
-        ])
-        .args(["--log-format", "internal-json", "--json", "--out-link"])
-        .arg(&build_link)
-        .args(job.override_args())
-        .args(&installables)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -381,7 +374,7 @@ async fn root_outputs(
                 .unwrap_or_default()
                 .to_string()
         } else {
-            derivation_of(flake_ref, attr, &job.override_args()).await?
+            derivation_of(flake_ref, attr, &job.input_refs).await?
         };
         let entry = built
             .iter()
@@ -410,16 +403,12 @@ async fn root_outputs(
 
 /// The derivation of `attr` (with the job's inputs overridden, as it was built), from Nix's
 /// evaluation cache of the build that just ran.
-async fn derivation_of(flake_ref: &str, attr: &str, overrides: &[String]) -> Result<String> {
-    let output = Command::new("nix")
-        .args([
-            "eval",
-            "--raw",
-            "--extra-experimental-features",
-            "nix-command flakes",
-        ])
-        .args(overrides)
-        .arg(format!("{flake_ref}#{attr}.drvPath"))
+async fn derivation_of(
+    flake_ref: &str,
+    attr: &str,
+    overrides: &BTreeMap<String, String>,
+) -> Result<String> {
+    let output = Command::from(nix_command::derivation_path(flake_ref, attr, overrides).command())
         .stdin(Stdio::null())
         .output()
         .await

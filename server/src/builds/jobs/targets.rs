@@ -3,6 +3,7 @@
 //! flake at the job's revision. No targets means `build.default_targets`, or else every host.
 
 use anyhow::{bail, Context, Result};
+use nix_core::command;
 use tokio::process::Command;
 
 use common::ansi::strip as strip_ansi;
@@ -165,15 +166,7 @@ async fn evaluate(flake_ref: &str, system: &str, names: &[String]) -> Result<Eva
 
 /// `nix eval --json --expr EXPRESSION`, with Nix's error as one line.
 async fn nix_eval_json(expression: &str) -> Result<serde_json::Value> {
-    let output = Command::new("nix")
-        .args([
-            "eval",
-            "--json",
-            "--extra-experimental-features",
-            "nix-command flakes",
-            "--expr",
-            expression,
-        ])
+    let output = Command::from(command::eval_json(expression).command())
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true)
         .output()
