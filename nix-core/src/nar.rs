@@ -17,6 +17,7 @@ const READ_CHUNK: usize = 256 * 1024;
 
 /// Where a NAR goes.
 pub trait NarSink {
+    /// NAR bytes that are not a file's contents (tokens, lengths, padding).
     fn bytes(&mut self, data: &[u8]) -> io::Result<()>;
     /// Exactly `len` bytes of `file`, from its start.
     fn file_contents(&mut self, file: &mut File, len: u64) -> io::Result<()>;

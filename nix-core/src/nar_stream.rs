@@ -65,6 +65,7 @@ pub struct NarStream {
 }
 
 impl NarStream {
+    /// The NAR of the file, symlink or directory at `path`, not read until pulled.
     pub fn new(path: &Path) -> NarStream {
         NarStream {
             walk: Walk::new(path),
@@ -178,6 +179,7 @@ pub struct NarReader {
 }
 
 impl NarReader {
+    /// A reader of the NAR of `path`, which must come to exactly `expected` bytes.
     pub fn new(path: &Path, expected: u64) -> NarReader {
         NarReader {
             stream: NarStream::new(path),

@@ -9,11 +9,14 @@ use super::store_path::StoreDir;
 /// How NARs are sent: `Compression:` in the narinfo and the encoding of `/nar/…` bodies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
+    /// Stored as is (`Compression: none`).
     None,
+    /// Compressed with zstd (`Compression: zstd`).
     Zstd,
 }
 
 impl Compression {
+    /// The compression a `cache.compression` value names; `None` for any other word.
     pub fn parse(text: &str) -> Option<Compression> {
         match text {
             "none" => Some(Compression::None),
@@ -22,6 +25,7 @@ impl Compression {
         }
     }
 
+    /// The word Nix writes in a narinfo's `Compression:` line.
     pub fn as_str(self) -> &'static str {
         match self {
             Compression::None => "none",

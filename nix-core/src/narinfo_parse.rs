@@ -19,14 +19,19 @@ pub struct UploadedNarinfo {
     pub url: String,
     /// `none`, `xz`, `zstd`, `bzip2` or `br`.
     pub compression: String,
+    /// SHA-256 of the file as stored (`FileHash:`), when given.
     pub file_hash: Option<[u8; 32]>,
+    /// Size in bytes of the file as stored (`FileSize:`), when given.
     pub file_size: Option<u64>,
+    /// SHA-256 of the NAR serialisation (`NarHash:`).
     pub nar_hash: [u8; 32],
+    /// Size in bytes of the NAR serialisation (`NarSize:`).
     pub nar_size: u64,
     /// Full store paths, sorted.
     pub references: Vec<String>,
     /// The full store path of the derivation, when given.
     pub deriver: Option<String>,
+    /// The content address (`CA:`, e.g. `fixed:r:sha256:…`) of a content-addressed path.
     pub content_address: Option<String>,
 }
 

@@ -8,10 +8,13 @@ use super::base32;
 /// Metadata of a valid store path, with every path as a full store path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathInfo {
+    /// The full store path.
     pub path: String,
+    /// The full store path of the derivation that built it, when known.
     pub deriver: Option<String>,
     /// SHA-256 of the NAR serialisation.
     pub nar_hash: [u8; 32],
+    /// Size in bytes of the NAR serialisation.
     pub nar_size: u64,
     /// Sorted full store paths, the path itself included when it refers to itself.
     pub references: Vec<String>,

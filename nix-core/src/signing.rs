@@ -64,6 +64,7 @@ impl SecretKey {
         })
     }
 
+    /// The key's name, the part before the colon (`buildbox-1`).
     pub fn name(&self) -> &str {
         &self.name
     }

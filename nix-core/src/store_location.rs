@@ -9,9 +9,13 @@ use crate::store_path::StoreDir;
 /// otherwise.
 #[derive(Debug, Clone)]
 pub struct StoreLocation {
+    /// The store directory (`NIX_STORE_DIR`, default `/nix/store`).
     pub store_dir: StoreDir,
+    /// Nix's state directory (`NIX_STATE_DIR`, default `/nix/var/nix`): the database lives here.
     pub state_dir: PathBuf,
+    /// Where build logs are kept (`NIX_LOG_DIR`, default `/nix/var/log/nix`).
     pub log_dir: PathBuf,
+    /// The daemon's socket (`NIX_DAEMON_SOCKET_PATH`, default under the state directory).
     pub daemon_socket: PathBuf,
     /// `NIX_REMOTE` as given (`daemon`, `unix://…`, `local`, or empty).
     pub remote: String,
@@ -45,6 +49,7 @@ impl StoreLocation {
         Some(PathBuf::from(socket.split('?').next().unwrap_or(socket)))
     }
 
+    /// Nix's SQLite database of valid paths.
     pub fn db_path(&self) -> PathBuf {
         self.state_dir.join("db/db.sqlite")
     }

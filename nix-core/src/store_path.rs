@@ -14,11 +14,13 @@ pub const HASH_PART_LEN: usize = 32;
 pub struct StoreDir(String);
 
 impl StoreDir {
+    /// The store directory `dir`, without a trailing slash.
     pub fn new(dir: impl Into<String>) -> Self {
         let dir: String = dir.into();
         StoreDir(dir.trim_end_matches('/').to_string())
     }
 
+    /// The directory as text (`/nix/store`).
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -34,10 +36,12 @@ impl StoreDir {
         is_valid_basename(rest).then_some(rest)
     }
 
+    /// The directory as a path.
     pub fn to_path_buf(&self) -> PathBuf {
         PathBuf::from(&self.0)
     }
 
+    /// The path of the store entry `basename`.
     pub fn join(&self, basename: &str) -> PathBuf {
         Path::new(&self.0).join(basename)
     }

@@ -10,11 +10,20 @@ use crate::nar_check::is_valid_entry_name;
 /// A file tree as a NAR holds it.
 #[derive(Debug, Clone)]
 pub enum Node {
-    File { executable: bool, contents: Vec<u8> },
+    /// A regular file.
+    File {
+        /// Whether the NAR marks it executable.
+        executable: bool,
+        /// Its bytes.
+        contents: Vec<u8>,
+    },
+    /// A symlink to this target.
     Symlink(Vec<u8>),
+    /// A directory: entry names (sorted, as Nix writes them) and what each is.
     Directory(BTreeMap<Vec<u8>, Node>),
 }
 
+/// One NAR token: its length, its bytes, zero padding to 8 bytes.
 pub fn token(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
     out.extend_from_slice(bytes);
@@ -89,26 +98,38 @@ pub fn tree() -> impl Strategy<Value = Node> {
     })
 }
 
+/// One way to break a NAR (positions are taken modulo the NAR's length).
 #[derive(Debug, Clone)]
 pub enum Mutation {
+    /// One byte changed.
     Flip {
+        /// Where.
         at: usize,
+        /// The new byte.
         to: u8,
     },
+    /// The NAR cut short.
     Cut {
+        /// Where it ends.
         at: usize,
     },
+    /// Bytes put in.
     Insert {
+        /// Where.
         at: usize,
+        /// What.
         bytes: Vec<u8>,
     },
     /// A length field set to a huge value: the input claims far more than it has.
     Claim {
+        /// Which 8-byte word.
         word: usize,
+        /// The length it claims.
         len: u64,
     },
 }
 
+/// Any of the mutations.
 pub fn mutation() -> impl Strategy<Value = Mutation> {
     prop_oneof![
         (any::<usize>(), any::<u8>()).prop_map(|(at, to)| Mutation::Flip { at, to }),
@@ -126,6 +147,7 @@ pub fn mutation() -> impl Strategy<Value = Mutation> {
     ]
 }
 
+/// Applies `mutation` to `bytes` (nothing to an empty input).
 pub fn mutate(bytes: &mut Vec<u8>, mutation: &Mutation) {
     if bytes.is_empty() {
         return;
