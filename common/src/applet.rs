@@ -30,7 +30,7 @@ pub const LINKS: &[(&str, Applet)] = &[
 ];
 
 impl Applet {
-    /// From `ATUIN_BOOTSTRAP_ARGV0` when set, else the file stem of argv[0].
+    /// From `ATUIN_BOOTSTRAP_ARGV0` when set, else the file stem of `argv[0]`.
     pub fn detect(argv0: Option<&str>, override_name: Option<&str>) -> Applet {
         let name = override_name
             .filter(|n| !n.is_empty())

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 /// Everything the program takes from its process, gathered once by `main`.
 pub struct Process {
-    /// The command line, argv[0] included.
+    /// The command line, `argv[0]` included.
     pub args: Vec<OsString>,
     /// The environment variables that are valid UTF-8.
     pub vars: BTreeMap<String, String>,
