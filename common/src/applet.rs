@@ -6,13 +6,18 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
+/// The mode the binary runs in, picked from the name it runs under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applet {
     /// `atuin-bootstrap`, with subcommands.
     Main,
+    /// `bt` (`atuin-bootstrap trigger`): queue builds on the server.
     Trigger,
+    /// `bs` (`atuin-bootstrap status`): server, job and fleet status.
     Status,
+    /// `bl` (`atuin-bootstrap logs`): build logs.
     Logs,
+    /// `bootstrap-new-machine` (`atuin-bootstrap bootstrap`): join this machine to the fleet.
     Bootstrap,
 }
 
@@ -25,7 +30,7 @@ pub const LINKS: &[(&str, Applet)] = &[
 ];
 
 impl Applet {
-    /// From `ATUIN_BOOTSTRAP_ARGV0` when set, else the file stem of argv[0].
+    /// From `ATUIN_BOOTSTRAP_ARGV0` when set, else the file stem of `argv[0]`.
     pub fn detect(argv0: Option<&str>, override_name: Option<&str>) -> Applet {
         let name = override_name
             .filter(|n| !n.is_empty())

@@ -113,6 +113,7 @@ pub struct Secrets {
 }
 
 impl Secrets {
+    /// The secrets of `url`: its user info and credential-like query parameters.
     pub fn of_url(url: &str) -> Secrets {
         let mut secrets = Secrets::default();
         let shown = redact_url(url);
@@ -156,6 +157,7 @@ impl Secrets {
             .sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
     }
 
+    /// Whether there is nothing to scrub (`hide` then returns its text unchanged).
     pub fn is_empty(&self) -> bool {
         self.url.is_none() && self.words.is_empty()
     }

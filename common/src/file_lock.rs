@@ -21,7 +21,9 @@ pub struct FileLock {
 /// Taking a lock file: ours, or what its holder wrote inside (as read, possibly empty).
 #[derive(Debug)]
 pub enum Taken {
+    /// We hold it until the `FileLock` is dropped.
     Ours(FileLock),
+    /// Another process holds it; what it wrote inside.
     Held(String),
 }
 

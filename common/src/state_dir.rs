@@ -13,20 +13,24 @@ use anyhow::{Context, Result};
 
 use crate::file_lock::{self, FileLock, Taken};
 
+/// The server's state directory (`server.state_dir`): jobs, logs, roots, tokens, the key.
 #[derive(Debug, Clone)]
 pub struct StateDir {
     path: PathBuf,
 }
 
 impl StateDir {
+    /// The state dir at `path`; nothing is created until `ensure`.
     pub fn new(path: PathBuf) -> StateDir {
         StateDir { path }
     }
 
+    /// The directory's path.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    /// The path of `name` inside the directory.
     pub fn join(&self, name: &str) -> PathBuf {
         self.path.join(name)
     }
@@ -85,6 +89,7 @@ pub struct StateLock {
 /// Who holds the state dir's lock, as far as its lock file tells.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockHolder {
+    /// The holder's pid, from the lock file; `None` when the file does not say.
     pub pid: Option<u32>,
 }
 

@@ -12,9 +12,13 @@ use super::schema::{self, KeyDef, Kind};
 /// Where a value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
+    /// The key's built-in default.
     Default,
+    /// The config file at this path.
     File(PathBuf),
+    /// This environment variable.
     Env(String),
+    /// This command-line flag.
     Flag(String),
 }
 
@@ -32,17 +36,24 @@ impl std::fmt::Display for Source {
 /// A parsed value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
+    /// A string: `Kind::Text`.
     Text(String),
+    /// A whole number: `Kind::Count`.
     Count(u64),
+    /// A duration: `Kind::Duration`.
     Duration(Duration),
+    /// A list of strings: `Kind::List`.
     List(Vec<String>),
+    /// `true` or `false`: `Kind::Bool`.
     Bool(bool),
 }
 
 /// A value given on the command line.
 #[derive(Debug, Clone)]
 pub enum FlagValue {
+    /// A single value, parsed by the key's kind.
     One(String),
+    /// Several values: the whole list of a list key.
     Many(Vec<String>),
 }
 

@@ -30,6 +30,7 @@ use nix_core::narinfo::Compression;
 pub struct Inputs<'a> {
     /// `--config FILE`.
     pub config_flag: Option<PathBuf>,
+    /// The process environment, `ATUIN_BOOTSTRAP_*` variables included.
     pub vars: &'a BTreeMap<String, String>,
     /// Flags of the running mode that set keys.
     pub flags: Vec<Flag>,
@@ -42,7 +43,9 @@ pub struct Inputs<'a> {
 /// A value with its source.
 #[derive(Debug, Clone)]
 pub struct Sourced<T> {
+    /// The resolved value.
     pub value: T,
+    /// Where the value came from: flag, environment, file or default.
     pub source: Source,
 }
 
@@ -54,21 +57,29 @@ impl<T> Sourced<Option<T>> {
     }
 }
 
+/// Every key resolved: what each mode of the binary runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The file read, if any.
     pub file: Option<PathBuf>,
+    /// `server.listen`: the address of the API, the cache and the pages.
     pub listen: Sourced<SocketAddr>,
+    /// `server.state_dir`: jobs, logs, GC roots, tokens, the key; default the user's data dir.
     pub state_dir: Sourced<PathBuf>,
     /// A reader that takes nothing for this long is dropped.
     pub send_timeout: Sourced<Duration>,
-    /// The longest a request's body may take to arrive.
+    /// The longest a request's body may take to arrive (an upload's: per 64 MiB); its headers
+    /// get as long, at most 30 s.
     pub request_timeout: Sourced<Duration>,
+    /// `server.max_connections`: connections served at once.
     pub max_connections: Sourced<u32>,
     /// NARs being made at once (the work, not the connections).
     pub max_concurrent_nars: Sourced<u32>,
+    /// `cache.secret_key_files`: Nix secret keys to sign with; empty: a key is generated.
     pub secret_key_files: Sourced<Vec<PathBuf>>,
+    /// `cache.priority`: the `Priority` in `/nix-cache-info`.
     pub priority: Sourced<u32>,
+    /// `cache.compression`: how the cache's NARs are served (none or zstd).
     pub compression: Sourced<Compression>,
     /// Bytes of NARs kept on disk at most.
     pub nar_cache_size: Sourced<u64>,
@@ -80,23 +91,35 @@ pub struct Config {
     pub max_nar_size: Sourced<u64>,
     /// How long a pushed path is kept after its last push.
     pub pushed_ttl: Sourced<Duration>,
+    /// `repo.url`: the fleet flake (git URL or local path); `None` when unset.
     pub repo_url: Option<Sourced<String>>,
+    /// `repo.branch`: the branch watched.
     pub repo_branch: Sourced<String>,
+    /// `repo.poll_interval`: how often the fleet flake is fetched.
     pub poll_interval: Sourced<Duration>,
     /// Credentials for fetching `repo.url`, kept out of the URL.
     pub repo_credentials_file: Option<Sourced<PathBuf>>,
+    /// `repo.webhook_secret_file`: the webhooks' HMAC secret; `None`: webhooks off.
     pub webhook_secret_file: Option<Sourced<PathBuf>>,
     /// Inputs of the fleet flake followed upstream and built when they move.
     pub watch_inputs: Sourced<Vec<String>>,
+    /// `build.max_parallel_jobs`: jobs built at once (at least 1).
     pub max_parallel_jobs: Sourced<u32>,
+    /// `build.default_targets`: targets of a job that names none; empty: every host.
     pub default_targets: Sourced<Vec<String>>,
+    /// `build.keep_per_target`: successful builds kept as GC roots per target.
     pub keep_per_target: Sourced<u32>,
+    /// `client.server`: the server's URL the clients talk to; `None` when unset.
     pub client_server: Option<Sourced<String>>,
+    /// `client.token`: the API token; `None` when unset.
     pub client_token: Option<Sourced<String>>,
+    /// `client.token_file`: a file holding the token, read when `client.token` is unset.
     pub client_token_file: Option<Sourced<PathBuf>>,
+    /// The `[deploy]` keys.
     pub deploy: DeploySettings,
     /// Hosts not in the flake are forgotten this long after their last report.
     pub forget_after: Sourced<Duration>,
+    /// The `[notify]` keys: where alerts go and for which events.
     pub notify: NotifySettings,
     /// `[publish]`: `None` unless `publish.bucket` is set.
     pub publish: Option<PublishSettings>,
@@ -107,22 +130,35 @@ pub struct Config {
 /// The `[deploy]` keys: how this host takes its system from the box.
 #[derive(Debug, Clone)]
 pub struct DeploySettings {
+    /// `deploy.host`: this host in `nixosConfigurations`; `None`: the machine's host name.
     pub host: Option<Sourced<String>>,
+    /// `deploy.mode`: how a new system is activated.
     pub mode: Sourced<DeployMode>,
+    /// `deploy.interval`: how often `deploy --watch` asks the box.
     pub interval: Sourced<Duration>,
+    /// `deploy.health_checks`: checks run after activation when the system carries none.
     pub health_checks: Sourced<Vec<String>>,
+    /// `deploy.health_timeout`: time for the checks (and the box) to pass after activation.
     pub health_timeout: Sourced<Duration>,
+    /// `deploy.profile`: the system profile moved to a new system.
     pub profile: Sourced<PathBuf>,
+    /// `deploy.current_system`: the link to what runs now.
     pub current_system: Sourced<PathBuf>,
     /// `None`: the default, which depends on who runs the deploy (root or not).
     pub state_dir: Option<Sourced<PathBuf>>,
+    /// `deploy.activation_timeout`: the longest `switch-to-configuration` may run.
     pub activation_timeout: Sourced<Duration>,
+    /// `deploy.activate_with`: how `switch-to-configuration` is started.
     pub activate_with: Sourced<ActivateWith>,
+    /// `deploy.reboot`: whether the agent reboots into a system that needs it.
     pub reboot: Sourced<RebootPolicy>,
     /// `(start, end)` in minutes after local midnight; equal ends: any time.
     pub reboot_window: Sourced<(u32, u32)>,
+    /// `deploy.reboot_command`: the command the agent reboots with (never empty).
     pub reboot_command: Sourced<Vec<String>>,
+    /// `deploy.booted_system`: the link to what the machine booted, for kernel/initrd comparison.
     pub booted_system: Sourced<PathBuf>,
+    /// `deploy.allow_pushed`: take a target whose closure holds pushed paths.
     pub allow_pushed: Sourced<bool>,
     /// Empty: the build keys the box announces.
     pub public_keys: Sourced<Vec<String>>,
@@ -140,6 +176,7 @@ pub enum ActivateWith {
 }
 
 impl ActivateWith {
+    /// The key's text (`auto`, `systemd-run`, `process`); `None` for anything else.
     pub fn parse(text: &str) -> Option<ActivateWith> {
         match text {
             "auto" => Some(ActivateWith::Auto),
@@ -153,7 +190,9 @@ impl ActivateWith {
 /// Whether the agent reboots into a system that needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RebootPolicy {
+    /// `never`: report `reboot_needed` and leave the reboot to someone else.
     Never,
+    /// `window`: reboot inside `deploy.reboot_window`.
     Window,
 }
 
@@ -180,6 +219,7 @@ pub enum DeployMode {
 }
 
 impl DeployMode {
+    /// The key's text and `switch-to-configuration`'s argument: `switch`, `boot` or `test`.
     pub fn as_str(self) -> &'static str {
         match self {
             DeployMode::Switch => "switch",
@@ -188,6 +228,7 @@ impl DeployMode {
         }
     }
 
+    /// The mode named `text`; `None` for anything else.
     pub fn parse(text: &str) -> Option<DeployMode> {
         [DeployMode::Switch, DeployMode::Boot, DeployMode::Test]
             .into_iter()

@@ -10,7 +10,9 @@ use super::Sourced;
 pub struct NotifySettings {
     /// `None`: no alerts (the key is empty).
     pub url: Option<Sourced<String>>,
+    /// `notify.format`: the body an alert is sent as.
     pub format: Sourced<NotifyFormat>,
+    /// `notify.on`: the events that alert.
     pub on: Sourced<Vec<NotifyEvent>>,
 }
 
@@ -24,6 +26,7 @@ pub enum NotifyFormat {
 }
 
 impl NotifyFormat {
+    /// The key's text (`json`, `ntfy`); an error naming both for anything else.
     pub fn parse(text: &str) -> Result<NotifyFormat> {
         match text {
             "json" => Ok(NotifyFormat::Json),
@@ -36,6 +39,7 @@ impl NotifyFormat {
 /// What an alert is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NotifyEvent {
+    /// A job failed.
     JobFailed,
     /// The first succeeded job for a target set after one or more failed ones.
     JobRecovered,
@@ -46,6 +50,7 @@ pub enum NotifyEvent {
 }
 
 impl NotifyEvent {
+    /// Every event an alert can be about.
     pub const ALL: [NotifyEvent; 4] = [
         NotifyEvent::JobFailed,
         NotifyEvent::JobRecovered,
@@ -53,6 +58,7 @@ impl NotifyEvent {
         NotifyEvent::PublishFailing,
     ];
 
+    /// The event's name, as in `notify.on` and the alert's `event` field.
     pub fn as_str(self) -> &'static str {
         match self {
             NotifyEvent::JobFailed => "job_failed",
@@ -62,6 +68,7 @@ impl NotifyEvent {
         }
     }
 
+    /// The event named `text`; an error listing the known names for anything else.
     pub fn parse(text: &str) -> Result<NotifyEvent> {
         NotifyEvent::ALL
             .into_iter()

@@ -15,29 +15,41 @@ use super::{at_least_one, positive_duration, schema, text, text_path, Found, Sou
 pub struct PublishSettings {
     /// The S3 API's URL (`https://s3.example.com`, `http://127.0.0.1:3900`).
     pub endpoint: Sourced<String>,
+    /// `publish.region`: the S3 region (`us-east-1` by default).
     pub region: Sourced<String>,
+    /// `publish.bucket`: the S3 bucket the cache is published to.
     pub bucket: Sourced<String>,
     /// Put before every object key, without leading or trailing `/` (empty: none).
     pub prefix: Sourced<String>,
+    /// `publish.access_key_file`: the file holding the access key id.
     pub access_key_file: Sourced<PathBuf>,
+    /// `publish.secret_key_file`: the file holding the secret key.
     pub secret_key_file: Sourced<PathBuf>,
+    /// `publish.compression`: how the published NARs are compressed.
     pub compression: Sourced<PublishCompression>,
     /// The HTTP URL hosts read the bucket (and prefix) at; announced in the status JSON.
     pub read_url: Option<Sourced<String>>,
+    /// `publish.max_concurrent`: uploads at once (at least 1).
     pub max_concurrent: Sourced<u32>,
+    /// `publish.alert_after`: failing this long sends `publish_failing`.
     pub alert_after: Sourced<Duration>,
+    /// `publish.nar_grace`: how long a NAR stays in the bucket after its narinfo left it.
     pub nar_grace: Sourced<Duration>,
 }
 
 /// How published NARs are compressed (Nix reads all three).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PublishCompression {
+    /// `zstd`: `.nar.zst`.
     Zstd,
+    /// `xz`: `.nar.xz`.
     Xz,
+    /// `none`: a plain `.nar`.
     None,
 }
 
 impl PublishCompression {
+    /// The key's text (`zstd`, `xz`, `none`); `None` for anything else.
     pub fn parse(text: &str) -> Option<PublishCompression> {
         match text {
             "zstd" => Some(PublishCompression::Zstd),

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use super::layers::{Source, Value};
 use super::{schema, Config};
 
+/// `config show`'s output: TOML with each value's source, or with `json` one object per key.
 pub fn render(config: &Config, json: bool) -> String {
     if json {
         return render_json(config);

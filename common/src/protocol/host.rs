@@ -26,6 +26,7 @@ pub enum ReportState {
 }
 
 impl ReportState {
+    /// Every state a report may carry.
     pub const ALL: [ReportState; 7] = [
         ReportState::Deploying,
         ReportState::Deployed,
@@ -36,6 +37,7 @@ impl ReportState {
         ReportState::RebootNeeded,
     ];
 
+    /// The state's JSON string (`up_to_date`, `rolled_back`, …).
     pub fn as_str(self) -> &'static str {
         match self {
             ReportState::Deploying => "deploying",
@@ -48,6 +50,7 @@ impl ReportState {
         }
     }
 
+    /// The state named by its JSON string; `None` for anything else.
     pub fn parse(text: &str) -> Option<ReportState> {
         ReportState::ALL.into_iter().find(|s| s.as_str() == text)
     }
@@ -57,9 +60,11 @@ impl ReportState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Report {
+    /// What the deploy says happened.
     pub state: ReportState,
     /// The system the host runs now.
     pub path: String,
+    /// Why, in words (a failure's error); the box cuts it at 4 KiB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// The build this report is about (the one being deployed, or that failed); the box
@@ -84,16 +89,20 @@ pub struct PinRequest {
 /// A host as the box sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Host {
+    /// The host's name: its attribute in `nixosConfigurations`, and the name it reports under.
     pub name: String,
     /// The newest succeeded build of this host's system at the newest commit on the watched
     /// branch that built it (by git ancestry, not job order).
     pub latest: Option<Latest>,
     /// What the host last reported running.
     pub running: Option<Running>,
+    /// The first state that holds, by the reference's table (`never_seen`, …).
     pub state: HostState,
+    /// The host's last report; `None` when it never reported.
     pub last_report: Option<LastReport>,
+    /// When the host last reported (RFC 3339); `None` when it never did.
     pub last_seen: Option<String>,
-    /// `running.path` is not `target.path`.
+    /// `running.path` is not `target.path` (and there is a target).
     pub behind: bool,
     /// What the host was pinned to, if it is.
     #[serde(default)]
@@ -107,22 +116,27 @@ pub struct Host {
     pub retry_at: Option<String>,
 }
 
+/// What a host is pinned to (`pinned` in the host object).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pinned {
     /// The revision pinned to (full id); `None` for a pin to a store path.
     pub rev: Option<String>,
+    /// The store path pinned to.
     pub path: String,
     /// When the pin was set.
     pub at: String,
 }
 
+/// What a host is to run (`target` in the host object): its pin, else `latest`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Target {
+    /// The system's store path.
     pub path: String,
     /// The revision of the build, `None` when the box cannot tell.
     pub rev: Option<String>,
     /// The job that built it.
     pub job: Option<u64>,
+    /// Whether the target is the host's pin or its `latest`.
     pub source: TargetSource,
     /// Paths in its closure that came by push (the job's `pushed`); empty when none did.
     #[serde(default)]
@@ -133,23 +147,33 @@ pub struct Target {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TargetSource {
+    /// `pinned`: the host's pin.
     Pinned,
+    /// `latest`: the newest build on the watched branch.
     Latest,
 }
 
+/// The newest build of a host on the watched branch (`latest` in the host object).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Latest {
+    /// The job that built it.
     pub job: u64,
+    /// The fleet commit it was built at (full id).
     pub rev: String,
+    /// The system's store path.
     pub path: String,
+    /// When that job finished (RFC 3339); `None` when its record has no such time.
     pub finished_at: Option<String>,
 }
 
+/// What a host last reported running (`running` in the host object).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Running {
+    /// The running system's store path.
     pub path: String,
     /// `None` when the box never built this path.
     pub rev: Option<String>,
+    /// The job that built this path; `None` when the box never built it.
     pub job: Option<u64>,
     /// When the host first reported running this path (in its latest stretch of reports).
     pub since: String,
@@ -157,22 +181,34 @@ pub struct Running {
     pub known: bool,
 }
 
+/// The host's last report as the box kept it (`last_report` in the host object).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastReport {
+    /// What the report said happened.
     pub state: ReportState,
+    /// The system the host ran when it reported.
     pub path: String,
+    /// The report's message (cut at 4 KiB; at 256 bytes in the status); `None` without one.
     pub message: Option<String>,
+    /// When the box last received this report (RFC 3339).
     pub at: String,
 }
 
+/// A host's state as the box sums it up (`state` in the host object).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HostState {
+    /// The host never reported.
     NeverSeen,
+    /// The host runs its target (or a system the box built, when there is no target).
     UpToDate,
+    /// There is a target the host does not run.
     Behind,
+    /// The last report, about the target, said it is deploying.
     Deploying,
+    /// The last report, about the target, said it rolled back.
     RolledBack,
+    /// The last report, about the target, said the deploy failed.
     Failed,
     /// Runs a system the box did not give it.
     Local,
@@ -181,6 +217,7 @@ pub enum HostState {
 }
 
 impl HostState {
+    /// Every state, in the order `/metrics` lists them.
     pub const ALL: [HostState; 8] = [
         HostState::NeverSeen,
         HostState::UpToDate,
@@ -192,6 +229,7 @@ impl HostState {
         HostState::RebootNeeded,
     ];
 
+    /// The state's JSON string (`never_seen`, `up_to_date`, …).
     pub fn as_str(self) -> &'static str {
         match self {
             HostState::NeverSeen => "never_seen",
