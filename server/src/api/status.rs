@@ -5,6 +5,7 @@ use hyper::StatusCode;
 use serde_json::json;
 
 use super::AppState;
+use crate::builds::jobs::model::JobState;
 use crate::http::response::{json, HttpError, HttpResult};
 use common::protocol::status::{CacheStatus, NarCacheStatus, PushedStatus, RepoStatus, Status};
 
@@ -41,7 +42,7 @@ async fn overview(state: &AppState) -> Result<Status, HttpError> {
     };
     Ok(Status {
         version: env!("CARGO_PKG_VERSION").to_string(),
-        queue: builds.jobs().queue_length()?,
+        queue: builds.jobs().history().count_in_state(JobState::Queued)?,
         running: builds.jobs().running_ids(),
         repo,
         cache: CacheStatus {

@@ -207,7 +207,7 @@ impl Fleet {
             Ok(pin) => pin,
             Err(why) => return Ok(Err(Refused::Unprocessable(why))),
         };
-        builds.jobs().pin(&[pin])?;
+        builds.jobs().history().pin(&[pin])?;
         Ok(Ok(self.one(builds, name)?))
     }
 
@@ -252,7 +252,7 @@ impl Fleet {
                 "no host has a successful build yet; nothing was pinned".into(),
             )));
         }
-        builds.jobs().pin(&pins)?;
+        builds.jobs().history().pin(&pins)?;
         Ok(Ok(self.hosts(builds).await?))
     }
 
@@ -261,13 +261,13 @@ impl Fleet {
         if let Some(unknown) = self.unknown(builds, name).await? {
             return Ok(Err(unknown));
         }
-        builds.jobs().unpin(Some(name))?;
+        builds.jobs().history().unpin(Some(name))?;
         Ok(Ok(self.one(builds, name)?))
     }
 
     /// Releases every pin.
     pub async fn unpin_all(&self, builds: &BuildServer) -> Result<Vec<Host>> {
-        builds.jobs().unpin(None)?;
+        builds.jobs().history().unpin(None)?;
         self.hosts(builds).await
     }
 

@@ -40,13 +40,13 @@ pub struct HostBuilds {
 impl HostBuilds {
     /// The builds now: `kept` again when nothing changed since it was made.
     pub fn read(builds: &BuildServer, kept: Option<Arc<HostBuilds>>) -> Result<Arc<HostBuilds>> {
-        let version = builds.jobs().succeeded_version()?;
+        let version = builds.jobs().history().succeeded_version()?;
         let order = builds.branch_generations()?;
         let key = (version, order.as_ref().map(|o| o.tip()));
         if let Some(kept) = kept.filter(|k| k.key == key) {
             return Ok(kept);
         }
-        let host_builds = builds.jobs().host_builds()?;
+        let host_builds = builds.jobs().history().host_builds()?;
         let latest = match order {
             Some(order) => latest_on_branch(&host_builds, |rev| order.of(rev)),
             None => BTreeMap::new(),
@@ -80,7 +80,7 @@ impl Known {
     ) -> Result<Known> {
         Ok(Known {
             built,
-            pins: builds.jobs().pins()?,
+            pins: builds.jobs().history().pins()?,
             retries: reports.retries()?,
         })
     }
@@ -149,7 +149,7 @@ impl Known {
             Some(report) => {
                 let built_by = match self.built.by_path.get(&report.path) {
                     Some(known) => Some(known.clone()),
-                    None => builds.jobs().job_that_built(&report.path)?,
+                    None => builds.jobs().history().job_that_built(&report.path)?,
                 };
                 Some(Running {
                     path: report.path.clone(),

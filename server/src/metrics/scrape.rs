@@ -8,7 +8,7 @@ use super::counters::{CacheKind, Counters};
 use super::exposition::{Exposition, Kind};
 use crate::api::AppState;
 use crate::builds::jobs::model::{JobState, Trigger};
-use crate::builds::jobs::stats::DURATION_BOUNDS;
+use crate::builds::jobs::stats::{self, DURATION_BOUNDS};
 use crate::http::response::{with_type, HttpResult};
 use common::protocol::host::HostState;
 use common::timestamp::unix_seconds;
@@ -40,7 +40,7 @@ fn render(state: &AppState, counters: &Counters) -> anyhow::Result<String> {
 
 fn jobs(out: &mut Exposition, state: &AppState) -> anyhow::Result<()> {
     let jobs = state.builds.jobs();
-    let counts = jobs.state_counts()?;
+    let counts = stats::counts(jobs.history())?;
     out.family(
         "jobs",
         Kind::Gauge,
@@ -60,13 +60,17 @@ fn jobs(out: &mut Exposition, state: &AppState) -> anyhow::Result<()> {
         }
     }
     out.family("queue_length", Kind::Gauge, "Jobs waiting to run.");
-    out.sample("queue_length", &[], jobs.queue_length()?);
+    out.sample(
+        "queue_length",
+        &[],
+        jobs.history().count_in_state(JobState::Queued)?,
+    );
     out.family(
         "job_duration_seconds",
         Kind::Histogram,
         "How long finished jobs ran, from start to end, by final state.",
     );
-    for durations in jobs.durations()? {
+    for durations in stats::durations(jobs.history())? {
         let job_state = durations.state.as_str();
         for (bound, n) in DURATION_BOUNDS.iter().zip(&durations.at_most) {
             let le = bound.to_string();

@@ -15,6 +15,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
 use crate::builds::jobs::model::{Job, JobState};
+use crate::builds::jobs::stats;
 use crate::builds::BuildServer;
 use crate::fleet::{Fleet, Reported};
 use crate::publish::Publisher;
@@ -139,7 +140,7 @@ impl JobAlerts {
             }
             JobState::Succeeded if self.on.contains(&NotifyEvent::JobRecovered) => {
                 let builds = self.builds.upgrade()?;
-                match builds.jobs().previous_outcome(&job) {
+                match stats::previous_outcome(builds.jobs().history(), &job) {
                     Ok(Some(JobState::Failed)) => Some(Alert::job_recovered(job, &self.base_url)),
                     Ok(_) => None,
                     Err(e) => {

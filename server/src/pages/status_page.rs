@@ -27,7 +27,7 @@ pub async fn respond(state: &AppState, site: &Site) -> HttpResult {
     let jobs = builds.jobs();
     let recent = jobs.list(RECENT_JOBS, None)?;
     let running = jobs.list(RUNNING_SHOWN, Some(JobState::Running))?;
-    let queue = jobs.queue_length()?;
+    let queue = jobs.history().count_in_state(JobState::Queued)?;
     let hosts = state.fleet.hosts(builds).await?;
     let keys = state.cache.public_keys();
 

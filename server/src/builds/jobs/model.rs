@@ -197,7 +197,7 @@ pub fn series<'a>(attrs: &[String], inputs: impl IntoIterator<Item = &'a String>
 }
 
 /// A job's attributes as a set: sorted, without repeats, one a line (order and spelling of
-/// the request do not matter).
+/// the request do not matter). The dedupe key holds it after the revision (see `series`).
 pub fn attr_set(attrs: &[String]) -> String {
     let mut attrs = attrs.to_vec();
     attrs.sort();

@@ -4,7 +4,7 @@
 //! their jobs go back to the queue. Every job that ends (a failure recorded at once too) is
 //! told to whoever subscribed (alerts), without waiting for them.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,10 +12,9 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use tokio::sync::{broadcast, watch, Notify};
 
-use super::history::{latest_on_branch, Ending, HostBuild, JobHistory, NewPin, Pin};
+use super::history::{latest_on_branch, Ending, JobHistory};
 use super::model::{Job, JobState, NewJob, Progress};
 use super::runner::{self, Outcome, RunContext, StopReason};
-use super::stats::{self, Durations, StateCount};
 use crate::builds::repo::ancestry::{BranchOrder, Generations};
 
 /// Endings held for a subscriber that lags; past that it misses the oldest.
@@ -102,25 +101,17 @@ impl JobService {
         Ok(created)
     }
 
+    /// The job history itself, for what reads or records past the queue (webhook deliveries,
+    /// watched inputs' commits, host builds, pins, `stats`); the queue's own changes go
+    /// through the service, which wakes the dispatcher and tells who listens.
+    pub fn history(&self) -> &JobHistory {
+        &self.history
+    }
+
     /// Every job that ends from now on, as recorded (a failed request recorded as a failed
     /// job included).
     pub fn subscribe_endings(&self) -> broadcast::Receiver<Job> {
         self.endings.subscribe()
-    }
-
-    /// How the previous job of `job`'s target set ended (succeeded or failed only).
-    pub fn previous_outcome(&self, job: &Job) -> Result<Option<JobState>> {
-        stats::previous_outcome(&self.history, job)
-    }
-
-    /// Jobs by state and trigger.
-    pub fn state_counts(&self) -> Result<Vec<StateCount>> {
-        stats::counts(&self.history)
-    }
-
-    /// How long finished jobs ran, by state.
-    pub fn durations(&self) -> Result<Vec<Durations>> {
-        stats::durations(&self.history)
     }
 
     /// The job once it has ended, or as it is when `timeout` has passed.
@@ -153,10 +144,6 @@ impl JobService {
             .into_iter()
             .map(|job| self.with_live_progress(job))
             .collect())
-    }
-
-    pub fn queue_length(&self) -> Result<u64> {
-        self.history.count_in_state(JobState::Queued)
     }
 
     pub fn running_ids(&self) -> Vec<u64> {
@@ -296,31 +283,6 @@ impl JobService {
             .map(|job| self.with_live_progress(job)))
     }
 
-    /// Remembers which job a webhook delivery was answered with.
-    pub fn remember_delivery(&self, forge: &str, delivery: &str, job: u64) -> Result<()> {
-        self.history.remember_delivery(forge, delivery, job)
-    }
-
-    /// The commit of watched input `name` last handled (built, or found pinned already).
-    pub fn input_rev(&self, name: &str) -> Result<Option<String>> {
-        self.history.input_rev(name)
-    }
-
-    /// Remembers that commit `rev` of watched input `name` was handled, by `job` if one.
-    pub fn remember_input_rev(&self, name: &str, rev: &str, job: Option<u64>) -> Result<()> {
-        self.history.remember_input_rev(name, rev, job)
-    }
-
-    /// Every succeeded build of a host's system, newest job first.
-    pub fn host_builds(&self) -> Result<Vec<HostBuild>> {
-        self.history.host_builds()
-    }
-
-    /// What changes whenever a job succeeds (see `JobHistory::succeeded_version`).
-    pub fn succeeded_version(&self) -> Result<(u64, u64)> {
-        self.history.succeeded_version()
-    }
-
     /// The watched branch's commits numbered in order at `tip` (the caller's last known tip,
     /// else the mirror's); `None` without a repository or before its first fetch.
     pub fn branch_generations(&self, tip: Option<&str>) -> Result<Option<Arc<Generations>>> {
@@ -328,26 +290,6 @@ impl JobService {
             Some(branch) => branch.generations(tip),
             None => Ok(None),
         }
-    }
-
-    /// Each host's pin, by host name.
-    pub fn pins(&self) -> Result<BTreeMap<String, Pin>> {
-        self.history.pins()
-    }
-
-    /// Records `pins`, all or none.
-    pub fn pin(&self, pins: &[NewPin]) -> Result<()> {
-        self.history.pin(pins)
-    }
-
-    /// Releases `host`'s pin (`None`: every pin); how many there were.
-    pub fn unpin(&self, host: Option<&str>) -> Result<usize> {
-        self.history.unpin(host)
-    }
-
-    /// The newest succeeded job that built `path`: (job id, revision).
-    pub fn job_that_built(&self, path: &str) -> Result<Option<(u64, String)>> {
-        self.history.job_that_built(path)
     }
 
     /// Retention: the newest `build.keep_per_target` roots of each target, and every host's

@@ -127,7 +127,6 @@ pub fn previous_outcome(history: &JobHistory, job: &Job) -> Result<Option<JobSta
     })
 }
 
-/// The attribute set as the dedupe key holds it after the revision: sorted, each once.
 #[cfg(test)]
 mod tests {
     use super::*;

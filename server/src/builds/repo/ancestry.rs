@@ -12,9 +12,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use gix::ObjectId;
 
+use super::commit_walk;
 use super::mirror::Mirror;
 
 /// The branch's commits in order, kept for the last tip seen.
@@ -116,14 +117,12 @@ fn walk<'a>(
     tip: ObjectId,
     known: Option<&'a HashMap<ObjectId, u32>>,
 ) -> Result<HashMap<ObjectId, Vec<ObjectId>>> {
-    let failed = || format!("failed to walk the history of {tip} in the mirror");
-    let walk = repo
-        .rev_walk([tip])
-        .selected(move |id| known.is_none_or(|known| !known.contains_key(id)))
-        .with_context(failed)?;
+    let walk = commit_walk::reachable(repo, tip, move |id| {
+        known.is_none_or(|known| !known.contains_key(id))
+    })?;
     let mut commits = HashMap::new();
     for info in walk {
-        let info = info.with_context(failed)?;
+        let info = info?;
         let parents = info.parent_ids().map(|p| p.detach()).collect();
         commits.insert(info.id, parents);
     }
@@ -161,29 +160,8 @@ fn number(commits: &HashMap<ObjectId, Vec<ObjectId>>, of: &mut HashMap<ObjectId,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::builds::repo::test_repos::git;
     use std::path::Path;
-    use std::process::Command;
-
-    fn git(dir: &Path, args: &[&str]) -> String {
-        let output = Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(args)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_AUTHOR_NAME", "Test")
-            .env("GIT_AUTHOR_EMAIL", "test@example.org")
-            .env("GIT_COMMITTER_NAME", "Test")
-            .env("GIT_COMMITTER_EMAIL", "test@example.org")
-            .output()
-            .expect("git runs");
-        assert!(
-            output.status.success(),
-            "git {args:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap().trim().to_owned()
-    }
 
     fn commit(repo: &Path, message: &str) -> String {
         git(repo, &["commit", "-q", "--allow-empty", "-m", message]);

@@ -3,9 +3,13 @@
 
 pub mod ancestry;
 pub mod commit_subject;
+pub mod commit_walk;
 pub mod credentials;
 mod fetch_error;
 pub mod flake_lock;
 pub mod inputs;
 pub mod mirror;
+mod revision_error;
+#[cfg(test)]
+mod test_repos;
 pub mod watcher;

@@ -13,7 +13,6 @@ use tokio::sync::mpsc;
 
 use super::commit_subject;
 use super::mirror::{FetchError, Mirror};
-use crate::builds::jobs::model::Trigger;
 use common::timestamp::now;
 
 /// First retry after a failed fetch; doubled on each failure up to the poll interval.
@@ -36,11 +35,14 @@ pub struct RepoStatus {
     pub subject: Option<String>,
 }
 
-/// A branch tip to build, and what found it.
-#[derive(Debug, Clone)]
-pub struct NewTip {
-    pub rev: String,
-    pub trigger: Trigger,
+/// Whether a fetch that finds a new branch tip hands it on to be built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnNewTip {
+    /// Sent to `tips` (the poll loop, and a request that fetches first).
+    Announce,
+    /// Only marked as seen: the caller builds it itself (a webhook answers with the job it
+    /// made).
+    CallerBuilds,
 }
 
 pub struct Watcher {
@@ -49,7 +51,8 @@ pub struct Watcher {
     status: Mutex<RepoStatus>,
     /// The last tip handed to `tips`; whoever fetches, a move of the branch is announced once.
     announced: Mutex<Option<String>>,
-    tips: mpsc::Sender<NewTip>,
+    /// The revisions of new branch tips, to be built.
+    tips: mpsc::Sender<String>,
     /// One fetch at a time: the poll loop and webhooks share the mirror.
     fetching: tokio::sync::Mutex<()>,
 }
@@ -60,7 +63,7 @@ impl Watcher {
         url: String,
         branch: String,
         interval: Duration,
-        tips: mpsc::Sender<NewTip>,
+        tips: mpsc::Sender<String>,
     ) -> Watcher {
         let rev = mirror.tip().ok().flatten();
         let subject = rev
@@ -94,10 +97,9 @@ impl Watcher {
         self.status.lock().expect("status lock").clone()
     }
 
-    /// Fetches now and returns the branch tip. A tip not seen before is announced as found by
-    /// `announce`; with `None`, the caller builds it itself (a webhook answers with the job it
-    /// made), and it is only marked as seen.
-    pub async fn fetch(&self, announce: Option<Trigger>) -> Result<String, FetchError> {
+    /// Fetches now and returns the branch tip. A tip not seen before is handed on as
+    /// `on_new_tip` says.
+    pub async fn fetch(&self, on_new_tip: OnNewTip) -> Result<String, FetchError> {
         let _one_at_a_time = self.fetching.lock().await;
         let mirror = self.mirror.clone();
         let known = self.status().rev.zip(self.status().subject);
@@ -144,14 +146,8 @@ impl Watcher {
         };
         if moved {
             tracing::info!("branch moved to {tip}");
-            if let Some(trigger) = announce {
-                let _ = self
-                    .tips
-                    .send(NewTip {
-                        rev: tip.clone(),
-                        trigger,
-                    })
-                    .await;
+            if on_new_tip == OnNewTip::Announce {
+                let _ = self.tips.send(tip.clone()).await;
             }
         }
         Ok(tip)
@@ -161,7 +157,7 @@ impl Watcher {
     pub async fn run(self: Arc<Self>) {
         let mut failures: u32 = 0;
         loop {
-            let delay = match self.fetch(Some(Trigger::Poll)).await {
+            let delay = match self.fetch(OnNewTip::Announce).await {
                 Ok(_) => {
                     failures = 0;
                     self.interval

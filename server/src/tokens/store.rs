@@ -1,40 +1,29 @@
-//! API tokens: `token create`, `token list`, `token revoke`, and the server's check of a
-//! presented bearer token. Tokens live in `<state dir>/tokens.json` as SHA-256 hashes only, so
-//! the file never holds a usable secret. Every question looks at the file afresh, so a token
-//! made or revoked by another process (an admin on the box) counts at once, without a restart;
-//! what it read is kept with the file's identity (device, inode, size, change times) and read
-//! again when any of them differs, so a busy server pays one `stat` a request, not two reads.
-//!
-//! Each token carries scopes (`build`, `report`, `push`, `deploy`): what it may do. Entries
-//! written before scopes existed have none stored and count as `build` and `report`, what every
-//! token could do then. A token may be bound to a host (`--host`): it then reports only for that
-//! host, and a token bound to no host may no longer report for it.
-//!
-//! This module knows nothing of HTTP: extracting the token from `Authorization` and answering
-//! `401`/`403` belong to the server, printing tokens to the command.
+//! The tokens of one state directory: making a token (its hash stored, the token shown once),
+//! listing and revoking them under a lock on the directory, and the reading every question is
+//! answered from. Every question looks at the file afresh, so a token made or revoked by
+//! another process (an admin on the box) counts at once, without a restart; what it read is
+//! kept with the file's identity (device, inode, size, change times) and read again when any
+//! of them differs, so a busy server pays one `stat` a request, not two reads. A token may be
+//! bound to a host (`--host`): it then reports only for that host, and a token bound to no
+//! host may no longer report for it.
 
 use std::fs::File;
 use std::io::ErrorKind;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use anyhow::{anyhow, bail, Context, Result};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use subtle::{Choice, ConstantTimeEq};
 
-use common::state_dir::{write_private_file, StateDir};
+use super::file::{self, FileKey, StoredToken, TokenInfo, SETTLE, TOKENS_FILE_NAME};
+use super::scope::Scope;
+use super::verify::Tokens;
+use common::state_dir::StateDir;
 
-const TOKENS_FILE_NAME: &str = "tokens.json";
 const TOKEN_PREFIX: &str = "abt_";
 const TOKEN_RANDOM_BYTES: usize = 32;
 const MAX_NAME_LENGTH: usize = 64;
-
-/// A file younger than this is read every time: timestamps advance in clock ticks, so a
-/// rewrite within the same tick of the same size could otherwise look unchanged ("racy git").
-const SETTLE: Duration = Duration::from_secs(2);
 
 /// The tokens of one state directory.
 #[derive(Debug, Clone)]
@@ -46,99 +35,6 @@ pub struct TokenStore {
     cache: Arc<Mutex<Option<(FileKey, Tokens)>>>,
 }
 
-/// What tells one version of `tokens.json` from another without reading it. A save renames a
-/// new file into place (a new inode); an edit in place changes the size or the times.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FileKey {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl FileKey {
-    fn of(meta: &std::fs::Metadata) -> FileKey {
-        FileKey {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            size: meta.size(),
-            mtime: (meta.mtime(), meta.mtime_nsec()),
-            ctime: (meta.ctime(), meta.ctime_nsec()),
-        }
-    }
-
-    /// Whether the file last changed more than `settle` ago, so a later change must show in
-    /// the key.
-    fn settled(&self, settle: Duration) -> bool {
-        let changed = self.mtime.max(self.ctime);
-        let changed =
-            std::time::UNIX_EPOCH + Duration::new(changed.0.max(0) as u64, changed.1 as u32);
-        SystemTime::now()
-            .duration_since(changed)
-            .is_ok_and(|age| age > settle)
-    }
-}
-
-/// One reading of the token file: every question one request asks is answered from it.
-#[derive(Debug, Clone, Default)]
-pub struct Tokens(Arc<Vec<StoredToken>>);
-
-/// What a token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Scope {
-    /// Ask for builds and cancel them (`POST /api/v1/jobs`, `…/cancel`).
-    Build,
-    /// Report a host's deploy state (`POST /api/v1/hosts/NAME/report`).
-    Report,
-    /// Upload into the binary cache (`nix copy --to`).
-    Push,
-    /// Pin hosts to a build, release them, ask them to retry (`…/hosts/NAME/pin`, `…/retry`);
-    /// never a default scope.
-    Deploy,
-}
-
-impl Scope {
-    pub const ALL: [Scope; 4] = [Scope::Build, Scope::Report, Scope::Push, Scope::Deploy];
-    /// What a token gets when no scope is named, and what a token stored without scopes has.
-    pub const DEFAULT: [Scope; 2] = [Scope::Build, Scope::Report];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Build => "build",
-            Scope::Report => "report",
-            Scope::Push => "push",
-            Scope::Deploy => "deploy",
-        }
-    }
-
-    pub fn parse(text: &str) -> Result<Scope> {
-        Scope::ALL
-            .into_iter()
-            .find(|s| s.as_str() == text.trim())
-            .ok_or_else(|| anyhow!("unknown scope {text:?}: use build, report, push or deploy"))
-    }
-}
-
-impl std::fmt::Display for Scope {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What `token list` shows of a token: never the token or its hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TokenInfo {
-    pub name: String,
-    /// RFC 3339, UTC, whole seconds (`2026-11-26T06:00:00Z`).
-    pub created_at: String,
-    /// Sorted, without repeats.
-    pub scopes: Vec<Scope>,
-    /// The host it is bound to: it reports only for that host.
-    pub host: Option<String>,
-}
-
 /// What `revoke` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Revoked {
@@ -146,32 +42,6 @@ pub enum Revoked {
     Done { left: usize },
     /// Nothing changed: it is the last token and the last one was not allowed to go.
     RefusedLast,
-}
-
-/// One entry of `tokens.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct StoredToken {
-    name: String,
-    /// Lowercase hex of the SHA-256 of the token.
-    sha256: String,
-    created_at: String,
-    /// Absent in entries made before scopes existed: those count as `Scope::DEFAULT`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    scopes: Option<Vec<Scope>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    host: Option<String>,
-}
-
-impl StoredToken {
-    fn scopes(&self) -> Vec<Scope> {
-        let mut scopes = self
-            .scopes
-            .clone()
-            .unwrap_or_else(|| Scope::DEFAULT.to_vec());
-        scopes.sort();
-        scopes.dedup();
-        scopes
-    }
 }
 
 impl TokenStore {
@@ -211,7 +81,7 @@ impl TokenStore {
         scopes.dedup();
         StateDir::new(self.state_dir.clone()).ensure()?;
         let _lock = self.lock()?;
-        let mut tokens = self.read_file()?;
+        let mut tokens = file::read(&self.tokens_file())?;
         if tokens.iter().any(|t| t.name == name) {
             bail!("a token named {name:?} already exists; revoke it first (token revoke {name})");
         }
@@ -223,21 +93,15 @@ impl TokenStore {
             scopes: Some(scopes),
             host: host.map(str::to_owned),
         });
-        self.save(&tokens)?;
+        file::write(&self.tokens_file(), &tokens)?;
         Ok(token)
     }
 
     /// Names with creation times, oldest first.
     pub fn list(&self) -> Result<Vec<TokenInfo>> {
-        let mut tokens: Vec<TokenInfo> = self
-            .read_file()?
-            .into_iter()
-            .map(|t| TokenInfo {
-                scopes: t.scopes(),
-                name: t.name,
-                created_at: t.created_at,
-                host: t.host,
-            })
+        let mut tokens: Vec<TokenInfo> = file::read(&self.tokens_file())?
+            .iter()
+            .map(StoredToken::info)
             .collect();
         // RFC 3339 UTC timestamps of one format sort as text; the stable sort keeps file order
         // for tokens made within the same second.
@@ -258,7 +122,7 @@ impl TokenStore {
             return Err(no_such_token());
         }
         let _lock = self.lock()?;
-        let mut tokens = self.read_file()?;
+        let mut tokens = file::read(&self.tokens_file())?;
         let before = tokens.len();
         tokens.retain(|t| t.name != name);
         if tokens.len() == before {
@@ -267,7 +131,7 @@ impl TokenStore {
         if tokens.is_empty() && !allow_last {
             return Ok(Revoked::RefusedLast);
         }
-        self.save(&tokens)?;
+        file::write(&self.tokens_file(), &tokens)?;
         Ok(Revoked::Done { left: tokens.len() })
     }
 
@@ -312,43 +176,11 @@ impl TokenStore {
                 return Ok(tokens.clone());
             }
         }
-        let tokens = Tokens(Arc::new(self.read_file()?));
+        let tokens = Tokens::from(file::read(&self.tokens_file())?);
         // Keyed by the stat taken before the read: a file replaced in between is read again
         // next time, as its key then differs.
         *cache = key.settled(self.settle).then(|| (key, tokens.clone()));
         Ok(tokens)
-    }
-
-    /// The stored tokens, read from the file; a missing file means none.
-    fn read_file(&self) -> Result<Vec<StoredToken>> {
-        let path = self.tokens_file();
-        let text = match std::fs::read(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(e).with_context(|| format!("failed to read {}", path.display())),
-        };
-        let tokens: Vec<StoredToken> = serde_json::from_slice(&text)
-            .with_context(|| format!("{} is not a valid token list", path.display()))?;
-        for token in &tokens {
-            let is_sha256_hex =
-                token.sha256.len() == 64 && token.sha256.bytes().all(|b| b.is_ascii_hexdigit());
-            if !is_sha256_hex {
-                bail!(
-                    "{} is not a valid token list: the hash of token {:?} is not 64 hex digits",
-                    path.display(),
-                    token.name
-                );
-            }
-        }
-        Ok(tokens)
-    }
-
-    fn save(&self, tokens: &[StoredToken]) -> Result<()> {
-        let path = self.tokens_file();
-        let mut text = serde_json::to_vec_pretty(tokens)
-            .with_context(|| format!("failed to serialise {}", path.display()))?;
-        text.push(b'\n');
-        write_private_file(&path, &text, false)
     }
 
     /// Holds an exclusive lock on the state directory while a change reads and rewrites the
@@ -368,45 +200,6 @@ impl TokenStore {
             )
         })?;
         Ok(directory)
-    }
-}
-
-impl Tokens {
-    /// Whether any token exists, that is whether the API's `POST`s need one.
-    pub fn any(&self) -> bool {
-        !self.0.is_empty()
-    }
-
-    /// Whether any token has `scope`.
-    pub fn any_with(&self, scope: Scope) -> bool {
-        self.0.iter().any(|t| t.scopes().contains(&scope))
-    }
-
-    /// Whether a token is bound to `host`.
-    pub fn host_is_bound(&self, host: &str) -> bool {
-        self.0.iter().any(|t| t.host.as_deref() == Some(host))
-    }
-
-    /// The stored token `presented` is, with its name and scopes; `None` when it is none of
-    /// them. Every stored hash is compared, in constant time, so the answer's timing tells
-    /// nothing about which hash came close.
-    pub fn identify(&self, presented: &str) -> Option<TokenInfo> {
-        let presented_hash = Sha256::digest(presented.as_bytes());
-        let mut found = None;
-        for token in self.0.iter() {
-            // read_file() has checked that every hash is 64 hex digits.
-            let stored_hash = hex::decode(&token.sha256).unwrap_or_default();
-            let matched: Choice = stored_hash.as_slice().ct_eq(presented_hash.as_slice());
-            if bool::from(matched) {
-                found = Some(TokenInfo {
-                    name: token.name.clone(),
-                    created_at: token.created_at.clone(),
-                    scopes: token.scopes(),
-                    host: token.host.clone(),
-                });
-            }
-        }
-        found
     }
 }
 
@@ -663,15 +456,6 @@ mod tests {
             store.identify(token).unwrap().unwrap().scopes,
             Scope::DEFAULT
         );
-    }
-
-    #[test]
-    fn scope_names_parse() {
-        for scope in Scope::ALL {
-            assert_eq!(Scope::parse(scope.as_str()).unwrap(), scope);
-        }
-        let error = Scope::parse("admin").unwrap_err().to_string();
-        assert!(error.contains("build, report, push or deploy"), "{error}");
     }
 
     #[test]
