@@ -138,7 +138,7 @@ fn run_main(mut process: Process, cli: MainCli) -> Result<()> {
         }
         Command::Config(ConfigCommand::Show { json }) => {
             let config = load_config(&process, config_flag, Vec::new())?;
-            write!(process.stdout, "{}", config::show(&config, json))?;
+            write!(process.stdout, "{}", config::show::render(&config, json))?;
             Ok(())
         }
         Command::Cache(CacheArgs { state, command }) => {

@@ -2,13 +2,14 @@
 //! `ATUIN_BOOTSTRAP_CONFIG`, the user's config dir, `/etc`), environment variables and flags,
 //! layered flag > env > file > default, remembering where each value came from.
 
+mod found;
 #[cfg(test)]
 mod fuzz;
 mod layers;
 mod notify;
 mod publish;
 pub mod schema;
-mod show;
+pub mod show;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -17,12 +18,15 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
+pub use found::Sourced;
 pub use layers::{parse_duration, Flag, FlagValue, Source, Value};
 pub use notify::{NotifyEvent, NotifyFormat, NotifySettings};
 pub use publish::{PublishCompression, PublishSettings};
-pub use show::render as show;
 
 use crate::exit::usage;
+use found::{
+    at_least_one, duration, list, positive_duration, small_count, text, text_path, Entry, Found,
+};
 use layers::Layers;
 use nix_core::narinfo::Compression;
 
@@ -38,23 +42,6 @@ pub struct Inputs<'a> {
     pub user_config_dir: Option<PathBuf>,
     /// The platform's per-user data dir for this program (`~/.local/share/atuin-bootstrap`).
     pub user_data_dir: Option<PathBuf>,
-}
-
-/// A value with its source.
-#[derive(Debug, Clone)]
-pub struct Sourced<T> {
-    /// The resolved value.
-    pub value: T,
-    /// Where the value came from: flag, environment, file or default.
-    pub source: Source,
-}
-
-impl<T> Sourced<Option<T>> {
-    /// `None` when the value is; else the value with its source.
-    pub fn transpose(self) -> Option<Sourced<T>> {
-        let source = self.source;
-        self.value.map(|value| Sourced { value, source })
-    }
 }
 
 /// Every key resolved: what each mode of the binary runs with.
@@ -441,57 +428,6 @@ fn find_file(inputs: &Inputs<'_>) -> Result<Option<PathBuf>> {
     Ok(None)
 }
 
-/// Every key's resolved value, read by key.
-struct Found<'a> {
-    entries: &'a [Entry],
-}
-
-type Entry = (&'static schema::KeyDef, Option<(Value, Source)>);
-
-impl Found<'_> {
-    fn required<T>(
-        &self,
-        key: &schema::KeyDef,
-        convert: impl FnOnce(Value) -> Result<T>,
-    ) -> Result<Sourced<T>> {
-        self.optional(key, convert)?
-            .with_context(|| format!("{} has no value", key.dotted()))
-    }
-
-    fn optional<T>(
-        &self,
-        key: &schema::KeyDef,
-        convert: impl FnOnce(Value) -> Result<T>,
-    ) -> Result<Option<Sourced<T>>> {
-        let found = self
-            .entries
-            .iter()
-            .find(|(k, _)| k.is(key))
-            .and_then(|(_, v)| v.clone());
-        let Some((value, source)) = found else {
-            return Ok(None);
-        };
-        let value = convert(value)
-            .with_context(|| format!("bad value for {} from {source}", key.dotted()))?;
-        Ok(Some(Sourced { value, source }))
-    }
-}
-
-fn text(value: Value) -> String {
-    match value {
-        Value::Text(s) => s,
-        other => format!("{other:?}"),
-    }
-}
-
-fn text_path(value: Value) -> Result<PathBuf> {
-    let text = text(value);
-    if text.is_empty() {
-        bail!("expected a path, got an empty string");
-    }
-    Ok(PathBuf::from(text))
-}
-
 /// A flake input's name: letters, digits, `-` and `_` (it also names a mirror's directory).
 pub fn is_input_name(name: &str) -> bool {
     !name.is_empty()
@@ -499,14 +435,6 @@ pub fn is_input_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
-fn list(value: Value) -> Vec<String> {
-    match value {
-        Value::List(items) => items,
-        Value::Text(s) => vec![s],
-        _ => Vec::new(),
-    }
 }
 
 /// `5GiB`, `500MiB`, `64KiB`, `2GB`, `1048576` (bytes): binary or decimal units.
@@ -536,36 +464,6 @@ pub fn parse_size(text: &str) -> Option<u64> {
 /// the async workers that answer the API and narinfos always find a core soon.
 pub fn default_nar_work() -> u32 {
     std::thread::available_parallelism().map_or(2, |n| n.get() as u32)
-}
-
-fn positive_duration(value: Value) -> Result<Duration> {
-    let d = duration(value)?;
-    if d.is_zero() {
-        bail!("must be more than zero");
-    }
-    Ok(d)
-}
-
-fn at_least_one(value: Value) -> Result<u32> {
-    let n = small_count(value)?;
-    if n == 0 {
-        bail!("must be at least 1");
-    }
-    Ok(n)
-}
-
-fn duration(value: Value) -> Result<Duration> {
-    match value {
-        Value::Duration(d) => Ok(d),
-        _ => bail!("expected a duration"),
-    }
-}
-
-fn small_count(value: Value) -> Result<u32> {
-    match value {
-        Value::Count(n) => u32::try_from(n).context("number too large"),
-        _ => bail!("expected a whole number"),
-    }
 }
 
 fn parse_listen(value: Value) -> Result<SocketAddr> {

@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Result};
 
-use super::Sourced;
+use super::found::Sourced;
 
 /// Alerts: where they are POSTed, how, and for which events.
 #[derive(Debug, Clone)]

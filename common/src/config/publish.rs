@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use super::{at_least_one, positive_duration, schema, text, text_path, Found, Sourced};
+use super::found::{at_least_one, duration, positive_duration, text, text_path, Found, Sourced};
+use super::schema;
 
 /// Publishing, when `publish.bucket` is set.
 #[derive(Debug, Clone)]
@@ -114,7 +115,7 @@ pub(super) fn resolve(found: &Found<'_>) -> Result<Option<PublishSettings>> {
         read_url: found.optional(&schema::PUBLISH_READ_URL, |v| parse_http_url(text(v)))?,
         max_concurrent: found.required(&schema::PUBLISH_MAX_CONCURRENT, at_least_one)?,
         alert_after: found.required(&schema::PUBLISH_ALERT_AFTER, positive_duration)?,
-        nar_grace: found.required(&schema::PUBLISH_NAR_GRACE, super::duration)?,
+        nar_grace: found.required(&schema::PUBLISH_NAR_GRACE, duration)?,
     }))
 }
 
