@@ -2,17 +2,20 @@
 //! build jobs, the signed binary cache and pushes, the fleet's deploy targets, the HTTP API,
 //! pages and metrics, alerts, publishing to S3. The only wing with git, HTTP serving and SQLite.
 
-pub mod api;
-pub mod builds;
-pub mod cache;
+mod api;
+mod builds;
+mod cache;
 pub mod commands;
-pub mod fleet;
-pub mod http;
+mod fleet;
+mod http;
 pub mod listener;
-pub mod metrics;
-pub mod notify;
-pub mod pages;
-pub mod publish;
+mod metrics;
+mod notify;
+mod pages;
+mod publish;
 pub mod server_marker;
-pub mod store;
+mod store;
 pub mod tokens;
+
+/// The parser of Nix's machines file (`builders`), for reading back what a NixOS module writes.
+pub use builds::builders::parse_machines;

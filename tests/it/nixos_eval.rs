@@ -704,7 +704,7 @@ fn remote_builders_and_emulated_systems_reach_nix() {
          ssh://big.tailnet.example x86_64-linux - 1 2 - - c3NoLWVkMjU1MTkgQUFBQQ==\n"
     );
     // The server reads that file as Nix does.
-    let parsed = server::builds::builders::parse_machines(
+    let parsed = server::parse_machines(
         nix["machinesFile"].as_str().unwrap(),
         "x86_64-linux",
         &mut |_| None,

@@ -21,11 +21,11 @@ use crate::http::response::HttpError;
 use crate::tokens::{Scope, TokenInfo, Tokens};
 
 /// Who a write was allowed for: the token's name, or `None` when writes are open.
-pub type Caller = Option<String>;
+pub(crate) type Caller = Option<String>;
 
 /// Checks that `request` may do what `scope` covers; the caller's token name when one was
 /// needed.
-pub fn require_scope<B>(
+pub(crate) fn require_scope<B>(
     state: &AppState,
     request: &Request<B>,
     scope: Scope,
@@ -35,13 +35,13 @@ pub fn require_scope<B>(
 }
 
 /// `require_scope` for builds and cancels (`Scope::Build`).
-pub fn require_token<B>(state: &AppState, request: &Request<B>) -> Result<(), HttpError> {
+pub(crate) fn require_token<B>(state: &AppState, request: &Request<B>) -> Result<(), HttpError> {
     require_scope(state, request, Scope::Build).map(drop)
 }
 
 /// `require_scope` for a host's report (`Scope::Report`): a token bound to a host reports only
 /// for it; a token bound to none may not report for a host that has its own.
-pub fn require_report<B>(
+pub(crate) fn require_report<B>(
     state: &AppState,
     request: &Request<B>,
     host: &str,
@@ -70,7 +70,7 @@ fn check_report<B>(tokens: &Tokens, request: &Request<B>, host: &str) -> Result<
 
 /// The token `request` presents, whatever its scopes: `GET /api/v1/token`, for a client (the
 /// wizard) to check a token before it keeps it. `401` without one or with one that is not valid.
-pub fn presented<B>(state: &AppState, request: &Request<B>) -> Result<TokenInfo, HttpError> {
+pub(crate) fn presented<B>(state: &AppState, request: &Request<B>) -> Result<TokenInfo, HttpError> {
     let token = request
         .headers()
         .get(AUTHORIZATION)

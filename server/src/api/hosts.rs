@@ -14,13 +14,13 @@ use nix_core::store_path::is_valid_basename;
 
 /// Longest message a report may carry; longer ones are cut, with a mark saying so (the host
 /// keeps the full text in its own log).
-pub const MAX_MESSAGE: usize = 4 * 1024;
+pub(crate) const MAX_MESSAGE: usize = 4 * 1024;
 /// Longest message of a host in `/api/v1/status`, which lists every host: the whole message is
 /// under `/api/v1/hosts/NAME`.
-pub const MAX_STATUS_MESSAGE: usize = 256;
+pub(crate) const MAX_STATUS_MESSAGE: usize = 256;
 
 /// `message` cut to at most `max` bytes (at a character boundary), marked as cut.
-pub fn cut(message: &mut String, max: usize) {
+pub(crate) fn cut(message: &mut String, max: usize) {
     if message.len() <= max {
         return;
     }
@@ -33,12 +33,12 @@ pub fn cut(message: &mut String, max: usize) {
     message.push_str(mark);
 }
 
-pub async fn list(state: &AppState) -> HttpResult {
+pub(crate) async fn list(state: &AppState) -> HttpResult {
     let hosts = state.fleet.hosts(&state.builds).await?;
     Ok(response::json(StatusCode::OK, &json!({ "hosts": hosts })))
 }
 
-pub async fn get(state: &AppState, name: &str) -> HttpResult {
+pub(crate) async fn get(state: &AppState, name: &str) -> HttpResult {
     check_name(name)?;
     match state.fleet.lookup(&state.builds, name).await? {
         HostLookup::Found(host) => Ok(response::json(StatusCode::OK, &host)),
@@ -46,7 +46,7 @@ pub async fn get(state: &AppState, name: &str) -> HttpResult {
     }
 }
 
-pub async fn report(state: &AppState, name: &str, request: Request<Incoming>) -> HttpResult {
+pub(crate) async fn report(state: &AppState, name: &str, request: Request<Incoming>) -> HttpResult {
     check_name(name)?;
     let Some(mut report) =
         request_body::json::<Option<Report>>(request, state.config.request_timeout.value).await?

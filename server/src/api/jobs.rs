@@ -39,7 +39,7 @@ struct JobRequest {
     system: Option<String>,
 }
 
-pub async fn create(state: &AppState, request: Request<Incoming>) -> HttpResult {
+pub(crate) async fn create(state: &AppState, request: Request<Incoming>) -> HttpResult {
     let wanted: JobRequest =
         request_body::json(request, state.config.request_timeout.value).await?;
     let (job, created) = state
@@ -55,7 +55,7 @@ pub async fn create(state: &AppState, request: Request<Incoming>) -> HttpResult 
     Ok(response::json(status, &with_pushed(state, job).await?))
 }
 
-pub fn http_error(error: RequestError) -> HttpError {
+pub(crate) fn http_error(error: RequestError) -> HttpError {
     match error {
         RequestError::BadRequest(m) => HttpError::BadRequest(m),
         RequestError::Unprocessable(m) => HttpError::Unprocessable(m),
@@ -63,7 +63,7 @@ pub fn http_error(error: RequestError) -> HttpError {
     }
 }
 
-pub async fn list(state: &AppState, query: Option<&str>) -> HttpResult {
+pub(crate) async fn list(state: &AppState, query: Option<&str>) -> HttpResult {
     let mut limit = DEFAULT_LIMIT;
     let mut wanted_state = None;
     for (key, value) in query_pairs(query) {
@@ -95,7 +95,7 @@ pub async fn list(state: &AppState, query: Option<&str>) -> HttpResult {
 
 /// The job; with `?wait=SECONDS` (at most 60), answered once the job has ended or the time is
 /// up, so a waiting client learns the end at once instead of polling.
-pub async fn get(state: &AppState, id: &str, query: Option<&str>) -> HttpResult {
+pub(crate) async fn get(state: &AppState, id: &str, query: Option<&str>) -> HttpResult {
     let wait = match query_pairs(query).into_iter().find(|(k, _)| k == "wait") {
         None => 0,
         Some((_, value)) => value.parse::<u64>().map_err(|_| {
@@ -122,7 +122,7 @@ pub async fn get(state: &AppState, id: &str, query: Option<&str>) -> HttpResult 
 /// `job` with `pushed` filled in: the paths of its outputs' closures whose only copy in this
 /// cache came by push. An output in the box's store has its whole closure there, so this
 /// costs one store lookup per output unless something was pushed.
-pub async fn with_pushed(state: &AppState, mut job: Job) -> Result<Job, HttpError> {
+pub(crate) async fn with_pushed(state: &AppState, mut job: Job) -> Result<Job, HttpError> {
     if !job.outputs.is_empty() {
         let outputs: Vec<String> = job.outputs.values().cloned().collect();
         job.pushed = provenance::pushed_in_closure(&state.cache, &outputs).await?;
@@ -144,7 +144,7 @@ fn parse_id(id: &str) -> Result<u64, HttpError> {
         .map_err(|_| HttpError::NotFound(format!("no job {id:?}")))
 }
 
-pub async fn cancel(state: &AppState, id: &str) -> HttpResult {
+pub(crate) async fn cancel(state: &AppState, id: &str) -> HttpResult {
     let number = parse_id(id)?;
     let jobs = state.builds.jobs();
     match jobs.cancel(number)? {
@@ -171,7 +171,7 @@ pub async fn cancel(state: &AppState, id: &str) -> HttpResult {
     }
 }
 
-pub fn log(state: &AppState, id: &str, query: Option<&str>) -> HttpResult {
+pub(crate) fn log(state: &AppState, id: &str, query: Option<&str>) -> HttpResult {
     let job = find(state, id)?;
     let follow = query_pairs(query)
         .into_iter()

@@ -2,14 +2,15 @@
 //! state every request shares. Reads stay open; every POST but the webhooks needs a token once
 //! any exists (see `auth`).
 
-pub mod auth;
-pub mod hosts;
-pub mod jobs;
-pub mod paths;
-pub mod pins;
+pub(crate) mod auth;
+pub(crate) mod hosts;
+pub(crate) mod jobs;
+pub(crate) mod paths;
+pub(crate) mod pins;
 mod state;
-pub mod status;
-pub mod token;
-pub mod webhooks;
+pub(crate) mod status;
+pub(crate) mod token;
+pub(crate) mod webhooks;
 
-pub use state::{AppState, Settings};
+pub(crate) use state::AppState;
+pub use state::Settings;

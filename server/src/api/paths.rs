@@ -9,7 +9,7 @@ use crate::cache::provenance;
 use crate::http::response::{json, HttpError, HttpResult};
 use nix_core::store_path::{is_valid_hash_part, HASH_PART_LEN};
 
-pub async fn get(state: &AppState, wanted: &str) -> HttpResult {
+pub(crate) async fn get(state: &AppState, wanted: &str) -> HttpResult {
     let cache = &state.cache;
     let (hash_part, full) = match cache.store_dir().basename_of(wanted) {
         Some(base) => (&base[..HASH_PART_LEN.min(base.len())], Some(wanted)),

@@ -15,7 +15,7 @@ use crate::http::response::{self, HttpError, HttpResult};
 use common::protocol::host::PinRequest;
 
 /// `PUT /api/v1/hosts/{name}/pin` with `{"rev": "…"}` or `{"path": "/nix/store/…"}`.
-pub async fn pin(state: &AppState, name: &str, request: Request<Incoming>) -> HttpResult {
+pub(crate) async fn pin(state: &AppState, name: &str, request: Request<Incoming>) -> HttpResult {
     check_name(name)?;
     let body = pin_body(state, request).await?;
     let pinned = state.fleet.pin(&state.builds, name, &body).await?;
@@ -23,21 +23,21 @@ pub async fn pin(state: &AppState, name: &str, request: Request<Incoming>) -> Ht
 }
 
 /// `DELETE /api/v1/hosts/{name}/pin`.
-pub async fn unpin(state: &AppState, name: &str) -> HttpResult {
+pub(crate) async fn unpin(state: &AppState, name: &str) -> HttpResult {
     check_name(name)?;
     let released = state.fleet.unpin(&state.builds, name).await?;
     host_or_refusal(name, released)
 }
 
 /// `POST /api/v1/hosts/{name}/retry`.
-pub async fn retry(state: &AppState, name: &str) -> HttpResult {
+pub(crate) async fn retry(state: &AppState, name: &str) -> HttpResult {
     check_name(name)?;
     let asked = state.fleet.retry(&state.builds, name).await?;
     host_or_refusal(name, asked)
 }
 
 /// `PUT /api/v1/fleet/pin` with `{"rev": "…"}`: every host that has a build, or none.
-pub async fn pin_all(state: &AppState, request: Request<Incoming>) -> HttpResult {
+pub(crate) async fn pin_all(state: &AppState, request: Request<Incoming>) -> HttpResult {
     let body = pin_body(state, request).await?;
     let (Some(rev), None) = (&body.rev, &body.path) else {
         return Err(HttpError::BadRequest(
@@ -51,7 +51,7 @@ pub async fn pin_all(state: &AppState, request: Request<Incoming>) -> HttpResult
 }
 
 /// `DELETE /api/v1/fleet/pin`.
-pub async fn unpin_all(state: &AppState) -> HttpResult {
+pub(crate) async fn unpin_all(state: &AppState) -> HttpResult {
     let hosts = state.fleet.unpin_all(&state.builds).await?;
     Ok(response::json(StatusCode::OK, &json!({ "hosts": hosts })))
 }

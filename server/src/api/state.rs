@@ -25,7 +25,7 @@ pub struct Settings {
 }
 
 /// Shared by every request.
-pub struct AppState {
+pub(crate) struct AppState {
     pub config: Config,
     pub cache: Cache,
     pub builds: Arc<BuildServer>,
@@ -38,7 +38,7 @@ pub struct AppState {
 
 impl AppState {
     /// Prepares the state directory and the cache's keys.
-    pub fn prepare(settings: Settings) -> Result<AppState> {
+    pub(crate) fn prepare(settings: Settings) -> Result<AppState> {
         let config = settings.config;
         let state = StateDir::new(config.state_dir.value.clone());
         state.ensure()?;

@@ -9,14 +9,14 @@ use crate::builds::jobs::model::JobState;
 use crate::http::response::{json, HttpError, HttpResult};
 use common::protocol::status::{CacheStatus, NarCacheStatus, PushedStatus, RepoStatus, Status};
 
-pub fn health() -> HttpResult {
+pub(crate) fn health() -> HttpResult {
     Ok(json(
         StatusCode::OK,
         &json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }),
     ))
 }
 
-pub async fn status(state: &AppState) -> HttpResult {
+pub(crate) async fn status(state: &AppState) -> HttpResult {
     Ok(json(StatusCode::OK, &overview(state).await?))
 }
 

@@ -9,7 +9,7 @@ use serde_json::json;
 use super::{auth, AppState};
 use crate::http::response::{json, HttpResult};
 
-pub fn respond(state: &AppState, request: &Request<Incoming>) -> HttpResult {
+pub(crate) fn respond(state: &AppState, request: &Request<Incoming>) -> HttpResult {
     let token = auth::presented(state, request)?;
     Ok(json(
         StatusCode::OK,

@@ -15,7 +15,11 @@ use crate::builds::webhooks::{self, Forge, WebhookError};
 use crate::http::request_body;
 use crate::http::response::{self, HttpError, HttpResult};
 
-pub async fn handle(state: &AppState, forge: Forge, request: Request<Incoming>) -> HttpResult {
+pub(crate) async fn handle(
+    state: &AppState,
+    forge: Forge,
+    request: Request<Incoming>,
+) -> HttpResult {
     let Some(secret_file) = state.builds.webhook_secret_file.clone() else {
         return Err(HttpError::NotFound(
             "webhooks are not enabled on this server (set repo.webhook_secret_file)".into(),

@@ -32,7 +32,7 @@ use crate::builds::request_error::RequestError;
 use crate::builds::webhooks::Forge;
 use common::config::Config;
 
-pub struct BuildServer {
+pub(crate) struct BuildServer {
     jobs: Arc<JobService>,
     watcher: Option<Arc<Watcher>>,
     /// The fleet flake's inputs followed upstream (`repo.watch_inputs`), if any.
@@ -58,7 +58,7 @@ pub struct BuildServer {
 impl BuildServer {
     /// Opens the job database, queues again what was running, and starts the dispatcher and
     /// (with `repo.url`) the watcher. Must run inside the async runtime.
-    pub fn start(config: &Config) -> Result<Arc<BuildServer>> {
+    pub(crate) fn start(config: &Config) -> Result<Arc<BuildServer>> {
         let state_dir = config.state_dir.value.clone();
         let store = JobHistory::open(&state_dir.join("jobs.sqlite"))?;
         let (tips_tx, tips_rx) = mpsc::channel(16);
@@ -146,17 +146,17 @@ impl BuildServer {
         Ok(server)
     }
 
-    pub fn jobs(&self) -> &JobService {
+    pub(crate) fn jobs(&self) -> &JobService {
         &self.jobs
     }
 
     /// Nix's remote builders as last probed.
-    pub fn builders(&self) -> Vec<common::protocol::status::BuilderStatus> {
+    pub(crate) fn builders(&self) -> Vec<common::protocol::status::BuilderStatus> {
         self.builders.list()
     }
 
     /// Why the newest tip was not built, if it was not.
-    pub fn tip_note(&self) -> Option<String> {
+    pub(crate) fn tip_note(&self) -> Option<String> {
         self.tip_note
             .lock()
             .expect("note lock")
@@ -165,22 +165,22 @@ impl BuildServer {
     }
 
     /// The watched branch's commits numbered in order, at the tip last fetched.
-    pub fn branch_generations(&self) -> Result<Option<Arc<Generations>>> {
+    pub(crate) fn branch_generations(&self) -> Result<Option<Arc<Generations>>> {
         let tip = self.watcher.as_ref().and_then(|w| w.status().rev);
         self.jobs.branch_generations(tip.as_deref())
     }
 
     /// The fleet repository's mirror, when there is a repository.
-    pub fn mirror(&self) -> Option<&Arc<Mirror>> {
+    pub(crate) fn mirror(&self) -> Option<&Arc<Mirror>> {
         self.watcher.as_ref().map(|w| w.mirror())
     }
 
-    pub fn repo_status(&self) -> Option<RepoStatus> {
+    pub(crate) fn repo_status(&self) -> Option<RepoStatus> {
         self.watcher.as_ref().map(|w| w.status())
     }
 
     /// The watched flake inputs as last fetched (none when no input is watched).
-    pub fn input_status(&self) -> Vec<common::protocol::status::InputStatus> {
+    pub(crate) fn input_status(&self) -> Vec<common::protocol::status::InputStatus> {
         self.inputs
             .as_ref()
             .map(|inputs| inputs.status())
@@ -190,7 +190,7 @@ impl BuildServer {
     /// The hosts of the flake's `nixosConfigurations` at the newest fetched revision (none
     /// without a repository). Evaluated once per revision; while a revision does not evaluate,
     /// the hosts of the last one that did.
-    pub async fn host_names(&self) -> Vec<String> {
+    pub(crate) async fn host_names(&self) -> Vec<String> {
         let Some(watcher) = &self.watcher else {
             return Vec::new();
         };
@@ -203,7 +203,7 @@ impl BuildServer {
     }
 
     /// Makes a job (or finds its duplicate); `true` when new.
-    pub async fn request_job(
+    pub(crate) async fn request_job(
         &self,
         requested: Vec<String>,
         rev: Option<String>,
@@ -214,7 +214,7 @@ impl BuildServer {
 
     /// `request_job` for another system than the box's own (`None`: its own): targets resolve
     /// as that system's, and a system nothing can build fails the job at once.
-    pub async fn request_job_for(
+    pub(crate) async fn request_job_for(
         &self,
         requested: Vec<String>,
         rev: Option<String>,
@@ -330,7 +330,7 @@ impl BuildServer {
     /// its new commit (trigger `input`). A commit handled before (built, or what the fleet's
     /// lock pins already) builds nothing; nor does anything before the fleet was fetched.
     /// Returns the jobs made or found.
-    pub async fn check_inputs(&self, only: Option<&[String]>) -> Vec<(Job, bool)> {
+    pub(crate) async fn check_inputs(&self, only: Option<&[String]>) -> Vec<(Job, bool)> {
         let (Some(inputs), Some(watcher)) = (&self.inputs, &self.watcher) else {
             return Vec::new();
         };
@@ -411,7 +411,7 @@ impl BuildServer {
 
     /// A push (from a webhook) to the repository of a watched input, named by `urls`: fetch
     /// those inputs now and build what moved. `None` when no watched input comes from there.
-    pub async fn on_input_push(&self, urls: &[String]) -> Option<Vec<(Job, bool)>> {
+    pub(crate) async fn on_input_push(&self, urls: &[String]) -> Option<Vec<(Job, bool)>> {
         let names = self.inputs.as_ref()?.matching(urls);
         if names.is_empty() {
             return None;
@@ -422,7 +422,7 @@ impl BuildServer {
     /// A push to `branch` (from a webhook): fetch now and build the new tip; `None` for
     /// another branch. A delivery seen before (`delivery`: the forge and its delivery id) is
     /// answered with the job it made, and a tip already built with its job: neither is new.
-    pub async fn on_push(
+    pub(crate) async fn on_push(
         &self,
         branch: &str,
         delivery: Option<(Forge, &str)>,
@@ -506,7 +506,7 @@ impl BuildServer {
     }
 
     /// Stops the watcher and the dispatcher; running builds are stopped and queued again.
-    pub async fn shutdown(&self) {
+    pub(crate) async fn shutdown(&self) {
         for task in self.tasks.lock().expect("tasks lock").drain(..) {
             task.abort();
         }

@@ -145,14 +145,14 @@ fn parse_into(
 }
 
 /// The machines Nix is configured with now (its configuration, `NIX_CONFIG` included).
-pub async fn configured_machines() -> Result<Vec<Machine>> {
+pub(crate) async fn configured_machines() -> Result<Vec<Machine>> {
     Ok(nix_builders().await?.0)
 }
 
 /// Who can build for `system`: `Ok(())` when this machine can (its own system, or one of
 /// Nix's `extra-platforms`, e.g. through binfmt) or a configured builder says so; else the
 /// sentence saying which system and which builders exist.
-pub async fn check_system(system: &str) -> Result<Result<(), String>> {
+pub(crate) async fn check_system(system: &str) -> Result<Result<(), String>> {
     if system == nix_core::current_system() {
         return Ok(Ok(()));
     }
@@ -182,7 +182,7 @@ pub async fn check_system(system: &str) -> Result<Result<(), String>> {
 /// A failed build's error, with the builders there are when Nix refused a derivation for a
 /// system no machine here has ("a 'aarch64-linux' with features {} is required to build …"):
 /// a host whose configuration names another system is built as such, and fails naming them.
-pub async fn name_builders_in(error: String) -> String {
+pub(crate) async fn name_builders_in(error: String) -> String {
     let Some(system) = required_system(&error) else {
         return error;
     };
@@ -193,7 +193,7 @@ pub async fn name_builders_in(error: String) -> String {
 }
 
 /// `x86_64-linux`, `aarch64-darwin`: an architecture and an OS, no more.
-pub fn is_system_name(system: &str) -> bool {
+pub(crate) fn is_system_name(system: &str) -> bool {
     system.split_once('-').is_some_and(|(arch, os)| {
         !arch.is_empty()
             && !os.is_empty()
@@ -254,7 +254,7 @@ async fn nix_builders() -> Result<(Vec<Machine>, Vec<String>)> {
 }
 
 /// Whether `nix store ping` reaches the machine within the time allowed.
-pub async fn probe(machine: &Machine) -> bool {
+pub(crate) async fn probe(machine: &Machine) -> bool {
     let ping = Command::from(command::store_ping(&machine.probe_uri()).command())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -269,17 +269,17 @@ pub async fn probe(machine: &Machine) -> bool {
 
 /// The builders as last probed, refreshed by [`Builders::run`].
 #[derive(Default)]
-pub struct Builders {
+pub(crate) struct Builders {
     list: Mutex<Vec<BuilderStatus>>,
 }
 
 impl Builders {
-    pub fn list(&self) -> Vec<BuilderStatus> {
+    pub(crate) fn list(&self) -> Vec<BuilderStatus> {
         self.list.lock().expect("builders lock").clone()
     }
 
     /// Reads Nix's configuration and probes every machine at once, for ever.
-    pub async fn run(self: std::sync::Arc<Self>) {
+    pub(crate) async fn run(self: std::sync::Arc<Self>) {
         loop {
             self.refresh().await;
             tokio::time::sleep(REFRESH_EVERY).await;
@@ -288,7 +288,7 @@ impl Builders {
 
     /// One round: the configured machines (keeping what the last round knew of each), then
     /// their probes.
-    pub async fn refresh(&self) {
+    pub(crate) async fn refresh(&self) {
         let machines = match configured_machines().await {
             Ok(machines) => machines,
             Err(e) => {

@@ -14,14 +14,14 @@ const MAX_RESOLVED: usize = 4096;
 
 /// Targets resolved per (revision and system, requested targets).
 #[derive(Default)]
-pub struct Resolutions {
+pub(super) struct Resolutions {
     memo: Mutex<HashMap<(String, Vec<String>), Resolved>>,
 }
 
 impl Resolutions {
     /// What `requested` means at `rev` (no targets: `default_targets`): remembered once
     /// resolved (failures are not remembered: Nix may have failed for its own reasons).
-    pub async fn resolve(
+    pub(super) async fn resolve(
         &self,
         flake_ref: &str,
         rev: &str,
@@ -49,7 +49,7 @@ const HOST_NAMES_TIMEOUT: Duration = Duration::from_secs(60);
 /// The hosts at a revision: evaluated once per revision; while a revision does not evaluate
 /// (or takes too long), the hosts of the last one that did.
 #[derive(Default)]
-pub struct HostNames {
+pub(super) struct HostNames {
     /// Held across the evaluation, so that callers asking at once evaluate once.
     at: tokio::sync::Mutex<Option<HostsAt>>,
 }
@@ -61,7 +61,11 @@ struct HostsAt {
 
 impl HostNames {
     /// The hosts at `rev`, whose flake `flake_ref_of` names.
-    pub async fn at(&self, rev: String, flake_ref_of: impl FnOnce(&str) -> String) -> Vec<String> {
+    pub(super) async fn at(
+        &self,
+        rev: String,
+        flake_ref_of: impl FnOnce(&str) -> String,
+    ) -> Vec<String> {
         let mut memo = self.at.lock().await;
         if let Some(known) = memo.as_ref().filter(|m| m.rev == rev) {
             return known.names.clone();

@@ -3,14 +3,14 @@
 //! API's requests, polls and webhooks into jobs (`build_server`). Only an index: each part is
 //! its own module.
 
-pub mod build_server;
-pub mod builders;
+pub(crate) mod build_server;
+pub(crate) mod builders;
 mod evaluations;
-pub mod jobs;
-pub mod redact;
-pub mod repo;
-pub mod request_error;
-pub mod webhooks;
+pub(crate) mod jobs;
+pub(crate) mod redact;
+pub(crate) mod repo;
+pub(crate) mod request_error;
+pub(crate) mod webhooks;
 
-pub use build_server::BuildServer;
-pub use request_error::RequestError;
+pub(crate) use build_server::BuildServer;
+pub(crate) use request_error::RequestError;

@@ -12,10 +12,10 @@
 use std::path::Path;
 
 /// The word that stands for the server's state directory in client-facing text.
-pub const STATE_DIR_WORD: &str = "<state dir>";
+pub(crate) const STATE_DIR_WORD: &str = "<state dir>";
 
 /// An I/O error's reason without the OS error number, lowercase: `permission denied`.
-pub fn io_reason(error: &std::io::Error) -> String {
+pub(crate) fn io_reason(error: &std::io::Error) -> String {
     let text = error.to_string();
     let reason = match text.rfind(" (os error ") {
         Some(at) if text.ends_with(')') => &text[..at],
@@ -25,7 +25,7 @@ pub fn io_reason(error: &std::io::Error) -> String {
 }
 
 /// The reason of the first I/O error in `error`'s chain, if there is one.
-pub fn io_reason_in(error: &anyhow::Error) -> Option<String> {
+pub(crate) fn io_reason_in(error: &anyhow::Error) -> Option<String> {
     error
         .chain()
         .find_map(|cause| cause.downcast_ref::<std::io::Error>())
@@ -45,14 +45,14 @@ fn lowercase_first(text: &str) -> String {
 /// Replaces every spelling of one directory's path (as given, absolute, with links resolved)
 /// with a neutral word.
 #[derive(Debug, Clone)]
-pub struct PathMask {
+pub(crate) struct PathMask {
     /// Longest first, so a longer spelling is replaced before a shorter one inside it.
     forms: Vec<String>,
     word: &'static str,
 }
 
 impl PathMask {
-    pub fn new(dir: &Path, word: &'static str) -> PathMask {
+    pub(crate) fn new(dir: &Path, word: &'static str) -> PathMask {
         let mut forms = vec![dir.display().to_string()];
         if let Ok(absolute) = std::path::absolute(dir) {
             forms.push(absolute.display().to_string());
@@ -72,12 +72,12 @@ impl PathMask {
     }
 
     /// The server's state directory, shown as `<state dir>`.
-    pub fn state_dir(dir: &Path) -> PathMask {
+    pub(crate) fn state_dir(dir: &Path) -> PathMask {
         PathMask::new(dir, STATE_DIR_WORD)
     }
 
     /// `text` with the directory's path replaced by the word.
-    pub fn hide(&self, text: &str) -> String {
+    pub(crate) fn hide(&self, text: &str) -> String {
         let mut text = text.to_string();
         for form in &self.forms {
             if text.contains(form.as_str()) {

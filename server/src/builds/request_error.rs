@@ -6,7 +6,7 @@ use crate::builds::repo::mirror::RevisionError;
 
 /// Why a job could not be made (the job is not recorded).
 #[derive(Debug)]
-pub enum RequestError {
+pub(crate) enum RequestError {
     /// Bad input: a target that is no name at all.
     BadRequest(String),
     /// No repository, an unknown or unreachable revision, nothing fetched yet.

@@ -6,7 +6,7 @@ use super::Cache;
 use crate::http::body::Body;
 use crate::http::response::with_type;
 
-pub fn respond(cache: &Cache) -> Response<Body> {
+pub(crate) fn respond(cache: &Cache) -> Response<Body> {
     let text = format!(
         "StoreDir: {}\nWantMassQuery: 1\nPriority: {}\n",
         cache.location.store_dir.as_str(),

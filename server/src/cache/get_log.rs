@@ -10,7 +10,12 @@ use crate::http::response::{HttpError, HttpResult};
 use nix_core::build_logs;
 
 /// Nix's own log, or else one pushed (kept in `pushed_logs`, laid out as Nix's).
-pub fn respond(cache: &Cache, drv: &str, head: bool, pushed_logs: &std::path::Path) -> HttpResult {
+pub(crate) fn respond(
+    cache: &Cache,
+    drv: &str,
+    head: bool,
+    pushed_logs: &std::path::Path,
+) -> HttpResult {
     let opened = match build_logs::open(&cache.location.log_dir, drv) {
         Ok(None) => build_logs::open(pushed_logs, drv),
         other => other,

@@ -29,7 +29,12 @@ const ZSTD_LEVEL: i32 = 3;
 /// most a few files, so making them never keeps a worker thread long.
 const SMALL_NAR: u64 = 16 * 1024;
 
-pub async fn respond(cache: &Cache, name: &str, headers: &HeaderMap, head: bool) -> HttpResult {
+pub(crate) async fn respond(
+    cache: &Cache,
+    name: &str,
+    headers: &HeaderMap,
+    head: bool,
+) -> HttpResult {
     let (hash_part, nar_hash, url_zstd) =
         parse_name(name).ok_or_else(|| HttpError::BadRequest("malformed NAR URL".into()))?;
     // The store is asked first, always: a path deleted from it is not served from a file.

@@ -10,7 +10,7 @@ use super::Cache;
 use crate::http::response::{with_type, HttpError, HttpResult};
 use nix_core::store_path::is_valid_hash_part;
 
-pub async fn respond(cache: &Cache, hash_part: &str) -> HttpResult {
+pub(crate) async fn respond(cache: &Cache, hash_part: &str) -> HttpResult {
     if !is_valid_hash_part(hash_part) {
         return Err(HttpError::BadRequest("malformed store path hash".into()));
     }

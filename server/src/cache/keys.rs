@@ -11,13 +11,13 @@ use common::state_dir::{write_private_file, StateDir};
 use nix_core::signing::SecretKey;
 
 /// The key the server makes for itself when none is configured.
-pub const GENERATED_KEY_FILE: &str = "cache-key.sec";
+pub(crate) const GENERATED_KEY_FILE: &str = "cache-key.sec";
 
 /// The key pushed paths are signed with, in the state directory.
-pub const PUSH_KEY_FILE: &str = "push-key";
+pub(crate) const PUSH_KEY_FILE: &str = "push-key";
 
 /// The push key, made now (0600) when `create` and missing.
-pub fn resolve_push_key(state: &StateDir, create: bool) -> Result<SecretKey> {
+pub(crate) fn resolve_push_key(state: &StateDir, create: bool) -> Result<SecretKey> {
     let file = state.join(PUSH_KEY_FILE);
     if file.exists() || !create {
         return read_key_file(&file).with_context(|| {
@@ -43,14 +43,14 @@ fn push_key_name() -> String {
 }
 
 /// Reads a secret key file as Nix writes it.
-pub fn read_key_file(path: &Path) -> Result<SecretKey> {
+pub(crate) fn read_key_file(path: &Path) -> Result<SecretKey> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("failed to read the cache key {}", path.display()))?;
     SecretKey::parse(&text).with_context(|| format!("bad cache key in {}", path.display()))
 }
 
 /// The configured keys, or the state directory's own key (made now when `create` and missing).
-pub fn resolve(files: &[PathBuf], state: &StateDir, create: bool) -> Result<Vec<SecretKey>> {
+pub(crate) fn resolve(files: &[PathBuf], state: &StateDir, create: bool) -> Result<Vec<SecretKey>> {
     if !files.is_empty() {
         return files.iter().map(|f| read_key_file(f)).collect();
     }
@@ -71,7 +71,7 @@ pub fn resolve(files: &[PathBuf], state: &StateDir, create: bool) -> Result<Vec<
 }
 
 /// Writes a new secret key to `path` (0600), never replacing a file.
-pub fn generate_into(name: &str, path: &Path) -> Result<SecretKey> {
+pub(crate) fn generate_into(name: &str, path: &Path) -> Result<SecretKey> {
     let key = SecretKey::generate(name)?;
     write_private_file(path, format!("{}\n", key.to_nix_string()).as_bytes(), true)?;
     Ok(key)

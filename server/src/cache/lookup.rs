@@ -15,7 +15,7 @@ use nix_core::path_info::PathInfo;
 use nix_core::signing;
 
 /// The path with this hash part and its narinfo, from the memo or the store.
-pub async fn lookup(cache: &Cache, hash_part: &str) -> anyhow::Result<Lookup> {
+pub(super) async fn lookup(cache: &Cache, hash_part: &str) -> anyhow::Result<Lookup> {
     let marker = cache.store.change_marker();
     if let Some(found) = cache.memo.get(marker, hash_part) {
         return Ok(found);
@@ -37,7 +37,7 @@ pub async fn lookup(cache: &Cache, hash_part: &str) -> anyhow::Result<Lookup> {
 
 /// The store has `info`: a pushed copy of it with other contents is a poisoning attempt
 /// (content pushed at the output path of a build the box had not made yet), dropped.
-pub fn reconcile(cache: &Cache, hash_part: &str, info: &PathInfo) {
+pub(super) fn reconcile(cache: &Cache, hash_part: &str, info: &PathInfo) {
     let Ok(Some(pushed)) = cache.pushed.get(hash_part) else {
         return;
     };

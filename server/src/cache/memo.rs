@@ -14,16 +14,16 @@ use nix_core::path_info::PathInfo;
 const MAX_ENTRIES: usize = 200_000;
 
 /// A valid path's facts with its rendered, signed narinfo.
-pub struct CachedPath {
+pub(super) struct CachedPath {
     pub info: PathInfo,
     pub narinfo: Bytes,
 }
 
 /// `None` inside means "the store does not have it".
-pub type Lookup = Option<Arc<CachedPath>>;
+pub(super) type Lookup = Option<Arc<CachedPath>>;
 
 #[derive(Default)]
-pub struct PathMemo {
+pub(super) struct PathMemo {
     state: Mutex<MemoState>,
 }
 
@@ -35,7 +35,7 @@ struct MemoState {
 
 impl PathMemo {
     /// The remembered answer for `hash_part`, if it was made under `marker`.
-    pub fn get(&self, marker: Option<u64>, hash_part: &str) -> Option<Lookup> {
+    pub(super) fn get(&self, marker: Option<u64>, hash_part: &str) -> Option<Lookup> {
         let marker = marker?;
         let mut state = self.state.lock().expect("memo lock");
         if state.marker != Some(marker) {
@@ -47,7 +47,7 @@ impl PathMemo {
     }
 
     /// Remembers an answer read after `marker` was taken.
-    pub fn put(&self, marker: Option<u64>, hash_part: &str, lookup: Lookup) {
+    pub(super) fn put(&self, marker: Option<u64>, hash_part: &str, lookup: Lookup) {
         let Some(marker) = marker else { return };
         let mut state = self.state.lock().expect("memo lock");
         if state.marker != Some(marker) {
@@ -63,12 +63,12 @@ impl PathMemo {
 /// Our signatures by fingerprint. A fingerprint fixes the signature (ed25519 is
 /// deterministic), so these never go stale; they spare the daemon path a signing per request.
 #[derive(Default)]
-pub struct SignatureMemo {
+pub(super) struct SignatureMemo {
     entries: Mutex<HashMap<String, Arc<[String]>>>,
 }
 
 impl SignatureMemo {
-    pub fn get_or_sign(
+    pub(super) fn get_or_sign(
         &self,
         fingerprint: &str,
         sign: impl FnOnce() -> Vec<String>,

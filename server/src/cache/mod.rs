@@ -5,18 +5,18 @@
 //! signed by the push key only (`pushed_serve`); where each served path came from
 //! (`provenance`). Knows nothing of the build API.
 
-pub mod get_cache_info;
-pub mod get_log;
-pub mod get_nar;
-pub mod get_narinfo;
-pub mod keys;
+pub(crate) mod get_cache_info;
+pub(crate) mod get_log;
+pub(crate) mod get_nar;
+pub(crate) mod get_narinfo;
+pub(crate) mod keys;
 mod lookup;
 mod memo;
-pub mod nar_files;
-pub mod provenance;
-pub mod pushed_area;
-pub mod pushed_serve;
-pub mod upload;
+pub(crate) mod nar_files;
+pub(crate) mod provenance;
+pub(crate) mod pushed_area;
+pub(crate) mod pushed_serve;
+pub(crate) mod upload;
 
 use std::sync::Arc;
 
@@ -31,7 +31,7 @@ use nix_core::store_location::StoreLocation;
 use pushed_area::PushedArea;
 
 /// Everything the cache endpoints need, built once when the server starts.
-pub struct Cache {
+pub(crate) struct Cache {
     store: StoreAccess,
     location: StoreLocation,
     keys: Vec<SecretKey>,
@@ -51,14 +51,14 @@ pub struct Cache {
 }
 
 /// What `Cache::new` is made of besides the store.
-pub struct CacheKeys {
+pub(crate) struct CacheKeys {
     /// The build keys: everything in the box's store is signed with each.
     pub build: Vec<SecretKey>,
     pub push: SecretKey,
 }
 
 impl Cache {
-    pub fn new(
+    pub(crate) fn new(
         location: StoreLocation,
         keys: CacheKeys,
         priority: u32,
@@ -86,24 +86,24 @@ impl Cache {
     }
 
     /// The build keys' public halves.
-    pub fn public_keys(&self) -> Vec<String> {
+    pub(crate) fn public_keys(&self) -> Vec<String> {
         self.keys.iter().map(SecretKey::public_key).collect()
     }
 
     /// The push key's public half.
-    pub fn push_public_key(&self) -> String {
+    pub(crate) fn push_public_key(&self) -> String {
         self.push_key.public_key()
     }
 
-    pub fn store_dir(&self) -> &nix_core::store_path::StoreDir {
+    pub(crate) fn store_dir(&self) -> &nix_core::store_path::StoreDir {
         &self.location.store_dir
     }
 
-    pub fn priority(&self) -> u32 {
+    pub(crate) fn priority(&self) -> u32 {
         self.priority
     }
 
-    pub fn nar_files_stats(&self) -> NarFilesStats {
+    pub(crate) fn nar_files_stats(&self) -> NarFilesStats {
         self.nar_files.stats()
     }
 }

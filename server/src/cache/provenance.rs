@@ -14,7 +14,7 @@ use nix_core::store_path::HASH_PART_LEN;
 
 /// A path's origin as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Provenance {
+pub(crate) struct Provenance {
     pub path: String,
     /// `built`, `substituted` or `pushed`.
     pub origin: &'static str,
@@ -27,7 +27,7 @@ pub struct Provenance {
 }
 
 /// The provenance of the path with this hash part; `None` when the cache does not serve it.
-pub async fn of(cache: &Cache, hash_part: &str) -> anyhow::Result<Option<Provenance>> {
+pub(crate) async fn of(cache: &Cache, hash_part: &str) -> anyhow::Result<Option<Provenance>> {
     let store_dir = &cache.location.store_dir;
     if let Some(info) = cache.store.path_info_by_hash(store_dir, hash_part).await? {
         reconcile(cache, hash_part, &info);
@@ -64,7 +64,10 @@ pub async fn of(cache: &Cache, hash_part: &str) -> anyhow::Result<Option<Provena
 
 /// The paths in the closures of `roots` whose only copy is pushed, sorted. A path valid in
 /// the store has its whole closure there (Nix's invariant), so only pushed paths are walked.
-pub async fn pushed_in_closure(cache: &Cache, roots: &[String]) -> anyhow::Result<Vec<String>> {
+pub(crate) async fn pushed_in_closure(
+    cache: &Cache,
+    roots: &[String],
+) -> anyhow::Result<Vec<String>> {
     let store_dir = &cache.location.store_dir;
     let mut seen = HashSet::new();
     let mut pushed = BTreeSet::new();

@@ -32,7 +32,7 @@ const SYNC_AFTER: Duration = Duration::from_secs(2);
 
 /// One pushed path.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PushedPath {
+pub(crate) struct PushedPath {
     pub path: String,
     #[serde(default)]
     pub deriver: Option<String>,
@@ -58,7 +58,7 @@ pub struct PushedPath {
 
 impl PushedPath {
     /// The facts Nix signs, as a store path's.
-    pub fn info(&self) -> Result<PathInfo> {
+    pub(crate) fn info(&self) -> Result<PathInfo> {
         Ok(PathInfo {
             path: self.path.clone(),
             deriver: self.deriver.clone(),
@@ -74,14 +74,14 @@ impl PushedPath {
 
 /// Paths pushed and their NAR bytes, as counted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Totals {
+pub(crate) struct Totals {
     pub count: u64,
     pub bytes: u64,
 }
 
 /// The pushed area of one state directory.
 #[derive(Debug, Clone)]
-pub struct PushedArea {
+pub(crate) struct PushedArea {
     dir: PathBuf,
     /// Totals by the modification time of `paths/` they were counted at.
     totals: Arc<Mutex<Option<(SystemTime, Totals)>>>,
@@ -93,7 +93,7 @@ pub struct PushedArea {
 }
 
 impl PushedArea {
-    pub fn new(state_dir: &Path) -> PushedArea {
+    pub(crate) fn new(state_dir: &Path) -> PushedArea {
         PushedArea {
             dir: state_dir.join("pushed"),
             totals: Default::default(),
@@ -106,7 +106,7 @@ impl PushedArea {
         self.dir.join("paths")
     }
 
-    pub fn nars_dir(&self) -> PathBuf {
+    pub(crate) fn nars_dir(&self) -> PathBuf {
         self.dir.join("nar")
     }
 
@@ -119,7 +119,7 @@ impl PushedArea {
     }
 
     /// Makes the directories; checks what a crash may have torn; starts the syncer.
-    pub fn open(&self) -> Result<()> {
+    pub(crate) fn open(&self) -> Result<()> {
         for dir in [self.paths_dir(), self.nars_dir()] {
             std::fs::create_dir_all(&dir)
                 .with_context(|| format!("failed to create {}", dir.display()))?;
@@ -131,7 +131,7 @@ impl PushedArea {
     }
 
     /// The record of the path with this hash part, if it was pushed.
-    pub fn get(&self, hash_part: &str) -> Result<Option<PushedPath>> {
+    pub(crate) fn get(&self, hash_part: &str) -> Result<Option<PushedPath>> {
         if let Some(known) = self.known.lock().expect("known lock").as_ref() {
             if !known.contains(hash_part) {
                 return Ok(None);
@@ -148,13 +148,13 @@ impl PushedArea {
     }
 
     /// Where a record's NAR is.
-    pub fn nar_file(&self, record: &PushedPath) -> PathBuf {
+    pub(crate) fn nar_file(&self, record: &PushedPath) -> PathBuf {
         self.nars_dir().join(&record.file)
     }
 
     /// Keeps `record` with its NAR, moved here from `nar` (same filesystem). The NAR goes
     /// first, so a record never names a NAR that is not there.
-    pub fn add(&self, hash_part: &str, record: &PushedPath, nar: &Path) -> Result<()> {
+    pub(crate) fn add(&self, hash_part: &str, record: &PushedPath, nar: &Path) -> Result<()> {
         let target = self.nar_file(record);
         std::fs::rename(nar, &target)
             .with_context(|| format!("failed to keep the NAR {}", target.display()))?;
@@ -162,7 +162,7 @@ impl PushedArea {
     }
 
     /// Writes `record` again (a new push of the same path: its time starts over).
-    pub fn write_record(&self, hash_part: &str, record: &PushedPath) -> Result<()> {
+    pub(crate) fn write_record(&self, hash_part: &str, record: &PushedPath) -> Result<()> {
         let file = self.record_file(hash_part);
         let temp = self
             .paths_dir()
@@ -182,7 +182,7 @@ impl PushedArea {
     }
 
     /// Drops a pushed path: its record first (so it is no longer served), then its NAR.
-    pub fn remove(&self, hash_part: &str) -> Result<Option<PushedPath>> {
+    pub(crate) fn remove(&self, hash_part: &str) -> Result<Option<PushedPath>> {
         let Some(record) = self.get(hash_part)? else {
             return Ok(None);
         };
@@ -202,7 +202,7 @@ impl PushedArea {
     }
 
     /// Every pushed path with its hash part and last push, in no particular order.
-    pub fn list(&self) -> Result<Vec<(String, SystemTime, PushedPath)>> {
+    pub(crate) fn list(&self) -> Result<Vec<(String, SystemTime, PushedPath)>> {
         let entries = match std::fs::read_dir(self.paths_dir()) {
             Ok(entries) => entries,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -230,7 +230,7 @@ impl PushedArea {
 
     /// How many paths are pushed and their NAR bytes; counted again only when `paths/`
     /// changed (a push, a drop, or a `gc` run by another process).
-    pub fn totals(&self) -> Totals {
+    pub(crate) fn totals(&self) -> Totals {
         let changed = std::fs::metadata(self.paths_dir())
             .and_then(|m| m.modified())
             .ok();
@@ -252,7 +252,7 @@ impl PushedArea {
     }
 
     /// Drops the paths last pushed longer than `ttl` ago; returns their store paths.
-    pub fn drop_older_than(&self, ttl: Duration) -> Result<Vec<String>> {
+    pub(crate) fn drop_older_than(&self, ttl: Duration) -> Result<Vec<String>> {
         let now = SystemTime::now();
         let mut dropped = Vec::new();
         for (hash_part, at, record) in self.list()? {
@@ -266,7 +266,7 @@ impl PushedArea {
 
     /// Drops the GC roots older servers made for paths pushed into the store, by the same
     /// rule; returns their names.
-    pub fn drop_old_roots(&self, ttl: Duration) -> Result<Vec<String>> {
+    pub(crate) fn drop_old_roots(&self, ttl: Duration) -> Result<Vec<String>> {
         let roots = self.dir.join("roots");
         let entries = match std::fs::read_dir(&roots) {
             Ok(entries) => entries,
@@ -292,7 +292,7 @@ impl PushedArea {
     }
 
     /// Syncs the filesystem a little after pushes, for as long as the runtime runs.
-    pub fn spawn_syncer(&self) {
+    pub(crate) fn spawn_syncer(&self) {
         let area = self.clone();
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(SYNC_AFTER);
@@ -308,7 +308,7 @@ impl PushedArea {
     }
 
     /// Syncs the filesystem of the pushed area, then moves the mark forward.
-    pub fn sync(&self) {
+    pub(crate) fn sync(&self) {
         let Ok(dir) = std::fs::File::open(&self.dir) else {
             return;
         };

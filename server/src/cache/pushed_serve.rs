@@ -20,12 +20,12 @@ use nix_core::store_path::{is_valid_hash_part, StoreDir, HASH_PART_LEN};
 const SMALL_FILE: u64 = 64 * 1024;
 
 /// The URL path (under the cache root) a pushed path's NAR is served at.
-pub fn nar_url(record: &PushedPath) -> String {
+pub(crate) fn nar_url(record: &PushedPath) -> String {
     format!("nar/pushed/{}", record.file)
 }
 
 /// The signed narinfo of the pushed path with this hash part, if there is one.
-pub fn narinfo(cache: &Cache, hash_part: &str) -> anyhow::Result<Option<Bytes>> {
+pub(crate) fn narinfo(cache: &Cache, hash_part: &str) -> anyhow::Result<Option<Bytes>> {
     let Some(record) = cache.pushed.get(hash_part)? else {
         return Ok(None);
     };
@@ -44,7 +44,7 @@ pub fn narinfo(cache: &Cache, hash_part: &str) -> anyhow::Result<Option<Bytes>> 
 
 /// A pushed path's narinfo with these signatures: the file as uploaded, at `nar_url`. The
 /// published bucket puts the same text, so it reads as the box does.
-pub fn render(
+pub(crate) fn render(
     store_dir: &StoreDir,
     record: &PushedPath,
     info: &PathInfo,
@@ -61,7 +61,7 @@ pub fn render(
 }
 
 /// The narinfo of a pushed path signed by the push key only, as the box serves it.
-pub fn signed(
+pub(crate) fn signed(
     store_dir: &StoreDir,
     record: &PushedPath,
     push_key: &SecretKey,
@@ -72,7 +72,7 @@ pub fn signed(
 }
 
 /// `GET|HEAD /nar/pushed/<file>`: the NAR file of a pushed path.
-pub fn nar(cache: &Cache, file: &str, headers: &HeaderMap, head: bool) -> HttpResult {
+pub(crate) fn nar(cache: &Cache, file: &str, headers: &HeaderMap, head: bool) -> HttpResult {
     let not_found = || HttpError::NotFound("no such NAR in this cache".into());
     let hash_part = file.get(..HASH_PART_LEN).ok_or_else(not_found)?;
     if !is_valid_hash_part(hash_part) || file.contains('/') {

@@ -28,7 +28,7 @@ use state::StoredReport;
 use store::ReportStore;
 use view::{HostBuilds, Known};
 
-pub struct Fleet {
+pub(crate) struct Fleet {
     reports: ReportStore,
     reported: broadcast::Sender<Reported>,
     /// Hosts not in the flake are forgotten this long after their last report.
@@ -38,11 +38,11 @@ pub struct Fleet {
 }
 
 /// The default of `fleet.forget_after`.
-pub const DEFAULT_FORGET_AFTER: Duration = Duration::from_secs(7 * 86400);
+pub(crate) const DEFAULT_FORGET_AFTER: Duration = Duration::from_secs(7 * 86400);
 
 /// A report as it was recorded, for subscribers.
 #[derive(Debug, Clone)]
-pub struct Reported {
+pub(crate) struct Reported {
     /// The host as it is after the report.
     pub host: Host,
     /// The host's report before this one said the same state about the same build (a
@@ -54,14 +54,14 @@ pub struct Reported {
 const REPORTS_BUFFER: usize = 256;
 
 /// Why one host cannot be shown.
-pub enum HostLookup {
+pub(crate) enum HostLookup {
     Found(Box<Host>),
     /// Not a host of the flake and never reported; the known hosts are named.
     Unknown(Vec<String>),
 }
 
 /// Why a pin, release or retry was not done.
-pub enum Refused {
+pub(crate) enum Refused {
     /// Not a host of the flake and never reported; the known hosts are named.
     UnknownHost(Vec<String>),
     /// What was asked names no build the box has (or no commit): why, in words.
@@ -69,7 +69,7 @@ pub enum Refused {
 }
 
 impl Fleet {
-    pub fn open(state_dir: &Path) -> Result<Fleet> {
+    pub(crate) fn open(state_dir: &Path) -> Result<Fleet> {
         Ok(Fleet {
             reports: ReportStore::open(&state_dir.join("fleet.sqlite"))?,
             reported: broadcast::channel(REPORTS_BUFFER).0,
@@ -78,13 +78,13 @@ impl Fleet {
         })
     }
 
-    pub fn with_forget_after(mut self, forget_after: Duration) -> Fleet {
+    pub(crate) fn with_forget_after(mut self, forget_after: Duration) -> Fleet {
         self.forget_after = forget_after;
         self
     }
 
     /// Every report recorded from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Reported> {
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Reported> {
         self.reported.subscribe()
     }
 
@@ -97,7 +97,7 @@ impl Fleet {
 
     /// The hosts that have reported, sorted by name, without listing the flake's hosts
     /// (which may evaluate it): cheap enough for every scrape of `/metrics`.
-    pub fn reported_hosts(&self, builds: &BuildServer) -> Result<Vec<Host>> {
+    pub(crate) fn reported_hosts(&self, builds: &BuildServer) -> Result<Vec<Host>> {
         let known = self.known(builds)?;
         self.reports
             .all_last()?
@@ -107,7 +107,7 @@ impl Fleet {
     }
 
     /// Every host, sorted by name.
-    pub async fn hosts(&self, builds: &BuildServer) -> Result<Vec<Host>> {
+    pub(crate) async fn hosts(&self, builds: &BuildServer) -> Result<Vec<Host>> {
         let names = builds.host_names().await;
         let known = self.known(builds)?;
         let mut reports: BTreeMap<String, StoredReport> =
@@ -144,7 +144,7 @@ impl Fleet {
     }
 
     /// One host, or the names of those that are known.
-    pub async fn lookup(&self, builds: &BuildServer, name: &str) -> Result<HostLookup> {
+    pub(crate) async fn lookup(&self, builds: &BuildServer, name: &str) -> Result<HostLookup> {
         let last = self.reports.last(name)?;
         if last.is_none() && !builds.host_names().await.iter().any(|h| h == name) {
             let known = self.hosts(builds).await?.into_iter().map(|h| h.name);
@@ -155,7 +155,12 @@ impl Fleet {
     }
 
     /// Records a host's report and answers with the host as it is now.
-    pub async fn report(&self, builds: &BuildServer, name: &str, report: &Report) -> Result<Host> {
+    pub(crate) async fn report(
+        &self,
+        builds: &BuildServer,
+        name: &str,
+        report: &Report,
+    ) -> Result<Host> {
         let known = self.known(builds)?;
         let before = self.reports.last(name)?;
         let target = match &report.wanted {
@@ -181,7 +186,7 @@ impl Fleet {
     }
 
     /// Pins `name` to a revision or a store path (`request`), replacing its pin.
-    pub async fn pin(
+    pub(crate) async fn pin(
         &self,
         builds: &BuildServer,
         name: &str,
@@ -213,7 +218,7 @@ impl Fleet {
 
     /// Pins every host that has a build of its system to its build at `rev`; when one of
     /// them has none there, pins none and names those hosts.
-    pub async fn pin_all(
+    pub(crate) async fn pin_all(
         &self,
         builds: &BuildServer,
         rev: &str,
@@ -257,7 +262,11 @@ impl Fleet {
     }
 
     /// Releases `name`'s pin (if it had one): it follows the branch again.
-    pub async fn unpin(&self, builds: &BuildServer, name: &str) -> Result<Result<Host, Refused>> {
+    pub(crate) async fn unpin(
+        &self,
+        builds: &BuildServer,
+        name: &str,
+    ) -> Result<Result<Host, Refused>> {
         if let Some(unknown) = self.unknown(builds, name).await? {
             return Ok(Err(unknown));
         }
@@ -266,13 +275,17 @@ impl Fleet {
     }
 
     /// Releases every pin.
-    pub async fn unpin_all(&self, builds: &BuildServer) -> Result<Vec<Host>> {
+    pub(crate) async fn unpin_all(&self, builds: &BuildServer) -> Result<Vec<Host>> {
         builds.jobs().history().unpin(None)?;
         self.hosts(builds).await
     }
 
     /// Asks `name` to forget the builds that failed on it (`retry_at` moves).
-    pub async fn retry(&self, builds: &BuildServer, name: &str) -> Result<Result<Host, Refused>> {
+    pub(crate) async fn retry(
+        &self,
+        builds: &BuildServer,
+        name: &str,
+    ) -> Result<Result<Host, Refused>> {
         if let Some(unknown) = self.unknown(builds, name).await? {
             return Ok(Err(unknown));
         }

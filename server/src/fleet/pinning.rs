@@ -14,7 +14,7 @@ use super::view::Known;
 const REVS_NAMED: usize = 5;
 
 /// The pin of `host` to its newest build at commit `rev` (a full id), or why there is none.
-pub fn at_rev(known: &Known, host: &str, rev: &str) -> Result<NewPin, String> {
+pub(super) fn at_rev(known: &Known, host: &str, rev: &str) -> Result<NewPin, String> {
     let build = known
         .builds_of(host)
         .find(|b| !b.overridden && b.rev == rev);
@@ -29,7 +29,7 @@ pub fn at_rev(known: &Known, host: &str, rev: &str) -> Result<NewPin, String> {
 }
 
 /// The pin of `host` to `path`, which must be a system the box built for it.
-pub fn at_path(known: &Known, host: &str, path: &str) -> Result<NewPin, String> {
+pub(super) fn at_path(known: &Known, host: &str, path: &str) -> Result<NewPin, String> {
     let is_store_path = path
         .strip_prefix("/nix/store/")
         .is_some_and(is_valid_basename);
@@ -48,7 +48,7 @@ pub fn at_path(known: &Known, host: &str, path: &str) -> Result<NewPin, String> 
 }
 
 /// Why a revision cannot be pinned, for the person who asked; `None` for a failure of the box.
-pub fn revision_refusal(error: &RevisionError) -> Option<String> {
+pub(super) fn revision_refusal(error: &RevisionError) -> Option<String> {
     match error {
         RevisionError::Other(_) => None,
         other => Some(other.to_string()),

@@ -5,7 +5,7 @@ use common::protocol::host::{HostState, ReportState};
 
 /// The last report as the box keeps it: what it said and which build it was about.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredReport {
+pub(super) struct StoredReport {
     pub state: ReportState,
     pub path: String,
     pub message: Option<String>,
@@ -26,7 +26,7 @@ pub struct StoredReport {
 ///   (`built_here`);
 /// - `behind` when there is a target it does not run;
 /// - else `up_to_date` (a box-built system and no target).
-pub fn host_state(
+pub(super) fn host_state(
     last: Option<&StoredReport>,
     target: Option<&str>,
     built_here: impl Fn(&str) -> bool,

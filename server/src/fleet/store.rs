@@ -36,12 +36,12 @@ CREATE TABLE IF NOT EXISTS retries (
 /// Rows kept per host: the recent history of changes.
 const KEEP_PER_HOST: i64 = 500;
 
-pub struct ReportStore {
+pub(super) struct ReportStore {
     conn: Mutex<Connection>,
 }
 
 impl ReportStore {
-    pub fn open(path: &Path) -> Result<ReportStore> {
+    pub(super) fn open(path: &Path) -> Result<ReportStore> {
         let conn = Connection::open(path)
             .with_context(|| format!("failed to open the fleet database {}", path.display()))?;
         conn.busy_timeout(Duration::from_secs(10))?;
@@ -59,7 +59,7 @@ impl ReportStore {
     }
 
     /// Records what `host` said, about the build `about`.
-    pub fn add(
+    pub(super) fn add(
         &self,
         host: &str,
         state: ReportState,
@@ -93,7 +93,7 @@ impl ReportStore {
     }
 
     /// The last report of `host`, if it ever reported.
-    pub fn last(&self, host: &str) -> Result<Option<StoredReport>> {
+    pub(super) fn last(&self, host: &str) -> Result<Option<StoredReport>> {
         let conn = self.lock();
         let last = conn
             .prepare_cached(&format!(
@@ -105,14 +105,14 @@ impl ReportStore {
     }
 
     /// Removes every report of `host`; how many went.
-    pub fn forget(&self, host: &str) -> Result<usize> {
+    pub(super) fn forget(&self, host: &str) -> Result<usize> {
         Ok(self
             .lock()
             .execute("DELETE FROM reports WHERE host = ?1", [host])?)
     }
 
     /// The last report of every host that ever reported, by host name.
-    pub fn all_last(&self) -> Result<Vec<(String, StoredReport)>> {
+    pub(super) fn all_last(&self) -> Result<Vec<(String, StoredReport)>> {
         let conn = self.lock();
         let rows = conn
             .prepare_cached(&format!(
@@ -129,7 +129,7 @@ impl ReportStore {
 
 impl ReportStore {
     /// Asks `host` to forget the builds that failed on it; returns the request's time.
-    pub fn request_retry(&self, host: &str) -> Result<String> {
+    pub(super) fn request_retry(&self, host: &str) -> Result<String> {
         let at = now();
         self.lock().execute(
             "INSERT INTO retries (host, at) VALUES (?1, ?2) \
@@ -140,7 +140,7 @@ impl ReportStore {
     }
 
     /// When each host was last asked to retry, by host name.
-    pub fn retries(&self) -> Result<BTreeMap<String, String>> {
+    pub(super) fn retries(&self) -> Result<BTreeMap<String, String>> {
         let conn = self.lock();
         let rows = conn
             .prepare_cached("SELECT host, at FROM retries")?

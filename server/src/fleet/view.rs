@@ -17,7 +17,7 @@ use common::protocol::host::{
     is_behind, Host, LastReport, Latest, Pinned, Running, Target, TargetSource,
 };
 
-pub struct Known {
+pub(super) struct Known {
     built: Arc<HostBuilds>,
     pins: BTreeMap<String, Pin>,
     retries: BTreeMap<String, String>,
@@ -25,7 +25,7 @@ pub struct Known {
 
 /// The hosts' builds and each one's newest on the branch, as of one set of succeeded jobs and
 /// one branch tip: the same until a job succeeds or the branch moves, so kept between looks.
-pub struct HostBuilds {
+pub(super) struct HostBuilds {
     /// The succeeded jobs' version and the branch tip this was made at.
     key: ((u64, u64), Option<String>),
     /// Every succeeded build of a host's system, newest job first.
@@ -39,7 +39,10 @@ pub struct HostBuilds {
 
 impl HostBuilds {
     /// The builds now: `kept` again when nothing changed since it was made.
-    pub fn read(builds: &BuildServer, kept: Option<Arc<HostBuilds>>) -> Result<Arc<HostBuilds>> {
+    pub(super) fn read(
+        builds: &BuildServer,
+        kept: Option<Arc<HostBuilds>>,
+    ) -> Result<Arc<HostBuilds>> {
         let version = builds.jobs().history().succeeded_version()?;
         let order = builds.branch_generations()?;
         let key = (version, order.as_ref().map(|o| o.tip()));
@@ -73,7 +76,7 @@ impl HostBuilds {
 }
 
 impl Known {
-    pub fn read(
+    pub(super) fn read(
         builds: &BuildServer,
         reports: &ReportStore,
         built: Arc<HostBuilds>,
@@ -86,12 +89,15 @@ impl Known {
     }
 
     /// The builds of `host`'s system, newest job first.
-    pub fn builds_of<'a>(&'a self, host: &'a str) -> impl Iterator<Item = &'a HostBuild> + 'a {
+    pub(super) fn builds_of<'a>(
+        &'a self,
+        host: &'a str,
+    ) -> impl Iterator<Item = &'a HostBuild> + 'a {
         self.built.builds.iter().filter(move |b| b.host == host)
     }
 
     /// The hosts that have a build of their system (none with an input overridden only).
-    pub fn built_hosts(&self) -> HashSet<&str> {
+    pub(super) fn built_hosts(&self) -> HashSet<&str> {
         self.built
             .builds
             .iter()
@@ -131,7 +137,7 @@ impl Known {
     }
 
     /// `name` as the box sees it, with its last report.
-    pub fn host(
+    pub(super) fn host(
         &self,
         builds: &BuildServer,
         name: String,

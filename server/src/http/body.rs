@@ -15,23 +15,23 @@ use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::{Frame, SizeHint};
 use tokio::sync::{mpsc, Semaphore};
 
-pub type Body = BoxBody<Bytes, io::Error>;
+pub(crate) type Body = BoxBody<Bytes, io::Error>;
 
 /// Chunks an async producer may have in flight (followed logs).
 const CHUNKS_IN_FLIGHT: usize = 4;
 
-pub fn full(bytes: impl Into<Bytes>) -> Body {
+pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into())
         .map_err(|never| match never {})
         .boxed()
 }
 
-pub fn empty() -> Body {
+pub(crate) fn empty() -> Body {
     Empty::new().map_err(|never| match never {}).boxed()
 }
 
 /// A body fed by an async task through the returned sender; an `Err` sent aborts it.
-pub fn channel() -> (mpsc::Sender<io::Result<Bytes>>, Body) {
+pub(crate) fn channel() -> (mpsc::Sender<io::Result<Bytes>>, Body) {
     let (sender, receiver) = mpsc::channel(CHUNKS_IN_FLIGHT);
     let body = ChannelBody {
         receiver,
@@ -42,7 +42,7 @@ pub fn channel() -> (mpsc::Sender<io::Result<Bytes>>, Body) {
 
 /// Where a pulled body's chunks come from: asked for one chunk at a time, on a blocking
 /// thread, only when the client has taken the one before.
-pub trait ChunkSource: Send + 'static {
+pub(crate) trait ChunkSource: Send + 'static {
     /// The next chunk; `None` at the end.
     fn next_chunk(&mut self) -> io::Result<Option<Bytes>>;
 }
@@ -54,7 +54,7 @@ impl ChunkSource for nix_core::nar_stream::NarStream {
 }
 
 /// Any reader as a chunk source (a log file, a compressor), `READ_CHUNK` bytes at a time.
-pub struct ReadSource<R>(pub R);
+pub(crate) struct ReadSource<R>(pub R);
 
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -81,7 +81,7 @@ impl<R: Read + Send + 'static> ChunkSource for ReadSource<R> {
 /// state. With `exact_len`, the body announces that length, and a source that makes more or
 /// less aborts the response instead of sending a body that contradicts its header; a source
 /// error aborts it too.
-pub fn pulled(
+pub(crate) fn pulled(
     source: impl ChunkSource,
     exact_len: Option<u64>,
     work: Option<Arc<Semaphore>>,

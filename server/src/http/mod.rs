@@ -2,8 +2,8 @@
 //! streamed from a blocking thread), responses and the one mapping of errors to status codes,
 //! and reading request bodies with a size limit. Knows no endpoint.
 
-pub mod body;
-pub mod range;
-pub mod request_body;
-pub mod response;
-pub mod send_timeout;
+pub(crate) mod body;
+pub(crate) mod range;
+pub(crate) mod request_body;
+pub(crate) mod response;
+pub(crate) mod send_timeout;

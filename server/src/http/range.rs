@@ -6,7 +6,7 @@
 use hyper::header::{HeaderMap, IF_RANGE, RANGE};
 
 #[derive(Debug, PartialEq, Eq)]
-pub enum Ranged {
+pub(crate) enum Ranged {
     /// Send everything (200).
     Whole,
     /// Send bytes `start..=end` (206).
@@ -15,7 +15,7 @@ pub enum Ranged {
     Unsatisfiable,
 }
 
-pub fn requested(headers: &HeaderMap, len: u64) -> Ranged {
+pub(crate) fn requested(headers: &HeaderMap, len: u64) -> Ranged {
     if headers.contains_key(IF_RANGE) {
         return Ranged::Whole;
     }

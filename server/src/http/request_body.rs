@@ -11,11 +11,11 @@ use serde::de::DeserializeOwned;
 
 use super::response::HttpError;
 
-pub const MAX_BODY: usize = 1024 * 1024;
+pub(crate) const MAX_BODY: usize = 1024 * 1024;
 
 /// The whole body, refusing more than 1 MiB or one that takes longer than `timeout` to
 /// arrive (a client trickling bytes holds a connection, not the server).
-pub async fn read(
+pub(crate) async fn read(
     request: Request<Incoming>,
     timeout: Duration,
 ) -> Result<bytes::Bytes, HttpError> {
@@ -48,7 +48,7 @@ pub async fn read(
 }
 
 /// The body as `T`; an empty body is `T`'s default.
-pub async fn json<T: DeserializeOwned + Default>(
+pub(crate) async fn json<T: DeserializeOwned + Default>(
     request: Request<Incoming>,
     timeout: Duration,
 ) -> Result<T, HttpError> {

@@ -9,7 +9,7 @@ use super::body::{self, Body};
 
 /// An error a handler answers with.
 #[derive(Debug)]
-pub enum HttpError {
+pub(crate) enum HttpError {
     BadRequest(String),
     Unauthorized(String),
     /// A valid caller that may not do this (or nobody may, as uploads while pushing is off).
@@ -32,7 +32,7 @@ pub enum HttpError {
 }
 
 impl HttpError {
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             HttpError::BadRequest(_) => StatusCode::BAD_REQUEST,
             HttpError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -48,7 +48,7 @@ impl HttpError {
         }
     }
 
-    pub fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         match self {
             HttpError::BadRequest(m)
             | HttpError::Unauthorized(m)
@@ -75,10 +75,10 @@ impl From<anyhow::Error> for HttpError {
     }
 }
 
-pub type HttpResult = Result<Response<Body>, HttpError>;
+pub(crate) type HttpResult = Result<Response<Body>, HttpError>;
 
 /// A plain-text error for the cache endpoints, a JSON one for the API.
-pub fn error_response(error: &HttpError, as_json: bool) -> Response<Body> {
+pub(crate) fn error_response(error: &HttpError, as_json: bool) -> Response<Body> {
     if let HttpError::Internal(e) = error {
         tracing::error!("request failed: {e:#}");
     }
@@ -92,18 +92,18 @@ pub fn error_response(error: &HttpError, as_json: bool) -> Response<Body> {
     }
 }
 
-pub fn text(status: StatusCode, text: String) -> Response<Body> {
+pub(crate) fn text(status: StatusCode, text: String) -> Response<Body> {
     with_type(status, "text/plain; charset=utf-8", text.into_bytes())
 }
 
-pub fn json(status: StatusCode, value: &impl Serialize) -> Response<Body> {
+pub(crate) fn json(status: StatusCode, value: &impl Serialize) -> Response<Body> {
     let mut bytes = serde_json::to_vec(value).expect("serialisable value");
     bytes.push(b'\n');
     with_type(status, "application/json", bytes)
 }
 
 /// A whole body with its type and length.
-pub fn with_type(
+pub(crate) fn with_type(
     status: StatusCode,
     content_type: &'static str,
     bytes: impl Into<bytes::Bytes>,

@@ -11,7 +11,7 @@ use std::time::Duration;
 use hyper::rt::{Read, ReadBufCursor, Write};
 use tokio::time::Sleep;
 
-pub struct SendTimeout<T> {
+pub(crate) struct SendTimeout<T> {
     inner: T,
     timeout: Duration,
     /// Running while a write waits; reset by any progress.
@@ -19,7 +19,7 @@ pub struct SendTimeout<T> {
 }
 
 impl<T> SendTimeout<T> {
-    pub fn new(inner: T, timeout: Duration) -> Self {
+    pub(crate) fn new(inner: T, timeout: Duration) -> Self {
         SendTimeout {
             inner,
             timeout,

@@ -8,7 +8,11 @@
 use std::net::{IpAddr, SocketAddr};
 
 /// The base URL, without a trailing slash.
-pub fn choose(client_server: Option<&str>, bound: SocketAddr, hostname: Option<&str>) -> String {
+pub(super) fn choose(
+    client_server: Option<&str>,
+    bound: SocketAddr,
+    hostname: Option<&str>,
+) -> String {
     if let Some(url) = client_server.filter(|url| !is_loopback_url(url)) {
         return url.trim_end_matches('/').to_string();
     }

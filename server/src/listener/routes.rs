@@ -138,7 +138,7 @@ impl Route<'_> {
 }
 
 /// Answers one request.
-pub async fn route(context: &Context, request: Request<Incoming>) -> Response<Body> {
+pub(super) async fn route(context: &Context, request: Request<Incoming>) -> Response<Body> {
     let path = request.uri().path().to_string();
     tracing::debug!("{} {path}", request.method());
     let route = Route::parse(&path);

@@ -17,7 +17,7 @@ use crate::http::body::Body;
 
 /// A binary-cache endpoint, as the `kind` label names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CacheKind {
+pub(crate) enum CacheKind {
     CacheInfo,
     Narinfo,
     Nar,
@@ -25,14 +25,14 @@ pub enum CacheKind {
 }
 
 impl CacheKind {
-    pub const ALL: [CacheKind; 4] = [
+    pub(crate) const ALL: [CacheKind; 4] = [
         CacheKind::CacheInfo,
         CacheKind::Narinfo,
         CacheKind::Nar,
         CacheKind::Log,
     ];
 
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             CacheKind::CacheInfo => "cache_info",
             CacheKind::Narinfo => "narinfo",
@@ -51,7 +51,7 @@ const FIRST_STATUS: u16 = 100;
 const STATUSES: usize = 500;
 
 /// Requests and bytes of the cache since the server started.
-pub struct Counters {
+pub(crate) struct Counters {
     requests: [Box<[AtomicU64; STATUSES]>; 4],
     sent: [AtomicU64; 4],
 }
@@ -67,7 +67,7 @@ impl Default for Counters {
 
 impl Counters {
     /// Counts `response` to a request of `kind` (without its body for HEAD), and returns it.
-    pub fn record(
+    pub(crate) fn record(
         self: &Arc<Self>,
         kind: CacheKind,
         head: bool,
@@ -109,7 +109,7 @@ impl Counters {
     }
 
     /// Every (status, requests) of `kind` that happened at least once, by status.
-    pub fn requests(&self, kind: CacheKind) -> Vec<(u16, u64)> {
+    pub(crate) fn requests(&self, kind: CacheKind) -> Vec<(u16, u64)> {
         self.requests[kind.index()]
             .iter()
             .enumerate()
@@ -121,7 +121,7 @@ impl Counters {
     }
 
     /// Requests of `kind` answered with `status`.
-    pub fn requests_with(&self, kind: CacheKind, status: u16) -> u64 {
+    pub(crate) fn requests_with(&self, kind: CacheKind, status: u16) -> u64 {
         status
             .checked_sub(FIRST_STATUS)
             .and_then(|i| self.requests[kind.index()].get(i as usize))
@@ -129,7 +129,7 @@ impl Counters {
     }
 
     /// Body bytes sent for `kind`.
-    pub fn sent(&self, kind: CacheKind) -> u64 {
+    pub(crate) fn sent(&self, kind: CacheKind) -> u64 {
         self.sent[kind.index()].load(Ordering::Relaxed)
     }
 }

@@ -4,11 +4,11 @@
 use std::fmt::Write;
 
 /// Every metric name starts with this.
-pub const PREFIX: &str = "atuin_bootstrap_";
+pub(super) const PREFIX: &str = "atuin_bootstrap_";
 
 /// The kind of a metric family.
 #[derive(Debug, Clone, Copy)]
-pub enum Kind {
+pub(super) enum Kind {
     Counter,
     Gauge,
     Histogram,
@@ -26,20 +26,20 @@ impl Kind {
 
 /// The text being written.
 #[derive(Default)]
-pub struct Exposition {
+pub(super) struct Exposition {
     out: String,
 }
 
 impl Exposition {
     /// Starts the family `name` (without the prefix).
-    pub fn family(&mut self, name: &str, kind: Kind, help: &str) {
+    pub(super) fn family(&mut self, name: &str, kind: Kind, help: &str) {
         let _ = writeln!(self.out, "# HELP {PREFIX}{name} {help}");
         let _ = writeln!(self.out, "# TYPE {PREFIX}{name} {}", kind.as_str());
     }
 
     /// One sample of `name` (without the prefix; a histogram's `_bucket`, `_sum` and
     /// `_count` suffixes are part of it).
-    pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl Into<Number>) {
+    pub(super) fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl Into<Number>) {
         self.out.push_str(PREFIX);
         self.out.push_str(name);
         if !labels.is_empty() {
@@ -58,13 +58,13 @@ impl Exposition {
         let _ = writeln!(self.out, " {}", value.into());
     }
 
-    pub fn finish(self) -> String {
+    pub(super) fn finish(self) -> String {
         self.out
     }
 }
 
 /// A sample's value: whole numbers print without a fraction.
-pub enum Number {
+pub(super) enum Number {
     Whole(u64),
     Real(f64),
 }

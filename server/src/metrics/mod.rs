@@ -4,6 +4,6 @@
 //! and the scrape, which reads the job history, the repository watcher and the fleet at the
 //! moment it is asked. Not for logging or tracing.
 
-pub mod counters;
+pub(crate) mod counters;
 mod exposition;
-pub mod scrape;
+pub(crate) mod scrape;

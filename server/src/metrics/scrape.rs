@@ -15,7 +15,7 @@ use common::timestamp::unix_seconds;
 
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-pub fn respond(state: &AppState, counters: &Counters) -> HttpResult {
+pub(crate) fn respond(state: &AppState, counters: &Counters) -> HttpResult {
     let text = render(state, counters)?;
     Ok(with_type(StatusCode::OK, CONTENT_TYPE, text))
 }

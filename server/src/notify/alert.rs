@@ -16,7 +16,7 @@ const QUOTED: usize = 300;
 
 /// One alert to deliver.
 #[derive(Debug, Clone, Serialize)]
-pub struct Alert {
+pub(crate) struct Alert {
     #[serde(serialize_with = "event_name")]
     pub event: NotifyEvent,
     pub message: String,
@@ -30,7 +30,7 @@ fn event_name<S: serde::Serializer>(event: &NotifyEvent, s: S) -> Result<S::Ok, 
 }
 
 /// What goes on the wire: the body, its type, and extra headers.
-pub struct Request {
+pub(crate) struct Request {
     pub content_type: &'static str,
     pub body: Vec<u8>,
     pub headers: Vec<(&'static str, String)>,
@@ -38,7 +38,7 @@ pub struct Request {
 
 impl Alert {
     /// A job that failed.
-    pub fn job_failed(job: Job, base_url: &str) -> Alert {
+    pub(crate) fn job_failed(job: Job, base_url: &str) -> Alert {
         let mut message = format!(
             "job {} failed: {} at {}",
             job.id,
@@ -59,7 +59,7 @@ impl Alert {
     }
 
     /// The first job of a target set to succeed after failed ones.
-    pub fn job_recovered(job: Job, base_url: &str) -> Alert {
+    pub(crate) fn job_recovered(job: Job, base_url: &str) -> Alert {
         Alert {
             event: NotifyEvent::JobRecovered,
             message: format!(
@@ -75,7 +75,7 @@ impl Alert {
     }
 
     /// A host that went back to its previous system.
-    pub fn host_rolled_back(host: Host, base_url: &str) -> Alert {
+    pub(crate) fn host_rolled_back(host: Host, base_url: &str) -> Alert {
         let mut message = format!("{} rolled back", host.name);
         if let Some(reason) = host.last_report.as_ref().and_then(|r| r.message.as_deref()) {
             message.push_str(": ");
@@ -91,7 +91,12 @@ impl Alert {
     }
 
     /// Publishing to the bucket that has failed for `lasted`.
-    pub fn publish_failing(bucket: &str, lasted: Duration, error: &str, base_url: &str) -> Alert {
+    pub(crate) fn publish_failing(
+        bucket: &str,
+        lasted: Duration,
+        error: &str,
+        base_url: &str,
+    ) -> Alert {
         Alert {
             event: NotifyEvent::PublishFailing,
             message: format!(
@@ -106,7 +111,7 @@ impl Alert {
     }
 
     /// The request that carries this alert in `format`.
-    pub fn request(&self, format: NotifyFormat) -> Request {
+    pub(crate) fn request(&self, format: NotifyFormat) -> Request {
         match format {
             NotifyFormat::Json => Request {
                 content_type: "application/json",

@@ -11,7 +11,7 @@ use super::alert::{Alert, Request};
 use common::config::NotifyFormat;
 
 /// Alerts waiting for delivery at most.
-pub const QUEUE: usize = 128;
+pub(super) const QUEUE: usize = 128;
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 const LONGEST_WAIT: Duration = Duration::from_secs(60);
 /// How long an alert is tried before it is given up.
@@ -28,7 +28,7 @@ enum Failure {
 }
 
 /// `url` as logs show it: without a user, password or query, which may hold a token.
-pub fn shown(url: &str) -> String {
+pub(super) fn shown(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
     let rest = rest.split(['?', '#']).next().unwrap_or("");
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
@@ -37,7 +37,7 @@ pub fn shown(url: &str) -> String {
 }
 
 /// Delivers every alert of `alerts` to `url`, in order, until the channel closes.
-pub async fn run(url: String, format: NotifyFormat, mut alerts: mpsc::Receiver<Alert>) {
+pub(super) async fn run(url: String, format: NotifyFormat, mut alerts: mpsc::Receiver<Alert>) {
     let agent = ureq::AgentBuilder::new()
         .timeout_connect(Duration::from_secs(5))
         .timeout(TRY_TIMEOUT)

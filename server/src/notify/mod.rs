@@ -19,13 +19,13 @@ use crate::builds::jobs::stats;
 use crate::builds::BuildServer;
 use crate::fleet::{Fleet, Reported};
 use crate::publish::Publisher;
-pub use alert::Alert;
+pub(crate) use alert::Alert;
 use common::config::{NotifyEvent, NotifySettings};
 use common::protocol::host::ReportState;
 
 /// Starts listening and delivering; `base_url` is the server's address in the links.
 /// Nothing is started when `notify.url` is empty. The tasks end with the runtime.
-pub fn start(
+pub(crate) fn start(
     settings: &NotifySettings,
     base_url: String,
     builds: &Arc<BuildServer>,

@@ -13,7 +13,7 @@ const SCRIPT: &str = include_str!("assets/live.js");
 const ICON: &str = include_str!("assets/icon.svg");
 
 /// `GET /assets/<name>`.
-pub fn respond(name: &str) -> HttpResult {
+pub(crate) fn respond(name: &str) -> HttpResult {
     let (content_type, text) = match name {
         "style.css" => ("text/css; charset=utf-8", STYLE),
         "live.js" => ("text/javascript; charset=utf-8", SCRIPT),

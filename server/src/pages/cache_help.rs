@@ -7,7 +7,7 @@ use std::fmt::Write;
 use super::html::Escaped;
 use super::Site;
 
-pub fn write(out: &mut String, keys: &[String], site: &Site) {
+pub(super) fn write(out: &mut String, keys: &[String], site: &Site) {
     let base = Escaped(&site.base_url);
     let _ = write!(
         out,

@@ -13,7 +13,7 @@ use common::protocol::host::{Host, HostState};
 /// A report's message is cut to this many characters on the page.
 const MESSAGE_SHOWN: usize = 240;
 
-pub fn write(out: &mut String, hosts: &[Host], repo: Option<&RepoStatus>, now: SystemTime) {
+pub(super) fn write(out: &mut String, hosts: &[Host], repo: Option<&RepoStatus>, now: SystemTime) {
     out.push_str("<section id=\"fleet\"><h2>Fleet</h2>");
     if hosts.is_empty() {
         // Why there are none, as far as the box knows: no repository, not fetched yet, or a

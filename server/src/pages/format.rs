@@ -12,7 +12,7 @@ use common::timestamp;
 
 /// `<time>` with the exact time as its `datetime` and title, "3 min ago" as its text;
 /// a dash when there is no time.
-pub fn time_ago(at: Option<&str>, now: SystemTime) -> String {
+pub(super) fn time_ago(at: Option<&str>, now: SystemTime) -> String {
     let Some(at) = at else {
         return "<span class=\"mute\">—</span>".to_string();
     };
@@ -28,7 +28,7 @@ pub fn time_ago(at: Option<&str>, now: SystemTime) -> String {
 }
 
 /// `seconds` ago, in the largest unit that fits.
-pub fn ago(seconds: u64) -> String {
+pub(super) fn ago(seconds: u64) -> String {
     match seconds {
         0..=4 => "just now".to_string(),
         5..=59 => format!("{seconds} s ago"),
@@ -42,14 +42,18 @@ pub fn ago(seconds: u64) -> String {
 }
 
 /// A job's run time: from start to end, or to now while it runs; `None` before it starts.
-pub fn run_time(started: Option<&str>, finished: Option<&str>, now: SystemTime) -> Option<u64> {
+pub(super) fn run_time(
+    started: Option<&str>,
+    finished: Option<&str>,
+    now: SystemTime,
+) -> Option<u64> {
     let started = timestamp::parse(started?)?;
     let end = finished.and_then(timestamp::parse).unwrap_or(now);
     Some(end.duration_since(started).map_or(0, |d| d.as_secs()))
 }
 
 /// `45s`, `3m 05s`, `2h 03m`.
-pub fn duration(seconds: u64) -> String {
+pub(super) fn duration(seconds: u64) -> String {
     let mut out = String::new();
     if seconds < 60 {
         let _ = write!(out, "{seconds}s");
@@ -62,12 +66,12 @@ pub fn duration(seconds: u64) -> String {
 }
 
 /// The first 8 characters of a commit id.
-pub fn short_rev(rev: &str) -> &str {
+pub(super) fn short_rev(rev: &str) -> &str {
     rev.get(..8).unwrap_or(rev)
 }
 
 /// A job's state as a badge: icon and word, coloured by class.
-pub fn job_state(state: JobState) -> String {
+pub(super) fn job_state(state: JobState) -> String {
     let (icon, class) = match state {
         JobState::Queued => ("◷", "mute"),
         JobState::Running => ("▶", "run"),
@@ -79,7 +83,7 @@ pub fn job_state(state: JobState) -> String {
 }
 
 /// A host's state as a badge.
-pub fn host_state(state: HostState) -> String {
+pub(super) fn host_state(state: HostState) -> String {
     let (icon, class) = match state {
         HostState::NeverSeen => ("?", "mute"),
         HostState::UpToDate => ("✓", "ok"),

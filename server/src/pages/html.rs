@@ -14,11 +14,11 @@ use crate::http::response::with_type;
 
 /// The policy every page is served with: only this server's own files, no inline script or
 /// style, no framing, no plugins.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; base-uri 'none'; \
+pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; base-uri 'none'; \
      form-action 'none'; frame-ancestors 'none'; object-src 'none'";
 
 /// Text made safe for HTML element content and quoted attribute values.
-pub struct Escaped<'a>(pub &'a str);
+pub(super) struct Escaped<'a>(pub &'a str);
 
 impl fmt::Display for Escaped<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -40,7 +40,7 @@ impl fmt::Display for Escaped<'_> {
 
 /// A whole page: `main` is the page's own markup (already escaped where needed), and
 /// `main_attrs` the attributes of its `<main>` element (the script reads them).
-pub fn page(title: &str, main_attrs: &str, main: &str) -> String {
+pub(super) fn page(title: &str, main_attrs: &str, main: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
@@ -61,7 +61,7 @@ pub fn page(title: &str, main_attrs: &str, main: &str) -> String {
 }
 
 /// A page as a response: HTML, never cached (it is live), with the page headers.
-pub fn respond(status: StatusCode, html: String) -> Response<Body> {
+pub(super) fn respond(status: StatusCode, html: String) -> Response<Body> {
     let mut response = with_type(status, "text/html; charset=utf-8", html);
     add_page_headers(&mut response);
     response
@@ -71,12 +71,12 @@ pub fn respond(status: StatusCode, html: String) -> Response<Body> {
 }
 
 /// Where the page shell finds its assets (served by `assets`).
-pub const STYLE_PATH: &str = "/assets/style.css";
-pub const SCRIPT_PATH: &str = "/assets/live.js";
-pub const ICON_PATH: &str = "/assets/icon.svg";
+pub(super) const STYLE_PATH: &str = "/assets/style.css";
+pub(super) const SCRIPT_PATH: &str = "/assets/live.js";
+pub(super) const ICON_PATH: &str = "/assets/icon.svg";
 
 /// The headers of every page and asset: what may load, no sniffing, no referrer.
-pub fn add_page_headers(response: &mut Response<Body>) {
+pub(super) fn add_page_headers(response: &mut Response<Body>) {
     let headers = response.headers_mut();
     headers.insert(
         "content-security-policy",

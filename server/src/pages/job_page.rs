@@ -21,7 +21,7 @@ const LOG_SHOWN: u64 = 1024 * 1024;
 /// Lines of a failed build shown first.
 const FAILURE_LINES: usize = 25;
 
-pub async fn respond(state: &AppState, id: &str) -> HttpResult {
+pub(crate) async fn respond(state: &AppState, id: &str) -> HttpResult {
     let number: u64 = id
         .parse()
         .map_err(|_| HttpError::NotFound(format!("no job {id:?}")))?;

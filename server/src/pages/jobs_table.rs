@@ -8,7 +8,7 @@ use super::format::{duration, job_state, run_time, short_rev, time_ago};
 use super::html::Escaped;
 use crate::builds::jobs::model::{Job, JobState};
 
-pub fn write(out: &mut String, jobs: &[Job], now: SystemTime) {
+pub(super) fn write(out: &mut String, jobs: &[Job], now: SystemTime) {
     out.push_str("<section id=\"jobs\"><h2>Recent jobs</h2>");
     if jobs.is_empty() {
         out.push_str(

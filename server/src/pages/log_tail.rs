@@ -6,7 +6,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 /// What the page shows of a log.
-pub struct Tail {
+pub(super) struct Tail {
     pub text: String,
     /// The file's length when it was read: the script follows from this byte.
     pub end: u64,
@@ -16,7 +16,7 @@ pub struct Tail {
 
 /// The last `max_bytes` (or fewer) of the log at `path`, from the start of a line; empty
 /// when there is no log yet.
-pub fn read(path: &Path, max_bytes: u64) -> std::io::Result<Tail> {
+pub(super) fn read(path: &Path, max_bytes: u64) -> std::io::Result<Tail> {
     let mut file = match std::fs::File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -47,7 +47,7 @@ pub fn read(path: &Path, max_bytes: u64) -> std::io::Result<Tail> {
 }
 
 /// The last `count` lines of `text` that are not blank.
-pub fn last_lines(text: &str, count: usize) -> String {
+pub(super) fn last_lines(text: &str, count: usize) -> String {
     let mut lines: Vec<&str> = text
         .lines()
         .rev()

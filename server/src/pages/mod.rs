@@ -10,36 +10,35 @@ mod cache_help;
 mod fleet_table;
 mod format;
 mod html;
-pub mod job_page;
+pub(crate) mod job_page;
 mod jobs_table;
 mod log_tail;
-pub mod status_page;
+pub(crate) mod status_page;
 
-pub use assets::respond as asset;
-pub use html::CONTENT_SECURITY_POLICY;
+pub(crate) use assets::respond as asset;
 
 use hyper::header::{HeaderMap, HOST};
 
 /// The address of job `id`'s page on the server at `base_url`.
-pub fn job_url(base_url: &str, id: u64) -> String {
+pub(crate) fn job_url(base_url: &str, id: u64) -> String {
     format!("{}/jobs/{id}", base_url.trim_end_matches('/'))
 }
 
 /// The address of host `name`'s row on the status page of the server at `base_url`.
-pub fn host_url(base_url: &str, name: &str) -> String {
+pub(crate) fn host_url(base_url: &str, name: &str) -> String {
     format!("{}/#host-{name}", base_url.trim_end_matches('/'))
 }
 
 /// Where the browser reached this server, for the snippets a page shows (a host uses the
 /// same name to reach the cache).
-pub struct Site {
+pub(crate) struct Site {
     pub base_url: String,
 }
 
 impl Site {
     /// The request's `Host` when it is a plain host name or address with an optional port;
     /// else `fallback` (the server's own base URL).
-    pub fn from_request(headers: &HeaderMap, fallback: &str) -> Site {
+    pub(crate) fn from_request(headers: &HeaderMap, fallback: &str) -> Site {
         let host = headers
             .get(HOST)
             .and_then(|h| h.to_str().ok())

@@ -21,7 +21,7 @@ const RECENT_JOBS: usize = 25;
 /// Running jobs shown with their progress (no more run at once on a sane box).
 const RUNNING_SHOWN: usize = 16;
 
-pub async fn respond(state: &AppState, site: &Site) -> HttpResult {
+pub(crate) async fn respond(state: &AppState, site: &Site) -> HttpResult {
     let now = SystemTime::now();
     let builds = &state.builds;
     let jobs = builds.jobs();

@@ -18,11 +18,11 @@ use common::config::PublishSettings;
 /// How long a signed request stays valid: longer than any one request takes to start.
 const SIGNED_FOR: Duration = Duration::from_secs(3600);
 /// Files above this go as multipart uploads (S3 takes at most 5 GB in one PUT).
-pub const MULTIPART_ABOVE: u64 = 64 * 1024 * 1024;
+pub(super) const MULTIPART_ABOVE: u64 = 64 * 1024 * 1024;
 /// One part of a multipart upload (S3 wants at least 5 MiB, at most 10 000 parts).
-pub const PART_SIZE: u64 = 32 * 1024 * 1024;
+pub(super) const PART_SIZE: u64 = 32 * 1024 * 1024;
 
-pub struct Bucket {
+pub(super) struct Bucket {
     bucket: S3Bucket,
     credentials: Credentials,
     prefix: String,
@@ -33,7 +33,7 @@ pub struct Bucket {
 
 impl Bucket {
     /// The configured bucket, with the credentials read from their files now.
-    pub fn open(settings: &PublishSettings) -> Result<Bucket> {
+    pub(super) fn open(settings: &PublishSettings) -> Result<Bucket> {
         let endpoint = settings
             .endpoint
             .value
@@ -82,7 +82,7 @@ impl Bucket {
     }
 
     /// `endpoint bucket/prefix`.
-    pub fn describe(&self) -> &str {
+    pub(super) fn describe(&self) -> &str {
         &self.described
     }
 
@@ -95,7 +95,7 @@ impl Bucket {
     }
 
     /// Puts `bytes` at `key`.
-    pub fn put_bytes(&self, key: &str, content_type: &str, bytes: &[u8]) -> Result<()> {
+    pub(super) fn put_bytes(&self, key: &str, content_type: &str, bytes: &[u8]) -> Result<()> {
         let object = self.object(key);
         let url = self
             .bucket
@@ -111,7 +111,13 @@ impl Bucket {
 
     /// Puts the file at `path` (`len` bytes, at most `MULTIPART_ABOVE`) at `key`, streamed
     /// from the file.
-    pub fn put_file(&self, key: &str, content_type: &str, path: &Path, len: u64) -> Result<()> {
+    pub(super) fn put_file(
+        &self,
+        key: &str,
+        content_type: &str,
+        path: &Path,
+        len: u64,
+    ) -> Result<()> {
         let object = self.object(key);
         let file =
             File::open(path).with_context(|| format!("failed to open {}", path.display()))?;
@@ -129,7 +135,7 @@ impl Bucket {
     }
 
     /// Starts a multipart upload to `key`; its upload id.
-    pub fn create_multipart(&self, key: &str, content_type: &str) -> Result<String> {
+    pub(super) fn create_multipart(&self, key: &str, content_type: &str) -> Result<String> {
         let object = self.object(key);
         let mut create = self
             .bucket
@@ -155,7 +161,7 @@ impl Bucket {
     }
 
     /// Puts part `number` (from 1): `len` bytes of the file at `path` from `offset`; its ETag.
-    pub fn put_part(
+    pub(super) fn put_part(
         &self,
         key: &str,
         upload_id: &str,
@@ -185,7 +191,12 @@ impl Bucket {
     }
 
     /// Completes a multipart upload with its parts' ETags, in part order.
-    pub fn complete_multipart(&self, key: &str, upload_id: &str, etags: &[String]) -> Result<()> {
+    pub(super) fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        etags: &[String],
+    ) -> Result<()> {
         let object = self.object(key);
         let complete = self.bucket.complete_multipart_upload(
             Some(&self.credentials),
@@ -204,7 +215,7 @@ impl Bucket {
     }
 
     /// Abandons a multipart upload (its parts are removed); failing only logs.
-    pub fn abort_multipart(&self, key: &str, upload_id: &str) {
+    pub(super) fn abort_multipart(&self, key: &str, upload_id: &str) {
         let object = self.object(key);
         let url = self
             .bucket
@@ -216,7 +227,7 @@ impl Bucket {
     }
 
     /// Deletes `key`; one that is not there is no error (S3 answers 204 either way).
-    pub fn delete(&self, key: &str) -> Result<()> {
+    pub(super) fn delete(&self, key: &str) -> Result<()> {
         let object = self.object(key);
         let url = self
             .bucket

@@ -50,7 +50,7 @@ const RETRY_FIRST: Duration = Duration::from_secs(5);
 const RETRY_MOST: Duration = Duration::from_secs(300);
 
 /// Seconds since the epoch.
-pub fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -59,7 +59,7 @@ pub fn unix_now() -> u64 {
 
 /// How far the bucket is behind the box.
 #[derive(Debug, Default)]
-pub struct Progress {
+pub(crate) struct Progress {
     paths: AtomicU64,
     bytes: AtomicU64,
 }
@@ -97,7 +97,7 @@ struct Health {
     roots_done: Option<String>,
 }
 
-pub struct Publisher {
+pub(crate) struct Publisher {
     settings: PublishSettings,
     state_dir: PathBuf,
     location: StoreLocation,
@@ -116,7 +116,7 @@ pub struct Publisher {
 
 impl Publisher {
     /// The publisher of `settings`, its record opened; nothing runs until `start`.
-    pub fn open(
+    pub(crate) fn open(
         settings: PublishSettings,
         state_dir: &Path,
         location: StoreLocation,
@@ -145,7 +145,7 @@ impl Publisher {
 
     /// Runs rounds until the runtime ends (or `shutdown`): at once, after every job that ends,
     /// and on the timers.
-    pub fn start(self: &Arc<Self>, builds: &Arc<BuildServer>) -> Vec<JoinHandle<()>> {
+    pub(crate) fn start(self: &Arc<Self>, builds: &Arc<BuildServer>) -> Vec<JoinHandle<()>> {
         let mut endings = builds.jobs().subscribe_endings();
         let listener = {
             let publisher = Arc::downgrade(self);
@@ -168,12 +168,12 @@ impl Publisher {
     }
 
     /// A path was pushed: a round follows (one for a burst of pushes, as for jobs).
-    pub fn pushed(&self) {
+    pub(crate) fn pushed(&self) {
         self.wake.notify_one();
     }
 
     /// Stops taking new work; uploads under way finish.
-    pub fn shutdown(&self) {
+    pub(crate) fn shutdown(&self) {
         self.stop.store(true, Ordering::SeqCst);
         self.wake.notify_one();
     }
@@ -348,7 +348,7 @@ impl Publisher {
     }
 
     /// What the status JSON shows.
-    pub fn status(&self) -> PublishStatus {
+    pub(crate) fn status(&self) -> PublishStatus {
         let health = self.health.lock().expect("health lock");
         PublishStatus {
             bucket: self.settings.bucket.value.clone(),
@@ -367,7 +367,7 @@ impl Publisher {
     }
 
     /// The failing streak's error, once, when it has lasted `publish.alert_after`.
-    pub fn failing_alert(&self) -> Option<(Duration, String)> {
+    pub(crate) fn failing_alert(&self) -> Option<(Duration, String)> {
         let mut health = self.health.lock().expect("health lock");
         let since = health.failing_since?;
         let lasted = Duration::from_secs(unix_now().saturating_sub(since));
@@ -379,7 +379,7 @@ impl Publisher {
     }
 
     /// How long `publish.alert_after` is.
-    pub fn alert_after(&self) -> Duration {
+    pub(crate) fn alert_after(&self) -> Duration {
         self.settings.alert_after.value
     }
 }
@@ -399,7 +399,7 @@ fn open_record(settings: &PublishSettings, state_dir: &Path) -> Result<Record> {
 /// For `atuin-bootstrap gc`, after it dropped roots: takes out of the bucket what the kept
 /// roots no longer need (narinfos now, NARs after the grace), unless the server is
 /// publishing right now, in which case the server does it when its upload ends.
-pub fn gc(
+pub(crate) fn gc(
     settings: &PublishSettings,
     state_dir: &Path,
     out: &mut dyn std::io::Write,

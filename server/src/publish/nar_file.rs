@@ -23,7 +23,7 @@ const XZ_PRESET: u32 = 6;
 
 /// A compressed NAR on disk.
 #[derive(Debug)]
-pub struct NarFile {
+pub(super) struct NarFile {
     path: PathBuf,
     /// SHA-256 of the file (the compressed bytes).
     pub file_hash: [u8; 32],
@@ -31,13 +31,13 @@ pub struct NarFile {
 }
 
 impl NarFile {
-    pub fn path(&self) -> &Path {
+    pub(super) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Makes the compressed NAR of `info`'s path (read from `on_disk`) at `temp`.
     #[cfg(test)]
-    pub fn make(
+    pub(super) fn make(
         info: &PathInfo,
         on_disk: &Path,
         compression: PublishCompression,
@@ -48,7 +48,7 @@ impl NarFile {
 
     /// `make`, telling `written` each time another `every` bytes of the file are on disk (so
     /// they may be uploaded while the rest is being made).
-    pub fn make_watched(
+    pub(super) fn make_watched(
         info: &PathInfo,
         on_disk: &Path,
         compression: PublishCompression,

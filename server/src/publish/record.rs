@@ -37,11 +37,11 @@ CREATE TABLE IF NOT EXISTS meta (
 ";
 
 /// Where pushed paths' NARs go in the bucket, as the box serves them.
-pub const PUSHED_NAR_PREFIX: &str = "nar/pushed/";
+pub(super) const PUSHED_NAR_PREFIX: &str = "nar/pushed/";
 
 /// One published path.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Published {
+pub(super) struct Published {
     /// The store path's hash part (the narinfo's name).
     pub hash: String,
     pub path: String,
@@ -58,34 +58,34 @@ pub struct Published {
 }
 
 impl Published {
-    pub fn is_live(&self) -> bool {
+    pub(super) fn is_live(&self) -> bool {
         self.nar_delete_after.is_none()
     }
 
     /// Whether it was published from the pushed area (signed by the push key).
-    pub fn is_pushed_copy(&self) -> bool {
+    pub(super) fn is_pushed_copy(&self) -> bool {
         self.nar_key.starts_with(PUSHED_NAR_PREFIX)
     }
 }
 
-pub struct Record {
+pub(super) struct Record {
     conn: Mutex<Connection>,
 }
 
 /// Keys of `meta`.
-pub mod meta {
+pub(super) mod meta {
     /// Endpoint, bucket and prefix the rows are of.
-    pub const TARGET: &str = "target";
+    pub(crate) const TARGET: &str = "target";
     /// Present once `nix-cache-info` was put.
-    pub const CACHE_INFO: &str = "cache_info";
-    pub const LAST_JOB: &str = "last_job";
-    pub const LAST_PUBLISHED_AT: &str = "last_published_at";
+    pub(crate) const CACHE_INFO: &str = "cache_info";
+    pub(crate) const LAST_JOB: &str = "last_job";
+    pub(crate) const LAST_PUBLISHED_AT: &str = "last_published_at";
 }
 
 impl Record {
     /// Opens (or makes) the record at `path`, for the bucket `target` names: a record of
     /// another bucket or prefix is emptied, since nothing it says holds there.
-    pub fn open(path: &Path, target: &str) -> Result<Record> {
+    pub(super) fn open(path: &Path, target: &str) -> Result<Record> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("failed to create {}", dir.display()))?;
@@ -113,7 +113,7 @@ impl Record {
         Ok(record)
     }
 
-    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+    pub(super) fn meta(&self, key: &str) -> Result<Option<String>> {
         let conn = self.conn.lock().expect("record lock");
         Ok(conn
             .query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| {
@@ -122,7 +122,7 @@ impl Record {
             .optional()?)
     }
 
-    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+    pub(super) fn set_meta(&self, key: &str, value: &str) -> Result<()> {
         let conn = self.conn.lock().expect("record lock");
         conn.execute(
             "INSERT INTO meta (key, value) VALUES (?1, ?2)
@@ -133,7 +133,7 @@ impl Record {
     }
 
     /// Every row, live and retired, by hash part.
-    pub fn all(&self) -> Result<BTreeMap<String, Published>> {
+    pub(super) fn all(&self) -> Result<BTreeMap<String, Published>> {
         let conn = self.conn.lock().expect("record lock");
         let mut statement = conn.prepare(
             "SELECT hash, path, nar_key, nar_size, file_size, refs, published_at,
@@ -161,7 +161,7 @@ impl Record {
     }
 
     /// Retired rows whose NAR may go by `now` (unix seconds): (hash part, NAR key).
-    pub fn due(&self, now: u64) -> Result<Vec<(String, String)>> {
+    pub(super) fn due(&self, now: u64) -> Result<Vec<(String, String)>> {
         let conn = self.conn.lock().expect("record lock");
         let mut statement = conn.prepare(
             "SELECT hash, nar_key FROM published
@@ -172,7 +172,7 @@ impl Record {
     }
 
     /// When the next retired NAR may go (unix seconds).
-    pub fn next_due(&self) -> Result<Option<u64>> {
+    pub(super) fn next_due(&self) -> Result<Option<u64>> {
         let conn = self.conn.lock().expect("record lock");
         let next: Option<i64> = conn.query_row(
             "SELECT MIN(t) FROM (SELECT MIN(nar_delete_after) AS t FROM published
@@ -186,7 +186,7 @@ impl Record {
     /// Records a path whose narinfo is now in the bucket (live again if it was retired). A
     /// NAR the path named before under another key may go at `stale_after` (unix seconds),
     /// or when its row said if that is later.
-    pub fn put(&self, published: &Published, stale_after: u64) -> Result<()> {
+    pub(super) fn put(&self, published: &Published, stale_after: u64) -> Result<()> {
         let mut conn = self.conn.lock().expect("record lock");
         let conn = conn.transaction()?;
         let before: Option<(String, Option<i64>)> = conn
@@ -232,7 +232,7 @@ impl Record {
     }
 
     /// Stale NARs that may go by `now` (unix seconds).
-    pub fn due_stale(&self, now: u64) -> Result<Vec<String>> {
+    pub(super) fn due_stale(&self, now: u64) -> Result<Vec<String>> {
         let conn = self.conn.lock().expect("record lock");
         let mut statement =
             conn.prepare("SELECT nar_key FROM stale_nars WHERE delete_after <= ?1")?;
@@ -241,14 +241,14 @@ impl Record {
     }
 
     /// Forgets a stale NAR that left the bucket.
-    pub fn forget_stale(&self, nar_key: &str) -> Result<()> {
+    pub(super) fn forget_stale(&self, nar_key: &str) -> Result<()> {
         let conn = self.conn.lock().expect("record lock");
         conn.execute("DELETE FROM stale_nars WHERE nar_key = ?1", [nar_key])?;
         Ok(())
     }
 
     /// Records that a path's narinfo left the bucket; its NAR may go at `nar_delete_after`.
-    pub fn retire(&self, hash: &str, nar_delete_after: u64) -> Result<()> {
+    pub(super) fn retire(&self, hash: &str, nar_delete_after: u64) -> Result<()> {
         let conn = self.conn.lock().expect("record lock");
         conn.execute(
             "UPDATE published SET nar_delete_after = ?2 WHERE hash = ?1",
@@ -258,7 +258,7 @@ impl Record {
     }
 
     /// Forgets a retired path whose NAR left the bucket too.
-    pub fn forget(&self, hash: &str) -> Result<()> {
+    pub(super) fn forget(&self, hash: &str) -> Result<()> {
         let conn = self.conn.lock().expect("record lock");
         conn.execute(
             "DELETE FROM published WHERE hash = ?1 AND nar_delete_after IS NOT NULL",

@@ -18,7 +18,7 @@ use super::unix_now;
 
 /// Deletes the narinfos of `order` (hash parts, referrers first) and records when each NAR
 /// may go; how many left.
-pub fn narinfos(
+pub(super) fn narinfos(
     bucket: &Bucket,
     record: &Record,
     order: &[String],
@@ -34,7 +34,7 @@ pub fn narinfos(
 }
 
 /// Deletes the NARs whose grace has passed (of paths taken out, and stale ones); how many.
-pub fn due_nars(bucket: &Bucket, record: &Record) -> Result<usize> {
+pub(super) fn due_nars(bucket: &Bucket, record: &Record) -> Result<usize> {
     let due = record.due(unix_now())?;
     for (hash, nar_key) in &due {
         bucket.delete(nar_key)?;
@@ -53,18 +53,18 @@ pub fn due_nars(bucket: &Bucket, record: &Record) -> Result<usize> {
 }
 
 /// An exclusive `flock` on the publish lock file, held while it lives.
-pub struct BucketLock {
+pub(super) struct BucketLock {
     _file: File,
 }
 
 impl BucketLock {
     /// Waits for the lock.
-    pub fn wait(path: &Path) -> Result<BucketLock> {
+    pub(super) fn wait(path: &Path) -> Result<BucketLock> {
         Self::take(path, true).map(|lock| lock.expect("a blocking lock is taken"))
     }
 
     /// The lock, or `None` when someone holds it.
-    pub fn try_take(path: &Path) -> Result<Option<BucketLock>> {
+    pub(super) fn try_take(path: &Path) -> Result<Option<BucketLock>> {
         Self::take(path, false)
     }
 

@@ -21,7 +21,7 @@ const CONTENT_TYPE: &str = "application/x-nix-nar";
 
 /// Makes the compressed NAR of `info` (at `temp`) and puts it at `key`; the file, for its
 /// hash and size.
-pub fn put_nar(
+pub(super) fn put_nar(
     bucket: &Bucket,
     key: &str,
     info: &PathInfo,
@@ -129,7 +129,7 @@ pub fn put_nar(
 
 /// Puts a file that is whole already (`len` bytes): in one request, or part by part when it is
 /// over `MULTIPART_ABOVE`.
-pub fn put_whole_file(bucket: &Bucket, key: &str, path: &Path, len: u64) -> Result<()> {
+pub(super) fn put_whole_file(bucket: &Bucket, key: &str, path: &Path, len: u64) -> Result<()> {
     if len <= MULTIPART_ABOVE {
         return bucket.put_file(key, CONTENT_TYPE, path, len);
     }

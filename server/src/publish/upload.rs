@@ -27,7 +27,7 @@ use nix_core::signing::{self, SecretKey};
 use nix_core::store_path::{StoreDir, HASH_PART_LEN};
 
 /// What the uploads need besides the paths.
-pub struct Uploader<'a> {
+pub(super) struct Uploader<'a> {
     pub bucket: &'a Bucket,
     pub record: &'a Record,
     pub store_dir: &'a StoreDir,
@@ -75,7 +75,7 @@ struct Queue {
 impl Uploader<'_> {
     /// Puts every path of `infos` (each a path not yet in the bucket, whose references are
     /// either in the bucket or among `infos`); returns what failed, one line a path.
-    pub fn run(&self, infos: Vec<PathInfo>) -> Vec<String> {
+    pub(super) fn run(&self, infos: Vec<PathInfo>) -> Vec<String> {
         let by_path: BTreeMap<String, usize> = infos
             .iter()
             .enumerate()
@@ -267,13 +267,13 @@ impl Uploader<'_> {
 
 /// The compressed NAR file a published narinfo points at (`FileHash`, `FileSize`).
 #[derive(Debug, Clone, Copy)]
-pub struct NarFileFacts {
+pub(super) struct NarFileFacts {
     pub hash: [u8; 32],
     pub size: u64,
 }
 
 /// The narinfo, signed by every key of the box (and with the signatures the store holds).
-pub fn render(
+pub(super) fn render(
     store_dir: &StoreDir,
     info: &PathInfo,
     nar_key: &str,

@@ -20,7 +20,7 @@ use nix_core::store_path::HASH_PART_LEN;
 
 /// The paths the bucket should hold, by hash part.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Wanted {
+pub(super) struct Wanted {
     pub paths: BTreeMap<String, String>,
     /// Of `paths`, those published from the pushed area, with their records.
     pub pushed: BTreeMap<String, PushedPath>,
@@ -32,7 +32,7 @@ pub struct Wanted {
 }
 
 /// The kept roots of the state dir (no closure yet: see `closure`).
-pub fn roots(state_dir: &Path) -> Result<(Vec<String>, Option<u64>, String)> {
+pub(super) fn roots(state_dir: &Path) -> Result<(Vec<String>, Option<u64>, String)> {
     let mut outputs = Vec::new();
     let mut newest = None;
     let mut lines = Vec::new();
@@ -58,7 +58,7 @@ pub fn roots(state_dir: &Path) -> Result<(Vec<String>, Option<u64>, String)> {
 }
 
 /// Everything the kept roots and the pushed paths need.
-pub fn compute(state_dir: &Path) -> Result<Wanted> {
+pub(super) fn compute(state_dir: &Path) -> Result<Wanted> {
     let (mut outputs, newest_job, roots) = roots(state_dir)?;
     let records: BTreeMap<String, PushedPath> = PushedArea::new(state_dir)
         .list()?
@@ -177,14 +177,14 @@ fn closure(paths: &[String]) -> Result<BTreeMap<String, String>> {
 }
 
 /// The hash part of a full store path.
-pub fn hash_part(path: &str) -> Option<&str> {
+pub(super) fn hash_part(path: &str) -> Option<&str> {
     let base = path.rsplit('/').next()?;
     (base.len() > HASH_PART_LEN + 1).then(|| &base[..HASH_PART_LEN])
 }
 
 /// What a round does.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Plan {
+pub(super) struct Plan {
     /// Wanted and not live in the bucket (hash parts).
     pub upload: Vec<String>,
     /// Live in the bucket and no longer wanted: referrers before what they refer to.
@@ -193,7 +193,7 @@ pub struct Plan {
 
 /// `pushed`: the wanted paths published from the pushed area; a path published from there
 /// that the store now has is put again, from the store.
-pub fn plan(
+pub(super) fn plan(
     wanted: &BTreeMap<String, String>,
     pushed: &BTreeMap<String, PushedPath>,
     record: &BTreeMap<String, Published>,

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use inotify::{Inotify, WatchMask};
 
-pub struct ChangeWatch {
+pub(super) struct ChangeWatch {
     state: Mutex<WatchState>,
 }
 
@@ -22,7 +22,7 @@ struct WatchState {
 
 impl ChangeWatch {
     /// Watches `db_dir` (`/nix/var/nix/db`); `None` when it cannot (no directory, no inotify).
-    pub fn new(db_dir: &Path) -> Option<ChangeWatch> {
+    pub(super) fn new(db_dir: &Path) -> Option<ChangeWatch> {
         let inotify = Inotify::init().ok()?;
         let mask = WatchMask::MODIFY
             | WatchMask::CREATE
@@ -51,7 +51,7 @@ impl ChangeWatch {
 
     /// A number that differs from every earlier answer when the database may have changed
     /// since then; `None` when that cannot be told (the watch failed).
-    pub fn marker(&self) -> Option<u64> {
+    pub(super) fn marker(&self) -> Option<u64> {
         // Draining and reading the generation under one lock: a thread that finds the queue
         // empty because another one just drained it still sees that thread's bump.
         let mut state = self.state.lock().expect("watch lock");

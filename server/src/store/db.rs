@@ -14,20 +14,20 @@ use nix_core::path_info::{parse_sha256, PathInfo};
 
 const MAX_IDLE_CONNECTIONS: usize = 8;
 
-pub struct DbStore {
+pub(crate) struct DbStore {
     db_path: PathBuf,
     idle: Mutex<Vec<Connection>>,
 }
 
 impl DbStore {
-    pub fn new(db_path: PathBuf) -> DbStore {
+    pub(crate) fn new(db_path: PathBuf) -> DbStore {
         DbStore {
             db_path,
             idle: Mutex::new(Vec::new()),
         }
     }
 
-    pub fn db_path(&self) -> &Path {
+    pub(crate) fn db_path(&self) -> &Path {
         &self.db_path
     }
 
@@ -67,7 +67,11 @@ impl DbStore {
     }
 
     /// The valid path whose base name starts with `hash_part`, with its metadata.
-    pub fn path_info_by_hash(&self, store_dir: &str, hash_part: &str) -> Result<Option<PathInfo>> {
+    pub(crate) fn path_info_by_hash(
+        &self,
+        store_dir: &str,
+        hash_part: &str,
+    ) -> Result<Option<PathInfo>> {
         let prefix = format!("{store_dir}/{hash_part}-");
         let found = self.with_connection(|conn| {
             let row = conn

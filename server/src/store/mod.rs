@@ -3,8 +3,8 @@
 //! service user on NixOS). Chosen the way Nix's own `auto` store chooses.
 
 mod change_watch;
-pub mod daemon;
-pub mod db;
+pub(crate) mod daemon;
+pub(crate) mod db;
 
 use std::path::Path;
 
@@ -19,13 +19,13 @@ use nix_core::store_location::StoreLocation;
 use nix_core::store_path::StoreDir;
 
 /// The store back-end in use.
-pub enum Backend {
+pub(crate) enum Backend {
     Database(DbStore),
     Daemon(DaemonStore),
 }
 
 /// Reads store metadata through a back-end, and tells when it may have changed.
-pub struct StoreAccess {
+pub(crate) struct StoreAccess {
     backend: Backend,
     watch: Option<ChangeWatch>,
 }
@@ -34,7 +34,7 @@ impl StoreAccess {
     /// `NIX_REMOTE=daemon` or `unix://…` means the daemon; otherwise the database when this
     /// process may write its directory (SQLite needs that even to read a WAL database), else
     /// the daemon.
-    pub fn choose(location: &StoreLocation) -> StoreAccess {
+    pub(crate) fn choose(location: &StoreLocation) -> StoreAccess {
         let backend = Backend::choose(location);
         // A daemon on another socket may serve another store, whose database we cannot see.
         let same_machine_db = match &backend {
@@ -49,7 +49,7 @@ impl StoreAccess {
     }
 
     /// A one-line description for logs.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match &self.backend {
             Backend::Database(db) => format!("database {}", db.db_path().display()),
             Backend::Daemon(d) => format!("daemon {}", d.socket().display()),
@@ -57,7 +57,7 @@ impl StoreAccess {
     }
 
     /// The valid path with this hash part, with its metadata; `None` when the store lacks it.
-    pub async fn path_info_by_hash(
+    pub(crate) async fn path_info_by_hash(
         &self,
         store_dir: &StoreDir,
         hash_part: &str,
@@ -70,7 +70,7 @@ impl StoreAccess {
 
     /// Changes whenever the store's metadata may have changed; `None` when that cannot be
     /// told, in which case nothing may be remembered.
-    pub fn change_marker(&self) -> Option<u64> {
+    pub(crate) fn change_marker(&self) -> Option<u64> {
         self.watch.as_ref().and_then(ChangeWatch::marker)
     }
 }

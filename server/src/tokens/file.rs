@@ -14,16 +14,16 @@ use serde::{Deserialize, Serialize};
 use super::scope::Scope;
 use common::state_dir::write_private_file;
 
-pub const TOKENS_FILE_NAME: &str = "tokens.json";
+pub(super) const TOKENS_FILE_NAME: &str = "tokens.json";
 
 /// A file younger than this is read every time: timestamps advance in clock ticks, so a
 /// rewrite within the same tick of the same size could otherwise look unchanged ("racy git").
-pub const SETTLE: Duration = Duration::from_secs(2);
+pub(super) const SETTLE: Duration = Duration::from_secs(2);
 
 /// What tells one version of `tokens.json` from another without reading it. A save renames a
 /// new file into place (a new inode); an edit in place changes the size or the times.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileKey {
+pub(super) struct FileKey {
     dev: u64,
     ino: u64,
     size: u64,
@@ -32,7 +32,7 @@ pub struct FileKey {
 }
 
 impl FileKey {
-    pub fn of(meta: &std::fs::Metadata) -> FileKey {
+    pub(super) fn of(meta: &std::fs::Metadata) -> FileKey {
         FileKey {
             dev: meta.dev(),
             ino: meta.ino(),
@@ -44,7 +44,7 @@ impl FileKey {
 
     /// Whether the file last changed more than `settle` ago, so a later change must show in
     /// the key.
-    pub fn settled(&self, settle: Duration) -> bool {
+    pub(super) fn settled(&self, settle: Duration) -> bool {
         let changed = self.mtime.max(self.ctime);
         let changed =
             std::time::UNIX_EPOCH + Duration::new(changed.0.max(0) as u64, changed.1 as u32);
@@ -104,7 +104,7 @@ impl StoredToken {
 }
 
 /// The stored tokens, read from `path`; a missing file means none.
-pub fn read(path: &Path) -> Result<Vec<StoredToken>> {
+pub(super) fn read(path: &Path) -> Result<Vec<StoredToken>> {
     let text = match std::fs::read(path) {
         Ok(text) => text,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
@@ -127,7 +127,7 @@ pub fn read(path: &Path) -> Result<Vec<StoredToken>> {
 }
 
 /// Writes `tokens` to `path`, readable by the owner only.
-pub fn write(path: &Path, tokens: &[StoredToken]) -> Result<()> {
+pub(super) fn write(path: &Path, tokens: &[StoredToken]) -> Result<()> {
     let mut text = serde_json::to_vec_pretty(tokens)
         .with_context(|| format!("failed to serialise {}", path.display()))?;
     text.push(b'\n');

@@ -52,16 +52,16 @@ const ADDED_COLUMNS: &[(&str, &str)] = &[
 const COLUMNS: &str = "id, state, targets, attrs, rev, trigger, created_at, started_at, \
                        finished_at, outputs, error, progress, attempt, inputs, input_refs";
 
-pub use host_builds::{latest_on_branch, HostBuild};
-pub use pins::{NewPin, Pin};
+pub(crate) use host_builds::{latest_on_branch, HostBuild};
+pub(crate) use pins::{NewPin, Pin};
 
-pub struct JobHistory {
+pub(crate) struct JobHistory {
     conn: Mutex<Connection>,
 }
 
 /// How a job ended.
 #[derive(Debug, Clone)]
-pub struct Ending {
+pub(crate) struct Ending {
     pub state: JobState,
     pub outputs: BTreeMap<String, String>,
     pub error: Option<String>,
@@ -69,7 +69,7 @@ pub struct Ending {
 }
 
 impl JobHistory {
-    pub fn open(path: &Path) -> Result<JobHistory> {
+    pub(crate) fn open(path: &Path) -> Result<JobHistory> {
         let conn = Connection::open(path)
             .with_context(|| format!("failed to open the job database {}", path.display()))?;
         conn.busy_timeout(Duration::from_secs(10))?;
@@ -98,7 +98,7 @@ impl JobHistory {
     /// Records a job, or returns the queued or running job with the same attributes at the
     /// same revision (or, for a poll or a webhook, the newest such succeeded one: see
     /// `Trigger::reuses_succeeded`); `true` when the job is new.
-    pub fn create(&self, new: &NewJob) -> Result<(Job, bool)> {
+    pub(crate) fn create(&self, new: &NewJob) -> Result<(Job, bool)> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         let key = new.dedupe_key();
@@ -146,12 +146,12 @@ impl JobHistory {
         Ok((job, true))
     }
 
-    pub fn get(&self, id: u64) -> Result<Option<Job>> {
+    pub(crate) fn get(&self, id: u64) -> Result<Option<Job>> {
         Ok(job_by_id(&self.lock(), id as i64).optional()?)
     }
 
     /// Newest first.
-    pub fn list(&self, limit: usize, state: Option<JobState>) -> Result<Vec<Job>> {
+    pub(crate) fn list(&self, limit: usize, state: Option<JobState>) -> Result<Vec<Job>> {
         let conn = self.lock();
         let jobs = match state {
             Some(state) => conn
@@ -170,7 +170,7 @@ impl JobHistory {
         Ok(jobs)
     }
 
-    pub fn count_in_state(&self, state: JobState) -> Result<u64> {
+    pub(crate) fn count_in_state(&self, state: JobState) -> Result<u64> {
         let n: i64 = self.lock().query_row(
             "SELECT COUNT(*) FROM jobs WHERE state = ?1",
             [state.as_str()],
@@ -180,7 +180,7 @@ impl JobHistory {
     }
 
     /// Takes the oldest queued job and marks it running.
-    pub fn claim_next(&self) -> Result<Option<Job>> {
+    pub(crate) fn claim_next(&self) -> Result<Option<Job>> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         let next: Option<i64> = tx
@@ -203,7 +203,7 @@ impl JobHistory {
     }
 
     /// Records how a running job ended.
-    pub fn finish(&self, id: u64, ending: &Ending) -> Result<()> {
+    pub(crate) fn finish(&self, id: u64, ending: &Ending) -> Result<()> {
         self.lock().execute(
             "UPDATE jobs SET state = ?2, finished_at = ?3, outputs = ?4, error = ?5, \
              progress = ?6 WHERE id = ?1",
@@ -224,7 +224,7 @@ impl JobHistory {
     }
 
     /// Cancels a job that is still queued; `false` when it was not queued (any more).
-    pub fn cancel_queued(&self, id: u64) -> Result<bool> {
+    pub(crate) fn cancel_queued(&self, id: u64) -> Result<bool> {
         let changed = self.lock().execute(
             "UPDATE jobs SET state = 'cancelled', finished_at = ?2, error = 'cancelled before it started' \
              WHERE id = ?1 AND state = 'queued'",
@@ -235,7 +235,7 @@ impl JobHistory {
 
     /// Puts a running job back in the queue (the server stopped while it ran); its next run
     /// is its next attempt.
-    pub fn requeue(&self, id: u64) -> Result<()> {
+    pub(crate) fn requeue(&self, id: u64) -> Result<()> {
         self.lock().execute(
             "UPDATE jobs SET state = 'queued', started_at = NULL, progress = NULL, \
              attempt = attempt + 1 WHERE id = ?1 AND state = 'running'",
@@ -246,7 +246,7 @@ impl JobHistory {
 
     /// Queues again every job left running by a server that stopped, each for its next
     /// attempt; returns their ids.
-    pub fn requeue_all_running(&self) -> Result<Vec<u64>> {
+    pub(crate) fn requeue_all_running(&self) -> Result<Vec<u64>> {
         let conn = self.lock();
         let ids: Vec<i64> = conn
             .prepare("SELECT id FROM jobs WHERE state = 'running' ORDER BY id")?

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum JobState {
+pub(crate) enum JobState {
     Queued,
     Running,
     Succeeded,
@@ -16,7 +16,7 @@ pub enum JobState {
 }
 
 impl JobState {
-    pub const ALL: [JobState; 5] = [
+    pub(crate) const ALL: [JobState; 5] = [
         JobState::Queued,
         JobState::Running,
         JobState::Succeeded,
@@ -24,7 +24,7 @@ impl JobState {
         JobState::Cancelled,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             JobState::Queued => "queued",
             JobState::Running => "running",
@@ -34,12 +34,12 @@ impl JobState {
         }
     }
 
-    pub fn parse(text: &str) -> Option<JobState> {
+    pub(crate) fn parse(text: &str) -> Option<JobState> {
         JobState::ALL.into_iter().find(|s| s.as_str() == text)
     }
 
     /// Succeeded, failed or cancelled: nothing more happens to the job.
-    pub fn is_finished(self) -> bool {
+    pub(crate) fn is_finished(self) -> bool {
         matches!(
             self,
             JobState::Succeeded | JobState::Failed | JobState::Cancelled
@@ -49,7 +49,7 @@ impl JobState {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Trigger {
+pub(crate) enum Trigger {
     Api,
     Poll,
     Webhook,
@@ -58,14 +58,14 @@ pub enum Trigger {
 }
 
 impl Trigger {
-    pub const ALL: [Trigger; 4] = [
+    pub(crate) const ALL: [Trigger; 4] = [
         Trigger::Api,
         Trigger::Poll,
         Trigger::Webhook,
         Trigger::Input,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Trigger::Api => "api",
             Trigger::Poll => "poll",
@@ -74,7 +74,7 @@ impl Trigger {
         }
     }
 
-    pub fn parse(text: &str) -> Option<Trigger> {
+    pub(crate) fn parse(text: &str) -> Option<Trigger> {
         Trigger::ALL.into_iter().find(|t| t.as_str() == text)
     }
 
@@ -82,7 +82,7 @@ impl Trigger {
     /// one, as a queued or running one always does. Yes for a poll, a webhook or an input: a
     /// forge's redelivery, or a branch moved back to a commit already built, builds nothing
     /// new. No for an API request: whoever asks may mean to build again.
-    pub fn reuses_succeeded(self) -> bool {
+    pub(crate) fn reuses_succeeded(self) -> bool {
         match self {
             Trigger::Api => false,
             Trigger::Poll | Trigger::Webhook | Trigger::Input => true,
@@ -92,7 +92,7 @@ impl Trigger {
 
 /// Derivations built of those to build, and the one being built now.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Progress {
+pub(crate) struct Progress {
     pub done: u64,
     pub total: u64,
     pub current: Option<String>,
@@ -100,7 +100,7 @@ pub struct Progress {
 
 /// A job as the API shows it.
 #[derive(Debug, Clone, Serialize)]
-pub struct Job {
+pub(crate) struct Job {
     pub id: u64,
     pub state: JobState,
     /// As given (host names for the default hosts).
@@ -133,7 +133,7 @@ pub struct Job {
 
 /// A flake input a job builds at another commit than the fleet's lock file pins.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InputOverride {
+pub(crate) struct InputOverride {
     pub rev: String,
     /// What Nix fetches the input from instead (with `rev=`).
     pub flake_ref: String,
@@ -141,7 +141,7 @@ pub struct InputOverride {
 
 /// What a new job is made of.
 #[derive(Debug, Clone)]
-pub struct NewJob {
+pub(crate) struct NewJob {
     pub targets: Vec<String>,
     pub attrs: Vec<String>,
     pub rev: String,
@@ -158,7 +158,7 @@ impl NewJob {
     /// duplicates do not matter) at the full revision, with the same inputs at the same
     /// commits. After its first line, the attribute set and the overridden inputs' names: what
     /// makes a series of jobs whose outcomes follow each other (see `stats`).
-    pub fn dedupe_key(&self) -> String {
+    pub(crate) fn dedupe_key(&self) -> String {
         let mut key = self.rev.clone();
         for (name, input) in &self.inputs {
             key.push_str(&format!(" {name}={}", input.rev));
@@ -169,7 +169,7 @@ impl NewJob {
     }
 
     /// The overridden inputs' commits, by name, as the job shows them.
-    pub fn input_revs(&self) -> BTreeMap<String, String> {
+    pub(crate) fn input_revs(&self) -> BTreeMap<String, String> {
         self.inputs
             .iter()
             .map(|(name, input)| (name.clone(), input.rev.clone()))
@@ -177,7 +177,7 @@ impl NewJob {
     }
 
     /// The overridden inputs' flake references, by name.
-    pub fn input_refs(&self) -> BTreeMap<String, String> {
+    pub(crate) fn input_refs(&self) -> BTreeMap<String, String> {
         self.inputs
             .iter()
             .map(|(name, input)| (name.clone(), input.flake_ref.clone()))
@@ -188,7 +188,7 @@ impl NewJob {
 /// A series of jobs whose outcomes follow each other (a failure, then a recovery): the set of
 /// attributes, and the names of the inputs overridden (a build with a moved input is not the
 /// fleet's own build). The dedupe key after its first line.
-pub fn series<'a>(attrs: &[String], inputs: impl IntoIterator<Item = &'a String>) -> String {
+pub(crate) fn series<'a>(attrs: &[String], inputs: impl IntoIterator<Item = &'a String>) -> String {
     let mut series = attr_set(attrs);
     for name in inputs {
         series.push_str(&format!("\ninput:{name}"));
@@ -198,7 +198,7 @@ pub fn series<'a>(attrs: &[String], inputs: impl IntoIterator<Item = &'a String>
 
 /// A job's attributes as a set: sorted, without repeats, one a line (order and spelling of
 /// the request do not matter). The dedupe key holds it after the revision (see `series`).
-pub fn attr_set(attrs: &[String]) -> String {
+pub(crate) fn attr_set(attrs: &[String]) -> String {
     let mut attrs = attrs.to_vec();
     attrs.sort();
     attrs.dedup();

@@ -21,7 +21,7 @@ const RES_PROGRESS: u64 = 105;
 const SHOWN_LEVEL: u64 = 3;
 
 #[derive(Debug, Default)]
-pub struct NixLog {
+pub(crate) struct NixLog {
     activity_types: HashMap<u64, u64>,
     /// The "builds" activity that counts this `nix build`'s derivations: the first one that
     /// starts while none is tracked. Those starting meanwhile are remote builders' counts of
@@ -36,7 +36,7 @@ pub struct NixLog {
 
 impl NixLog {
     /// The plain-text lines one line of Nix's stderr stands for (often none).
-    pub fn feed(&mut self, line: &str) -> Vec<String> {
+    pub(crate) fn feed(&mut self, line: &str) -> Vec<String> {
         let Some(json) = line.strip_prefix("@nix ") else {
             return vec![strip_ansi(line)];
         };
@@ -133,12 +133,12 @@ impl NixLog {
     }
 
     /// Progress so far; `None` before Nix has said how much there is to build.
-    pub fn progress(&self) -> Option<Progress> {
+    pub(crate) fn progress(&self) -> Option<Progress> {
         (self.saw_progress || self.progress.current.is_some()).then(|| self.progress.clone())
     }
 
     /// The first line of Nix's last error message, without the `error: ` prefix.
-    pub fn error_summary(&self) -> Option<String> {
+    pub(crate) fn error_summary(&self) -> Option<String> {
         let message = self.last_error.as_ref()?;
         let first = message.lines().find(|l| !l.trim().is_empty())?.trim();
         Some(first.strip_prefix("error: ").unwrap_or(first).to_string())

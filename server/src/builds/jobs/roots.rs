@@ -15,20 +15,20 @@ use tokio::process::Command;
 
 use crate::builds::redact::io_reason;
 
-pub struct Roots {
+pub(crate) struct Roots {
     dir: PathBuf,
 }
 
 /// One root: which target of which job keeps which link alive.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Root {
+pub(crate) struct Root {
     pub target: String,
     pub job: u64,
     pub link: PathBuf,
 }
 
 impl Roots {
-    pub fn new(state_dir: &Path) -> Roots {
+    pub(crate) fn new(state_dir: &Path) -> Roots {
         Roots {
             dir: state_dir.join("gcroots"),
         }
@@ -36,7 +36,7 @@ impl Roots {
 
     /// Where `nix build --out-link` puts its links while job `id` builds: they keep the
     /// outputs alive until the per-target roots exist.
-    pub fn build_link(&self, job: u64) -> PathBuf {
+    pub(crate) fn build_link(&self, job: u64) -> PathBuf {
         self.dir
             .join(".building")
             .join(job.to_string())
@@ -44,12 +44,12 @@ impl Roots {
     }
 
     /// Removes the build's own links once the per-target roots are made (or the job failed).
-    pub fn clear_build_links(&self, job: u64) {
+    pub(crate) fn clear_build_links(&self, job: u64) {
         let _ = std::fs::remove_dir_all(self.dir.join(".building").join(job.to_string()));
     }
 
     /// Where the root of target `target` of job `job` lives (its directory made).
-    pub fn link(&self, target: &str, job: u64) -> Result<PathBuf> {
+    pub(crate) fn link(&self, target: &str, job: u64) -> Result<PathBuf> {
         let target_dir = self.dir.join(target_dir_name(target));
         std::fs::create_dir_all(&target_dir).map_err(|e| {
             tracing::warn!("failed to create {}: {e}", target_dir.display());
@@ -62,7 +62,7 @@ impl Roots {
     }
 
     /// Roots `output` as target `target` of job `job`.
-    pub async fn add(&self, target: &str, job: u64, output: &str) -> Result<PathBuf> {
+    pub(crate) async fn add(&self, target: &str, job: u64, output: &str) -> Result<PathBuf> {
         let link = self.link(target, job)?;
         let result = Command::from(command::add_root(&link, output).command())
             .stdin(std::process::Stdio::null())
@@ -80,7 +80,7 @@ impl Roots {
     }
 
     /// Every root, in no particular order.
-    pub fn list(&self) -> Result<Vec<Root>> {
+    pub(crate) fn list(&self) -> Result<Vec<Root>> {
         let mut roots = Vec::new();
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(entries) => entries,
@@ -113,7 +113,7 @@ impl Roots {
     /// Drops all but the newest `keep` roots of every target, and never a root of a job in
     /// `protected` (a host's newest successful system, which its deploy may still fetch);
     /// returns what it dropped.
-    pub fn retain(&self, keep: usize, protected: &BTreeSet<u64>) -> Result<Vec<Root>> {
+    pub(crate) fn retain(&self, keep: usize, protected: &BTreeSet<u64>) -> Result<Vec<Root>> {
         let mut roots = self.list()?;
         roots.sort_by(|a, b| a.target.cmp(&b.target).then(b.job.cmp(&a.job)));
         let mut dropped = Vec::new();

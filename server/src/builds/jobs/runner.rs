@@ -29,14 +29,14 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// Why a running job is asked to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopReason {
+pub(crate) enum StopReason {
     Cancel,
     /// The server is shutting down: the job goes back to the queue.
     Shutdown,
 }
 
 /// What the runner needs besides the job.
-pub struct RunContext {
+pub(crate) struct RunContext {
     pub log_dir: PathBuf,
     pub roots: Roots,
     pub keep_per_target: usize,
@@ -44,23 +44,23 @@ pub struct RunContext {
     pub mask: PathMask,
 }
 
-pub enum Outcome {
+pub(crate) enum Outcome {
     Ended(Ending),
     Requeue,
 }
 
-pub fn log_path(log_dir: &Path, job: u64) -> PathBuf {
+pub(crate) fn log_path(log_dir: &Path, job: u64) -> PathBuf {
     log_dir.join(format!("{job}.log"))
 }
 
 /// What a job starts with: where its progress goes, and when it was asked for (when known).
-pub struct Started {
+pub(crate) struct Started {
     pub progress: Arc<Mutex<Option<Progress>>>,
     pub asked: Option<Instant>,
 }
 
 /// Runs `job` from `flake_ref`, keeping its progress current, until it ends or `stop` says.
-pub async fn run(
+pub(crate) async fn run(
     job: &Job,
     flake_ref: &str,
     context: &RunContext,

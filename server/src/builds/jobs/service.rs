@@ -21,9 +21,9 @@ use crate::builds::repo::ancestry::{BranchOrder, Generations};
 const ENDINGS_BUFFER: usize = 256;
 
 /// Gives the flake reference a job builds from, for its revision.
-pub type FlakeRefOf = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+pub(crate) type FlakeRefOf = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
-pub struct JobService {
+pub(crate) struct JobService {
     history: JobHistory,
     context: RunContext,
     max_parallel: usize,
@@ -48,7 +48,7 @@ struct RunningJob {
 }
 
 /// What cancelling did.
-pub enum Cancelled {
+pub(crate) enum Cancelled {
     Now(Job),
     /// Running: nix was told to stop; the job ends as cancelled shortly.
     Stopping(Job),
@@ -57,7 +57,7 @@ pub enum Cancelled {
 }
 
 impl JobService {
-    pub fn open(
+    pub(crate) fn open(
         history: JobHistory,
         context: RunContext,
         max_parallel: usize,
@@ -85,7 +85,7 @@ impl JobService {
     }
 
     /// Records a job (or finds its duplicate) asked for at `asked`, and wakes the dispatcher.
-    pub fn submit(&self, new: &NewJob, asked: Instant) -> Result<(Job, bool)> {
+    pub(crate) fn submit(&self, new: &NewJob, asked: Instant) -> Result<(Job, bool)> {
         let created = self.history.create(new)?;
         if created.1 && created.0.state == JobState::Queued {
             self.asked_at
@@ -104,18 +104,18 @@ impl JobService {
     /// The job history itself, for what reads or records past the queue (webhook deliveries,
     /// watched inputs' commits, host builds, pins, `stats`); the queue's own changes go
     /// through the service, which wakes the dispatcher and tells who listens.
-    pub fn history(&self) -> &JobHistory {
+    pub(crate) fn history(&self) -> &JobHistory {
         &self.history
     }
 
     /// Every job that ends from now on, as recorded (a failed request recorded as a failed
     /// job included).
-    pub fn subscribe_endings(&self) -> broadcast::Receiver<Job> {
+    pub(crate) fn subscribe_endings(&self) -> broadcast::Receiver<Job> {
         self.endings.subscribe()
     }
 
     /// The job once it has ended, or as it is when `timeout` has passed.
-    pub async fn wait_ended(&self, id: u64, timeout: Duration) -> Result<Option<Job>> {
+    pub(crate) async fn wait_ended(&self, id: u64, timeout: Duration) -> Result<Option<Job>> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let ended = self.ended.notified();
@@ -130,14 +130,14 @@ impl JobService {
     }
 
     /// The job, with live progress while it runs.
-    pub fn get(&self, id: u64) -> Result<Option<Job>> {
+    pub(crate) fn get(&self, id: u64) -> Result<Option<Job>> {
         Ok(self
             .history
             .get(id)?
             .map(|job| self.with_live_progress(job)))
     }
 
-    pub fn list(&self, limit: usize, state: Option<JobState>) -> Result<Vec<Job>> {
+    pub(crate) fn list(&self, limit: usize, state: Option<JobState>) -> Result<Vec<Job>> {
         Ok(self
             .history
             .list(limit, state)?
@@ -146,7 +146,7 @@ impl JobService {
             .collect())
     }
 
-    pub fn running_ids(&self) -> Vec<u64> {
+    pub(crate) fn running_ids(&self) -> Vec<u64> {
         let mut ids: Vec<u64> = self
             .running
             .lock()
@@ -158,11 +158,11 @@ impl JobService {
         ids
     }
 
-    pub fn log_path(&self, id: u64) -> std::path::PathBuf {
+    pub(crate) fn log_path(&self, id: u64) -> std::path::PathBuf {
         runner::log_path(&self.context.log_dir, id)
     }
 
-    pub fn cancel(&self, id: u64) -> Result<Cancelled> {
+    pub(crate) fn cancel(&self, id: u64) -> Result<Cancelled> {
         if self.history.cancel_queued(id)? {
             self.ended.notify_waiters();
             let job = self.history.get(id)?.expect("a job just cancelled exists");
@@ -189,7 +189,7 @@ impl JobService {
     }
 
     /// Runs queued jobs until `shutdown` is called.
-    pub async fn dispatch(self: Arc<Self>) {
+    pub(crate) async fn dispatch(self: Arc<Self>) {
         loop {
             if self.stopping.load(Ordering::SeqCst) {
                 return;
@@ -276,7 +276,7 @@ impl JobService {
     }
 
     /// The job a webhook delivery was answered with, when the same delivery came before.
-    pub fn job_of_delivery(&self, forge: &str, delivery: &str) -> Result<Option<Job>> {
+    pub(crate) fn job_of_delivery(&self, forge: &str, delivery: &str) -> Result<Option<Job>> {
         Ok(self
             .history
             .job_of_delivery(forge, delivery)?
@@ -285,7 +285,7 @@ impl JobService {
 
     /// The watched branch's commits numbered in order at `tip` (the caller's last known tip,
     /// else the mirror's); `None` without a repository or before its first fetch.
-    pub fn branch_generations(&self, tip: Option<&str>) -> Result<Option<Arc<Generations>>> {
+    pub(crate) fn branch_generations(&self, tip: Option<&str>) -> Result<Option<Arc<Generations>>> {
         match &self.branch {
             Some(branch) => branch.generations(tip),
             None => Ok(None),
@@ -306,12 +306,12 @@ impl JobService {
     }
 
     /// True once `shutdown` was called.
-    pub fn is_stopping(&self) -> bool {
+    pub(crate) fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::SeqCst)
     }
 
     /// Stops dispatching, stops running builds and waits until their jobs are back in the queue.
-    pub async fn shutdown(&self) {
+    pub(crate) async fn shutdown(&self) {
         self.stopping.store(true, Ordering::SeqCst);
         self.wake.notify_one();
         loop {
@@ -333,7 +333,7 @@ impl JobService {
 /// The jobs whose roots retention must keep: each host's newest system on the branch (by
 /// `generations`, when the branch is known), its pinned one, and its newest by job order (what
 /// was kept before builds followed the branch).
-pub fn protected_jobs(
+pub(crate) fn protected_jobs(
     history: &JobHistory,
     generations: Option<&Generations>,
 ) -> Result<BTreeSet<u64>> {

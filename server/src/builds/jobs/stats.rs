@@ -10,13 +10,13 @@ use super::history::JobHistory;
 use super::model::{series, Job, JobState, Trigger};
 
 /// Upper bounds of the job duration buckets, in seconds (`+Inf` is implied).
-pub const DURATION_BOUNDS: [f64; 11] = [
+pub(crate) const DURATION_BOUNDS: [f64; 11] = [
     1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0,
 ];
 
 /// How many jobs are in one state, by one trigger.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StateCount {
+pub(crate) struct StateCount {
     pub state: JobState,
     pub trigger: Trigger,
     pub jobs: u64,
@@ -24,7 +24,7 @@ pub struct StateCount {
 
 /// How long the finished jobs of one state ran (from started to finished).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Durations {
+pub(crate) struct Durations {
     pub state: JobState,
     /// Jobs that took at most each of `DURATION_BOUNDS` (cumulative).
     pub at_most: Vec<u64>,
@@ -33,7 +33,7 @@ pub struct Durations {
 }
 
 /// Jobs by state and trigger.
-pub fn counts(history: &JobHistory) -> Result<Vec<StateCount>> {
+pub(crate) fn counts(history: &JobHistory) -> Result<Vec<StateCount>> {
     history.read(|conn| {
         let mut statement = conn.prepare_cached(
             "SELECT state, trigger, COUNT(*) FROM jobs GROUP BY state, trigger ORDER BY 1, 2",
@@ -64,7 +64,7 @@ pub fn counts(history: &JobHistory) -> Result<Vec<StateCount>> {
 
 /// How long the jobs that started and ended took, by final state. The times are read as
 /// they are stored and counted here: one pass, and cheaper than date functions in SQL.
-pub fn durations(history: &JobHistory) -> Result<Vec<Durations>> {
+pub(crate) fn durations(history: &JobHistory) -> Result<Vec<Durations>> {
     history.read(|conn| {
         let mut statement = conn.prepare_cached(
             "SELECT state, started_at, finished_at FROM jobs \
@@ -112,7 +112,7 @@ pub fn durations(history: &JobHistory) -> Result<Vec<Durations>> {
 /// How the newest earlier job that built the same set of attributes (with the same inputs
 /// overridden, if any) ended, counting only jobs that succeeded or failed (a cancelled one
 /// says nothing about the build).
-pub fn previous_outcome(history: &JobHistory, job: &Job) -> Result<Option<JobState>> {
+pub(crate) fn previous_outcome(history: &JobHistory, job: &Job) -> Result<Option<JobState>> {
     let set = series(&job.attrs, job.inputs.keys());
     history.read(|conn| {
         let state: Option<String> = conn

@@ -10,21 +10,21 @@ use common::ansi::strip as strip_ansi;
 
 /// What a job will build.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Resolved {
+pub(crate) struct Resolved {
     pub targets: Vec<String>,
     pub attrs: Vec<String>,
 }
 
 /// A resolution that could not be made, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unresolved {
+pub(crate) struct Unresolved {
     pub targets: Vec<String>,
     pub error: String,
     pub kind: Unresolvable,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unresolvable {
+pub(crate) enum Unresolvable {
     /// A target that does not exist at this revision: refused, no job is made.
     Unknown,
     /// No target given, and the flake has nothing to build by default: refused, no job.
@@ -34,12 +34,12 @@ pub enum Unresolvable {
 }
 
 /// `nixosConfigurations.<host>.config.system.build.toplevel`.
-pub fn host_attr(host: &str) -> String {
+pub(crate) fn host_attr(host: &str) -> String {
     format!("nixosConfigurations.{host}.config.system.build.toplevel")
 }
 
 /// The host whose system `attr` is, for `nixosConfigurations.<host>.config.system.build.toplevel`.
-pub fn host_of_attr(attr: &str) -> Option<&str> {
+pub(crate) fn host_of_attr(attr: &str) -> Option<&str> {
     let host = attr
         .strip_prefix("nixosConfigurations.")?
         .strip_suffix(".config.system.build.toplevel")?;
@@ -47,7 +47,7 @@ pub fn host_of_attr(attr: &str) -> Option<&str> {
 }
 
 /// The names of the flake's `nixosConfigurations` (without evaluating any of them).
-pub async fn host_names(flake_ref: &str) -> Result<Vec<String>> {
+pub(crate) async fn host_names(flake_ref: &str) -> Result<Vec<String>> {
     let expression = format!(
         "builtins.attrNames ((builtins.getFlake {}).nixosConfigurations or {{ }})",
         nix_string(flake_ref)
@@ -64,7 +64,7 @@ pub async fn host_names(flake_ref: &str) -> Result<Vec<String>> {
         .unwrap_or_default())
 }
 
-pub async fn resolve(
+pub(crate) async fn resolve(
     flake_ref: &str,
     system: &str,
     requested: &[String],
@@ -193,7 +193,7 @@ async fn nix_eval_json(expression: &str) -> Result<serde_json::Value> {
 /// evaluates and builds a commit in pure mode, where Nix can neither make nor update
 /// flake.lock ("cannot update flake input … in pure mode", or for `nix build` of a locked
 /// revision "cannot write modified lock file"). `None` for any other error.
-pub fn missing_lock_hint(nix_message: &str) -> Option<&'static str> {
+pub(crate) fn missing_lock_hint(nix_message: &str) -> Option<&'static str> {
     let pure_mode = nix_message.contains("flake input") && nix_message.contains("in pure mode");
     let unwritable = nix_message.contains("cannot write modified lock file");
     (pure_mode || unwritable).then_some(

@@ -19,41 +19,39 @@ use super::commit_walk;
 use super::mirror::Mirror;
 
 /// The branch's commits in order, kept for the last tip seen.
-pub struct BranchOrder {
+pub(crate) struct BranchOrder {
     mirror: Arc<Mirror>,
     known: Mutex<Option<Arc<Generations>>>,
 }
 
 /// The generation number of every commit reachable from one tip.
 #[derive(Debug, Clone)]
-pub struct Generations {
+pub(crate) struct Generations {
     tip: ObjectId,
     of: HashMap<ObjectId, u32>,
 }
 
 impl Generations {
     /// The tip these numbers were made from (40 hex digits).
-    pub fn tip(&self) -> String {
+    pub(crate) fn tip(&self) -> String {
         self.tip.to_string()
     }
 
     /// `rev`'s generation, or `None` when it is not a full commit id on the branch.
-    pub fn of(&self, rev: &str) -> Option<u32> {
+    pub(crate) fn of(&self, rev: &str) -> Option<u32> {
         let id = ObjectId::from_hex(rev.as_bytes()).ok()?;
         self.of.get(&id).copied()
     }
 
-    pub fn len(&self) -> usize {
+    /// How many commits are numbered (the tests' view of how far a walk went).
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.of.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.of.is_empty()
     }
 }
 
 impl BranchOrder {
-    pub fn new(mirror: Arc<Mirror>) -> BranchOrder {
+    pub(crate) fn new(mirror: Arc<Mirror>) -> BranchOrder {
         BranchOrder {
             mirror,
             known: Mutex::new(None),
@@ -64,7 +62,7 @@ impl BranchOrder {
     /// watcher's last fetch; no disk read when it is the tip seen last), else at the
     /// mirror's branch tip. `None` before the branch was ever fetched. Blocks on disk when
     /// the tip moved.
-    pub fn generations(&self, tip: Option<&str>) -> Result<Option<Arc<Generations>>> {
+    pub(crate) fn generations(&self, tip: Option<&str>) -> Result<Option<Arc<Generations>>> {
         let mut known = self.known.lock().expect("branch order lock");
         let wanted = match tip.and_then(|t| ObjectId::from_hex(t.as_bytes()).ok()) {
             Some(id) if known.as_ref().is_some_and(|k| k.tip == id) => return Ok(known.clone()),

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 /// The subject (first line) of commit `rev` (40 hex digits) in the repository at `repo`.
-pub fn of(repo: &Path, rev: &str) -> Result<String> {
+pub(crate) fn of(repo: &Path, rev: &str) -> Result<String> {
     let failed = || {
         format!(
             "failed to read commit {rev} in the mirror {}",

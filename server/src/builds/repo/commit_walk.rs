@@ -8,7 +8,7 @@ use gix::ObjectId;
 
 /// The commits reachable from `tip` (the tip included), each with its parents; a commit that
 /// `wanted` refuses is neither yielded nor walked past. Errors name `tip`.
-pub fn reachable<'repo>(
+pub(crate) fn reachable<'repo>(
     repo: &'repo gix::Repository,
     tip: ObjectId,
     wanted: impl FnMut(&gix::oid) -> bool + 'repo,

@@ -12,7 +12,7 @@ use percent_encoding::percent_decode_str;
 
 /// A user and password for one URL.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Credential {
+pub(crate) struct Credential {
     pub user: String,
     pub password: String,
 }
@@ -26,7 +26,7 @@ impl std::fmt::Debug for Credential {
 /// The credential in `file` for `url`, as git's credential-store picks it: the first line with
 /// the same scheme, host and port whose path (if it has one) is the URL's path or a parent
 /// of it.
-pub fn lookup(file: &Path, url: &gix::Url) -> Result<Option<Credential>> {
+pub(crate) fn lookup(file: &Path, url: &gix::Url) -> Result<Option<Credential>> {
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("failed to read repo.credentials_file {}", file.display()))?;
     let wanted_path = url.path.to_string();

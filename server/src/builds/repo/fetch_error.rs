@@ -12,7 +12,7 @@ use crate::builds::redact::io_reason_in;
 use common::credentials::Secrets;
 
 #[derive(Debug)]
-pub enum FetchError {
+pub(crate) enum FetchError {
     /// The configured URL or branch cannot be used.
     Config(anyhow::Error),
     /// The repository could not be read from; `reason` says why, as git says it where it can.
@@ -34,7 +34,7 @@ pub enum FetchError {
 impl FetchError {
     /// The same error with every credential in `secrets` scrubbed from its words and its
     /// detail (which keeps its text, not its chain of types, when there was anything to hide).
-    pub fn hiding(self, secrets: &Secrets) -> FetchError {
+    pub(crate) fn hiding(self, secrets: &Secrets) -> FetchError {
         if secrets.is_empty() {
             return self;
         }
@@ -66,7 +66,7 @@ impl FetchError {
     }
 
     /// The message and, after it, the whole error with its paths: for the server's log.
-    pub fn for_log(&self) -> String {
+    pub(crate) fn for_log(&self) -> String {
         match std::error::Error::source(self) {
             Some(detail) => format!("{self} ({})", anyhow_chain(detail)),
             None => self.to_string(),

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 /// Where a flake input comes from, as a git repository.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Upstream {
+pub(crate) struct Upstream {
     /// The URL gix fetches from.
     pub url: String,
     /// The branch (or full ref) the input follows; `None`: the repository's default branch.
@@ -23,7 +23,7 @@ pub struct Upstream {
 
 /// One input of the fleet's lock file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LockedInput {
+pub(crate) struct LockedInput {
     pub upstream: Upstream,
     /// The commit the fleet pins, if its lock says.
     pub locked_rev: Option<String>,
@@ -31,7 +31,7 @@ pub struct LockedInput {
 
 /// Why an input named in `repo.watch_inputs` cannot be followed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NotWatchable {
+pub(crate) enum NotWatchable {
     /// The fleet's `flake.lock` has no such input of the flake itself.
     Missing,
     /// It is there, but cannot be followed as a git repository; the reason.
@@ -49,7 +49,7 @@ impl std::fmt::Display for NotWatchable {
 
 /// The text of `flake.lock` at commit `rev` (40 hex digits) of the repository at `repo`;
 /// `None` when that commit has none.
-pub fn read_at(repo: &Path, rev: &str) -> Result<Option<String>> {
+pub(crate) fn read_at(repo: &Path, rev: &str) -> Result<Option<String>> {
     let failed = || format!("failed to read flake.lock at {rev} in {}", repo.display());
     let repo = gix::open(repo).with_context(failed)?;
     let id = gix::ObjectId::from_hex(rev.as_bytes()).with_context(failed)?;
@@ -69,7 +69,7 @@ pub fn read_at(repo: &Path, rev: &str) -> Result<Option<String>> {
 }
 
 /// The input `name` of the flake whose lock file is `lock` (its root node's own inputs).
-pub fn input(lock: &str, name: &str) -> Result<LockedInput, NotWatchable> {
+pub(crate) fn input(lock: &str, name: &str) -> Result<LockedInput, NotWatchable> {
     let lock: Value = serde_json::from_str(lock)
         .map_err(|e| NotWatchable::Unsupported(format!("flake.lock is not JSON: {e}")))?;
     let root = lock["root"].as_str().unwrap_or("root");

@@ -19,7 +19,7 @@ const LOCAL_BRANCH: &str = "upstream";
 
 /// An input's upstream tip as just fetched, and what the fleet pins.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InputTip {
+pub(crate) struct InputTip {
     pub name: String,
     pub rev: String,
     /// The commit the fleet's lock file pins, if it says.
@@ -28,7 +28,7 @@ pub struct InputTip {
     pub flake_ref: String,
 }
 
-pub struct InputWatcher {
+pub(crate) struct InputWatcher {
     names: Vec<String>,
     /// Where the inputs' mirrors live.
     dir: PathBuf,
@@ -40,7 +40,7 @@ pub struct InputWatcher {
 }
 
 impl InputWatcher {
-    pub fn new(names: Vec<String>, dir: PathBuf) -> InputWatcher {
+    pub(crate) fn new(names: Vec<String>, dir: PathBuf) -> InputWatcher {
         let status = names
             .iter()
             .map(|name| {
@@ -65,7 +65,7 @@ impl InputWatcher {
     }
 
     /// Each watched input as last fetched, in the configured order.
-    pub fn status(&self) -> Vec<InputStatus> {
+    pub(crate) fn status(&self) -> Vec<InputStatus> {
         let status = self.status.lock().expect("inputs status lock");
         self.names
             .iter()
@@ -74,7 +74,7 @@ impl InputWatcher {
     }
 
     /// Says why the newest commit of input `name` was not built (`None`: all is well).
-    pub fn note(&self, name: &str, error: Option<String>) {
+    pub(crate) fn note(&self, name: &str, error: Option<String>) {
         if let Some(status) = self
             .status
             .lock()
@@ -87,7 +87,7 @@ impl InputWatcher {
 
     /// The watched inputs whose upstream is one of `urls` (a forge's push event names its
     /// repository by several URLs), as the last fetch read them.
-    pub fn matching(&self, urls: &[String]) -> Vec<String> {
+    pub(crate) fn matching(&self, urls: &[String]) -> Vec<String> {
         let wanted: Vec<String> = urls.iter().map(|u| repository_key(u)).collect();
         self.upstreams
             .lock()
@@ -101,7 +101,7 @@ impl InputWatcher {
     /// Fetches the watched inputs (all, or those in `only`) from where the fleet's lock file
     /// at `fleet_rev` (in the fleet's mirror at `fleet_repo`) says they come from; returns the
     /// tips of those fetched. Failures are in the status and the log.
-    pub async fn fetch(
+    pub(crate) async fn fetch(
         &self,
         fleet_repo: &Path,
         fleet_rev: &str,
@@ -222,7 +222,7 @@ impl InputWatcher {
 /// A repository's URL reduced to what names it, so the forms a forge and a lock file use
 /// compare equal: `https://github.com/Me/Repo.git`, `git@github.com:me/repo` and
 /// `ssh://git@github.com/me/repo` are all `github.com/me/repo`; a local path stays a path.
-pub fn repository_key(url: &str) -> String {
+pub(crate) fn repository_key(url: &str) -> String {
     let mut rest = url.trim();
     rest = rest.strip_prefix("git+").unwrap_or(rest);
     let had_scheme = match rest.split_once("://") {

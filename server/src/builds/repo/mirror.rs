@@ -18,9 +18,9 @@ use anyhow::Context;
 use gix::ObjectId;
 use percent_encoding::{percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-pub use super::fetch_error::FetchError;
-pub use super::revision_error::RevisionError;
-use common::credentials::{redact_url, Secrets};
+pub(crate) use super::fetch_error::FetchError;
+pub(crate) use super::revision_error::RevisionError;
+use common::credentials::Secrets;
 
 /// Bytes kept as they are in a flake reference: RFC 3986 "unreserved" characters.
 const FLAKE_QUERY_KEPT: &AsciiSet = &NON_ALPHANUMERIC
@@ -34,7 +34,7 @@ const FLAKE_PATH_KEPT: &AsciiSet = &FLAKE_QUERY_KEPT.remove(b'/');
 /// The fleet repository's mirror: where it lives, where it is fetched from and which branch
 /// builds follow.
 #[derive(Debug, Clone)]
-pub struct Mirror {
+pub(crate) struct Mirror {
     path: PathBuf,
     url: String,
     branch: String,
@@ -48,7 +48,7 @@ pub struct Mirror {
 }
 
 impl Mirror {
-    pub fn new(path: PathBuf, url: String, branch: String) -> Mirror {
+    pub(crate) fn new(path: PathBuf, url: String, branch: String) -> Mirror {
         let remote_ref = format!("refs/heads/{branch}");
         Mirror {
             path,
@@ -61,19 +61,19 @@ impl Mirror {
     }
 
     /// Fetches with the credentials `file` holds for the URL (git's credential-store format).
-    pub fn with_credentials_file(mut self, file: Option<PathBuf>) -> Mirror {
+    pub(crate) fn with_credentials_file(mut self, file: Option<PathBuf>) -> Mirror {
         self.credentials_file = file;
         self
     }
 
-    /// The URL as it may be shown: credentials replaced by `***`.
-    pub fn shown_url(&self) -> String {
-        redact_url(&self.url)
-    }
-
     /// A mirror of `remote_ref` of another repository (a branch name, a full ref name, or
     /// `None` for the remote's default branch, its `HEAD`), kept as `refs/heads/<branch>`.
-    pub fn of_ref(path: PathBuf, url: String, remote_ref: Option<&str>, branch: String) -> Mirror {
+    pub(crate) fn of_ref(
+        path: PathBuf,
+        url: String,
+        remote_ref: Option<&str>,
+        branch: String,
+    ) -> Mirror {
         let remote_ref = match remote_ref {
             None => "HEAD".to_owned(),
             Some(full) if full.starts_with("refs/") => full.to_owned(),
@@ -97,12 +97,12 @@ impl Mirror {
             .to_owned()
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// The branch tip in the mirror (40 hex digits), or `None` when it was never fetched.
-    pub fn tip(&self) -> anyhow::Result<Option<String>> {
+    pub(crate) fn tip(&self) -> anyhow::Result<Option<String>> {
         let Some(repo) = self.open_existing()? else {
             return Ok(None);
         };
@@ -111,7 +111,7 @@ impl Mirror {
 
     /// The flake reference Nix builds `rev` from. Nix fetches from the mirror itself and needs
     /// `ref=` besides `rev=` to find a commit that is not the tip.
-    pub fn flake_ref(&self, rev: &str) -> String {
+    pub(crate) fn flake_ref(&self, rev: &str) -> String {
         let path = std::path::absolute(&self.path).unwrap_or_else(|_| self.path.clone());
         format!(
             "git+file://{}?ref={}&rev={}",

@@ -7,7 +7,7 @@ use std::fmt;
 /// Why a revision given by an API user cannot be built. The messages are meant for that user:
 /// they never contain a filesystem path (`Other` keeps its detail in `source()`).
 #[derive(Debug)]
-pub enum RevisionError {
+pub(crate) enum RevisionError {
     /// Not 4 to 40 hex digits.
     Malformed(String),
     /// No commit with this id in the mirror.

@@ -12,7 +12,7 @@ use super::mirror::Mirror;
 
 /// Runs git in `dir` with no system or user configuration and a fixed identity, and returns
 /// its trimmed stdout.
-pub fn git(dir: &Path, args: &[&str]) -> String {
+pub(super) fn git(dir: &Path, args: &[&str]) -> String {
     let output = Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -33,14 +33,14 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
-pub fn new_upstream(dir: &Path) -> PathBuf {
+pub(super) fn new_upstream(dir: &Path) -> PathBuf {
     fs::create_dir_all(dir).unwrap();
     git(dir, &["init", "-q", "-b", "main"]);
     dir.to_owned()
 }
 
 /// Commits `contents` as `file` and returns the new commit id.
-pub fn commit(repo: &Path, file: &str, contents: &str) -> String {
+pub(super) fn commit(repo: &Path, file: &str, contents: &str) -> String {
     fs::write(repo.join(file), contents).unwrap();
     git(repo, &["add", file]);
     git(
@@ -50,27 +50,27 @@ pub fn commit(repo: &Path, file: &str, contents: &str) -> String {
     git(repo, &["rev-parse", "HEAD"])
 }
 
-pub struct Fixture {
+pub(super) struct Fixture {
     pub dir: TempDir,
     pub upstream: PathBuf,
 }
 
 impl Fixture {
-    pub fn new() -> Fixture {
+    pub(super) fn new() -> Fixture {
         let dir = TempDir::new().unwrap();
         let upstream = new_upstream(&dir.path().join("upstream"));
         Fixture { dir, upstream }
     }
 
-    pub fn mirror_path(&self) -> PathBuf {
+    pub(super) fn mirror_path(&self) -> PathBuf {
         self.dir.path().join("state/repo/fleet.git")
     }
 
-    pub fn mirror(&self) -> Mirror {
+    pub(super) fn mirror(&self) -> Mirror {
         self.mirror_of(self.upstream.to_str().unwrap(), "main")
     }
 
-    pub fn mirror_of(&self, url: &str, branch: &str) -> Mirror {
+    pub(super) fn mirror_of(&self, url: &str, branch: &str) -> Mirror {
         Mirror::new(self.mirror_path(), url.to_owned(), branch.to_owned())
     }
 }

@@ -20,7 +20,7 @@ const FIRST_RETRY: Duration = Duration::from_secs(5);
 
 /// The repository part of `/api/v1/status`.
 #[derive(Debug, Clone, Serialize)]
-pub struct RepoStatus {
+pub(crate) struct RepoStatus {
     /// Credentials replaced by `***`.
     pub url: String,
     pub branch: String,
@@ -37,7 +37,7 @@ pub struct RepoStatus {
 
 /// Whether a fetch that finds a new branch tip hands it on to be built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnNewTip {
+pub(crate) enum OnNewTip {
     /// Sent to `tips` (the poll loop, and a request that fetches first).
     Announce,
     /// Only marked as seen: the caller builds it itself (a webhook answers with the job it
@@ -45,7 +45,7 @@ pub enum OnNewTip {
     CallerBuilds,
 }
 
-pub struct Watcher {
+pub(crate) struct Watcher {
     mirror: Arc<Mirror>,
     interval: Duration,
     status: Mutex<RepoStatus>,
@@ -58,7 +58,7 @@ pub struct Watcher {
 }
 
 impl Watcher {
-    pub fn new(
+    pub(crate) fn new(
         mirror: Arc<Mirror>,
         url: String,
         branch: String,
@@ -89,17 +89,17 @@ impl Watcher {
         }
     }
 
-    pub fn mirror(&self) -> &Arc<Mirror> {
+    pub(crate) fn mirror(&self) -> &Arc<Mirror> {
         &self.mirror
     }
 
-    pub fn status(&self) -> RepoStatus {
+    pub(crate) fn status(&self) -> RepoStatus {
         self.status.lock().expect("status lock").clone()
     }
 
     /// Fetches now and returns the branch tip. A tip not seen before is handed on as
     /// `on_new_tip` says.
-    pub async fn fetch(&self, on_new_tip: OnNewTip) -> Result<String, FetchError> {
+    pub(crate) async fn fetch(&self, on_new_tip: OnNewTip) -> Result<String, FetchError> {
         let _one_at_a_time = self.fetching.lock().await;
         let mirror = self.mirror.clone();
         let known = self.status().rev.zip(self.status().subject);
@@ -154,7 +154,7 @@ impl Watcher {
     }
 
     /// Polls until the process ends.
-    pub async fn run(self: Arc<Self>) {
+    pub(crate) async fn run(self: Arc<Self>) {
         let mut failures: u32 = 0;
         loop {
             let delay = match self.fetch(OnNewTip::Announce).await {

@@ -4,7 +4,7 @@ use std::fmt;
 
 /// Why a webhook was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WebhookError {
+pub(crate) enum WebhookError {
     MissingSignature,
     BadSignature,
     Malformed(String),

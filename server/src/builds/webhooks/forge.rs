@@ -4,7 +4,7 @@
 
 /// The forge that sent a webhook; each names its headers differently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Forge {
+pub(crate) enum Forge {
     GitHub,
     /// Forgejo and Gitea: Forgejo sends both its own headers and Gitea's.
     Forgejo,
@@ -12,7 +12,7 @@ pub enum Forge {
 
 impl Forge {
     /// The name deliveries are remembered under.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Forge::GitHub => "github",
             Forge::Forgejo => "forgejo",
@@ -29,7 +29,7 @@ pub(super) const MAX_DELIVERY_LENGTH: usize = 128;
 
 /// The event kind (`push`, `ping`, …) from `X-GitHub-Event`, or `X-Forgejo-Event` /
 /// `X-Gitea-Event`; `None` when the header is absent.
-pub fn event_kind(forge: Forge, header: impl Fn(&str) -> Option<String>) -> Option<String> {
+pub(crate) fn event_kind(forge: Forge, header: impl Fn(&str) -> Option<String>) -> Option<String> {
     match forge {
         Forge::GitHub => first_header(&header, &[GITHUB_EVENT_HEADER]),
         Forge::Forgejo => first_header(&header, &FORGEJO_EVENT_HEADERS),
@@ -39,7 +39,7 @@ pub fn event_kind(forge: Forge, header: impl Fn(&str) -> Option<String>) -> Opti
 /// The delivery's id, which a redelivery of the same event repeats: `X-GitHub-Delivery`, or
 /// `X-Forgejo-Delivery` / `X-Gitea-Delivery`. `None` when absent, or when it is not a
 /// plausible id (up to 128 visible ASCII characters).
-pub fn delivery_id(forge: Forge, header: impl Fn(&str) -> Option<String>) -> Option<String> {
+pub(crate) fn delivery_id(forge: Forge, header: impl Fn(&str) -> Option<String>) -> Option<String> {
     let id = match forge {
         Forge::GitHub => first_header(&header, &[GITHUB_DELIVERY_HEADER]),
         Forge::Forgejo => first_header(&header, &FORGEJO_DELIVERY_HEADERS),

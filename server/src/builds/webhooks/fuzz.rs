@@ -9,6 +9,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 use super::forge::MAX_DELIVERY_LENGTH;
+use super::push::Push;
 use super::signature::{FORGEJO_SIGNATURE_HEADERS, GITHUB_SIGNATURE_HEADER};
 use super::*;
 

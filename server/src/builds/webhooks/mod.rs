@@ -12,7 +12,7 @@ mod fuzz;
 mod push;
 mod signature;
 
-pub use error::WebhookError;
-pub use forge::{delivery_id, event_kind, Forge};
-pub use push::{parse_push, Push};
-pub use signature::{read_secret, verify};
+pub(crate) use error::WebhookError;
+pub(crate) use forge::{delivery_id, event_kind, Forge};
+pub(crate) use push::parse_push;
+pub(crate) use signature::{read_secret, verify};

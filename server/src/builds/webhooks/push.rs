@@ -8,7 +8,7 @@ use super::error::WebhookError;
 
 /// What the server needs from a push event.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Push {
+pub(crate) struct Push {
     /// `main` for `refs/heads/main`; `None` for tags and other refs.
     pub branch: Option<String>,
     /// The commit the ref now points at; `None` when the body has none, or when the ref was
@@ -22,7 +22,7 @@ pub struct Push {
 /// The branch, commit and repository of a push event body. Both forges send `ref` and
 /// `after` at the top level and the repository's URLs under `repository`; every other field
 /// is ignored.
-pub fn parse_push(body: &[u8]) -> Result<Push, WebhookError> {
+pub(crate) fn parse_push(body: &[u8]) -> Result<Push, WebhookError> {
     #[derive(Deserialize)]
     struct PushBody {
         #[serde(rename = "ref")]

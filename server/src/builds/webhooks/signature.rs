@@ -20,7 +20,7 @@ pub(super) const FORGEJO_SIGNATURE_HEADERS: [&str; 2] =
 /// GitHub sends `X-Hub-Signature-256: sha256=<hex>`, Forgejo/Gitea `X-Forgejo-Signature: <hex>`
 /// or `X-Gitea-Signature: <hex>`. `header` looks a header up by its lowercase name. The
 /// comparison takes constant time. An empty secret never verifies: it would let anyone sign.
-pub fn verify(
+pub(crate) fn verify(
     forge: Forge,
     secret: &[u8],
     header: impl Fn(&str) -> Option<String>,
@@ -50,7 +50,7 @@ pub fn verify(
 
 /// The shared webhook secret: the file's contents without surrounding whitespace (so a
 /// trailing newline from `echo` does not become part of the key). An empty file is an error.
-pub fn read_secret(path: &Path) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn read_secret(path: &Path) -> anyhow::Result<Vec<u8>> {
     let contents = std::fs::read(path)
         .with_context(|| format!("failed to read the webhook secret file {}", path.display()))?;
     let secret = contents.trim_ascii();

@@ -16,7 +16,7 @@ use crate::http::body::ChunkSource;
 /// into the page cache overlaps with sending: the first request is not slowed by it). The
 /// file is renamed into place only by `finish`, when complete; dropped before (a client gone, a
 /// failed source) it is removed.
-pub struct Writer {
+pub(crate) struct Writer {
     sender: Option<std::sync::mpsc::SyncSender<Message>>,
     written: u64,
     exact: Option<u64>,
@@ -66,7 +66,7 @@ impl Writer {
         }
     }
 
-    pub fn write(&mut self, chunk: &Bytes) {
+    pub(crate) fn write(&mut self, chunk: &Bytes) {
         let Some(sender) = self.sender.as_ref() else {
             return;
         };
@@ -87,7 +87,7 @@ impl Writer {
     }
 
     /// The NAR is whole: the writing thread puts the file in place when it has written it.
-    pub fn finish(mut self) {
+    pub(crate) fn finish(mut self) {
         if let Some(sender) = self.sender.take() {
             let _ = sender.send(Message::Finish);
         }
@@ -139,7 +139,7 @@ fn write_file(
 }
 
 /// A source whose chunks are also written to the cache; complete, the file is kept.
-pub struct Tee<S> {
+pub(crate) struct Tee<S> {
     pub source: S,
     pub writer: Option<Writer>,
 }

@@ -10,8 +10,8 @@
 mod fill;
 mod send;
 
-pub use fill::{Tee, Writer};
-pub use send::MappedChunks;
+pub(crate) use fill::{Tee, Writer};
+pub(crate) use send::MappedChunks;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File};
@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 
 /// The directory under the state dir.
-pub const DIR_NAME: &str = "nar-cache";
+pub(crate) const DIR_NAME: &str = "nar-cache";
 /// Files up to this size are kept in memory once read: a request for one is then a lookup.
 const RESIDENT_FILE: u64 = 256 * 1024;
 /// Memory all resident files may take together.
@@ -38,14 +38,14 @@ const KEEP_FREE_BYTES: u64 = 512 * 1024 * 1024;
 const TEMP_MARK: &str = ".tmp-";
 
 /// The file name of a NAR: `<hash part>-<NAR hash>.nar[.zst]`.
-pub fn key(hash_part: &str, nar_hash: &str, zstd: bool) -> String {
+pub(crate) fn key(hash_part: &str, nar_hash: &str, zstd: bool) -> String {
     let suffix = if zstd { ".nar.zst" } else { ".nar" };
     format!("{hash_part}-{nar_hash}{suffix}")
 }
 
 /// The cache; cheap to share (`Arc` inside).
 #[derive(Clone)]
-pub struct NarFiles {
+pub(crate) struct NarFiles {
     inner: Arc<Inner>,
 }
 
@@ -76,17 +76,13 @@ struct Entry {
 }
 
 /// A cached NAR, ready to send.
-pub enum Cached {
+pub(crate) enum Cached {
     Memory(Bytes),
     Mapped(Arc<memmap2::Mmap>),
 }
 
 impl Cached {
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    pub fn len(&self) -> u64 {
+    pub(crate) fn len(&self) -> u64 {
         match self {
             Cached::Memory(bytes) => bytes.len() as u64,
             Cached::Mapped(map) => map.len() as u64,
@@ -96,7 +92,7 @@ impl Cached {
 
 /// What the status JSON shows.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct NarFilesStats {
+pub(crate) struct NarFilesStats {
     pub bytes: u64,
     pub limit: u64,
     pub files: u64,
@@ -107,7 +103,7 @@ pub struct NarFilesStats {
 impl NarFiles {
     /// The cache in `dir` (created when missing), holding at most `limit` bytes; its index is
     /// what the directory holds. A directory that cannot be made turns the cache off.
-    pub fn open(dir: PathBuf, limit: u64) -> NarFiles {
+    pub(crate) fn open(dir: PathBuf, limit: u64) -> NarFiles {
         let mut index = Index::default();
         let limit = match scan(&dir, &mut index) {
             Ok(()) => limit,
@@ -130,7 +126,7 @@ impl NarFiles {
     }
 
     /// The NAR named `key`, if it is kept; a hit when it is.
-    pub fn get(&self, key: &str) -> Option<Cached> {
+    pub(crate) fn get(&self, key: &str) -> Option<Cached> {
         let size = {
             let mut index = self.inner.lock();
             let tick = index.next_tick();
@@ -182,14 +178,19 @@ impl NarFiles {
     }
 
     /// Counts a request that had to make its NAR.
-    pub fn record_miss(&self) {
+    pub(crate) fn record_miss(&self) {
         self.inner.misses.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A writer for `key`, unless the cache is off, someone else is writing it, it would
     /// not fit (`expected_size`: the NAR's size, an estimate of a compressed one), or the disk
     /// is nearly full. `exact`: the size the file must end with to be kept.
-    pub fn begin(&self, key: &str, expected_size: u64, exact: Option<u64>) -> Option<Writer> {
+    pub(crate) fn begin(
+        &self,
+        key: &str,
+        expected_size: u64,
+        exact: Option<u64>,
+    ) -> Option<Writer> {
         let inner = &self.inner;
         if inner.limit == 0 || expected_size > inner.limit {
             return None;
@@ -212,7 +213,7 @@ impl NarFiles {
 
     /// Drops every file of the path with this hash part but those of the NAR hash `keep` (a
     /// path deleted from the store, or rebuilt with other contents).
-    pub fn forget_path(&self, hash_part: &str, keep: Option<&str>) {
+    pub(crate) fn forget_path(&self, hash_part: &str, keep: Option<&str>) {
         let ours = format!("{hash_part}-");
         let kept = keep.map(|hash| format!("{hash_part}-{hash}."));
         let doomed: Vec<String> = {
@@ -234,7 +235,7 @@ impl NarFiles {
         }
     }
 
-    pub fn stats(&self) -> NarFilesStats {
+    pub(crate) fn stats(&self) -> NarFilesStats {
         let index = self.inner.lock();
         NarFilesStats {
             bytes: index.total,
@@ -248,7 +249,7 @@ impl NarFiles {
 
 /// Removes every file of the cache in `dir` (`gc --nar-cache`); a running server forgets
 /// each as it finds it gone. Returns the files and bytes removed.
-pub fn empty(dir: &Path) -> io::Result<(u64, u64)> {
+pub(crate) fn empty(dir: &Path) -> io::Result<(u64, u64)> {
     let (mut files, mut bytes) = (0, 0);
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -363,7 +364,7 @@ fn disk_has_room(dir: &Path, size: u64) -> bool {
 }
 
 /// Bytes available to us and the filesystem's size.
-pub fn free_space(dir: &Path) -> Option<(u64, u64)> {
+pub(crate) fn free_space(dir: &Path) -> Option<(u64, u64)> {
     use std::os::unix::ffi::OsStrExt;
     let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
     let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };

@@ -10,7 +10,7 @@ use super::SEND_WINDOW;
 use crate::http::body::ChunkSource;
 
 /// A mapped file's bytes `start..end`, in windows that are views of the map.
-pub struct MappedChunks {
+pub(crate) struct MappedChunks {
     pub map: Arc<memmap2::Mmap>,
     pub start: usize,
     pub end: usize,

@@ -13,23 +13,23 @@ use crate::cache::nar_files::free_space;
 use crate::http::response::HttpError;
 
 /// Room left on the disk after any upload: a full disk breaks Nix and the server alike.
-pub const KEEP_FREE_BYTES: u64 = 256 * 1024 * 1024;
+pub(super) const KEEP_FREE_BYTES: u64 = 256 * 1024 * 1024;
 
 #[derive(Debug, Clone)]
-pub struct DiskBudget {
+pub(super) struct DiskBudget {
     dir: PathBuf,
     reserved: Arc<Mutex<u64>>,
 }
 
 /// Bytes held in the account until dropped.
 #[derive(Debug)]
-pub struct Reservation {
+pub(super) struct Reservation {
     budget: DiskBudget,
     bytes: u64,
 }
 
 impl DiskBudget {
-    pub fn new(dir: PathBuf) -> DiskBudget {
+    pub(super) fn new(dir: PathBuf) -> DiskBudget {
         DiskBudget {
             dir,
             reserved: Default::default(),
@@ -37,7 +37,7 @@ impl DiskBudget {
     }
 
     /// Reserves `bytes` for `what`, or refuses with `507` when the disk has no room for them.
-    pub fn reserve(&self, bytes: u64, what: &str) -> Result<Reservation, HttpError> {
+    pub(super) fn reserve(&self, bytes: u64, what: &str) -> Result<Reservation, HttpError> {
         let mut reservation = Reservation {
             budget: self.clone(),
             bytes: 0,
@@ -48,14 +48,14 @@ impl DiskBudget {
 
     /// Bytes reserved by every upload in flight.
     #[cfg(test)]
-    pub fn reserved(&self) -> u64 {
+    pub(super) fn reserved(&self) -> u64 {
         *self.reserved.lock().expect("budget lock")
     }
 }
 
 impl Reservation {
     /// Reserves `more` bytes besides those held.
-    pub fn grow(&mut self, more: u64, what: &str) -> Result<(), HttpError> {
+    pub(super) fn grow(&mut self, more: u64, what: &str) -> Result<(), HttpError> {
         let mut reserved = self.budget.reserved.lock().expect("budget lock");
         if let Some((available, _)) = free_space(&self.budget.dir) {
             let wanted = reserved
@@ -74,7 +74,7 @@ impl Reservation {
         Ok(())
     }
 
-    pub fn bytes(&self) -> u64 {
+    pub(super) fn bytes(&self) -> u64 {
         self.bytes
     }
 }

@@ -25,7 +25,7 @@ const CHECK_BUFFER: usize = 256 * 1024;
 
 /// Receives the body's chunks from `chunks` into `file`, checking them; the facts found. An
 /// empty channel before the end (the body failed) reads as the end: the caller knows why.
-pub fn run(
+pub(super) fn run(
     mut chunks: Receiver<Bytes>,
     file: &Path,
     compression: &'static str,
@@ -42,7 +42,7 @@ pub fn run(
 }
 
 /// Checks a body that arrived whole, writing it to `file`.
-pub fn run_whole(
+pub(super) fn run_whole(
     body: Bytes,
     file: &Path,
     compression: &'static str,

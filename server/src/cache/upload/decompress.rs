@@ -11,9 +11,9 @@ use zstd::zstd_safe::{DCtx, DParameter};
 
 /// The largest zstd window an upload may use: 8 MiB, what the zstd format asks every decoder
 /// to support and more than any level but `--ultra`/`--long` uses.
-pub const ZSTD_WINDOW_LOG_MAX: u32 = 23;
+pub(super) const ZSTD_WINDOW_LOG_MAX: u32 = 23;
 /// The most memory an xz decoder may take: enough for `xz -7` (16 MiB dictionary) and lower.
-pub const XZ_MEMLIMIT: u64 = 20 * 1024 * 1024;
+pub(super) const XZ_MEMLIMIT: u64 = 20 * 1024 * 1024;
 
 /// How many zstd contexts are kept for the next uploads: one for each core of a small box;
 /// more uploads at once make their own.
@@ -27,7 +27,7 @@ static ZSTD_CONTEXTS: Mutex<Vec<DCtx<'static>>> = Mutex::new(Vec::new());
 /// A zstd decoder context for one upload, taken from those kept (or made, with the window cap
 /// set) when first needed, and given back when dropped.
 #[derive(Default)]
-pub struct ZstdContext(Option<DCtx<'static>>);
+pub(super) struct ZstdContext(Option<DCtx<'static>>);
 
 impl ZstdContext {
     fn get(&mut self) -> io::Result<&mut DCtx<'static>> {
@@ -69,7 +69,7 @@ impl Drop for ZstdContext {
 
 /// `input` decompressed as `compression`, with bounded decoder memory; a zstd stream is read
 /// `buffer` bytes at a time with `context`.
-pub fn bounded<'a, R: Read + 'a>(
+pub(super) fn bounded<'a, R: Read + 'a>(
     compression: &str,
     input: R,
     context: &'a mut ZstdContext,
@@ -95,7 +95,10 @@ pub fn bounded<'a, R: Read + 'a>(
 }
 
 /// `input` decompressed as `compression` (`none`, `xz`, `zstd`, `bzip2` or `br`).
-pub fn reader<'a, R: Read + 'a>(compression: &str, input: R) -> io::Result<Box<dyn Read + 'a>> {
+pub(super) fn reader<'a, R: Read + 'a>(
+    compression: &str,
+    input: R,
+) -> io::Result<Box<dyn Read + 'a>> {
     Ok(match compression {
         "none" => Box::new(input),
         "xz" => Box::new(xz2::read::XzDecoder::new_multi_decoder(input)),
@@ -113,7 +116,11 @@ pub fn reader<'a, R: Read + 'a>(compression: &str, input: R) -> io::Result<Box<d
 
 /// A small body (a narinfo, a log) as sent with `Content-Encoding` (Nix's `narinfo-compression`
 /// and `log-compression`), decoded; at most `limit` bytes once decoded.
-pub fn decode_body(encoding: Option<&str>, body: &[u8], limit: u64) -> Result<Vec<u8>, String> {
+pub(super) fn decode_body(
+    encoding: Option<&str>,
+    body: &[u8],
+    limit: u64,
+) -> Result<Vec<u8>, String> {
     let compression = match encoding.map(str::trim) {
         None | Some("") | Some("identity") => return Ok(body.to_vec()),
         Some("bz2") => "bzip2",

@@ -20,9 +20,9 @@
 mod budget;
 mod check_stream;
 mod decompress;
-pub mod put_log;
-pub mod put_nar;
-pub mod put_narinfo;
+pub(crate) mod put_log;
+pub(crate) mod put_nar;
+pub(crate) mod put_narinfo;
 mod receive;
 mod temp;
 
@@ -36,14 +36,14 @@ use anyhow::{Context, Result};
 use tokio::sync::Semaphore;
 
 /// An upload's files left this long without its narinfo are abandoned, and removed.
-pub const ABANDONED_AFTER: Duration = Duration::from_secs(3600);
+pub(crate) const ABANDONED_AFTER: Duration = Duration::from_secs(3600);
 /// NARs received at once; more wait for a turn. Each holds a decoder (at most
 /// `decompress::ZSTD_WINDOW_LOG_MAX`/`XZ_MEMLIMIT`) and a write buffer.
-pub const MAX_CONCURRENT: usize = 4;
+pub(crate) const MAX_CONCURRENT: usize = 4;
 
 /// What a received NAR was found to be, kept until its narinfo arrives.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Received {
+pub(crate) struct Received {
     pub compression: &'static str,
     pub file_hash: [u8; 32],
     pub file_size: u64,
@@ -53,14 +53,14 @@ pub struct Received {
 
 /// Paths and bytes pushed since the server started (for `/metrics`).
 #[derive(Debug, Default)]
-pub struct PushCounters {
+pub(crate) struct PushCounters {
     pub paths: AtomicU64,
     pub bytes: AtomicU64,
 }
 
 /// The uploads area of a state directory, its limits and what is in flight.
 #[derive(Debug, Clone)]
-pub struct Uploads {
+pub(crate) struct Uploads {
     dir: PathBuf,
     /// Bytes one upload may send at most.
     max_size: u64,
@@ -86,7 +86,7 @@ pub struct Uploads {
 impl Uploads {
     /// Opens (making them) the uploads directories under `state_dir`, removing every upload
     /// an earlier run left (bodies, NARs, and the import trees of older versions).
-    pub fn open(
+    pub(crate) fn open(
         state_dir: &Path,
         max_size: u64,
         max_nar_size: u64,
@@ -128,12 +128,12 @@ impl Uploads {
     }
 
     /// Pushed build logs, as `drvs/ab/cdef….drv` like Nix's log directory.
-    pub fn logs_dir(&self) -> PathBuf {
+    pub(crate) fn logs_dir(&self) -> PathBuf {
         self.dir.join("logs")
     }
 
     /// Removes bodies and NARs untouched for `age`; returns how many went.
-    pub fn clean_abandoned(&self, age: Duration) -> usize {
+    pub(crate) fn clean_abandoned(&self, age: Duration) -> usize {
         let now = SystemTime::now();
         let mut removed = 0;
         for dir in [self.incoming_dir(), self.nars_dir()] {
@@ -170,7 +170,7 @@ impl Uploads {
     }
 
     /// Cleans abandoned uploads every ten minutes, for as long as the runtime runs.
-    pub fn spawn_cleaner(&self) {
+    pub(crate) fn spawn_cleaner(&self) {
         let uploads = self.clone();
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(Duration::from_secs(600));
@@ -191,7 +191,7 @@ impl Uploads {
 
 /// A NAR's file name as uploads name it: `<file hash>.nar` with the compression's extension,
 /// e.g. `1b8m…7d.nar.xz`. Nothing else is taken (so no name reaches outside the directory).
-pub fn is_upload_name(name: &str) -> bool {
+pub(crate) fn is_upload_name(name: &str) -> bool {
     compression_of(name).is_some()
 }
 

@@ -23,7 +23,7 @@ use crate::http::response::{text, HttpError, HttpResult};
 use nix_core::store_path::is_valid_basename;
 
 /// The default of `cache.max_log_size`.
-pub const DEFAULT_MAX_LOG_SIZE: u64 = 64 * 1024 * 1024;
+pub(crate) const DEFAULT_MAX_LOG_SIZE: u64 = 64 * 1024 * 1024;
 /// zstd frames may ask for a window up to 2 GiB (the decoder then allocates it); a log
 /// compressed by Nix uses at most 8 MiB (window log 23).
 const ZSTD_WINDOW_LOG_MAX: u32 = 23;
@@ -34,11 +34,15 @@ const BROTLI_BUFFER: usize = 64 * 1024;
 
 /// All pushed logs together take at most this: sixteen logs of the largest size (1 GiB by
 /// default). The oldest are removed first.
-pub fn total_cap(max_log_size: u64) -> u64 {
+pub(crate) fn total_cap(max_log_size: u64) -> u64 {
     max_log_size.saturating_mul(16)
 }
 
-pub async fn respond(uploads: &Uploads, drv: &str, request: Request<Incoming>) -> HttpResult {
+pub(crate) async fn respond(
+    uploads: &Uploads,
+    drv: &str,
+    request: Request<Incoming>,
+) -> HttpResult {
     if !drv.ends_with(".drv") || !is_valid_basename(drv) {
         return Err(HttpError::BadRequest(format!(
             "{drv:?} is not a derivation's store path name"
@@ -160,7 +164,7 @@ fn bounded_decoder<'a, R: io::BufRead + 'a>(
 
 /// Removes logs last pushed more than `ttl` ago, then the oldest until all take at most
 /// `cap` bytes. Returns how many went.
-pub fn prune(logs: &Path, cap: u64, ttl: Duration) -> usize {
+pub(crate) fn prune(logs: &Path, cap: u64, ttl: Duration) -> usize {
     let now = SystemTime::now();
     let mut kept: Vec<(SystemTime, u64, PathBuf)> = Vec::new();
     let mut removed = 0;

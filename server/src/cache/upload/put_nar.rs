@@ -21,7 +21,7 @@ use crate::http::response::{text, HttpError, HttpResult};
 use nix_core::base32;
 
 /// A body gets `server.request_timeout` for each started slice of this many bytes.
-pub const TIME_SLICE_BYTES: u64 = 64 * 1024 * 1024;
+pub(crate) const TIME_SLICE_BYTES: u64 = 64 * 1024 * 1024;
 /// Without a Content-Length, disk space is reserved in steps of this many bytes.
 const RESERVE_STEP: u64 = 16 * 1024 * 1024;
 /// Chunks in flight between the connection and the checking thread.
@@ -37,7 +37,11 @@ const SMALL_BODY: u64 = 256 * 1024;
 /// thread; past this it is checked again on a blocking thread.
 const SMALL_NAR: u64 = 2 * 1024 * 1024;
 
-pub async fn respond(uploads: &Uploads, name: &str, request: Request<Incoming>) -> HttpResult {
+pub(crate) async fn respond(
+    uploads: &Uploads,
+    name: &str,
+    request: Request<Incoming>,
+) -> HttpResult {
     let Some((compression, stem)) = compression_of(name) else {
         return Err(HttpError::BadRequest(format!(
             "malformed NAR upload name {name:?} (expected <hash>.nar with .xz, .zst, .bz2 or .br)"
@@ -223,7 +227,7 @@ fn too_large(limit: u64, announced: Option<u64>) -> HttpError {
 }
 
 /// Whether a NAR of this upload name is waiting for its narinfo.
-pub fn held(uploads: &Uploads, name: &str) -> HttpResult {
+pub(crate) fn held(uploads: &Uploads, name: &str) -> HttpResult {
     if is_upload_name(name) && uploads.nars_dir().join(name).is_file() {
         Ok(text(StatusCode::OK, String::new()))
     } else {

@@ -27,7 +27,7 @@ use nix_core::store_path::{is_valid_hash_part, HASH_PART_LEN};
 
 /// What an accepted narinfo did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Accepted {
+pub(crate) enum Accepted {
     /// The path was added to the pushed area: its full store path and NAR size.
     Added { path: String, nar_size: u64 },
     /// The box's store has the path; nothing changed.
@@ -36,7 +36,7 @@ pub enum Accepted {
     Pushed { path: String },
 }
 
-pub async fn respond(
+pub(crate) async fn respond(
     cache: &Cache,
     uploads: &Uploads,
     caller: Option<&str>,
@@ -178,7 +178,7 @@ fn mismatch(message: String) -> HttpError {
 }
 
 /// The answer to an accepted narinfo.
-pub fn reply(accepted: &Accepted) -> HttpResult {
+pub(crate) fn reply(accepted: &Accepted) -> HttpResult {
     Ok(text(
         StatusCode::OK,
         match accepted {
@@ -190,7 +190,7 @@ pub fn reply(accepted: &Accepted) -> HttpResult {
 }
 
 /// After an accepted narinfo: counts an added path and logs who pushed it.
-pub fn record(uploads: &Uploads, caller: Option<&str>, accepted: &Accepted) {
+pub(crate) fn record(uploads: &Uploads, caller: Option<&str>, accepted: &Accepted) {
     let Accepted::Added { path, nar_size } = accepted else {
         return;
     };

@@ -26,7 +26,7 @@ const DRAIN_BYTES: u64 = 64 * 1024 * 1024;
 const DRAIN_TIME: Duration = Duration::from_secs(10);
 
 /// The Content-Length a request announces, if any.
-pub fn announced_length(headers: &HeaderMap) -> Option<u64> {
+pub(super) fn announced_length(headers: &HeaderMap) -> Option<u64> {
     headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -34,7 +34,7 @@ pub fn announced_length(headers: &HeaderMap) -> Option<u64> {
 }
 
 /// Refuses an upload of `size` bytes when it is over `limit` or the disk of `dir` lacks room.
-pub fn check_room(dir: &Path, size: u64, limit: u64, what: &str) -> Result<(), HttpError> {
+pub(super) fn check_room(dir: &Path, size: u64, limit: u64, what: &str) -> Result<(), HttpError> {
     if size > limit {
         return Err(too_large(what, limit));
     }
@@ -55,7 +55,7 @@ fn too_large(what: &str, limit: u64) -> HttpError {
 }
 
 /// Writes `body` into a new temporary file in `dir`; its size with it.
-pub async fn to_file(
+pub(super) async fn to_file(
     body: Incoming,
     headers: &HeaderMap,
     dir: &Path,
@@ -101,7 +101,7 @@ pub async fn to_file(
 
 /// Reads and drops what is left of a refused body, bounded in bytes and time, while the
 /// refusal is sent.
-pub fn drain_in_background(mut body: Incoming) {
+pub(super) fn drain_in_background(mut body: Incoming) {
     tokio::spawn(async move {
         let drain = async {
             let mut drained: u64 = 0;

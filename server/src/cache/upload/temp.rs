@@ -5,7 +5,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 /// A fresh name: 32 random hex digits.
-pub fn random_name() -> String {
+pub(super) fn random_name() -> String {
     let mut bytes = [0u8; 16];
     getrandom::getrandom(&mut bytes).expect("the operating system's random source");
     hex::encode(bytes)
@@ -13,26 +13,26 @@ pub fn random_name() -> String {
 
 /// A file removed on drop unless kept.
 #[derive(Debug)]
-pub struct TempFile {
+pub(super) struct TempFile {
     path: Option<PathBuf>,
 }
 
 impl TempFile {
-    pub fn new(path: PathBuf) -> TempFile {
+    pub(super) fn new(path: PathBuf) -> TempFile {
         TempFile { path: Some(path) }
     }
 
-    pub fn path(&self) -> &Path {
+    pub(super) fn path(&self) -> &Path {
         self.path.as_deref().expect("a temp file not yet kept")
     }
 
     /// Keeps the file where it is (it was moved elsewhere by its new owner).
-    pub fn forget(mut self) {
+    pub(super) fn forget(mut self) {
         self.path = None;
     }
 
     /// Renames it to `to` (atomically, in one filesystem) and keeps it there.
-    pub fn persist(mut self, to: &Path) -> io::Result<()> {
+    pub(super) fn persist(mut self, to: &Path) -> io::Result<()> {
         let from = self.path.take().expect("a temp file not yet kept");
         std::fs::rename(&from, to).inspect_err(|_| {
             let _ = std::fs::remove_file(&from);

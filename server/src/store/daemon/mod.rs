@@ -36,7 +36,7 @@ const MAX_STRING: u64 = 64 * 1024 * 1024;
 /// Each daemon connection is a forked nix-daemon process: keep enough for a busy client.
 const MAX_IDLE_CONNECTIONS: usize = 64;
 
-pub struct DaemonStore {
+pub(crate) struct DaemonStore {
     socket: PathBuf,
     idle: Mutex<Vec<Connection>>,
 }
@@ -53,19 +53,19 @@ struct Reader {
 }
 
 impl DaemonStore {
-    pub fn new(socket: PathBuf) -> DaemonStore {
+    pub(crate) fn new(socket: PathBuf) -> DaemonStore {
         DaemonStore {
             socket,
             idle: Mutex::new(Vec::new()),
         }
     }
 
-    pub fn socket(&self) -> &std::path::Path {
+    pub(crate) fn socket(&self) -> &std::path::Path {
         &self.socket
     }
 
     /// The valid path whose base name starts with `hash_part`, with its metadata.
-    pub async fn path_info_by_hash(&self, hash_part: &str) -> Result<Option<PathInfo>> {
+    pub(crate) async fn path_info_by_hash(&self, hash_part: &str) -> Result<Option<PathInfo>> {
         let mut retried = false;
         loop {
             let pooled = self.idle.lock().expect("pool lock").pop();

@@ -27,7 +27,7 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
 
 impl JobHistory {
     /// The job delivery `delivery` of `forge` was answered with, when it came before.
-    pub fn job_of_delivery(&self, forge: &str, delivery: &str) -> Result<Option<Job>> {
+    pub(crate) fn job_of_delivery(&self, forge: &str, delivery: &str) -> Result<Option<Job>> {
         let conn = self.lock();
         let job: Option<i64> = conn
             .query_row(
@@ -44,7 +44,7 @@ impl JobHistory {
 
     /// Remembers that delivery `delivery` of `forge` was answered with job `job` (the first
     /// answer stays), forgetting all but the newest `KEEP` deliveries.
-    pub fn remember_delivery(&self, forge: &str, delivery: &str, job: u64) -> Result<()> {
+    pub(crate) fn remember_delivery(&self, forge: &str, delivery: &str, job: u64) -> Result<()> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         tx.execute(

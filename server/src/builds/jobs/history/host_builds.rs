@@ -15,7 +15,7 @@ use crate::builds::jobs::targets::host_of_attr;
 
 /// What a succeeded job built for one host: its system.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostBuild {
+pub(crate) struct HostBuild {
     pub host: String,
     pub job: u64,
     pub rev: String,
@@ -28,7 +28,7 @@ pub struct HostBuild {
 impl JobHistory {
     /// Every succeeded build of a host's system, newest job first. Reads only the columns it
     /// needs: the fleet view asks for this on every look.
-    pub fn host_builds(&self) -> Result<Vec<HostBuild>> {
+    pub(crate) fn host_builds(&self) -> Result<Vec<HostBuild>> {
         let conn = self.lock();
         let mut statement = conn.prepare_cached(
             "SELECT id, rev, targets, attrs, outputs, finished_at, inputs != '{}' FROM jobs \
@@ -66,7 +66,7 @@ impl JobHistory {
     /// Changes whenever a job succeeds (succeeded jobs never change or go): the count of
     /// succeeded jobs and the highest id among them. What `host_builds` returns is the same
     /// while this is.
-    pub fn succeeded_version(&self) -> Result<(u64, u64)> {
+    pub(crate) fn succeeded_version(&self) -> Result<(u64, u64)> {
         let (count, max): (i64, i64) = self.lock().query_row(
             "SELECT COUNT(*), COALESCE(MAX(id), 0) FROM jobs WHERE state = 'succeeded'",
             [],
@@ -77,7 +77,7 @@ impl JobHistory {
 
     /// The succeeded build of each host with the highest job id (not an `input` job's): what
     /// retention kept before builds followed the branch, and still keeps.
-    pub fn newest_host_builds(&self) -> Result<BTreeMap<String, HostBuild>> {
+    pub(crate) fn newest_host_builds(&self) -> Result<BTreeMap<String, HostBuild>> {
         let mut newest = BTreeMap::new();
         for build in self.host_builds()? {
             if !build.overridden {
@@ -88,7 +88,7 @@ impl JobHistory {
     }
 
     /// The newest succeeded job with `path` among its outputs: (job id, revision).
-    pub fn job_that_built(&self, path: &str) -> Result<Option<(u64, String)>> {
+    pub(crate) fn job_that_built(&self, path: &str) -> Result<Option<(u64, String)>> {
         let conn = self.lock();
         let mut statement = conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM jobs WHERE state = 'succeeded' \
@@ -108,7 +108,7 @@ impl JobHistory {
 /// Each host's newest build on the branch: of its builds (none with an input overridden) at
 /// commits `generation` numbers, the one at the highest number; of several there, the newest
 /// job. A host with no build on the branch has none.
-pub fn latest_on_branch(
+pub(crate) fn latest_on_branch(
     builds: &[HostBuild],
     generation: impl Fn(&str) -> Option<u32>,
 ) -> BTreeMap<String, HostBuild> {

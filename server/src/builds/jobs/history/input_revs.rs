@@ -20,7 +20,7 @@ CREATE TABLE IF NOT EXISTS input_revs (
 
 impl JobHistory {
     /// The commit of input `name` last handled, if any.
-    pub fn input_rev(&self, name: &str) -> Result<Option<String>> {
+    pub(crate) fn input_rev(&self, name: &str) -> Result<Option<String>> {
         Ok(self
             .lock()
             .query_row(
@@ -32,7 +32,7 @@ impl JobHistory {
     }
 
     /// Remembers that commit `rev` of input `name` was handled, by job `job` if one was made.
-    pub fn remember_input_rev(&self, name: &str, rev: &str, job: Option<u64>) -> Result<()> {
+    pub(crate) fn remember_input_rev(&self, name: &str, rev: &str, job: Option<u64>) -> Result<()> {
         self.lock().execute(
             "INSERT INTO input_revs (name, rev, job, handled_at) VALUES (?1, ?2, ?3, ?4) \
              ON CONFLICT (name) DO UPDATE SET rev = ?2, job = ?3, handled_at = ?4",

@@ -23,7 +23,7 @@ CREATE TABLE IF NOT EXISTS host_pins (
 
 /// A host's pin as recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pin {
+pub(crate) struct Pin {
     /// The revision asked for (full id); `None` when a store path was.
     pub rev: Option<String>,
     pub path: String,
@@ -34,7 +34,7 @@ pub struct Pin {
 
 /// A pin to record.
 #[derive(Debug, Clone)]
-pub struct NewPin {
+pub(crate) struct NewPin {
     pub host: String,
     pub rev: Option<String>,
     pub path: String,
@@ -43,7 +43,7 @@ pub struct NewPin {
 
 impl JobHistory {
     /// Every pinned host's pin, by host name.
-    pub fn pins(&self) -> Result<BTreeMap<String, Pin>> {
+    pub(crate) fn pins(&self) -> Result<BTreeMap<String, Pin>> {
         let conn = self.lock();
         let rows = conn
             .prepare_cached("SELECT host, rev, path, job, at FROM host_pins ORDER BY host")?
@@ -63,7 +63,7 @@ impl JobHistory {
     }
 
     /// Pins each host of `pins` (replacing a pin it had), all or none.
-    pub fn pin(&self, pins: &[NewPin]) -> Result<()> {
+    pub(crate) fn pin(&self, pins: &[NewPin]) -> Result<()> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         let at = now();
@@ -79,7 +79,7 @@ impl JobHistory {
     }
 
     /// Releases `host` (`None`: every host); returns how many pins there were.
-    pub fn unpin(&self, host: Option<&str>) -> Result<usize> {
+    pub(crate) fn unpin(&self, host: Option<&str>) -> Result<usize> {
         let conn = self.lock();
         let removed = match host {
             Some(host) => conn.execute("DELETE FROM host_pins WHERE host = ?1", [host])?,

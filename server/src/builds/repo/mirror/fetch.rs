@@ -25,7 +25,7 @@ impl Mirror {
     /// the branch into `refs/heads/<branch>` (forced, so a force-push upstream is followed) and
     /// returns the new tip as 40 hex digits. No credential of the URL or of the credentials
     /// file is in the error, its detail included.
-    pub fn fetch(&self) -> Result<String, FetchError> {
+    pub(crate) fn fetch(&self) -> Result<String, FetchError> {
         let mut secrets = self.secrets.clone();
         self.fetch_with(&mut secrets)
             .map_err(|error| error.hiding(&secrets))

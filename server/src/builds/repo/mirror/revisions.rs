@@ -14,7 +14,7 @@ use crate::builds::repo::revision_error::RevisionError;
 impl Mirror {
     /// Resolves a full or short commit id to the full id of a commit reachable from the branch
     /// tip (the tip included).
-    pub fn resolve_on_branch(&self, rev: &str) -> Result<String, RevisionError> {
+    pub(crate) fn resolve_on_branch(&self, rev: &str) -> Result<String, RevisionError> {
         if !(4..=40).contains(&rev.len()) || !rev.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(RevisionError::Malformed(rev.to_owned()));
         }
@@ -37,7 +37,7 @@ impl Mirror {
 
     /// Resolves a full or short commit id to the full id of any commit in the mirror, on the
     /// branch or not (a build of a commit a force-push left behind can still be pinned).
-    pub fn resolve_commit(&self, rev: &str) -> Result<String, RevisionError> {
+    pub(crate) fn resolve_commit(&self, rev: &str) -> Result<String, RevisionError> {
         if !(4..=40).contains(&rev.len()) || !rev.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(RevisionError::Malformed(rev.to_owned()));
         }
