@@ -1,7 +1,9 @@
 //! Runs one command of a deploy (an activation, a health check, a Nix call) with a deadline:
 //! its output goes on to our stderr (the journal) as it comes, the end of it is kept for the
 //! report, and a command still running at the deadline is killed with everything it started
-//! (its own process group). Not for deciding what to run (see `agent`).
+//! (its own process group); and how a reason and that kept output are said together
+//! (`with_output`), for the deploy's steps and the health checks alike. Not for deciding
+//! what to run (see `agent`).
 
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
@@ -36,6 +38,16 @@ pub(super) struct Finished {
 impl Finished {
     pub(super) fn succeeded(&self) -> bool {
         self.ended == Ended::Succeeded
+    }
+}
+
+/// `reason: output`, when there was output: how every report gives a command's failure (a
+/// bounded one's, an activation's, a health check's).
+pub(super) fn with_output(reason: String, output: &str) -> String {
+    if output.trim().is_empty() {
+        reason
+    } else {
+        format!("{reason}: {}", output.trim())
     }
 }
 

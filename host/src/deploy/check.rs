@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use super::bounded::{self, Ended};
-use super::health::with_output;
+use super::bounded::{self, with_output, Ended};
 use super::log::Log;
 
 /// The longest one try of a built-in check waits.

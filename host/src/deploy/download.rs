@@ -18,9 +18,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use super::agent::Agent;
-use super::bounded;
-use super::health::with_output;
+use super::bounded::{self, with_output};
+use super::machine::Machine;
 use super::narhash;
 use common::exit::SERVER;
 use nix_core::command;
@@ -39,11 +38,11 @@ pub(super) struct Refusal {
 }
 
 /// The keys a download trusts: `deploy.public_keys`, else the build keys the box announces.
-pub(super) fn trusted_keys(agent: &Agent<'_>) -> Result<Vec<String>> {
-    if !agent.public_keys.is_empty() {
-        return Ok(agent.public_keys.clone());
+pub(super) fn trusted_keys(machine: &Machine<'_>) -> Result<Vec<String>> {
+    if !machine.public_keys.is_empty() {
+        return Ok(machine.public_keys.clone());
     }
-    let status = agent.api.get_json("/api/v1/status")?;
+    let status = machine.api.get_json("/api/v1/status")?;
     Ok(status["cache"]["public_keys"]
         .as_array()
         .map(|keys| {
@@ -56,8 +55,12 @@ pub(super) fn trusted_keys(agent: &Agent<'_>) -> Result<Vec<String>> {
 
 /// Brings `path` into the host's store from the box, or, when the box cannot give it, from
 /// the bucket it publishes to (`sources`); or says why not.
-pub(super) fn fetch(agent: &Agent<'_>, path: &str, keys: &[String]) -> Result<Result<(), Refusal>> {
-    let cache = agent.api.base();
+pub(super) fn fetch(
+    machine: &Machine<'_>,
+    path: &str,
+    keys: &[String],
+) -> Result<Result<(), Refusal>> {
+    let cache = machine.api.base();
     if keys.is_empty() {
         return Ok(Err(Refusal {
             reason: format!("the box at {cache} announces no build key to trust"),
@@ -65,15 +68,15 @@ pub(super) fn fetch(agent: &Agent<'_>, path: &str, keys: &[String]) -> Result<Re
             system_at_fault: false,
         }));
     }
-    let caches = super::sources::caches(agent.api);
+    let caches = super::sources::caches(machine.api);
     let mut refused = None;
     for (index, from) in caches.iter().enumerate() {
         if index > 0 {
-            agent
+            machine
                 .log
                 .line(&format!("deploy: trying the box's published cache {from}"));
         }
-        match fetch_from(agent, from, path, keys)? {
+        match fetch_from(machine, from, path, keys)? {
             Ok(()) => {
                 refused = None;
                 break;
@@ -99,7 +102,7 @@ pub(super) fn fetch(agent: &Agent<'_>, path: &str, keys: &[String]) -> Result<Re
 /// `path` from one cache: the copy, that cache's word that every path of the closure is
 /// signed by a build key, and the host's copies compared with the NarHashes it announces.
 fn fetch_from(
-    agent: &Agent<'_>,
+    machine: &Machine<'_>,
     cache: &str,
     path: &str,
     keys: &[String],
@@ -108,9 +111,9 @@ fn fetch_from(
     // other: all at once. Each Nix keeps narinfos in an SQLite cache under XDG_CACHE_HOME,
     // and two writing it at once fail ("executing SQLite statement"): the verify and the
     // listing get caches of their own.
-    let log = agent.log.clone();
-    let verify_cache = agent.memory.dir().join("verify-cache");
-    let listing_cache = agent.memory.dir().join("path-info-cache");
+    let log = machine.log.clone();
+    let verify_cache = machine.memory.dir().join("verify-cache");
+    let listing_cache = machine.memory.dir().join("path-info-cache");
     let (finished, verified, announced) = std::thread::scope(|scope| {
         let verify = scope.spawn(|| {
             let mut command = command::verify_signed(cache, path, keys).command();
@@ -125,7 +128,7 @@ fn fetch_from(
         let copy = bounded::run(
             command::copy_from(cache, path, keys).command(),
             Instant::now() + DOWNLOAD_TIMEOUT,
-            Some(agent.log.boxed()),
+            Some(machine.log.boxed()),
         );
         (
             copy,

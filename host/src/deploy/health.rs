@@ -83,15 +83,6 @@ pub(super) fn check(
     }
 }
 
-/// `reason: output`, when there was output.
-pub(super) fn with_output(reason: String, output: &str) -> String {
-    if output.trim().is_empty() {
-        reason
-    } else {
-        format!("{reason}: {}", output.trim())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,9 @@
 //!
 //! This file is the command line and the entry point; the flow itself reads top to bottom in
 //! `agent` (a turn: `recover`, the decision, `switch`, `rollback`, the report), `watch` loops
-//! it, and the other modules are the steps' tools, one job each.
+//! it, and the other modules are the steps' tools, one job each. The imports run one way
+//! only: `agent` calls the steps and lends them the `machine` (this host and its line to the
+//! box), and no step knows the agent.
 
 mod activation;
 mod agent;
@@ -19,6 +21,7 @@ mod generations;
 mod health;
 mod lock;
 mod log;
+mod machine;
 mod memory;
 mod narhash;
 mod outcome;
@@ -45,6 +48,7 @@ use common::process::Process;
 use common::protocol::host::is_valid_host_name;
 use generations::Profile;
 use log::Log;
+use machine::Machine;
 use memory::Memory;
 
 #[derive(Debug, Args)]
@@ -122,23 +126,25 @@ pub fn run(process: &mut Process, config: &Config, args: &DeployArgs) -> Result<
     refuse_off_nixos(config)?;
     let stderr = std::mem::replace(&mut process.stderr, Box::new(std::io::sink()));
     let agent = Agent {
-        host,
-        mode: settings.mode.value,
-        checks: settings.health_checks.value.clone(),
-        health_timeout: settings.health_timeout.value,
-        activation_timeout: settings.activation_timeout.value,
-        activator: Activator::choose(settings.activate_with.value),
-        reboot: settings.reboot.value,
-        reboot_window: settings.reboot_window.value,
-        reboot_command: settings.reboot_command.value.clone(),
+        machine: Machine {
+            host,
+            mode: settings.mode.value,
+            checks: settings.health_checks.value.clone(),
+            health_timeout: settings.health_timeout.value,
+            activation_timeout: settings.activation_timeout.value,
+            activator: Activator::choose(settings.activate_with.value),
+            reboot: settings.reboot.value,
+            reboot_window: settings.reboot_window.value,
+            reboot_command: settings.reboot_command.value.clone(),
+            public_keys: settings.public_keys.value.clone(),
+            profile: Profile::new(settings.profile.value.clone()),
+            current_system: settings.current_system.value.clone(),
+            booted_system: settings.booted_system.value.clone(),
+            memory: Memory::new(state_dir),
+            api: &api,
+            log: Log::new(stderr),
+        },
         allow_pushed: settings.allow_pushed.value,
-        public_keys: settings.public_keys.value.clone(),
-        profile: Profile::new(settings.profile.value.clone()),
-        current_system: settings.current_system.value.clone(),
-        booted_system: settings.booted_system.value.clone(),
-        memory: Memory::new(state_dir),
-        api: &api,
-        log: Log::new(stderr),
     };
     let options = agent::Options {
         dry_run: args.dry_run,
@@ -169,7 +175,7 @@ pub fn run(process: &mut Process, config: &Config, args: &DeployArgs) -> Result<
             "deploy"
         })?;
         if args.rollback {
-            rollback::by_hand(&agent)?
+            agent.roll_back_by_hand()?
         } else {
             agent.turn(options)?
         }

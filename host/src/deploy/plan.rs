@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::agent::Agent;
+use super::machine::Machine;
 use super::target::{Build, HostView};
 use super::{download, health};
 use common::config::DeployMode;
@@ -25,18 +25,18 @@ pub(super) struct Plan {
 impl Plan {
     /// The plan for deploying `target` to `host`, which runs `running` now.
     pub(super) fn new(
-        agent: &Agent<'_>,
+        machine: &Machine<'_>,
         host: &HostView,
         target: &Build,
         running: Option<String>,
     ) -> Plan {
-        let profile = agent.profile.path().display().to_string();
-        let mode = agent.mode.as_str();
+        let profile = machine.profile.path().display().to_string();
+        let mode = machine.mode.as_str();
         let wanted = &target.path;
-        let keys = if agent.public_keys.is_empty() {
+        let keys = if machine.public_keys.is_empty() {
             vec!["<the box's build keys>".to_string()]
         } else {
-            agent.public_keys.clone()
+            machine.public_keys.clone()
         };
         let shell = |args: Vec<String>| {
             args.iter()
@@ -53,26 +53,26 @@ impl Plan {
         let mut steps = vec![
             format!(
                 "nix {}",
-                shell(download::copy_args(agent.api.base(), wanted, &keys))
+                shell(download::copy_args(machine.api.base(), wanted, &keys))
             ),
             format!(
                 "nix {}",
-                shell(download::verify_args(agent.api.base(), wanted, &keys))
+                shell(download::verify_args(machine.api.base(), wanted, &keys))
             ),
             format!(
                 "compare the NarHash of every path of {wanted} here with the box's (nix path-info --json --recursive)"
             ),
         ];
-        if agent.mode != DeployMode::Test {
+        if machine.mode != DeployMode::Test {
             steps.push(format!("nix-env -p {profile} --set {wanted}"));
         }
-        steps.push(agent.activator.argv(wanted, mode).join(" "));
-        if agent.mode != DeployMode::Boot {
-            let checks = health::checks_for(wanted, &agent.checks).unwrap_or_default();
+        steps.push(machine.activator.argv(wanted, mode).join(" "));
+        if machine.mode != DeployMode::Boot {
+            let checks = health::checks_for(wanted, &machine.checks).unwrap_or_default();
             for check in checks {
                 steps.push(format!("health check {check:?}"));
             }
-            steps.push(format!("wait for {} to answer", agent.api.base()));
+            steps.push(format!("wait for {} to answer", machine.api.base()));
         }
         Plan {
             host: host.name.clone(),

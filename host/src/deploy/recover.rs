@@ -3,16 +3,16 @@
 //! still running, waited for and run again; its checks; the box is not asked, since it may be
 //! the box that is away); a rollback cut short is done again from its first step; a system
 //! waiting for a reboot that is now the booted one has its first boot checked, and goes back
-//! when the checks fail. Reports are queued when the box cannot take them (see `Agent`).
+//! when the checks fail. Reports are queued when the box cannot take them (see `machine`).
 
 use std::time::Instant;
 
 use anyhow::Result;
 
 use super::activation;
-use super::agent::Agent;
 use super::generations::store_path_of;
 use super::health;
+use super::machine::Machine;
 use super::memory::Phase;
 use super::outcome::Outcome;
 use super::{rollback, switch};
@@ -20,59 +20,59 @@ use common::config::DeployMode;
 use common::protocol::host::ReportState;
 
 /// The outcome of what was finished; `None` when nothing was under way.
-pub(super) fn finish(agent: &Agent<'_>) -> Result<Option<Outcome>> {
-    let Some(mut note) = agent.memory.under_way()? else {
+pub(super) fn finish(machine: &Machine<'_>) -> Result<Option<Outcome>> {
+    let Some(mut note) = machine.memory.under_way()? else {
         return Ok(None);
     };
     match note.phase {
         Phase::Switching => {
-            agent.log.line(&format!(
+            machine.log.line(&format!(
                 "carrying on the deploy of {} begun at {}",
                 note.wanted, note.started
             ));
             if let Some(pid) = note.activation_pid.take() {
                 activation::wait_for_earlier(
                     pid,
-                    Instant::now() + agent.activation_timeout,
-                    &agent.log,
+                    Instant::now() + machine.activation_timeout,
+                    &machine.log,
                 );
             }
-            let checks = match health::checks_for(&note.wanted, &agent.checks) {
+            let checks = match health::checks_for(&note.wanted, &machine.checks) {
                 Ok(checks) => checks,
-                Err(reason) => return rollback::run(agent, note, reason, false).map(Some),
+                Err(reason) => return rollback::run(machine, note, reason, false).map(Some),
             };
-            if switch::note_mode(&note, agent.mode) != DeployMode::Test {
-                switch::set_profile(agent, &note.wanted)?;
+            if machine.mode_of(&note) != DeployMode::Test {
+                switch::set_profile(machine, &note.wanted)?;
             }
-            switch::carry_on(agent, note, &checks, None).map(Some)
+            switch::carry_on(machine, note, &checks, None).map(Some)
         }
         Phase::RollingBack => {
-            agent.log.line(&format!(
+            machine.log.line(&format!(
                 "finishing the rollback from {} begun after: {}",
                 note.wanted,
                 note.reason.as_deref().unwrap_or("an interrupted deploy")
             ));
-            rollback::finish(agent, &note).map(Some)
+            rollback::finish(machine, &note).map(Some)
         }
         Phase::RebootPending => {
-            if store_path_of(&agent.booted_system).ok().as_deref() != Some(note.wanted.as_str()) {
+            if store_path_of(&machine.booted_system).ok().as_deref() != Some(note.wanted.as_str()) {
                 return Ok(None);
             }
-            agent.log.line(&format!(
+            machine.log.line(&format!(
                 "first boot of {}: checking it before anything else",
                 note.wanted
             ));
-            let checks = match health::checks_for(&note.wanted, &agent.checks) {
+            let checks = match health::checks_for(&note.wanted, &machine.checks) {
                 Ok(checks) => checks,
-                Err(reason) => return rollback::run(agent, note, reason, false).map(Some),
+                Err(reason) => return rollback::run(machine, note, reason, false).map(Some),
             };
-            let deadline = Instant::now() + agent.health_timeout;
-            match health::check(&checks, None, deadline, &agent.log)? {
+            let deadline = Instant::now() + machine.health_timeout;
+            match health::check(&checks, None, deadline, &machine.log)? {
                 health::Health::Healthy => {
-                    agent.memory.end()?;
-                    agent.memory.remember_acted(&note.wanted)?;
-                    let path = agent.running().unwrap_or_else(|| note.wanted.clone());
-                    Ok(Some(Outcome::Deployed(agent.report(
+                    machine.memory.end()?;
+                    machine.memory.remember_acted(&note.wanted)?;
+                    let path = machine.running().unwrap_or_else(|| note.wanted.clone());
+                    Ok(Some(Outcome::Deployed(machine.report(
                         ReportState::Deployed,
                         &path,
                         Some(&note.wanted),
@@ -81,7 +81,7 @@ pub(super) fn finish(agent: &Agent<'_>) -> Result<Option<Outcome>> {
                 }
                 health::Health::Unhealthy(reason) | health::Health::BoxAway(reason) => {
                     let reason = format!("the first boot of {} failed: {reason}", note.wanted);
-                    rollback::run(agent, note, reason, false).map(Some)
+                    rollback::run(machine, note, reason, false).map(Some)
                 }
             }
         }

@@ -9,18 +9,18 @@
 
 use anyhow::{Context, Result};
 
-use super::agent::Agent;
+use super::bounded::with_output;
 use super::generations::Generation;
+use super::machine::Machine;
 use super::memory::{Phase, UnderWay};
 use super::outcome::Outcome;
-use super::switch::note_mode;
 use common::config::DeployMode;
 use common::exit::usage;
 use common::protocol::host::ReportState;
 
 /// Rolls back the deploy `note` describes, which failed for `reason`.
 pub(super) fn run(
-    agent: &Agent<'_>,
+    machine: &Machine<'_>,
     mut note: UnderWay,
     reason: String,
     transient: bool,
@@ -30,26 +30,26 @@ pub(super) fn run(
     note.reason = Some(reason);
     note.transient = transient;
     note.activation_pid = None;
-    agent.memory.begin(&note)?;
-    finish(agent, &note)
+    machine.memory.begin(&note)?;
+    finish(machine, &note)
 }
 
 /// Carries out (or on again) the rollback a note in phase `rolling_back` describes.
-pub(super) fn finish(agent: &Agent<'_>, note: &UnderWay) -> Result<Outcome> {
+pub(super) fn finish(machine: &Machine<'_>, note: &UnderWay) -> Result<Outcome> {
     let wanted = note.wanted.clone();
     let reason = note.reason.clone().unwrap_or_else(|| "interrupted".into());
     let first_boot = note.first_boot;
     let mode = if first_boot {
         DeployMode::Switch
     } else {
-        note_mode(note, agent.mode)
+        machine.mode_of(note)
     };
-    agent.log.line(&format!("rolling back: {reason}"));
+    machine.log.line(&format!("rolling back: {reason}"));
     let mut message = reason.clone();
     let old = if mode == DeployMode::Test {
         note.before_running.clone().filter(|p| *p != wanted)
     } else {
-        profile_back(agent, note.before.clone(), &wanted, &mut message)?
+        profile_back(machine, note.before.clone(), &wanted, &mut message)?
     };
     match &old {
         Some(old) => {
@@ -59,11 +59,11 @@ pub(super) fn finish(agent: &Agent<'_>, note: &UnderWay) -> Result<Outcome> {
                 &[mode.as_str()]
             };
             for mode in modes {
-                let activated = agent.activate(old, mode, None)?;
+                let activated = machine.activate(old, mode, None)?;
                 if activated.ended != super::activation::Ended::Succeeded {
                     message.push_str(&format!(
                         "; activating the previous system {old} ({mode}) again also failed: {}",
-                        super::health::with_output(activated.ended.to_string(), &activated.output)
+                        with_output(activated.ended.to_string(), &activated.output)
                     ));
                 }
             }
@@ -73,16 +73,16 @@ pub(super) fn finish(agent: &Agent<'_>, note: &UnderWay) -> Result<Outcome> {
     if note.transient {
         message.push_str("; not held against this build: it is tried again later");
     } else {
-        agent.memory.remember_failed(&wanted, &reason)?;
-        agent.memory.remember_acted(&wanted)?;
+        machine.memory.remember_failed(&wanted, &reason)?;
+        machine.memory.remember_acted(&wanted)?;
     }
-    agent.memory.end()?;
-    let path = agent
+    machine.memory.end()?;
+    let path = machine
         .running()
         .or_else(|| old.clone())
         .unwrap_or_else(|| wanted.clone());
     Ok(Outcome::RolledBack {
-        report: agent.report(ReportState::RolledBack, &path, Some(&wanted), Some(message)),
+        report: machine.report(ReportState::RolledBack, &path, Some(&wanted), Some(message)),
         transient: note.transient,
     })
 }
@@ -90,37 +90,37 @@ pub(super) fn finish(agent: &Agent<'_>, note: &UnderWay) -> Result<Outcome> {
 /// Returns the profile to `before` (or the newest generation older than the failed one that
 /// did not fail here) and deletes the failed generations; the system to activate again.
 fn profile_back(
-    agent: &Agent<'_>,
+    machine: &Machine<'_>,
     before: Option<Generation>,
     wanted: &str,
     message: &mut String,
 ) -> Result<Option<String>> {
-    let current = agent.profile.current()?;
+    let current = machine.profile.current()?;
     let back = match before.filter(|b| b.path != wanted) {
         Some(before) => Some(before),
         None => match &current {
-            Some(current) => older_than(agent, current.number + 1, wanted)?,
+            Some(current) => older_than(machine, current.number + 1, wanted)?,
             None => None,
         },
     };
     let Some(back) = back else {
         // A first deploy that failed: no profile at all again.
-        for generation in agent.profile.generations()? {
+        for generation in machine.profile.generations()? {
             if generation.path == wanted {
-                agent.profile.remove(generation.number)?;
+                machine.profile.remove(generation.number)?;
             }
         }
         return Ok(None);
     };
     if current.as_ref().map(|c| c.number) != Some(back.number) {
-        agent
+        machine
             .profile
             .switch_to(back.number)
             .context("going back to the generation from before failed")?;
     }
-    for generation in agent.profile.generations()? {
+    for generation in machine.profile.generations()? {
         if generation.number > back.number && generation.path == wanted {
-            if let Err(e) = agent.profile.delete(generation.number) {
+            if let Err(e) = machine.profile.delete(generation.number) {
                 message.push_str(&format!(
                     "; the failed generation {} could not be deleted: {e:#}",
                     generation.number
@@ -133,47 +133,47 @@ fn profile_back(
 
 /// `deploy --rollback`: the generation before the current one becomes current and is
 /// activated; the one left is remembered as unwanted.
-pub(super) fn by_hand(agent: &Agent<'_>) -> Result<Outcome> {
-    let current = agent.profile.current()?.ok_or_else(|| {
+pub(super) fn by_hand(machine: &Machine<'_>) -> Result<Outcome> {
+    let current = machine.profile.current()?.ok_or_else(|| {
         usage(format!(
             "there is nothing to roll back: the profile {} does not exist",
-            agent.profile.path().display()
+            machine.profile.path().display()
         ))
     })?;
-    let target = older_than(agent, current.number, &current.path)?.ok_or_else(|| {
+    let target = older_than(machine, current.number, &current.path)?.ok_or_else(|| {
         usage(format!(
             "there is no earlier generation of {} to go back to (that did not fail here)",
-            agent.profile.path().display()
+            machine.profile.path().display()
         ))
     })?;
-    agent.log.line(&format!(
+    machine.log.line(&format!(
         "rolling back by hand from generation {} ({}) to {} ({})",
         current.number, current.path, target.number, target.path
     ));
-    agent
+    machine
         .profile
         .switch_to(target.number)
         .context("going back a generation failed")?;
-    let activated = agent.activate(&target.path, agent.mode.as_str(), None)?;
+    let activated = machine.activate(&target.path, machine.mode.as_str(), None)?;
     let reason = format!("rolled back by hand from {}", current.path);
-    agent.memory.remember_failed(&current.path, &reason)?;
-    agent.memory.remember_acted(&current.path)?;
+    machine.memory.remember_failed(&current.path, &reason)?;
+    machine.memory.remember_acted(&current.path)?;
     // A deploy that was under way is over: the profile is where the person put it.
-    agent.memory.end()?;
+    machine.memory.end()?;
     let (message, code) = match activated.ended {
         super::activation::Ended::Succeeded => (reason, 0),
         other => (
             format!(
                 "{reason}; activating {} failed: {}",
                 target.path,
-                super::health::with_output(other.to_string(), &activated.output)
+                with_output(other.to_string(), &activated.output)
             ),
             1,
         ),
     };
-    let path = agent.running().unwrap_or_else(|| target.path.clone());
+    let path = machine.running().unwrap_or_else(|| target.path.clone());
     Ok(Outcome::RolledBackByHand {
-        report: agent.report(
+        report: machine.report(
             ReportState::RolledBack,
             &path,
             Some(&current.path),
@@ -184,14 +184,14 @@ pub(super) fn by_hand(agent: &Agent<'_>) -> Result<Outcome> {
 }
 
 /// The newest generation older than `number` that is neither `not` nor failed here.
-fn older_than(agent: &Agent<'_>, number: u64, not: &str) -> Result<Option<Generation>> {
-    let failed: Vec<String> = agent
+fn older_than(machine: &Machine<'_>, number: u64, not: &str) -> Result<Option<Generation>> {
+    let failed: Vec<String> = machine
         .memory
         .failed_paths()?
         .into_iter()
         .map(|f| f.path)
         .collect();
-    Ok(agent
+    Ok(machine
         .profile
         .generations()?
         .into_iter()

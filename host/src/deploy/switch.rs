@@ -9,10 +9,11 @@ use std::time::Instant;
 use anyhow::Result;
 
 use super::activation::{self, Ended, SWITCH_LOCK};
-use super::agent::Agent;
+use super::bounded::with_output;
 use super::download;
 use super::generations::Generation;
 use super::health::{self, Health};
+use super::machine::Machine;
 use super::memory::{Phase, UnderWay};
 use super::outcome::Outcome;
 use super::reboot;
@@ -24,11 +25,11 @@ use common::exit::USAGE;
 use common::protocol::host::ReportState;
 use common::timestamp::now;
 
-pub(super) fn deploy(agent: &Agent<'_>, target: &Build) -> Result<Outcome> {
+pub(super) fn deploy(machine: &Machine<'_>, target: &Build) -> Result<Outcome> {
     let wanted = target.path.clone();
-    let running = agent.running();
-    let mut before = agent.profile.current()?;
-    if let Some(note) = agent.memory.under_way()? {
+    let running = machine.running();
+    let mut before = machine.profile.current()?;
+    if let Some(note) = machine.memory.under_way()? {
         // A boot-mode system still waiting for its first boot was never checked: going back
         // from the next one returns to what ran before it.
         if note.phase == Phase::RebootPending && note.mode.as_deref() == Some("boot") {
@@ -39,21 +40,21 @@ pub(super) fn deploy(agent: &Agent<'_>, target: &Build) -> Result<Outcome> {
         .clone()
         .or_else(|| before.as_ref().map(|b| b.path.clone()))
         .unwrap_or_else(|| wanted.clone());
-    agent.send(&agent.report(ReportState::Deploying, &here, Some(&wanted), None))?;
+    machine.send(&machine.report(ReportState::Deploying, &here, Some(&wanted), None))?;
 
-    let keys = download::trusted_keys(agent)?;
-    agent.log.line(&format!(
+    let keys = download::trusted_keys(machine)?;
+    machine.log.line(&format!(
         "downloading {wanted} from {} (trusting {})",
-        agent.api.base(),
+        machine.api.base(),
         keys.join(" ")
     ));
-    if let Err(refusal) = download::fetch(agent, &wanted, &keys)? {
+    if let Err(refusal) = download::fetch(machine, &wanted, &keys)? {
         if refusal.system_at_fault {
-            agent.memory.remember_failed(&wanted, &refusal.reason)?;
-            agent.memory.remember_acted(&wanted)?;
+            machine.memory.remember_failed(&wanted, &refusal.reason)?;
+            machine.memory.remember_acted(&wanted)?;
         }
         return Ok(Outcome::Failed {
-            report: agent.report(
+            report: machine.report(
                 ReportState::Failed,
                 &here,
                 Some(&wanted),
@@ -63,13 +64,13 @@ pub(super) fn deploy(agent: &Agent<'_>, target: &Build) -> Result<Outcome> {
             transient: refusal.code == common::exit::SERVER,
         });
     }
-    let checks = match health::checks_for(&wanted, &agent.checks) {
+    let checks = match health::checks_for(&wanted, &machine.checks) {
         Ok(checks) => checks,
         Err(reason) => {
-            agent.memory.remember_failed(&wanted, &reason)?;
-            agent.memory.remember_acted(&wanted)?;
+            machine.memory.remember_failed(&wanted, &reason)?;
+            machine.memory.remember_acted(&wanted)?;
             return Ok(Outcome::Failed {
-                report: agent.report(ReportState::Failed, &here, Some(&wanted), Some(reason)),
+                report: machine.report(ReportState::Failed, &here, Some(&wanted), Some(reason)),
                 code: 1,
                 transient: false,
             });
@@ -80,7 +81,7 @@ pub(super) fn deploy(agent: &Agent<'_>, target: &Build) -> Result<Outcome> {
             "another switch holds {SWITCH_LOCK} (a nixos-rebuild by hand?); trying again later"
         );
         return Ok(Outcome::Failed {
-            report: agent.report(ReportState::Failed, &here, Some(&wanted), Some(reason)),
+            report: machine.report(ReportState::Failed, &here, Some(&wanted), Some(reason)),
             code: USAGE,
             transient: true,
         });
@@ -91,19 +92,19 @@ pub(super) fn deploy(agent: &Agent<'_>, target: &Build) -> Result<Outcome> {
         before,
         started: now(),
         before_running: running,
-        mode: Some(agent.mode.as_str().to_string()),
+        mode: Some(machine.mode.as_str().to_string()),
         phase: Phase::Switching,
         reason: None,
         transient: false,
         activation_pid: None,
         first_boot: false,
     };
-    agent.memory.begin(&note)?;
-    if agent.mode != DeployMode::Test {
-        if let Err(e) = set_profile(agent, &wanted) {
-            agent.memory.end()?;
+    machine.memory.begin(&note)?;
+    if machine.mode != DeployMode::Test {
+        if let Err(e) = set_profile(machine, &wanted) {
+            machine.memory.end()?;
             return Ok(Outcome::Failed {
-                report: agent.report(
+                report: machine.report(
                     ReportState::Failed,
                     &here,
                     Some(&wanted),
@@ -114,69 +115,68 @@ pub(super) fn deploy(agent: &Agent<'_>, target: &Build) -> Result<Outcome> {
             });
         }
     }
-    carry_on(agent, note, &checks, Some(agent.api))
+    carry_on(machine, note, &checks, Some(machine.api))
 }
 
 /// Activation, checks, and the end of the deploy the note describes (the profile already
 /// moved); shared with `recover`, which passes no box.
 pub(super) fn carry_on(
-    agent: &Agent<'_>,
+    machine: &Machine<'_>,
     mut note: UnderWay,
     checks: &[String],
     the_box: Option<&ApiClient>,
 ) -> Result<Outcome> {
     let wanted = note.wanted.clone();
-    let mode = note_mode(&note, agent.mode);
-    let activation = agent.activate(&wanted, mode.as_str(), Some(&mut note))?;
+    let mode = machine.mode_of(&note);
+    let activation = machine.activate(&wanted, mode.as_str(), Some(&mut note))?;
     match activation.ended {
         Ended::Succeeded => {}
         Ended::Failed(status) => {
-            let reason =
-                health::with_output(format!("activation failed ({status})"), &activation.output);
-            return rollback::run(agent, note, reason, false);
+            let reason = with_output(format!("activation failed ({status})"), &activation.output);
+            return rollback::run(machine, note, reason, false);
         }
         Ended::LockHeld => {
-            let reason = health::with_output(
+            let reason = with_output(
                 "another switch holds the lock (a nixos-rebuild by hand?)".to_string(),
                 &activation.output,
             );
-            return rollback::run(agent, note, reason, true);
+            return rollback::run(machine, note, reason, true);
         }
         Ended::NotStarted(why) => {
             let reason = format!("the activation could not start: {why}");
-            return rollback::run(agent, note, reason, true);
+            return rollback::run(machine, note, reason, true);
         }
         Ended::TimedOut => {
-            let reason = health::with_output(
+            let reason = with_output(
                 format!(
                     "activation did not finish within deploy.activation_timeout ({}); it was stopped",
-                    humantime::format_duration(agent.activation_timeout)
+                    humantime::format_duration(machine.activation_timeout)
                 ),
                 &activation.output,
             );
-            return rollback::run(agent, note, reason, true);
+            return rollback::run(machine, note, reason, true);
         }
     }
     if mode == DeployMode::Boot {
         let message =
             format!("{wanted} is the boot default; it runs (and is checked) after the next boot");
-        return pending(agent, note, message);
+        return pending(machine, note, message);
     }
-    let deadline = Instant::now() + agent.health_timeout;
-    match health::check(checks, the_box, deadline, &agent.log)? {
+    let deadline = Instant::now() + machine.health_timeout;
+    match health::check(checks, the_box, deadline, &machine.log)? {
         Health::Healthy => {}
-        Health::Unhealthy(reason) => return rollback::run(agent, note, reason, false),
-        Health::BoxAway(reason) => return rollback::run(agent, note, reason, true),
+        Health::Unhealthy(reason) => return rollback::run(machine, note, reason, false),
+        Health::BoxAway(reason) => return rollback::run(machine, note, reason, true),
     }
-    if mode == DeployMode::Switch && reboot::differs_from_booted(&agent.booted_system, &wanted) {
+    if mode == DeployMode::Switch && reboot::differs_from_booted(&machine.booted_system, &wanted) {
         let message = format!(
             "{wanted} runs and passed its checks; its kernel, initrd or modules differ from the booted ones, so it needs a reboot (its first boot is checked too)"
         );
-        return pending(agent, note, message);
+        return pending(machine, note, message);
     }
-    agent.memory.end()?;
-    agent.memory.remember_acted(&wanted)?;
-    Ok(Outcome::Deployed(agent.report(
+    machine.memory.end()?;
+    machine.memory.remember_acted(&wanted)?;
+    Ok(Outcome::Deployed(machine.report(
         ReportState::Deployed,
         &wanted,
         Some(&wanted),
@@ -184,43 +184,35 @@ pub(super) fn carry_on(
     )))
 }
 
-/// The note's mode, else the configured one (a note from before modes were kept).
-pub(super) fn note_mode(note: &UnderWay, configured: DeployMode) -> DeployMode {
-    note.mode
-        .as_deref()
-        .and_then(DeployMode::parse)
-        .unwrap_or(configured)
-}
-
 /// Deployed for the next boot: the note stays (its first boot is checked), reboot maybe.
-fn pending(agent: &Agent<'_>, mut note: UnderWay, message: String) -> Result<Outcome> {
+fn pending(machine: &Machine<'_>, mut note: UnderWay, message: String) -> Result<Outcome> {
     note.phase = Phase::RebootPending;
     note.activation_pid = None;
-    agent.memory.begin(&note)?;
-    agent.memory.remember_acted(&note.wanted)?;
-    let here = agent.running().unwrap_or_else(|| note.wanted.clone());
-    let report = agent.report(
+    machine.memory.begin(&note)?;
+    machine.memory.remember_acted(&note.wanted)?;
+    let here = machine.running().unwrap_or_else(|| note.wanted.clone());
+    let report = machine.report(
         ReportState::RebootNeeded,
         &here,
         Some(&note.wanted),
         Some(message),
     );
-    maybe_reboot(agent, report)
+    maybe_reboot(machine, report)
 }
 
 /// The target waits for a reboot (an earlier run deployed it); `may_reboot` is false for a
 /// dry run.
 pub(super) fn still_pending(
-    agent: &Agent<'_>,
+    machine: &Machine<'_>,
     note: &UnderWay,
     may_reboot: bool,
 ) -> Result<Outcome> {
-    let here = agent.running().unwrap_or_else(|| note.wanted.clone());
+    let here = machine.running().unwrap_or_else(|| note.wanted.clone());
     let message = format!(
         "{} waits for a reboot into it (deployed at {})",
         note.wanted, note.started
     );
-    let report = agent.report(
+    let report = machine.report(
         ReportState::RebootNeeded,
         &here,
         Some(&note.wanted),
@@ -229,21 +221,24 @@ pub(super) fn still_pending(
     if !may_reboot {
         return Ok(Outcome::RebootNeeded(report));
     }
-    maybe_reboot(agent, report)
+    maybe_reboot(machine, report)
 }
 
 /// Reboots when `deploy.reboot = "window"` and the window is open; the report goes first,
 /// since the agent may not get to send it after.
-fn maybe_reboot(agent: &Agent<'_>, mut report: common::protocol::host::Report) -> Result<Outcome> {
-    if agent.reboot == RebootPolicy::Window
-        && reboot::in_window(agent.reboot_window, reboot::local_minute())
+fn maybe_reboot(
+    machine: &Machine<'_>,
+    mut report: common::protocol::host::Report,
+) -> Result<Outcome> {
+    if machine.reboot == RebootPolicy::Window
+        && reboot::in_window(machine.reboot_window, reboot::local_minute())
     {
         let message = report.message.take().unwrap_or_default();
         report.message = Some(format!(
             "{message}; rebooting now (inside deploy.reboot_window)"
         ));
-        agent.send_or_queue(&report);
-        if let Err(why) = reboot::reboot(&agent.reboot_command, &agent.log)? {
+        machine.send_or_queue(&report);
+        if let Err(why) = reboot::reboot(&machine.reboot_command, &machine.log)? {
             report.message = Some(format!("{message}; the reboot failed: {why}"));
         }
     }
@@ -252,11 +247,11 @@ fn maybe_reboot(agent: &Agent<'_>, mut report: common::protocol::host::Report) -
 
 /// The profile's new generation for `path` (or its current one, when it already is `path`:
 /// a deploy killed after this step).
-pub(super) fn set_profile(agent: &Agent<'_>, path: &str) -> Result<Generation> {
-    if let Some(current) = agent.profile.current()? {
+pub(super) fn set_profile(machine: &Machine<'_>, path: &str) -> Result<Generation> {
+    if let Some(current) = machine.profile.current()? {
         if current.path == path {
             return Ok(current);
         }
     }
-    agent.profile.set(path)
+    machine.profile.set(path)
 }

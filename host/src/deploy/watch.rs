@@ -26,20 +26,21 @@ pub(super) fn run(
     restart_after_switch: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
-    agent.memory.ensure()?;
-    agent.log.line(&format!(
+    agent.machine.memory.ensure()?;
+    agent.machine.log.line(&format!(
         "watching {} for new builds of {} every {}",
-        agent.api.base(),
-        agent.host,
+        agent.machine.api.base(),
+        agent.machine.host,
         humantime::format_duration(interval)
     ));
     let mut wait = interval;
     // --now and --retry are for the first turn only.
     let mut options = once;
     loop {
-        let turn = match lock::take(agent.memory.dir(), "deploy --watch")? {
+        let turn = match lock::take(agent.machine.memory.dir(), "deploy --watch")? {
             lock::Taken::Held(holder) => {
                 agent
+                    .machine
                     .log
                     .line(&format!("skipping a turn: {holder} holds the deploy lock"));
                 Ok(Turn::Done)
@@ -52,7 +53,7 @@ pub(super) fn run(
                     Ok(if outcome.is_transient() {
                         Turn::Transient
                     } else if matches!(outcome, Outcome::Deployed(_))
-                        && agent.mode != DeployMode::Boot
+                        && agent.machine.mode != DeployMode::Boot
                     {
                         Turn::Switched
                     } else {
@@ -64,13 +65,14 @@ pub(super) fn run(
         wait = match turn {
             Ok(Turn::Switched) if restart_after_switch => {
                 agent
+                    .machine
                     .log
                     .line("the new system runs; ending so that its own agent takes over");
                 return Ok(());
             }
             Ok(Turn::Transient) => {
                 let next = (wait * 2).min(MAX_BACKOFF.max(interval));
-                agent.log.line(&format!(
+                agent.machine.log.line(&format!(
                     "a passing trouble; trying again in {}",
                     humantime::format_duration(next)
                 ));
@@ -79,14 +81,14 @@ pub(super) fn run(
             Ok(_) => interval,
             Err(e) if code_of(&e) == SERVER => {
                 let next = (wait * 2).min(MAX_BACKOFF.max(interval));
-                agent.log.line(&format!(
+                agent.machine.log.line(&format!(
                     "{e:#}; asking again in {}",
                     humantime::format_duration(next)
                 ));
                 next
             }
             Err(e) => {
-                agent.log.line(&format!("error: {e:#}"));
+                agent.machine.log.line(&format!("error: {e:#}"));
                 interval
             }
         };
