@@ -16,6 +16,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// For ordinary requests; a cancel may wait for nix to stop.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// A connection to one server's API: its URL, where that URL came from (said in every error)
+/// and the token writes send.
 pub struct ApiClient {
     base: String,
     source: Source,
@@ -24,6 +26,8 @@ pub struct ApiClient {
 }
 
 impl ApiClient {
+    /// A client for the server at `base` (no trailing slash) whose URL was set by `source`;
+    /// `token`, when there is one, goes with every write as a Bearer token.
     pub fn new(base: String, source: Source, token: Option<String>) -> ApiClient {
         let agent = ureq::AgentBuilder::new()
             .timeout_connect(CONNECT_TIMEOUT)
@@ -37,6 +41,7 @@ impl ApiClient {
         }
     }
 
+    /// The server URL every request path is appended to, without a trailing slash.
     pub fn base(&self) -> &str {
         &self.base
     }
@@ -62,6 +67,8 @@ impl ApiClient {
         }
     }
 
+    /// `GET path` (e.g. `/api/v1/jobs`), sent without the token; returns the JSON answer, and a
+    /// refusal or an unreachable server as an exit-3 error that says so.
     pub fn get_json(&self, path: &str) -> Result<Value> {
         let response = self.call(
             self.agent.get(&self.url(path)).timeout(REQUEST_TIMEOUT),

@@ -15,8 +15,10 @@ use common::exit::{usage, Exit, SERVER};
 use common::process::Process;
 use common::protocol::host::Host;
 
+/// `atuin-bootstrap fleet [COMMAND]`, with the output and server flags every subcommand takes.
 #[derive(Debug, Args)]
 pub struct FleetArgs {
+    /// What to do; `None` (`fleet` alone) lists the hosts.
     #[command(subcommand)]
     pub command: Option<FleetCommand>,
     /// Print the host object(s) as JSON
@@ -30,6 +32,7 @@ pub struct FleetArgs {
     pub token: Option<String>,
 }
 
+/// The `fleet` subcommands: list the hosts, or change a host's (or every host's) pin or failures.
 #[derive(Debug, Subcommand)]
 pub enum FleetCommand {
     /// The hosts table (also `fleet` alone)
@@ -50,7 +53,10 @@ pub enum FleetCommand {
     },
     /// Release a host's pin (or every pin with --all): it follows the branch again
     Unpin {
+        /// The host to release; `None` with `--all`.
+        // `help = None`: the doc is for readers; `--help` stays as it always was.
         #[arg(
+            help = None::<&str>,
             value_name = "HOST",
             required_unless_present = "all",
             conflicts_with = "all"
@@ -62,11 +68,15 @@ pub enum FleetCommand {
     },
     /// Ask a host to forget the builds that failed on it, so its next deploy tries them again
     Retry {
-        #[arg(value_name = "HOST")]
+        /// The host whose failed builds are forgotten.
+        // `help = None`: the doc is for readers; `--help` stays as it always was.
+        #[arg(value_name = "HOST", help = None::<&str>)]
         host: String,
     },
 }
 
+/// Runs one `fleet` subcommand on the server and prints the outcome: a table or a line, or
+/// the API's JSON with `--json`.
 pub fn run(process: &mut Process, client: &ApiClient, args: FleetArgs) -> Result<()> {
     let style = Style {
         colour: process.colour(),

@@ -14,6 +14,7 @@ use clap::Args;
 use common::exit::{Exit, SERVER};
 use common::process::Process;
 
+/// `bl [JOB] [-f]` (also `atuin-bootstrap logs`): whose log, and whether to follow it.
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     /// Job id (default: the newest job)
@@ -22,10 +23,13 @@ pub struct LogsArgs {
     /// Stream the log until the job ends
     #[arg(short, long)]
     pub follow: bool,
+    /// Where the server is; reading a log needs no token.
     #[command(flatten)]
     pub client: ClientArgs,
 }
 
+/// Prints a job's log (the newest job's when none is named), or follows it to the end and
+/// exits with the job's result; an empty log is explained on stderr.
 pub fn run(process: &mut Process, client: &ApiClient, args: LogsArgs) -> Result<()> {
     let chosen = args.job.is_none();
     let id = match args.job {

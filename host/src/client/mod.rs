@@ -23,6 +23,7 @@ use clap::Args;
 use common::config::{Config, Source};
 use common::exit::usage;
 
+/// The flags every client shares: which server to talk to, and the token to send it.
 #[derive(Debug, Args)]
 pub struct ClientArgs {
     /// Server URL (client.server, ATUIN_BOOTSTRAP_SERVER)

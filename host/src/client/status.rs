@@ -14,6 +14,8 @@ use clap::Args;
 use common::process::Process;
 use common::protocol::status::RepoStatus;
 
+/// `bs [JOB] [--json] [--watch]` (also `atuin-bootstrap status`): one job or the overview,
+/// and how to show it.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Job id (default: the server overview)
@@ -25,6 +27,7 @@ pub struct StatusArgs {
     /// Refresh in place
     #[arg(long)]
     pub watch: bool,
+    /// Where the server is; reading the status needs no token.
     #[command(flatten)]
     pub client: ClientArgs,
 }
@@ -32,6 +35,8 @@ pub struct StatusArgs {
 const RECENT_JOBS: usize = 10;
 const WATCH_EVERY: Duration = Duration::from_secs(2);
 
+/// Prints the server overview or one job (tables, or the API's JSON with `--json`); with
+/// `--watch` on a terminal, redraws every 2 seconds until Ctrl-C.
 pub fn run(process: &mut Process, client: &ApiClient, args: StatusArgs) -> Result<()> {
     let style = Style {
         colour: process.colour(),

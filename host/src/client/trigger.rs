@@ -13,6 +13,8 @@ use crate::client::ClientArgs;
 use clap::Args;
 use common::process::Process;
 
+/// `bt [TARGET…]` (also `atuin-bootstrap trigger`): what to build, at which revision, and
+/// whether to wait for it.
 #[derive(Debug, Args)]
 pub struct TriggerArgs {
     /// Hosts, flake attribute paths or package names (default: build.default_targets)
@@ -36,10 +38,13 @@ pub struct TriggerArgs {
     /// Print only the job id
     #[arg(short, long)]
     pub quiet: bool,
+    /// Where the server is, and the token to queue with when the server has tokens.
     #[command(flatten)]
     pub client: ClientArgs,
 }
 
+/// Queues a job and prints it (its id alone when piped or with `-q`); with `--wait` or
+/// `--follow`, waits for it and exits with the job's result.
 pub fn run(process: &mut Process, client: &ApiClient, args: TriggerArgs) -> Result<()> {
     let mut body = json!({ "targets": args.targets });
     if let Some(rev) = &args.rev {

@@ -51,6 +51,8 @@ use log::Log;
 use machine::Machine;
 use memory::Memory;
 
+/// `atuin-bootstrap deploy`: the flags that override the `deploy.*` settings for one run, and
+/// what to do instead of an ordinary deploy.
 #[derive(Debug, Args)]
 pub struct DeployArgs {
     /// This host's name in the fleet (deploy.host; default: the machine's host name)
@@ -77,18 +79,29 @@ pub struct DeployArgs {
     /// Print the report sent to the box as JSON
     #[arg(long)]
     pub json: bool,
+    /// Where the box is, and the token the report is sent with.
     #[command(flatten)]
     pub client: ClientArgs,
 }
 
+/// `--mode`: how a new system is activated; overrides `deploy.mode` (default `switch`).
+// `help = None` on each value: the docs are for readers; `--help` lists the values bare, as
+// it always has.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum DeployModeArg {
+    /// Activate it now and make it the default at boot.
+    #[value(help = None::<&str>)]
     Switch,
+    /// Make it the default at boot only: it runs from the next boot on.
+    #[value(help = None::<&str>)]
     Boot,
+    /// Activate it now only: the next boot returns to the previous default.
+    #[value(help = None::<&str>)]
     Test,
 }
 
 impl DeployModeArg {
+    /// The value as `deploy.mode` spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             DeployModeArg::Switch => "switch",
@@ -101,6 +114,9 @@ impl DeployModeArg {
 /// Root's deploy state, when `deploy.state_dir` is not set.
 const ROOT_STATE_DIR: &str = "/var/lib/atuin-bootstrap-deploy";
 
+/// One deploy run (or, with `--watch`, one every `deploy.interval` until stopped) for this host,
+/// with the settings of `config` and the choices of `args`. Off NixOS it refuses, unless
+/// `deploy.profile` and `deploy.current_system` say where the system lives.
 pub fn run(process: &mut Process, config: &Config, args: &DeployArgs) -> Result<()> {
     let api = client::connect(config)?;
     let settings = &config.deploy;

@@ -7,30 +7,44 @@ use std::path::{Path, PathBuf};
 use super::boot_loader;
 use common::process::Process;
 
+/// What the wizard found on this machine, before any question: what it suggests and plans from.
 #[derive(Debug, Clone)]
 pub struct Machine {
+    /// The short host name (before the first dot); `nixos` when the machine has none.
     pub hostname: String,
     /// e.g. `x86_64-linux`.
     pub system: String,
+    /// `/etc/NIXOS` exists.
     pub is_nixos: bool,
     /// The NixOS release this machine runs (`25.05`), from `nixos-version` or /etc/os-release.
     pub nixos_release: Option<String>,
     /// How a NixOS machine boots (firmware, disks, its configuration.nix); `None` elsewhere.
     pub boot: Option<boot_loader::Facts>,
+    /// Runs under WSL: `WSL_DISTRO_NAME` is set or the kernel is Microsoft's.
     pub is_wsl: bool,
+    /// A `BAT*` power supply exists, so the laptop profile is suggested.
     pub has_battery: bool,
+    /// Who runs the wizard: `USER`, else `LOGNAME`, else `root`.
     pub user: String,
+    /// `HOME`, or `/` when it is not set.
     pub home: PathBuf,
+    /// The login shell from `SHELL`; `None` when it is not set.
     pub shell: Option<String>,
+    /// `atuin` is on `PATH`.
     pub has_atuin: bool,
+    /// `syncthing` is on `PATH`.
     pub has_syncthing: bool,
+    /// `tailscale` is on `PATH`.
     pub has_tailscale: bool,
+    /// `nixos-generate-config` is on `PATH`, so the hardware file can be written.
     pub has_nixos_generate_config: bool,
     /// This binary lives in the Nix store (installed by Nix): no links needed.
     pub installed_by_nix: bool,
 }
 
 impl Machine {
+    /// Looks at this machine (its files, `PATH` and environment). Never fails: a fact it cannot
+    /// read gets the fallback its field names.
     pub fn detect(process: &Process) -> Machine {
         let path_var = process.var("PATH").unwrap_or_default();
         let has = |tool: &str| find_in_path(&path_var, tool).is_some();
@@ -155,6 +169,8 @@ fn os_release_version(text: &str) -> Option<String> {
         .and_then(|v| release_of(&v))
 }
 
+/// The first file named `tool` in the directories of `path_var` (a `PATH` value), as a shell
+/// would look it up; `None` when there is none.
 pub fn find_in_path(path_var: &str, tool: &str) -> Option<PathBuf> {
     path_var
         .split(':')

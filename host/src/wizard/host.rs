@@ -16,11 +16,15 @@ pub struct Inputs<'a> {
     pub unset: &'a [&'a str],
     /// `nixos-generate-config --show-hardware-config`.
     pub hardware: Option<&'a str>,
+    /// The boot loader `boot-loader.nix` declares; `None` leaves that file out.
     pub boot_loader: Option<&'a BootLoader>,
 }
 
+/// The host's module, rendered from its profile's template; it imports the other two.
 pub const DEFAULT: &str = "default.nix";
+/// What `nixos-generate-config --show-hardware-config` printed on the machine.
 pub const HARDWARE: &str = "hardware-configuration.nix";
+/// The machine's boot loader, rendered by `BootLoader::render`.
 pub const BOOT_LOADER: &str = "boot-loader.nix";
 
 /// Whether hosts of `profile` boot NixOS themselves, so they need the machine's hardware file

@@ -38,6 +38,8 @@ use detect::Machine;
 use plan::{Plan, PlannedCommand};
 use std::path::PathBuf;
 
+/// `bootstrap-new-machine` (also `atuin-bootstrap bootstrap`): answers given as flags, which
+/// the wizard then does not ask, and how far to go.
 #[derive(Debug, Args)]
 pub struct BootstrapArgs {
     /// Build server URL
@@ -105,14 +107,27 @@ pub struct BootstrapArgs {
     pub dry_run: bool,
 }
 
+/// `--profile`: which template of `templates/profiles/` the host's `default.nix` starts from.
+// `help = None` on each value: the docs are for readers; `--help` lists the values bare, as
+// it always has.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Profile {
+    /// A machine on battery (suggested where a battery is found).
+    #[value(help = None::<&str>)]
     Laptop,
+    /// A machine that stays put (suggested when neither a battery nor WSL is found).
+    #[value(help = None::<&str>)]
     Desktop,
+    /// A headless machine.
+    #[value(help = None::<&str>)]
     Server,
+    /// NixOS-WSL on a Windows PC, as the fleet's build box (suggested under WSL).
+    #[value(help = None::<&str>)]
     Wsl,
 }
 
+/// The whole wizard: detect the machine, take the answers, build the plan, then print it
+/// (`--dry-run`) or apply it. Refuses to run under sudo, as the files are the user's.
 pub fn run(process: &mut Process, mut args: BootstrapArgs, config: &Config) -> Result<()> {
     if common::os::is_root() {
         if let Some(user) = process.var("SUDO_USER").filter(|u| u != "root") {

@@ -59,6 +59,8 @@ pub const PROFILES: &[(&str, &str)] = &[
     ),
 ];
 
+/// The `default.nix` template of a profile (`laptop`, `desktop`, `server` or `wsl`); `None`
+/// for any other name.
 pub fn profile(name: &str) -> Option<&'static str> {
     PROFILES
         .iter()

@@ -25,6 +25,7 @@ use netrc::PrivateNetrc;
 use nix_core::store_location::StoreLocation;
 use nix_core::store_path::HASH_PART_LEN;
 
+/// `atuin-bootstrap push [PATH…]`: what to upload, compressed how, and to which box.
 #[derive(Debug, Args)]
 pub struct PushArgs {
     /// Store paths or links to them, e.g. a `nix build` result (default: ./result)
@@ -36,21 +37,35 @@ pub struct PushArgs {
     /// Print what was sent as JSON
     #[arg(long)]
     pub json: bool,
+    /// Where the box is, and the token with the push scope that pushing requires.
     #[command(flatten)]
     pub client: ClientArgs,
 }
 
 /// The compressions Nix's HTTP binary cache store can upload with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+// `help = None` on each value: the docs are for readers; `--help` lists the values bare, as
+// it always has.
 pub enum PushCompression {
+    /// Zstandard (`.nar.zst`), the default.
+    #[value(help = None::<&str>)]
     Zstd,
+    /// xz (`.nar.xz`), Nix's own default for binary caches.
+    #[value(help = None::<&str>)]
     Xz,
+    /// bzip2 (`.nar.bz2`).
+    #[value(help = None::<&str>)]
     Bzip2,
+    /// Brotli (`.nar.br`).
+    #[value(help = None::<&str>)]
     Br,
+    /// Uncompressed NARs (`.nar`).
+    #[value(help = None::<&str>)]
     None,
 }
 
 impl PushCompression {
+    /// The name as the store URL's `?compression=` spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             PushCompression::Zstd => "zstd",
@@ -65,6 +80,8 @@ impl PushCompression {
 /// What the user named when they named nothing.
 const DEFAULT_PATH: &str = "./result";
 
+/// Uploads the closure of `args.paths` (`./result` when none) to the box's cache with
+/// `nix copy`, sending only the paths the cache lacks, and prints what was sent.
 pub fn run(process: &mut Process, client: &ApiClient, args: &PushArgs) -> Result<()> {
     let token = client.token().ok_or_else(|| {
         usage(

@@ -72,6 +72,7 @@ impl PrivateNetrc {
         Ok(guard)
     }
 
+    /// The netrc file, for `nix copy`'s `netrc-file` setting.
     pub fn file(&self) -> &Path {
         &self.file
     }

@@ -20,6 +20,7 @@ pub use config::{is_nix_managed, merge_config};
 pub struct AtuinPaths {
     /// `--atuin-config-dir`, by default `$XDG_CONFIG_HOME/atuin`.
     pub config_dir: PathBuf,
+    /// The user's `HOME` (empty when unset); the `atuin` commands run in it.
     pub home: PathBuf,
     /// Extra environment for the `atuin` commands: `HOME`, `XDG_*`, `ATUIN_CONFIG_DIR`, ….
     pub env: Vec<(String, String)>,
@@ -27,7 +28,9 @@ pub struct AtuinPaths {
 
 /// A sync account: who to log in as, and the key that encrypts the shared history.
 pub struct Account<'a> {
+    /// The account's user name (`--atuin-user`).
     pub user: &'a str,
+    /// The account's password, as read from `--atuin-password-file`.
     pub password: &'a str,
     /// As `atuin key --base64` prints it, or the 24-word mnemonic `atuin key` prints.
     pub key: &'a str,

@@ -32,11 +32,20 @@ pub struct Facts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BootLoader {
     /// systemd-boot, allowed to add itself to the firmware's boot entries.
-    SystemdBoot { esp: String },
+    SystemdBoot {
+        /// Where the EFI system partition is mounted (`/boot` when none was found).
+        esp: String,
+    },
     /// GRUB in the boot sector of `device`.
-    Grub { device: String },
+    Grub {
+        /// The whole disk that holds `/`, for `boot.loader.grub.device`.
+        device: String,
+    },
     /// The machine's own `boot.loader` statements.
-    Configured { statements: String },
+    Configured {
+        /// The statements as written in `/etc/nixos/configuration.nix`.
+        statements: String,
+    },
 }
 
 impl Facts {
