@@ -18,7 +18,7 @@ use server::commands::cache::{CacheArgs, CacheCommand};
 use server::commands::serve::ServeArgs;
 use server::commands::token::TokenArgs;
 
-pub fn run(mut process: Process) -> Result<()> {
+pub(crate) fn run(mut process: Process) -> Result<()> {
     let argv0 = process
         .args
         .first()

@@ -24,7 +24,7 @@ use server::commands::token::TokenArgs;
     version,
     about = "Build server, signed Nix binary cache and bootstrap wizard for a NixOS fleet"
 )]
-pub struct MainCli {
+pub(crate) struct MainCli {
     #[command(flatten)]
     pub global: GlobalArgs,
     #[command(subcommand)]
@@ -32,7 +32,7 @@ pub struct MainCli {
 }
 
 #[derive(Debug, Args)]
-pub struct GlobalArgs {
+pub(crate) struct GlobalArgs {
     /// Configuration file (default: $ATUIN_BOOTSTRAP_CONFIG, else
     /// $XDG_CONFIG_HOME/atuin-bootstrap/config.toml, else /etc/atuin-bootstrap/config.toml)
     #[arg(long, global = true, value_name = "FILE")]
@@ -40,7 +40,7 @@ pub struct GlobalArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run the build server and binary cache
     Serve(ServeArgs),
     /// Queue builds on the server (also `bt`)
@@ -77,13 +77,13 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-pub struct LinksArgs {
+pub(crate) struct LinksArgs {
     /// Directory to create the links in
     pub dir: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum ConfigCommand {
+pub(crate) enum ConfigCommand {
     /// Print the effective configuration and where each value came from
     Show {
         /// Print JSON
@@ -93,14 +93,14 @@ pub enum ConfigCommand {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Shell {
+pub(crate) enum Shell {
     Bash,
     Zsh,
     Fish,
 }
 
 #[derive(Debug, Args)]
-pub struct CompletionsArgs {
+pub(crate) struct CompletionsArgs {
     pub shell: Shell,
 }
 
@@ -111,7 +111,7 @@ pub struct CompletionsArgs {
     version,
     about = "Queue builds on the atuin-bootstrap server"
 )]
-pub struct TriggerCli {
+pub(crate) struct TriggerCli {
     #[command(flatten)]
     pub global: GlobalArgs,
     #[command(flatten)]
@@ -125,7 +125,7 @@ pub struct TriggerCli {
     version,
     about = "Show atuin-bootstrap server and job status"
 )]
-pub struct StatusCli {
+pub(crate) struct StatusCli {
     #[command(flatten)]
     pub global: GlobalArgs,
     #[command(flatten)]
@@ -135,7 +135,7 @@ pub struct StatusCli {
 /// `bl`.
 #[derive(Debug, Parser)]
 #[command(name = "bl", version, about = "Show atuin-bootstrap build logs")]
-pub struct LogsCli {
+pub(crate) struct LogsCli {
     #[command(flatten)]
     pub global: GlobalArgs,
     #[command(flatten)]
@@ -149,7 +149,7 @@ pub struct LogsCli {
     version,
     about = "Join this machine to the atuin-bootstrap fleet"
 )]
-pub struct BootstrapCli {
+pub(crate) struct BootstrapCli {
     #[command(flatten)]
     pub global: GlobalArgs,
     #[command(flatten)]

@@ -9,7 +9,7 @@ use clap::CommandFactory;
 
 use crate::cli::{BootstrapCli, LogsCli, MainCli, Shell, StatusCli, TriggerCli};
 
-pub fn run(shell: Shell, out: &mut dyn Write) -> Result<()> {
+pub(crate) fn run(shell: Shell, out: &mut dyn Write) -> Result<()> {
     let generator = match shell {
         Shell::Bash => clap_complete::Shell::Bash,
         Shell::Zsh => clap_complete::Shell::Zsh,
@@ -31,7 +31,7 @@ pub fn run(shell: Shell, out: &mut dyn Write) -> Result<()> {
 }
 
 /// `atuin-bootstrap.1`, with the applets' pages after it.
-pub fn man(out: &mut dyn Write) -> Result<()> {
+pub(crate) fn man(out: &mut dyn Write) -> Result<()> {
     let mut page = Vec::new();
     clap_mangen::Man::new(MainCli::command()).render(&mut page)?;
     out.write_all(&page)?;

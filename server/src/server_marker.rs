@@ -16,10 +16,15 @@ use common::state_dir::write_private_file;
 const MARKER: &str = "server.json";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What `server.json` says of the running server.
 pub struct ServerMarker {
+    /// The server's process id.
     pub pid: u32,
+    /// The address it listens on.
     pub listen: String,
+    /// The version of atuin-bootstrap it runs.
     pub version: String,
+    /// When it started (RFC 3339).
     pub started: String,
     /// Absent in a marker written before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -96,6 +96,7 @@ fn raise_open_files() -> usize {
         rlim_cur: 0,
         rlim_max: 0,
     };
+    // SAFETY: setrlimit/getrlimit with a valid pointer to an rlimit of the right type.
     unsafe {
         libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
         limit.rlim_cur = limit.rlim_max;
@@ -423,6 +424,7 @@ fn kill_9_during_a_build_and_a_burst_of_posts_loses_nothing_accepted() {
             });
         }
         std::thread::sleep(Duration::from_millis(2500));
+        // SAFETY: kill takes plain integers; a process already gone only gets ESRCH.
         unsafe { libc::kill(build_box.server.child.id() as i32, libc::SIGKILL) };
     });
     let _ = build_box.server.child.wait();

@@ -87,6 +87,7 @@ impl UploadBox {
 
     /// Kills the server (-9) and starts it again on the same state.
     fn kill_and_restart(&mut self) {
+        // SAFETY: kill takes plain integers; a process already gone only gets ESRCH.
         unsafe { libc::kill(self.server.child.id() as i32, libc::SIGKILL) };
         let _ = self.server.child.wait();
         self.server = spawn(&self.dir);
@@ -356,7 +357,9 @@ impl Tmpfs {
 
     fn free(&self) -> u64 {
         let path = std::ffi::CString::new(self.dir.path().to_str().unwrap()).unwrap();
+        // SAFETY: statvfs is integers only, for which all zero bytes is a valid value.
         let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid C string and a zeroed statvfs of the right type.
         unsafe { libc::statvfs(path.as_ptr(), &mut stat) };
         stat.f_bavail as u64 * stat.f_frsize as u64
     }
@@ -426,7 +429,9 @@ fn uploads_racing_for_a_small_disk_are_refused_before_they_fill_it() {
         let path = disk.dir.path().to_path_buf();
         Watch::start(move || {
             let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+            // SAFETY: statvfs is integers only, for which all zero bytes is a valid value.
             let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+            // SAFETY: a valid C string and a zeroed statvfs of the right type.
             unsafe { libc::statvfs(c.as_ptr(), &mut stat) };
             u64::MAX - stat.f_bavail as u64 * stat.f_frsize as u64
         })

@@ -359,6 +359,7 @@ fn lock_kill_midway_dry_run_and_an_unreachable_box() {
     // activation lives on in a session of its own; the profile is consistent (the new
     // generation, not yet checked), and the next run carries on, and rolls back to the
     // generation from before.
+    // SAFETY: kill takes plain integers; a process already gone only gets ESRCH.
     unsafe { libc::kill(-(first.id() as i32), libc::SIGKILL) };
     first.wait().unwrap();
     let pid = laptop.hanging_pid().unwrap();
@@ -375,7 +376,9 @@ fn lock_kill_midway_dry_run_and_an_unreachable_box() {
         matches!(state, Some('S' | 'R')),
         "the activation died with its agent: {stat}"
     );
+    // SAFETY: kill takes plain integers; a process already gone only gets ESRCH.
     unsafe { libc::kill(-pid, libc::SIGKILL) };
+    // SAFETY: kill takes plain integers; a process already gone only gets ESRCH.
     unsafe { libc::kill(pid, libc::SIGKILL) };
     assert_eq!(laptop.generation(), Some((2, hanging.clone())));
     laptop.deploy_settings = "activation_timeout = \"2s\"\n".into();

@@ -32,7 +32,9 @@ fn a_rollback_killed_midway_is_finished_without_the_box_and_reported_later() {
         .expect("the rollback never activated the old system");
     agent.kill().unwrap();
     agent.wait().unwrap();
+    // SAFETY: kill takes plain integers; a process already gone only gets ESRCH.
     unsafe { libc::kill(-held, libc::SIGKILL) };
+    // SAFETY: kill takes plain integers; a process already gone only gets ESRCH.
     unsafe { libc::kill(held, libc::SIGKILL) };
     std::fs::remove_file(laptop.dir.path().join("record.hold")).unwrap();
     // The profile went back first; the old system's activation did not finish.

@@ -567,6 +567,7 @@ fn under_sudo_it_asks_to_be_run_as_the_user() {
         .arg("--yes")
         .output()
         .unwrap();
+    // SAFETY: geteuid takes nothing and cannot fail.
     if unsafe { libc::geteuid() } == 0 {
         assert_eq!(output.status.code(), Some(2));
         assert!(String::from_utf8_lossy(&output.stderr).contains("without sudo"));

@@ -194,13 +194,13 @@ fn fetch_from(
 
 /// `nix copy --from BOX PATH` trusting only `keys`, with no remembered misses (the
 /// arguments, for the plan a dry run shows).
-pub fn copy_args(cache: &str, path: &str, keys: &[String]) -> Vec<String> {
+pub(super) fn copy_args(cache: &str, path: &str, keys: &[String]) -> Vec<String> {
     command::copy_from(cache, path, keys).text_arguments()
 }
 
 /// `nix store verify --store BOX --recursive --no-contents --sigs-needed 1 PATH` (the
 /// arguments, for the plan a dry run shows).
-pub fn verify_args(cache: &str, path: &str, keys: &[String]) -> Vec<String> {
+pub(super) fn verify_args(cache: &str, path: &str, keys: &[String]) -> Vec<String> {
     command::verify_signed(cache, path, keys).text_arguments()
 }
 

@@ -95,12 +95,12 @@ impl Profile {
     }
 
     /// Makes generation `number` current again.
-    pub fn switch_to(&self, number: u64) -> Result<()> {
+    pub(super) fn switch_to(&self, number: u64) -> Result<()> {
         self.nix_env(command::profile_switch_generation(&self.link, number))
     }
 
     /// Deletes generation `number` (never the current one).
-    pub fn delete(&self, number: u64) -> Result<()> {
+    pub(super) fn delete(&self, number: u64) -> Result<()> {
         self.nix_env(command::profile_delete_generation(&self.link, number))
     }
 

@@ -20,7 +20,7 @@ pub(super) type NarHashes = BTreeMap<String, Option<String>>;
 /// The NarHashes a finished listing (`nix_core::command::closure_info`, with the download's
 /// trust, no remembered narinfos and Nix's own network bounds: a path-info has no deadline
 /// of ours) printed.
-pub fn read(output: std::io::Result<Output>, whose: &str) -> Result<NarHashes> {
+pub(super) fn read(output: std::io::Result<Output>, whose: &str) -> Result<NarHashes> {
     let output = output.with_context(|| format!("failed to run nix path-info in {whose}"))?;
     if !output.status.success() {
         bail!(

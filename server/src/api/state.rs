@@ -20,7 +20,9 @@ use nix_core::store_location::StoreLocation;
 
 /// What the server is started with.
 pub struct Settings {
+    /// The resolved configuration the server runs with.
     pub config: Config,
+    /// The local Nix store the cache serves.
     pub store: StoreLocation,
 }
 

@@ -14,14 +14,18 @@ use common::state_dir::StateDir;
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
+/// `cache`: the signing keys of the binary cache.
 pub struct CacheArgs {
     #[command(flatten)]
+    /// The state directory to work on.
     pub state: GlobalStateDirArg,
     #[command(subcommand)]
+    /// What to do with the keys.
     pub command: CacheCommand,
 }
 
 #[derive(Debug, Subcommand)]
+/// The `cache` subcommands.
 pub enum CacheCommand {
     /// Print the public key(s), one a line
     PublicKey {
@@ -41,6 +45,7 @@ pub enum CacheCommand {
     },
 }
 
+/// Runs a `cache` subcommand, printing to `out`.
 pub fn run(config: &Config, command: CacheCommand, out: &mut dyn Write) -> Result<()> {
     match command {
         CacheCommand::PublicKey { push: true, .. } => {

@@ -22,8 +22,10 @@ use clap::Args;
 use common::config::Config;
 
 #[derive(Debug, Args)]
+/// `gc`: old GC roots of builds dropped, optionally Nix's collector run.
 pub struct GcArgs {
     #[command(flatten)]
+    /// The state directory whose roots are dropped.
     pub state: StateDirArg,
     /// Also run Nix's garbage collector
     #[arg(long)]
@@ -58,6 +60,8 @@ fn hosts_newest_jobs(config: &Config) -> Result<BTreeSet<u64>> {
     protected_jobs(&JobHistory::open(&database)?, generations.as_deref())
 }
 
+/// Drops the roots retention no longer keeps; with `collect` runs Nix's garbage collector,
+/// with `nar_cache` empties the NARs kept on disk.
 pub fn run(config: &Config, collect: bool, nar_cache: bool, out: &mut dyn Write) -> Result<()> {
     let roots = Roots::new(&config.state_dir.value);
     let keep = config.keep_per_target.value as usize;

@@ -11,6 +11,7 @@ use clap::Args;
 use std::path::PathBuf;
 
 #[derive(Debug, Args, Default)]
+/// `--state-dir`, for the commands that take it after the subcommand only.
 pub struct StateDirArg {
     /// State directory of the server (default: server.state_dir)
     #[arg(long, value_name = "DIR")]

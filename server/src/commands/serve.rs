@@ -16,11 +16,13 @@ use nix_core::store_location::StoreLocation;
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
+/// `serve`: the flags that override the server's configuration keys.
 pub struct ServeArgs {
     /// Address to listen on (server.listen)
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
     #[command(flatten)]
+    /// The state directory (`server.state_dir`).
     pub state: StateDirArg,
     /// Secret key file to sign with, in Nix's format; repeatable (cache.secret_key_files)
     #[arg(long = "cache-key-file", value_name = "FILE")]
@@ -36,6 +38,7 @@ pub struct ServeArgs {
     pub poll_interval: Option<String>,
 }
 
+/// Runs the server until SIGINT or SIGTERM: binds `server.listen`, marks the state dir, serves.
 pub fn run(process: &Process, config: Config) -> Result<()> {
     // Before binding: a second server on the same address would otherwise fail with "address
     // in use" and never say which server has the state dir.

@@ -13,17 +13,24 @@ use common::config::Config;
 use common::exit::usage;
 
 #[derive(Debug, Args)]
+/// `token`: the API tokens that writes need.
 pub struct TokenArgs {
     #[command(flatten)]
+    /// The state directory whose tokens.json is changed.
     pub state: GlobalStateDirArg,
     #[command(subcommand)]
+    /// What to do with the tokens.
     pub command: TokenCommand,
 }
 
 #[derive(Debug, Subcommand)]
+/// The `token` subcommands.
 pub enum TokenCommand {
     /// Create a token and print it once
     Create {
+        /// The token's name (unique; what reports and pushes are credited to).
+        // `help = None`: the doc is for readers; `--help` shows NAME without a line, as it always has.
+        #[arg(help = None::<&str>)]
         name: String,
         /// What the token may do, comma-separated: build (ask for and cancel builds), report
         /// (hosts' deploy reports), push (upload to the cache with nix copy), deploy (pin hosts,
@@ -45,6 +52,9 @@ pub enum TokenCommand {
     List,
     /// Revoke a token (the last one only with --force, which opens writes to anyone)
     Revoke {
+        /// The name of the token to revoke.
+        // `help = None`: the doc is for readers; `--help` shows NAME without a line, as it always has.
+        #[arg(help = None::<&str>)]
         name: String,
         /// Set from the global `--force` (one flag for both refusals).
         #[arg(skip)]
@@ -55,6 +65,7 @@ pub enum TokenCommand {
 /// What no token means, said where it matters.
 const WRITES_OPEN: &str = "writes are open to anyone who can reach the server";
 
+/// Runs a `token` subcommand: the token itself on `out`, notes on `err`.
 pub fn run(
     config: &Config,
     command: TokenCommand,

@@ -57,6 +57,7 @@ impl FileKey {
 /// What `token list` shows of a token: never the token or its hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TokenInfo {
+    /// The name it was created with.
     pub name: String,
     /// RFC 3339, UTC, whole seconds (`2026-11-26T06:00:00Z`).
     pub created_at: String,

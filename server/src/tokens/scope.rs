@@ -20,10 +20,12 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// Every scope, in the order `token list` shows them.
     pub const ALL: [Scope; 4] = [Scope::Build, Scope::Report, Scope::Push, Scope::Deploy];
     /// What a token gets when no scope is named, and what a token stored without scopes has.
     pub const DEFAULT: [Scope; 2] = [Scope::Build, Scope::Report];
 
+    /// The scope's word (`build`, `report`, `push`, `deploy`).
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::Build => "build",
@@ -33,6 +35,7 @@ impl Scope {
         }
     }
 
+    /// The scope a word names; an error listing the scopes for any other word.
     pub fn parse(text: &str) -> Result<Scope> {
         Scope::ALL
             .into_iter()

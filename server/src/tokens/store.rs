@@ -39,12 +39,16 @@ pub struct TokenStore {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Revoked {
     /// The token is gone; `left` tokens remain (none: writes are open to anyone).
-    Done { left: usize },
+    Done {
+        /// How many tokens are left.
+        left: usize,
+    },
     /// Nothing changed: it is the last token and the last one was not allowed to go.
     RefusedLast,
 }
 
 impl TokenStore {
+    /// The tokens kept in `state_dir`'s tokens.json (read on each call).
     pub fn new(state_dir: &Path) -> TokenStore {
         TokenStore {
             state_dir: state_dir.to_path_buf(),

@@ -5,14 +5,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 /// The applets of one user, against `server`.
-pub struct Applets {
+pub(crate) struct Applets {
     pub bin: PathBuf,
     pub home: PathBuf,
     pub server: String,
 }
 
 impl Applets {
-    pub fn new(work: &Path, server: &str) -> Applets {
+    pub(crate) fn new(work: &Path, server: &str) -> Applets {
         let bin = work.join("bin");
         let home = work.join("client-home");
         std::fs::create_dir_all(&home).unwrap();
@@ -29,7 +29,7 @@ impl Applets {
         }
     }
 
-    pub fn command(&self, applet: &str) -> Command {
+    pub(crate) fn command(&self, applet: &str) -> Command {
         let mut command = Command::new(self.bin.join(applet));
         command
             .env_clear()
@@ -40,7 +40,7 @@ impl Applets {
         command
     }
 
-    pub fn run(&self, applet: &str, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, applet: &str, args: &[&str]) -> Output {
         self.command(applet).args(args).output().unwrap()
     }
 }

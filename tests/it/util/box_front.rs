@@ -11,14 +11,14 @@ use std::time::Duration;
 
 use super::receiver::read_head;
 
-pub struct BoxFront {
+pub(crate) struct BoxFront {
     pub url: String,
     extra: Arc<Mutex<serde_json::Map<String, serde_json::Value>>>,
 }
 
 impl BoxFront {
     /// A front for the box at `upstream` (`http://127.0.0.1:PORT`).
-    pub fn start(upstream: &str) -> BoxFront {
+    pub(crate) fn start(upstream: &str) -> BoxFront {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let extra = Arc::new(Mutex::new(serde_json::Map::new()));
@@ -36,7 +36,7 @@ impl BoxFront {
     }
 
     /// Sets `field` of every host object the box answers with (`null` included).
-    pub fn set(&self, field: &str, value: serde_json::Value) {
+    pub(crate) fn set(&self, field: &str, value: serde_json::Value) {
         self.extra.lock().unwrap().insert(field.to_string(), value);
     }
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-pub struct Browser {
+pub(crate) struct Browser {
     child: Child,
     to_browser: File,
     from_browser: mpsc::Receiver<Value>,
@@ -28,7 +28,7 @@ pub struct Browser {
 }
 
 /// The browser the tests use.
-pub const CHROMIUM: &str = "chromium";
+pub(crate) const CHROMIUM: &str = "chromium";
 
 fn pipe() -> (OwnedFd, OwnedFd) {
     let mut fds = [0; 2];
@@ -41,7 +41,7 @@ fn pipe() -> (OwnedFd, OwnedFd) {
 
 impl Browser {
     /// Starts Chromium with a blank page, attached and with network, page and log events on.
-    pub fn start(width: u32, height: u32) -> Browser {
+    pub(crate) fn start(width: u32, height: u32) -> Browser {
         let profile = tempfile::tempdir().unwrap();
         let (browser_reads, we_write) = pipe();
         let (we_read, browser_writes) = pipe();
@@ -135,7 +135,7 @@ impl Browser {
     }
 
     /// Sends a command (to the attached page once there is one) and waits for its answer.
-    pub fn call(&mut self, method: &str, params: Value) -> Value {
+    pub(crate) fn call(&mut self, method: &str, params: Value) -> Value {
         self.next_id += 1;
         let id = self.next_id;
         let mut message = json!({"id": id, "method": method, "params": params});
@@ -175,7 +175,7 @@ impl Browser {
     }
 
     /// Opens `url` and waits until its load event.
-    pub fn goto(&mut self, url: &str) {
+    pub(crate) fn goto(&mut self, url: &str) {
         self.pending.clear();
         self.call("Page.navigate", json!({"url": url}));
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -194,7 +194,7 @@ impl Browser {
     }
 
     /// The value of a JavaScript expression in the page.
-    pub fn eval(&mut self, expression: &str) -> Value {
+    pub(crate) fn eval(&mut self, expression: &str) -> Value {
         let result = self.call(
             "Runtime.evaluate",
             json!({"expression": expression, "returnByValue": true}),
@@ -206,7 +206,7 @@ impl Browser {
     }
 
     /// Waits until `expression` is truthy in the page; returns its value.
-    pub fn wait_for(&mut self, expression: &str, timeout: Duration) -> Value {
+    pub(crate) fn wait_for(&mut self, expression: &str, timeout: Duration) -> Value {
         let deadline = Instant::now() + timeout;
         loop {
             let value = self.eval(expression);
@@ -225,7 +225,7 @@ impl Browser {
     }
 
     /// The URL of every request the page made.
-    pub fn requested_urls(&mut self) -> Vec<String> {
+    pub(crate) fn requested_urls(&mut self) -> Vec<String> {
         self.drain();
         self.events
             .iter()
@@ -235,7 +235,7 @@ impl Browser {
     }
 
     /// JavaScript dialogs that opened (`alert()` and friends).
-    pub fn dialogs(&mut self) -> Vec<Value> {
+    pub(crate) fn dialogs(&mut self) -> Vec<Value> {
         self.drain();
         self.events
             .iter()
@@ -245,7 +245,7 @@ impl Browser {
     }
 
     /// Errors the page logged: script errors, refused loads (CSP), failed requests.
-    pub fn errors(&mut self) -> Vec<String> {
+    pub(crate) fn errors(&mut self) -> Vec<String> {
         self.drain();
         let mut errors = Vec::new();
         for event in &self.events {
@@ -260,7 +260,7 @@ impl Browser {
     }
 
     /// A PNG of the page as shown, the whole page's height.
-    pub fn screenshot(&mut self) -> Vec<u8> {
+    pub(crate) fn screenshot(&mut self) -> Vec<u8> {
         use base64::Engine;
         let shot = self.call(
             "Page.captureScreenshot",

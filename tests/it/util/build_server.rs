@@ -9,7 +9,7 @@ use super::http::{get_json, post};
 use super::nix::NIX_CONFIG;
 use super::server::Spawned;
 
-pub struct BuildBox {
+pub(crate) struct BuildBox {
     pub server: Spawned,
     pub home: PathBuf,
     pub state: PathBuf,
@@ -22,17 +22,17 @@ impl BuildBox {
     /// Starts `serve` with the fleet as its repository, polling hourly (so only the first
     /// fetch happens by itself); `extra` is appended to the config, inside `[repo]` unless it
     /// opens a table.
-    pub fn start(fleet: &Fleet, work: &Path, extra: &str) -> BuildBox {
+    pub(crate) fn start(fleet: &Fleet, work: &Path, extra: &str) -> BuildBox {
         Self::with_poll(&fleet.path().display().to_string(), work, "1h", extra)
     }
 
     /// Starts `serve` on repository `url`, polling every `poll`.
-    pub fn with_poll(url: &str, work: &Path, poll: &str, extra: &str) -> BuildBox {
+    pub(crate) fn with_poll(url: &str, work: &Path, poll: &str, extra: &str) -> BuildBox {
         Self::with_env(url, work, poll, extra, &[])
     }
 
     /// Starts `serve` on repository `url` with extra environment (`NIX_CONFIG`, `NIX_SSHOPTS`).
-    pub fn with_env(
+    pub(crate) fn with_env(
         url: &str,
         work: &Path,
         poll: &str,
@@ -93,7 +93,7 @@ impl BuildBox {
     }
 
     /// Starts the server again on the same state (after it was killed).
-    pub fn restart(&mut self, work: &Path) {
+    pub(crate) fn restart(&mut self, work: &Path) {
         self.server = Self::spawn(
             &self.home,
             &self.config,
@@ -104,13 +104,13 @@ impl BuildBox {
     }
 
     /// Stops the server (SIGKILL), leaving its state.
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         let _ = self.server.child.kill();
         let _ = self.server.child.wait();
     }
 
     /// Starts the server again on the same state, on the address `url` names.
-    pub fn restart_on(&mut self, work: &Path, url: &str) {
+    pub(crate) fn restart_on(&mut self, work: &Path, url: &str) {
         let listen = url.trim_start_matches("http://");
         self.server = Self::spawn(
             &self.home,
@@ -121,22 +121,22 @@ impl BuildBox {
         );
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.server.url)
     }
 
     /// POSTs a job request; returns (status, job JSON).
-    pub fn request(&self, body: &str) -> (u16, serde_json::Value) {
+    pub(crate) fn request(&self, body: &str) -> (u16, serde_json::Value) {
         let reply = post(&self.url("/api/v1/jobs"), body, &[]);
         (reply.status, reply.json())
     }
 
-    pub fn job(&self, id: u64) -> serde_json::Value {
+    pub(crate) fn job(&self, id: u64) -> serde_json::Value {
         get_json(&self.url(&format!("/api/v1/jobs/{id}")))
     }
 
     /// Waits until job `id` has ended (or `timeout`), returning it.
-    pub fn wait_finished(&self, id: u64) -> serde_json::Value {
+    pub(crate) fn wait_finished(&self, id: u64) -> serde_json::Value {
         self.wait_job(id, |job| {
             matches!(
                 job["state"].as_str(),
@@ -145,7 +145,7 @@ impl BuildBox {
         })
     }
 
-    pub fn wait_job(
+    pub(crate) fn wait_job(
         &self,
         id: u64,
         done: impl Fn(&serde_json::Value) -> bool,
@@ -158,7 +158,7 @@ impl BuildBox {
     }
 
     /// Waits until the server's first fetch of the fleet repository is done.
-    pub fn wait_first_fetch(&self) {
+    pub(crate) fn wait_first_fetch(&self) {
         wait_for(Duration::from_secs(30), || {
             get_json(&self.url("/api/v1/status"))["repo"]["rev"]
                 .is_string()
@@ -168,7 +168,7 @@ impl BuildBox {
     }
 
     /// Waits until the build of the first fetched tip (and anything else) has ended.
-    pub fn settle(&self) {
+    pub(crate) fn settle(&self) {
         self.wait_first_fetch();
         let rev = get_json(&self.url("/api/v1/status"))["repo"]["rev"].clone();
         wait_for(Duration::from_secs(60), || {
@@ -188,13 +188,13 @@ impl BuildBox {
         .expect("the first tip was never built, or jobs kept running");
     }
 
-    pub fn log(&self, id: u64) -> String {
+    pub(crate) fn log(&self, id: u64) -> String {
         super::http::get(&self.url(&format!("/api/v1/jobs/{id}/log"))).text()
     }
 }
 
 /// Polls `check` every 50 ms until it gives a value or `timeout` passes.
-pub fn wait_for<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+pub(crate) fn wait_for<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(value) = check() {

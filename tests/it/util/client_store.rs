@@ -9,7 +9,7 @@ use super::nix;
 
 /// `nix copy --from URL --to ROOT PATH` as a client machine would run it, with its own Nix
 /// cache dir so no answer is remembered from another test.
-pub fn nix_copy(url: &str, root: &Path, path: &str, trusted_key: &str) -> Output {
+pub(crate) fn nix_copy(url: &str, root: &Path, path: &str, trusted_key: &str) -> Output {
     let home = tempfile::tempdir().unwrap();
     nix::nix(&format!("trusted-public-keys = {trusted_key}\n"))
         .env("HOME", home.path())
@@ -22,7 +22,7 @@ pub fn nix_copy(url: &str, root: &Path, path: &str, trusted_key: &str) -> Output
 }
 
 /// Whether the chroot store under `root` holds `path`.
-pub fn store_has(root: &Path, path: &str) -> bool {
+pub(crate) fn store_has(root: &Path, path: &str) -> bool {
     nix::nix("")
         .args(["path-info", "--store"])
         .arg(root)

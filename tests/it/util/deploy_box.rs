@@ -10,14 +10,14 @@ use super::http::get_json;
 use super::output::code;
 
 /// A box over `fleet` that builds its hosts, and waits for its first build.
-pub fn start_box(fleet: &DeployFleet, work: &Path, extra: &str) -> BuildBox {
+pub(crate) fn start_box(fleet: &DeployFleet, work: &Path, extra: &str) -> BuildBox {
     let build_box = BuildBox::with_poll(&fleet.path().display().to_string(), work, "1h", extra);
     build_box.settle();
     build_box
 }
 
 /// Builds the fleet's newest commit on the box and waits for it.
-pub fn build_newest(build_box: &BuildBox) -> serde_json::Value {
+pub(crate) fn build_newest(build_box: &BuildBox) -> serde_json::Value {
     let (status, job) = build_box.request("{}");
     assert!(status == 201 || status == 200, "{status} {job}");
     let job = build_box.wait_finished(job["id"].as_u64().unwrap());
@@ -26,12 +26,12 @@ pub fn build_newest(build_box: &BuildBox) -> serde_json::Value {
 }
 
 /// The box's view of host `name`.
-pub fn host_view(build_box: &BuildBox, name: &str) -> serde_json::Value {
+pub(crate) fn host_view(build_box: &BuildBox, name: &str) -> serde_json::Value {
     get_json(&build_box.url(&format!("/api/v1/hosts/{name}")))
 }
 
 /// The system of the box's latest build for host `name`.
-pub fn latest_system(build_box: &BuildBox, name: &str) -> String {
+pub(crate) fn latest_system(build_box: &BuildBox, name: &str) -> String {
     host_view(build_box, name)["latest"]["path"]
         .as_str()
         .unwrap()
@@ -39,14 +39,14 @@ pub fn latest_system(build_box: &BuildBox, name: &str) -> String {
 }
 
 /// The system a finished build made for `host`.
-pub fn out_of(build: &serde_json::Value, host: &str) -> String {
+pub(crate) fn out_of(build: &serde_json::Value, host: &str) -> String {
     build["outputs"][host].as_str().unwrap().to_string()
 }
 
 /// A fleet of one host, `laptop`, and a box over it that has built it, with the directory the
 /// box keeps its state in: where most deploy tests start. Bound as `(work, fleet, build_box)`
 /// they drop box first, as the separate variables they replace did.
-pub fn laptop_box() -> (tempfile::TempDir, DeployFleet, BuildBox) {
+pub(crate) fn laptop_box() -> (tempfile::TempDir, DeployFleet, BuildBox) {
     let work = tempfile::tempdir().unwrap();
     let fleet = DeployFleet::new(&["laptop"]);
     let build_box = start_box(&fleet, work.path(), "");
@@ -55,7 +55,7 @@ pub fn laptop_box() -> (tempfile::TempDir, DeployFleet, BuildBox) {
 
 /// Host `laptop` of that fleet talking to `server`, deployed once (which must succeed), and
 /// the system it then runs.
-pub fn laptop_deployed(server: &str) -> (FleetHost, String) {
+pub(crate) fn laptop_deployed(server: &str) -> (FleetHost, String) {
     let laptop = FleetHost::new("laptop", server);
     assert_eq!(code(&laptop.deploy(&[])), 0);
     let system = laptop.generation().unwrap().1;

@@ -16,7 +16,7 @@ use super::nix::{run_ok, NIX_CONFIG};
 
 /// What a host's activation does at a commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Activation {
+pub(crate) enum Activation {
     Works,
     Fails,
     Hangs,
@@ -39,7 +39,7 @@ impl Activation {
     }
 }
 
-pub struct DeployFleet {
+pub(crate) struct DeployFleet {
     pub dir: tempfile::TempDir,
     nonce: String,
     version: u32,
@@ -52,7 +52,7 @@ pub struct DeployFleet {
 
 impl DeployFleet {
     /// A repository with these hosts, all working, committed once.
-    pub fn new(hosts: &[&str]) -> DeployFleet {
+    pub(crate) fn new(hosts: &[&str]) -> DeployFleet {
         let mut fleet = DeployFleet {
             dir: tempfile::tempdir().unwrap(),
             nonce: super::nonce(),
@@ -69,32 +69,32 @@ impl DeployFleet {
         fleet
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
     /// A new commit in which every host's system changes and `host` activates as `how`.
-    pub fn bump(&mut self, host: &str, how: Activation) -> String {
+    pub(crate) fn bump(&mut self, host: &str, how: Activation) -> String {
         self.hosts.insert(host.to_string(), how);
         self.version += 1;
         self.commit()
     }
 
     /// From the next commit on, `host`'s system carries these health checks.
-    pub fn set_checks(&mut self, host: &str, checks: &[&str]) {
+    pub(crate) fn set_checks(&mut self, host: &str, checks: &[&str]) {
         self.checks
             .insert(host.to_string(), serde_json::to_string(checks).unwrap());
     }
 
     /// A new commit in which `host` boots another kernel.
-    pub fn bump_kernel(&mut self, host: &str) -> String {
+    pub(crate) fn bump_kernel(&mut self, host: &str) -> String {
         *self.kernels.entry(host.to_string()).or_insert(1) += 1;
         self.version += 1;
         self.commit()
     }
 
     /// A new commit that changes every host's system.
-    pub fn bump_all(&mut self) -> String {
+    pub(crate) fn bump_all(&mut self) -> String {
         self.version += 1;
         self.commit()
     }
@@ -176,7 +176,7 @@ const FLAKE: &str = r#"{
 
 /// One host of the fleet, on this machine: its profile, current system and deploy state live
 /// in a temporary directory, and `deploy` runs as the real binary with them.
-pub struct FleetHost {
+pub(crate) struct FleetHost {
     pub name: String,
     pub dir: tempfile::TempDir,
     pub server: String,
@@ -189,7 +189,7 @@ pub struct FleetHost {
 }
 
 impl FleetHost {
-    pub fn new(name: &str, server: &str) -> FleetHost {
+    pub(crate) fn new(name: &str, server: &str) -> FleetHost {
         let host = FleetHost {
             name: name.to_string(),
             dir: tempfile::tempdir().unwrap(),
@@ -202,34 +202,34 @@ impl FleetHost {
         host
     }
 
-    pub fn profile(&self) -> PathBuf {
+    pub(crate) fn profile(&self) -> PathBuf {
         self.dir.path().join("profiles/system")
     }
 
-    pub fn current_system(&self) -> PathBuf {
+    pub(crate) fn current_system(&self) -> PathBuf {
         self.dir.path().join("current-system")
     }
 
     /// The stand-in for /run/booted-system.
-    pub fn booted_system(&self) -> PathBuf {
+    pub(crate) fn booted_system(&self) -> PathBuf {
         self.dir.path().join("booted-system")
     }
 
     /// Points the booted system at `path`, as a boot into it would.
-    pub fn boot_into(&self, path: &str) {
+    pub(crate) fn boot_into(&self, path: &str) {
         for link in [self.booted_system(), self.current_system()] {
             let _ = std::fs::remove_file(&link);
             std::os::unix::fs::symlink(path, &link).unwrap();
         }
     }
 
-    pub fn state_dir(&self) -> PathBuf {
+    pub(crate) fn state_dir(&self) -> PathBuf {
         self.dir.path().join("deploy-state")
     }
 
     /// Gives the host a store of its own (a chroot store in its directory) in place of the
     /// machine's: its root and its store URL.
-    pub fn own_store(&mut self) -> (PathBuf, String) {
+    pub(crate) fn own_store(&mut self) -> (PathBuf, String) {
         let root = self.dir.path().join("store");
         let store = format!("local?root={}", root.display());
         self.nix_config = format!("store = {store}\n");
@@ -238,7 +238,7 @@ impl FleetHost {
 
     /// Puts an executable `name` running `script` into the host's own bin directory, first on
     /// the PATH of its deploys (a fake `systemctl`, `systemd-run`); the executable's path.
-    pub fn fake_tool(&mut self, name: &str, script: &str) -> PathBuf {
+    pub(crate) fn fake_tool(&mut self, name: &str, script: &str) -> PathBuf {
         let bin = self.dir.path().join("bin");
         std::fs::create_dir_all(&bin).unwrap();
         let tool = bin.join(name);
@@ -248,7 +248,7 @@ impl FleetHost {
     }
 
     /// The activations so far: `(path, mode)`.
-    pub fn activations(&self) -> Vec<(String, String)> {
+    pub(crate) fn activations(&self) -> Vec<(String, String)> {
         std::fs::read_to_string(self.dir.path().join("record"))
             .unwrap_or_default()
             .lines()
@@ -260,7 +260,7 @@ impl FleetHost {
     }
 
     /// The pid of an activation that hangs, once it runs.
-    pub fn hanging_pid(&self) -> Option<i32> {
+    pub(crate) fn hanging_pid(&self) -> Option<i32> {
         std::fs::read_to_string(self.dir.path().join("record.hanging"))
             .ok()?
             .trim()
@@ -270,11 +270,11 @@ impl FleetHost {
 
     /// Makes the activation of `path` hang (to catch a deploy in the act); its pid appears in
     /// `held_pid`.
-    pub fn hold_activation_of(&self, path: &str) {
+    pub(crate) fn hold_activation_of(&self, path: &str) {
         std::fs::write(self.dir.path().join("record.hold"), path).unwrap();
     }
 
-    pub fn held_pid(&self) -> Option<i32> {
+    pub(crate) fn held_pid(&self) -> Option<i32> {
         std::fs::read_to_string(self.dir.path().join("record.held"))
             .ok()?
             .trim()
@@ -283,7 +283,7 @@ impl FleetHost {
     }
 
     /// Makes an activation of the `FindsLockHeld` kind find the switch lock held (or not).
-    pub fn switch_lock_held(&self, held: bool) {
+    pub(crate) fn switch_lock_held(&self, held: bool) {
         let file = self.dir.path().join("record.locked");
         if held {
             std::fs::write(file, "").unwrap();
@@ -293,14 +293,14 @@ impl FleetHost {
     }
 
     /// Where the current system points (a store path), if anywhere.
-    pub fn running(&self) -> Option<String> {
+    pub(crate) fn running(&self) -> Option<String> {
         std::fs::read_link(self.current_system())
             .ok()
             .map(|p| p.display().to_string())
     }
 
     /// The profile's current generation: (number, path).
-    pub fn generation(&self) -> Option<(u64, String)> {
+    pub(crate) fn generation(&self) -> Option<(u64, String)> {
         let link = std::fs::read_link(self.profile()).ok()?;
         let name = link.file_name()?.to_string_lossy().into_owned();
         let number = name
@@ -313,7 +313,7 @@ impl FleetHost {
     }
 
     /// Every generation number of the profile.
-    pub fn generations(&self) -> Vec<u64> {
+    pub(crate) fn generations(&self) -> Vec<u64> {
         let mut numbers: Vec<u64> = std::fs::read_dir(self.dir.path().join("profiles"))
             .map(|entries| {
                 entries
@@ -351,7 +351,7 @@ impl FleetHost {
     }
 
     /// `atuin-bootstrap deploy ARGS` as this host, ready to run.
-    pub fn command(&self, args: &[&str]) -> Command {
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
         let config = self.write_config();
         let home = self.dir.path().join("home");
         let mut command = super::command_in(&home);
@@ -373,13 +373,13 @@ impl FleetHost {
     }
 
     /// Runs `deploy ARGS` to its end.
-    pub fn deploy(&self, args: &[&str]) -> Output {
+    pub(crate) fn deploy(&self, args: &[&str]) -> Output {
         self.command(args).output().unwrap()
     }
 }
 
 /// The report a `deploy --json` printed.
-pub fn report_of(output: &Output) -> serde_json::Value {
+pub(crate) fn report_of(output: &Output) -> serde_json::Value {
     let stdout = String::from_utf8_lossy(&output.stdout);
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
         panic!(
@@ -390,7 +390,7 @@ pub fn report_of(output: &Output) -> serde_json::Value {
 }
 
 /// Writes a script the host can run (mode 755).
-pub fn write_executable(path: &Path, script: &str) {
+pub(crate) fn write_executable(path: &Path, script: &str) {
     std::fs::write(path, script).unwrap();
     std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
 }

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 /// What `config show --json` makes of `file`; the file must be accepted.
-pub fn config_show(file: &Path) -> serde_json::Value {
+pub(crate) fn config_show(file: &Path) -> serde_json::Value {
     let home = tempfile::tempdir().unwrap();
     let output = super::command_in(home.path())
         .args(["config", "show", "--json", "--config"])
@@ -22,7 +22,7 @@ pub fn config_show(file: &Path) -> serde_json::Value {
 }
 
 /// The values the example fleet was rendered with.
-pub fn example_values(host: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn example_values(host: &str) -> Vec<(&'static str, String)> {
     vec![
         ("hostName", host.to_string()),
         ("system", "x86_64-linux".to_string()),

@@ -7,7 +7,7 @@ use super::nix;
 
 /// Paths of the standard fixture: `tree` has executables, symlinks, nested and empty
 /// directories and depends on `lib`, which depends on `base`.
-pub struct Fixture {
+pub(crate) struct Fixture {
     pub _dir: tempfile::TempDir,
     pub tree: String,
     pub lib: String,
@@ -15,7 +15,7 @@ pub struct Fixture {
 }
 
 impl Fixture {
-    pub fn build() -> Fixture {
+    pub(crate) fn build() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         write_mk_flake(dir.path(), FIXTURE);
         let tree = nix::build(dir.path(), "tree");
@@ -30,7 +30,7 @@ impl Fixture {
 
     /// Copies the closure into `store` (a store URL: `local?root=…`) and deletes it from the
     /// machine's store: only that store has it then, as only a laptop has what it built.
-    pub fn move_to(&self, store: &str) {
+    pub(crate) fn move_to(&self, store: &str) {
         nix::run_ok(
             nix::nix("")
                 .args(["copy", "--no-check-sigs", "--to", store])
@@ -43,7 +43,7 @@ impl Fixture {
     }
 
     /// The `.drv` of `tree`, whose build log says "building the fixture tree".
-    pub fn tree_drv(&self) -> String {
+    pub(crate) fn tree_drv(&self) -> String {
         nix::path_info(&self.tree)["deriver"]
             .as_str()
             .unwrap()
@@ -64,14 +64,14 @@ const MK: &str = r#"    mk = name: script: extra: derivation ({
 
 /// Writes `dir/flake.nix`: its `let` binds `mk` (see `MK`) with a new nonce, so every call
 /// makes new store paths, then holds `body` (more bindings, then `in { … };`).
-pub fn write_mk_flake(dir: &Path, body: &str) {
+pub(crate) fn write_mk_flake(dir: &Path, body: &str) {
     let mk = MK.replace("@NONCE@", &super::nonce());
     let flake = ["{\n  outputs = { self }: let\n", &mk, body, "}\n"].concat();
     std::fs::write(dir.join("flake.nix"), flake).unwrap();
 }
 
 /// The path of `closure` whose name ends in `suffix`.
-pub fn path_ending(closure: &[String], suffix: &str) -> String {
+pub(crate) fn path_ending(closure: &[String], suffix: &str) -> String {
     closure
         .iter()
         .find(|p| p.ends_with(suffix))
@@ -111,7 +111,7 @@ const FIXTURE: &str = r#"    base = mk "fixture-base" ''
 
 /// A flake with one package `attr` whose builder runs `script` (with PATH set); new paths on
 /// every call.
-pub fn single_package_flake(attr: &str, script: &str) -> tempfile::TempDir {
+pub(crate) fn single_package_flake(attr: &str, script: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let flake = format!(
         r#"{{ outputs = {{ self }}: {{ packages.x86_64-linux.{attr} = derivation {{

@@ -7,14 +7,14 @@ use std::process::Command;
 
 use super::nix::run_ok;
 
-pub struct FlakeRepo {
+pub(crate) struct FlakeRepo {
     pub dir: tempfile::TempDir,
     /// Unique per repository, for flakes to put in their derivations (fresh paths per test).
     pub nonce: String,
 }
 
 impl FlakeRepo {
-    pub fn new() -> FlakeRepo {
+    pub(crate) fn new() -> FlakeRepo {
         let repo = FlakeRepo {
             dir: tempfile::tempdir().unwrap(),
             nonce: super::nonce(),
@@ -23,13 +23,13 @@ impl FlakeRepo {
         repo
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
     /// Writes `flake` (with `@NONCE@` replaced) as `flake.nix` and commits it with
     /// `message`; returns the commit id.
-    pub fn commit(&self, flake: &str, message: &str) -> String {
+    pub(crate) fn commit(&self, flake: &str, message: &str) -> String {
         std::fs::write(
             self.path().join("flake.nix"),
             flake.replace("@NONCE@", &self.nonce),

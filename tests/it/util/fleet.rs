@@ -7,7 +7,7 @@ use std::process::Command;
 
 use super::nix::run_ok;
 
-pub struct Fleet {
+pub(crate) struct Fleet {
     pub dir: tempfile::TempDir,
     /// Where the hanging builder writes its pid (world-writable: builders run as nixbld).
     pub pid_dir: tempfile::TempDir,
@@ -16,7 +16,7 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    pub fn new() -> Fleet {
+    pub(crate) fn new() -> Fleet {
         let dir = tempfile::tempdir().unwrap();
         let pid_dir = tempfile::tempdir().unwrap();
         use std::os::unix::fs::PermissionsExt;
@@ -33,23 +33,23 @@ impl Fleet {
         fleet
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
     /// The file the hanging builder writes its pid to.
-    pub fn pid_file(&self) -> PathBuf {
+    pub(crate) fn pid_file(&self) -> PathBuf {
         self.pid_dir.path().join("builder.pid")
     }
 
     /// A new commit that changes every package's contents; returns its id.
-    pub fn bump(&self) -> String {
+    pub(crate) fn bump(&self) -> String {
         self.version.set(self.version.get() + 1);
         self.write_flake();
         self.commit("bump")
     }
 
-    pub fn head(&self) -> String {
+    pub(crate) fn head(&self) -> String {
         head_of(self.path())
     }
 
@@ -93,7 +93,7 @@ impl Fleet {
 }
 
 /// Commits everything in the repository at `dir`; returns the new commit's id.
-pub fn commit_all(dir: &Path, message: &str) -> String {
+pub(crate) fn commit_all(dir: &Path, message: &str) -> String {
     git(dir, &["add", "-A"]);
     git(
         dir,
@@ -112,7 +112,7 @@ pub fn commit_all(dir: &Path, message: &str) -> String {
 }
 
 /// The id of the commit the repository at `dir` is on.
-pub fn head_of(dir: &Path) -> String {
+pub(crate) fn head_of(dir: &Path) -> String {
     let out = run_ok(
         Command::new("git")
             .arg("-C")

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use super::free_port;
 
-pub const BUCKET: &str = "nix";
-pub const REGION: &str = "garage";
+pub(crate) const BUCKET: &str = "nix";
+pub(crate) const REGION: &str = "garage";
 
-pub struct Garage {
+pub(crate) struct Garage {
     _dir: tempfile::TempDir,
     nodes: Vec<Node>,
     pub key_id: String,
@@ -30,7 +30,7 @@ struct Node {
 
 /// `garage` from PATH or where `cargo install` puts it; `None` (after saying why) when it is
 /// missing outside CI. In CI a missing Garage fails the test.
-pub fn binary() -> Option<PathBuf> {
+pub(crate) fn binary() -> Option<PathBuf> {
     let found = std::env::var_os("PATH")
         .into_iter()
         .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
@@ -50,7 +50,7 @@ pub fn binary() -> Option<PathBuf> {
 
 impl Garage {
     /// Starts the cluster and sets up the bucket; `None` when Garage is missing (not in CI).
-    pub fn start() -> Option<Garage> {
+    pub(crate) fn start() -> Option<Garage> {
         let garage = binary()?;
         let dir = tempfile::tempdir().unwrap();
         let secret: String = (0..4).map(|_| format!("{:016x}", random_u64())).collect();
@@ -184,17 +184,17 @@ admin_token = "test-admin-token"
     }
 
     /// The S3 endpoint of node `n` (0-based).
-    pub fn endpoint(&self, n: usize) -> String {
+    pub(crate) fn endpoint(&self, n: usize) -> String {
         format!("http://127.0.0.1:{}", self.nodes[n].s3)
     }
 
     /// The bucket's anonymous read URL through node `n`'s web endpoint.
-    pub fn read_url(&self, n: usize) -> String {
+    pub(crate) fn read_url(&self, n: usize) -> String {
         format!("http://{BUCKET}.web.garage.localhost:{}", self.nodes[n].web)
     }
 
     /// Writes the key files and returns the `[publish]` section for this cluster (through node 1).
-    pub fn publish_config(&self, dir: &Path, extra: &str) -> String {
+    pub(crate) fn publish_config(&self, dir: &Path, extra: &str) -> String {
         let access = dir.join("s3-access-key");
         let secret = dir.join("s3-secret-key");
         std::fs::write(&access, format!("{}\n", self.key_id)).unwrap();
@@ -210,7 +210,7 @@ admin_token = "test-admin-token"
     }
 
     /// An anonymous GET through node `n`'s web endpoint: (status, body).
-    pub fn get(&self, n: usize, key: &str) -> (u16, Vec<u8>) {
+    pub(crate) fn get(&self, n: usize, key: &str) -> (u16, Vec<u8>) {
         let url = format!("http://127.0.0.1:{}/{key}", self.nodes[n].web);
         let agent = ureq::AgentBuilder::new()
             .timeout(Duration::from_secs(10))
@@ -231,7 +231,7 @@ admin_token = "test-admin-token"
     }
 
     /// Kills node `n` (0-based) with SIGKILL.
-    pub fn kill(&mut self, n: usize) {
+    pub(crate) fn kill(&mut self, n: usize) {
         if let Some(mut child) = self.nodes[n].child.take() {
             let _ = child.kill();
             let _ = child.wait();

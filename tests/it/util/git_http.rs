@@ -10,14 +10,14 @@ use std::process::{Command, Stdio};
 
 use base64::Engine as _;
 
-pub struct GitHttp {
+pub(crate) struct GitHttp {
     /// `http://127.0.0.1:PORT`
     pub base: String,
 }
 
 impl GitHttp {
     /// Serves the repositories under `root` to whoever sends `user:password`.
-    pub fn start(root: &Path, user: &str, password: &str) -> GitHttp {
+    pub(crate) fn start(root: &Path, user: &str, password: &str) -> GitHttp {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let root = root.to_path_buf();
@@ -127,7 +127,7 @@ fn serve_one(stream: std::net::TcpStream, root: &PathBuf, wanted: &str) -> std::
 /// The git server behind TLS: nginx terminating https with a fresh self-signed certificate
 /// for 127.0.0.1, which a client trusts through `SSL_CERT_FILE` (`cert`). `None` when nginx or
 /// openssl is missing.
-pub struct GitHttps {
+pub(crate) struct GitHttps {
     /// `https://127.0.0.1:PORT`
     pub base: String,
     pub cert: PathBuf,
@@ -136,7 +136,7 @@ pub struct GitHttps {
 }
 
 impl GitHttps {
-    pub fn start(root: &Path, dir: &Path, user: &str, password: &str) -> Option<GitHttps> {
+    pub(crate) fn start(root: &Path, dir: &Path, user: &str, password: &str) -> Option<GitHttps> {
         let http = GitHttp::start(root, user, password);
         std::fs::create_dir_all(dir.join("nginx/logs")).unwrap();
         let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));

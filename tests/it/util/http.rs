@@ -2,18 +2,18 @@
 
 use std::time::{Duration, Instant};
 
-pub struct Reply {
+pub(crate) struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
 impl Reply {
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -27,12 +27,12 @@ fn agent() -> ureq::Agent {
         .build()
 }
 
-pub fn request(method: &str, url: &str, headers: &[(&str, &str)]) -> Reply {
+pub(crate) fn request(method: &str, url: &str, headers: &[(&str, &str)]) -> Reply {
     send(method, url, headers, None)
 }
 
 /// A POST with a body.
-pub fn post(url: &str, body: &str, headers: &[(&str, &str)]) -> Reply {
+pub(crate) fn post(url: &str, body: &str, headers: &[(&str, &str)]) -> Reply {
     send("POST", url, headers, Some(body.as_bytes()))
 }
 
@@ -42,7 +42,7 @@ fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) 
 
 /// A request whatever its status; `None` when it could not be made or answered at all (the
 /// server is gone, or the client library refused the URL).
-pub fn try_send(
+pub(crate) fn try_send(
     method: &str,
     url: &str,
     headers: &[(&str, &str)],
@@ -80,18 +80,18 @@ pub fn try_send(
     })
 }
 
-pub fn get(url: &str) -> Reply {
+pub(crate) fn get(url: &str) -> Reply {
     request("GET", url, &[])
 }
 
-pub fn get_json(url: &str) -> serde_json::Value {
+pub(crate) fn get_json(url: &str) -> serde_json::Value {
     let reply = get(url);
     assert_eq!(reply.status, 200, "{url}: {}", reply.text());
     serde_json::from_slice(&reply.body).unwrap()
 }
 
 /// Waits up to 10 s for `/api/v1/health` to answer.
-pub fn wait_healthy(base: &str) {
+pub(crate) fn wait_healthy(base: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Ok(r) = agent().get(&format!("{base}/api/v1/health")).call() {
@@ -105,14 +105,14 @@ pub fn wait_healthy(base: &str) {
 }
 
 /// Parses a narinfo into its fields (`Sig` may repeat).
-pub fn narinfo_fields(text: &str) -> Vec<(String, String)> {
+pub(crate) fn narinfo_fields(text: &str) -> Vec<(String, String)> {
     text.lines()
         .filter_map(|line| line.split_once(": "))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
 }
 
-pub fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
     fields
         .iter()
         .find(|(k, _)| k == name)
@@ -121,7 +121,7 @@ pub fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> 
 
 /// Sends `request` as raw bytes (no client-side path normalisation) and returns everything
 /// the server answered before closing or going quiet.
-pub fn raw(base: &str, request: &[u8]) -> String {
+pub(crate) fn raw(base: &str, request: &[u8]) -> String {
     use std::io::{Read, Write};
     let address = base.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(address).unwrap();
@@ -135,7 +135,7 @@ pub fn raw(base: &str, request: &[u8]) -> String {
 }
 
 /// The status code of a raw HTTP answer, 0 when there was none.
-pub fn raw_status(answer: &str) -> u16 {
+pub(crate) fn raw_status(answer: &str) -> u16 {
     answer
         .split_whitespace()
         .nth(1)
@@ -144,7 +144,7 @@ pub fn raw_status(answer: &str) -> u16 {
 }
 
 impl Reply {
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }

@@ -11,7 +11,7 @@ use super::http::get;
 use super::nix::{self, run_ok};
 
 /// A closure `top → lib → base` that exists only in a chroot store (`root`), not in the box's.
-pub struct Pushable {
+pub(crate) struct Pushable {
     _flake: tempfile::TempDir,
     root: tempfile::TempDir,
     pub top: String,
@@ -20,7 +20,7 @@ pub struct Pushable {
 }
 
 impl Pushable {
-    pub fn build() -> Pushable {
+    pub(crate) fn build() -> Pushable {
         let flake = tempfile::tempdir().unwrap();
         let body = r#"    base = mk "pushed-base" "mkdir -p $out; echo base > $out/base.txt" {};
     lib = mk "pushed-lib" "mkdir -p $out/lib; echo $base > $out/lib/base-path; ln -s base-path $out/lib/link" { inherit base; };
@@ -55,7 +55,7 @@ impl Pushable {
         pushable
     }
 
-    pub fn paths(&self) -> [&String; 3] {
+    pub(crate) fn paths(&self) -> [&String; 3] {
         [&self.top, &self.lib, &self.base]
     }
 
@@ -64,19 +64,19 @@ impl Pushable {
     }
 
     /// The NAR of `path` as the chroot store holds it.
-    pub fn nar(&self, path: &str) -> Vec<u8> {
+    pub(crate) fn nar(&self, path: &str) -> Vec<u8> {
         let on_disk = self.root.path().join(path.trim_start_matches('/'));
         run_ok(Command::new("nix-store").arg("--dump").arg(on_disk)).stdout
     }
 }
 
 /// Whether the box serves `path` (a narinfo), from its store or its pushed area.
-pub fn box_serves(server: &str, path: &str) -> bool {
+pub(crate) fn box_serves(server: &str, path: &str) -> bool {
     get(&format!("{server}/{}.narinfo", nix::hash_part(path))).status == 200
 }
 
 /// Whether the box's store (the machine's own) holds `path`.
-pub fn box_has(path: &str) -> bool {
+pub(crate) fn box_has(path: &str) -> bool {
     Command::new("nix-store")
         .args(["--check-validity", path])
         .stderr(std::process::Stdio::null())
@@ -86,7 +86,7 @@ pub fn box_has(path: &str) -> bool {
 }
 
 /// A netrc file in `dir` giving `token` as the password for the box on loopback.
-pub fn netrc(dir: &Path, token: &str) -> PathBuf {
+pub(crate) fn netrc(dir: &Path, token: &str) -> PathBuf {
     let file = dir.join("netrc");
     std::fs::write(
         &file,
@@ -97,7 +97,7 @@ pub fn netrc(dir: &Path, token: &str) -> PathBuf {
 }
 
 /// `nix copy --to URL?compression=C` from the chroot store, as a laptop would push.
-pub fn push(
+pub(crate) fn push(
     pushable: &Pushable,
     url: &str,
     compression: &str,

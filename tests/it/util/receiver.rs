@@ -9,7 +9,7 @@ use std::time::Duration;
 
 /// One request as it arrived.
 #[derive(Debug, Clone)]
-pub struct Received {
+pub(crate) struct Received {
     pub method: String,
     pub path: String,
     pub headers: Vec<(String, String)>,
@@ -19,30 +19,30 @@ pub struct Received {
 }
 
 impl Received {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
 
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap()
     }
 
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 }
 
-pub struct Receiver {
+pub(crate) struct Receiver {
     pub url: String,
     got: mpsc::Receiver<Received>,
 }
 
 impl Receiver {
     /// Listens on a free port; the first requests get `first_statuses`, the rest 200.
-    pub fn start(first_statuses: &[u16]) -> Receiver {
+    pub(crate) fn start(first_statuses: &[u16]) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         let (sender, got) = mpsc::channel();
@@ -69,7 +69,7 @@ impl Receiver {
     }
 
     /// The next request, waiting up to `timeout`.
-    pub fn next(&self, timeout: Duration) -> Option<Received> {
+    pub(crate) fn next(&self, timeout: Duration) -> Option<Received> {
         self.got.recv_timeout(timeout).ok()
     }
 }
@@ -97,10 +97,10 @@ fn read_request(stream: &std::net::TcpStream, answered: u16) -> Option<Received>
 }
 
 /// A request's method, path and headers.
-pub type Head = (String, String, Vec<(String, String)>);
+pub(crate) type Head = (String, String, Vec<(String, String)>);
 
 /// A request's head; `None` at the end of the connection.
-pub fn read_head(reader: &mut impl BufRead) -> Option<Head> {
+pub(crate) fn read_head(reader: &mut impl BufRead) -> Option<Head> {
     let mut line = String::new();
     if reader.read_line(&mut line).ok()? == 0 {
         return None;

@@ -12,7 +12,7 @@ use nix_core::store_location::StoreLocation;
 use server::listener::{serve, Settings};
 
 /// A server running on a thread of the test process.
-pub struct InProcess {
+pub(crate) struct InProcess {
     pub url: String,
     pub _state_dir: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -21,24 +21,24 @@ pub struct InProcess {
 
 impl InProcess {
     /// Starts a server whose config file holds `toml` (the state dir is added).
-    pub fn start(toml: &str) -> InProcess {
+    pub(crate) fn start(toml: &str) -> InProcess {
         InProcess::start_in(toml, tempfile::tempdir().unwrap())
     }
 
     /// Stops this server and starts another with `toml` on the same state dir.
-    pub fn restart(mut self, toml: &str) -> InProcess {
+    pub(crate) fn restart(mut self, toml: &str) -> InProcess {
         self.stop();
         let state_dir = std::mem::replace(&mut self._state_dir, tempfile::tempdir().unwrap());
         InProcess::start_in(toml, state_dir)
     }
 
     /// The server's state dir (`server.state_dir`).
-    pub fn state_dir(&self) -> PathBuf {
+    pub(crate) fn state_dir(&self) -> PathBuf {
         self._state_dir.path().join("state")
     }
 
     /// Starts a server whose config file holds `toml`, on a state dir kept from another.
-    pub fn start_in(toml: &str, state_dir: tempfile::TempDir) -> InProcess {
+    pub(crate) fn start_in(toml: &str, state_dir: tempfile::TempDir) -> InProcess {
         let config_file = state_dir.path().join("config.toml");
         std::fs::write(
             &config_file,
@@ -90,7 +90,7 @@ impl InProcess {
         server
     }
 
-    pub fn public_key(&self) -> String {
+    pub(crate) fn public_key(&self) -> String {
         let status = super::http::get_json(&format!("{}/api/v1/status", self.url));
         status["cache"]["public_keys"][0]
             .as_str()
@@ -99,7 +99,7 @@ impl InProcess {
     }
 
     /// The push key's public half: what a puller trusts to take pushed paths.
-    pub fn push_key(&self) -> String {
+    pub(crate) fn push_key(&self) -> String {
         let status = super::http::get_json(&format!("{}/api/v1/status", self.url));
         status["cache"]["push_public_key"]
             .as_str()
@@ -111,7 +111,7 @@ impl InProcess {
 impl InProcess {
     /// A token of the push scope named `name`, made by the real `token create` on the state
     /// dir as the box's admin makes one (with a clean environment); the token it printed.
-    pub fn push_token(&self, name: &str) -> String {
+    pub(crate) fn push_token(&self, name: &str) -> String {
         let created = super::nix::run_ok(
             Command::new(super::binary())
                 .env_clear()
@@ -126,7 +126,7 @@ impl InProcess {
     }
 
     /// Stops the server; its state dir (and config file) stays, for commands run after it.
-    pub fn stop_keeping_state(mut self) -> tempfile::TempDir {
+    pub(crate) fn stop_keeping_state(mut self) -> tempfile::TempDir {
         self.stop();
         std::mem::replace(&mut self._state_dir, tempfile::tempdir().unwrap())
     }
@@ -148,7 +148,7 @@ impl Drop for InProcess {
 }
 
 /// The real binary running `serve`, killed on drop.
-pub struct Spawned {
+pub(crate) struct Spawned {
     pub url: String,
     pub child: Child,
     pub log: PathBuf,
@@ -157,7 +157,7 @@ pub struct Spawned {
 impl Spawned {
     /// Runs `command` (a `serve --listen 127.0.0.1:0 …` invocation) and waits for its
     /// "listening on" line; the rest of its stderr goes to `log`.
-    pub fn start(mut command: Command, log: &Path) -> Spawned {
+    pub(crate) fn start(mut command: Command, log: &Path) -> Spawned {
         command.stderr(Stdio::piped()).stdout(Stdio::null());
         let mut child = command.spawn().expect("failed to start the server");
         let stderr = child.stderr.take().unwrap();

@@ -4,16 +4,16 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-pub const SSHD: &str = "/usr/sbin/sshd";
+pub(crate) const SSHD: &str = "/usr/sbin/sshd";
 
-pub struct LoopbackBuilder {
+pub(crate) struct LoopbackBuilder {
     pub dir: tempfile::TempDir,
     pub port: u16,
 }
 
 impl LoopbackBuilder {
     /// `None` when this machine has no sshd (Debian's `openssh-server`).
-    pub fn start(system_features: &str) -> Option<LoopbackBuilder> {
+    pub(crate) fn start(system_features: &str) -> Option<LoopbackBuilder> {
         if !Path::new(SSHD).exists() {
             eprintln!("skipped: no {SSHD} (apt-get install openssh-server)");
             return None;
@@ -76,7 +76,7 @@ impl LoopbackBuilder {
     }
 
     /// Starts sshd (again).
-    pub fn resume(&self) {
+    pub(crate) fn resume(&self) {
         let d = self.dir.path();
         let started = Command::new(SSHD)
             .arg("-f")
@@ -102,8 +102,9 @@ impl LoopbackBuilder {
     }
 
     /// Stops sshd (the listener; sessions already open end with their client).
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         if let Some(pid) = self.pid() {
+            // SAFETY: kill takes plain integers; a process already gone only gets ESRCH.
             unsafe { libc::kill(pid, libc::SIGTERM) };
             let _ = std::fs::remove_file(self.dir.path().join("sshd.pid"));
             let _ = super::build_server::wait_for(std::time::Duration::from_secs(5), || {
@@ -115,12 +116,12 @@ impl LoopbackBuilder {
     }
 
     /// The builder's separate store.
-    pub fn store_root(&self) -> PathBuf {
+    pub(crate) fn store_root(&self) -> PathBuf {
         self.dir.path().join("store")
     }
 
     /// The box's `builders` value for this machine.
-    pub fn builders_line(&self, systems: &str, features: &str) -> String {
+    pub(crate) fn builders_line(&self, systems: &str, features: &str) -> String {
         format!(
             "ssh-ng://builder?remote-store=local%3Froot%3D{} {systems} - 1 1 {features}",
             self.store_root().display()
@@ -128,7 +129,7 @@ impl LoopbackBuilder {
     }
 
     /// The box's `NIX_SSHOPTS`.
-    pub fn ssh_opts(&self) -> String {
+    pub(crate) fn ssh_opts(&self) -> String {
         format!("-F {}", self.dir.path().join("ssh_config").display())
     }
 }

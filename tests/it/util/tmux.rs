@@ -6,12 +6,12 @@ use std::time::Duration;
 use super::build_server::wait_for;
 
 /// A tmux server of its own, running one shell command in a 120×40 pane.
-pub struct Tmux {
+pub(crate) struct Tmux {
     socket: String,
 }
 
 impl Tmux {
-    pub fn start(command: &str) -> Tmux {
+    pub(crate) fn start(command: &str) -> Tmux {
         let socket = format!("abtest-{}", crate::util::nonce());
         let status = Command::new("tmux")
             .args([
@@ -31,7 +31,7 @@ impl Tmux {
         Tmux { socket }
     }
 
-    pub fn screen(&self, escapes: bool) -> String {
+    pub(crate) fn screen(&self, escapes: bool) -> String {
         let mut args = vec!["-L", &self.socket, "capture-pane", "-p"];
         if escapes {
             args.push("-e");
@@ -40,7 +40,7 @@ impl Tmux {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
-    pub fn wait_screen(&self, what: &str) -> String {
+    pub(crate) fn wait_screen(&self, what: &str) -> String {
         wait_for(Duration::from_secs(30), || {
             let screen = self.screen(false);
             screen.contains(what).then_some(screen)
@@ -48,7 +48,7 @@ impl Tmux {
         .unwrap_or_else(|| panic!("never saw {what:?} on the screen:\n{}", self.screen(false)))
     }
 
-    pub fn keys(&self, keys: &str) {
+    pub(crate) fn keys(&self, keys: &str) {
         Command::new("tmux")
             .args(["-L", &self.socket, "send-keys", keys])
             .status()

@@ -13,14 +13,14 @@ use std::time::Duration;
 
 /// One request as it arrived (bodies are in `files`).
 #[derive(Debug, Clone)]
-pub struct Request {
+pub(crate) struct Request {
     pub method: String,
     pub path: String,
     pub headers: Vec<(String, String)>,
 }
 
 impl Request {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -43,24 +43,24 @@ enum Puts {
     Stalled,
 }
 
-pub struct UploadReceiver {
+pub(crate) struct UploadReceiver {
     pub url: String,
     state: Arc<Mutex<State>>,
 }
 
 impl UploadReceiver {
     /// Takes every upload.
-    pub fn start() -> UploadReceiver {
+    pub(crate) fn start() -> UploadReceiver {
         Self::start_with(Puts::Taken)
     }
 
     /// Answers every `PUT` with this status and text instead of taking it.
-    pub fn start_refusing(status: u16, text: &'static str) -> UploadReceiver {
+    pub(crate) fn start_refusing(status: u16, text: &'static str) -> UploadReceiver {
         Self::start_with(Puts::Refused(status, text))
     }
 
     /// Never answers a `PUT`.
-    pub fn start_stalling() -> UploadReceiver {
+    pub(crate) fn start_stalling() -> UploadReceiver {
         Self::start_with(Puts::Stalled)
     }
 
@@ -79,12 +79,12 @@ impl UploadReceiver {
         UploadReceiver { url, state }
     }
 
-    pub fn requests(&self) -> Vec<Request> {
+    pub(crate) fn requests(&self) -> Vec<Request> {
         self.state.lock().unwrap().requests.clone()
     }
 
     /// What was uploaded to `path` (e.g. `/<hash>.narinfo`).
-    pub fn file(&self, path: &str) -> Option<Vec<u8>> {
+    pub(crate) fn file(&self, path: &str) -> Option<Vec<u8>> {
         self.state.lock().unwrap().files.get(path).cloned()
     }
 }

@@ -70,7 +70,7 @@ fn reason(error: &std::io::Error) -> String {
 }
 
 /// The closure of `paths` in the local store, each path once, sorted.
-pub fn closure(paths: &[String], env: &BTreeMap<String, String>) -> Result<Vec<SizedPath>> {
+pub(super) fn closure(paths: &[String], env: &BTreeMap<String, String>) -> Result<Vec<SizedPath>> {
     let output = command::local_closure_info(paths)
         .command()
         .env_clear()

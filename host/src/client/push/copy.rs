@@ -30,7 +30,7 @@ pub(super) struct Copy<'a> {
 }
 
 impl Copy<'_> {
-    pub fn command(&self) -> Command {
+    pub(super) fn command(&self) -> Command {
         let mut command = command::copy_to(self.store_url, self.netrc, self.paths).command();
         command
             .env_clear()

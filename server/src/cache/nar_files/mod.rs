@@ -367,6 +367,7 @@ fn disk_has_room(dir: &Path, size: u64) -> bool {
 pub(crate) fn free_space(dir: &Path) -> Option<(u64, u64)> {
     use std::os::unix::ffi::OsStrExt;
     let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs is plain old data (integers only), for which all zero bytes is valid.
     let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: a valid C string and a zeroed struct of the right type.
     if unsafe { libc::statvfs(path.as_ptr(), &mut stat) } != 0 {

@@ -419,6 +419,7 @@ mod tests {
     #[test]
     fn dubious_ownership_is_reported_with_gits_reason() {
         // Git refuses a repository another user owns; only root can make one here.
+        // SAFETY: geteuid takes nothing and cannot fail.
         if unsafe { libc::geteuid() } != 0 {
             eprintln!("skipped: needs root to give the repository to another user");
             return;
