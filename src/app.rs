@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 
 use crate::cli::{BootstrapCli, Command, ConfigCommand, LogsCli, MainCli, StatusCli, TriggerCli};
-use common::applet::{make_links, Applet};
+use common::applet::{Applet, make_links};
 use common::config::schema::{self as keys, KeyDef};
 use common::config::{self, Flag, FlagValue, Inputs};
 use common::exit::usage;
@@ -146,10 +146,9 @@ fn run_main(mut process: Process, cli: MainCli) -> Result<()> {
             if let CacheCommand::PublicKey {
                 cache_key_files, ..
             } = &command
+                && !cache_key_files.is_empty()
             {
-                if !cache_key_files.is_empty() {
-                    flags.push(key_files_flag(cache_key_files));
-                }
+                flags.push(key_files_flag(cache_key_files));
             }
             let config = load_config(&process, config_flag, flags)?;
             if matches!(&command, CacheCommand::PublicKey { cache_key_files, .. } if cache_key_files.is_empty())

@@ -67,11 +67,7 @@ fn main() {
                     let _ = writeln!(stderr, "error: {error:#}");
                 }
             }
-            if broken_pipe {
-                0
-            } else {
-                code
-            }
+            if broken_pipe { 0 } else { code }
         }
     };
     std::process::exit(code);

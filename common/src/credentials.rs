@@ -72,11 +72,12 @@ fn url_parts(url: &str) -> UrlParts<'_> {
         .map_or(url.len(), |at| query_start + at);
     let mut at = query_start;
     for pair in url[query_start..query_end].split(['&', ';']) {
-        if let Some((name, value)) = pair.split_once('=') {
-            if is_secret_param(name) && !value.is_empty() {
-                let start = at + name.len() + 1;
-                parts.params.push((value, start..start + value.len()));
-            }
+        if let Some((name, value)) = pair.split_once('=')
+            && is_secret_param(name)
+            && !value.is_empty()
+        {
+            let start = at + name.len() + 1;
+            parts.params.push((value, start..start + value.len()));
         }
         at += pair.len() + 1;
     }
@@ -165,10 +166,10 @@ impl Secrets {
     /// `text` without any of the credentials.
     pub fn hide(&self, text: &str) -> String {
         let mut text = text.to_string();
-        if let Some((url, shown)) = &self.url {
-            if text.contains(url.as_str()) {
-                text = text.replace(url.as_str(), shown);
-            }
+        if let Some((url, shown)) = &self.url
+            && text.contains(url.as_str())
+        {
+            text = text.replace(url.as_str(), shown);
         }
         for word in &self.words {
             if text.contains(word.as_str()) {

@@ -50,7 +50,7 @@ pub fn take(path: &Path, name: &str, holder: impl FnOnce() -> String) -> Result<
             return Ok(Taken::Held(text));
         }
         Err(error) => {
-            return Err(error).with_context(|| format!("failed to lock {}", path.display()))
+            return Err(error).with_context(|| format!("failed to lock {}", path.display()));
         }
     }
     file.set_len(0)?;

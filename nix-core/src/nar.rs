@@ -305,7 +305,7 @@ mod fuzz {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::fuzz_support::nar_trees::{nar, tree, Node};
+    use crate::fuzz_support::nar_trees::{Node, nar, tree};
     use crate::nar_stream::NarStream;
 
     fn put(node: &Node, path: &Path) {

@@ -184,7 +184,7 @@ impl<R: Read> Walker<'_, R> {
                         "not a NAR in directory {}: expected \"entry\", found {:?}",
                         shown(at),
                         String::from_utf8_lossy(other)
-                    )))
+                    )));
                 }
             }
             self.expect(b"(", at)?;
@@ -214,11 +214,7 @@ impl<R: Read> Walker<'_, R> {
 
 /// The root shown as `/`.
 fn shown(at: &str) -> &str {
-    if at.is_empty() {
-        "/"
-    } else {
-        at
-    }
+    if at.is_empty() { "/" } else { at }
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::nar::{shrank, Tokens, Walk, Walked};
+use crate::nar::{Tokens, Walk, Walked, shrank};
 
 /// Small pieces are gathered into chunks of about this size: small enough that a thousand
 /// downloads in flight stay within a few tens of MiB.
@@ -202,7 +202,7 @@ impl Read for NarReader {
                             self.stream.written(),
                             self.expected
                         ),
-                    ))
+                    ));
                 }
                 None => return Ok(0),
             }

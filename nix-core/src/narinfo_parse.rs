@@ -3,12 +3,12 @@
 //! sizes in a form Nix writes. Says what is wrong in words a client can act on. Pure: knows
 //! nothing of files or HTTP.
 
-use anyhow::{anyhow, bail, Context, Result};
-use base64::engine::general_purpose::STANDARD as BASE64;
+use anyhow::{Context, Result, anyhow, bail};
 use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::path_info::parse_sha256;
-use super::store_path::{is_valid_basename, StoreDir};
+use super::store_path::{StoreDir, is_valid_basename};
 
 /// What an uploaded narinfo says, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! What the store knows about one valid path (`ValidPathInfo` in Nix): the facts a narinfo is
 //! made of. Both store back-ends produce this; nothing here reads the store.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 
 use super::base32;
 

@@ -2,9 +2,9 @@
 //! writes them) and narinfo signatures over Nix's path fingerprint. Not for key storage
 //! policy (where keys live, who owns them); see `cache::keys`.
 
-use anyhow::{bail, Context, Result};
-use base64::engine::general_purpose::STANDARD as BASE64;
+use anyhow::{Context, Result, bail};
 use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use ed25519_dalek::{Signer, SigningKey};
 
 use super::path_info::PathInfo;

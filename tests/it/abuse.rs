@@ -9,11 +9,11 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::build_server::{wait_for, BuildBox};
+use crate::util::build_server::{BuildBox, wait_for};
 use crate::util::fixtures::single_package_flake;
 use crate::util::fleet::Fleet;
 use crate::util::http::{get, get_json, post};
-use crate::util::nix::{build, NIX_CONFIG};
+use crate::util::nix::{NIX_CONFIG, build};
 use crate::util::server::Spawned;
 
 /// A server for the cache tests, with the given extra config lines.

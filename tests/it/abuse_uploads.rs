@@ -9,18 +9,18 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use nix_core::base32;
 use server::tokens::{Scope, TokenStore};
 use sha2::{Digest, Sha256};
 
-use crate::util::build_server::{wait_for, BuildBox};
+use crate::util::build_server::{BuildBox, wait_for};
 use crate::util::fleet::Fleet;
-use crate::util::http::{get, get_json, try_send, Reply};
-use crate::util::nix::{nar_file_head, nar_of_dir, nix, run_ok, NIX_CONFIG};
+use crate::util::http::{Reply, get, get_json, try_send};
+use crate::util::nix::{NIX_CONFIG, nar_file_head, nar_of_dir, nix, run_ok};
 use crate::util::server::Spawned;
 
 /// A spawned server with a push token, restartable on the same state.
@@ -809,10 +809,12 @@ fn content_pushed_at_a_future_build_output_never_reaches_a_host() {
         log.contains("token mallory pushed") && log.contains("other contents"),
         "{log}"
     );
-    assert!(!build_box
-        .state
-        .join(format!("pushed/paths/{}.json", hash_part(&output)))
-        .exists());
+    assert!(
+        !build_box
+            .state
+            .join(format!("pushed/paths/{}.json", hash_part(&output)))
+            .exists()
+    );
 
     // A host trusting only the build key copies the job's output: the box's build.
     let host = tempfile::tempdir().unwrap();

@@ -115,10 +115,12 @@ fn failures_recoveries_and_rollbacks_are_posted_once_each() {
     assert_eq!(body["host"]["state"], "rolled_back");
     assert!(body["job"].is_null());
     assert_eq!(body["url"], build.url("/#host-laptop"));
-    assert!(body["message"]
-        .as_str()
-        .unwrap()
-        .contains("health check `true` failed"));
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("health check `true` failed")
+    );
     report("health check `true` failed");
     report("not deploying it again: it failed here");
     if let Some(extra) = receiver.next(QUIET) {
@@ -157,9 +159,11 @@ fn ntfy_gets_plain_text_with_title_tags_and_click_for_the_events_chosen() {
         Some(build.url(&format!("/jobs/{broken}")).as_str())
     );
     assert!(alert.header("tags").unwrap().contains("job_failed"));
-    assert!(alert
-        .text()
-        .starts_with(&format!("job {broken} failed: broken")));
+    assert!(
+        alert
+            .text()
+            .starts_with(&format!("job {broken} failed: broken"))
+    );
     // Host reports are not among the chosen events.
     let laptop = get_json(&build.url("/api/v1/hosts/laptop"));
     let latest = laptop["latest"]["path"].as_str().unwrap();

@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use crate::util::fixtures::{single_package_flake, Fixture};
+use crate::util::fixtures::{Fixture, single_package_flake};
 use crate::util::http::{field, get, narinfo_fields};
 use crate::util::nix::{self, run_ok};
 use crate::util::server::InProcess;

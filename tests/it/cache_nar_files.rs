@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::util::client_store::{nix_copy, store_has};
-use crate::util::fixtures::{single_package_flake, Fixture};
+use crate::util::fixtures::{Fixture, single_package_flake};
 use crate::util::http::{field, get, get_json, narinfo_fields, request};
 use crate::util::nix::{self, run_ok};
 use crate::util::server::InProcess;
@@ -71,9 +71,10 @@ fn parallel_clients_fill_the_cache_then_copies_come_from_files(toml: &str, zstd:
     let after_fill = wait_kept(&server, expected_files as u64);
     let kept = kept_files(&server.state_dir());
     assert_eq!(kept.len(), expected_files, "{kept:?}");
-    assert!(kept
-        .iter()
-        .all(|n| n.ends_with(if zstd { ".nar.zst" } else { ".nar" })));
+    assert!(
+        kept.iter()
+            .all(|n| n.ends_with(if zstd { ".nar.zst" } else { ".nar" }))
+    );
 
     let root = copy_ok(&server, &fixture.tree);
     let copied = root.path().join(fixture.tree.trim_start_matches('/'));

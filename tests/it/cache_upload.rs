@@ -12,9 +12,9 @@ use server::tokens::{Scope, TokenStore};
 use sha2::{Digest, Sha256};
 
 use crate::util::client_store::{nix_copy, store_has};
-use crate::util::http::{get, get_json, raw, raw_status, try_send, Reply};
+use crate::util::http::{Reply, get, get_json, raw, raw_status, try_send};
 use crate::util::nix::{self, run_ok};
-use crate::util::pushable::{box_has, box_serves, netrc, push, Pushable};
+use crate::util::pushable::{Pushable, box_has, box_serves, netrc, push};
 use crate::util::server::InProcess;
 
 fn token(server: &InProcess, name: &str, scopes: &[Scope]) -> String {
@@ -316,8 +316,7 @@ fn bad_uploads_are_refused_with_the_reason_and_add_nothing() {
 
     let refusals = [
         Refusal {
-            name:
-                "a NAR whose bytes do not match its narinfo's NarHash (a file's contents changed)",
+            name: "a NAR whose bytes do not match its narinfo's NarHash (a file's contents changed)",
             send: Box::new(|| put_base(&tampered, |n| n)),
             status: 422,
             says: Some("NarHash"),

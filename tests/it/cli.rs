@@ -133,13 +133,15 @@ fn generate_key_writes_a_private_key_nix_understands() {
         .output()
         .unwrap();
     assert_eq!(again.status.code(), Some(2));
-    assert!(run_ok(
-        nix::nix("")
-            .args(["key", "convert-secret-to-public"])
-            .stdin(std::fs::File::open(&file).unwrap())
-    )
-    .stdout
-    .starts_with(b"box-1:"));
+    assert!(
+        run_ok(
+            nix::nix("")
+                .args(["key", "convert-secret-to-public"])
+                .stdin(std::fs::File::open(&file).unwrap())
+        )
+        .stdout
+        .starts_with(b"box-1:")
+    );
 }
 
 #[test]

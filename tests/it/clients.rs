@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::util::applets::Applets;
-use crate::util::build_server::{wait_for, BuildBox};
+use crate::util::build_server::{BuildBox, wait_for};
 use crate::util::fleet::Fleet;
 use crate::util::http::get_json;
 use crate::util::output::{stderr, stdout};

@@ -235,7 +235,7 @@ fn unprivileged_pusher(
 /// checks its references through the daemon, and serves it signed by the push key.
 #[test]
 fn an_unprivileged_server_keeps_pushed_paths_beside_the_store_it_reads_through_a_daemon() {
-    use crate::util::pushable::{box_has, box_serves, netrc, push, Pushable};
+    use crate::util::pushable::{Pushable, box_has, box_serves, netrc, push};
     if !is_root() {
         eprintln!("skipped: needs root to start a server and a nix-daemon as other users");
         return;

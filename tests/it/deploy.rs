@@ -9,7 +9,7 @@ use crate::util::build_server::wait_for;
 use crate::util::deploy_box::{
     build_newest, host_view, laptop_box, laptop_deployed, latest_system, out_of, start_box,
 };
-use crate::util::deploy_fleet::{report_of, Activation, DeployFleet, FleetHost};
+use crate::util::deploy_fleet::{Activation, DeployFleet, FleetHost, report_of};
 use crate::util::http::{get, get_json};
 use crate::util::output::{code, stderr};
 
@@ -209,10 +209,12 @@ fn a_failed_activation_rolls_back_and_is_not_tried_again() {
     let view = host_view(&build_box, "laptop");
     assert_eq!(view["state"], "rolled_back");
     assert_eq!(view["behind"], true);
-    assert!(view["last_report"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("broke on purpose"));
+    assert!(
+        view["last_report"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("broke on purpose")
+    );
 
     // No deploy loop: the same build is not tried again, and the box keeps showing it.
     let skipped = laptop.deploy(&[]);

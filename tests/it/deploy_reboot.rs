@@ -71,10 +71,12 @@ fn reboots_are_reported_done_in_the_window_and_checked_at_first_boot() {
     );
     let report = report_of(&booted);
     assert_eq!(report["state"], "deployed");
-    assert!(report["message"]
-        .as_str()
-        .unwrap()
-        .contains("passed its checks"));
+    assert!(
+        report["message"]
+            .as_str()
+            .unwrap()
+            .contains("passed its checks")
+    );
     assert_eq!(laptop.activations().len(), activations);
     let settled = laptop.deploy(&["--json"]);
     assert_eq!(report_of(&settled)["state"], "up_to_date");

@@ -14,7 +14,7 @@ use crate::util::build_server::wait_for;
 use crate::util::deploy_box::{
     build_newest, host_view, laptop_box, laptop_deployed, latest_system, out_of,
 };
-use crate::util::deploy_fleet::{report_of, Activation, FleetHost};
+use crate::util::deploy_fleet::{Activation, FleetHost, report_of};
 use crate::util::output::{code, stderr, stdout};
 
 #[test]
@@ -224,10 +224,12 @@ fn test_mode_leaves_the_profile_and_pushed_targets_are_refused() {
         report["message"].as_str().unwrap().contains("came by push"),
         "{report}"
     );
-    assert!(report["message"]
-        .as_str()
-        .unwrap()
-        .contains("deploy.allow_pushed"));
+    assert!(
+        report["message"]
+            .as_str()
+            .unwrap()
+            .contains("deploy.allow_pushed")
+    );
     assert_eq!(laptop.running().as_deref(), Some(second.as_str()));
     assert_eq!(laptop.generations(), vec![1]);
     laptop.deploy_settings.push_str("allow_pushed = true\n");

@@ -13,7 +13,7 @@ use common::config::schema::KEYS;
 
 use crate::util::build_server::BuildBox;
 use crate::util::fleet::Fleet;
-use crate::util::nix::{run_ok, NIX_CONFIG};
+use crate::util::nix::{NIX_CONFIG, run_ok};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -9,7 +9,7 @@
 use std::process::{Command, Stdio};
 
 use crate::util::applets::Applets as User;
-use crate::util::build_server::{wait_for, BuildBox};
+use crate::util::build_server::{BuildBox, wait_for};
 use crate::util::flake_repo::FlakeRepo;
 use crate::util::fleet::Fleet;
 use crate::util::http::{get, get_json};

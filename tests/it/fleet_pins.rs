@@ -12,7 +12,7 @@ use crate::util::build_server::BuildBox;
 use crate::util::deploy_box::host_view;
 use crate::util::deploy_fleet::DeployFleet;
 use crate::util::fleet::head_of;
-use crate::util::http::{get_json, try_send, Reply};
+use crate::util::http::{Reply, get_json, try_send};
 use crate::util::output::code;
 
 /// Builds `body` (a job request) and waits for it to succeed.
@@ -438,11 +438,13 @@ fn latest_follows_the_branch_and_pins_move_the_target() {
     assert!(text(&retry.stdout).starts_with("laptop will try again"));
     let all = fleet_cli(&build_box, &home, &deployer, &["unpin", "--all"]);
     assert_eq!(code(&all), 0, "{}", text(&all.stderr));
-    assert!(get_json(&build_box.url("/api/v1/hosts"))["hosts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|h| h["pinned"].is_null()));
+    assert!(
+        get_json(&build_box.url("/api/v1/hosts"))["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["pinned"].is_null())
+    );
     let all = fleet_cli(&build_box, &home, &deployer, &["pin", "--all", &older[..8]]);
     assert_eq!(code(&all), 0, "{}", text(&all.stderr));
     assert_eq!(

@@ -66,14 +66,18 @@ fn no_targets_builds_every_host_keyed_by_host_name() {
     let done = build.wait_finished(job["id"].as_u64().unwrap());
     assert_eq!(done["state"], "succeeded");
     assert_eq!(done["targets"], serde_json::json!(["desktop", "laptop"]));
-    assert!(done["outputs"]["desktop"]
-        .as_str()
-        .unwrap()
-        .ends_with("-nixos-system-desktop"));
-    assert!(done["outputs"]["laptop"]
-        .as_str()
-        .unwrap()
-        .ends_with("-nixos-system-laptop"));
+    assert!(
+        done["outputs"]["desktop"]
+            .as_str()
+            .unwrap()
+            .ends_with("-nixos-system-desktop")
+    );
+    assert!(
+        done["outputs"]["laptop"]
+            .as_str()
+            .unwrap()
+            .ends_with("-nixos-system-laptop")
+    );
 }
 
 #[test]
@@ -252,11 +256,13 @@ fn one_target_is_rooted_by_nix_itself_and_a_waiting_request_ends_with_the_job() 
         roots_of(out).contains(&link.display().to_string()),
         "the single target is not a GC root"
     );
-    assert!(!build
-        .state
-        .join("gcroots/.building")
-        .join(id.to_string())
-        .exists());
+    assert!(
+        !build
+            .state
+            .join("gcroots/.building")
+            .join(id.to_string())
+            .exists()
+    );
     let bad = crate::util::http::get(&build.url(&format!("/api/v1/jobs/{id}?wait=soon")));
     assert_eq!(bad.status, 400);
     // A failed single-target job leaves no root behind.
@@ -264,11 +270,13 @@ fn one_target_is_rooted_by_nix_itself_and_a_waiting_request_ends_with_the_job() 
     let id = job["id"].as_u64().unwrap();
     let waited = crate::util::http::get_json(&build.url(&format!("/api/v1/jobs/{id}?wait=50")));
     assert_eq!(waited["state"], "failed");
-    assert!(!build
-        .state
-        .join("gcroots/broken")
-        .join(id.to_string())
-        .exists());
+    assert!(
+        !build
+            .state
+            .join("gcroots/broken")
+            .join(id.to_string())
+            .exists()
+    );
 }
 
 #[test]

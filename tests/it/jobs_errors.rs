@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::util::build_server::{wait_for, BuildBox};
+use crate::util::build_server::{BuildBox, wait_for};
 use crate::util::fleet::Fleet;
 use crate::util::http::{get, get_json};
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use crate::util::build_server::{wait_for, BuildBox};
+use crate::util::build_server::{BuildBox, wait_for};
 use crate::util::fleet::Fleet;
 use crate::util::http::{field, get, get_json, narinfo_fields, post, request};
 use crate::util::promtool::promtool_check;

@@ -199,9 +199,11 @@ fn the_example_fleet_is_what_the_templates_render() {
             );
         }
     }
-    assert!(fleet
-        .join("hosts/thinkpad/hardware-configuration.nix")
-        .exists());
+    assert!(
+        fleet
+            .join("hosts/thinkpad/hardware-configuration.nix")
+            .exists()
+    );
     let mesh = eval_json(
         r#"let lib = import ./nix/lib; hosts = ./examples/fleet/hosts; in
            { names = builtins.attrNames (lib.discoverHosts hosts);

@@ -14,13 +14,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use ::host::wizard::boot_loader::BootLoader;
 use ::host::wizard::host;
 
 use crate::util::examples::{config_show, example_values};
-use crate::util::nix::{run_ok, NIX_CONFIG};
+use crate::util::nix::{NIX_CONFIG, run_ok};
 
 const ROOT_FS: &str = "The ‘fileSystems’ option does not specify your root file system.";
 const NO_GRUB_DEVICE: &str = "You must set the option ‘boot.loader.grub.devices’ or \
@@ -541,10 +541,12 @@ fn the_deploy_unit_is_there_only_when_enabled_and_activation_never_stops_it() {
             "{name}"
         );
         assert_eq!(unit["wantedBy"], json!(["multi-user.target"]));
-        assert!(unit["after"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("network-online.target")));
+        assert!(
+            unit["after"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("network-online.target"))
+        );
 
         // The settings it runs with, as the binary reads them.
         let dir = tempfile::tempdir().unwrap();
@@ -780,7 +782,9 @@ fn remote_builders_and_emulated_systems_reach_nix() {
         .collect();
     let has = |text: &str| messages.iter().any(|m| m.contains(text));
     assert!(
-        has("every builder needs `system` or `systems` (the systems it builds for); missing on: nosystem."),
+        has(
+            "every builder needs `system` or `systems` (the systems it builds for); missing on: nosystem."
+        ),
         "{messages:#?}"
     );
     assert!(
@@ -931,10 +935,12 @@ fn a_box_without_the_client_and_a_client_without_the_box_build() {
     // No key of its own known: nothing trusted, no cache of its own as a substituter.
     assert_eq!(box_only["trustedPublicKeys"], json!([]));
     assert_eq!(box_only["substituters"], json!([]));
-    assert!(box_only["configToml"]
-        .as_str()
-        .unwrap()
-        .contains("[server]"));
+    assert!(
+        box_only["configToml"]
+            .as_str()
+            .unwrap()
+            .contains("[server]")
+    );
     assert_eq!(hosts["client-only"]["serverEnabled"], false);
     assert_eq!(
         hosts["client-only"]["substituters"],

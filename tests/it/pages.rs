@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::util::browser::Browser;
-use crate::util::build_server::{wait_for, BuildBox};
+use crate::util::build_server::{BuildBox, wait_for};
 use crate::util::flake_repo::FlakeRepo;
 use crate::util::fleet::Fleet;
 use crate::util::http::{get, get_json, post, request};
@@ -124,13 +124,15 @@ fn the_status_page_shows_the_box_and_follows_it() {
     };
     assert_eq!(browser.eval(&state_of(broken)), "failed");
     assert_eq!(browser.eval(&state_of(hang)), "running");
-    assert!(browser
-        .eval(&format!(
-            "document.querySelector('#job-{broken}').innerText"
-        ))
-        .as_str()
-        .unwrap()
-        .contains("failed"));
+    assert!(
+        browser
+            .eval(&format!(
+                "document.querySelector('#job-{broken}').innerText"
+            ))
+            .as_str()
+            .unwrap()
+            .contains("failed")
+    );
     assert_eq!(
         browser.eval("document.querySelector('#host-laptop [data-state]').dataset.state"),
         "up_to_date"
@@ -224,11 +226,13 @@ fn a_job_page_follows_its_log_and_shows_the_failure_first() {
         "running"
     );
     let log = "document.querySelector('#log').textContent";
-    assert!(browser
-        .eval(log)
-        .as_str()
-        .unwrap()
-        .contains("<script>alert(1)</script>"));
+    assert!(
+        browser
+            .eval(log)
+            .as_str()
+            .unwrap()
+            .contains("<script>alert(1)</script>")
+    );
 
     // A line written now arrives while the job still runs: streamed, not on reload.
     std::fs::write(gates.path().join("one"), "").unwrap();
@@ -312,11 +316,13 @@ fn a_job_page_follows_its_log_and_shows_the_failure_first() {
         "only our script"
     );
     browser.goto(&build.url(&format!("/jobs/{}", bad["id"])));
-    assert!(browser
-        .eval("document.querySelector('#head').innerText")
-        .as_str()
-        .unwrap()
-        .contains("<script>alert(4)</script>"));
+    assert!(
+        browser
+            .eval("document.querySelector('#head').innerText")
+            .as_str()
+            .unwrap()
+            .contains("<script>alert(4)</script>")
+    );
     assert_eq!(
         browser.eval("document.scripts.length"),
         1,

@@ -10,11 +10,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::util::build_server::{wait_for, BuildBox};
+use crate::util::build_server::{BuildBox, wait_for};
 use crate::util::flake_repo::FlakeRepo;
 use crate::util::garage::Garage;
 use crate::util::http::{field, get_json, narinfo_fields};
-use crate::util::nix::{closure, hash_part, run_ok, NIX_CONFIG};
+use crate::util::nix::{NIX_CONFIG, closure, hash_part, run_ok};
 
 /// A fan of small paths, a few large random ones and a top that needs them all; `@VERSION@`
 /// changes every path.
@@ -207,9 +207,11 @@ fn real_nix_reads_the_published_bucket_with_the_box_stopped_and_a_node_down() {
     assert_eq!(paths.len(), 3);
     assert_eq!(assert_consistent(&garage, 0, &paths), 3);
     let (_, info) = garage.get(0, "nix-cache-info");
-    assert!(String::from_utf8(info)
-        .unwrap()
-        .contains("StoreDir: /nix/store"));
+    assert!(
+        String::from_utf8(info)
+            .unwrap()
+            .contains("StoreDir: /nix/store")
+    );
     // Compressed with zstd by default, FileHash the compressed file's.
     let (_, narinfo) = garage.get(0, &format!("{}.narinfo", hash_part(&app)));
     let fields = narinfo_fields(&String::from_utf8(narinfo).unwrap());

@@ -142,9 +142,11 @@ fn push_uploads_the_closure_with_the_token_and_says_what_it_sent() {
     let again = client.push(&receiver.url, Some(TOKEN), &["--json", &fixture.tree]);
     assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
     assert_eq!(json(&again)["sent_count"], 0);
-    assert!(receiver.requests()[before..]
-        .iter()
-        .all(|r| r.method != "PUT"));
+    assert!(
+        receiver.requests()[before..]
+            .iter()
+            .all(|r| r.method != "PUT")
+    );
     let said = client.push(&receiver.url, Some(TOKEN), &[&fixture.tree]);
     assert!(String::from_utf8_lossy(&said.stdout).contains("nothing to push"));
     client.assert_no_netrc_left();
@@ -179,9 +181,11 @@ fn push_takes_the_result_link_by_default_and_any_compression() {
         .unwrap();
     assert_eq!(nar, dump(&fixture.lib));
     // The tree is not in lib's closure: not sent.
-    assert!(receiver
-        .file(&format!("/{}.narinfo", hash_part(&fixture.tree)))
-        .is_none());
+    assert!(
+        receiver
+            .file(&format!("/{}.narinfo", hash_part(&fixture.tree)))
+            .is_none()
+    );
     client.assert_no_netrc_left();
 }
 
@@ -227,10 +231,12 @@ fn an_interrupted_push_stops_nix_and_removes_the_netrc() {
             .then_some(())
     });
     assert!(hanging.is_some(), "nix never uploaded");
-    assert!(std::fs::read_dir(client.runtime())
-        .unwrap()
-        .next()
-        .is_some());
+    assert!(
+        std::fs::read_dir(client.runtime())
+            .unwrap()
+            .next()
+            .is_some()
+    );
     // SAFETY: kill() with our child's pid.
     unsafe { libc::kill(push.id() as libc::pid_t, libc::SIGINT) };
     let output = push.wait_with_output().unwrap();

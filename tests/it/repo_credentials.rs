@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::util::build_server::{wait_for, BuildBox};
+use crate::util::build_server::{BuildBox, wait_for};
 use crate::util::fleet::Fleet;
 use crate::util::git_http::{GitHttp, GitHttps};
 use crate::util::http::{get, get_json, post};

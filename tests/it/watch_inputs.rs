@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use hmac::{KeyInit, Mac};
 
-use crate::util::build_server::{wait_for, BuildBox};
+use crate::util::build_server::{BuildBox, wait_for};
 use crate::util::fleet::{commit_all, head_of};
 use crate::util::http::{get, get_json, post};
 use crate::util::nix::{nix, run_ok};

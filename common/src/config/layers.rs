@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 
 use super::schema::{self, KeyDef, Kind};
 
@@ -323,9 +323,11 @@ mod tests {
         vars.insert("ATUIN_BOOTSTRAP_SERVER__LISTEN".into(), "0.0.0.0:1".into());
         assert!(check_env(&vars).is_ok());
         vars.insert("ATUIN_BOOTSTRAP_SERVER__NOPE".into(), "1".into());
-        assert!(check_env(&vars)
-            .unwrap_err()
-            .to_string()
-            .contains("SERVER__NOPE"));
+        assert!(
+            check_env(&vars)
+                .unwrap_err()
+                .to_string()
+                .contains("SERVER__NOPE")
+        );
     }
 }

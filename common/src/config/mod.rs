@@ -16,16 +16,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 
 pub use found::Sourced;
-pub use layers::{parse_duration, Flag, FlagValue, Source, Value};
+pub use layers::{Flag, FlagValue, Source, Value, parse_duration};
 pub use notify::{NotifyEvent, NotifyFormat, NotifySettings};
 pub use publish::{PublishCompression, PublishSettings};
 
 use crate::exit::usage;
 use found::{
-    at_least_one, duration, list, positive_duration, small_count, text, text_path, Entry, Found,
+    Entry, Found, at_least_one, duration, list, positive_duration, small_count, text, text_path,
 };
 use layers::Layers;
 use nix_core::narinfo::Compression;

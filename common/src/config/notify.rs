@@ -1,7 +1,7 @@
 //! The `[notify]` keys as the server uses them: where alerts go, in which format, and for
 //! which events. Only the settings; sending is the `notify` part's.
 
-use anyhow::{bail, Result};
+use anyhow::{Result, bail};
 
 use super::found::Sourced;
 

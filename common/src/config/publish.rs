@@ -6,9 +6,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 
-use super::found::{at_least_one, duration, positive_duration, text, text_path, Found, Sourced};
+use super::found::{Found, Sourced, at_least_one, duration, positive_duration, text, text_path};
 use super::schema;
 
 /// Publishing, when `publish.bucket` is set.

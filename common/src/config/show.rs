@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::layers::{Source, Value};
-use super::{schema, Config};
+use super::{Config, schema};
 
 /// `config show`'s output: TOML with each value's source, or with `json` one object per key.
 pub fn render(config: &Config, json: bool) -> String {

@@ -5,8 +5,8 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use super::render::{job_line, Style};
 use super::ApiClient;
+use super::render::{Style, job_line};
 use crate::client::ClientArgs;
 use clap::Args;
 use common::process::Process;

@@ -6,12 +6,12 @@
 use std::io::Write;
 
 use anyhow::Result;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use super::render::{fleet_rows, short_rev, store_name, table, target_name, Style};
 use super::ApiClient;
+use super::render::{Style, fleet_rows, short_rev, store_name, table, target_name};
 use clap::{Args, Subcommand};
-use common::exit::{usage, Exit, SERVER};
+use common::exit::{Exit, SERVER, usage};
 use common::process::Process;
 use common::protocol::host::Host;
 

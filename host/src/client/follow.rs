@@ -109,10 +109,10 @@ fn stream_log(
         }
         bytes += read as u64;
         let text = String::from_utf8_lossy(&line);
-        if let Some(error) = text.trim_start().strip_prefix("error:") {
-            if errors.len() < REMEMBERED_ERRORS {
-                errors.push(error.trim().to_string());
-            }
+        if let Some(error) = text.trim_start().strip_prefix("error:")
+            && errors.len() < REMEMBERED_ERRORS
+        {
+            errors.push(error.trim().to_string());
         }
         match bar {
             Some(bar) => bar.println(String::from_utf8_lossy(&line).trim_end()),
@@ -146,14 +146,14 @@ fn bar_style() -> ProgressStyle {
 
 fn show_progress(bar: &ProgressBar, job: &Value) {
     let progress = &job["progress"];
-    if let (Some(done), Some(total)) = (progress["done"].as_u64(), progress["total"].as_u64()) {
-        if total > 0 {
-            if bar.length().is_none() {
-                bar.set_style(bar_style());
-            }
-            bar.set_length(total);
-            bar.set_position(done);
+    if let (Some(done), Some(total)) = (progress["done"].as_u64(), progress["total"].as_u64())
+        && total > 0
+    {
+        if bar.length().is_none() {
+            bar.set_style(bar_style());
         }
+        bar.set_length(total);
+        bar.set_position(done);
     }
     let current = progress["current"]
         .as_str()

@@ -6,9 +6,9 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 
-use super::follow::{self, empty_log_reason, leave_running_on_interrupt};
-use super::render::{job_line, Style};
 use super::ApiClient;
+use super::follow::{self, empty_log_reason, leave_running_on_interrupt};
+use super::render::{Style, job_line};
 use crate::client::ClientArgs;
 use clap::Args;
 use common::exit::{Exit, SERVER};

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::render::{age, builder_rows, host_rows, job_detail, job_rows, short_rev, table, Style};
 use super::ApiClient;
+use super::render::{Style, age, builder_rows, host_rows, job_detail, job_rows, short_rev, table};
 use crate::client::ClientArgs;
 use clap::Args;
 use common::process::Process;

@@ -6,9 +6,9 @@ use std::io::Write;
 use anyhow::Result;
 use serde_json::json;
 
-use super::follow::{self, leave_running_on_interrupt};
-use super::render::{job_line, Style};
 use super::ApiClient;
+use super::follow::{self, leave_running_on_interrupt};
+use super::render::{Style, job_line};
 use crate::client::ClientArgs;
 use clap::Args;
 use common::process::Process;

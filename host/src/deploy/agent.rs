@@ -61,10 +61,10 @@ impl Agent<'_> {
     /// One turn of the agent (see the top of this file).
     pub(super) fn turn(&self, options: Options) -> Result<Outcome> {
         let machine = &self.machine;
-        if !options.dry_run {
-            if let Some(outcome) = recover::finish(machine)? {
-                return Ok(outcome);
-            }
+        if !options.dry_run
+            && let Some(outcome) = recover::finish(machine)?
+        {
+            return Ok(outcome);
         }
         let host = self.ask_box()?;
         if !options.dry_run {
@@ -102,10 +102,11 @@ impl Agent<'_> {
                 transient: false,
             });
         }
-        if let Some(note) = machine.memory.under_way()? {
-            if note.phase == Phase::RebootPending && note.wanted == wanted {
-                return switch::still_pending(machine, &note, !options.dry_run);
-            }
+        if let Some(note) = machine.memory.under_way()?
+            && note.phase == Phase::RebootPending
+            && note.wanted == wanted
+        {
+            return switch::still_pending(machine, &note, !options.dry_run);
         }
         let installed = machine.installed()?;
         if installed.as_deref() == Some(wanted.as_str()) {
@@ -167,18 +168,17 @@ impl Agent<'_> {
     /// `--retry`, or a `retry_at` from the box not seen before: the failed paths are forgotten.
     fn forget_on_retry(&self, host: &HostView, retry: bool) -> Result<()> {
         let machine = &self.machine;
-        if let Some(retry_at) = &host.retry_at {
-            if machine.memory.retry_seen()?.as_deref() != Some(retry_at.as_str()) {
-                if machine.memory.retry_seen()?.is_some()
-                    || !machine.memory.failed_paths()?.is_empty()
-                {
-                    machine.log.line(&format!(
+        if let Some(retry_at) = &host.retry_at
+            && machine.memory.retry_seen()?.as_deref() != Some(retry_at.as_str())
+        {
+            if machine.memory.retry_seen()?.is_some() || !machine.memory.failed_paths()?.is_empty()
+            {
+                machine.log.line(&format!(
                         "the box asked at {retry_at} to try again: forgetting the systems that failed here"
                     ));
-                }
-                machine.memory.forget_failed()?;
-                machine.memory.remember_retry_seen(retry_at)?;
             }
+            machine.memory.forget_failed()?;
+            machine.memory.remember_retry_seen(retry_at)?;
         }
         if retry {
             machine
@@ -200,15 +200,15 @@ impl Agent<'_> {
         let machine = &self.machine;
         let code = outcome.exit_code();
         let mut undelivered = None;
-        if let Some(report) = outcome.report().filter(|_| report) {
-            if let Err(e) = machine.deliver_unsent().and_then(|()| machine.send(report)) {
-                if !outcome.changed_the_host() {
-                    return Err(e);
-                }
-                // What the host did stands; the box hears of it when it answers again.
-                machine.memory.queue(report)?;
-                undelivered = Some(e);
+        if let Some(report) = outcome.report().filter(|_| report)
+            && let Err(e) = machine.deliver_unsent().and_then(|()| machine.send(report))
+        {
+            if !outcome.changed_the_host() {
+                return Err(e);
             }
+            // What the host did stands; the box hears of it when it answers again.
+            machine.memory.queue(report)?;
+            undelivered = Some(e);
         }
         if json {
             writeln!(out, "{}", outcome.json(&machine.host))?;

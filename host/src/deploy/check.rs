@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use super::bounded::{self, with_output, Ended};
+use super::bounded::{self, Ended, with_output};
 use super::log::Log;
 
 /// The longest one try of a built-in check waits.
@@ -86,7 +86,7 @@ fn tcp(address: &str, within: Duration) -> Result<(), String> {
         Err(e) => {
             return Err(format!(
                 "health check `tcp:{address}`: not a HOST:PORT that resolves ({e})"
-            ))
+            ));
         }
     };
     let mut last = String::from("no address");

@@ -171,7 +171,7 @@ fn fetch_from(
                 ),
                 code: SERVER,
                 system_at_fault: false,
-            }))
+            }));
         }
     };
     let local = narhash::read(

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 
 use super::bounded;
 use nix_core::command::{self, NixCommand};
@@ -42,8 +42,9 @@ impl Profile {
             Ok(target) => target,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => {
-                return Err(e)
-                    .with_context(|| format!("failed to read the profile {}", self.link.display()))
+                return Err(e).with_context(|| {
+                    format!("failed to read the profile {}", self.link.display())
+                });
             }
         };
         let name = target
@@ -73,10 +74,10 @@ impl Profile {
         for entry in entries {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(number) = self.generation_number(&name) {
-                if let Ok(path) = store_path_of(&entry.path()) {
-                    generations.push(Generation { number, path });
-                }
+            if let Some(number) = self.generation_number(&name)
+                && let Ok(path) = store_path_of(&entry.path())
+            {
+                generations.push(Generation { number, path });
             }
         }
         generations.sort_by_key(|g| g.number);
@@ -112,7 +113,7 @@ impl Profile {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => {
-                    return Err(e).with_context(|| format!("failed to remove {}", link.display()))
+                    return Err(e).with_context(|| format!("failed to remove {}", link.display()));
                 }
             }
         }

@@ -104,8 +104,10 @@ mod tests {
             vec!["unit:sshd.service", "tcp:127.0.0.1:22"]
         );
         std::fs::write(dir.path().join(CHECKS_IN_SYSTEM), "{").unwrap();
-        assert!(checks_for(system, &configured)
-            .unwrap_err()
-            .contains("not a JSON list"));
+        assert!(
+            checks_for(system, &configured)
+                .unwrap_err()
+                .contains("not a JSON list")
+        );
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::activation::{self, Activation, Activator};
-use super::generations::{store_path_of, Profile};
+use super::generations::{Profile, store_path_of};
 use super::log::Log;
 use super::memory::{Memory, UnderWay};
 use crate::client::ApiClient;

@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use common::protocol::host::Report;
-use common::state_dir::{write_private_file, StateDir};
+use common::state_dir::{StateDir, write_private_file};
 use common::timestamp::now;
 
 const FAILED: &str = "failed.json";
@@ -132,10 +132,10 @@ impl Memory {
     /// target acted on when it was one of them, so that it is tried again.
     pub(super) fn forget_failed(&self) -> Result<()> {
         let failed = self.failed_paths()?;
-        if let Some(acted) = self.acted()? {
-            if failed.iter().any(|f| f.path == acted.path) {
-                self.remove(ACTED)?;
-            }
+        if let Some(acted) = self.acted()?
+            && failed.iter().any(|f| f.path == acted.path)
+        {
+            self.remove(ACTED)?;
         }
         self.remove(FAILED)
     }

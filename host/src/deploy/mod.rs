@@ -43,7 +43,7 @@ use activation::Activator;
 use agent::Agent;
 use clap::{Args, ValueEnum};
 use common::config::{Config, Source};
-use common::exit::{usage, Exit};
+use common::exit::{Exit, usage};
 use common::process::Process;
 use common::protocol::host::is_valid_host_name;
 use generations::Profile;

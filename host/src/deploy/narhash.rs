@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::process::Output;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 
 /// NarHash by store path; `None` for a path the store does not hold.
 pub(super) type NarHashes = BTreeMap<String, Option<String>>;

@@ -119,13 +119,14 @@ fn profile_back(
             .context("going back to the generation from before failed")?;
     }
     for generation in machine.profile.generations()? {
-        if generation.number > back.number && generation.path == wanted {
-            if let Err(e) = machine.profile.delete(generation.number) {
-                message.push_str(&format!(
-                    "; the failed generation {} could not be deleted: {e:#}",
-                    generation.number
-                ));
-            }
+        if generation.number > back.number
+            && generation.path == wanted
+            && let Err(e) = machine.profile.delete(generation.number)
+        {
+            message.push_str(&format!(
+                "; the failed generation {} could not be deleted: {e:#}",
+                generation.number
+            ));
         }
     }
     Ok(Some(back.path))

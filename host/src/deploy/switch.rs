@@ -100,20 +100,20 @@ pub(super) fn deploy(machine: &Machine<'_>, target: &Build) -> Result<Outcome> {
         first_boot: false,
     };
     machine.memory.begin(&note)?;
-    if machine.mode != DeployMode::Test {
-        if let Err(e) = set_profile(machine, &wanted) {
-            machine.memory.end()?;
-            return Ok(Outcome::Failed {
-                report: machine.report(
-                    ReportState::Failed,
-                    &here,
-                    Some(&wanted),
-                    Some(format!("{e:#}")),
-                ),
-                code: 1,
-                transient: false,
-            });
-        }
+    if machine.mode != DeployMode::Test
+        && let Err(e) = set_profile(machine, &wanted)
+    {
+        machine.memory.end()?;
+        return Ok(Outcome::Failed {
+            report: machine.report(
+                ReportState::Failed,
+                &here,
+                Some(&wanted),
+                Some(format!("{e:#}")),
+            ),
+            code: 1,
+            transient: false,
+        });
     }
     carry_on(machine, note, &checks, Some(machine.api))
 }
@@ -248,10 +248,10 @@ fn maybe_reboot(
 /// The profile's new generation for `path` (or its current one, when it already is `path`:
 /// a deploy killed after this step).
 pub(super) fn set_profile(machine: &Machine<'_>, path: &str) -> Result<Generation> {
-    if let Some(current) = machine.profile.current()? {
-        if current.path == path {
-            return Ok(current);
-        }
+    if let Some(current) = machine.profile.current()?
+        && current.path == path
+    {
+        return Ok(current);
     }
     machine.profile.set(path)
 }

@@ -10,7 +10,7 @@ use super::agent::{Agent, Options};
 use super::lock;
 use super::outcome::Outcome;
 use common::config::DeployMode;
-use common::exit::{code_of, SERVER};
+use common::exit::{SERVER, code_of};
 
 /// The longest wait between asks while the box cannot be reached.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);

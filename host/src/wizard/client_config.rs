@@ -8,7 +8,7 @@ use super::atuin;
 use super::dirs::xdg_config_home;
 use super::plan::{FileChange, Plan};
 use common::process::Process;
-use toml_edit::{value, DocumentMut, Item, Table};
+use toml_edit::{DocumentMut, Item, Table, value};
 
 /// The file with the client settings set; `None` when they already are.
 pub(super) fn merge(
@@ -89,9 +89,11 @@ mod tests {
             merge(Some(&merged), "http://box:8780", Some("/s/token")).unwrap(),
             None
         );
-        assert!(merge(None, "http://box:8780", None)
-            .unwrap()
-            .unwrap()
-            .contains("[client]"));
+        assert!(
+            merge(None, "http://box:8780", None)
+                .unwrap()
+                .unwrap()
+                .contains("[client]")
+        );
     }
 }

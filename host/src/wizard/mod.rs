@@ -129,13 +129,13 @@ pub enum Profile {
 /// The whole wizard: detect the machine, take the answers, build the plan, then print it
 /// (`--dry-run`) or apply it. Refuses to run under sudo, as the files are the user's.
 pub fn run(process: &mut Process, mut args: BootstrapArgs, config: &Config) -> Result<()> {
-    if common::os::is_root() {
-        if let Some(user) = process.var("SUDO_USER").filter(|u| u != "root") {
-            return Err(usage(format!(
-                "run bootstrap-new-machine as {user}, without sudo: it sets up {user}'s files and \
+    if common::os::is_root()
+        && let Some(user) = process.var("SUDO_USER").filter(|u| u != "root")
+    {
+        return Err(usage(format!(
+            "run bootstrap-new-machine as {user}, without sudo: it sets up {user}'s files and \
                  asks for sudo itself, only to write root-owned files such as /etc/nix/nix.conf"
-            )));
-        }
+        )));
     }
     let machine = Machine::detect(process);
     let asker = if args.yes {

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::answers::{confirm, Asker};
+use super::answers::{Asker, confirm};
 use super::plan::FileChange;
 use super::secrets;
 use crate::client::push::netrc;

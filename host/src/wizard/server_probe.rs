@@ -8,11 +8,11 @@ use std::io::Write;
 use anyhow::Result;
 use sha2::{Digest, Sha256};
 
-use super::answers::{confirm, Asker};
+use super::answers::{Asker, confirm};
 use crate::client::ApiClient;
 use crate::wizard::BootstrapArgs;
 use common::config::Source;
-use common::exit::{usage, Exit, SERVER};
+use common::exit::{Exit, SERVER, usage};
 use common::process::Process;
 
 /// What the server said, or why it said nothing.
@@ -50,12 +50,12 @@ pub(super) fn trusted_key(
     server: &str,
     asker: &Asker,
 ) -> Result<Option<String>> {
-    if let Some(key) = &args.trust_key {
-        if !is_public_key(key) {
-            return Err(usage(format!(
-                "--trust-key {key:?} is not a Nix public key (name:base64)"
-            )));
-        }
+    if let Some(key) = &args.trust_key
+        && !is_public_key(key)
+    {
+        return Err(usage(format!(
+            "--trust-key {key:?} is not a Nix public key (name:base64)"
+        )));
     }
     match probe(server) {
         Probe::Reached { public_keys } => {

@@ -125,7 +125,7 @@ pub(super) fn ask(server: &str, token: &str) -> Verdict {
         Err(ureq::Error::Status(code, _)) => {
             return Verdict::Unchecked(format!(
                 "the box answered {code}; it may be older than GET /api/v1/token"
-            ))
+            ));
         }
         Err(e) => return Verdict::Unchecked(format!("{server} did not answer: {e}")),
     };
@@ -197,13 +197,15 @@ mod tests {
 
     #[test]
     fn a_machine_token_needs_no_advice() {
-        assert!(advice(
-            &owned(&["build", "report"]),
-            Some("laptop"),
-            "laptop",
-            false
-        )
-        .is_empty());
+        assert!(
+            advice(
+                &owned(&["build", "report"]),
+                Some("laptop"),
+                "laptop",
+                false
+            )
+            .is_empty()
+        );
         assert!(advice(&owned(&["build", "report", "push"]), None, "laptop", true).is_empty());
     }
 

@@ -11,10 +11,10 @@
 //! bound token, tokens bound to no host may no longer report for it (so a stolen shared token
 //! cannot speak for a machine that has its own).
 
-use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
-use hyper::header::AUTHORIZATION;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use hyper::Request;
+use hyper::header::AUTHORIZATION;
 
 use crate::api::AppState;
 use crate::http::response::HttpError;
@@ -381,12 +381,14 @@ mod tests {
             "{}",
             error.message()
         );
-        assert!(check_report(
-            &tokens.snapshot().unwrap(),
-            &request(Some(&shared)),
-            "desktop"
-        )
-        .is_ok());
+        assert!(
+            check_report(
+                &tokens.snapshot().unwrap(),
+                &request(Some(&shared)),
+                "desktop"
+            )
+            .is_ok()
+        );
         // A token without the report scope: 403 naming the scopes to keep.
         let pusher = tokens.create("pusher", &[Scope::Push]).unwrap();
         let error = check_report(

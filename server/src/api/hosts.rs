@@ -9,7 +9,7 @@ use crate::api::AppState;
 use crate::fleet::HostLookup;
 use crate::http::request_body;
 use crate::http::response::{self, HttpError, HttpResult};
-use common::protocol::host::{is_valid_host_name, Report};
+use common::protocol::host::{Report, is_valid_host_name};
 use nix_core::store_path::is_valid_basename;
 
 /// Longest message a report may carry; longer ones are cut, with a mark saying so (the host

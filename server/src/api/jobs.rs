@@ -3,16 +3,16 @@
 use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::io::AsyncReadExt;
 
 use crate::api::AppState;
+use crate::builds::RequestError;
 use crate::builds::jobs::model::{Job, JobState, Trigger};
 use crate::builds::jobs::service::Cancelled;
-use crate::builds::RequestError;
 use crate::cache::provenance;
 use crate::http::body;
 use crate::http::request_body;
@@ -184,7 +184,9 @@ pub(crate) fn log(state: &AppState, id: &str, query: Option<&str>) -> HttpResult
             Ok(file) => body::pulled(body::ReadSource(file), None, None),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => body::empty(),
             Err(e) => {
-                return Err(anyhow::anyhow!("failed to open the log of job {}: {e}", job.id).into())
+                return Err(
+                    anyhow::anyhow!("failed to open the log of job {}: {e}", job.id).into(),
+                );
             }
         }
     };

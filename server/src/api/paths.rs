@@ -6,8 +6,8 @@ use hyper::StatusCode;
 
 use super::AppState;
 use crate::cache::provenance;
-use crate::http::response::{json, HttpError, HttpResult};
-use nix_core::store_path::{is_valid_hash_part, HASH_PART_LEN};
+use crate::http::response::{HttpError, HttpResult, json};
+use nix_core::store_path::{HASH_PART_LEN, is_valid_hash_part};
 
 pub(crate) async fn get(state: &AppState, wanted: &str) -> HttpResult {
     let cache = &state.cache;

@@ -9,7 +9,7 @@ use crate::builds::BuildServer;
 use crate::cache::nar_files::{self, NarFiles};
 use crate::cache::pushed_area::PushedArea;
 use crate::cache::upload::Uploads;
-use crate::cache::{keys, Cache, CacheKeys};
+use crate::cache::{Cache, CacheKeys, keys};
 use crate::fleet::Fleet;
 use crate::publish::Publisher;
 use crate::tokens::TokenStore;

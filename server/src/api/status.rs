@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::AppState;
 use crate::builds::jobs::model::JobState;
-use crate::http::response::{json, HttpError, HttpResult};
+use crate::http::response::{HttpError, HttpResult, json};
 use common::protocol::status::{CacheStatus, NarCacheStatus, PushedStatus, RepoStatus, Status};
 
 pub(crate) fn health() -> HttpResult {

@@ -6,8 +6,8 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::json;
 
-use super::{auth, AppState};
-use crate::http::response::{json, HttpResult};
+use super::{AppState, auth};
+use crate::http::response::{HttpResult, json};
 
 pub(crate) fn respond(state: &AppState, request: &Request<Incoming>) -> HttpResult {
     let token = auth::presented(state, request)?;

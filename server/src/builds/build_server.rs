@@ -451,14 +451,13 @@ impl BuildServer {
         let (job, created) = self
             .request_job(Vec::new(), Some(tip), Trigger::Webhook)
             .await?;
-        if let Some((forge, id)) = delivery {
-            if let Err(e) = self
+        if let Some((forge, id)) = delivery
+            && let Err(e) = self
                 .jobs
                 .history()
                 .remember_delivery(forge.as_str(), id, job.id)
-            {
-                tracing::warn!("remembering webhook delivery {id} failed: {e:#}");
-            }
+        {
+            tracing::warn!("remembering webhook delivery {id} failed: {e:#}");
         }
         Ok(Some((job, created)))
     }

@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use tokio::process::Command;
 
 use common::protocol::status::BuilderStatus;
@@ -93,10 +93,10 @@ fn parse_into(
             continue;
         }
         if let Some(file) = entry.strip_prefix('@') {
-            if depth < MAX_FILE_DEPTH {
-                if let Some(text) = read_file(Path::new(file.trim())) {
-                    parse_into(&text, this_system, read_file, depth + 1, machines);
-                }
+            if depth < MAX_FILE_DEPTH
+                && let Some(text) = read_file(Path::new(file.trim()))
+            {
+                parse_into(&text, this_system, read_file, depth + 1, machines);
             }
             continue;
         }

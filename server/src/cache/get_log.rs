@@ -1,7 +1,7 @@
 //! `GET|HEAD /log/<derivation base name>`: the build log Nix kept for a derivation, or one
 //! pushed to the cache, as plain text.
 
-use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Response, StatusCode};
 
 use super::Cache;

@@ -7,21 +7,21 @@
 use std::io::Write;
 
 use hyper::header::{
-    HeaderMap, HeaderValue, ACCEPT_ENCODING, ACCEPT_RANGES, CONTENT_ENCODING, CONTENT_LENGTH,
-    CONTENT_RANGE, CONTENT_TYPE,
+    ACCEPT_ENCODING, ACCEPT_RANGES, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE,
+    HeaderMap, HeaderValue,
 };
 use hyper::{Response, StatusCode};
 
+use super::Cache;
 use super::lookup::lookup;
 use super::nar_files::{self, Cached, MappedChunks, Tee};
-use super::Cache;
 use crate::http::body;
 use crate::http::range::{self, Ranged};
 use crate::http::response::{HttpError, HttpResult};
 use nix_core::base32;
 use nix_core::nar;
 use nix_core::nar_stream::{NarReader, NarStream};
-use nix_core::store_path::{is_valid_hash_part, HASH_PART_LEN};
+use nix_core::store_path::{HASH_PART_LEN, is_valid_hash_part};
 
 /// zstd level for on-the-fly compression: fast enough to keep up with a LAN.
 const ZSTD_LEVEL: i32 = 3;
@@ -96,10 +96,10 @@ pub(crate) async fn respond(
         match nar::dump_to_writer(&path, &mut buffer).and_then(|n| check_size(n, nar_size)) {
             Ok(()) => body::full(buffer.bytes),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(HttpError::NotFound("no such path in this cache".into()))
+                return Err(HttpError::NotFound("no such path in this cache".into()));
             }
             Err(e) => {
-                return Err(anyhow::anyhow!("failed to serialise {}: {e}", found.info.path).into())
+                return Err(anyhow::anyhow!("failed to serialise {}: {e}", found.info.path).into());
             }
         }
     } else {

@@ -4,10 +4,10 @@
 
 use hyper::StatusCode;
 
+use super::Cache;
 use super::lookup::lookup;
 use super::pushed_serve;
-use super::Cache;
-use crate::http::response::{with_type, HttpError, HttpResult};
+use crate::http::response::{HttpError, HttpResult, with_type};
 use nix_core::store_path::is_valid_hash_part;
 
 pub(crate) async fn respond(cache: &Cache, hash_part: &str) -> HttpResult {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use common::state_dir::{write_private_file, StateDir};
+use common::state_dir::{StateDir, write_private_file};
 use nix_core::signing::SecretKey;
 
 /// The key the server makes for itself when none is configured.

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::memo::{CachedPath, Lookup};
 use super::Cache;
+use super::memo::{CachedPath, Lookup};
 use nix_core::narinfo::{self, Compression};
 use nix_core::path_info::PathInfo;
 use nix_core::signing;

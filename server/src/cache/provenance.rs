@@ -8,8 +8,8 @@ use std::collections::{BTreeSet, HashSet};
 
 use serde::Serialize;
 
-use super::lookup::reconcile;
 use super::Cache;
+use super::lookup::reconcile;
 use nix_core::store_path::HASH_PART_LEN;
 
 /// A path's origin as the API shows it.
@@ -80,16 +80,16 @@ pub(crate) async fn pushed_in_closure(
             continue;
         };
         let hash_part = &base[..HASH_PART_LEN.min(base.len())];
-        if let Some(info) = cache.store.path_info_by_hash(store_dir, hash_part).await? {
-            if info.path == path {
-                continue;
-            }
+        if let Some(info) = cache.store.path_info_by_hash(store_dir, hash_part).await?
+            && info.path == path
+        {
+            continue;
         }
-        if let Some(record) = cache.pushed.get(hash_part)? {
-            if record.path == path {
-                next.extend(record.references.iter().cloned());
-                pushed.insert(path);
-            }
+        if let Some(record) = cache.pushed.get(hash_part)?
+            && record.path == path
+        {
+            next.extend(record.references.iter().cloned());
+            pushed.insert(path);
         }
     }
     Ok(pushed.into_iter().collect())

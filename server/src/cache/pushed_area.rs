@@ -132,10 +132,10 @@ impl PushedArea {
 
     /// The record of the path with this hash part, if it was pushed.
     pub(crate) fn get(&self, hash_part: &str) -> Result<Option<PushedPath>> {
-        if let Some(known) = self.known.lock().expect("known lock").as_ref() {
-            if !known.contains(hash_part) {
-                return Ok(None);
-            }
+        if let Some(known) = self.known.lock().expect("known lock").as_ref()
+            && !known.contains(hash_part)
+        {
+            return Ok(None);
         }
         let text = match std::fs::read(self.record_file(hash_part)) {
             Ok(text) => text,
@@ -194,7 +194,7 @@ impl PushedArea {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => {
-                return Err(e).with_context(|| format!("failed to remove {}", file.display()))
+                return Err(e).with_context(|| format!("failed to remove {}", file.display()));
             }
         }
         let _ = std::fs::remove_file(self.nar_file(&record));
@@ -235,10 +235,10 @@ impl PushedArea {
             .and_then(|m| m.modified())
             .ok();
         let mut cached = self.totals.lock().expect("totals lock");
-        if let (Some(changed), Some((at, totals))) = (changed, *cached) {
-            if changed == at {
-                return totals;
-            }
+        if let (Some(changed), Some((at, totals))) = (changed, *cached)
+            && changed == at
+        {
+            return totals;
         }
         let list = self.list().unwrap_or_default();
         let totals = Totals {

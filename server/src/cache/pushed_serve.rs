@@ -6,15 +6,15 @@
 use bytes::Bytes;
 use hyper::header::HeaderMap;
 
+use super::Cache;
 use super::get_nar::send_cached;
 use super::nar_files::Cached;
 use super::pushed_area::PushedPath;
-use super::Cache;
 use crate::http::response::{HttpError, HttpResult};
 use nix_core::narinfo;
 use nix_core::path_info::PathInfo;
 use nix_core::signing::{self, SecretKey};
-use nix_core::store_path::{is_valid_hash_part, StoreDir, HASH_PART_LEN};
+use nix_core::store_path::{HASH_PART_LEN, StoreDir, is_valid_hash_part};
 
 /// Files smaller than this are read whole rather than mapped.
 const SMALL_FILE: u64 = 64 * 1024;

@@ -50,7 +50,7 @@ pub fn run(process: &Process, config: Config) -> Result<()> {
             return Err(common::exit::usage(server_marker::in_use_message(
                 state_dir.path(),
                 holder.pid,
-            )))
+            )));
         }
     };
     let registry = process
@@ -67,11 +67,10 @@ pub fn run(process: &Process, config: Config) -> Result<()> {
         let address = config.listen.value;
         let listener = listen(address).with_context(|| format!("failed to listen on {address}"))?;
         let bound = listener.local_addr()?;
-        if let Some(registry) = &registry {
-            if let Err(e) = server_marker::register(registry, state_dir.path(), &bound.to_string())
-            {
-                tracing::debug!("not in the registry of running servers: {e:#}");
-            }
+        if let Some(registry) = &registry
+            && let Err(e) = server_marker::register(registry, state_dir.path(), &bound.to_string())
+        {
+            tracing::debug!("not in the registry of running servers: {e:#}");
         }
         tracing::info!("listening on http://{bound}");
         let served = listener::serve(Settings { config, store }, listener, shutdown_signal()).await;
@@ -100,7 +99,7 @@ fn listen(address: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListe
 
 /// Resolves on the first SIGTERM or SIGINT.
 async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
+    use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
     tokio::select! {

@@ -9,12 +9,12 @@ use std::sync::Arc;
 
 use anyhow::Result;
 
-use super::state::{host_state, StoredReport};
+use super::state::{StoredReport, host_state};
 use super::store::ReportStore;
-use crate::builds::jobs::history::{latest_on_branch, HostBuild, Pin};
 use crate::builds::BuildServer;
+use crate::builds::jobs::history::{HostBuild, Pin, latest_on_branch};
 use common::protocol::host::{
-    is_behind, Host, LastReport, Latest, Pinned, Running, Target, TargetSource,
+    Host, LastReport, Latest, Pinned, Running, Target, TargetSource, is_behind,
 };
 
 pub(super) struct Known {

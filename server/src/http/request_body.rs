@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Limited};
+use hyper::Request;
 use hyper::body::Incoming;
 use hyper::header::CONTENT_LENGTH;
-use hyper::Request;
 use serde::de::DeserializeOwned;
 
 use super::response::HttpError;

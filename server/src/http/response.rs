@@ -1,7 +1,7 @@
 //! Turning outcomes into HTTP responses: the one place where an error becomes a status code.
 //! Messages sent to clients never carry filesystem paths; internal details go to the log.
 
-use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
 

@@ -14,7 +14,7 @@ use crate::builds::webhooks::Forge;
 use crate::cache::upload::{self, put_log, put_nar, put_narinfo};
 use crate::cache::{get_cache_info, get_log, get_nar, get_narinfo, pushed_serve};
 use crate::http::body::Body;
-use crate::http::response::{error_response, HttpError, HttpResult};
+use crate::http::response::{HttpError, HttpResult, error_response};
 use crate::metrics::counters::CacheKind;
 use crate::metrics::scrape;
 use crate::pages::{self, Site};

@@ -4,14 +4,14 @@
 //! streamed one (zstd) as its chunks go out. Knows no endpoint beyond its label.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use hyper::body::{Body as _, Frame, SizeHint};
 use hyper::Response;
+use hyper::body::{Body as _, Frame, SizeHint};
 
 use crate::http::body::Body;
 
@@ -150,10 +150,10 @@ impl hyper::body::Body for CountedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(frame))) = &polled {
-            if let Some(data) = frame.data_ref() {
-                self.counters.add_sent(self.kind, data.len() as u64);
-            }
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            self.counters.add_sent(self.kind, data.len() as u64);
         }
         polled
     }

@@ -9,7 +9,7 @@ use super::exposition::{Exposition, Kind};
 use crate::api::AppState;
 use crate::builds::jobs::model::{JobState, Trigger};
 use crate::builds::jobs::stats::{self, DURATION_BOUNDS};
-use crate::http::response::{with_type, HttpResult};
+use crate::http::response::{HttpResult, with_type};
 use common::protocol::host::HostState;
 use common::timestamp::unix_seconds;
 

@@ -225,9 +225,11 @@ mod tests {
         let alert = Alert::job_recovered(job(), "http://box:8780");
         let request = alert.request(NotifyFormat::Ntfy);
         assert!(request.content_type.starts_with("text/plain"));
-        assert!(String::from_utf8(request.body)
-            .unwrap()
-            .starts_with("job 12 succeeded again"));
+        assert!(
+            String::from_utf8(request.body)
+                .unwrap()
+                .starts_with("job 12 succeeded again")
+        );
         let header = |name: &str| {
             request
                 .headers

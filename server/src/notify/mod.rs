@@ -14,9 +14,9 @@ use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
+use crate::builds::BuildServer;
 use crate::builds::jobs::model::{Job, JobState};
 use crate::builds::jobs::stats;
-use crate::builds::BuildServer;
 use crate::fleet::{Fleet, Reported};
 use crate::publish::Publisher;
 pub(crate) use alert::Alert;

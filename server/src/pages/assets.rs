@@ -2,11 +2,11 @@
 //! binary as static strings and served by this server (the tailnet may be offline, so
 //! nothing comes from a CDN).
 
-use hyper::header::{HeaderValue, CACHE_CONTROL};
 use hyper::StatusCode;
+use hyper::header::{CACHE_CONTROL, HeaderValue};
 
 use super::html::add_page_headers;
-use crate::http::response::{with_type, HttpError, HttpResult};
+use crate::http::response::{HttpError, HttpResult, with_type};
 
 const STYLE: &str = include_str!("assets/style.css");
 const SCRIPT: &str = include_str!("assets/live.js");

@@ -4,15 +4,19 @@
 
 use std::fmt::Write;
 
-use super::html::Escaped;
 use super::Site;
+use super::html::Escaped;
 
 pub(super) fn write(out: &mut String, keys: &[String], site: &Site) {
     let base = Escaped(&site.base_url);
     let _ = write!(
         out,
         "<section id=\"cache\"><h2>Binary cache</h2><p>Signed with {}:</p><pre id=\"cache-keys\">{}</pre>",
-        if keys.len() == 1 { "this key" } else { "these keys" },
+        if keys.len() == 1 {
+            "this key"
+        } else {
+            "these keys"
+        },
         Escaped(&keys.join("\n")),
     );
     let _ = write!(

@@ -52,16 +52,16 @@ pub(super) fn write(out: &mut String, hosts: &[Host], repo: Option<&RepoStatus>,
             HostState::Local,
             HostState::RebootNeeded,
         ];
-        if explained.contains(&host.state) {
-            if let Some(message) = host.last_report.as_ref().and_then(|r| r.message.as_ref()) {
-                let cut: String = message.chars().take(MESSAGE_SHOWN).collect();
-                let _ = write!(
-                    out,
-                    "<div class=\"mute\">{}{}</div>",
-                    Escaped(&cut),
-                    if cut.len() < message.len() { "…" } else { "" }
-                );
-            }
+        if explained.contains(&host.state)
+            && let Some(message) = host.last_report.as_ref().and_then(|r| r.message.as_ref())
+        {
+            let cut: String = message.chars().take(MESSAGE_SHOWN).collect();
+            let _ = write!(
+                out,
+                "<div class=\"mute\">{}{}</div>",
+                Escaped(&cut),
+                if cut.len() < message.len() { "…" } else { "" }
+            );
         }
         out.push_str("</td><td>");
         match &host.running {

@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use hyper::header::{HeaderValue, CACHE_CONTROL};
+use hyper::header::{CACHE_CONTROL, HeaderValue};
 use hyper::{Response, StatusCode};
 
 use crate::http::body::Body;

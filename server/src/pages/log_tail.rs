@@ -24,7 +24,7 @@ pub(super) fn read(path: &Path, max_bytes: u64) -> std::io::Result<Tail> {
                 text: String::new(),
                 end: 0,
                 left_out: 0,
-            })
+            });
         }
         Err(e) => return Err(e),
     };

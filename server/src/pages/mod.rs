@@ -17,7 +17,7 @@ pub(crate) mod status_page;
 
 pub(crate) use assets::respond as asset;
 
-use hyper::header::{HeaderMap, HOST};
+use hyper::header::{HOST, HeaderMap};
 
 /// The address of job `id`'s page on the server at `base_url`.
 pub(crate) fn job_url(base_url: &str, id: u64) -> String {

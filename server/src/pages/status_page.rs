@@ -10,7 +10,7 @@ use hyper::StatusCode;
 
 use super::format::{duration, run_time, short_rev, time_ago};
 use super::html::{self, Escaped};
-use super::{cache_help, fleet_table, jobs_table, Site};
+use super::{Site, cache_help, fleet_table, jobs_table};
 use crate::api::AppState;
 use crate::builds::jobs::model::{Job, JobState};
 use crate::builds::repo::watcher::RepoStatus;

@@ -10,7 +10,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{Context, Result, anyhow, bail};
 use rusty_s3::{Bucket as S3Bucket, Credentials, S3Action, UrlStyle};
 
 use common::config::PublishSettings;

@@ -27,8 +27,8 @@ use anyhow::{Context, Result};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use crate::builds::jobs::model::JobState;
 use crate::builds::BuildServer;
+use crate::builds::jobs::model::JobState;
 use crate::cache::pushed_area::PushedArea;
 use crate::store::StoreAccess;
 use bucket::Bucket;
@@ -36,7 +36,7 @@ use common::config::PublishSettings;
 use common::protocol::status::PublishStatus;
 use nix_core::signing::SecretKey;
 use nix_core::store_location::StoreLocation;
-use record::{meta, Record};
+use record::{Record, meta};
 use retire::BucketLock;
 
 /// Where the publisher keeps its record, lock and temporary files, in the state dir.

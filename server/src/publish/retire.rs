@@ -94,7 +94,8 @@ impl BucketLock {
                 Some(libc::EINTR) => continue,
                 Some(libc::EWOULDBLOCK) if !wait => return Ok(None),
                 _ => {
-                    return Err(error).with_context(|| format!("failed to lock {}", path.display()))
+                    return Err(error)
+                        .with_context(|| format!("failed to lock {}", path.display()));
                 }
             }
         }

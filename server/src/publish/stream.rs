@@ -5,8 +5,8 @@
 //! already (a pushed NAR) goes up the same two ways. Blocking.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 use std::sync::Mutex;
+use std::sync::mpsc;
 
 use anyhow::{Context, Result};
 
@@ -87,10 +87,10 @@ pub(super) fn put_nar(
                 }
             },
         );
-        if let Ok(file) = &made {
-            if file.file_size > MULTIPART_ABOVE {
-                send_up_to(file.file_size, &parts);
-            }
+        if let Ok(file) = &made
+            && file.file_size > MULTIPART_ABOVE
+        {
+            send_up_to(file.file_size, &parts);
         }
         drop(parts);
         made

@@ -15,16 +15,16 @@ use std::sync::{Condvar, Mutex};
 
 use anyhow::{Context, Result};
 
+use super::Progress;
 use super::bucket::Bucket;
 use super::record::{Published, Record};
-use super::Progress;
 use crate::cache::pushed_area::{PushedArea, PushedPath};
 use crate::cache::pushed_serve;
 use common::config::PublishCompression;
 use nix_core::narinfo;
 use nix_core::path_info::PathInfo;
 use nix_core::signing::{self, SecretKey};
-use nix_core::store_path::{StoreDir, HASH_PART_LEN};
+use nix_core::store_path::{HASH_PART_LEN, StoreDir};
 
 /// What the uploads need besides the paths.
 pub(super) struct Uploader<'a> {

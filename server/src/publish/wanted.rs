@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 
 use super::record::Published;
 use crate::builds::jobs::roots::Roots;
@@ -224,10 +224,10 @@ fn referrers_first(leaving: &BTreeSet<&str>, record: &BTreeMap<String, Published
     let mut waiting_on: BTreeMap<&str, usize> = leaving.iter().map(|h| (*h, 0)).collect();
     for hash in leaving {
         for reference in &record[*hash].refs {
-            if reference != hash {
-                if let Some(count) = waiting_on.get_mut(reference.as_str()) {
-                    *count += 1;
-                }
+            if reference != hash
+                && let Some(count) = waiting_on.get_mut(reference.as_str())
+            {
+                *count += 1;
             }
         }
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-use nix_core::path_info::{parse_sha256, PathInfo};
+use nix_core::path_info::{PathInfo, parse_sha256};
 
 const MAX_IDLE_CONNECTIONS: usize = 8;
 

@@ -1,7 +1,7 @@
 //! What a token may do: `build`, `report`, `push`, `deploy`, by name. Entries written
 //! before scopes existed have none stored and count as `Scope::DEFAULT` (see `file`).
 
-use anyhow::{anyhow, Result};
+use anyhow::{Result, anyhow};
 use serde::{Deserialize, Serialize};
 
 /// What a token may do.

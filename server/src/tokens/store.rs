@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{Context, Result, anyhow, bail};
 use sha2::{Digest, Sha256};
 
-use super::file::{self, FileKey, StoredToken, TokenInfo, SETTLE, TOKENS_FILE_NAME};
+use super::file::{self, FileKey, SETTLE, StoredToken, TOKENS_FILE_NAME, TokenInfo};
 use super::scope::Scope;
 use super::verify::Tokens;
 use common::state_dir::StateDir;
@@ -71,10 +71,10 @@ impl TokenStore {
     /// `create`, the token bound to `host` when one is given: it reports only for that host.
     pub fn create_for(&self, name: &str, scopes: &[Scope], host: Option<&str>) -> Result<String> {
         check_name(name)?;
-        if let Some(host) = host {
-            if !common::protocol::host::is_valid_host_name(host) {
-                bail!("invalid host name {host:?}: use letters, digits, '-', '_' and '.'");
-            }
+        if let Some(host) = host
+            && !common::protocol::host::is_valid_host_name(host)
+        {
+            bail!("invalid host name {host:?}: use letters, digits, '-', '_' and '.'");
         }
         let mut scopes = if scopes.is_empty() {
             Scope::DEFAULT.to_vec()
@@ -175,10 +175,10 @@ impl TokenStore {
         };
         let key = FileKey::of(&meta);
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((cached_key, tokens)) = cache.as_ref() {
-            if *cached_key == key {
-                return Ok(tokens.clone());
-            }
+        if let Some((cached_key, tokens)) = cache.as_ref()
+            && *cached_key == key
+        {
+            return Ok(tokens.clone());
         }
         let tokens = Tokens::from(file::read(&self.tokens_file())?);
         // Keyed by the stat taken before the read: a file replaced in between is read again

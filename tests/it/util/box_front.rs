@@ -82,13 +82,14 @@ fn serve(
     let is_host = method == "GET"
         && path.starts_with("/api/v1/hosts/")
         && !path["/api/v1/hosts/".len()..].contains('/');
-    if is_host && status == 200 {
-        if let Ok(serde_json::Value::Object(mut host)) = serde_json::from_slice(&answer) {
-            for (k, v) in extra.lock().unwrap().iter() {
-                host.insert(k.clone(), v.clone());
-            }
-            answer = serde_json::to_vec(&host).unwrap();
+    if is_host
+        && status == 200
+        && let Ok(serde_json::Value::Object(mut host)) = serde_json::from_slice(&answer)
+    {
+        for (k, v) in extra.lock().unwrap().iter() {
+            host.insert(k.clone(), v.clone());
         }
+        answer = serde_json::to_vec(&host).unwrap();
     }
     let mut stream = stream;
     let _ = write!(

@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 pub(crate) struct Browser {
     child: Child,
@@ -97,10 +97,10 @@ impl Browser {
                     Ok(0) | Err(_) => return,
                     Ok(_) => {
                         message.pop();
-                        if let Ok(value) = serde_json::from_slice::<Value>(&message) {
-                            if sender.send(value).is_err() {
-                                return;
-                            }
+                        if let Ok(value) = serde_json::from_slice::<Value>(&message)
+                            && sender.send(value).is_err()
+                        {
+                            return;
                         }
                     }
                 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use super::fleet::commit_all;
-use super::nix::{run_ok, NIX_CONFIG};
+use super::nix::{NIX_CONFIG, run_ok};
 
 /// What a host's activation does at a commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

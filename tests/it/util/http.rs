@@ -94,10 +94,10 @@ pub(crate) fn get_json(url: &str) -> serde_json::Value {
 pub(crate) fn wait_healthy(base: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if let Ok(r) = agent().get(&format!("{base}/api/v1/health")).call() {
-            if r.status() == 200 {
-                return;
-            }
+        if let Ok(r) = agent().get(&format!("{base}/api/v1/health")).call()
+            && r.status() == 200
+        {
+            return;
         }
         assert!(Instant::now() < deadline, "{base} never became healthy");
         std::thread::sleep(Duration::from_millis(20));

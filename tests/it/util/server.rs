@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 
 use common::config::{self, Inputs};
 use nix_core::store_location::StoreLocation;
-use server::listener::{serve, Settings};
+use server::listener::{Settings, serve};
 
 /// A server running on a thread of the test process.
 pub(crate) struct InProcess {

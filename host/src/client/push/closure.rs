@@ -23,10 +23,10 @@ pub(super) struct SizedPath {
 pub(super) fn resolve(given: &Path, store: &StoreDir) -> Result<String> {
     // A store path named as such may live in another store (`NIX_REMOTE=local?root=…`), not
     // on this file system: the store itself says whether it has it.
-    if let Some(name) = given.to_str().and_then(|text| store.basename_of(text)) {
-        if std::fs::symlink_metadata(given).is_err() {
-            return Ok(store.path_of(name));
-        }
+    if let Some(name) = given.to_str().and_then(|text| store.basename_of(text))
+        && std::fs::symlink_metadata(given).is_err()
+    {
+        return Ok(store.path_of(name));
     }
     let real = std::fs::canonicalize(given).map_err(|e| {
         let hint = if given == Path::new("./result") || given == Path::new("result") {
@@ -130,7 +130,7 @@ pub(super) fn parse_path_info(json: &[u8]) -> Result<Vec<SizedPath>> {
             _ => {
                 return Err(usage(format!(
                     "cannot push {path}: it is not a valid path of the local Nix store"
-                )))
+                )));
             }
         }
     }

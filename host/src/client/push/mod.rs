@@ -13,13 +13,13 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use anyhow::Result;
 use indicatif::HumanBytes;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::ApiClient;
 use crate::client::ClientArgs;
 use clap::{Args, ValueEnum};
 use closure::SizedPath;
-use common::exit::{usage, INTERRUPTED};
+use common::exit::{INTERRUPTED, usage};
 use common::process::Process;
 use netrc::PrivateNetrc;
 use nix_core::store_location::StoreLocation;

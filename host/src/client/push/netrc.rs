@@ -101,7 +101,7 @@ fn make_private_dir(parent: &Path) -> Result<PathBuf> {
             Err(e) => {
                 return Err(e).with_context(|| {
                     format!("cannot make a private directory in {}", parent.display())
-                })
+                });
             }
         }
     }

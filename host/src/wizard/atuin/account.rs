@@ -3,12 +3,12 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 
-use super::command::{one_line, session_id, AtuinCommand};
+use super::command::{AtuinCommand, one_line, session_id};
 use super::key::{check_key_form, is_base64_key};
 use super::runner::Atuin;
-use super::scripts::{new_script_command, FLEET_SCRIPTS};
+use super::scripts::{FLEET_SCRIPTS, new_script_command};
 use super::{Account, AtuinPaths};
 use common::state_dir::write_private_file;
 

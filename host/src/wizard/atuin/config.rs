@@ -31,11 +31,10 @@ pub fn merge_config(existing: Option<&str>, sync_address: &str) -> Result<Option
             }
             _ => {
                 root.insert(key, Item::Value(wanted));
-                if !added_any {
-                    if let Some(mut key) = root.key_mut(key) {
-                        let prefix = "\n## sync with the fleet's Atuin server (set by bootstrap-new-machine)\n";
-                        key.leaf_decor_mut().set_prefix(prefix);
-                    }
+                if !added_any && let Some(mut key) = root.key_mut(key) {
+                    let prefix =
+                        "\n## sync with the fleet's Atuin server (set by bootstrap-new-machine)\n";
+                    key.leaf_decor_mut().set_prefix(prefix);
                 }
                 added_any = true;
             }

@@ -6,12 +6,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 
-use super::command::{one_line, shell_word, AtuinCommand};
-use super::key::is_base64_key;
-use super::scripts::{new_script_command, script_names, FLEET_SCRIPTS};
 use super::AtuinPaths;
+use super::command::{AtuinCommand, one_line, shell_word};
+use super::key::is_base64_key;
+use super::scripts::{FLEET_SCRIPTS, new_script_command, script_names};
 
 /// The `atuin` client of one machine.
 pub(super) struct Atuin<'a> {

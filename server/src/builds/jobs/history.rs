@@ -16,7 +16,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::model::{Job, JobState, NewJob, Progress, Trigger};
 use common::timestamp::now;
@@ -52,7 +52,7 @@ const ADDED_COLUMNS: &[(&str, &str)] = &[
 const COLUMNS: &str = "id, state, targets, attrs, rev, trigger, created_at, started_at, \
                        finished_at, outputs, error, progress, attempt, inputs, input_refs";
 
-pub(crate) use host_builds::{latest_on_branch, HostBuild};
+pub(crate) use host_builds::{HostBuild, latest_on_branch};
 pub(crate) use pins::{NewPin, Pin};
 
 pub(crate) struct JobHistory {

@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{Context, Result, anyhow, bail};
 use nix_core::command;
 use tokio::process::Command;
 
@@ -86,7 +86,7 @@ impl Roots {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(roots),
             Err(e) => {
-                return Err(e).with_context(|| format!("failed to read {}", self.dir.display()))
+                return Err(e).with_context(|| format!("failed to read {}", self.dir.display()));
             }
         };
         for entry in entries {

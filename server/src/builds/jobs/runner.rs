@@ -11,7 +11,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
@@ -20,7 +20,7 @@ use super::history::Ending;
 use super::model::{Job, JobState, Progress};
 use super::nix_log::NixLog;
 use super::roots::Roots;
-use crate::builds::redact::{io_reason, PathMask};
+use crate::builds::redact::{PathMask, io_reason};
 use common::ansi::strip as strip_ansi;
 use nix_core::command as nix_command;
 
@@ -101,18 +101,18 @@ pub(crate) async fn run(
         Some(link) => link.clone(),
         None => context.roots.build_link(job.id),
     };
-    if let Some(parent) = build_link.parent() {
-        if let Err(e) = std::fs::create_dir_all(parent) {
-            tracing::error!("job {}: failed to create {}: {e}", job.id, parent.display());
-            let message = format!(
-                "failed to make the directory of the job's GC root links: {}",
-                io_reason(&e)
-            );
-            let _ = log
-                .write_all(format!("error: {message}\n").as_bytes())
-                .await;
-            return failed(message, None);
-        }
+    if let Some(parent) = build_link.parent()
+        && let Err(e) = std::fs::create_dir_all(parent)
+    {
+        tracing::error!("job {}: failed to create {}: {e}", job.id, parent.display());
+        let message = format!(
+            "failed to make the directory of the job's GC root links: {}",
+            io_reason(&e)
+        );
+        let _ = log
+            .write_all(format!("error: {message}\n").as_bytes())
+            .await;
+        return failed(message, None);
     }
     let mut command = Command::from(
         nix_command::build(flake_ref, &attrs, &build_link, &job.input_refs).command(),

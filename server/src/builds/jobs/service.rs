@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use tokio::sync::{broadcast, watch, Notify};
+use tokio::sync::{Notify, broadcast, watch};
 
-use super::history::{latest_on_branch, Ending, JobHistory};
+use super::history::{Ending, JobHistory, latest_on_branch};
 use super::model::{Job, JobState, NewJob, Progress};
 use super::runner::{self, Outcome, RunContext, StopReason};
 use crate::builds::repo::ancestry::{BranchOrder, Generations};
@@ -180,10 +180,10 @@ impl JobService {
     }
 
     fn with_live_progress(&self, mut job: Job) -> Job {
-        if job.state == JobState::Running {
-            if let Some(running) = self.running.lock().expect("running lock").get(&job.id) {
-                job.progress = running.progress.lock().expect("progress lock").clone();
-            }
+        if job.state == JobState::Running
+            && let Some(running) = self.running.lock().expect("running lock").get(&job.id)
+        {
+            job.progress = running.progress.lock().expect("progress lock").clone();
         }
         job
     }
@@ -238,10 +238,8 @@ impl JobService {
             // made), so whoever sees the job succeed sees the roots retention leaves; it runs
             // again once the job is recorded, which is when the hosts' newest builds count it.
             let succeeded = matches!(&outcome, Outcome::Ended(e) if e.state == JobState::Succeeded);
-            if succeeded {
-                if let Err(e) = service.drop_old_roots(Some(job.id)) {
-                    tracing::warn!("dropping old GC roots failed: {e:#}");
-                }
+            if succeeded && let Err(e) = service.drop_old_roots(Some(job.id)) {
+                tracing::warn!("dropping old GC roots failed: {e:#}");
             }
             let recorded = match &outcome {
                 Outcome::Ended(ending) => {
@@ -259,10 +257,8 @@ impl JobService {
                 }
                 Ok(()) => {}
             }
-            if succeeded {
-                if let Err(e) = service.drop_old_roots(None) {
-                    tracing::warn!("dropping old GC roots failed: {e:#}");
-                }
+            if succeeded && let Err(e) = service.drop_old_roots(None) {
+                tracing::warn!("dropping old GC roots failed: {e:#}");
             }
             service
                 .running

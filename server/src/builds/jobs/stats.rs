@@ -4,10 +4,10 @@
 //! changed here.
 
 use anyhow::Result;
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{OptionalExtension, params};
 
 use super::history::JobHistory;
-use super::model::{series, Job, JobState, Trigger};
+use super::model::{Job, JobState, Trigger, series};
 
 /// Upper bounds of the job duration buckets, in seconds (`+Inf` is implied).
 pub(crate) const DURATION_BOUNDS: [f64; 11] = [

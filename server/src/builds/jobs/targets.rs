@@ -2,7 +2,7 @@
 //! names) to flake attributes, as `nix build .#NAME` would, by one `nix eval` of the fleet
 //! flake at the job's revision. No targets means `build.default_targets`, or else every host.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use nix_core::command;
 use tokio::process::Command;
 

@@ -3,8 +3,8 @@
 //! (`ancestry`) both walk through here. Not what a walk's commits mean: its callers say.
 
 use anyhow::{Context, Result};
-use gix::revision::walk::Info;
 use gix::ObjectId;
+use gix::revision::walk::Info;
 
 /// The commits reachable from `tip` (the tip included), each with its parents; a commit that
 /// `wanted` refuses is neither yielded nor walked past. Errors name `tip`.

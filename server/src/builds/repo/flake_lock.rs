@@ -78,7 +78,7 @@ pub(crate) fn input(lock: &str, name: &str) -> Result<LockedInput, NotWatchable>
         Value::Array(_) => {
             return Err(NotWatchable::Unsupported(
                 "it follows another input (inputs.….follows); watch that one".into(),
-            ))
+            ));
         }
         _ => return Err(NotWatchable::Missing),
     };
@@ -141,7 +141,7 @@ fn upstream_of(source: &Value) -> Result<Upstream, NotWatchable> {
         other => {
             return Err(NotWatchable::Unsupported(format!(
                 "a {other:?} input is not a git repository the server can follow"
-            )))
+            )));
         }
     };
     Ok(Upstream {

@@ -233,10 +233,10 @@ pub(crate) fn repository_key(url: &str) -> String {
         None => false,
     };
     // user@host:path (scp-like) or user@host/path.
-    if let Some((user, after)) = rest.split_once('@') {
-        if !user.contains('/') {
-            rest = after;
-        }
+    if let Some((user, after)) = rest.split_once('@')
+        && !user.contains('/')
+    {
+        rest = after;
     }
     let mut key = if !had_scheme && !rest.starts_with('/') {
         rest.replacen(':', "/", 1)

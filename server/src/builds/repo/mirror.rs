@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use gix::ObjectId;
-use percent_encoding::{percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_encode};
 
 pub(crate) use super::fetch_error::FetchError;
 pub(crate) use super::revision_error::RevisionError;
@@ -155,7 +155,7 @@ impl Mirror {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::builds::repo::test_repos::{commit, Fixture};
+    use crate::builds::repo::test_repos::{Fixture, commit};
     use std::fs;
     use std::process::Command;
 

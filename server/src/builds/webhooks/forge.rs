@@ -62,7 +62,7 @@ pub(super) fn first_header(
 
 /// A header lookup over fixed pairs, for tests; names compare case-insensitively, as hyper's do.
 #[cfg(test)]
-pub(super) fn fixed_headers(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+pub(super) fn fixed_headers(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
     let pairs: Vec<(String, String)> = pairs
         .iter()
         .map(|(n, v)| (n.to_string(), v.to_string()))

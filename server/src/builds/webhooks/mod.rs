@@ -13,6 +13,6 @@ mod push;
 mod signature;
 
 pub(crate) use error::WebhookError;
-pub(crate) use forge::{delivery_id, event_kind, Forge};
+pub(crate) use forge::{Forge, delivery_id, event_kind};
 pub(crate) use push::parse_push;
 pub(crate) use signature::{read_secret, verify};

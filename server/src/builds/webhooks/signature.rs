@@ -4,12 +4,12 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 use super::error::WebhookError;
-use super::forge::{first_header, Forge};
+use super::forge::{Forge, first_header};
 
 pub(super) const GITHUB_SIGNATURE_HEADER: &str = "x-hub-signature-256";
 const GITHUB_SIGNATURE_PREFIX: &str = "sha256=";

@@ -159,13 +159,12 @@ impl NarFiles {
             let bytes = Bytes::from(fs::read(&path)?);
             check_len(bytes.len() as u64, size)?;
             let mut index = self.inner.lock();
-            if index.resident + size <= RESIDENT_TOTAL {
-                if let Some(entry) = index.entries.get_mut(key) {
-                    if entry.bytes.is_none() {
-                        entry.bytes = Some(bytes.clone());
-                        index.resident += size;
-                    }
-                }
+            if index.resident + size <= RESIDENT_TOTAL
+                && let Some(entry) = index.entries.get_mut(key)
+                && entry.bytes.is_none()
+            {
+                entry.bytes = Some(bytes.clone());
+                index.resident += size;
             }
             return Ok(Cached::Memory(bytes));
         }

@@ -14,7 +14,7 @@ use bytes::{Buf, Bytes};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc::Receiver;
 
-use super::{decompress, Received};
+use super::{Received, decompress};
 use crate::http::response::HttpError;
 use nix_core::nar_check::{self, NarError};
 
@@ -109,7 +109,7 @@ fn check(
         Err(NarError::Read(e)) => {
             return Err(HttpError::BadRequest(format!(
                 "the NAR does not decompress as {compression}: {e}"
-            )))
+            )));
         }
     }
     // What follows the compressed stream counts for FileHash too (and must be read anyway).

@@ -109,7 +109,7 @@ pub(super) fn reader<'a, R: Read + 'a>(
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("unsupported compression {other:?}"),
-            ))
+            ));
         }
     })
 }
@@ -173,10 +173,12 @@ mod tests {
             assert_eq!(out, plain, "{name}");
         }
         let mut out = Vec::new();
-        assert!(reader("xz", &b"not xz at all"[..])
-            .unwrap()
-            .read_to_end(&mut out)
-            .is_err());
+        assert!(
+            reader("xz", &b"not xz at all"[..])
+                .unwrap()
+                .read_to_end(&mut out)
+                .is_err()
+        );
         assert!(reader("lz4", &b""[..]).is_err());
     }
 

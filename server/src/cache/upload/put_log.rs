@@ -17,9 +17,9 @@ use hyper::body::Incoming;
 use hyper::header::CONTENT_ENCODING;
 use hyper::{Request, StatusCode};
 
-use super::temp::{random_name, TempFile};
-use super::{receive, Uploads};
-use crate::http::response::{text, HttpError, HttpResult};
+use super::temp::{TempFile, random_name};
+use super::{Uploads, receive};
+use crate::http::response::{HttpError, HttpResult, text};
 use nix_core::store_path::is_valid_basename;
 
 /// The default of `cache.max_log_size`.
@@ -157,7 +157,7 @@ fn bounded_decoder<'a, R: io::BufRead + 'a>(
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("unsupported Content-Encoding {other:?}"),
-            ))
+            ));
         }
     })
 }

@@ -15,9 +15,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::receive::{announced_length, drain_in_background};
-use super::temp::{random_name, TempFile};
-use super::{check_stream, compression_of, is_upload_name, Uploads};
-use crate::http::response::{text, HttpError, HttpResult};
+use super::temp::{TempFile, random_name};
+use super::{Uploads, check_stream, compression_of, is_upload_name};
+use crate::http::response::{HttpError, HttpResult, text};
 use nix_core::base32;
 
 /// A body gets `server.request_timeout` for each started slice of this many bytes.
@@ -100,7 +100,7 @@ pub(crate) async fn respond(
                         "the NAR took longer than {} for each started 64 MiB \
                          (server.request_timeout)",
                         humantime::format_duration(uploads.idle_timeout)
-                    )))
+                    )));
                 }
                 Err(_) => return Err(HttpError::RequestTimeout),
             };

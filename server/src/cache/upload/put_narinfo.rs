@@ -7,23 +7,23 @@
 //! already is left as it is (`200`), and a second push of a path waits for the first. The NAR
 //! the narinfo names is used up however this ends; a refusal says why and keeps nothing.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use hyper::body::Incoming;
 use hyper::header::CONTENT_ENCODING;
 use hyper::{Request, StatusCode};
 
 use super::temp::TempFile;
-use super::{compression_of, decompress, Received, Uploads};
+use super::{Received, Uploads, compression_of, decompress};
+use crate::cache::Cache;
 use crate::cache::lookup::reconcile;
 use crate::cache::pushed_area::PushedPath;
-use crate::cache::Cache;
 use crate::http::request_body::{self, MAX_BODY};
-use crate::http::response::{text, HttpError, HttpResult};
+use crate::http::response::{HttpError, HttpResult, text};
 use nix_core::base32;
 use nix_core::narinfo_parse::{self, UploadedNarinfo};
-use nix_core::store_path::{is_valid_hash_part, HASH_PART_LEN};
+use nix_core::store_path::{HASH_PART_LEN, is_valid_hash_part};
 
 /// What an accepted narinfo did.
 #[derive(Debug, Clone, PartialEq, Eq)]

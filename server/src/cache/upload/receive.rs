@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::header::{HeaderMap, CONTENT_LENGTH};
+use hyper::header::{CONTENT_LENGTH, HeaderMap};
 use tokio::io::{AsyncWriteExt, BufWriter};
 
-use super::temp::{random_name, TempFile};
+use super::temp::{TempFile, random_name};
 use crate::cache::nar_files::free_space;
 use crate::http::response::HttpError;
 
@@ -38,12 +38,12 @@ pub(super) fn check_room(dir: &Path, size: u64, limit: u64, what: &str) -> Resul
     if size > limit {
         return Err(too_large(what, limit));
     }
-    if let Some((available, _)) = free_space(dir) {
-        if available < size.saturating_add(KEEP_FREE_BYTES) {
-            return Err(HttpError::InsufficientStorage(format!(
-                "the server's disk has no room for {what} of {size} bytes"
-            )));
-        }
+    if let Some((available, _)) = free_space(dir)
+        && available < size.saturating_add(KEEP_FREE_BYTES)
+    {
+        return Err(HttpError::InsufficientStorage(format!(
+            "the server's disk has no room for {what} of {size} bytes"
+        )));
     }
     Ok(())
 }

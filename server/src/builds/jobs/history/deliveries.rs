@@ -5,9 +5,9 @@
 //! is the webhooks' business, not this file's.
 
 use anyhow::Result;
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{OptionalExtension, params};
 
-use super::{job_by_id, JobHistory};
+use super::{JobHistory, job_by_id};
 use crate::builds::jobs::model::Job;
 use common::timestamp::now;
 
@@ -103,9 +103,11 @@ mod tests {
                 .unwrap();
         }
         assert!(store.job_of_delivery("github", "d-1").unwrap().is_none());
-        assert!(store
-            .job_of_delivery("github", "later-0")
-            .unwrap()
-            .is_some());
+        assert!(
+            store
+                .job_of_delivery("github", "later-0")
+                .unwrap()
+                .is_some()
+        );
     }
 }

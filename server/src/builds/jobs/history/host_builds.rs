@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 
-use super::{job_from_row, JobHistory, COLUMNS};
+use super::{COLUMNS, JobHistory, job_from_row};
 use crate::builds::jobs::targets::host_of_attr;
 
 /// What a succeeded job built for one host: its system.

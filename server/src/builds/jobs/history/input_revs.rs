@@ -4,7 +4,7 @@
 //! business, not this file's.
 
 use anyhow::Result;
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{OptionalExtension, params};
 
 use super::JobHistory;
 use common::timestamp::now;

@@ -12,13 +12,13 @@ use std::sync::atomic::AtomicBool;
 use anyhow::Context;
 use gix::bstr::{BString, ByteSlice};
 use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit};
-use gix::remote::{fetch::Tags, Direction};
+use gix::remote::{Direction, fetch::Tags};
 
 use super::Mirror;
 use crate::builds::redact::PathMask;
 use crate::builds::repo::credentials;
-use crate::builds::repo::fetch_error::{git_reason, FetchError};
-use common::credentials::{redact_url, Secrets};
+use crate::builds::repo::fetch_error::{FetchError, git_reason};
+use common::credentials::{Secrets, redact_url};
 
 impl Mirror {
     /// Creates the bare mirror when missing, points its `origin` at the configured URL, fetches
@@ -44,10 +44,10 @@ impl Mirror {
                 .map_err(|e| FetchError::Config(anyhow::anyhow!("invalid repository url: {e}")))?
         };
         let mut found = None;
-        if let Some(file) = &self.credentials_file {
-            if fetch_url.password().is_none() {
-                found = credentials::lookup(file, &fetch_url).map_err(FetchError::Config)?;
-            }
+        if let Some(file) = &self.credentials_file
+            && fetch_url.password().is_none()
+        {
+            found = credentials::lookup(file, &fetch_url).map_err(FetchError::Config)?;
         }
         if let Some(found) = &found {
             secrets.add(&found.password);
@@ -303,7 +303,7 @@ fn remote_url(configured: &str) -> anyhow::Result<gix::Url> {
 mod tests {
     use super::*;
     use crate::builds::repo::mirror::RevisionError;
-    use crate::builds::repo::test_repos::{commit, git, new_upstream, Fixture};
+    use crate::builds::repo::test_repos::{Fixture, commit, git, new_upstream};
     use std::os::unix::fs::PermissionsExt;
     use std::process::Command;
 

@@ -85,7 +85,7 @@ fn is_ancestor(repo: &gix::Repository, commit: ObjectId, tip: ObjectId) -> anyho
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::builds::repo::test_repos::{commit, git, Fixture};
+    use crate::builds::repo::test_repos::{Fixture, commit, git};
     use std::fs;
     use std::process::Command;
 
