@@ -316,14 +316,7 @@ mod tests {
     use super::*;
 
     fn new_job(attrs: &[&str], rev: &str) -> NewJob {
-        NewJob {
-            targets: attrs.iter().map(|s| s.to_string()).collect(),
-            attrs: attrs.iter().map(|s| s.to_string()).collect(),
-            rev: rev.into(),
-            trigger: Trigger::Api,
-            inputs: BTreeMap::new(),
-            failed: None,
-        }
+        NewJob::for_test(attrs, rev)
     }
 
     #[test]

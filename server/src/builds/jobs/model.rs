@@ -154,6 +154,19 @@ pub(crate) struct NewJob {
 }
 
 impl NewJob {
+    /// A plain API request for `attrs` at `rev`, for the history's tests.
+    #[cfg(test)]
+    pub(crate) fn for_test(attrs: &[&str], rev: &str) -> NewJob {
+        NewJob {
+            targets: attrs.iter().map(|s| s.to_string()).collect(),
+            attrs: attrs.iter().map(|s| s.to_string()).collect(),
+            rev: rev.into(),
+            trigger: Trigger::Api,
+            inputs: BTreeMap::new(),
+            failed: None,
+        }
+    }
+
     /// The key under which identical requests are one job: the set of attributes (order and
     /// duplicates do not matter) at the full revision, with the same inputs at the same
     /// commits. After its first line, the attribute set and the overridden inputs' names: what

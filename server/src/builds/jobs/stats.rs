@@ -134,14 +134,7 @@ mod tests {
     use crate::builds::jobs::model::NewJob;
 
     fn new_job(attrs: &[&str], rev: &str) -> NewJob {
-        NewJob {
-            targets: attrs.iter().map(|s| s.to_string()).collect(),
-            attrs: attrs.iter().map(|s| s.to_string()).collect(),
-            rev: rev.into(),
-            trigger: Trigger::Api,
-            inputs: Default::default(),
-            failed: None,
-        }
+        NewJob::for_test(attrs, rev)
     }
 
     fn run(history: &JobHistory, attrs: &[&str], rev: &str, state: JobState) -> Job {

@@ -142,14 +142,7 @@ mod tests {
     use crate::builds::jobs::model::{JobState, NewJob, Trigger};
 
     fn new_job(attrs: &[&str], rev: &str) -> NewJob {
-        NewJob {
-            targets: attrs.iter().map(|s| s.to_string()).collect(),
-            attrs: attrs.iter().map(|s| s.to_string()).collect(),
-            rev: rev.into(),
-            trigger: Trigger::Api,
-            inputs: BTreeMap::new(),
-            failed: None,
-        }
+        NewJob::for_test(attrs, rev)
     }
 
     fn succeed(store: &JobHistory, targets: &[(&str, &str)], rev: &str) -> u64 {
