@@ -108,12 +108,12 @@ impl NixCommand {
             .join(" ")
     }
 
-    /// The whole line as a user types it in a shell: a word with a space, or an empty one,
-    /// in single quotes.
+    /// The whole line as a user types it in a shell: a word with a space or a `<`, or an
+    /// empty one, in single quotes.
     pub fn shell_line(&self) -> String {
         std::iter::once(self.program.to_string())
             .chain(self.text_arguments().into_iter().map(|a| {
-                if a.is_empty() || a.contains(' ') {
+                if a.is_empty() || a.contains(' ') || a.contains('<') {
                     format!("'{a}'")
                 } else {
                     a

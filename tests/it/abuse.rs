@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::util::build_server::{BuildBox, wait_for};
 use crate::util::fixtures::single_package_flake;
 use crate::util::fleet::Fleet;
-use crate::util::http::{get, get_json, post};
+use crate::util::http::{field, get, get_json, narinfo_fields, post};
 use crate::util::nix::{NIX_CONFIG, build};
 use crate::util::server::Spawned;
 
@@ -64,11 +64,7 @@ impl CacheBox {
     fn nar_url(&self, path: &str) -> String {
         let hash = crate::util::nix::hash_part(path);
         let narinfo = get(&self.url(&format!("/{hash}.narinfo"))).text();
-        let url = narinfo
-            .lines()
-            .find_map(|l| l.strip_prefix("URL: "))
-            .unwrap()
-            .to_string();
+        let url = field(&narinfo_fields(&narinfo), "URL").unwrap().to_string();
         self.url(&format!("/{url}"))
     }
 

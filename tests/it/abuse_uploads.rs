@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::util::build_server::{BuildBox, wait_for};
 use crate::util::fleet::Fleet;
-use crate::util::http::{Reply, get, get_json, try_send};
+use crate::util::http::{Reply, field, get, get_json, narinfo_fields, try_send};
 use crate::util::nix::{NIX_CONFIG, nar_file_head, nar_of_dir, nix, run_ok};
 use crate::util::server::Spawned;
 
@@ -562,10 +562,7 @@ fn concurrent_pushes_of_one_path_all_succeed_and_count_once() {
     let served = get(&server.url(&format!("/{}.narinfo", hash_part(&path))));
     assert_eq!(served.status, 200);
     // Served back byte for byte.
-    let url = served
-        .text()
-        .lines()
-        .find_map(|l| l.strip_prefix("URL: "))
+    let url = field(&narinfo_fields(&served.text()), "URL")
         .unwrap()
         .to_string();
     assert_eq!(get(&server.url(&format!("/{url}"))).body, nar);
@@ -689,10 +686,7 @@ fn kill_9_in_the_middle_of_an_upload_then_restart_leaves_no_upload_behind() {
     // The path pushed before the kill is still served, whole.
     let served = get(&server.url(&format!("/{}.narinfo", hash_part(&kept))));
     assert_eq!(served.status, 200, "{}", served.text());
-    let url = served
-        .text()
-        .lines()
-        .find_map(|l| l.strip_prefix("URL: "))
+    let url = field(&narinfo_fields(&served.text()), "URL")
         .unwrap()
         .to_string();
     assert_eq!(get(&server.url(&format!("/{url}"))).body, nar);

@@ -557,17 +557,7 @@ fn retention_keeps_each_hosts_newest_system() {
     let newest = host_view(&build_box, "laptop")["latest"]["job"]
         .as_u64()
         .unwrap();
-    let roots = |target: &str| -> Vec<u64> {
-        let mut jobs: Vec<u64> = std::fs::read_dir(build_box.state.join("gcroots").join(target))
-            .map(|entries| {
-                entries
-                    .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                    .collect()
-            })
-            .unwrap_or_default();
-        jobs.sort();
-        jobs
-    };
+    let roots = |target: &str| build_box.root_jobs(target);
     assert_eq!(roots("laptop"), vec![newest]);
     assert!(roots("hello").is_empty());
     let gc = crate::util::command_in(&build_box.home)

@@ -521,18 +521,7 @@ fn retention_keeps_the_build_on_the_branch_after_an_older_rebuild() {
         &build_box,
         &format!(r#"{{"targets":["laptop"],"rev":"{older}"}}"#),
     );
-    let roots = || -> Vec<u64> {
-        let dir = build_box.state.join("gcroots/laptop");
-        let mut jobs: Vec<u64> = std::fs::read_dir(dir)
-            .map(|entries| {
-                entries
-                    .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                    .collect()
-            })
-            .unwrap_or_default();
-        jobs.sort();
-        jobs
-    };
+    let roots = || build_box.root_jobs("laptop");
     let expected = vec![
         on_branch["id"].as_u64().unwrap(),
         rebuilt["id"].as_u64().unwrap(),

@@ -192,18 +192,6 @@ fn fetch_from(
     Ok(Ok(()))
 }
 
-/// `nix copy --from BOX PATH` trusting only `keys`, with no remembered misses (the
-/// arguments, for the plan a dry run shows).
-pub(super) fn copy_args(cache: &str, path: &str, keys: &[String]) -> Vec<String> {
-    command::copy_from(cache, path, keys).text_arguments()
-}
-
-/// `nix store verify --store BOX --recursive --no-contents --sigs-needed 1 PATH` (the
-/// arguments, for the plan a dry run shows).
-pub(super) fn verify_args(cache: &str, path: &str, keys: &[String]) -> Vec<String> {
-    command::verify_signed(cache, path, keys).text_arguments()
-}
-
 /// A NixOS system's toplevel has `nixos-version` and `bin/switch-to-configuration`.
 fn is_nixos_system(path: &str) -> Result<(), String> {
     let root = Path::new(path);

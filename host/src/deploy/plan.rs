@@ -5,10 +5,11 @@
 
 use serde::Serialize;
 
+use super::health;
 use super::machine::Machine;
 use super::target::{Build, HostView};
-use super::{download, health};
 use common::config::DeployMode;
+use nix_core::command;
 
 /// What a deploy would do.
 #[derive(Debug, Clone, Serialize)]
@@ -38,27 +39,9 @@ impl Plan {
         } else {
             machine.public_keys.clone()
         };
-        let shell = |args: Vec<String>| {
-            args.iter()
-                .map(|a| {
-                    if a.is_empty() || a.contains(' ') || a.contains('<') {
-                        format!("'{a}'")
-                    } else {
-                        a.clone()
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
         let mut steps = vec![
-            format!(
-                "nix {}",
-                shell(download::copy_args(machine.api.base(), wanted, &keys))
-            ),
-            format!(
-                "nix {}",
-                shell(download::verify_args(machine.api.base(), wanted, &keys))
-            ),
+            command::copy_from(machine.api.base(), wanted, &keys).shell_line(),
+            command::verify_signed(machine.api.base(), wanted, &keys).shell_line(),
             format!(
                 "compare the NarHash of every path of {wanted} here with the box's (nix path-info --json --recursive)"
             ),

@@ -19,6 +19,20 @@ pub(crate) struct BuildBox {
 }
 
 impl BuildBox {
+    /// The ids of the jobs whose output `target` keeps a GC root for, in order (none when
+    /// it has no roots directory).
+    pub(crate) fn root_jobs(&self, target: &str) -> Vec<u64> {
+        let mut jobs: Vec<u64> = std::fs::read_dir(self.state.join("gcroots").join(target))
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        jobs.sort();
+        jobs
+    }
+
     /// Starts `serve` with the fleet as its repository, polling hourly (so only the first
     /// fetch happens by itself); `extra` is appended to the config, inside `[repo]` unless it
     /// opens a table.

@@ -315,21 +315,17 @@ fn job_from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
 mod tests {
     use super::*;
 
-    fn new_job(attrs: &[&str], rev: &str) -> NewJob {
-        NewJob::for_test(attrs, rev)
-    }
-
     #[test]
     fn queue_dedupe_claim_finish_and_requeue() {
         let dir = tempfile::tempdir().unwrap();
         let store = JobHistory::open(&dir.path().join("jobs.sqlite")).unwrap();
-        let (first, new) = store.create(&new_job(&["a", "b"], "r1")).unwrap();
+        let (first, new) = store.create(&NewJob::for_test(&["a", "b"], "r1")).unwrap();
         assert!(new);
         assert_eq!(first.state, JobState::Queued);
-        let (again, new) = store.create(&new_job(&["b", "a"], "r1")).unwrap();
+        let (again, new) = store.create(&NewJob::for_test(&["b", "a"], "r1")).unwrap();
         assert!(!new);
         assert_eq!(again.id, first.id);
-        let (other, new) = store.create(&new_job(&["a", "b"], "r2")).unwrap();
+        let (other, new) = store.create(&NewJob::for_test(&["a", "b"], "r2")).unwrap();
         assert!(new);
 
         let claimed = store.claim_next().unwrap().unwrap();
@@ -371,13 +367,13 @@ mod tests {
             let (same, new) = store
                 .create(&NewJob {
                     trigger,
-                    ..new_job(&["b", "a"], "r1")
+                    ..NewJob::for_test(&["b", "a"], "r1")
                 })
                 .unwrap();
             assert!(!new, "{trigger:?}");
             assert_eq!(same.id, first.id);
         }
-        let (fresh, new) = store.create(&new_job(&["a", "b"], "r1")).unwrap();
+        let (fresh, new) = store.create(&NewJob::for_test(&["a", "b"], "r1")).unwrap();
         assert!(new);
         assert!(store.cancel_queued(fresh.id).unwrap());
         assert!(!store.cancel_queued(fresh.id).unwrap());

@@ -133,12 +133,8 @@ mod tests {
     use crate::builds::jobs::history::Ending;
     use crate::builds::jobs::model::NewJob;
 
-    fn new_job(attrs: &[&str], rev: &str) -> NewJob {
-        NewJob::for_test(attrs, rev)
-    }
-
     fn run(history: &JobHistory, attrs: &[&str], rev: &str, state: JobState) -> Job {
-        let (job, _) = history.create(&new_job(attrs, rev)).unwrap();
+        let (job, _) = history.create(&NewJob::for_test(attrs, rev)).unwrap();
         let claimed = history.claim_next().unwrap().unwrap();
         assert_eq!(claimed.id, job.id);
         history
@@ -174,7 +170,7 @@ mod tests {
             previous_outcome(&history, &cancelled).unwrap(),
             Some(JobState::Failed)
         );
-        history.create(&new_job(&["c"], "r5")).unwrap();
+        history.create(&NewJob::for_test(&["c"], "r5")).unwrap();
 
         let counts = counts(&history).unwrap();
         let of = |state| {

@@ -141,10 +141,6 @@ mod tests {
     use super::*;
     use crate::builds::jobs::model::{JobState, NewJob, Trigger};
 
-    fn new_job(attrs: &[&str], rev: &str) -> NewJob {
-        NewJob::for_test(attrs, rev)
-    }
-
     fn succeed(store: &JobHistory, targets: &[(&str, &str)], rev: &str) -> u64 {
         let new = NewJob {
             targets: targets.iter().map(|(t, _)| t.to_string()).collect(),
@@ -201,7 +197,7 @@ mod tests {
             .create(&NewJob {
                 trigger: Trigger::Input,
                 inputs,
-                ..new_job(&[&crate::builds::jobs::targets::host_attr("laptop")], "r1")
+                ..NewJob::for_test(&[&crate::builds::jobs::targets::host_attr("laptop")], "r1")
             })
             .unwrap();
         assert!(created, "another job than the fleet's own build");
@@ -247,7 +243,7 @@ mod tests {
             "r4",
         );
         // A failed job never counts.
-        let (failed, _) = store.create(&new_job(&["x"], "r5")).unwrap();
+        let (failed, _) = store.create(&NewJob::for_test(&["x"], "r5")).unwrap();
         store.claim_next().unwrap();
         store
             .finish(
